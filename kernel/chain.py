@@ -1,0 +1,296 @@
+"""The chain: genesis, block building and import, each block one atomic LevelDB batch.
+
+No network, no clock: the caller supplies timestamps and the consensus fields of headers.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Iterable, Iterator, Sequence
+
+from eth.abc import (
+    AtomicDatabaseAPI, BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI, StateAPI,
+    VirtualMachineAPI,
+)
+from eth.consensus.context import ConsensusContext
+from eth.db.chain import ChainDB
+from eth.db.schema import SchemaV1
+from eth.exceptions import HeaderNotFound, TransactionNotFound
+from eth.vm.chain_context import ChainContext
+from eth_utils import ValidationError
+from eth.chains.base import validate_imported_block_unchanged
+
+from kernel import schema
+from kernel.db import LevelDB
+from kernel.genesis import Genesis
+
+logger = logging.getLogger("azora.kernel")
+
+ZERO_HASH = b"\0" * 32
+
+
+class ChainError(Exception):
+    """A block or request the chain cannot accept; the message says why."""
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    block: BlockAPI
+    receipts: tuple[ReceiptAPI, ...]
+    # Transactions left out: (tx, reason). Deferred ones did not fit the gas left in the block.
+    rejected: tuple[tuple[SignedTransactionAPI, str], ...]
+    deferred: tuple[SignedTransactionAPI, ...]
+
+
+class Chain:
+    """One chain in one LevelDB: the owner of every write to it."""
+
+    def __init__(self, db: LevelDB, genesis: Genesis, *, check_seal: bool = True) -> None:
+        self.db = db
+        self.genesis = genesis
+        self.chain_id = genesis.chain_id
+        self.schedule = genesis.schedule if check_seal else genesis.schedule.without_seal_check()
+        self.chaindb = ChainDB(db)
+        self._chain_context = ChainContext(self.chain_id)
+        self._initialise_genesis()
+
+    # -- genesis -------------------------------------------------------------------------
+
+    def _initialise_genesis(self) -> None:
+        try:
+            stored = self.db[schema.GENESIS_HASH]
+        except KeyError:
+            stored = None
+        if stored is None:
+            with self.db.block_batch() as batch:
+                header = self.genesis.build(batch)
+                ChainDB(batch).persist_header(header)
+                batch[schema.GENESIS_HASH] = header.hash
+            logger.info("initialised genesis %s", header.hash.hex())
+        else:
+            self._check_genesis_matches(stored)
+
+    def _check_genesis_matches(self, stored: bytes) -> None:
+        from eth.db.atomic import AtomicDB
+        expected = self.genesis.build(AtomicDB()).hash
+        if expected != stored:
+            raise ChainError(
+                f"database genesis 0x{stored.hex()} differs from the genesis file's "
+                f"0x{expected.hex()}: wrong --datadir or genesis"
+            )
+
+    @property
+    def genesis_hash(self) -> bytes:
+        return self.db[schema.GENESIS_HASH]
+
+    # -- VMs -----------------------------------------------------------------------------
+
+    def vm_class_for(self, number: int, timestamp: int) -> type[VirtualMachineAPI]:
+        return self.schedule.vm_class_at(number, timestamp)
+
+    def vm_at(self, header: BlockHeaderAPI, db: AtomicDatabaseAPI | None = None) -> VirtualMachineAPI:
+        """A VM whose state is ``header``'s state root and whose context is ``header``."""
+        db = self.db if db is None else db
+        vm_class = self.vm_class_for(header.block_number, header.timestamp)
+        return vm_class(header=header, chaindb=ChainDB(db), chain_context=self._chain_context,
+                        consensus_context=ConsensusContext(db))
+
+    def state_at(self, header: BlockHeaderAPI) -> StateAPI:
+        """The state after ``header``'s block (archive: any past block)."""
+        return self.vm_at(header).state
+
+    def create_child_header(self, parent: BlockHeaderAPI, **params: object) -> BlockHeaderAPI:
+        timestamp = int(params.get("timestamp", parent.timestamp + 1))  # type: ignore[arg-type]
+        params.setdefault("gas_limit", parent.gas_limit)
+        vm_class = self.vm_class_for(parent.block_number + 1, timestamp)
+        return vm_class.create_header_from_parent(parent, **params)
+
+    # -- writes --------------------------------------------------------------------------
+
+    def build_block(
+        self,
+        transactions: Sequence[SignedTransactionAPI],
+        *,
+        timestamp: int,
+        coinbase: bytes = b"\0" * 20,
+        mix_hash: bytes = ZERO_HASH,
+        extra_data: bytes = b"",
+        gas_limit: int | None = None,
+        commit: bytes | None = None,
+        parent: BlockHeaderAPI | None = None,
+    ) -> BuildResult:
+        """Execute ``transactions`` in order on top of the head and persist the block.
+
+        Invalid transactions (bad nonce, no funds, ...) are left out with their reason, and
+        ones that no longer fit the block's gas are deferred; the block is written in one batch.
+        """
+        with self.db.block_batch() as batch:
+            chaindb = ChainDB(batch)
+            parent = parent or chaindb.get_canonical_head()
+            if timestamp <= parent.timestamp:
+                raise ChainError(f"timestamp {timestamp} not after parent's {parent.timestamp}")
+            header = self.create_child_header(
+                parent, timestamp=timestamp, coinbase=coinbase, mix_hash=mix_hash,
+                extra_data=extra_data, gas_limit=gas_limit or parent.gas_limit)
+            vm = self.vm_at(header, batch)
+            vm.block_preprocessing(vm.get_block())
+            included, receipts, rejected, deferred = self._apply(vm, header, transactions)
+            filled = vm.set_block_transactions_and_withdrawals(
+                vm.get_block(), vm.get_header(), included, receipts)
+            block = vm.mine_block(filled).block
+            self._persist(batch, chaindb, block, commit)
+        return BuildResult(block, tuple(receipts), tuple(rejected), tuple(deferred))
+
+    def _apply(self, vm: VirtualMachineAPI, header: BlockHeaderAPI,
+               transactions: Sequence[SignedTransactionAPI]) -> tuple[list, list, list, list]:
+        included: list[SignedTransactionAPI] = []
+        receipts: list[ReceiptAPI] = []
+        rejected: list[tuple[SignedTransactionAPI, str]] = []
+        deferred: list[SignedTransactionAPI] = []
+        current = header
+        for tx in transactions:
+            if tx.gas > current.gas_limit - current.gas_used:
+                deferred.append(tx)
+                continue
+            try:
+                # py-evm validates a transaction (nonce, balance, gas) before it touches state,
+                # so a rejected one leaves nothing behind.
+                receipt, _ = vm.apply_transaction(current, tx)
+            except ValidationError as exc:
+                rejected.append((tx, str(exc)))
+                continue
+            current = vm.increment_blob_gas_used(vm.add_receipt_to_header(current, receipt), tx)
+            included.append(tx)
+            receipts.append(receipt)
+        vm._block = vm.get_block().copy(header=current)  # the header carries gas used and bloom
+        return included, receipts, rejected, deferred
+
+    def import_block(self, block: BlockAPI, *, commit: bytes | None = None) -> BlockAPI:
+        """Fully validate and execute ``block`` on its parent and persist it in one batch."""
+        with self.db.block_batch() as batch:
+            chaindb = ChainDB(batch)
+            try:
+                parent = chaindb.get_block_header_by_hash(block.header.parent_hash)
+            except HeaderNotFound:
+                raise ChainError(f"block #{block.number}: unknown parent "
+                                 f"0x{block.header.parent_hash.hex()}") from None
+            if chaindb.header_exists(block.hash):
+                return block
+            vm_class = self.vm_class_for(block.number, block.header.timestamp)
+            base = vm_class.create_header_from_parent(
+                parent, timestamp=block.header.timestamp, gas_limit=block.header.gas_limit,
+                coinbase=block.header.coinbase)
+            vm = vm_class(header=base.copy(gas_used=block.header.gas_used), chaindb=chaindb,
+                          chain_context=self._chain_context, consensus_context=ConsensusContext(batch))
+            try:
+                imported = vm.import_block(block).block
+                validate_imported_block_unchanged(imported, block)
+                vm.validate_seal(block.header)
+                vm.validate_seal_extension(block.header, ())
+            except ValidationError as exc:
+                raise ChainError(f"block #{block.number} invalid: {exc}") from exc
+            self._persist(batch, chaindb, imported, commit)
+        return imported
+
+    def _persist(self, batch: AtomicDatabaseAPI, chaindb: ChainDB, block: BlockAPI,
+                 commit: bytes | None) -> None:
+        chaindb.persist_block(block)
+        if chaindb.get_canonical_head().hash != block.hash:
+            # Dev-chain rewinds re-build heights already seen; the newest block wins.
+            chaindb._set_as_canonical_chain_head(batch, block.header, block.header.parent_hash)
+        batch[schema.make_block_senders_key(block.hash)] = b"".join(
+            tx.sender for tx in block.transactions)
+        if commit is not None:
+            batch[schema.make_commit_key(block.hash)] = commit
+        receipts = self.receipts_of(block.header, chaindb)
+        for receipt in receipts:
+            for log in receipt.logs:
+                batch[schema.make_log_address_key(log.address, block.number)] = b""
+                for topic in log.topics:
+                    batch[schema.make_log_topic_key(topic.to_bytes(32, "big"), block.number)] = b""
+
+    def set_commit(self, block_hash: bytes, commit: bytes) -> None:
+        self.db[schema.make_commit_key(block_hash)] = commit
+
+    def rewind_to(self, number: int) -> None:
+        """Make block ``number`` the head again (dev chains' ``evm_revert``)."""
+        header = self.chaindb.get_canonical_block_header_by_number(number)
+        with self.db.block_batch() as batch:
+            chaindb = ChainDB(batch)
+            for n in range(number + 1, self.head.block_number + 1):
+                old = chaindb.get_canonical_block_header_by_number(n)
+                for tx_hash in chaindb.get_block_transaction_hashes(old):
+                    chaindb._remove_transaction_from_canonical_chain(batch, tx_hash)
+                del batch[SchemaV1.make_block_number_to_hash_lookup_key(n)]
+            batch[SchemaV1.make_canonical_head_hash_lookup_key()] = header.hash
+
+    # -- reads ---------------------------------------------------------------------------
+
+    @property
+    def head(self) -> BlockHeaderAPI:
+        return self.chaindb.get_canonical_head()
+
+    def header_by_number(self, number: int) -> BlockHeaderAPI:
+        return self.chaindb.get_canonical_block_header_by_number(number)
+
+    def header_by_hash(self, block_hash: bytes) -> BlockHeaderAPI:
+        return self.chaindb.get_block_header_by_hash(block_hash)
+
+    def is_canonical(self, header: BlockHeaderAPI) -> bool:
+        try:
+            return self.chaindb.get_canonical_block_hash(header.block_number) == header.hash
+        except HeaderNotFound:
+            return False
+
+    def block_of(self, header: BlockHeaderAPI) -> BlockAPI:
+        vm_class = self.vm_class_for(header.block_number, header.timestamp)
+        return vm_class.get_block_class().from_header(header, self.chaindb)
+
+    def receipts_of(self, header: BlockHeaderAPI, chaindb: ChainDB | None = None) -> tuple[ReceiptAPI, ...]:
+        vm_class = self.vm_class_for(header.block_number, header.timestamp)
+        return tuple((chaindb or self.chaindb).get_receipts(header, vm_class.get_receipt_builder()))
+
+    def senders_of(self, header: BlockHeaderAPI) -> list[bytes]:
+        try:
+            raw = self.db[schema.make_block_senders_key(header.hash)]
+        except KeyError:  # genesis, or a block persisted by an older node
+            return [tx.sender for tx in self.block_of(header).transactions]
+        return [raw[i:i + 20] for i in range(0, len(raw), 20)]
+
+    def commit_of(self, block_hash: bytes) -> bytes | None:
+        try:
+            return self.db[schema.make_commit_key(block_hash)]
+        except KeyError:
+            return None
+
+    def transaction_location(self, tx_hash: bytes) -> tuple[int, int] | None:
+        """(block number, index) of a canonical transaction, or None."""
+        try:
+            number, index = self.chaindb.get_transaction_index(tx_hash)
+        except TransactionNotFound:
+            return None
+        return int(number), int(index)
+
+    def log_block_candidates(self, first: int, last: int, addresses: Iterable[bytes],
+                             topics: Iterable[bytes]) -> list[int] | None:
+        """Block numbers in [first, last] that may hold matching logs, from the log index.
+
+        ``addresses`` are alternatives (any), ``topics`` are requirements (all). None means
+        the index cannot narrow the range (no address and no topic given).
+        """
+        candidates: set[int] | None = None
+        addresses = list(addresses)
+        if addresses:
+            candidates = set()
+            for address in addresses:
+                candidates |= set(self._indexed_numbers(schema.LOG_BY_ADDRESS + address, first, last))
+        for topic in topics:
+            numbers = set(self._indexed_numbers(schema.LOG_BY_TOPIC + topic, first, last))
+            candidates = numbers if candidates is None else candidates & numbers
+        return None if candidates is None else sorted(candidates)
+
+    def _indexed_numbers(self, prefix: bytes, first: int, last: int) -> Iterator[int]:
+        start = prefix + first.to_bytes(8, "big")
+        stop = prefix + (last + 1).to_bytes(8, "big")
+        for key in self.db.raw.iterator(start=start, stop=stop, include_value=False):
+            yield int.from_bytes(key[-8:], "big")

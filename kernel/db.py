@@ -1,0 +1,104 @@
+"""LevelDB (plyvel) backend satisfying py-evm's ``BaseAtomicDB`` contract.
+
+py-evm dropped its LevelDB backend; this is the small adapter the node needs. Every
+``atomic_batch`` is buffered in memory (py-evm's own diff tracker) and lands in LevelDB as one
+plyvel write batch, so a crash at any instant leaves either all of a block's writes or none.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+import plyvel
+from eth.abc import AtomicWriteBatchAPI
+from eth.db.atomic import AtomicDB, AtomicDBWriteBatch
+from eth.db.backends.base import BaseAtomicDB, BaseDB
+
+
+class _PlyvelBatchTarget(BaseDB):
+    """Write-only view of a plyvel ``WriteBatch``: the target a diff is applied to."""
+
+    def __init__(self, batch: "plyvel.WriteBatch") -> None:
+        self._batch = batch
+
+    def __getitem__(self, key: bytes) -> bytes:
+        raise NotImplementedError("a write batch target is write-only")
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self._batch.put(key, value)
+
+    def __delitem__(self, key: bytes) -> None:
+        self._batch.delete(key)
+
+    def _exists(self, key: bytes) -> bool:
+        raise NotImplementedError("a write batch target is write-only")
+
+
+class _LevelDBWriteBatch(AtomicDBWriteBatch):
+    """An atomic batch whose commit is a single LevelDB write."""
+
+    def __init__(self, leveldb: "LevelDB") -> None:
+        super().__init__(leveldb)
+        self._leveldb = leveldb
+
+    def _commit(self) -> None:
+        with self._leveldb.raw.write_batch(transaction=True, sync=self._leveldb.sync) as wb:
+            self._diff().apply_to(_PlyvelBatchTarget(wb), apply_deletes=True)
+
+
+class LevelDB(BaseAtomicDB):
+    """A plyvel database directory; single-key writes are immediate, batches are atomic."""
+
+    def __init__(self, path: Path | str, *, sync: bool = False) -> None:
+        Path(path).mkdir(parents=True, exist_ok=True)
+        # sync=False survives kill -9 (the OS has the write); only power loss can drop the
+        # newest batch, and even then LevelDB's log replays whole batches or none.
+        self.sync = sync
+        self.raw = plyvel.DB(str(path), create_if_missing=True, lru_cache_size=64 << 20,
+                             write_buffer_size=32 << 20)
+
+    def __getitem__(self, key: bytes) -> bytes:
+        value = self.raw.get(key)
+        if value is None:
+            raise KeyError(key)
+        return value
+
+    def __setitem__(self, key: bytes, value: bytes) -> None:
+        self.raw.put(key, value, sync=self.sync)
+
+    def __delitem__(self, key: bytes) -> None:
+        if self.raw.get(key) is None:
+            raise KeyError(key)
+        self.raw.delete(key, sync=self.sync)
+
+    def _exists(self, key: bytes) -> bool:
+        return self.raw.get(key) is not None
+
+    @contextmanager
+    def atomic_batch(self) -> Iterator[AtomicWriteBatchAPI]:
+        with _LevelDBWriteBatch._commit_unless_raises(self) as batch:
+            yield batch
+
+    @contextmanager
+    def block_batch(self) -> Iterator[AtomicDB]:
+        """An atomic database for one block's writes, landing in LevelDB as one batch.
+
+        py-evm's state persists through nested ``atomic_batch`` calls, so the batch view is
+        itself wrapped as an atomic database.
+        """
+        with self.atomic_batch() as batch:
+            yield AtomicDB(batch)
+
+    def iterate_prefix(self, prefix: bytes, *, start: bytes | None = None,
+                       stop: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:
+        """Key/value pairs under ``prefix``, optionally bounded to [start, stop)."""
+        if start is None and stop is None:
+            yield from self.raw.iterator(prefix=prefix)
+        else:
+            yield from self.raw.iterator(start=prefix + (start or b""),
+                                         stop=prefix + stop if stop is not None else None)
+
+    def close(self) -> None:
+        if not self.raw.closed:
+            self.raw.close()

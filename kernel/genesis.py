@@ -1,0 +1,156 @@
+"""Genesis files: geth's ``genesis.json`` plus an optional ``azora`` section.
+
+The genesis hash is a pure function of the file (and, for an Azora chain, of the compiled
+system contracts deployed while the genesis state is built).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from eth.abc import AtomicDatabaseAPI, BlockHeaderAPI
+from eth.vm.forks.prague.constants import HISTORY_STORAGE_ADDRESS, HISTORY_STORAGE_CONTRACT_CODE
+from eth_typing import Address
+from eth_utils import to_canonical_address
+
+from kernel.forks import ForkSchedule, compute_fork_schedule
+
+DEFAULT_GAS_LIMIT = 30_000_000
+DEFAULT_BASE_FEE = 1_000_000_000
+
+
+def parse_quantity(value: Any, default: int = 0) -> int:
+    """A JSON quantity as geth accepts it: hex string, decimal string or integer."""
+    if value is None:
+        return default
+    if isinstance(value, int):
+        return value
+    text = str(value).strip()
+    return int(text, 16) if text.lower().startswith("0x") else int(text or "0")
+
+
+def parse_bytes(value: Any) -> bytes:
+    if not value:
+        return b""
+    text = str(value)
+    return bytes.fromhex(text[2:] if text.lower().startswith("0x") else text)
+
+
+@dataclass(frozen=True)
+class Account:
+    balance: int = 0
+    nonce: int = 0
+    code: bytes = b""
+    storage: Mapping[int, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AzoraParams:
+    """The ``azora`` section: the consensus and system-contract parameters of a chain."""
+
+    validators: tuple[Mapping[str, Any], ...] = ()
+    oracles: Mapping[str, Any] = field(default_factory=dict)
+    epoch_length: int = 100
+    timeouts: Mapping[str, Any] = field(default_factory=dict)
+    system_contracts: Mapping[str, Any] = field(default_factory=dict)
+    raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Genesis:
+    chain_id: int
+    schedule: ForkSchedule
+    alloc: Mapping[Address, Account]
+    header: Mapping[str, Any]
+    azora: AzoraParams | None
+    raw: Mapping[str, Any]
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "Genesis":
+        config = data.get("config", {})
+        if "chainId" not in config:
+            raise ValueError("genesis: config.chainId is required")
+        schedule = compute_fork_schedule(config)
+        alloc = {to_canonical_address(_hex_address(addr)): _parse_account(acct)
+                 for addr, acct in data.get("alloc", {}).items()}
+        header: dict[str, Any] = {
+            "gas_limit": parse_quantity(data.get("gasLimit"), DEFAULT_GAS_LIMIT),
+            "timestamp": parse_quantity(data.get("timestamp")),
+            "extra_data": parse_bytes(data.get("extraData")),
+            "difficulty": parse_quantity(data.get("difficulty")),
+            "nonce": parse_bytes(data.get("nonce")).rjust(8, b"\0") if data.get("nonce") else b"\0" * 8,
+            "mix_hash": parse_bytes(data.get("mixHash")).rjust(32, b"\0") if data.get("mixHash") else b"\0" * 32,
+            "coinbase": to_canonical_address(_hex_address(data.get("coinbase") or "0x" + "00" * 20)),
+        }
+        genesis_vm = schedule.vm_class_at(0, header["timestamp"])
+        if "base_fee_per_gas" in _header_fields(genesis_vm):
+            header["base_fee_per_gas"] = parse_quantity(data.get("baseFeePerGas"), DEFAULT_BASE_FEE)
+        azora = _parse_azora(data["azora"]) if "azora" in data else None
+        return cls(int(config["chainId"]), schedule, alloc, header, azora, data)
+
+    @classmethod
+    def from_file(cls, path: Path | str) -> "Genesis":
+        try:
+            data = json.loads(Path(path).read_text())
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"genesis: {path} is not valid JSON: {exc}") from exc
+        return cls.from_json(data)
+
+    def to_json(self) -> str:
+        return json.dumps(self.raw, indent=2, sort_keys=True)
+
+    def build(self, db: AtomicDatabaseAPI) -> BlockHeaderAPI:
+        """Write the genesis state into ``db`` and return the genesis header (not persisted)."""
+        vm_class = self.schedule.vm_class_at(0, self.header["timestamp"])
+        from eth.rlp.headers import BlockHeader
+        from eth.vm.chain_context import ChainContext
+
+        pre_header = BlockHeader(difficulty=0, block_number=-1, gas_limit=0,
+                                 timestamp=self.header["timestamp"])
+        state = vm_class.build_state(db, pre_header, ChainContext(self.chain_id))
+        for address, account in self.alloc.items():
+            state.set_balance(address, account.balance)
+            state.set_nonce(address, account.nonce)
+            if account.code:
+                state.set_code(address, account.code)
+            for slot, value in account.storage.items():
+                state.set_storage(address, slot, value)
+        if self.azora is not None:
+            # Azora chains carry the Prague system contracts so their per-block steps run.
+            if not state.get_code(HISTORY_STORAGE_ADDRESS):
+                state.set_code(HISTORY_STORAGE_ADDRESS, HISTORY_STORAGE_CONTRACT_CODE)
+                state.set_nonce(HISTORY_STORAGE_ADDRESS, 1)
+            from kernel.system_contracts import deploy_system_contracts
+            deploy_system_contracts(state, self)
+        state.persist()
+        params = dict(self.header, state_root=state.state_root)
+        return vm_class.create_genesis_header(**params)
+
+
+def _header_fields(vm_class: Any) -> tuple[str, ...]:
+    header_class = dict(vm_class.get_block_class()._meta.fields)["header"]
+    return header_class._meta.field_names
+
+
+def _hex_address(text: str) -> str:
+    return text if text.lower().startswith("0x") else "0x" + text
+
+
+def _parse_account(data: Mapping[str, Any]) -> Account:
+    storage = {parse_quantity(k): parse_quantity(v) for k, v in data.get("storage", {}).items()}
+    return Account(balance=parse_quantity(data.get("balance")),
+                   nonce=parse_quantity(data.get("nonce")),
+                   code=parse_bytes(data.get("code")), storage=storage)
+
+
+def _parse_azora(data: Mapping[str, Any]) -> AzoraParams:
+    return AzoraParams(
+        validators=tuple(data.get("validators", ())),
+        oracles=data.get("oracles", {}),
+        epoch_length=int(data.get("epochLength", 100)),
+        timeouts=data.get("timeouts", {}),
+        system_contracts=data.get("systemContracts", {}),
+        raw=data,
+    )

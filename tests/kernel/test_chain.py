@@ -1,0 +1,89 @@
+"""The kernel on real LevelDB: genesis, block building, import, indexes, atomicity."""
+from __future__ import annotations
+
+import pytest
+from eth.vm.forks.prague.transactions import PragueTransactionBuilder
+
+from kernel.chain import Chain, ChainError
+from kernel.db import LevelDB
+from kernel.genesis import Genesis
+
+CHAIN_ID = 1337
+
+
+def make_genesis(accounts) -> Genesis:
+    alloc = {a.address: {"balance": hex(10**24)} for a in accounts}
+    return Genesis.from_json({"config": {"chainId": CHAIN_ID}, "alloc": alloc,
+                              "timestamp": "0x1", "azora": {}})
+
+
+def transfers(account, count, start_nonce=0):
+    out = []
+    for nonce in range(start_nonce, start_nonce + count):
+        signed = account.sign_transaction({
+            "chainId": CHAIN_ID, "nonce": nonce, "to": "0x" + "11" * 20, "value": 1,
+            "gas": 21000, "maxFeePerGas": 2 * 10**9, "maxPriorityFeePerGas": 1, "type": 2})
+        out.append(PragueTransactionBuilder.decode(signed.raw_transaction))
+    return out
+
+
+@pytest.fixture
+def chain(tmp_path, dev_accounts):
+    db = LevelDB(tmp_path / "db")
+    yield Chain(db, make_genesis(dev_accounts))
+    db.close()
+
+
+def test_genesis_allocates_balances(chain, dev_accounts):
+    state = chain.state_at(chain.head)
+    assert chain.head.block_number == 0
+    assert state.get_balance(bytes.fromhex(dev_accounts[0].address[2:])) == 10**24
+
+
+def test_built_block_imports_identically_on_another_node(chain, tmp_path, dev_accounts):
+    result = chain.build_block(transfers(dev_accounts[0], 20), timestamp=chain.head.timestamp + 1)
+    assert len(result.block.transactions) == 20 and not result.rejected
+    other = Chain(LevelDB(tmp_path / "other"), make_genesis(dev_accounts))
+    other.import_block(result.block)
+    assert other.head.hash == chain.head.hash
+    assert other.transaction_location(result.block.transactions[7].hash) == (1, 7)
+
+
+def test_invalid_transactions_are_left_out_with_reason(chain, dev_accounts):
+    txs = transfers(dev_accounts[0], 2) + transfers(dev_accounts[0], 1, start_nonce=5)
+    result = chain.build_block(txs, timestamp=chain.head.timestamp + 1)
+    assert len(result.block.transactions) == 2
+    assert len(result.rejected) == 1 and "nonce" in result.rejected[0][1].lower()
+
+
+def test_invalid_block_is_rejected_and_leaves_head_intact(chain, tmp_path, dev_accounts):
+    built = chain.build_block(transfers(dev_accounts[0], 3), timestamp=chain.head.timestamp + 1)
+    other = Chain(LevelDB(tmp_path / "other"), make_genesis(dev_accounts))
+    tampered = built.block.copy(header=built.block.header.copy(state_root=b"\x01" * 32))
+    with pytest.raises(ChainError):
+        other.import_block(tampered)
+    assert other.head.block_number == 0
+
+
+def test_chain_reopens_with_its_head(tmp_path, dev_accounts):
+    db = LevelDB(tmp_path / "db")
+    chain = Chain(db, make_genesis(dev_accounts))
+    chain.build_block(transfers(dev_accounts[0], 1), timestamp=chain.head.timestamp + 1)
+    head = chain.head.hash
+    db.close()
+    reopened = Chain(LevelDB(tmp_path / "db"), make_genesis(dev_accounts))
+    assert reopened.head.hash == head
+
+
+def test_invalid_genesis_mismatch_is_refused(tmp_path, dev_accounts):
+    db = LevelDB(tmp_path / "db")
+    Chain(db, make_genesis(dev_accounts))
+    db.close()
+    other = Genesis.from_json({"config": {"chainId": 7}, "alloc": {}, "azora": {}})
+    with pytest.raises(ChainError, match="differs"):
+        Chain(LevelDB(tmp_path / "db"), other)
+
+
+def test_log_index_narrows_blocks(chain, dev_accounts):
+    assert chain.log_block_candidates(0, 10, [b"\x11" * 20], []) == []
+    assert chain.log_block_candidates(0, 10, [], []) is None
