@@ -1,0 +1,397 @@
+"""Gossipsub for Azora: topics, three-way validation, size caps, dedup, rate limits.
+
+py-libp2p 0.8.1 validators return a bool, cache failures for 5 minutes, count an ignored
+message as invalid, rate-limit our own publishes at 10 per topic per second, queue 32 RPCs
+per peer and hold 32 undelivered messages per subscription — dropping the excess with a log
+line. ``AzoraPubsub`` replaces the receive pipeline (``push_msg``) with the one Ethereum's
+consensus layer uses: size cap → dedup → per-peer rate limit → validator returning
+ACCEPT / IGNORE / REJECT, with only ACCEPTed messages delivered and forwarded and REJECT
+penalising the forwarding peer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Protocol
+
+import trio
+from libp2p.abc import IHost
+from libp2p.peer.id import ID
+from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, GossipSub
+from libp2p.pubsub.pb import rpc_pb2
+from libp2p.pubsub.pubsub import Pubsub
+from libp2p.pubsub.rpc_queue import RpcQueue
+from libp2p.pubsub.validators import signature_validator
+
+from p2p.config import GossipConfig, TopicKind, TopicLimits, topic_name
+from p2p.metrics import P2PMetrics
+from p2p.scoring import Offence
+
+logger = logging.getLogger(__name__)
+
+GOSSIPSUB_PROTOCOLS = [PROTOCOL_ID_V11]
+
+
+class ValidationResult(str, Enum):
+    """A topic validator's verdict, with Ethereum gossip semantics.
+
+    ACCEPT: deliver and forward. IGNORE: drop without penalty (e.g. stale or not yet
+    checkable). REJECT: drop and penalise the peer that forwarded it.
+    """
+
+    ACCEPT = "accept"
+    IGNORE = "ignore"
+    REJECT = "reject"
+
+
+Validator = Callable[[ID, bytes], "ValidationResult | Awaitable[ValidationResult]"]
+
+
+@dataclass(frozen=True)
+class GossipMessage:
+    """An accepted gossip message as handed to the node."""
+
+    kind: TopicKind
+    payload: bytes
+    msg_id: bytes
+    forwarder: ID
+    origin: ID
+
+
+GossipHandler = Callable[[GossipMessage], Awaitable[None]]
+
+
+class MessageTooLarge(ValueError):
+    """A local publish exceeds its topic's size cap."""
+
+
+class Reputation(Protocol):
+    """Where gossip reports peers' faults and useful deliveries."""
+
+    def penalise(self, peer: ID, offence: Offence) -> None: ...
+
+    def reward(self, peer: ID) -> None: ...
+
+
+def compute_message_id(msg: rpc_pb2.Message) -> bytes:
+    """Content-addressed message id: sha256 of the payload, so copies dedup across senders."""
+    return hashlib.sha256(msg.data).digest()
+
+
+class TokenBuckets:
+    """Per (peer, topic) token buckets on trio's clock."""
+
+    def __init__(self, limits: dict[TopicKind, TopicLimits]) -> None:
+        self._limits = limits
+        self._buckets: dict[tuple[ID, TopicKind], tuple[float, float]] = {}
+
+    def take(self, peer: ID, kind: TopicKind, now: float) -> bool:
+        """Spend one token; False when the bucket is empty."""
+        limit = self._limits[kind]
+        tokens, last = self._buckets.get((peer, kind), (float(limit.burst), now))
+        tokens = min(float(limit.burst), tokens + (now - last) * limit.rate_per_second)
+        if tokens < 1.0:
+            self._buckets[(peer, kind)] = (tokens, now)
+            return False
+        self._buckets[(peer, kind)] = (tokens - 1.0, now)
+        return True
+
+    def forget(self, peer: ID) -> None:
+        """Drop a disconnected peer's buckets."""
+        for key in [key for key in self._buckets if key[0] == peer]:
+            del self._buckets[key]
+
+
+class _SizedQueues(dict[ID, RpcQueue]):
+    """``Pubsub.peer_queues`` with Azora's queue bounds applied as each queue is registered.
+
+    Pubsub builds each peer's RpcQueue with the module default (32 RPCs, 1 MiB) inside
+    ``_handle_new_peer``; resizing it on insertion avoids copying that method. Drops are
+    counted instead of vanishing into a debug log.
+    """
+
+    def __init__(self, max_size: int, max_message_size: int, metrics: P2PMetrics) -> None:
+        super().__init__()
+        self._max_size = max_size
+        self._max_message_size = max_message_size
+        self._metrics = metrics
+
+    def __setitem__(self, peer: ID, queue: RpcQueue) -> None:
+        queue._queue.max_size = self._max_size
+        queue.max_message_size = self._max_message_size
+        push = queue.push
+        metrics = self._metrics
+
+        def counting_push(rpc: rpc_pb2.RPC, priority: bool = False) -> bool:
+            accepted = push(rpc, priority)
+            if not accepted and not queue.closed:
+                metrics.gossip_outbound_dropped += 1
+            return accepted
+
+        queue.push = counting_push  # type: ignore[method-assign]
+        super().__setitem__(peer, queue)
+
+
+class AzoraPubsub(Pubsub):
+    """Pubsub whose receive pipeline is delegated to a ``Gossip`` gate."""
+
+    def __init__(self, host: IHost, router: GossipSub, gate: Gossip, **kwargs: Any) -> None:
+        super().__init__(host, router, **kwargs)
+        self.gate = gate
+        self.peer_queues = _SizedQueues(
+            gate.config.outbound_queue_size, gate.config.max_rpc_bytes, gate.metrics
+        )
+
+    async def push_msg(self, msg_forwarder: ID, msg: rpc_pb2.Message) -> None:
+        """Validate a received (or locally published) message, then deliver and forward it."""
+        origin = ID(msg.from_id)
+        if self.is_peer_blacklisted(msg_forwarder) or self.is_peer_blacklisted(origin):
+            return
+        is_local = msg_forwarder == self.my_id
+        if not is_local and origin == self.my_id:
+            return  # claims to be ours but we never published it
+        if not is_local and not self._has_valid_signature(msg):
+            self.gate.on_bad_signature(msg_forwarder)
+            return
+        if not await self.gate.admit(msg_forwarder, msg, is_local):
+            return
+        self._mark_msg_seen(msg)
+        if not is_local:
+            self.gate.deliver(msg_forwarder, msg)
+        await self.router.publish(msg_forwarder, msg)
+
+    def _has_valid_signature(self, msg: rpc_pb2.Message) -> bool:
+        if not self.strict_signing:
+            return True
+        try:
+            return signature_validator(msg)
+        except Exception:
+            return False
+
+
+class Gossip:
+    """Azora's gossip layer over one py-libp2p host: the node's view of topics.
+
+    The node registers one validator per topic kind (``set_validator``) and any number of
+    handlers (``subscribe``); ``run`` joins every topic and dispatches accepted messages to the
+    handlers in arrival order, one task per topic.
+    """
+
+    def __init__(
+        self,
+        host: IHost,
+        chain_id: int,
+        config: GossipConfig,
+        reputation: Reputation,
+        metrics: P2PMetrics,
+    ) -> None:
+        self.chain_id = chain_id
+        self.config = config
+        self.metrics = metrics
+        self._reputation = reputation
+        self._topics = {topic_name(chain_id, kind): kind for kind in TopicKind}
+        self._validators: dict[TopicKind, Validator] = {}
+        self._handlers: dict[TopicKind, list[GossipHandler]] = {kind: [] for kind in TopicKind}
+        self._verdicts: OrderedDict[bytes, ValidationResult | None] = OrderedDict()
+        self._buckets = TokenBuckets(config.topic_limits)
+        self._validation_slots = trio.Semaphore(config.max_concurrent_validations)
+        channels = {
+            kind: trio.open_memory_channel[GossipMessage](config.subscription_channel_size)
+            for kind in TopicKind
+        }
+        self._send = {kind: pair[0] for kind, pair in channels.items()}
+        self._receive = {kind: pair[1] for kind, pair in channels.items()}
+        self.router = GossipSub(
+            protocols=GOSSIPSUB_PROTOCOLS,
+            degree=config.mesh_degree,
+            degree_low=config.mesh_degree_low,
+            degree_high=config.mesh_degree_high,
+            heartbeat_interval=config.heartbeat_interval,
+            gossip_window=config.gossip_window,
+            gossip_history=config.gossip_history,
+            # Our own token buckets replace this: py-libp2p's also throttles our own
+            # publishes and allows 10 messages per topic per second.
+            spam_protection_enabled=False,
+            # Both assume peers on distinct public IPs and reshape the mesh on their own;
+            # validator networks (and every local testnet) share addresses.
+            adaptive_gossip_enabled=False,
+            eclipse_protection_enabled=False,
+            max_pending_messages_per_peer=config.pending_messages_per_peer,
+        )
+        self.pubsub = AzoraPubsub(
+            host,
+            self.router,
+            self,
+            seen_ttl=config.seen_ttl,
+            msg_id_constructor=compute_message_id,
+            max_inbound_rpc_size=config.max_rpc_bytes,
+            allowed_topics=set(self._topics),
+        )
+
+    # -- the node's API -------------------------------------------------------------------
+
+    def topic(self, kind: TopicKind) -> str:
+        """The topic string of ``kind`` on this chain."""
+        return topic_name(self.chain_id, kind)
+
+    def set_validator(self, kind: TopicKind, validator: Validator) -> None:
+        """Install the node's validator for ``kind`` (sync or async; returns ValidationResult)."""
+        self._validators[kind] = validator
+
+    def subscribe(self, kind: TopicKind, handler: GossipHandler) -> None:
+        """Call ``handler`` with every accepted message on ``kind``."""
+        self._handlers[kind].append(handler)
+
+    async def publish(self, kind: TopicKind, payload: bytes) -> bool:
+        """Publish ``payload`` on ``kind``; False when the same payload was already seen.
+
+        Raises MessageTooLarge when the payload exceeds the topic's cap: a peer would reject it.
+        """
+        limit = self.config.topic_limits[kind].max_message_bytes
+        if len(payload) > limit:
+            raise MessageTooLarge(f"{kind.value} message of {len(payload)} bytes > {limit}")
+        if hashlib.sha256(payload).digest() in self._verdicts:
+            return False
+        await self.pubsub.publish(self.topic(kind), payload)
+        self.metrics.gossip_published += 1
+        return True
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def join_topics(self) -> None:
+        """Subscribe to every Azora topic (announces us to peers and joins the meshes)."""
+        for topic in self._topics:
+            await self.pubsub.subscribe(topic)
+
+    async def run_dispatchers(self) -> None:
+        """Hand accepted messages to the node's handlers, one task per topic kind."""
+        async with trio.open_nursery() as nursery:
+            for kind in TopicKind:
+                nursery.start_soon(self._dispatch, kind)
+
+    async def _dispatch(self, kind: TopicKind) -> None:
+        async with self._receive[kind] as messages:
+            async for message in messages:
+                for handler in list(self._handlers[kind]):
+                    try:
+                        await handler(message)
+                    except Exception:
+                        self.metrics.gossip_handler_errors += 1
+                        logger.exception("gossip handler for %s failed", kind.value)
+
+    def forget_peer(self, peer: ID) -> None:
+        """Drop per-peer state when a peer disconnects."""
+        self._buckets.forget(peer)
+
+    # -- the receive pipeline (called by AzoraPubsub) ------------------------------------
+
+    def on_bad_signature(self, forwarder: ID) -> None:
+        """A forwarded message failed its libp2p signature check."""
+        self.metrics.gossip_bad_signature += 1
+        self._reputation.penalise(forwarder, Offence.INVALID_MESSAGE)
+
+    async def admit(self, forwarder: ID, msg: rpc_pb2.Message, is_local: bool) -> bool:
+        """Decide whether ``msg`` is delivered and forwarded; penalise the forwarder on REJECT."""
+        kind = self._kind_of(msg)
+        if kind is None:
+            self._reject(forwarder)
+            return False
+        msg_id = compute_message_id(msg)
+        if not is_local:
+            self.metrics.gossip_received += 1
+        if msg_id in self._verdicts:
+            self._on_duplicate(forwarder, msg_id, is_local)
+            return False
+        if len(msg.data) > self.config.topic_limits[kind].max_message_bytes:
+            self.metrics.gossip_oversized += 1
+            self._remember(msg_id, ValidationResult.REJECT)
+            self._reject(forwarder)
+            return False
+        if is_local:
+            self._remember(msg_id, ValidationResult.ACCEPT)
+            return True
+        if not self._buckets.take(forwarder, kind, trio.current_time()):
+            self.metrics.gossip_rate_limited += 1
+            self._reputation.penalise(forwarder, Offence.RATE_LIMITED)
+            return False  # not remembered: the same message may still come from a peer in budget
+        self._remember(msg_id, None)  # in flight: copies arriving meanwhile are duplicates
+        verdict = await self._validate(kind, forwarder, msg.data)
+        self._remember(msg_id, verdict)
+        return self._apply_verdict(kind, forwarder, verdict)
+
+    def deliver(self, forwarder: ID, msg: rpc_pb2.Message) -> None:
+        """Queue an accepted message for the node's handlers (never blocks the network)."""
+        kind = self._kind_of(msg)
+        assert kind is not None  # admit() accepted it
+        message = GossipMessage(
+            kind=kind,
+            payload=msg.data,
+            msg_id=compute_message_id(msg),
+            forwarder=forwarder,
+            origin=ID(msg.from_id),
+        )
+        try:
+            self._send[kind].send_nowait(message)
+        except (trio.WouldBlock, trio.ClosedResourceError, trio.BrokenResourceError):
+            self.metrics.gossip_delivery_dropped += 1
+            logger.warning("gossip delivery queue for %s full: message dropped", kind.value)
+
+    def _kind_of(self, msg: rpc_pb2.Message) -> TopicKind | None:
+        if len(msg.topicIDs) != 1:
+            return None
+        return self._topics.get(msg.topicIDs[0])
+
+    def _remember(self, msg_id: bytes, verdict: ValidationResult | None) -> None:
+        self._verdicts[msg_id] = verdict
+        self._verdicts.move_to_end(msg_id)
+        while len(self._verdicts) > self.config.verdict_cache_size:
+            self._verdicts.popitem(last=False)
+
+    def _on_duplicate(self, forwarder: ID, msg_id: bytes, is_local: bool) -> None:
+        self.metrics.gossip_duplicates += 1
+        # An honest peer validates before forwarding, so relaying a message we already
+        # rejected is itself a fault.
+        if not is_local and self._verdicts.get(msg_id) is ValidationResult.REJECT:
+            self._reject(forwarder)
+
+    def _reject(self, forwarder: ID) -> None:
+        self.metrics.gossip_rejected += 1
+        self._reputation.penalise(forwarder, Offence.INVALID_MESSAGE)
+
+    def _apply_verdict(self, kind: TopicKind, forwarder: ID, verdict: ValidationResult) -> bool:
+        if verdict is ValidationResult.ACCEPT:
+            self.metrics.gossip_accepted += 1
+            self.metrics.count_topic(kind.value)
+            self._reputation.reward(forwarder)
+            return True
+        if verdict is ValidationResult.REJECT:
+            self._reject(forwarder)
+        else:
+            self.metrics.gossip_ignored += 1
+        return False
+
+    async def _validate(self, kind: TopicKind, forwarder: ID, payload: bytes) -> ValidationResult:
+        validator = self._validators.get(kind)
+        if validator is None:
+            return ValidationResult.ACCEPT
+        async with self._validation_slots:
+            with trio.move_on_after(self.config.validation_timeout):
+                try:
+                    result = validator(forwarder, payload)
+                    if inspect.isawaitable(result):
+                        result = await result
+                    return ValidationResult(result)
+                except Exception:
+                    # A crashing validator is the node's bug, not the peer's fault.
+                    self.metrics.gossip_validation_errors += 1
+                    logger.exception("gossip validator for %s failed", kind.value)
+                    return ValidationResult.IGNORE
+        self.metrics.gossip_validation_errors += 1
+        logger.warning("gossip validator for %s timed out", kind.value)
+        return ValidationResult.IGNORE
