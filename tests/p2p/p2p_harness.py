@@ -103,3 +103,10 @@ class Inbox:
 
     def payloads(self, kind: TopicKind | None = None) -> list[bytes]:
         return [payload for k, payload in self.messages if kind is None or k == kind]
+
+
+async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll ``predicate`` every 20 ms until it holds."""
+    with trio.fail_after(timeout):
+        while not predicate():
+            await trio.sleep(0.02)

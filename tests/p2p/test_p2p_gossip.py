@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+import trio
 
-from p2p.config import TopicKind
-from p2p_harness import Inbox, running_network, trio_test
+from p2p.config import GossipConfig, TopicKind, TopicLimits
+from p2p.gossip import MessageTooLarge, ValidationResult
+from p2p_harness import Inbox, make_config, running_network, trio_test, wait_until
 
 
 @pytest.mark.timeout(60)
@@ -17,3 +19,194 @@ async def test_two_hosts_exchange_one_gossip_message() -> None:
         assert await alice.publish(TopicKind.TX, b"\xc3\x01\x02\x03")
         await inbox.wait_for(1)
         assert inbox.messages == [(TopicKind.TX, b"\xc3\x01\x02\x03")]
+
+
+@pytest.mark.timeout(60)
+@trio_test
+async def test_every_topic_reaches_every_peer_among_four_hosts() -> None:
+    async with running_network(4) as services:
+        inboxes = [Inbox() for _ in services]
+        for service, inbox in zip(services, inboxes):
+            for kind in TopicKind:
+                service.subscribe(kind, inbox.handler)
+        for index, kind in enumerate(TopicKind):
+            publisher = services[index % len(services)]
+            await publisher.publish(kind, f"{kind.value}-payload".encode())
+        for index, inbox in enumerate(inboxes):
+            own = [k for i, k in enumerate(TopicKind) if i % len(services) == index]
+            await inbox.wait_for(len(TopicKind) - len(own))
+            received = {kind for kind, _ in inbox.messages}
+            assert received == set(TopicKind) - set(own)
+            for kind, payload in inbox.messages:
+                assert payload == f"{kind.value}-payload".encode()
+
+
+@pytest.mark.timeout(90)
+@trio_test
+async def test_a_200_message_burst_reaches_every_peer_without_drops() -> None:
+    async with running_network(4) as services:
+        publisher, receivers = services[0], services[1:]
+        inboxes = [Inbox() for _ in receivers]
+        for service, inbox in zip(receivers, inboxes):
+            service.subscribe(TopicKind.TX, inbox.handler)
+        burst = [b"tx-%03d" % i for i in range(200)]
+        for payload in burst:
+            assert await publisher.publish(TopicKind.TX, payload)
+        for inbox in inboxes:
+            await inbox.wait_for(200, timeout=30)
+            assert sorted(inbox.payloads()) == burst
+        for service in services:
+            assert service.metrics.gossip_outbound_dropped == 0
+            assert service.metrics.gossip_delivery_dropped == 0
+            assert service.metrics.gossip_rate_limited == 0
+
+
+@pytest.mark.timeout(120)
+@trio_test
+async def test_a_vote_storm_from_seven_validators_reaches_every_validator() -> None:
+    votes_each = 30
+    async with running_network(7) as services:
+        inboxes = [Inbox() for _ in services]
+        for service, inbox in zip(services, inboxes):
+            service.subscribe(TopicKind.VOTE, inbox.handler)
+
+        async def storm(index: int) -> None:
+            for vote in range(votes_each):
+                await services[index].publish(TopicKind.VOTE, b"vote-%d-%d" % (index, vote))
+
+        async with trio.open_nursery() as nursery:
+            for index in range(len(services)):
+                nursery.start_soon(storm, index)
+        expected = votes_each * (len(services) - 1)
+        for inbox in inboxes:
+            await inbox.wait_for(expected, timeout=60)
+            assert len(set(inbox.payloads())) == expected
+        assert sum(s.metrics.gossip_outbound_dropped for s in services) == 0
+        assert sum(s.metrics.gossip_rate_limited for s in services) == 0
+
+
+@pytest.mark.timeout(60)
+@trio_test
+async def test_duplicate_payloads_are_delivered_once() -> None:
+    async with running_network(3) as (alice, bob, carol):
+        inbox = Inbox()
+        carol.subscribe(TopicKind.TX, inbox.handler)
+        assert await alice.publish(TopicKind.TX, b"same-tx")
+        assert not await alice.publish(TopicKind.TX, b"same-tx")
+        await inbox.wait_for(1)
+        # Bob already relayed it, so his own publish of the same bytes is a duplicate too.
+        await wait_until(lambda: not bob.gossip.pubsub.seen_messages.length() == 0)
+        assert not await bob.publish(TopicKind.TX, b"same-tx")
+        await alice.publish(TopicKind.TX, b"marker")
+        await inbox.wait_for(2)
+        assert inbox.payloads() == [b"same-tx", b"marker"]
+        assert carol.metrics.gossip_duplicates >= 1
+
+
+@pytest.mark.timeout(60)
+@trio_test
+async def test_invalid_local_publish_over_the_size_cap_raises() -> None:
+    async with running_network(1, connect=False) as (alice,):
+        limit = alice.config.gossip.topic_limits[TopicKind.VOTE].max_message_bytes
+        with pytest.raises(MessageTooLarge):
+            await alice.publish(TopicKind.VOTE, b"\x00" * (limit + 1))
+
+
+@pytest.mark.timeout(60)
+@trio_test
+async def test_invalid_oversized_message_is_rejected_and_not_propagated() -> None:
+    async with running_network(3, connect=False) as (mallory, bob, carol):
+        # A line: mallory - bob - carol, so carol only hears what bob forwards.
+        await bob.connect(mallory.listen_addrs[0])
+        await carol.connect(bob.listen_addrs[0])
+        await wait_mesh_pairs([(mallory, bob), (bob, carol)])
+        inbox = Inbox()
+        carol.subscribe(TopicKind.VOTE, inbox.handler)
+        limit = bob.config.gossip.topic_limits[TopicKind.VOTE].max_message_bytes
+        # Mallory runs with a raised cap of her own, so only the receivers enforce theirs.
+        mallory.gossip.config.topic_limits[TopicKind.VOTE] = TopicLimits(64 * 1024, 100, 100)
+        await mallory.publish(TopicKind.VOTE, b"\x01" * (limit + 1))
+        await mallory.publish(TopicKind.VOTE, b"small-vote")
+        await inbox.wait_for(1)
+        assert inbox.payloads() == [b"small-vote"]
+        assert bob.metrics.gossip_oversized == 1
+        assert bob.scores.score(str(mallory.peer_id), trio.current_time()) < 0
+
+
+@pytest.mark.timeout(90)
+@trio_test
+async def test_invalid_sender_is_scored_down_disconnected_and_banned() -> None:
+    async with running_network(4) as services:
+        mallory, honest = services[0], services[1:]
+        inboxes = [Inbox() for _ in honest]
+        for service, inbox in zip(honest, inboxes):
+            service.set_validator(TopicKind.TX, reject_bad)
+            service.subscribe(TopicKind.TX, inbox.handler)
+        threshold = honest[0].config.scoring.ban_threshold
+        penalty = honest[0].config.scoring.reject_penalty
+        for index in range(int(-threshold / penalty) + 1):
+            await mallory.publish(TopicKind.TX, b"bad-%d" % index)
+        for service in honest:
+            await wait_until(lambda s=service: s.is_banned(mallory.peer_id))
+            await wait_until(lambda s=service: mallory.peer_id not in s.connected_peers())
+            assert service.metrics.gossip_rejected >= 1
+        # The honest peers keep exchanging messages.
+        await honest[0].publish(TopicKind.TX, b"good-tx")
+        for inbox in inboxes[1:]:
+            await inbox.wait_for(1)
+            assert inbox.payloads() == [b"good-tx"]
+        # And mallory cannot come back while banned.
+        with pytest.raises(ConnectionError):
+            await honest[0].connect(mallory.listen_addrs[0])
+        await mallory.connect(honest[0].listen_addrs[0])  # accepted by TCP, then dropped
+        await wait_until(lambda: mallory.peer_id not in honest[0].connected_peers())
+
+
+@pytest.mark.timeout(60)
+@trio_test
+async def test_ignored_messages_are_dropped_without_penalty() -> None:
+    async with running_network(3) as (alice, bob, carol):
+        inbox = Inbox()
+        bob.set_validator(TopicKind.ATTESTATION, async_ignore_stale)
+        carol.set_validator(TopicKind.ATTESTATION, async_ignore_stale)
+        carol.subscribe(TopicKind.ATTESTATION, inbox.handler)
+        for index in range(10):
+            await alice.publish(TopicKind.ATTESTATION, b"stale-%d" % index)
+        await alice.publish(TopicKind.ATTESTATION, b"fresh")
+        await inbox.wait_for(1)
+        assert inbox.payloads() == [b"fresh"]
+        assert bob.scores.score(str(alice.peer_id), trio.current_time()) >= 0
+        assert not bob.is_banned(alice.peer_id)
+        assert bob.metrics.gossip_ignored == 10
+
+
+def reject_bad(peer: object, payload: bytes) -> ValidationResult:
+    return ValidationResult.REJECT if payload.startswith(b"bad") else ValidationResult.ACCEPT
+
+
+async def async_ignore_stale(peer: object, payload: bytes) -> ValidationResult:
+    await trio.sleep(0)
+    return ValidationResult.IGNORE if payload.startswith(b"stale") else ValidationResult.ACCEPT
+
+
+async def wait_mesh_pairs(pairs: list) -> None:
+    from p2p_harness import wait_for_mesh
+
+    for left, right in pairs:
+        await wait_for_mesh([left, right])
+
+
+@pytest.mark.timeout(60)
+@trio_test
+async def test_py_libp2p_default_outbound_queue_would_drop_the_burst() -> None:
+    """Why GossipConfig.outbound_queue_size exists: py-libp2p's 32-RPC queue loses the burst."""
+    config = make_config(gossip=GossipConfig(outbound_queue_size=32))
+    async with running_network(2, config=config) as (alice, bob):
+        inbox = Inbox()
+        bob.subscribe(TopicKind.TX, inbox.handler)
+        for index in range(200):
+            await alice.publish(TopicKind.TX, b"tx-%03d" % index)
+        await inbox.wait_for(32)
+        await trio.sleep(0.5)
+        assert len(inbox.messages) < 200
+        assert alice.metrics.gossip_outbound_dropped > 0
