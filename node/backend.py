@@ -1,0 +1,127 @@
+"""What every RPC namespace reads and writes through: the chain, the pool and the node's hooks.
+
+RPC code never touches LevelDB directly: it asks the kernel's Chain (reads) and this backend
+(transaction submission, block production requests).
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import rlp
+from eth.abc import BlockHeaderAPI, SignedTransactionAPI
+from eth.exceptions import HeaderNotFound
+
+from kernel.chain import Chain
+from node.execution import Executor
+from node.mempool import PoolLimits, TxPool, TxPoolError
+from node.rpc.errors import RpcError, invalid_params, server_error
+from node.rpc.hexcodec import parse_hash, parse_quantity
+
+BLOCK_TAGS = ("latest", "earliest", "pending", "safe", "finalized")
+
+
+class _HeadAccounts:
+    """Account reads at the head for the pool (nonce, balance)."""
+
+    def __init__(self, chain: Chain) -> None:
+        self._state = chain.state_at(chain.head)
+
+    def get_nonce(self, address: bytes) -> int:
+        return self._state.get_nonce(address)
+
+    def get_balance(self, address: bytes) -> int:
+        return self._state.get_balance(address)
+
+
+@dataclass
+class NodeInfo:
+    client_version: str = "Azora/v0.1.0/python"
+    dev: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Backend:
+    def __init__(self, chain: Chain, *, pool: TxPool | None = None, info: NodeInfo | None = None) -> None:
+        self.chain = chain
+        self.pool = pool or TxPool(chain.chain_id, PoolLimits(block_gas_limit=chain.head.gas_limit))
+        self.executor = Executor(chain)
+        self.info = info or NodeInfo()
+        self.write_lock = threading.Lock()   # one block write at a time
+        self.on_tx_added: list[Callable[[SignedTransactionAPI], None]] = []
+        # Called (from the producer's worker thread) after each new canonical block.
+        self.on_new_block: list[Callable[[Any], None]] = []
+        self.mine_request: Callable[[], Any] | None = None   # set by a dev producer
+
+    # -- blocks ---------------------------------------------------------------------------
+
+    def resolve_header(self, tag: Any, *, allow_missing: bool = False) -> BlockHeaderAPI | None:
+        """A block parameter (number, tag or EIP-1898 object) → header; -32602 on bad input."""
+        if isinstance(tag, dict):
+            if "blockHash" in tag:
+                header = self.header_by_hash(parse_hash(tag["blockHash"], "blockHash"))
+                if header is None:
+                    raise server_error(f"header for hash not found")
+                if tag.get("requireCanonical") and not self.chain.is_canonical(header):
+                    raise server_error("hash is not currently canonical")
+                return header
+            if "blockNumber" in tag:
+                return self.resolve_header(tag["blockNumber"], allow_missing=allow_missing)
+            raise invalid_params("invalid block parameter object")
+        if tag is None or tag in ("latest", "pending", "safe", "finalized"):
+            return self.chain.head
+        if tag == "earliest":
+            return self.chain.header_by_number(0)
+        if isinstance(tag, str) and tag.startswith("0x"):
+            number = parse_quantity(tag, "block number")
+        else:
+            raise invalid_params(f"invalid argument: unknown block tag {tag!r}")
+        try:
+            return self.chain.header_by_number(number)
+        except HeaderNotFound:
+            if allow_missing:
+                return None
+            raise server_error("header not found") from None
+
+    def header_by_hash(self, block_hash: bytes) -> BlockHeaderAPI | None:
+        try:
+            return self.chain.header_by_hash(block_hash)
+        except HeaderNotFound:
+            return None
+
+    # -- transactions ---------------------------------------------------------------------
+
+    def decode_transaction(self, raw: bytes) -> SignedTransactionAPI:
+        head = self.chain.head
+        vm_class = self.chain.vm_class_for(head.block_number + 1, head.timestamp + 1)
+        try:
+            return vm_class.get_transaction_builder().decode(raw)
+        except (rlp.DecodingError, rlp.DeserializationError, ValueError, TypeError) as exc:
+            raise invalid_params(f"rlp: invalid transaction: {exc}") from None
+        except Exception as exc:
+            raise server_error(f"transaction type not supported: {exc}") from None
+
+    def submit(self, tx: SignedTransactionAPI, encoded_size: int) -> bytes:
+        head = self.chain.head
+        try:
+            tx_hash = self.pool.add(tx, _HeadAccounts(self.chain), encoded_size=encoded_size,
+                                    base_fee=getattr(head, "base_fee_per_gas", 0) or 0)
+        except TxPoolError as exc:
+            raise server_error(str(exc)) from None
+        for hook in self.on_tx_added:
+            hook(tx)
+        return tx_hash
+
+    def pending_nonce(self, address: bytes) -> int:
+        return self.pool.pending_nonce(address, self.chain.state_at(self.chain.head).get_nonce(address))
+
+    def next_base_fee(self) -> int:
+        head = self.chain.head
+        child = self.chain.create_child_header(head, timestamp=head.timestamp + 1)
+        return getattr(child, "base_fee_per_gas", 0) or 0
+
+
+def require(condition: bool, message: str) -> None:
+    if not condition:
+        raise RpcError(-32602, message)

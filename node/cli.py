@@ -1,0 +1,165 @@
+"""The ``azora`` command line."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+from functools import partial
+from pathlib import Path
+
+import trio
+
+from kernel.genesis import Genesis
+
+AZR = 10**18
+
+
+def _add_rpc_flags(parser: argparse.ArgumentParser, default_port: int = 8545) -> None:
+    parser.add_argument("--http.addr", dest="http_addr", default="127.0.0.1")
+    parser.add_argument("--http.port", dest="http_port", type=int, default=default_port)
+    parser.add_argument("--http.corsdomain", dest="cors", default="*",
+                        help="comma-separated allowed origins for browser clients")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="azora", description="Azora full node")
+    parser.add_argument("--log-level", default="INFO")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    dev = sub.add_parser("dev", help="run a one-validator development chain")
+    dev.add_argument("--datadir", type=Path, help="keep the chain here (default: a fresh temp dir)")
+    _add_rpc_flags(dev)
+    dev.add_argument("--block-time", type=float, default=None,
+                     help="seconds between blocks (default: a block as soon as a tx arrives)")
+    dev.add_argument("--accounts", type=int, default=10)
+    dev.add_argument("--mnemonic", default=None)
+    dev.add_argument("--chain-id", type=int, default=1337)
+    dev.add_argument("--balance", type=int, default=10_000, help="AZR per dev account")
+
+    imp = sub.add_parser("import", help="import an RLP chain file")
+    imp.add_argument("--datadir", type=Path, required=True)
+    imp.add_argument("--genesis", type=Path, required=True)
+    imp.add_argument("--no-seal-check", action="store_true",
+                     help="accept blocks sealed by another consensus (e.g. Ethereum test chains)")
+    imp.add_argument("chain", type=Path)
+
+    exp = sub.add_parser("export", help="export the chain as an RLP file")
+    exp.add_argument("--datadir", type=Path, required=True)
+    exp.add_argument("out", type=Path)
+
+    srv = sub.add_parser("serve", help="serve JSON-RPC over an existing datadir, producing no blocks")
+    srv.add_argument("--datadir", type=Path, required=True)
+    _add_rpc_flags(srv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)-5s %(name)s: %(message)s")
+    for noisy in ("eth", "trie", "hypercorn.error", "hypercorn.access"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    command = {"dev": cmd_dev, "import": cmd_import, "export": cmd_export, "serve": cmd_serve}
+    try:
+        return command[args.command](args)
+    except KeyboardInterrupt:
+        return 130
+
+
+def cmd_dev(args: argparse.Namespace) -> int:
+    from node.accounts import DEV_MNEMONIC, ManagedAccounts, derive_accounts
+    from node.backend import Backend, NodeInfo
+    from node.dev import DevProducer
+    from node.service import RpcSettings, build_namespaces, dev_genesis, open_chain, run_services
+
+    datadir = args.datadir or Path(tempfile.mkdtemp(prefix="azora-dev-"))
+    mnemonic = args.mnemonic or DEV_MNEMONIC
+    accounts = derive_accounts(mnemonic, args.accounts)
+    validator = derive_accounts(mnemonic, 1)[0]   # the dev validator signs as account 0
+    coinbase = bytes.fromhex(validator.address[2:])
+    genesis = None
+    if not (datadir / "genesis.json").exists():
+        genesis = Genesis.from_json(dev_genesis(accounts, chain_id=args.chain_id,
+                                                balance_wei=args.balance * AZR, validator=coinbase))
+    chain = open_chain(datadir, genesis)
+    managed = ManagedAccounts(accounts)
+    backend = Backend(chain, info=NodeInfo(dev=True, extra={"accounts": managed, "coinbase": coinbase}))
+    producer = DevProducer(backend, coinbase=coinbase, block_time=args.block_time)
+    namespaces = build_namespaces(backend, producer=producer, accounts=managed)
+
+    def banner() -> None:
+        lines = ["", "Azora dev chain", "", "Available Accounts", "=================="]
+        for i, a in enumerate(accounts):
+            lines.append(f"({i}) {a.address} ({args.balance} AZR)")
+        lines += ["", "Private Keys", "=================="]
+        for i, a in enumerate(accounts):
+            lines.append(f"({i}) 0x{a.key.hex().removeprefix('0x')}")
+        lines += ["", "Wallet", "==================", f"Mnemonic:          {mnemonic}",
+                  "Derivation path:   m/44'/60'/0'/0/", "",
+                  f"Chain ID:          {chain.chain_id}", f"Datadir:           {datadir}",
+                  f"Block time:        {args.block_time or 'automine'}", "",
+                  f"Listening on {args.http_addr}:{args.http_port}", ""]
+        print("\n".join(lines), flush=True)
+
+    try:
+        rpc = RpcSettings(args.http_addr, args.http_port, tuple(args.cors.split(",")))
+        trio.run(partial(run_services, backend, namespaces, rpc, producer=producer,
+                         on_listening=banner))
+    finally:
+        chain.db.close()
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from node.backend import Backend
+    from node.service import RpcSettings, build_namespaces, open_chain, run_services
+
+    chain = open_chain(args.datadir)
+    backend = Backend(chain)
+    try:
+        rpc = RpcSettings(args.http_addr, args.http_port, tuple(args.cors.split(",")))
+        trio.run(partial(run_services, backend, build_namespaces(backend), rpc, on_listening=lambda: print(
+            f"Listening on {args.http_addr}:{args.http_port}", flush=True)))
+    finally:
+        chain.db.close()
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from node.chainio import import_chain
+    from node.service import open_chain
+
+    try:
+        genesis = Genesis.from_file(args.genesis)
+    except (OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    chain = open_chain(args.datadir, genesis, check_seal=not args.no_seal_check)
+    try:
+        count = import_chain(chain, args.chain)
+    except Exception as exc:
+        print(f"error: import stopped at head #{chain.head.block_number}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        head = chain.head
+        chain.db.close()
+    print(f"imported {count} blocks; head #{head.block_number} 0x{head.hash.hex()}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from node.chainio import export_chain
+    from node.service import open_chain
+
+    chain = open_chain(args.datadir)
+    try:
+        count = export_chain(chain, args.out)
+    finally:
+        chain.db.close()
+    print(f"exported {count} blocks to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,224 @@
+"""The transaction pool: per-sender nonce queues, replacement, limits and geth's rejections.
+
+pending = executable now (contiguous nonces from the account's nonce); queued = gapped, waiting
+for the missing nonces. Blocks take pending transactions by effective tip, nonce order kept
+per sender.
+"""
+from __future__ import annotations
+
+import heapq
+import threading
+from dataclasses import dataclass
+from typing import Callable, Iterable, Protocol
+
+from eth.abc import SignedTransactionAPI
+from eth_utils import ValidationError
+
+MAX_TX_SIZE = 128 * 1024          # geth's txMaxSize
+BLOB_TX_TYPE = 3
+
+
+class TxPoolError(Exception):
+    """A rejected transaction; the message is geth's."""
+
+
+class AccountReader(Protocol):
+    def get_nonce(self, address: bytes) -> int: ...
+    def get_balance(self, address: bytes) -> int: ...
+
+
+@dataclass(frozen=True)
+class PoolLimits:
+    max_pending: int = 20_000
+    max_queued: int = 4_096
+    max_per_sender: int = 1_024
+    price_bump_percent: int = 10
+    block_gas_limit: int = 30_000_000
+
+
+def fee_cap(tx: SignedTransactionAPI) -> int:
+    return tx.max_fee_per_gas
+
+
+def tip_cap(tx: SignedTransactionAPI) -> int:
+    return tx.max_priority_fee_per_gas
+
+
+def effective_tip(tx: SignedTransactionAPI, base_fee: int) -> int:
+    return min(tx.max_priority_fee_per_gas, tx.max_fee_per_gas - base_fee)
+
+
+class TxPool:
+    """Thread-safe: the RPC server adds from worker threads while the producer takes."""
+
+    def __init__(self, chain_id: int, limits: PoolLimits = PoolLimits()) -> None:
+        self.chain_id = chain_id
+        self.limits = limits
+        self._lock = threading.RLock()
+        self._pending: dict[bytes, dict[int, SignedTransactionAPI]] = {}
+        self._queued: dict[bytes, dict[int, SignedTransactionAPI]] = {}
+        self._by_hash: dict[bytes, SignedTransactionAPI] = {}
+        self._listeners: list[Callable[[SignedTransactionAPI], None]] = []
+
+    # -- admission -------------------------------------------------------------------------
+
+    def add(self, tx: SignedTransactionAPI, accounts: AccountReader, *, encoded_size: int,
+            base_fee: int = 0) -> bytes:
+        """Validate and admit ``tx``; returns its hash or raises :class:`TxPoolError`."""
+        sender = self.validate_static(tx, encoded_size)
+        with self._lock:
+            if tx.hash in self._by_hash:
+                raise TxPoolError("already known")
+            state_nonce = accounts.get_nonce(sender)
+            if tx.nonce < state_nonce:
+                raise TxPoolError(f"nonce too low: address 0x{sender.hex()}, tx: {tx.nonce} state: {state_nonce}")
+            cost = tx.gas * fee_cap(tx) + tx.value
+            balance = accounts.get_balance(sender)
+            if balance < cost:
+                raise TxPoolError(
+                    f"insufficient funds for gas * price + value: address 0x{sender.hex()} "
+                    f"have {balance} want {cost}")
+            self._insert(sender, tx, state_nonce)
+        for listener in self._listeners:
+            listener(tx)
+        return tx.hash
+
+    def validate_static(self, tx: SignedTransactionAPI, encoded_size: int) -> bytes:
+        """Checks that need no state; returns the recovered sender."""
+        if getattr(tx, "type_id", None) == BLOB_TX_TYPE:
+            raise TxPoolError("transaction type not supported: blob transactions need a blob network")
+        if encoded_size > MAX_TX_SIZE:
+            raise TxPoolError(f"oversized data: transaction size {encoded_size}, limit {MAX_TX_SIZE}")
+        tx_chain_id = getattr(tx, "chain_id", None)
+        if tx_chain_id is not None and tx_chain_id != self.chain_id:
+            raise TxPoolError(f"invalid chain id for signer: have {tx_chain_id} want {self.chain_id}")
+        if tx.gas > self.limits.block_gas_limit:
+            raise TxPoolError("exceeds block gas limit")
+        if tx.max_priority_fee_per_gas > tx.max_fee_per_gas:
+            raise TxPoolError("max priority fee per gas higher than max fee per gas")
+        try:
+            tx.validate()
+            sender = tx.sender
+        except (ValidationError, ValueError, Exception) as exc:
+            raise TxPoolError(f"invalid sender: {exc}") from None
+        if tx.gas < tx.intrinsic_gas:
+            raise TxPoolError(f"intrinsic gas too low: have {tx.gas}, want {tx.intrinsic_gas}")
+        return sender
+
+    def _insert(self, sender: bytes, tx: SignedTransactionAPI, state_nonce: int) -> None:
+        pending = self._pending.setdefault(sender, {})
+        queued = self._queued.setdefault(sender, {})
+        existing = pending.get(tx.nonce) or queued.get(tx.nonce)
+        if existing is not None:
+            self._check_replacement(existing, tx)
+        elif len(pending) + len(queued) >= self.limits.max_per_sender:
+            raise TxPoolError("txpool is full: too many transactions from this account")
+        elif len(self._by_hash) >= self.limits.max_pending + self.limits.max_queued:
+            self._evict_cheapest_for(tx)
+        if existing is not None:
+            del self._by_hash[existing.hash]
+        (pending if tx.nonce in pending else queued)[tx.nonce] = tx
+        self._by_hash[tx.hash] = tx
+        self._promote(sender, state_nonce)
+
+    def _check_replacement(self, old: SignedTransactionAPI, new: SignedTransactionAPI) -> None:
+        bump = 100 + self.limits.price_bump_percent
+        if fee_cap(new) * 100 < fee_cap(old) * bump or tip_cap(new) * 100 < tip_cap(old) * bump:
+            raise TxPoolError("replacement transaction underpriced")
+
+    def _evict_cheapest_for(self, tx: SignedTransactionAPI) -> None:
+        # The highest-nonce transaction of the sender with the cheapest one, so no gap opens.
+        cheapest = min(self._by_hash.values(), key=fee_cap)
+        if fee_cap(cheapest) >= fee_cap(tx):
+            raise TxPoolError("txpool is full")
+        victim_sender = cheapest.sender
+        queues = self._queued.get(victim_sender) or self._pending.get(victim_sender) or {}
+        victim = queues.pop(max(queues))
+        del self._by_hash[victim.hash]
+
+    def _promote(self, sender: bytes, state_nonce: int) -> None:
+        pending = self._pending[sender]
+        queued = self._queued[sender]
+        next_nonce = state_nonce + len(pending)
+        while next_nonce in queued:
+            pending[next_nonce] = queued.pop(next_nonce)
+            next_nonce += 1
+
+    # -- block production and chain updates ------------------------------------------------
+
+    def select(self, base_fee: int, max_count: int = 10_000) -> list[SignedTransactionAPI]:
+        """Pending transactions payable at ``base_fee``, best tip first, nonce order per sender."""
+        with self._lock:
+            queues = {s: [q[n] for n in sorted(q)] for s, q in self._pending.items() if q}
+        heads = [(-effective_tip(txs[0], base_fee), s, 0) for s, txs in queues.items()
+                 if fee_cap(txs[0]) >= base_fee]
+        heapq.heapify(heads)
+        chosen: list[SignedTransactionAPI] = []
+        while heads and len(chosen) < max_count:
+            _, sender, index = heapq.heappop(heads)
+            txs = queues[sender]
+            chosen.append(txs[index])
+            if index + 1 < len(txs) and fee_cap(txs[index + 1]) >= base_fee:
+                heapq.heappush(heads, (-effective_tip(txs[index + 1], base_fee), sender, index + 1))
+        return chosen
+
+    def on_new_head(self, senders: Iterable[bytes], accounts: AccountReader,
+                    rejected: Iterable[SignedTransactionAPI] = ()) -> None:
+        """Drop what the new head made stale (mined or invalid) and promote what it unblocked."""
+        with self._lock:
+            for tx in rejected:
+                self._remove(tx)
+            for sender in set(senders):
+                nonce = accounts.get_nonce(sender)
+                for queue in (self._pending.get(sender, {}), self._queued.get(sender, {})):
+                    for stale in [n for n in queue if n < nonce]:
+                        del self._by_hash[queue.pop(stale).hash]
+                pending = self._pending.get(sender, {})
+                # Re-base: pending must be contiguous from the account nonce.
+                if pending and min(pending) != nonce:
+                    self._queued.setdefault(sender, {}).update(pending)
+                    pending.clear()
+                if sender in self._queued:
+                    self._pending.setdefault(sender, {})
+                    self._promote(sender, nonce)
+
+    def _remove(self, tx: SignedTransactionAPI) -> None:
+        if self._by_hash.pop(tx.hash, None) is None:
+            return
+        for queues in (self._pending, self._queued):
+            queue = queues.get(tx.sender, {})
+            if queue.get(tx.nonce) is tx:
+                del queue[tx.nonce]
+
+    def reset(self) -> None:
+        with self._lock:
+            self._pending.clear()
+            self._queued.clear()
+            self._by_hash.clear()
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def get(self, tx_hash: bytes) -> SignedTransactionAPI | None:
+        return self._by_hash.get(tx_hash)
+
+    def pending_nonce(self, sender: bytes, state_nonce: int) -> int:
+        with self._lock:
+            pending = self._pending.get(sender, {})
+            return max(state_nonce, max(pending) + 1) if pending else state_nonce
+
+    def content(self) -> tuple[dict[bytes, dict[int, SignedTransactionAPI]],
+                               dict[bytes, dict[int, SignedTransactionAPI]]]:
+        with self._lock:
+            return ({s: dict(q) for s, q in self._pending.items() if q},
+                    {s: dict(q) for s, q in self._queued.items() if q})
+
+    @property
+    def pending_count(self) -> int:
+        return sum(len(q) for q in self._pending.values())
+
+    @property
+    def queued_count(self) -> int:
+        return sum(len(q) for q in self._queued.values())
+
+    def subscribe(self, listener: Callable[[SignedTransactionAPI], None]) -> None:
+        self._listeners.append(listener)

@@ -1,0 +1,316 @@
+"""The ``eth_`` namespace: blocks, transactions, receipts, state, calls, fees and logs."""
+from __future__ import annotations
+
+from typing import Any
+
+from eth.abc import BlockHeaderAPI
+
+from node.backend import Backend
+from node.execution import CallArgs
+from node.rpc.errors import invalid_params, server_error
+from node.rpc.format import (
+    effective_gas_price, format_block, format_receipts, format_transaction,
+)
+from node.rpc.hexcodec import (
+    data, parse_address, parse_bool, parse_data, parse_hash, parse_quantity, quantity,
+)
+from node.rpc.logs import LogQuery, query_logs
+
+MAX_FEE_HISTORY_BLOCKS = 1024
+DEFAULT_TIP = 1_000_000_000     # 1 gwei: what eth_maxPriorityFeePerGas suggests on an idle chain
+
+
+class EthAPI:
+    def __init__(self, backend: Backend) -> None:
+        self._b = backend
+
+    @property
+    def _chain(self):  # noqa: ANN202
+        return self._b.chain
+
+    # -- chain facts ----------------------------------------------------------------------
+
+    def chainId(self) -> str:
+        return quantity(self._chain.chain_id)
+
+    def blockNumber(self) -> str:
+        return quantity(self._chain.head.block_number)
+
+    def syncing(self) -> bool:
+        return False
+
+    def mining(self) -> bool:
+        return self._b.info.dev
+
+    def hashrate(self) -> str:
+        return "0x0"
+
+    def coinbase(self) -> str:
+        coinbase = self._b.info.extra.get("coinbase")
+        if coinbase is None:
+            raise server_error("etherbase must be explicitly specified")
+        return data(coinbase)
+
+    def protocolVersion(self) -> str:
+        return "0x44"
+
+    def accounts(self) -> list[str]:
+        accounts = self._b.info.extra.get("accounts")
+        return [a.address.lower() for a in accounts.all()] if accounts else []
+
+    # -- blocks ---------------------------------------------------------------------------
+
+    def getBlockByNumber(self, tag: Any, full: Any = False) -> dict[str, Any] | None:
+        header = self._b.resolve_header(tag, allow_missing=True)
+        return None if header is None else self._block(header, parse_bool(full, "fullTx"))
+
+    def getBlockByHash(self, block_hash: Any, full: Any = False) -> dict[str, Any] | None:
+        header = self._b.header_by_hash(parse_hash(block_hash, "block hash"))
+        return None if header is None else self._block(header, parse_bool(full, "fullTx"))
+
+    def _block(self, header: BlockHeaderAPI, full: bool) -> dict[str, Any]:
+        block = self._chain.block_of(header)
+        senders = self._chain.senders_of(header) if full else ()
+        return format_block(block, senders, full)
+
+    def getBlockTransactionCountByNumber(self, tag: Any) -> str | None:
+        header = self._b.resolve_header(tag, allow_missing=True)
+        return None if header is None else quantity(len(self._chain.block_of(header).transactions))
+
+    def getBlockTransactionCountByHash(self, block_hash: Any) -> str | None:
+        header = self._b.header_by_hash(parse_hash(block_hash, "block hash"))
+        return None if header is None else quantity(len(self._chain.block_of(header).transactions))
+
+    def getUncleCountByBlockNumber(self, tag: Any) -> str | None:
+        header = self._b.resolve_header(tag, allow_missing=True)
+        return None if header is None else "0x0"
+
+    def getUncleCountByBlockHash(self, block_hash: Any) -> str | None:
+        header = self._b.header_by_hash(parse_hash(block_hash, "block hash"))
+        return None if header is None else "0x0"
+
+    def getUncleByBlockNumberAndIndex(self, tag: Any, index: Any) -> None:
+        parse_quantity(index, "index")
+        return None
+
+    def getUncleByBlockHashAndIndex(self, block_hash: Any, index: Any) -> None:
+        parse_hash(block_hash, "block hash")
+        parse_quantity(index, "index")
+        return None
+
+    # -- transactions and receipts --------------------------------------------------------
+
+    def getTransactionByHash(self, tx_hash: Any) -> dict[str, Any] | None:
+        raw_hash = parse_hash(tx_hash, "transaction hash")
+        location = self._chain.transaction_location(raw_hash)
+        if location is None:
+            pending = self._b.pool.get(raw_hash)
+            return None if pending is None else format_transaction(pending, pending.sender, None, None)
+        return self._transaction_at(self._chain.header_by_number(location[0]), location[1])
+
+    def getTransactionByBlockHashAndIndex(self, block_hash: Any, index: Any) -> dict[str, Any] | None:
+        header = self._b.header_by_hash(parse_hash(block_hash, "block hash"))
+        return None if header is None else self._transaction_at(header, parse_quantity(index, "index"))
+
+    def getTransactionByBlockNumberAndIndex(self, tag: Any, index: Any) -> dict[str, Any] | None:
+        header = self._b.resolve_header(tag, allow_missing=True)
+        return None if header is None else self._transaction_at(header, parse_quantity(index, "index"))
+
+    def _transaction_at(self, header: BlockHeaderAPI, index: int) -> dict[str, Any] | None:
+        transactions = self._chain.block_of(header).transactions
+        if index >= len(transactions):
+            return None
+        sender = self._chain.senders_of(header)[index]
+        return format_transaction(transactions[index], sender, header, index)
+
+    def getRawTransactionByHash(self, tx_hash: Any) -> str | None:
+        raw_hash = parse_hash(tx_hash, "transaction hash")
+        location = self._chain.transaction_location(raw_hash)
+        if location is None:
+            pending = self._b.pool.get(raw_hash)
+            return None if pending is None else data(pending.encode())
+        header = self._chain.header_by_number(location[0])
+        return data(self._chain.block_of(header).transactions[location[1]].encode())
+
+    def getRawTransactionByBlockHashAndIndex(self, block_hash: Any, index: Any) -> str | None:
+        header = self._b.header_by_hash(parse_hash(block_hash, "block hash"))
+        return None if header is None else self._raw_at(header, parse_quantity(index, "index"))
+
+    def getRawTransactionByBlockNumberAndIndex(self, tag: Any, index: Any) -> str | None:
+        header = self._b.resolve_header(tag, allow_missing=True)
+        return None if header is None else self._raw_at(header, parse_quantity(index, "index"))
+
+    def _raw_at(self, header: BlockHeaderAPI, index: int) -> str | None:
+        transactions = self._chain.block_of(header).transactions
+        return data(transactions[index].encode()) if index < len(transactions) else None
+
+    def getTransactionReceipt(self, tx_hash: Any) -> dict[str, Any] | None:
+        location = self._chain.transaction_location(parse_hash(tx_hash, "transaction hash"))
+        if location is None:
+            return None
+        number, index = location
+        return self._receipts(self._chain.header_by_number(number))[index]
+
+    def getBlockReceipts(self, tag: Any) -> list[dict[str, Any]] | None:
+        if isinstance(tag, str) and len(tag) == 66:
+            header = self._b.header_by_hash(parse_hash(tag, "block hash"))
+        else:
+            header = self._b.resolve_header(tag, allow_missing=True)
+        return None if header is None else self._receipts(header)
+
+    def _receipts(self, header: BlockHeaderAPI) -> list[dict[str, Any]]:
+        block = self._chain.block_of(header)
+        return format_receipts(block, self._chain.receipts_of(header), self._chain.senders_of(header))
+
+    def sendRawTransaction(self, raw: Any) -> str:
+        encoded = parse_data(raw, "transaction")
+        tx = self._b.decode_transaction(encoded)
+        return data(self._b.submit(tx, len(encoded)))
+
+    # -- state ----------------------------------------------------------------------------
+
+    def getBalance(self, address: Any, tag: Any = "latest") -> str:
+        account = parse_address(address)
+        return quantity(self._chain.state_at(self._b.resolve_header(tag)).get_balance(account))
+
+    def getTransactionCount(self, address: Any, tag: Any = "latest") -> str:
+        account = parse_address(address)
+        if tag == "pending":
+            return quantity(self._b.pending_nonce(account))
+        return quantity(self._chain.state_at(self._b.resolve_header(tag)).get_nonce(account))
+
+    def getCode(self, address: Any, tag: Any = "latest") -> str:
+        account = parse_address(address)
+        return data(self._chain.state_at(self._b.resolve_header(tag)).get_code(account))
+
+    def getStorageAt(self, address: Any, slot: Any, tag: Any = "latest") -> str:
+        account = parse_address(address)
+        key = _parse_slot(slot)
+        value = self._chain.state_at(self._b.resolve_header(tag)).get_storage(account, key)
+        return data(value.to_bytes(32, "big"))
+
+    def getStorageValues(self, requests: Any, tag: Any = "latest") -> dict[str, list[str]]:
+        if not isinstance(requests, dict):
+            raise invalid_params("invalid argument 0: object of address → slots expected")
+        state = self._chain.state_at(self._b.resolve_header(tag))
+        out: dict[str, list[str]] = {}
+        for address, slots in requests.items():
+            account = parse_address(address)
+            if not isinstance(slots, list):
+                raise invalid_params("invalid argument 0: slots must be an array")
+            out[address] = [data(state.get_storage(account, _parse_slot(s)).to_bytes(32, "big"))
+                            for s in slots]
+        return out
+
+    # -- execution ------------------------------------------------------------------------
+
+    def call(self, call: Any, tag: Any = "latest", overrides: Any = None, block_overrides: Any = None) -> str:
+        header = self._b.resolve_header(tag)
+        return data(self._b.executor.call(header, CallArgs.parse(call), overrides))
+
+    def estimateGas(self, call: Any, tag: Any = "latest", overrides: Any = None) -> str:
+        header = self._b.resolve_header(tag)
+        return quantity(self._b.executor.estimate_gas(header, CallArgs.parse(call), overrides))
+
+    # -- fees -----------------------------------------------------------------------------
+
+    def gasPrice(self) -> str:
+        return quantity(self._b.next_base_fee() + self._suggested_tip())
+
+    def maxPriorityFeePerGas(self) -> str:
+        return quantity(self._suggested_tip())
+
+    def baseFee(self) -> str:
+        return quantity(self._b.next_base_fee())
+
+    def blobBaseFee(self) -> str:
+        head = self._chain.head
+        vm = self._chain.vm_at(self._chain.create_child_header(head, timestamp=head.timestamp + 1))
+        return quantity(vm.state.blob_base_fee if hasattr(vm.state, "blob_base_fee") else 1)
+
+    def _suggested_tip(self) -> int:
+        # geth's oracle: a percentile of recent tips; an idle dev chain gets the floor.
+        tips = []
+        head = self._chain.head
+        for number in range(max(1, head.block_number - 19), head.block_number + 1):
+            header = self._chain.header_by_number(number)
+            base_fee = getattr(header, "base_fee_per_gas", 0) or 0
+            for tx in self._chain.block_of(header).transactions:
+                tips.append(effective_gas_price(tx, base_fee) - base_fee)
+        if not tips:
+            return DEFAULT_TIP
+        tips.sort()
+        return max(tips[(len(tips) * 60) // 100], 1)
+
+    def feeHistory(self, block_count: Any, newest: Any, percentiles: Any = None) -> dict[str, Any]:
+        count = _parse_count(block_count)
+        newest_header = self._b.resolve_header(newest)
+        if percentiles is not None:
+            if not isinstance(percentiles, list) or any(
+                    not isinstance(p, (int, float)) or p < 0 or p > 100 for p in percentiles) or \
+                    percentiles != sorted(percentiles):
+                raise invalid_params("invalid reward percentiles")
+        count = min(count, MAX_FEE_HISTORY_BLOCKS, newest_header.block_number + 1)
+        oldest = newest_header.block_number - count + 1
+        base_fees, ratios, blob_fees, blob_ratios, rewards = [], [], [], [], []
+        for number in range(oldest, newest_header.block_number + 1):
+            header = self._chain.header_by_number(number)
+            base_fee = getattr(header, "base_fee_per_gas", 0) or 0
+            base_fees.append(quantity(base_fee))
+            ratios.append(header.gas_used / header.gas_limit if header.gas_limit else 0)
+            blob_fees.append("0x1")
+            blob_ratios.append(0.0)
+            if percentiles is not None:
+                rewards.append([quantity(r) for r in self._rewards(header, base_fee, percentiles)])
+        after = self._chain.create_child_header(newest_header, timestamp=newest_header.timestamp + 1)
+        base_fees.append(quantity(getattr(after, "base_fee_per_gas", 0) or 0))
+        blob_fees.append("0x1")
+        result: dict[str, Any] = {"oldestBlock": quantity(oldest), "baseFeePerGas": base_fees,
+                                  "gasUsedRatio": ratios, "baseFeePerBlobGas": blob_fees,
+                                  "blobGasUsedRatio": blob_ratios}
+        if percentiles is not None:
+            result["reward"] = rewards
+        return result
+
+    def _rewards(self, header: BlockHeaderAPI, base_fee: int, percentiles: list[float]) -> list[int]:
+        block = self._chain.block_of(header)
+        if not block.transactions:
+            return [0 for _ in percentiles]
+        receipts = self._chain.receipts_of(header)
+        used, previous = [], 0
+        for receipt in receipts:
+            used.append(receipt.gas_used - previous)
+            previous = receipt.gas_used
+        tips = sorted(zip((effective_gas_price(tx, base_fee) - base_fee for tx in block.transactions), used))
+        total = sum(used)
+        out = []
+        for p in percentiles:
+            threshold, acc, chosen = total * p / 100, 0, tips[-1][0]
+            for tip, gas in tips:
+                acc += gas
+                if acc >= threshold:
+                    chosen = tip
+                    break
+            out.append(chosen)
+        return out
+
+    # -- logs -----------------------------------------------------------------------------
+
+    def getLogs(self, criteria: Any) -> list[dict[str, Any]]:
+        query = LogQuery.parse(criteria, self._b)
+        return query_logs(self._chain, query)
+
+
+def _parse_slot(slot: Any) -> int:
+    if not isinstance(slot, str) or not slot.startswith("0x") or len(slot) > 66:
+        raise invalid_params(f"invalid argument 1: storage slot must be hex of at most 32 bytes")
+    try:
+        return int(slot, 16)
+    except ValueError:
+        raise invalid_params("invalid argument 1: storage slot is not hex") from None
+
+
+def _parse_count(value: Any) -> int:
+    if isinstance(value, int) and value >= 0:
+        return value
+    return parse_quantity(value, "blockCount")

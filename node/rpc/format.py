@@ -1,0 +1,176 @@
+"""Chain objects shaped as geth answers them: hex quantities, lower-case hex data, nulls."""
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import rlp
+from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
+from eth_utils import keccak
+
+from node.rpc.hexcodec import data, quantity
+
+ZERO_ADDRESS = b"\0" * 20
+
+
+def format_header(header: BlockHeaderAPI) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "hash": data(header.hash),
+        "parentHash": data(header.parent_hash),
+        "sha3Uncles": data(header.uncles_hash),
+        "miner": data(header.coinbase),
+        "stateRoot": data(header.state_root),
+        "transactionsRoot": data(header.transaction_root),
+        "receiptsRoot": data(header.receipt_root),
+        "logsBloom": data(header.bloom.to_bytes(256, "big")),
+        "difficulty": quantity(header.difficulty),
+        "number": quantity(header.block_number),
+        "gasLimit": quantity(header.gas_limit),
+        "gasUsed": quantity(header.gas_used),
+        "timestamp": quantity(header.timestamp),
+        "extraData": data(header.extra_data),
+        "mixHash": data(header.mix_hash),
+        "nonce": data(header.nonce),
+    }
+    optional = (("base_fee_per_gas", "baseFeePerGas", quantity),
+                ("withdrawals_root", "withdrawalsRoot", data),
+                ("blob_gas_used", "blobGasUsed", quantity),
+                ("excess_blob_gas", "excessBlobGas", quantity),
+                ("parent_beacon_block_root", "parentBeaconBlockRoot", data),
+                ("requests_hash", "requestsHash", data))
+    for attr, key, encode in optional:
+        value = getattr(header, attr, None)
+        if value is not None:
+            out[key] = encode(value)
+    return out
+
+
+def format_block(block: BlockAPI, senders: Sequence[bytes], full: bool) -> dict[str, Any]:
+    out = format_header(block.header)
+    out["size"] = quantity(len(rlp.encode(block)))
+    if full:
+        out["transactions"] = [
+            format_transaction(tx, sender, block.header, index)
+            for index, (tx, sender) in enumerate(zip(block.transactions, senders))]
+    else:
+        out["transactions"] = [data(tx.hash) for tx in block.transactions]
+    out["uncles"] = [data(uncle.hash) for uncle in block.uncles]
+    withdrawals = getattr(block, "withdrawals", None)
+    if withdrawals is not None and "withdrawalsRoot" in out:
+        out["withdrawals"] = [
+            {"index": quantity(w.index), "validatorIndex": quantity(w.validator_index),
+             "address": data(w.address), "amount": quantity(w.amount)} for w in withdrawals]
+    return out
+
+
+def tx_type(tx: SignedTransactionAPI) -> int:
+    return getattr(tx, "type_id", None) or 0
+
+
+def effective_gas_price(tx: SignedTransactionAPI, base_fee: int | None) -> int:
+    if tx_type(tx) == 0 or base_fee is None:
+        return tx.gas_price
+    return min(tx.max_fee_per_gas, base_fee + tx.max_priority_fee_per_gas)
+
+
+def format_transaction(tx: SignedTransactionAPI, sender: bytes,
+                       header: BlockHeaderAPI | None, index: int | None) -> dict[str, Any]:
+    kind = tx_type(tx)
+    out: dict[str, Any] = {
+        "blockHash": data(header.hash) if header else None,
+        "blockNumber": quantity(header.block_number) if header else None,
+        "from": data(sender),
+        "gas": quantity(tx.gas),
+        "hash": data(tx.hash),
+        "input": data(tx.data),
+        "nonce": quantity(tx.nonce),
+        "to": data(tx.to) if tx.to else None,
+        "transactionIndex": quantity(index) if index is not None else None,
+        "value": quantity(tx.value),
+        "type": quantity(kind),
+    }
+    base_fee = getattr(header, "base_fee_per_gas", None) if header else None
+    if kind == 0:
+        out["gasPrice"] = quantity(tx.gas_price)
+        out["v"] = quantity(tx.v)
+        chain_id = getattr(tx, "chain_id", None)
+        if chain_id is not None:
+            out["chainId"] = quantity(chain_id)
+    else:
+        out["chainId"] = quantity(tx.chain_id)
+        out["accessList"] = format_access_list(tx.access_list)
+        if kind == 1:
+            out["gasPrice"] = quantity(tx.gas_price)
+        else:
+            out["maxFeePerGas"] = quantity(tx.max_fee_per_gas)
+            out["maxPriorityFeePerGas"] = quantity(tx.max_priority_fee_per_gas)
+            # Pending: the fee cap, as geth reports it; mined: what was paid.
+            out["gasPrice"] = quantity(effective_gas_price(tx, base_fee) if header else tx.max_fee_per_gas)
+        if kind == 4:
+            out["authorizationList"] = [
+                {"chainId": quantity(a.chain_id), "address": data(a.address),
+                 "nonce": quantity(a.nonce), "yParity": quantity(a.y_parity),
+                 "r": quantity(a.r), "s": quantity(a.s)} for a in tx.authorization_list]
+        out["v"] = quantity(tx.y_parity)
+        out["yParity"] = quantity(tx.y_parity)
+    out["r"] = quantity(tx.r)
+    out["s"] = quantity(tx.s)
+    return out
+
+
+def format_access_list(access_list: Sequence[Any]) -> list[dict[str, Any]]:
+    return [{"address": data(address), "storageKeys": [data(k.to_bytes(32, "big")) for k in keys]}
+            for address, keys in access_list]
+
+
+def contract_address(sender: bytes, nonce: int) -> bytes:
+    return keccak(rlp.encode([sender, nonce]))[12:]
+
+
+def format_receipts(block: BlockAPI, receipts: Sequence[ReceiptAPI],
+                    senders: Sequence[bytes]) -> list[dict[str, Any]]:
+    """All receipts of a block (gas used per transaction is a difference of cumulative gas)."""
+    header = block.header
+    base_fee = getattr(header, "base_fee_per_gas", None)
+    out = []
+    previous_gas = 0
+    log_index = 0
+    for index, (tx, receipt, sender) in enumerate(zip(block.transactions, receipts, senders)):
+        gas_used = receipt.gas_used - previous_gas
+        previous_gas = receipt.gas_used
+        logs = []
+        for log in receipt.logs:
+            logs.append(format_log(log, header, tx.hash, index, log_index))
+            log_index += 1
+        out.append({
+            "blockHash": data(header.hash),
+            "blockNumber": quantity(header.block_number),
+            "contractAddress": data(contract_address(sender, tx.nonce)) if not tx.to else None,
+            "cumulativeGasUsed": quantity(receipt.gas_used),
+            "effectiveGasPrice": quantity(effective_gas_price(tx, base_fee)),
+            "from": data(sender),
+            "gasUsed": quantity(gas_used),
+            "logs": logs,
+            "logsBloom": data(receipt.bloom.to_bytes(256, "big")),
+            "status": quantity(1 if receipt.state_root == b"\x01" else 0),
+            "to": data(tx.to) if tx.to else None,
+            "transactionHash": data(tx.hash),
+            "transactionIndex": quantity(index),
+            "type": quantity(tx_type(tx)),
+        })
+    return out
+
+
+def format_log(log: Any, header: BlockHeaderAPI, tx_hash: bytes, tx_index: int,
+               log_index: int) -> dict[str, Any]:
+    return {
+        "address": data(log.address),
+        "topics": [data(t.to_bytes(32, "big")) for t in log.topics],
+        "data": data(log.data),
+        "blockNumber": quantity(header.block_number),
+        "blockHash": data(header.hash),
+        "blockTimestamp": quantity(header.timestamp),
+        "transactionHash": data(tx_hash),
+        "transactionIndex": quantity(tx_index),
+        "logIndex": quantity(log_index),
+        "removed": False,
+    }

@@ -1,0 +1,128 @@
+"""Log queries (eth_getLogs, log filters, logs subscriptions) over the kernel's log index."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Iterable
+
+from eth.abc import BlockHeaderAPI
+from eth_bloom import BloomFilter
+
+from kernel.chain import Chain
+from node.rpc.errors import invalid_params, server_error
+from node.rpc.format import format_log
+from node.rpc.hexcodec import parse_address, parse_hash
+
+if TYPE_CHECKING:
+    from node.backend import Backend
+
+MAX_LOG_RESULTS = 10_000
+MAX_UNINDEXED_RANGE = 100_000
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    first: int | None          # None: "latest at evaluation time"
+    last: int | None
+    block_hash: bytes | None
+    addresses: tuple[bytes, ...]
+    topics: tuple[tuple[bytes, ...] | None, ...]   # per position: alternatives, or None = any
+
+    @classmethod
+    def parse(cls, criteria: Any, backend: "Backend", *, resolve: bool = True) -> "LogQuery":
+        if not isinstance(criteria, dict):
+            raise invalid_params("invalid argument 0: filter object expected")
+        address = criteria.get("address")
+        if address is None:
+            addresses: tuple[bytes, ...] = ()
+        elif isinstance(address, list):
+            addresses = tuple(parse_address(a) for a in address)
+        else:
+            addresses = (parse_address(address),)
+        topics_in = criteria.get("topics") or []
+        if not isinstance(topics_in, list) or len(topics_in) > 4:
+            raise invalid_params("invalid argument 0: topics must be an array of at most 4")
+        topics = tuple(
+            None if t is None else
+            (tuple(parse_hash(x, "topic") for x in t) or None) if isinstance(t, list) else
+            (parse_hash(t, "topic"),) for t in topics_in)
+        if criteria.get("blockHash") is not None:
+            if criteria.get("fromBlock") is not None or criteria.get("toBlock") is not None:
+                raise invalid_params("invalid argument 0: cannot specify both BlockHash and FromBlock/ToBlock")
+            return cls(None, None, parse_hash(criteria["blockHash"], "blockHash"), addresses, topics)
+        first = cls._bound(criteria.get("fromBlock"), backend, resolve)
+        last = cls._bound(criteria.get("toBlock"), backend, resolve)
+        if first is not None and last is not None and first > last:
+            raise invalid_params("invalid block range params")
+        return cls(first, last, None, addresses, topics)
+
+    @staticmethod
+    def _bound(tag: Any, backend: "Backend", resolve: bool) -> int | None:
+        if tag is None or tag in ("latest", "pending", "safe", "finalized"):
+            return backend.chain.head.block_number if resolve else None
+        if tag == "earliest":
+            return 0
+        header = backend.resolve_header(tag, allow_missing=True)
+        return backend.chain.head.block_number + 1 if header is None else header.block_number
+
+    def with_range(self, first: int, last: int) -> "LogQuery":
+        return LogQuery(first, last, None, self.addresses, self.topics)
+
+    def matches(self, log: Any) -> bool:
+        if self.addresses and log.address not in self.addresses:
+            return False
+        if len(self.topics) > len(log.topics):
+            return False
+        for wanted, topic in zip(self.topics, log.topics):
+            if wanted is not None and topic.to_bytes(32, "big") not in wanted:
+                return False
+        return True
+
+    def bloom_may_match(self, header: BlockHeaderAPI) -> bool:
+        bloom = BloomFilter(header.bloom)
+        if self.addresses and not any(a in bloom for a in self.addresses):
+            return False
+        return all(wanted is None or any(t in bloom for t in wanted) for wanted in self.topics)
+
+
+def query_logs(chain: Chain, query: LogQuery) -> list[dict[str, Any]]:
+    if query.block_hash is not None:
+        try:
+            header = chain.header_by_hash(query.block_hash)
+        except Exception:
+            raise server_error("unknown block") from None
+        return list(logs_of_block(chain, header, query))
+    head = chain.head.block_number
+    first = query.first if query.first is not None else head
+    last = min(query.last if query.last is not None else head, head)
+    if first > last:
+        return []
+    # Required topics (single-alternative positions) and addresses narrow via the index.
+    required = [wanted[0] for wanted in query.topics if wanted is not None and len(wanted) == 1]
+    candidates = chain.log_block_candidates(first, last, query.addresses, required)
+    if candidates is None:
+        if last - first > MAX_UNINDEXED_RANGE:
+            raise server_error(f"query range too large without an address or topic "
+                               f"(max {MAX_UNINDEXED_RANGE} blocks)")
+        candidates = range(first, last + 1)
+    out: list[dict[str, Any]] = []
+    for number in candidates:
+        header = chain.header_by_number(number)
+        if not query.bloom_may_match(header):
+            continue
+        out.extend(logs_of_block(chain, header, query))
+        if len(out) > MAX_LOG_RESULTS:
+            raise server_error(f"query returned more than {MAX_LOG_RESULTS} results")
+    return out
+
+
+def logs_of_block(chain: Chain, header: BlockHeaderAPI, query: LogQuery) -> Iterable[dict[str, Any]]:
+    receipts = chain.receipts_of(header)
+    if not any(r.logs for r in receipts):
+        return
+    transactions = chain.block_of(header).transactions
+    log_index = 0
+    for tx_index, (tx, receipt) in enumerate(zip(transactions, receipts)):
+        for log in receipt.logs:
+            if query.matches(log):
+                yield format_log(log, header, tx.hash, tx_index, log_index)
+            log_index += 1

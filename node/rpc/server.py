@@ -1,0 +1,204 @@
+"""JSON-RPC 2.0 over HTTP and WebSocket on one port (Starlette app served by hypercorn/trio).
+
+Handlers are plain synchronous methods of the namespace objects (``eth``, ``net``, ...): the
+dispatcher runs them in worker threads so py-evm's CPU work never blocks the event loop.
+"""
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+from typing import Any, Callable, Iterable
+
+import trio
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from node.rpc.errors import (
+    INTERNAL_ERROR, INVALID_REQUEST, PARSE_ERROR, RpcError, invalid_params, method_not_found,
+)
+
+logger = logging.getLogger("azora.rpc")
+
+MAX_REQUEST_BYTES = 5 * 1024 * 1024     # geth's HTTP body limit
+MAX_BATCH = 1000                        # geth's BatchRequestLimit
+WORKER_THREADS = 8
+
+
+class Dispatcher:
+    """Maps ``namespace_method`` names onto the public methods of namespace objects."""
+
+    def __init__(self, namespaces: dict[str, object | list[object]]) -> None:
+        self.methods: dict[str, Callable[..., Any]] = {}
+        for prefix, apis in namespaces.items():
+            for api in apis if isinstance(apis, list) else [apis]:
+                for name, fn in inspect.getmembers(api, inspect.ismethod):
+                    if not name.startswith("_"):
+                        self.methods[f"{prefix}_{name}"] = fn
+        self._limiter = trio.CapacityLimiter(WORKER_THREADS)
+
+    async def handle_payload(self, raw: bytes | str, connection: Any = None) -> Any:
+        """Answer one HTTP body or WebSocket message; None for notifications only."""
+        try:
+            payload = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return _error_response(None, RpcError(PARSE_ERROR, f"parse error: {exc}"))
+        if isinstance(payload, list):
+            if not payload:
+                return _error_response(None, RpcError(INVALID_REQUEST, "empty batch"))
+            if len(payload) > MAX_BATCH:
+                return _error_response(None, RpcError(-32600, "batch too large"))
+            responses = [await self.handle_call(item, connection) for item in payload]
+            return [r for r in responses if r is not None]
+        return await self.handle_call(payload, connection)
+
+    async def handle_call(self, call: Any, connection: Any) -> dict[str, Any] | None:
+        if not isinstance(call, dict) or call.get("jsonrpc") != "2.0" or \
+                not isinstance(call.get("method"), str):
+            request_id = call.get("id") if isinstance(call, dict) else None
+            return _error_response(request_id, RpcError(INVALID_REQUEST, "invalid request"))
+        request_id = call.get("id")
+        is_notification = "id" not in call
+        params = call.get("params", [])
+        if params is None:
+            params = []
+        try:
+            if not isinstance(params, list):
+                raise invalid_params("non-array args")
+            result = await self.call(call["method"], params, connection)
+        except RpcError as err:
+            return None if is_notification else _error_response(request_id, err)
+        except Exception as exc:  # a bug: answer it, keep serving, log it
+            logger.exception("internal error in %s", call.get("method"))
+            return None if is_notification else _error_response(
+                request_id, RpcError(INTERNAL_ERROR, f"internal error: {exc}"))
+        return None if is_notification else {"jsonrpc": "2.0", "id": request_id, "result": result}
+
+    async def call(self, method: str, params: list[Any], connection: Any = None) -> Any:
+        fn = self.methods.get(method)
+        if fn is None:
+            raise method_not_found(method)
+        bind_params(fn, params)
+        if getattr(fn, "needs_connection", False):
+            return await fn(connection, *params)
+        if inspect.iscoroutinefunction(fn):
+            return await fn(*params)
+        return await trio.to_thread.run_sync(lambda: fn(*params), limiter=self._limiter)
+
+
+def bind_params(fn: Callable[..., Any], params: list[Any]) -> None:
+    """geth's argument errors: too many arguments, missing required ones."""
+    signature = inspect.signature(fn)
+    positional = [p for p in signature.parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    if getattr(fn, "needs_connection", False):
+        positional = positional[1:]
+    if len(params) > len(positional):
+        raise invalid_params(f"too many arguments, want at most {len(positional)}")
+    for index, parameter in enumerate(positional):
+        if index >= len(params) and parameter.default is inspect.Parameter.empty:
+            raise invalid_params(f"missing value for required argument {index}")
+
+
+def needs_connection(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark an async handler that takes the WebSocket connection first (subscriptions)."""
+    fn.needs_connection = True  # type: ignore[attr-defined]
+    return fn
+
+
+def _error_response(request_id: Any, err: RpcError) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "id": request_id, "error": err.to_json()}
+
+
+class WebSocketConnection:
+    """One client socket: answers calls and carries subscription notifications."""
+
+    def __init__(self, websocket: WebSocket) -> None:
+        self.websocket = websocket
+        self.subscriptions: set[str] = set()
+        self._send_lock = trio.Lock()
+        self.closed = False
+
+    async def send_json(self, message: Any) -> None:
+        async with self._send_lock:
+            if not self.closed:
+                await self.websocket.send_text(json.dumps(message))
+
+
+def build_app(dispatcher: Dispatcher, *, cors_origins: Iterable[str] = ("*",),
+              on_disconnect: Callable[[WebSocketConnection], None] | None = None) -> Starlette:
+    async def http_endpoint(request: Request) -> Response:
+        if request.method == "GET":
+            return JSONResponse({"jsonrpc": "2.0", "id": None,
+                                 "error": {"code": INVALID_REQUEST, "message": "use POST"}})
+        length = int(request.headers.get("content-length") or 0)
+        if length > MAX_REQUEST_BYTES:
+            return JSONResponse({"error": f"content length too large ({length}>{MAX_REQUEST_BYTES})"},
+                                status_code=413)
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_REQUEST_BYTES:
+                return JSONResponse({"error": "request body too large"}, status_code=413)
+        response = await dispatcher.handle_payload(body)
+        if response is None or response == []:
+            return Response(status_code=200)
+        return Response(json.dumps(response), media_type="application/json")
+
+    async def websocket_endpoint(websocket: WebSocket) -> None:
+        await websocket.accept()
+        connection = WebSocketConnection(websocket)
+        try:
+            async with trio.open_nursery() as nursery:
+                while True:
+                    message = await websocket.receive()
+                    if message["type"] == "websocket.disconnect":
+                        break
+                    raw = message.get("text") or message.get("bytes") or b""
+                    if len(raw) > MAX_REQUEST_BYTES:
+                        await connection.send_json(_error_response(
+                            None, RpcError(-32600, "message too large")))
+                        continue
+                    nursery.start_soon(_answer, dispatcher, connection, raw)
+                nursery.cancel_scope.cancel()
+        except WebSocketDisconnect:
+            pass
+        finally:
+            connection.closed = True
+            if on_disconnect is not None:
+                on_disconnect(connection)
+
+    middleware = [Middleware(CORSMiddleware, allow_origins=list(cors_origins),
+                             allow_methods=["POST", "GET", "OPTIONS"], allow_headers=["*"])]
+    return Starlette(routes=[Route("/", http_endpoint, methods=["GET", "POST"]),
+                             WebSocketRoute("/", websocket_endpoint)], middleware=middleware)
+
+
+async def _answer(dispatcher: Dispatcher, connection: WebSocketConnection, raw: Any) -> None:
+    response = await dispatcher.handle_payload(raw, connection)
+    if response is not None and response != []:
+        try:
+            await connection.send_json(response)
+        except Exception:  # the client went away mid-answer
+            connection.closed = True
+
+
+async def serve(app: Starlette, host: str, port: int, *,
+                task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
+    """Serve ``app`` until cancelled; reports the bound addresses through ``task_status``."""
+    from hypercorn.config import Config
+    from hypercorn.trio import serve as hypercorn_serve
+
+    config = Config()
+    config.bind = [f"{host}:{port}"]
+    config.accesslog = None
+    config.errorlog = logging.getLogger("hypercorn.error")
+    config.keep_alive_timeout = 75
+    config.websocket_max_message_size = MAX_REQUEST_BYTES
+    config.graceful_timeout = 1
+    await hypercorn_serve(app, config, task_status=task_status)  # type: ignore[arg-type]

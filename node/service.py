@@ -1,0 +1,122 @@
+"""Process wiring: open the datadir, build the backend, serve JSON-RPC, run the producer."""
+from __future__ import annotations
+
+import json
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import trio
+
+from kernel.chain import Chain
+from kernel.db import LevelDB
+from kernel.genesis import Genesis
+from node.accounts import ManagedAccounts
+from node.backend import Backend, NodeInfo
+from node.dev import DevProducer, DevSigningAPI, EvmAPI, PersonalAPI
+from node.rpc.eth import EthAPI
+from node.rpc.misc import NetAPI, Web3API
+from node.rpc.server import Dispatcher, build_app, serve
+
+logger = logging.getLogger("azora.node")
+GENESIS_FILE = "genesis.json"
+DB_DIR = "chaindata"
+
+
+@dataclass
+class RpcSettings:
+    host: str = "127.0.0.1"
+    port: int = 8545
+    cors: tuple[str, ...] = ("*",)
+
+
+def dev_genesis(accounts: list[Any], *, chain_id: int, balance_wei: int, validator: bytes) -> dict[str, Any]:
+    return {
+        "config": {"chainId": chain_id},
+        "timestamp": hex(int(time.time())),
+        "gasLimit": hex(30_000_000),
+        "baseFeePerGas": hex(1_000_000_000),
+        "alloc": {a.address: {"balance": hex(balance_wei)} for a in accounts},
+        "azora": {"validators": [{"address": "0x" + validator.hex(), "stake": hex(0)}],
+                  "epochLength": 100},
+    }
+
+
+def open_chain(datadir: Path, genesis: Genesis | None = None, *, check_seal: bool = True) -> Chain:
+    """Open (or create) the chain in ``datadir``; its genesis is kept beside the database."""
+    datadir.mkdir(parents=True, exist_ok=True)
+    stored = datadir / GENESIS_FILE
+    if genesis is None:
+        if not stored.exists():
+            raise SystemExit(f"error: {datadir} holds no chain (no {GENESIS_FILE}); "
+                             "create one with `azora dev --datadir` or `azora import --genesis`")
+        genesis = Genesis.from_file(stored)
+    elif not stored.exists():
+        tmp = stored.with_suffix(".tmp")
+        tmp.write_text(json.dumps(genesis.raw, indent=2))
+        tmp.replace(stored)
+    return Chain(LevelDB(datadir / DB_DIR), genesis, check_seal=check_seal)
+
+
+def build_namespaces(backend: Backend, *, producer: DevProducer | None = None,
+                     accounts: ManagedAccounts | None = None) -> dict[str, Any]:
+    eth: list[Any] = [EthAPI(backend)]
+    namespaces: dict[str, Any] = {"eth": eth, "net": NetAPI(backend), "web3": Web3API(backend)}
+    for name, factory in _extra_namespaces().items():
+        namespaces.setdefault(name, [])
+        if not isinstance(namespaces[name], list):
+            namespaces[name] = [namespaces[name]]
+        namespaces[name].append(factory(backend))
+    if accounts is not None:
+        signing = DevSigningAPI(backend, accounts)
+        eth.append(signing)
+        namespaces["personal"] = PersonalAPI(signing)
+    if producer is not None:
+        namespaces["evm"] = EvmAPI(producer)
+    return namespaces
+
+
+def _extra_namespaces() -> dict[str, Any]:
+    """Namespaces that live in their own modules (filled in as they land)."""
+    found: dict[str, Any] = {}
+    import importlib
+    for module_name, attr, prefix in (("node.rpc.txpool", "TxpoolAPI", "txpool"),
+                                      ("node.rpc.debug", "DebugAPI", "debug"),
+                                      ("node.rpc.azora", "AzoraAPI", "azora"),
+                                      ("node.rpc.extra", "EthExtraAPI", "eth")):
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError:
+            continue
+        found[prefix] = getattr(module, attr)
+    return found
+
+
+async def run_services(backend: Backend, namespaces: dict[str, Any], rpc: RpcSettings, *,
+                       producer: DevProducer | None = None,
+                       on_listening: Any = None) -> None:
+    """Run until SIGTERM/SIGINT: JSON-RPC server, block producer, subscription feeds."""
+    dispatcher = Dispatcher(namespaces)
+    hooks = [ns for group in namespaces.values() for ns in (group if isinstance(group, list) else [group])]
+    on_disconnect = None
+    for ns in hooks:
+        if hasattr(ns, "on_disconnect"):
+            on_disconnect = ns.on_disconnect
+    app = build_app(dispatcher, cors_origins=rpc.cors, on_disconnect=on_disconnect)
+    async with trio.open_nursery() as nursery:
+        for ns in hooks:
+            if hasattr(ns, "run"):
+                await nursery.start(ns.run)
+        if producer is not None:
+            await nursery.start(producer.run)
+        await nursery.start(serve, app, rpc.host, rpc.port)
+        if on_listening is not None:
+            on_listening()
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                logger.info("received %s, shutting down", signal.Signals(signum).name)
+                break
+        nursery.cancel_scope.cancel()
