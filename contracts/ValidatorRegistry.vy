@@ -1,0 +1,527 @@
+# pragma version 0.4.3
+"""
+@title ValidatorRegistry: who validates Azora, with bonds, credentials and slashing
+@custom:contract-name ValidatorRegistry
+@license MIT
+@notice Candidates bond AZR (the ERC-20 `AZR` token) and name a validator
+        credential (a soulbound `Credentials` token for the validator course:
+        the proof of knowledge). `activeValidators()` is what consensus reads
+        at each epoch boundary: eligible candidates (bond >= `minimumBond`,
+        credential valid, held by the candidate and for `validatorCourseId`,
+        not jailed), the top `maxValidators` by bond (ties: lower address
+        first), power = bond.
+        Unbonding waits `unbondingDelay` seconds and stays slashable meanwhile.
+        `reportEquivocation` verifies two signed conflicting consensus votes on
+        chain, slashes `slashFractionBps` of bond + unbonding, pays the
+        reporter `reporterShareBps` of it, sends the rest to the treasury and
+        jails the validator for `jailDuration` seconds. Each (validator, type,
+        height, round) can be punished once. Parameters: owner (the DAO
+        timelock) only.
+
+        Consensus vote signatures (fixed for the whole project):
+          secp256k1, 65 bytes r||s||v with v in {27, 28} and s <= n/2, over the
+          EIP-712 digest keccak256(0x1901 || domainSeparator || structHash)
+          domain:   EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)
+                    name "Azora Consensus", version "1", the chain id, this registry's address
+          struct:   Vote(uint8 voteType,uint64 height,uint32 round,bytes32 blockHash)
+                    voteType 1 = prevote, 2 = precommit; a nil vote has blockHash 0x00..00
+          conflict: same signer, voteType, height and round; different blockHash.
+"""
+
+from ethereum.ercs import IERC20
+
+from snekmate.auth import ownable
+initializes: ownable
+
+from snekmate.utils import ecdsa
+from snekmate.utils import eip712_domain_separator
+initializes: eip712_domain_separator
+
+exports: (ownable.owner, ownable.transfer_ownership, eip712_domain_separator.eip712Domain)
+
+interface ICredentials:
+    def verify(token_id: uint256) -> (uint8, address, DynArray[address, 16]): view
+    def holderOf(token_id: uint256) -> address: view
+    def courseOf(token_id: uint256) -> bytes32: view
+
+MAX_CANDIDATES: constant(uint256) = 128
+MAX_VALIDATORS: constant(uint256) = 100
+BPS: constant(uint256) = 10_000
+_CREDENTIAL_VALID: constant(uint8) = 1
+VOTE_TYPEHASH: public(constant(bytes32)) = keccak256(
+    "Vote(uint8 voteType,uint64 height,uint32 round,bytes32 blockHash)"
+)
+PREVOTE: public(constant(uint8)) = 1
+PRECOMMIT: public(constant(uint8)) = 2
+
+struct Vote:
+    voteType: uint8
+    height: uint64
+    round: uint32
+    blockHash: bytes32
+
+struct Candidate:
+    registered: bool
+    credentialId: uint256
+    bond: uint256
+    unbonding: uint256
+    unbondingReleaseAt: uint256
+    jailedUntil: uint256
+
+event Registered:
+    validator: indexed(address)
+    credentialId: uint256
+
+event Bonded:
+    validator: indexed(address)
+    payer: indexed(address)
+    amount: uint256
+
+event Unbonded:
+    validator: indexed(address)
+    amount: uint256
+    releaseAt: uint256
+
+event UnbondedWithdrawn:
+    validator: indexed(address)
+    amount: uint256
+
+event Equivocation:
+    validator: indexed(address)
+    reporter: indexed(address)
+    height: uint64
+    round: uint32
+    voteType: uint8
+    slashed: uint256
+    reporterReward: uint256
+
+event Jailed:
+    validator: indexed(address)
+    until: uint256
+
+event ParametersChanged:
+    minimumBond: uint256
+    maxValidators: uint256
+    unbondingDelay: uint256
+    slashFractionBps: uint256
+    reporterShareBps: uint256
+    jailDuration: uint256
+
+token: public(immutable(IERC20))
+credentials: public(immutable(ICredentials))
+# @dev Receives the slashed amount minus the reporter's share (the DAO timelock).
+treasury: public(immutable(address))
+
+validatorCourseId: public(bytes32)
+minimumBond: public(uint256)
+maxValidators: public(uint256)
+unbondingDelay: public(uint256)
+slashFractionBps: public(uint256)
+reporterShareBps: public(uint256)
+jailDuration: public(uint256)
+
+candidates: public(HashMap[address, Candidate])
+candidateList: public(DynArray[address, MAX_CANDIDATES])
+# @dev keccak(validator, voteType, height, round) -> already punished.
+evidenceUsed: public(HashMap[bytes32, bool])
+
+
+@deploy
+def __init__(
+    token_: address,
+    credentials_: address,
+    treasury_: address,
+    validator_course_id_: bytes32,
+    minimum_bond_: uint256,
+    max_validators_: uint256,
+    unbonding_delay_: uint256,
+    slash_fraction_bps_: uint256,
+    reporter_share_bps_: uint256,
+    jail_duration_: uint256,
+):
+    """
+    @notice Deploys the registry; the deployer owns it until ownership moves to the DAO.
+    @param token_ The AZR token bonds are paid in.
+    @param credentials_ The Credentials contract.
+    @param treasury_ Receiver of slashed funds (the timelock).
+    @param validator_course_id_ The course whose credential a validator needs.
+    @param minimum_bond_ Least bond to be eligible.
+    @param max_validators_ Largest active set, 1..100.
+    @param unbonding_delay_ Seconds unbonded AZR stays locked (and slashable).
+    @param slash_fraction_bps_ Share of bond + unbonding slashed per equivocation.
+    @param reporter_share_bps_ Share of the slashed amount paid to the reporter.
+    @param jail_duration_ Seconds an equivocator is jailed.
+    """
+    assert token_ != empty(address) and credentials_ != empty(address), "ValidatorRegistry: zero address"
+    assert treasury_ != empty(address), "ValidatorRegistry: zero treasury"
+    ownable.__init__()
+    eip712_domain_separator.__init__("Azora Consensus", "1")
+    token = IERC20(token_)
+    credentials = ICredentials(credentials_)
+    treasury = treasury_
+    self.validatorCourseId = validator_course_id_
+    self._set_parameters(
+        minimum_bond_, max_validators_, unbonding_delay_, slash_fraction_bps_,
+        reporter_share_bps_, jail_duration_
+    )
+
+
+@external
+def register(credential_id: uint256):
+    """
+    @notice Registers the caller as a candidate with its validator credential.
+    @param credential_id The caller's validator credential.
+    """
+    self._register(msg.sender, credential_id)
+
+
+@external
+def registerFor(validator: address, credential_id: uint256):
+    """
+    @notice Registers `validator` (owner only: the genesis builder, then the DAO).
+    @param validator The candidate's signing address.
+    @param credential_id Its validator credential.
+    """
+    ownable._check_owner()
+    self._register(validator, credential_id)
+
+
+@external
+def setCredential(credential_id: uint256):
+    """
+    @notice Points the caller's candidacy at another credential (e.g. after a re-issue).
+    @param credential_id A validator credential the caller holds.
+    """
+    assert self.candidates[msg.sender].registered, "ValidatorRegistry: not registered"
+    self._check_credential(msg.sender, credential_id)
+    self.candidates[msg.sender].credentialId = credential_id
+    log Registered(validator=msg.sender, credentialId=credential_id)
+
+
+@external
+@nonreentrant
+def bond(amount: uint256):
+    """
+    @notice Adds `amount` AZR (needs allowance) to the caller's bond.
+    @param amount The amount.
+    """
+    self._bond(msg.sender, amount)
+
+
+@external
+@nonreentrant
+def bondFor(validator: address, amount: uint256):
+    """
+    @notice Adds `amount` of the caller's AZR to `validator`'s bond.
+    @param validator A registered candidate.
+    @param amount The amount.
+    """
+    self._bond(validator, amount)
+
+
+@external
+@nonreentrant
+def unbond(amount: uint256):
+    """
+    @notice Starts unbonding `amount`; it stays slashable for `unbondingDelay` seconds.
+    @dev A new unbond restarts the delay for the whole unbonding amount.
+    @param amount The amount.
+    """
+    candidate: Candidate = self.candidates[msg.sender]
+    assert amount > 0 and amount <= candidate.bond, "ValidatorRegistry: bad amount"
+    release_at: uint256 = block.timestamp + self.unbondingDelay
+    self.candidates[msg.sender].bond = candidate.bond - amount
+    self.candidates[msg.sender].unbonding = candidate.unbonding + amount
+    self.candidates[msg.sender].unbondingReleaseAt = release_at
+    log Unbonded(validator=msg.sender, amount=amount, releaseAt=release_at)
+
+
+@external
+@nonreentrant
+def withdrawUnbonded() -> uint256:
+    """
+    @notice Returns the caller's unbonded AZR once the delay has passed.
+    @return uint256 The amount returned.
+    """
+    candidate: Candidate = self.candidates[msg.sender]
+    assert candidate.unbonding > 0, "ValidatorRegistry: nothing unbonding"
+    assert block.timestamp >= candidate.unbondingReleaseAt, "ValidatorRegistry: still unbonding"
+    self.candidates[msg.sender].unbonding = 0
+    log UnbondedWithdrawn(validator=msg.sender, amount=candidate.unbonding)
+    assert extcall token.transfer(msg.sender, candidate.unbonding), "ValidatorRegistry: transfer failed"
+    return candidate.unbonding
+
+
+@external
+@nonreentrant
+def reportEquivocation(vote_a: Vote, signature_a: Bytes[65], vote_b: Vote, signature_b: Bytes[65]) -> uint256:
+    """
+    @notice Punishes a validator that signed two conflicting votes; pays the caller a share.
+    @param vote_a The first vote.
+    @param signature_a Its signature.
+    @param vote_b The conflicting vote.
+    @param signature_b Its signature.
+    @return uint256 The amount slashed.
+    """
+    assert vote_a.voteType == PREVOTE or vote_a.voteType == PRECOMMIT, "ValidatorRegistry: bad vote type"
+    assert vote_a.voteType == vote_b.voteType, "ValidatorRegistry: votes do not conflict"
+    assert vote_a.height == vote_b.height and vote_a.round == vote_b.round, "ValidatorRegistry: votes do not conflict"
+    assert vote_a.blockHash != vote_b.blockHash, "ValidatorRegistry: votes do not conflict"
+    signer: address = self._recover(vote_a, signature_a)
+    assert self._recover(vote_b, signature_b) == signer, "ValidatorRegistry: different signers"
+    assert self.candidates[signer].registered, "ValidatorRegistry: not a validator"
+    key: bytes32 = keccak256(abi_encode(signer, vote_a.voteType, vote_a.height, vote_a.round))
+    assert not self.evidenceUsed[key], "ValidatorRegistry: evidence already used"
+    self.evidenceUsed[key] = True
+    return self._slash_and_jail(signer, vote_a)
+
+
+@external
+def jail(validator: address, duration: uint256):
+    """
+    @notice Jails a candidate for `duration` seconds without slashing (owner only).
+    @param validator The candidate.
+    @param duration Seconds.
+    """
+    ownable._check_owner()
+    assert self.candidates[validator].registered, "ValidatorRegistry: not registered"
+    until: uint256 = block.timestamp + duration
+    self.candidates[validator].jailedUntil = until
+    log Jailed(validator=validator, until=until)
+
+
+@external
+def unjail(validator: address):
+    """
+    @notice Lifts a jail early (owner only); jails also simply expire.
+    @param validator The candidate.
+    """
+    ownable._check_owner()
+    self.candidates[validator].jailedUntil = 0
+    log Jailed(validator=validator, until=0)
+
+
+@external
+def setParameters(
+    minimum_bond: uint256,
+    max_validators: uint256,
+    unbonding_delay: uint256,
+    slash_fraction_bps: uint256,
+    reporter_share_bps: uint256,
+    jail_duration: uint256,
+):
+    """
+    @notice Sets the registry parameters (owner, i.e. the DAO, only).
+    @param minimum_bond Least bond to be eligible.
+    @param max_validators Largest active set, 1..100.
+    @param unbonding_delay Seconds unbonded AZR stays locked.
+    @param slash_fraction_bps Share of bond + unbonding slashed per equivocation.
+    @param reporter_share_bps Share of the slashed amount paid to the reporter.
+    @param jail_duration Seconds an equivocator is jailed.
+    """
+    ownable._check_owner()
+    self._set_parameters(
+        minimum_bond, max_validators, unbonding_delay, slash_fraction_bps, reporter_share_bps, jail_duration
+    )
+
+
+@external
+def setValidatorCourse(course_id: bytes32):
+    """
+    @notice Sets the course whose credential validators need (owner only).
+    @param course_id The course id.
+    """
+    ownable._check_owner()
+    self.validatorCourseId = course_id
+
+
+@external
+@view
+def hashVote(vote: Vote) -> bytes32:
+    """
+    @notice The EIP-712 digest a validator signs for `vote`.
+    @param vote The vote.
+    @return bytes32 The digest.
+    """
+    return self._vote_digest(vote)
+
+
+@external
+@view
+def isEligible(validator: address) -> bool:
+    """
+    @notice Whether `validator` may be in the active set now.
+    @param validator The candidate.
+    @return bool Eligibility.
+    """
+    return self._is_eligible(validator)
+
+
+@external
+@view
+def candidateCount() -> uint256:
+    """
+    @notice Number of registered candidates.
+    @return uint256 The count.
+    """
+    return len(self.candidateList)
+
+
+@external
+@view
+def activeValidators() -> (DynArray[address, MAX_VALIDATORS], DynArray[uint256, MAX_VALIDATORS]):
+    """
+    @notice The active set: eligible candidates, top `maxValidators` by bond (ties by
+            ascending address), in that order, with power = bond.
+    @return DynArray The validators' signing addresses.
+    @return DynArray Their voting powers.
+    """
+    pool: DynArray[address, MAX_CANDIDATES] = []
+    bonds: DynArray[uint256, MAX_CANDIDATES] = []
+    for candidate: address in self.candidateList:
+        if self._is_eligible(candidate):
+            pool.append(candidate)
+            bonds.append(self.candidates[candidate].bond)
+    validators: DynArray[address, MAX_VALIDATORS] = []
+    powers: DynArray[uint256, MAX_VALIDATORS] = []
+    count: uint256 = min(self.maxValidators, len(pool))
+    taken: DynArray[bool, MAX_CANDIDATES] = []
+    for _: address in pool:
+        taken.append(False)
+    # selection of the best remaining candidate, `count` times: deterministic and bounded
+    for _: uint256 in range(count, bound=MAX_VALIDATORS):
+        best: uint256 = max_value(uint256)
+        for j: uint256 in range(len(pool), bound=MAX_CANDIDATES):
+            if taken[j]:
+                continue
+            if best == max_value(uint256) or self._ranks_before(pool[j], bonds[j], pool[best], bonds[best]):
+                best = j
+        taken[best] = True
+        validators.append(pool[best])
+        powers.append(bonds[best])
+    return validators, powers
+
+
+@internal
+@pure
+def _ranks_before(a: address, bond_a: uint256, b: address, bond_b: uint256) -> bool:
+    if bond_a != bond_b:
+        return bond_a > bond_b
+    return convert(a, uint160) < convert(b, uint160)
+
+
+@internal
+@view
+def _is_eligible(validator: address) -> bool:
+    candidate: Candidate = self.candidates[validator]
+    if not candidate.registered or candidate.bond < self.minimumBond or candidate.bond == 0:
+        return False
+    if block.timestamp < candidate.jailedUntil:
+        return False
+    return self._credential_ok(validator, candidate.credentialId)
+
+
+@internal
+@view
+def _credential_ok(validator: address, credential_id: uint256) -> bool:
+    status: uint8 = 0
+    issuer: address = empty(address)
+    attesters: DynArray[address, 16] = []
+    status, issuer, attesters = staticcall credentials.verify(credential_id)
+    if status != _CREDENTIAL_VALID:
+        return False
+    if staticcall credentials.holderOf(credential_id) != validator:
+        return False
+    return staticcall credentials.courseOf(credential_id) == self.validatorCourseId
+
+
+@internal
+@view
+def _check_credential(validator: address, credential_id: uint256):
+    assert self._credential_ok(validator, credential_id), "ValidatorRegistry: invalid credential"
+
+
+@internal
+def _register(validator: address, credential_id: uint256):
+    assert validator != empty(address), "ValidatorRegistry: zero validator"
+    assert not self.candidates[validator].registered, "ValidatorRegistry: already registered"
+    self._check_credential(validator, credential_id)
+    self.candidates[validator].registered = True
+    self.candidates[validator].credentialId = credential_id
+    self.candidateList.append(validator)
+    log Registered(validator=validator, credentialId=credential_id)
+
+
+@internal
+def _bond(validator: address, amount: uint256):
+    assert self.candidates[validator].registered, "ValidatorRegistry: not registered"
+    assert amount > 0, "ValidatorRegistry: zero amount"
+    self.candidates[validator].bond += amount
+    log Bonded(validator=validator, payer=msg.sender, amount=amount)
+    # AZR is a known system token without callbacks; the balance check refuses surprises anyway
+    before: uint256 = staticcall token.balanceOf(self)
+    assert extcall token.transferFrom(msg.sender, self, amount), "ValidatorRegistry: transfer failed"
+    assert staticcall token.balanceOf(self) == before + amount, "ValidatorRegistry: short transfer"
+
+
+@internal
+def _slash_and_jail(validator: address, vote: Vote) -> uint256:
+    candidate: Candidate = self.candidates[validator]
+    slashed: uint256 = (candidate.bond + candidate.unbonding) * self.slashFractionBps // BPS
+    from_bond: uint256 = min(slashed, candidate.bond)
+    self.candidates[validator].bond = candidate.bond - from_bond
+    self.candidates[validator].unbonding = candidate.unbonding - (slashed - from_bond)
+    until: uint256 = block.timestamp + self.jailDuration
+    self.candidates[validator].jailedUntil = max(candidate.jailedUntil, until)
+    reporter_reward: uint256 = slashed * self.reporterShareBps // BPS
+    log Equivocation(
+        validator=validator, reporter=msg.sender, height=vote.height, round=vote.round,
+        voteType=vote.voteType, slashed=slashed, reporterReward=reporter_reward
+    )
+    log Jailed(validator=validator, until=until)
+    if reporter_reward > 0:
+        assert extcall token.transfer(msg.sender, reporter_reward), "ValidatorRegistry: transfer failed"
+    if slashed > reporter_reward:
+        assert extcall token.transfer(treasury, slashed - reporter_reward), "ValidatorRegistry: transfer failed"
+    return slashed
+
+
+@internal
+@view
+def _vote_digest(vote: Vote) -> bytes32:
+    return eip712_domain_separator._hash_typed_data_v4(
+        keccak256(abi_encode(VOTE_TYPEHASH, vote.voteType, vote.height, vote.round, vote.blockHash))
+    )
+
+
+@internal
+@view
+def _recover(vote: Vote, signature: Bytes[65]) -> address:
+    assert len(signature) == 65, "ValidatorRegistry: bad signature length"
+    v: uint256 = convert(slice(signature, 64, 1), uint256)
+    assert v == 27 or v == 28, "ValidatorRegistry: bad signature v"
+    # snekmate's ecdsa rejects high-s (malleable) signatures and a zero signer
+    return ecdsa._recover_sig(self._vote_digest(vote), signature)
+
+
+@internal
+def _set_parameters(
+    minimum_bond: uint256,
+    max_validators: uint256,
+    unbonding_delay: uint256,
+    slash_fraction_bps: uint256,
+    reporter_share_bps: uint256,
+    jail_duration: uint256,
+):
+    assert max_validators > 0 and max_validators <= MAX_VALIDATORS, "ValidatorRegistry: bad max validators"
+    assert slash_fraction_bps <= BPS and reporter_share_bps <= BPS, "ValidatorRegistry: bad fraction"
+    self.minimumBond = minimum_bond
+    self.maxValidators = max_validators
+    self.unbondingDelay = unbonding_delay
+    self.slashFractionBps = slash_fraction_bps
+    self.reporterShareBps = reporter_share_bps
+    self.jailDuration = jail_duration
+    log ParametersChanged(
+        minimumBond=minimum_bond, maxValidators=max_validators, unbondingDelay=unbonding_delay,
+        slashFractionBps=slash_fraction_bps, reporterShareBps=reporter_share_bps, jailDuration=jail_duration
+    )

@@ -1,0 +1,103 @@
+"""The deployment plan, replayed with raw transactions, leaves a fully wired system."""
+
+from __future__ import annotations
+
+import boa
+import pytest
+
+from contracts import deployment as d
+from contract_helpers import ETHER, Signer, attach, execute_plan
+
+ORACLES = [Signer.from_seed(f"oracle{i}") for i in range(3)]
+VALIDATORS = [Signer.from_seed(f"validator{i}") for i in range(4)]
+
+
+@pytest.fixture(scope="module")
+def params(deployer: str) -> d.DeploymentParams:
+    return d.DeploymentParams(
+        deployer=deployer,
+        oracles=[o.address for o in ORACLES],
+        oracle_quorum=2,
+        validators=[d.ValidatorSpec(v.address, (10_000 + i) * ETHER) for i, v in enumerate(VALIDATORS)],
+    )
+
+
+@pytest.fixture(scope="module")
+def system(params: d.DeploymentParams, deployer: str) -> dict:
+    plan = d.system_deployment_plan(params)
+    values = execute_plan(plan, deployer)
+    return {"values": values, "c": attach(values), "plan": plan}
+
+
+def test_plan_value_is_what_the_deployer_spends(params: d.DeploymentParams, deployer: str) -> None:
+    plan = d.system_deployment_plan(params)
+    with boa.env.anchor():
+        before = boa.env.get_balance(deployer)
+        execute_plan(plan, deployer)
+        assert before - boa.env.get_balance(deployer) == d.plan_total_value(plan)
+
+
+def test_every_system_contract_and_atoken_is_in_the_table(system: dict, params: d.DeploymentParams) -> None:
+    table = d.system_addresses(system["values"], params)
+    assert set(table) == set(d.SYSTEM_CONTRACTS) | {"aZAR", "aNGN", "aKES", "aGHS", "aETB"}
+    assert len(set(table.values())) == len(table)
+    for address in table.values():
+        assert len(boa.env.get_code(address)) > 0
+
+
+def test_timelock_is_admin_of_everything_and_deployer_of_nothing(system: dict, deployer: str) -> None:
+    c, timelock = system["c"], system["values"]["Timelock"]
+    for name in ("Credentials", "ProofOfKnowledge", "ATokenFactory", "ValidatorRegistry"):
+        assert c[name].owner() == timelock
+    for symbol in ("aZAR", "aNGN", "aKES", "aGHS", "aETB"):
+        assert c[symbol].owner() == timelock
+    tl, governor = c["Timelock"], system["values"]["Governor"]
+    for role in (d.PROPOSER_ROLE, d.CANCELLER_ROLE, d.EXECUTOR_ROLE):
+        assert tl.hasRole(role, governor)
+        assert not tl.hasRole(role, deployer)
+    assert not tl.hasRole(d.DEFAULT_ADMIN_ROLE, deployer)
+    assert tl.hasRole(d.DEFAULT_ADMIN_ROLE, timelock)
+    assert not c["Credentials"].isMinter(deployer)
+
+
+def test_validators_are_active_with_credentials_and_bonds(system: dict) -> None:
+    c = system["c"]
+    addrs, powers = c["ValidatorRegistry"].activeValidators()
+    expected = sorted(((10_000 + i) * ETHER, v.address) for i, v in enumerate(VALIDATORS))[::-1]
+    assert list(zip(powers, addrs)) == expected
+    for v in VALIDATORS:
+        cred = system["values"][f"credential:{v.address}"]
+        status, issuer, _ = c["Credentials"].verify(cred)
+        assert (status, issuer) == (1, system["values"]["Timelock"])
+        assert c["Credentials"].holderOf(cred) == v.address
+    assert c["AZR"].totalSupply() == sum((10_000 + i) * ETHER for i in range(4))
+
+
+def test_reserves_and_committee_are_in_place(system: dict, params: d.DeploymentParams) -> None:
+    c = system["c"]
+    assert c["ProofOfKnowledge"].reserveBalance() == params.mining_reserve
+    assert c["ProofOfKnowledge"].quorum() == 2
+    assert c["ProofOfKnowledge"].oracleSetVersion() == 1
+    assert [o for o in c["ProofOfKnowledge"].getOracles()] == sorted(
+        (o.address for o in ORACLES), key=lambda a: int(a, 16)
+    )
+    for spec in params.atokens:
+        token = c[spec.symbol]
+        assert token.symbol() == spec.symbol
+        assert token.reserveBalance() == spec.reserve
+        assert boa.env.get_balance(token.address) == spec.reserve
+        assert c["ATokenFactory"].tokenBySymbol(spec.symbol) == token.address
+    assert sum(t.reserve for t in params.atokens) == 54_000_000 * ETHER
+    assert boa.env.get_balance(system["values"]["Timelock"]) == params.treasury_reserve
+
+
+def test_plan_is_deterministic(params: d.DeploymentParams) -> None:
+    a = [d.encode_step(s, _fake_values(), d.system_deployment_plan(params))[1:] for s in d.system_deployment_plan(params) if isinstance(s, d.Deploy)]
+    b = [d.encode_step(s, _fake_values(), d.system_deployment_plan(params))[1:] for s in d.system_deployment_plan(params) if isinstance(s, d.Deploy)]
+    assert a == b
+
+
+def _fake_values() -> dict:
+    return {name: "0x" + f"{i + 1:040x}" for i, name in enumerate(
+        ["AZR", "Timelock", "Credentials", "ProofOfKnowledge", "ATokenBlueprint", "ATokenFactory", "Escrow", "Governor", "ValidatorRegistry"]
+    )}
