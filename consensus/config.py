@@ -1,0 +1,46 @@
+"""Consensus configuration: timeout durations, kept out of the state machine.
+
+The engine only says "schedule timeout (kind, height, round)"; the host turns that into a
+duration with ``TimeoutConfig.duration``. Timeouts grow linearly with the round so that, once
+the network is stable, some round is long enough for every message to arrive (paper, Sec. 4).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+
+class TimeoutKind(Enum):
+    PROPOSE = "propose"
+    PREVOTE = "prevote"
+    PRECOMMIT = "precommit"
+
+
+@dataclass(frozen=True)
+class TimeoutConfig:
+    """Seconds: ``base + delta * round`` per kind; ``commit`` is the host's pause after a commit."""
+
+    propose: float = 3.0
+    propose_delta: float = 0.5
+    prevote: float = 1.0
+    prevote_delta: float = 0.5
+    precommit: float = 1.0
+    precommit_delta: float = 0.5
+    commit: float = 1.0
+
+    def duration(self, kind: TimeoutKind, round: int) -> float:
+        """How long to wait for a timeout of ``kind`` in ``round``."""
+        base, delta = {
+            TimeoutKind.PROPOSE: (self.propose, self.propose_delta),
+            TimeoutKind.PREVOTE: (self.prevote, self.prevote_delta),
+            TimeoutKind.PRECOMMIT: (self.precommit, self.precommit_delta),
+        }[kind]
+        return base + delta * round
+
+
+# Presets. CometBFT's defaults for networks; a single dev validator never waits on a timeout
+# in the happy path, so its values only matter after a restart.
+TESTNET_TIMEOUTS = TimeoutConfig()
+MAINNET_TIMEOUTS = TimeoutConfig()
+DEV_TIMEOUTS = TimeoutConfig(propose=1.0, propose_delta=0.5, prevote=0.5, prevote_delta=0.25,
+                             precommit=0.5, precommit_delta=0.25, commit=0.0)
