@@ -52,6 +52,8 @@ BLOCKS_BY_RANGE_PROTOCOL = TProtocol("/azora/req/blocks_by_range/1")
 BLOCKS_BY_HASH_PROTOCOL = TProtocol("/azora/req/blocks_by_hash/1")
 
 MAX_ERROR_MESSAGE_BYTES = 256
+WRONG_CHAIN = "wrong chain"
+WRONG_CHAIN_GRACE_SECONDS = 1.0
 HASH_BYTES = 32
 
 
@@ -350,7 +352,7 @@ class ReqResp:
         except trio.TooSlowError:
             self.metrics.reqresp_timeouts += 1
             raise RequestTimeout(f"{protocol} to {peer} timed out") from None
-        except RemoteError:
+        except (RemoteError, WrongChain):
             self.metrics.reqresp_request_errors += 1
             raise
         except CodecError as error:
@@ -388,7 +390,10 @@ class ReqResp:
                 return chunks
             code, body = chunk
             if code is not ResponseCode.SUCCESS:
-                raise RemoteError(code, body.decode(errors="replace"))
+                message = body.decode(errors="replace")
+                if message.startswith(WRONG_CHAIN):
+                    raise WrongChain(message)
+                raise RemoteError(code, message)
             if len(chunks) == max_chunks:
                 raise CodecError(f"more than the {max_chunks} chunks requested")
             chunks.append(body)
@@ -401,10 +406,7 @@ class ReqResp:
             if self.handlers.status is None:
                 raise ResourceUnavailable("status not served")
             ours = await self.handlers.status()
-            try:
-                check_same_chain(ours, theirs)
-            except WrongChain as error:
-                raise InvalidRequest(str(error)) from None
+            check_same_chain(ours, theirs)
             if self.handlers.on_peer_status is not None:
                 await self.handlers.on_peer_status(peer, theirs)
             return [ours.encode()]
@@ -470,6 +472,11 @@ class ReqResp:
             self._reputation.penalise(peer, Offence.BAD_REQUEST)
             await self._send_error(stream, ResponseCode.INVALID_REQUEST, str(error))
             return
+        except WrongChain as error:
+            # Not misbehaviour, just another network: answer, then hang up (as eth's Goodbye).
+            await self._send_error(stream, ResponseCode.INVALID_REQUEST, f"{WRONG_CHAIN}: {error}")
+            await self._hang_up(peer)
+            return
         except ResourceUnavailable as error:
             await self._send_error(stream, ResponseCode.RESOURCE_UNAVAILABLE, str(error))
             return
@@ -485,6 +492,14 @@ class ReqResp:
             await self._send_error(stream, ResponseCode.SERVER_ERROR, "internal error")
             return
         await self._send_chunks(stream, chunks)
+
+    async def _hang_up(self, peer: ID) -> None:
+        # Give the error chunk a moment to reach the peer (which hangs up itself on reading
+        # it) before closing the connection from our side.
+        with trio.move_on_after(WRONG_CHAIN_GRACE_SECONDS):
+            while self.host.get_network().get_connections(peer):
+                await trio.sleep(0.05)
+        await self.host.disconnect(peer)
 
     async def _send_chunks(self, stream: INetStream, chunks: list[bytes]) -> None:
         try:

@@ -62,11 +62,12 @@ async def running_network(
     config: P2PConfig | None = None,
     handlers: Callable[[int], ReqRespHandlers] | None = None,
     connect: bool = True,
+    configs: list[P2PConfig] | None = None,
 ) -> AsyncIterator[list[P2PService]]:
     """Start ``count`` services, fully connect them and wait for the gossip meshes."""
     services = [
         P2PService(
-            config or make_config(),
+            configs[index] if configs else (config or make_config()),
             create_new_key_pair(),
             handlers(index) if handlers else None,
         )
