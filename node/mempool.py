@@ -9,13 +9,14 @@ from __future__ import annotations
 import heapq
 import threading
 from dataclasses import dataclass
-from typing import Callable, Iterable, Protocol
+from typing import Callable, Iterable, Iterator, Protocol
 
 from eth.abc import SignedTransactionAPI
 from eth_utils import ValidationError
 
 MAX_TX_SIZE = 128 * 1024          # geth's txMaxSize
 BLOB_TX_TYPE = 3
+SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
 class TxPoolError(Exception):
@@ -97,6 +98,9 @@ class TxPool:
         if tx.max_priority_fee_per_gas > tx.max_fee_per_gas:
             raise TxPoolError("max priority fee per gas higher than max fee per gas")
         try:
+            if not 0 < tx.r < SECP256K1_N or not 0 < tx.s <= SECP256K1_N // 2:
+                # EIP-2: high-s signatures are malleable copies; geth refuses them as senders.
+                raise ValueError("invalid transaction v, r, s values")
             tx.validate()
             sender = tx.sender
         except (ValidationError, ValueError, Exception) as exc:
@@ -119,30 +123,36 @@ class TxPool:
             del self._by_hash[existing.hash]
         (pending if tx.nonce in pending else queued)[tx.nonce] = tx
         self._by_hash[tx.hash] = tx
-        self._promote(sender, state_nonce)
+        self._rebalance(sender, state_nonce)
 
     def _check_replacement(self, old: SignedTransactionAPI, new: SignedTransactionAPI) -> None:
         bump = 100 + self.limits.price_bump_percent
         if fee_cap(new) * 100 < fee_cap(old) * bump or tip_cap(new) * 100 < tip_cap(old) * bump:
             raise TxPoolError("replacement transaction underpriced")
 
-    def _evict_cheapest_for(self, tx: SignedTransactionAPI) -> None:
-        # The highest-nonce transaction of the sender with the cheapest one, so no gap opens.
-        cheapest = min(self._by_hash.values(), key=fee_cap)
-        if fee_cap(cheapest) >= fee_cap(tx):
-            raise TxPoolError("txpool is full")
-        victim_sender = cheapest.sender
-        queues = self._queued.get(victim_sender) or self._pending.get(victim_sender) or {}
-        victim = queues.pop(max(queues))
-        del self._by_hash[victim.hash]
+    def _tails(self) -> Iterator[SignedTransactionAPI]:
+        """Each sender's highest-nonce transaction: the only ones removable without a gap."""
+        for queues in (self._queued, self._pending):
+            for sender, queue in queues.items():
+                if queue and not (queues is self._pending and self._queued.get(sender)):
+                    yield queue[max(queue)]
 
-    def _promote(self, sender: bytes, state_nonce: int) -> None:
-        pending = self._pending[sender]
-        queued = self._queued[sender]
-        next_nonce = state_nonce + len(pending)
-        while next_nonce in queued:
-            pending[next_nonce] = queued.pop(next_nonce)
+    def _evict_cheapest_for(self, tx: SignedTransactionAPI) -> None:
+        victim = min(self._tails(), key=fee_cap, default=None)
+        if victim is None or fee_cap(victim) >= fee_cap(tx):
+            raise TxPoolError("txpool is full")
+        self._remove(victim)
+
+    def _rebalance(self, sender: bytes, state_nonce: int) -> None:
+        """Pending = the run of nonces contiguous from the account nonce; the rest queued."""
+        everything = {**self._queued.get(sender, {}), **self._pending.get(sender, {})}
+        pending: dict[int, SignedTransactionAPI] = {}
+        next_nonce = state_nonce
+        while next_nonce in everything:
+            pending[next_nonce] = everything.pop(next_nonce)
             next_nonce += 1
+        self._pending[sender] = pending
+        self._queued[sender] = everything
 
     # -- block production and chain updates ------------------------------------------------
 
@@ -164,30 +174,30 @@ class TxPool:
 
     def on_new_head(self, senders: Iterable[bytes], accounts: AccountReader,
                     rejected: Iterable[SignedTransactionAPI] = ()) -> None:
-        """Drop what the new head made stale (mined or invalid) and promote what it unblocked."""
+        """Drop what the new head made stale (mined or invalid) and promote what it unblocked.
+
+        A rejected transaction leaves a gap: its sender's later transactions go back to queued.
+        """
         with self._lock:
+            senders = set(senders)
             for tx in rejected:
                 self._remove(tx)
-            for sender in set(senders):
+                senders.add(tx.sender)
+            for sender in senders:
                 nonce = accounts.get_nonce(sender)
                 for queue in (self._pending.get(sender, {}), self._queued.get(sender, {})):
                     for stale in [n for n in queue if n < nonce]:
                         del self._by_hash[queue.pop(stale).hash]
-                pending = self._pending.get(sender, {})
-                # Re-base: pending must be contiguous from the account nonce.
-                if pending and min(pending) != nonce:
-                    self._queued.setdefault(sender, {}).update(pending)
-                    pending.clear()
-                if sender in self._queued:
-                    self._pending.setdefault(sender, {})
-                    self._promote(sender, nonce)
+                self._rebalance(sender, nonce)
+                if not self._pending[sender] and not self._queued[sender]:
+                    del self._pending[sender], self._queued[sender]
 
     def _remove(self, tx: SignedTransactionAPI) -> None:
         if self._by_hash.pop(tx.hash, None) is None:
             return
         for queues in (self._pending, self._queued):
             queue = queues.get(tx.sender, {})
-            if queue.get(tx.nonce) is tx:
+            if tx.nonce in queue and queue[tx.nonce].hash == tx.hash:
                 del queue[tx.nonce]
 
     def reset(self) -> None:
