@@ -6,6 +6,7 @@ plyvel write batch, so a crash at any instant leaves either all of a block's wri
 """
 from __future__ import annotations
 
+import weakref
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
@@ -47,6 +48,11 @@ class _LevelDBWriteBatch(AtomicDBWriteBatch):
             self._diff().apply_to(_PlyvelBatchTarget(wb), apply_deletes=True)
 
 
+def _close_quietly(raw: "plyvel.DB") -> None:
+    if not raw.closed:
+        raw.close()
+
+
 class LevelDB(BaseAtomicDB):
     """A plyvel database directory; single-key writes are immediate, batches are atomic."""
 
@@ -57,6 +63,9 @@ class LevelDB(BaseAtomicDB):
         self.sync = sync
         self.raw = plyvel.DB(str(path), create_if_missing=True, lru_cache_size=64 << 20,
                              write_buffer_size=32 << 20)
+        # Close before interpreter teardown: plyvel objects freed after their modules are gone
+        # make CPython print "Error in sys.excepthook" on exit.
+        weakref.finalize(self, _close_quietly, self.raw)
 
     def __getitem__(self, key: bytes) -> bytes:
         value = self.raw.get(key)
