@@ -316,9 +316,11 @@ def _write_account(account: address, delta: uint256, add: bool):
     old: uint256 = 0
     if n > 0:
         old = self._checkpoints[account][n - 1].votes
-    new: uint256 = old - delta
+    new: uint256 = 0
     if add:
         new = old + delta
+    else:
+        new = old - delta
     if n > 0 and self._checkpoints[account][n - 1].fromBlock == block.number:
         self._checkpoints[account][n - 1].votes = new
     else:

@@ -85,3 +85,42 @@ def attach(values: dict[str, Any]) -> dict[str, Any]:
         if isinstance(value, str) and key.startswith("a") and key[1:].isupper():
             handles[key] = token.at(value)
     return handles
+
+
+DOMAIN_TYPEHASH = keccak(
+    text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)"
+)
+
+
+def domain_separator(name: str, version: str, chain_id: int, contract: str) -> bytes:
+    """EIP-712 domain separator computed off chain, independently of the contracts."""
+    from eth_abi import encode
+
+    return keccak(
+        encode(
+            ["bytes32", "bytes32", "bytes32", "uint256", "address"],
+            [DOMAIN_TYPEHASH, keccak(text=name), keccak(text=version), chain_id, contract],
+        )
+    )
+
+
+def typed_digest(name: str, version: str, contract: str, struct_hash: bytes, chain_id: int | None = None) -> bytes:
+    """keccak256(0x1901 || domainSeparator || structHash)."""
+    if chain_id is None:
+        chain_id = chain_id_now()
+    return keccak(b"\x19\x01" + domain_separator(name, version, chain_id, contract) + struct_hash)
+
+
+def struct_hash(type_string: str, types: list[str], values: list[Any]) -> bytes:
+    from eth_abi import encode
+
+    return keccak(encode(["bytes32", *types], [keccak(text=type_string), *values]))
+
+
+def chain_id_now() -> int:
+    return boa.env.evm.patch.chain_id
+
+
+def mine(blocks: int = 1) -> None:
+    """Advance the block number (and time, 12 s per block)."""
+    boa.env.time_travel(blocks=blocks)
