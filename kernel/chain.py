@@ -4,6 +4,7 @@ No network, no clock: the caller supplies timestamps and the consensus fields of
 """
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence
@@ -63,16 +64,18 @@ class Chain:
             stored = None
         if stored is None:
             with self.db.block_batch() as batch:
-                header = self.genesis.build(batch)
+                result = self.genesis.build(batch)
+                header = result.header
                 ChainDB(batch).persist_header(header)
                 batch[schema.GENESIS_HASH] = header.hash
+                batch[schema.SYSTEM_CONTRACTS] = json.dumps(dict(result.contracts)).encode()
             logger.info("initialised genesis %s", header.hash.hex())
         else:
             self._check_genesis_matches(stored)
 
     def _check_genesis_matches(self, stored: bytes) -> None:
         from eth.db.atomic import AtomicDB
-        expected = self.genesis.build(AtomicDB()).hash
+        expected = self.genesis.build(AtomicDB()).header.hash
         if expected != stored:
             raise ChainError(
                 f"database genesis 0x{stored.hex()} differs from the genesis file's "
@@ -82,6 +85,14 @@ class Chain:
     @property
     def genesis_hash(self) -> bytes:
         return self.db[schema.GENESIS_HASH]
+
+    @property
+    def system_contracts(self) -> dict[str, str]:
+        """Name → address of the system contracts deployed at genesis (empty if none)."""
+        try:
+            return json.loads(self.db[schema.SYSTEM_CONTRACTS])
+        except KeyError:
+            return {}
 
     # -- VMs -----------------------------------------------------------------------------
 

@@ -55,6 +55,7 @@ class AzoraParams:
     epoch_length: int = 100
     timeouts: Mapping[str, Any] = field(default_factory=dict)
     system_contracts: Mapping[str, Any] = field(default_factory=dict)
+    deploy_system_contracts: bool = True
     raw: Mapping[str, Any] = field(default_factory=dict)
 
 
@@ -101,15 +102,22 @@ class Genesis:
     def to_json(self) -> str:
         return json.dumps(self.raw, indent=2, sort_keys=True)
 
-    def build(self, db: AtomicDatabaseAPI) -> BlockHeaderAPI:
-        """Write the genesis state into ``db`` and return the genesis header (not persisted)."""
+    def build(self, db: AtomicDatabaseAPI) -> "GenesisResult":
+        """Write the genesis state into ``db``; returns the header (not persisted) and, for an
+        Azora chain, the addresses of the system contracts deployed into that state."""
         vm_class = self.schedule.vm_class_at(0, self.header["timestamp"])
-        from eth.rlp.headers import BlockHeader
+        from eth.db.chain import ChainDB
+        from eth.consensus.context import ConsensusContext
         from eth.vm.chain_context import ChainContext
 
-        pre_header = BlockHeader(difficulty=0, block_number=-1, gas_limit=0,
-                                 timestamp=self.header["timestamp"])
-        state = vm_class.build_state(db, pre_header, ChainContext(self.chain_id))
+        # The state is built in the context of block 0 (zero base fee, a roomy gas limit) so
+        # the system deployment can execute there.
+        context_header = vm_class.create_genesis_header(**{
+            **self.header, "gas_limit": max(self.header["gas_limit"], 1_000_000_000),
+            **({"base_fee_per_gas": 0} if "base_fee_per_gas" in self.header else {})})
+        vm = vm_class(header=context_header, chaindb=ChainDB(db),
+                      chain_context=ChainContext(self.chain_id), consensus_context=ConsensusContext(db))
+        state = vm.state
         for address, account in self.alloc.items():
             state.set_balance(address, account.balance)
             state.set_nonce(address, account.nonce)
@@ -117,16 +125,24 @@ class Genesis:
                 state.set_code(address, account.code)
             for slot, value in account.storage.items():
                 state.set_storage(address, slot, value)
+        contracts: dict[str, str] = {}
         if self.azora is not None:
             # Azora chains carry the Prague system contracts so their per-block steps run.
             if not state.get_code(HISTORY_STORAGE_ADDRESS):
                 state.set_code(HISTORY_STORAGE_ADDRESS, HISTORY_STORAGE_CONTRACT_CODE)
                 state.set_nonce(HISTORY_STORAGE_ADDRESS, 1)
-            from kernel.system_contracts import deploy_system_contracts
-            deploy_system_contracts(state, self)
+            if self.azora.deploy_system_contracts:
+                from kernel.system_contracts import deploy_system_contracts
+                contracts = deploy_system_contracts(vm, self)
         state.persist()
-        params = dict(self.header, state_root=state.state_root)
-        return vm_class.create_genesis_header(**params)
+        header = vm_class.create_genesis_header(**dict(self.header, state_root=state.state_root))
+        return GenesisResult(header, contracts)
+
+
+@dataclass(frozen=True)
+class GenesisResult:
+    header: BlockHeaderAPI
+    contracts: Mapping[str, str]
 
 
 def _header_fields(vm_class: Any) -> tuple[str, ...]:
@@ -152,5 +168,6 @@ def _parse_azora(data: Mapping[str, Any]) -> AzoraParams:
         epoch_length=int(data.get("epochLength", 100)),
         timeouts=data.get("timeouts", {}),
         system_contracts=data.get("systemContracts", {}),
+        deploy_system_contracts=bool(data.get("deploySystemContracts", True)),
         raw=data,
     )

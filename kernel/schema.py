@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 GENESIS_HASH = b"azora:genesis-hash"
+SYSTEM_CONTRACTS = b"azora:system-contracts"
 LOG_BY_ADDRESS = b"azora:log:a:"
 LOG_BY_TOPIC = b"azora:log:t:"
 

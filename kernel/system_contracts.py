@@ -1,18 +1,103 @@
 """Deterministic deployment of Azora's system contracts into the genesis state.
 
-Filled in once contracts/ provides its deployment plan; until then an Azora genesis carries
-only the Prague system contracts.
+contracts/deployment.py describes the deployment as data (ordered Deploy/Call/Transfer steps);
+here each step runs as a zero-fee transaction from a keyless genesis deployer on py-evm, so the
+resulting state — and the genesis hash — is a pure function of the genesis file and the
+committed contract artifacts.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import dataclasses
+from typing import TYPE_CHECKING, Any, Mapping
 
-from eth.abc import StateAPI
+from eth.abc import StateAPI, VirtualMachineAPI
+from eth.exceptions import Revert
+from eth.vm.spoof import SpoofTransaction
+from eth_utils import keccak, to_canonical_address, to_checksum_address
+
+from contracts import deployment as plan_module
+from contracts.deployment import (
+    ATokenSpec, DeploymentParams, ValidatorSpec, encode_step, record_result,
+    system_deployment_plan, system_addresses,
+)
 
 if TYPE_CHECKING:
     from kernel.genesis import Genesis
 
+# Nobody holds this key: the address is a hash, and the plan renounces every role it had.
+GENESIS_DEPLOYER = keccak(b"azora:genesis-deployer")[12:]
+DEPLOY_GAS = 60_000_000
 
-def deploy_system_contracts(state: StateAPI, genesis: "Genesis") -> dict[str, bytes]:
-    """Deploy the system contracts named by ``genesis.azora``; returns name → address."""
-    return {}
+
+class GenesisDeploymentError(Exception):
+    """A step of the system deployment failed; the genesis cannot be built."""
+
+
+def deployment_params(genesis: "Genesis") -> DeploymentParams:
+    """The deployment parameters from a genesis' ``azora`` section."""
+    from kernel.genesis import parse_quantity
+
+    azora = genesis.azora
+    assert azora is not None
+    validators = [ValidatorSpec(to_checksum_address(v["address"]), parse_quantity(v.get("stake")))
+                  for v in azora.validators]
+    oracles = azora.oracles or {}
+    if not oracles.get("members"):
+        raise ValueError("genesis: azora.oracles.members must name the initial oracle committee")
+    overrides: dict[str, Any] = {}
+    fields = {f.name for f in dataclasses.fields(DeploymentParams)}
+    for key, value in (azora.system_contracts or {}).items():
+        if key == "atokens":
+            overrides["atokens"] = [ATokenSpec(t["name"], t["symbol"], parse_quantity(t["reserve"]))
+                                    for t in value]
+        elif key in fields:
+            overrides[key] = parse_quantity(value) if isinstance(value, str) and value.startswith("0x") else value
+        else:
+            raise ValueError(f"genesis: unknown azora.systemContracts parameter {key!r}")
+    return DeploymentParams(
+        deployer=to_checksum_address(GENESIS_DEPLOYER),
+        oracles=[to_checksum_address(a) for a in oracles.get("members", [])],
+        oracle_quorum=int(oracles.get("quorum", 1 if oracles.get("members") else 0)),
+        validators=validators, **overrides)
+
+
+def deploy_system_contracts(vm: VirtualMachineAPI, genesis: "Genesis") -> dict[str, str]:
+    """Execute the system deployment on ``vm``'s state; returns the contracts table."""
+    params = deployment_params(genesis)
+    plan = system_deployment_plan(params)
+    state = vm.state
+    state.set_balance(GENESIS_DEPLOYER, state.get_balance(GENESIS_DEPLOYER)
+                      + plan_module.plan_total_value(plan))
+    values: dict[str, Any] = {}
+    for index, step in enumerate(plan):
+        to, data, value = encode_step(step, values, plan)
+        computation = _execute(vm, to, data, value)
+        if computation.is_error:
+            raise GenesisDeploymentError(
+                f"genesis: system deployment step {index} ({type(step).__name__} "
+                f"{getattr(step, 'name', '')}{getattr(step, 'target', '')}"
+                f".{getattr(step, 'function', '')}) failed: {_reason(computation)}")
+        address = to_checksum_address(computation.msg.storage_address) if to is None else None
+        record_result(step, values, plan, address=address, output=computation.output)
+    return system_addresses(values, params)
+
+
+def _execute(vm: VirtualMachineAPI, to: str | None, data: bytes, value: int) -> Any:
+    state: StateAPI = vm.state
+    builder = vm.get_transaction_builder()
+    tx = builder.new_unsigned_dynamic_fee_transaction(
+        chain_id=vm.chain_context.chain_id, nonce=state.get_nonce(GENESIS_DEPLOYER),
+        max_priority_fee_per_gas=0, max_fee_per_gas=0, gas=DEPLOY_GAS,
+        to=to_canonical_address(to) if to else b"", value=value, data=data, access_list=())
+    return state.apply_transaction(SpoofTransaction(tx, from_=GENESIS_DEPLOYER))
+
+
+def _reason(computation: Any) -> str:
+    if isinstance(computation.error, Revert) and computation.output[:4] == bytes.fromhex("08c379a0"):
+        from eth_abi import decode
+        return decode(["string"], computation.output[4:])[0]
+    return repr(computation.error)
+
+
+def contracts_table_json(table: Mapping[str, str]) -> dict[str, str]:
+    return dict(sorted(table.items()))

@@ -48,6 +48,9 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--datadir", type=Path, required=True)
     exp.add_argument("out", type=Path)
 
+    con = sub.add_parser("contracts", help="print the system contracts of a running node")
+    con.add_argument("--rpc", default="http://127.0.0.1:8545", help="the node's JSON-RPC URL")
+
     srv = sub.add_parser("serve", help="serve JSON-RPC over an existing datadir, producing no blocks")
     srv.add_argument("--datadir", type=Path, required=True)
     _add_rpc_flags(srv)
@@ -60,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)-5s %(name)s: %(message)s")
     for noisy in ("eth", "trie", "hypercorn.error", "hypercorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
-    command = {"dev": cmd_dev, "import": cmd_import, "export": cmd_export, "serve": cmd_serve}
+    command = {"dev": cmd_dev, "import": cmd_import, "export": cmd_export, "serve": cmd_serve,
+               "contracts": cmd_contracts}
     try:
         return command[args.command](args)
     except KeyboardInterrupt:
@@ -158,6 +162,29 @@ def cmd_export(args: argparse.Namespace) -> int:
     finally:
         chain.db.close()
     print(f"exported {count} blocks to {args.out}")
+    return 0
+
+
+def cmd_contracts(args: argparse.Namespace) -> int:
+    import requests
+    from rich.console import Console
+    from rich.table import Table
+
+    try:
+        reply = requests.post(args.rpc, json={"jsonrpc": "2.0", "id": 1, "method": "azora_nodeInfo",
+                                              "params": []}, timeout=10).json()
+    except (requests.RequestException, ValueError) as exc:
+        print(f"error: cannot reach {args.rpc}: {exc}", file=sys.stderr)
+        return 1
+    if "error" in reply:
+        print(f"error: {reply['error'].get('message')}", file=sys.stderr)
+        return 1
+    table = Table(title=f"Azora system contracts (chain {int(reply['result']['chainId'], 16)})")
+    table.add_column("contract")
+    table.add_column("address")
+    for name, address in reply["result"]["contracts"].items():
+        table.add_row(name, address)
+    Console(width=100).print(table)
     return 0
 
 

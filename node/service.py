@@ -33,15 +33,27 @@ class RpcSettings:
     cors: tuple[str, ...] = ("*",)
 
 
+DEV_VALIDATOR_STAKE = 10_000 * 10**18
+# Short governance periods so a DAO proposal goes through on a dev chain in minutes.
+DEV_SYSTEM_PARAMS = {"voting_delay": 1, "voting_period": 20, "late_quorum_extension": 5,
+                     "timelock_delay": 60, "challenge_window": 60, "epoch_duration": 3600,
+                     "unbonding_delay": 600}
+
+
 def dev_genesis(accounts: list[Any], *, chain_id: int, balance_wei: int, validator: bytes) -> dict[str, Any]:
+    """A one-validator chain with the whole system deployed; the last three dev accounts form
+    the oracle committee (quorum 2) so the learner flow runs locally."""
+    oracles = [a.address for a in accounts[-3:]] if len(accounts) >= 3 else [accounts[0].address]
     return {
         "config": {"chainId": chain_id},
         "timestamp": hex(int(time.time())),
         "gasLimit": hex(30_000_000),
         "baseFeePerGas": hex(1_000_000_000),
         "alloc": {a.address: {"balance": hex(balance_wei)} for a in accounts},
-        "azora": {"validators": [{"address": "0x" + validator.hex(), "stake": hex(0)}],
-                  "epochLength": 100},
+        "azora": {"validators": [{"address": "0x" + validator.hex(), "stake": hex(DEV_VALIDATOR_STAKE)}],
+                  "oracles": {"members": oracles, "quorum": min(2, len(oracles))},
+                  "epochLength": 100,
+                  "systemContracts": DEV_SYSTEM_PARAMS},
     }
 
 

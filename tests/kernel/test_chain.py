@@ -13,8 +13,8 @@ CHAIN_ID = 1337
 
 def make_genesis(accounts) -> Genesis:
     alloc = {a.address: {"balance": hex(10**24)} for a in accounts}
-    return Genesis.from_json({"config": {"chainId": CHAIN_ID}, "alloc": alloc,
-                              "timestamp": "0x1", "azora": {}})
+    return Genesis.from_json({"config": {"chainId": CHAIN_ID}, "alloc": alloc, "timestamp": "0x1",
+                              "azora": {"oracles": {"members": [accounts[9].address], "quorum": 1}}})
 
 
 def transfers(account, count, start_nonce=0):
@@ -79,7 +79,7 @@ def test_invalid_genesis_mismatch_is_refused(tmp_path, dev_accounts):
     db = LevelDB(tmp_path / "db")
     Chain(db, make_genesis(dev_accounts))
     db.close()
-    other = Genesis.from_json({"config": {"chainId": 7}, "alloc": {}, "azora": {}})
+    other = Genesis.from_json({"config": {"chainId": 7}, "alloc": {}})
     with pytest.raises(ChainError, match="differs"):
         Chain(LevelDB(tmp_path / "db"), other)
 
