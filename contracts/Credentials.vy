@@ -343,6 +343,8 @@ def holderOf(token_id: uint256) -> address:
     @param token_id The credential.
     @return address The holder.
     """
+    if not erc721._exists(token_id):
+        return empty(address)
     return erc721._owner_of(token_id)
 
 
