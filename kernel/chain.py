@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from eth.abc import (
     AtomicDatabaseAPI, BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI, StateAPI,
@@ -22,7 +22,7 @@ from eth_utils import ValidationError
 from eth.chains.base import validate_imported_block_unchanged
 
 from kernel import schema
-from kernel.db import LevelDB
+from kernel.db import LevelDB, PendingWrites
 from kernel.genesis import Genesis
 
 logger = logging.getLogger("azora.kernel")
@@ -32,6 +32,18 @@ ZERO_HASH = b"\0" * 32
 
 class ChainError(Exception):
     """A block or request the chain cannot accept; the message says why."""
+
+
+@dataclass(frozen=True)
+class PendingBlock:
+    """An executed block whose writes wait in memory until it is committed."""
+
+    result: "BuildResult"
+    writes: PendingWrites
+
+    @property
+    def block(self) -> BlockAPI:
+        return self.result.block
 
 
 @dataclass(frozen=True)
@@ -118,7 +130,14 @@ class Chain:
 
     # -- writes --------------------------------------------------------------------------
 
-    def build_block(
+    def build_block(self, transactions: Sequence[SignedTransactionAPI], *, timestamp: int,
+                    commit: bytes | None = None, **header_fields: Any) -> BuildResult:
+        """Execute ``transactions`` on top of the head and persist the block in one batch."""
+        pending = self.execute_transactions(transactions, timestamp=timestamp, **header_fields)
+        self.commit_block(pending, commit)
+        return pending.result
+
+    def execute_transactions(
         self,
         transactions: Sequence[SignedTransactionAPI],
         *,
@@ -127,30 +146,29 @@ class Chain:
         mix_hash: bytes = ZERO_HASH,
         extra_data: bytes = b"",
         gas_limit: int | None = None,
-        commit: bytes | None = None,
         parent: BlockHeaderAPI | None = None,
-    ) -> BuildResult:
-        """Execute ``transactions`` in order on top of the head and persist the block.
+    ) -> "PendingBlock":
+        """Build a block from ``transactions`` in order, without writing it.
 
         Invalid transactions (bad nonce, no funds, ...) are left out with their reason, and
-        ones that no longer fit the block's gas are deferred; the block is written in one batch.
+        ones that no longer fit the block's gas are deferred.
         """
-        with self.db.block_batch() as batch:
-            chaindb = ChainDB(batch)
-            parent = parent or chaindb.get_canonical_head()
-            if timestamp <= parent.timestamp:
-                raise ChainError(f"timestamp {timestamp} not after parent's {parent.timestamp}")
-            header = self.create_child_header(
-                parent, timestamp=timestamp, coinbase=coinbase, mix_hash=mix_hash,
-                extra_data=extra_data, gas_limit=gas_limit or parent.gas_limit)
-            vm = self.vm_at(header, batch)
-            vm.block_preprocessing(vm.get_block())
-            included, receipts, rejected, deferred = self._apply(vm, header, transactions)
-            filled = vm.set_block_transactions_and_withdrawals(
-                vm.get_block(), vm.get_header(), included, receipts)
-            block = vm.mine_block(filled).block
-            self._persist(batch, chaindb, block, commit)
-        return BuildResult(block, tuple(receipts), tuple(rejected), tuple(deferred))
+        pending = self.db.pending_batch()
+        chaindb = ChainDB(pending.db)
+        parent = parent or chaindb.get_canonical_head()
+        if timestamp <= parent.timestamp:
+            raise ChainError(f"timestamp {timestamp} not after parent's {parent.timestamp}")
+        header = self.create_child_header(
+            parent, timestamp=timestamp, coinbase=coinbase, mix_hash=mix_hash,
+            extra_data=extra_data, gas_limit=gas_limit or parent.gas_limit)
+        vm = self.vm_at(header, pending.db)
+        vm.block_preprocessing(vm.get_block())
+        included, receipts, rejected, deferred = self._apply(vm, header, transactions)
+        filled = vm.set_block_transactions_and_withdrawals(
+            vm.get_block(), vm.get_header(), included, receipts)
+        block = vm.mine_block(filled).block
+        result = BuildResult(block, tuple(receipts), tuple(rejected), tuple(deferred))
+        return PendingBlock(result, pending)
 
     def _apply(self, vm: VirtualMachineAPI, header: BlockHeaderAPI,
                transactions: Sequence[SignedTransactionAPI]) -> tuple[list, list, list, list]:
@@ -178,33 +196,49 @@ class Chain:
 
     def import_block(self, block: BlockAPI, *, commit: bytes | None = None) -> BlockAPI:
         """Fully validate and execute ``block`` on its parent and persist it in one batch."""
-        with self.db.block_batch() as batch:
-            chaindb = ChainDB(batch)
-            try:
-                parent = chaindb.get_block_header_by_hash(block.header.parent_hash)
-            except HeaderNotFound:
-                raise ChainError(f"block #{block.number}: unknown parent "
-                                 f"0x{block.header.parent_hash.hex()}") from None
-            if chaindb.header_exists(block.hash):
-                return block
-            vm_class = self.vm_class_for(block.number, block.header.timestamp)
-            base = vm_class.create_header_from_parent(
-                parent, timestamp=block.header.timestamp, gas_limit=block.header.gas_limit,
-                coinbase=block.header.coinbase)
-            vm = vm_class(header=base.copy(gas_used=block.header.gas_used), chaindb=chaindb,
-                          chain_context=self._chain_context, consensus_context=ConsensusContext(batch))
-            try:
-                imported = vm.import_block(block).block
-                validate_imported_block_unchanged(imported, block)
-                vm.validate_seal(block.header)
-                vm.validate_seal_extension(block.header, ())
-            except ValidationError as exc:
-                raise ChainError(f"block #{block.number} invalid: {exc}") from exc
-            self._persist(batch, chaindb, imported, commit)
-        return imported
+        if self.chaindb.header_exists(block.hash) and self.is_canonical(block.header):
+            return block
+        pending = self.execute_block(block)
+        self.commit_block(pending, commit)
+        return pending.block
+
+    def execute_block(self, block: BlockAPI) -> "PendingBlock":
+        """Validate and execute someone else's ``block`` on its parent, without writing it."""
+        pending = self.db.pending_batch()
+        chaindb = ChainDB(pending.db)
+        try:
+            parent = chaindb.get_block_header_by_hash(block.header.parent_hash)
+        except HeaderNotFound:
+            raise ChainError(f"block #{block.number}: unknown parent "
+                             f"0x{block.header.parent_hash.hex()}") from None
+        vm_class = self.vm_class_for(block.number, block.header.timestamp)
+        base = vm_class.create_header_from_parent(
+            parent, timestamp=block.header.timestamp, gas_limit=block.header.gas_limit,
+            coinbase=block.header.coinbase)
+        vm = vm_class(header=base.copy(gas_used=block.header.gas_used), chaindb=chaindb,
+                      chain_context=self._chain_context, consensus_context=ConsensusContext(pending.db))
+        try:
+            imported = vm.import_block(block).block
+            validate_imported_block_unchanged(imported, block)
+            vm.validate_seal(block.header)
+            vm.validate_seal_extension(block.header, ())
+        except ValidationError as exc:
+            raise ChainError(f"block #{block.number} invalid: {exc}") from exc
+        receipts = tuple(chaindb.get_receipts(imported.header, vm_class.get_receipt_builder()))
+        return PendingBlock(BuildResult(imported, receipts, (), ()), pending)
+
+    def commit_block(self, pending: "PendingBlock", commit: bytes | None = None) -> None:
+        """Make an executed block the new head, with everything it wrote, in one batch."""
+        block = pending.block
+        if block.header.parent_hash != self.head.hash:
+            pending.writes.discard()
+            raise ChainError(f"block #{block.number}: its parent is no longer the head")
+        self._persist(pending.writes.db, ChainDB(pending.writes.db), block,
+                      pending.result.receipts, commit)
+        pending.writes.commit()
 
     def _persist(self, batch: AtomicDatabaseAPI, chaindb: ChainDB, block: BlockAPI,
-                 commit: bytes | None) -> None:
+                 receipts: Sequence[ReceiptAPI], commit: bytes | None) -> None:
         chaindb.persist_block(block)
         if chaindb.get_canonical_head().hash != block.hash:
             # Dev-chain rewinds re-build heights already seen; the newest block wins.
@@ -213,7 +247,6 @@ class Chain:
             tx.sender for tx in block.transactions)
         if commit is not None:
             batch[schema.make_commit_key(block.hash)] = commit
-        receipts = self.receipts_of(block.header, chaindb)
         for receipt in receipts:
             for log in receipt.logs:
                 batch[schema.make_log_address_key(log.address, block.number)] = b""

@@ -53,6 +53,24 @@ def _close_quietly(raw: "plyvel.DB") -> None:
         raw.close()
 
 
+class PendingWrites:
+    """A block's writes, readable (``db``) on top of LevelDB, committed at most once."""
+
+    def __init__(self, leveldb: "LevelDB") -> None:
+        self._batch = _LevelDBWriteBatch(leveldb)
+        self.db = AtomicDB(self._batch)
+        self.done = False
+
+    def commit(self) -> None:
+        if self.done:
+            raise RuntimeError("pending writes already committed or discarded")
+        self.done = True
+        self._batch._commit()
+
+    def discard(self) -> None:
+        self.done = True
+
+
 class LevelDB(BaseAtomicDB):
     """A plyvel database directory; single-key writes are immediate, batches are atomic."""
 
@@ -98,6 +116,14 @@ class LevelDB(BaseAtomicDB):
         """
         with self.atomic_batch() as batch:
             yield AtomicDB(batch)
+
+    def pending_batch(self) -> "PendingWrites":
+        """Writes held in memory until :meth:`PendingWrites.commit` lands them as one batch.
+
+        Consensus executes a proposed block before it knows whether the block will commit:
+        the execution's writes wait here, readable through ``.db``, and are dropped if not.
+        """
+        return PendingWrites(self)
 
     def iterate_prefix(self, prefix: bytes, *, start: bytes | None = None,
                        stop: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:

@@ -87,3 +87,29 @@ def test_invalid_genesis_mismatch_is_refused(tmp_path, dev_accounts):
 def test_log_index_narrows_blocks(chain, dev_accounts):
     assert chain.log_block_candidates(0, 10, [b"\x11" * 20], []) == []
     assert chain.log_block_candidates(0, 10, [], []) is None
+
+
+def test_executed_block_writes_nothing_until_committed(chain, dev_accounts):
+    pending = chain.execute_transactions(transfers(dev_accounts[0], 3), timestamp=chain.head.timestamp + 1)
+    assert chain.head.block_number == 0
+    assert chain.transaction_location(pending.block.transactions[0].hash) is None
+    chain.commit_block(pending, commit=b"certificate")
+    assert chain.head.hash == pending.block.hash
+    assert chain.commit_of(pending.block.hash) == b"certificate"
+
+
+def test_invalid_commit_of_a_stale_proposal_is_refused(chain, dev_accounts):
+    stale = chain.execute_transactions(transfers(dev_accounts[0], 1), timestamp=chain.head.timestamp + 1)
+    chain.build_block(transfers(dev_accounts[1], 1), timestamp=chain.head.timestamp + 2)
+    with pytest.raises(ChainError, match="no longer the head"):
+        chain.commit_block(stale)
+    assert chain.head.block_number == 1
+
+
+def test_other_nodes_proposal_executes_then_commits(chain, tmp_path, dev_accounts):
+    built = chain.build_block(transfers(dev_accounts[0], 2), timestamp=chain.head.timestamp + 1)
+    other = Chain(LevelDB(tmp_path / "other"), make_genesis(dev_accounts))
+    pending = other.execute_block(built.block)
+    assert other.head.block_number == 0 and len(pending.result.receipts) == 2
+    other.commit_block(pending)
+    assert other.head.hash == built.block.hash
