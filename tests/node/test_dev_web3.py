@@ -90,3 +90,15 @@ def test_block_shape_has_post_london_fields(w3):
     assert block.withdrawals == []
     assert len(block.extraData) <= 32
     assert w3.eth.get_block("finalized").number == block.number
+
+
+def test_deploy_script_works_as_documented(dev_node):
+    import json
+    import subprocess
+    import sys
+    repo = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "scripts/deploy.py", "tests/node/contracts/Store.vy",
+                          "--rpc", dev_node.url], cwd=repo, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    deployed = json.loads(out.stdout)
+    assert dev_node.rpc("eth_getCode", [deployed["address"], "latest"])["result"] != "0x"
