@@ -78,6 +78,7 @@ def format_transaction(tx: SignedTransactionAPI, sender: bytes,
     out: dict[str, Any] = {
         "blockHash": data(header.hash) if header else None,
         "blockNumber": quantity(header.block_number) if header else None,
+        "blockTimestamp": quantity(header.timestamp) if header else None,   # geth 1.16, spec
         "from": data(sender),
         "gas": quantity(tx.gas),
         "hash": data(tx.hash),

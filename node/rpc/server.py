@@ -28,6 +28,8 @@ logger = logging.getLogger("azora.rpc")
 MAX_REQUEST_BYTES = 5 * 1024 * 1024     # geth's HTTP body limit
 MAX_BATCH = 1000                        # geth's BatchRequestLimit
 WORKER_THREADS = 8
+# Service hooks a namespace object may define for the node (run, on_disconnect): not RPC methods.
+LIFECYCLE_METHODS = frozenset({"run", "on_disconnect"})
 
 
 class Dispatcher:
@@ -38,7 +40,7 @@ class Dispatcher:
         for prefix, apis in namespaces.items():
             for api in apis if isinstance(apis, list) else [apis]:
                 for name, fn in inspect.getmembers(api, inspect.ismethod):
-                    if not name.startswith("_"):
+                    if not name.startswith("_") and name not in LIFECYCLE_METHODS:
                         self.methods[f"{prefix}_{name}"] = fn
         self._limiter = trio.CapacityLimiter(WORKER_THREADS)
 

@@ -1,0 +1,549 @@
+"""The rest of the ``eth_`` namespace: filters, subscriptions, proofs, access lists, config.
+
+Merged into ``eth`` beside :class:`node.rpc.eth.EthAPI`. Chain events arrive through the
+backend's hooks from worker threads (the producer's, the RPC's); polling filters are plain
+thread-safe buffers, and subscription notifications are handed to the trio loop, which owns
+every WebSocket, through a memory channel fed with ``trio.from_thread``.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import secrets
+import threading
+import time
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable
+
+import rlp
+import trio
+from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI, VirtualMachineAPI
+from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA3
+from eth.exceptions import Revert
+from eth.rlp.accounts import Account
+from eth_utils import keccak
+from trie import HexaryTrie
+
+from node.backend import Backend
+from node.execution import CallArgs, _vm_error_message
+from node.rpc.errors import METHOD_NOT_FOUND, RpcError, invalid_params, server_error
+from node.rpc.format import (
+    contract_address, format_access_list, format_header, format_log, format_transaction,
+)
+from node.rpc.hexcodec import data, parse_address, parse_bool, quantity
+from node.rpc.logs import LogQuery, query_logs
+from node.rpc.server import needs_connection
+
+logger = logging.getLogger("azora.rpc.filters")
+
+FILTER_TIMEOUT = 300.0          # geth's filter deadline: 5 minutes without a poll
+MAX_ACCESS_LIST_ROUNDS = 16     # geth iterates until the list stops changing
+NOTIFY_BUFFER = 10_000          # events queued for subscribers before the hooks drop them
+
+
+# -- filters ------------------------------------------------------------------------------
+
+@dataclass
+class _Filter:
+    kind: str                           # "logs" | "blocks" | "pending"
+    deadline: float
+    query: LogQuery | None = None
+    full_tx: bool = False
+    changes: list[Any] = field(default_factory=list)
+
+
+@dataclass
+class _Subscription:
+    kind: str                           # "newHeads" | "logs" | "newPendingTransactions"
+    connection: Any
+    query: LogQuery | None = None
+    full_tx: bool = False
+
+
+@dataclass(frozen=True)
+class _BlockEvent:
+    header: dict[str, Any]
+    logs: tuple[tuple[Any, dict[str, Any]], ...]   # (py-evm log, formatted log)
+
+
+@dataclass(frozen=True)
+class _TxEvent:
+    tx_hash: str
+    tx: dict[str, Any]
+
+
+def new_id() -> str:
+    """geth's rpc.NewID: 128 random bits as a hex quantity (no leading zeros)."""
+    return hex(secrets.randbits(128) or 1)
+
+
+def filter_not_found() -> RpcError:
+    return server_error("filter not found")
+
+
+def notifications_unsupported() -> RpcError:
+    return RpcError(METHOD_NOT_FOUND, "notifications not supported")
+
+
+class EthExtraAPI:
+    """Filters, subscriptions, eth_getProof, eth_createAccessList, eth_config, eth_capabilities."""
+
+    def __init__(self, backend: Backend, *, filter_timeout: float | None = None) -> None:
+        self._b = backend
+        # A test shortens expiry through the environment of the node it starts.
+        self.filter_timeout = filter_timeout if filter_timeout is not None else float(
+            os.environ.get("AZORA_FILTER_TIMEOUT", FILTER_TIMEOUT))
+        self._lock = threading.Lock()
+        self._filters: dict[str, _Filter] = {}
+        self._subscriptions: dict[str, _Subscription] = {}
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._send, self._receive = trio.open_memory_channel[Any](NOTIFY_BUFFER)
+        backend.on_new_block.append(self._on_new_block)
+        backend.on_tx_added.append(self._on_tx_added)
+
+    # -- the service: reaper and notifier --------------------------------------------------
+
+    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """Reap expired filters and deliver subscription notifications until cancelled."""
+        self._token = trio.lowlevel.current_trio_token()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._reap_forever)
+            task_status.started()
+            async with self._receive:
+                async for event in self._receive:
+                    await self._notify(event)
+
+    async def _reap_forever(self) -> None:
+        while True:
+            await trio.sleep(max(0.05, min(self.filter_timeout / 4, 30.0)))
+            self._reap_expired(time.monotonic())
+
+    def _reap_expired(self, now: float) -> list[str]:
+        """Drop filters not polled within the timeout; returns their ids."""
+        with self._lock:
+            expired = [fid for fid, f in self._filters.items() if f.deadline <= now]
+            for fid in expired:
+                del self._filters[fid]
+        return expired
+
+    def on_disconnect(self, connection: Any) -> None:
+        """A WebSocket closed: its subscriptions end with it."""
+        with self._lock:
+            for sid in [s for s, sub in self._subscriptions.items() if sub.connection is connection]:
+                del self._subscriptions[sid]
+
+    # -- hooks (worker threads) -------------------------------------------------------------
+
+    def _on_new_block(self, block: BlockAPI) -> None:
+        event = _BlockEvent(format_header(block.header), tuple(self._block_logs(block)))
+        block_hash = data(block.hash)
+        with self._lock:
+            for f in self._filters.values():
+                if f.kind == "blocks":
+                    f.changes.append(block_hash)
+                elif f.kind == "logs" and f.query is not None:
+                    f.changes.extend(fmt for log, fmt in event.logs
+                                     if _in_filter_range(f.query, block.number) and f.query.matches(log))
+        self._publish(event)
+
+    def _block_logs(self, block: BlockAPI) -> Iterable[tuple[Any, dict[str, Any]]]:
+        receipts = self._b.chain.receipts_of(block.header)
+        log_index = 0
+        for tx_index, (tx, receipt) in enumerate(zip(block.transactions, receipts)):
+            for log in receipt.logs:
+                yield log, format_log(log, block.header, tx.hash, tx_index, log_index)
+                log_index += 1
+
+    def _on_tx_added(self, tx: SignedTransactionAPI) -> None:
+        event = _TxEvent(data(tx.hash), format_transaction(tx, tx.sender, None, None))
+        with self._lock:
+            for f in self._filters.values():
+                if f.kind == "pending":
+                    f.changes.append(event.tx if f.full_tx else event.tx_hash)
+        self._publish(event)
+
+    def _publish(self, event: Any) -> None:
+        if self._token is None or not self._subscriptions:
+            return
+        try:
+            trio.from_thread.run_sync(self._send_nowait, event, trio_token=self._token)
+        except RuntimeError:          # called on the loop thread itself
+            self._send_nowait(event)
+        except trio.RunFinishedError:  # shutting down
+            pass
+
+    def _send_nowait(self, event: Any) -> None:
+        try:
+            self._send.send_nowait(event)
+        except trio.WouldBlock:       # subscribers far behind: drop, as geth drops slow ones
+            logger.warning("subscription buffer full; dropping an event")
+
+    async def _notify(self, event: Any) -> None:
+        with self._lock:
+            subscriptions = list(self._subscriptions.items())
+        for sid, sub in subscriptions:
+            for result in _results_for(sub, event):
+                message = {"jsonrpc": "2.0", "method": "eth_subscription",
+                           "params": {"subscription": sid, "result": result}}
+                try:
+                    await sub.connection.send_json(message)
+                except Exception:  # the socket went away; on_disconnect cleans up
+                    break
+
+    # -- polling filters --------------------------------------------------------------------
+
+    def newFilter(self, criteria: Any) -> str:
+        query = LogQuery.parse(criteria, self._b, resolve=False)
+        return self._install(_Filter("logs", self._deadline(), query=query))
+
+    def newBlockFilter(self) -> str:
+        return self._install(_Filter("blocks", self._deadline()))
+
+    def newPendingTransactionFilter(self, full_tx: Any = None) -> str:
+        full = False if full_tx is None else parse_bool(full_tx, "fullTx")
+        return self._install(_Filter("pending", self._deadline(), full_tx=full))
+
+    def getFilterChanges(self, filter_id: Any) -> list[Any]:
+        with self._lock:
+            f = self._live_filter(filter_id)
+            f.deadline = self._deadline()
+            changes, f.changes = f.changes, []
+        return changes
+
+    def getFilterLogs(self, filter_id: Any) -> list[dict[str, Any]]:
+        with self._lock:
+            f = self._live_filter(filter_id)
+            query = f.query
+        if query is None:
+            raise filter_not_found()
+        return query_logs(self._b.chain, query)
+
+    def uninstallFilter(self, filter_id: Any) -> bool:
+        _check_id(filter_id)
+        with self._lock:
+            return self._filters.pop(filter_id, None) is not None
+
+    def _deadline(self) -> float:
+        return time.monotonic() + self.filter_timeout
+
+    def _install(self, f: _Filter) -> str:
+        fid = new_id()
+        with self._lock:
+            self._filters[fid] = f
+        return fid
+
+    def _live_filter(self, filter_id: Any) -> _Filter:
+        """The filter (lock held by the caller); expired ones count as gone even unreaped."""
+        _check_id(filter_id)
+        f = self._filters.get(filter_id)
+        if f is None or f.deadline <= time.monotonic():
+            self._filters.pop(filter_id, None)
+            raise filter_not_found()
+        return f
+
+    # -- subscriptions ----------------------------------------------------------------------
+
+    @needs_connection
+    async def subscribe(self, connection: Any, kind: Any, options: Any = None) -> str:
+        if connection is None:
+            raise notifications_unsupported()
+        if kind == "newHeads":
+            sub = _Subscription("newHeads", connection)
+        elif kind == "logs":
+            sub = _Subscription("logs", connection,
+                                query=LogQuery.parse(options or {}, self._b, resolve=False))
+        elif kind == "newPendingTransactions":
+            full = False if options is None else parse_bool(options, "fullTx")
+            sub = _Subscription("newPendingTransactions", connection, full_tx=full)
+        elif kind == "syncing":   # never syncing: a valid subscription that stays silent
+            sub = _Subscription("syncing", connection)
+        elif isinstance(kind, str):
+            raise RpcError(METHOD_NOT_FOUND, f'no "{kind}" subscription in eth namespace')
+        else:
+            raise invalid_params("invalid argument 0: subscription name must be a string")
+        sid = new_id()
+        with self._lock:
+            self._subscriptions[sid] = sub
+        return sid
+
+    @needs_connection
+    async def unsubscribe(self, connection: Any, subscription_id: Any) -> bool:
+        _check_id(subscription_id)
+        with self._lock:
+            sub = self._subscriptions.get(subscription_id)
+            if sub is None or sub.connection is not connection:
+                raise server_error("subscription not found")
+            del self._subscriptions[subscription_id]
+        return True
+
+    # -- eth_getProof (EIP-1186) ------------------------------------------------------------
+
+    def getProof(self, address: Any, storage_keys: Any, tag: Any = "latest") -> dict[str, Any]:
+        account_address = parse_address(address)
+        if not isinstance(storage_keys, list):
+            raise invalid_params("invalid argument 1: storage keys must be an array")
+        keys = [_decode_storage_key(k) for k in storage_keys]
+        header = self._b.resolve_header(tag)
+        state_trie = HexaryTrie(self._b.chain.db, header.state_root)
+        account_key = keccak(account_address)
+        encoded = state_trie.get(account_key)
+        account = rlp.decode(encoded, sedes=Account) if encoded else Account(0, 0, BLANK_ROOT_HASH, EMPTY_SHA3)
+        storage_trie = HexaryTrie(self._b.chain.db, account.storage_root)
+        storage_proof = []
+        for raw_key, length in keys:
+            output_key = data(raw_key) if length == 32 else quantity(int.from_bytes(raw_key, "big"))
+            if account.storage_root == BLANK_ROOT_HASH:
+                storage_proof.append({"key": output_key, "value": "0x0", "proof": []})
+                continue
+            slot_key = keccak(raw_key)
+            value = storage_trie.get(slot_key)
+            storage_proof.append({"key": output_key,
+                                  "value": quantity(rlp.decode(value, sedes=rlp.sedes.big_endian_int) if value else 0),
+                                  "proof": trie_proof(storage_trie, slot_key)})
+        return {"address": data(account_address), "accountProof": trie_proof(state_trie, account_key),
+                "balance": quantity(account.balance), "codeHash": data(account.code_hash),
+                "nonce": quantity(account.nonce), "storageHash": data(account.storage_root),
+                "storageProof": storage_proof}
+
+    # -- eth_createAccessList ---------------------------------------------------------------
+
+    def createAccessList(self, call: Any, tag: Any = "latest") -> dict[str, Any]:
+        header = self._b.resolve_header(tag)
+        args = CallArgs.parse(call)
+        if args.gas is None:
+            args = dataclasses.replace(args, gas=header.gas_limit)
+        executor = self._b.executor
+        vm = executor._vm(header, args)
+        if args.nonce is None:
+            args = dataclasses.replace(args, nonce=vm.state.get_nonce(args.sender))
+        recipient = args.to if args.to is not None else contract_address(args.sender, args.nonce)
+        excluded = {args.sender, recipient} | set(vm.state.computation_class.get_precompiles())
+        access_list = args.access_list
+        for _ in range(MAX_ACCESS_LIST_ROUNDS):
+            args = dataclasses.replace(args, access_list=access_list)
+            used, error, touched = _traced_run(vm, executor, args)
+            found = _merge_access_list(access_list, touched, excluded)
+            if found == access_list:
+                break
+            access_list = found
+        result: dict[str, Any] = {"accessList": format_access_list(access_list), "gasUsed": quantity(used)}
+        if error is not None:
+            result["error"] = error
+        return result
+
+    # -- eth_config (EIP-7910) and eth_capabilities -----------------------------------------
+
+    def config(self) -> dict[str, Any]:
+        chain = self._b.chain
+        head = chain.head
+        forks = fork_activations(chain.schedule)
+        current_index = max(i for i, (number, timestamp, _) in enumerate(forks)
+                            if head.block_number >= number and head.timestamp >= timestamp)
+        configs = [self._fork_config(forks, i) for i in range(len(forks))]
+        if configs[current_index] is None:
+            raise server_error("eth_config is not supported before the Cancun fork")
+        later = [c for c in configs[current_index + 1:] if c is not None]
+        return {"current": configs[current_index], "next": later[0] if later else None,
+                "last": later[-1] if later else None}
+
+    def _fork_config(self, forks: list[tuple[int, int, type[VirtualMachineAPI]]],
+                     index: int) -> dict[str, Any] | None:
+        _, timestamp, vm_class = forks[index]
+        blob_schedule = BLOB_SCHEDULES.get(_fork_name(vm_class))
+        if blob_schedule is None:
+            return None
+        chain = self._b.chain
+        return {"activationTime": timestamp, "blobSchedule": dict(blob_schedule),
+                "chainId": quantity(chain.chain_id),
+                "forkId": data(fork_hash(chain.genesis_hash, forks[:index + 1],
+                                         chain.genesis.header.get("timestamp", 0))),
+                "precompiles": _precompiles(vm_class), "systemContracts": _system_contracts(vm_class)}
+
+    def capabilities(self) -> dict[str, Any]:
+        head = self._b.chain.head
+        # An archive node: every resource from genesis, nothing pruned.
+        full = {"disabled": False, "oldestBlock": "0x0"}
+        return {"head": {"number": quantity(head.block_number), "hash": data(head.hash)},
+                **{name: dict(full) for name in
+                   ("state", "tx", "logs", "receipts", "blocks", "stateproofs")}}
+
+
+# -- helpers ------------------------------------------------------------------------------
+
+def _check_id(value: Any) -> None:
+    if not isinstance(value, str):
+        raise invalid_params("invalid argument 0: id must be a hex string")
+
+
+def _in_filter_range(query: LogQuery, number: int) -> bool:
+    return (query.first is None or number >= query.first) and (query.last is None or number <= query.last)
+
+
+def _results_for(sub: _Subscription, event: Any) -> list[Any]:
+    if isinstance(event, _BlockEvent):
+        if sub.kind == "newHeads":
+            return [event.header]
+        if sub.kind == "logs" and sub.query is not None:
+            return [fmt for log, fmt in event.logs if sub.query.matches(log)]
+    elif isinstance(event, _TxEvent) and sub.kind == "newPendingTransactions":
+        return [event.tx if sub.full_tx else event.tx_hash]
+    return []
+
+
+def _decode_storage_key(value: Any) -> tuple[bytes, int]:
+    """geth's decodeHash: hex of at most 32 bytes (odd length allowed) → (32-byte key, length)."""
+    if not isinstance(value, str):
+        raise invalid_params("invalid argument 1: storage key must be a hex string")
+    text = value[2:] if value[:2] in ("0x", "0X") else value
+    if len(text) % 2:
+        text = "0" + text
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        raise invalid_params(f"invalid argument 1: invalid hex string {value!r}") from None
+    if len(raw) > 32:
+        raise invalid_params("invalid argument 1: hex string too long, want at most 32 bytes")
+    return raw.rjust(32, b"\0"), len(raw)
+
+
+def trie_proof(trie: HexaryTrie, key: bytes) -> list[str]:
+    """geth's proof list: the root and every node stored by hash on the path to ``key``.
+
+    Nodes shorter than 32 bytes live inside their parent, so geth leaves them out.
+    """
+    nodes = [rlp.encode(node) for node in trie.get_proof(key)]
+    return [data(node) for i, node in enumerate(nodes) if i == 0 or len(node) >= 32]
+
+
+def _traced_run(vm: VirtualMachineAPI, executor: Any,
+                args: CallArgs) -> tuple[int, str | None, set[Any]]:
+    """Run ``args`` and record every address and slot an opcode looked at.
+
+    EVM opcodes ask the state whether an account or slot is warm before each access (EIP-2929);
+    the transaction's own pre-warming marks without asking, so asking is the opcode's trace.
+    """
+    state = vm.state
+    touched: set[Any] = set()
+    is_address_warm, is_storage_warm = state.is_address_warm, state.is_storage_warm
+
+    def address_probe(address: bytes) -> bool:
+        touched.add(address)
+        return is_address_warm(address)
+
+    def storage_probe(address: bytes, slot: int) -> bool:
+        touched.add((address, slot))
+        return is_storage_warm(address, slot)
+
+    state.is_address_warm, state.is_storage_warm = address_probe, storage_probe
+    try:
+        computation = executor._run(vm, args, args.gas)
+    finally:
+        del state.is_address_warm, state.is_storage_warm
+    error = None
+    if computation.is_error:
+        error = "execution reverted" if isinstance(computation.error, Revert) else \
+            _vm_error_message(computation.error)
+    return _gas_used(vm, args.gas, computation), error, touched
+
+
+def _gas_used(vm: VirtualMachineAPI, gas: int, computation: Any) -> int:
+    """What the receipt would say, computed as py-evm's finalize_computation does.
+
+    Gas spent minus the capped refund, plus what EIP-7623's calldata floor adds.
+    """
+    spent = gas - computation.get_gas_remaining()
+    refund = vm.state.transaction_executor_class.calculate_gas_refund(computation, spent)
+    return spent - refund + (getattr(computation, "data_floor_gas", 0) or 0)
+
+
+def _merge_access_list(base: tuple[tuple[bytes, tuple[int, ...]], ...], touched: set[Any],
+                       excluded: set[bytes]) -> tuple[tuple[bytes, tuple[int, ...]], ...]:
+    """geth's accessList: the given entries, then touched accounts; slots kept for every account.
+
+    Excluded accounts (sender, recipient, precompiles) appear only to carry their slots.
+    """
+    slots: dict[bytes, list[int]] = {}
+    for address, keys in base:
+        entry = slots.setdefault(address, [])
+        entry.extend(k for k in keys if k not in entry)
+    for item in sorted(touched, key=lambda t: (t,) if isinstance(t, bytes) else t):
+        if isinstance(item, tuple):
+            address, slot = item
+            entry = slots.setdefault(address, [])
+            if slot not in entry:
+                entry.append(slot)
+        elif item not in excluded:
+            slots.setdefault(item, [])
+    return tuple((address, tuple(keys)) for address, keys in slots.items())
+
+
+# -- forks ---------------------------------------------------------------------------------
+
+BLOB_SCHEDULES: dict[str, dict[str, int]] = {
+    "cancun": {"baseFeeUpdateFraction": 3338477, "max": 6, "target": 3},
+    "prague": {"baseFeeUpdateFraction": 5007716, "max": 9, "target": 6},
+}
+
+PRECOMPILE_NAMES = {
+    1: "ECREC", 2: "SHA256", 3: "RIPEMD160", 4: "ID", 5: "MODEXP", 6: "BN254_ADD",
+    7: "BN254_MUL", 8: "BN254_PAIRING", 9: "BLAKE2F", 10: "KZG_POINT_EVALUATION",
+    11: "BLS12_G1ADD", 12: "BLS12_G1MSM", 13: "BLS12_G2ADD", 14: "BLS12_G2MSM",
+    15: "BLS12_PAIRING_CHECK", 16: "BLS12_MAP_FP_TO_G1", 17: "BLS12_MAP_FP2_TO_G2",
+}
+
+
+def _fork_name(vm_class: type[VirtualMachineAPI]) -> str:
+    """py-evm's fork of a VM class (Azora's VM subclasses Prague)."""
+    for klass in vm_class.__mro__:
+        fork = getattr(klass, "fork", None)
+        if isinstance(fork, str) and fork in BLOB_SCHEDULES:
+            return fork
+    return str(getattr(vm_class, "fork", ""))
+
+
+def fork_activations(schedule: Any) -> list[tuple[int, int, type[VirtualMachineAPI]]]:
+    """(block, timestamp, VM) for every fork of the schedule, oldest first."""
+    forks = [(number, 0, vm) for number, vm in schedule.by_number]
+    forks += [(0, timestamp, vm) for timestamp, vm in schedule.by_time]
+    return forks
+
+
+def fork_hash(genesis_hash: bytes, activated: Iterable[tuple[int, int, Any]], genesis_time: int) -> bytes:
+    """EIP-2124/6122 FORK_HASH: CRC32 of the genesis hash and each past activation point.
+
+    Activations at genesis (block 0, or a time not after the genesis time) do not count.
+    """
+    checksum = zlib.crc32(genesis_hash)
+    seen: set[int] = set()
+    for number, timestamp, _ in activated:
+        point = timestamp if timestamp else number
+        if point in seen or (timestamp and timestamp <= genesis_time) or (not timestamp and number == 0):
+            continue
+        seen.add(point)
+        checksum = zlib.crc32(point.to_bytes(8, "big"), checksum)
+    return checksum.to_bytes(4, "big")
+
+
+def _precompiles(vm_class: type[VirtualMachineAPI]) -> dict[str, str]:
+    precompiles = vm_class.get_state_class().computation_class.get_precompiles()
+    out = {}
+    for address in sorted(precompiles):
+        number = int.from_bytes(address, "big")
+        out[PRECOMPILE_NAMES.get(number, f"PRECOMPILE_{number:#x}")] = data(address)
+    return out
+
+
+def _system_contracts(vm_class: type[VirtualMachineAPI]) -> dict[str, str]:
+    from eth.vm.forks.cancun.constants import BEACON_ROOTS_ADDRESS
+    out = {"BEACON_ROOTS_ADDRESS": data(BEACON_ROOTS_ADDRESS)}
+    if _fork_name(vm_class) == "prague":
+        from eth.vm.forks.prague import constants as prague
+        out.update({
+            "CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS": data(prague.CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS),
+            "DEPOSIT_CONTRACT_ADDRESS": data(prague.DEPOSIT_CONTRACT_ADDRESS),
+            "HISTORY_STORAGE_ADDRESS": data(prague.HISTORY_STORAGE_ADDRESS),
+            "WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS": data(prague.WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS),
+        })
+    return dict(sorted(out.items()))
