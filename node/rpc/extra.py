@@ -40,6 +40,7 @@ logger = logging.getLogger("azora.rpc.filters")
 
 FILTER_TIMEOUT = 300.0          # geth's filter deadline: 5 minutes without a poll
 MAX_ACCESS_LIST_ROUNDS = 16     # geth iterates until the list stops changing
+SEND_TIMEOUT = 10.0             # seconds a subscriber may take to accept one notification
 NOTIFY_BUFFER = 10_000          # events queued for subscribers before the hooks drop them
 
 
@@ -137,6 +138,8 @@ class EthExtraAPI:
     # -- hooks (worker threads) -------------------------------------------------------------
 
     def _on_new_block(self, block: BlockAPI) -> None:
+        if not self._filters and not self._subscriptions:   # spare the producer the work
+            return
         event = _BlockEvent(format_header(block.header), tuple(self._block_logs(block)))
         block_hash = data(block.hash)
         with self._lock:
@@ -157,6 +160,8 @@ class EthExtraAPI:
                 log_index += 1
 
     def _on_tx_added(self, tx: SignedTransactionAPI) -> None:
+        if not self._filters and not self._subscriptions:
+            return
         event = _TxEvent(data(tx.hash), format_transaction(tx, tx.sender, None, None))
         with self._lock:
             for f in self._filters.values():
@@ -188,8 +193,15 @@ class EthExtraAPI:
                 message = {"jsonrpc": "2.0", "method": "eth_subscription",
                            "params": {"subscription": sid, "result": result}}
                 try:
-                    await sub.connection.send_json(message)
+                    # A client that stops reading must not hold up everyone else's feed.
+                    with trio.move_on_after(SEND_TIMEOUT) as scope:
+                        await sub.connection.send_json(message)
                 except Exception:  # the socket went away; on_disconnect cleans up
+                    break
+                if scope.cancelled_caught:
+                    logger.warning("subscriber too slow; dropping subscription %s", sid)
+                    with self._lock:
+                        self._subscriptions.pop(sid, None)
                     break
 
     # -- polling filters --------------------------------------------------------------------
@@ -476,7 +488,8 @@ def _merge_access_list(base: tuple[tuple[bytes, tuple[int, ...]], ...], touched:
                 entry.append(slot)
         elif item not in excluded:
             slots.setdefault(item, [])
-    return tuple((address, tuple(keys)) for address, keys in slots.items())
+    # Sorted, as geth sorts, so the list is stable from one round to the next.
+    return tuple((address, tuple(sorted(keys))) for address, keys in sorted(slots.items()))
 
 
 # -- forks ---------------------------------------------------------------------------------
