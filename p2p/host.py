@@ -95,6 +95,26 @@ class ConnectionEvents(INotifee):
         await trio.lowlevel.checkpoint()
 
 
+async def disconnect_peer(host: IHost, peer: ID, rounds: int = 3) -> None:
+    """Close every connection to ``peer``, one connection at a time.
+
+    py-libp2p 0.8.1's ``Swarm.close_peer`` (behind ``host.disconnect``) awaits each close and
+    then pops the peer's whole entry from ``Swarm.connections``: a connection the peer opened
+    meanwhile (a quick redial) is dropped from the table but left open, so the other side
+    believes it is connected while we no longer see it. Closing ``SwarmConn`` objects one by
+    one lets each remove only itself; the rounds catch connections that arrive meanwhile.
+    """
+    for _ in range(rounds):
+        connections = host.get_network().get_connections(peer)
+        if not connections:
+            return
+        for connection in connections:
+            try:
+                await connection.close()
+            except Exception as error:
+                logger.debug("closing connection to %s failed: %r", peer, error)
+
+
 async def dial(host: IHost, info: PeerInfo, timeout: float) -> bool:
     """Connect to ``info``; False (logged) on any failure or timeout."""
     with trio.move_on_after(timeout):

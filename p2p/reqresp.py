@@ -42,6 +42,7 @@ from p2p.codec import (
     read_frame,
 )
 from p2p.config import ReqRespConfig
+from p2p.host import disconnect_peer
 from p2p.metrics import P2PMetrics
 from p2p.scoring import Offence
 
@@ -499,7 +500,7 @@ class ReqResp:
         with trio.move_on_after(WRONG_CHAIN_GRACE_SECONDS):
             while self.host.get_network().get_connections(peer):
                 await trio.sleep(0.05)
-        await self.host.disconnect(peer)
+        await disconnect_peer(self.host, peer)
 
     async def _send_chunks(self, stream: INetStream, chunks: list[bytes]) -> None:
         try:

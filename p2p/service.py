@@ -27,6 +27,7 @@ from p2p.host import (
     ConnectionEvents,
     build_host,
     dial,
+    disconnect_peer,
     full_multiaddrs,
     keep_connected,
     listen_multiaddr,
@@ -186,7 +187,7 @@ class P2PService:
 
     async def disconnect(self, peer: PeerRef) -> None:
         """Close every connection to ``peer``."""
-        await self.host.disconnect(as_peer_id(peer))
+        await disconnect_peer(self.host, as_peer_id(peer))
 
     def connected_peers(self) -> list[ID]:
         """Peers with at least one open connection."""
@@ -246,12 +247,12 @@ class P2PService:
     async def _ban(self, peer: ID) -> None:
         self.metrics.peers_banned_total += 1
         self.gossip.pubsub.add_to_blacklist(peer)
-        await self.host.disconnect(peer)
+        await disconnect_peer(self.host, peer)
 
     async def _on_connected(self, peer: ID) -> None:
         if self.is_banned(peer):
             # Refuse at the door: py-libp2p's gater is IP-based and every local peer shares one.
-            await self.host.disconnect(peer)
+            await disconnect_peer(self.host, peer)
 
     async def _expire_bans(self) -> None:
         while True:
