@@ -1,8 +1,16 @@
-"""RLP chain files in geth's format: blocks, each RLP-encoded, one after another."""
+"""RLP chain files in geth's format: blocks, each RLP-encoded, one after another.
+
+Both directions stream: import reads one block at a time from the file (a chain file may be
+far larger than memory) and commits each block in its own atomic batch, so an import that
+stops on a bad or truncated block leaves the head at the last good block.
+"""
 from __future__ import annotations
 
+import logging
+import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 import rlp
 from eth.abc import BlockAPI
@@ -11,6 +19,11 @@ from kernel.chain import Chain
 
 HEADER_NUMBER_INDEX = 8
 HEADER_TIMESTAMP_INDEX = 11
+MAX_BLOCK_BYTES = 64 << 20    # far above any real block; a larger length prefix is corruption
+
+
+class ChainFileError(Exception):
+    """A chain file that cannot be read or imported; the message names the block and offset."""
 
 
 def _item_length(prefix: bytes) -> tuple[int, int]:
@@ -29,19 +42,36 @@ def _item_length(prefix: bytes) -> tuple[int, int]:
     return 1 + size, int.from_bytes(prefix[1:1 + size], "big")
 
 
-def iter_rlp_items(blob: bytes) -> Iterator[bytes]:
-    """Top-level RLP items of ``blob``, in order."""
+def read_rlp_items(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    """(byte offset, item) for each top-level RLP item of ``stream``, read one at a time."""
     offset = 0
-    while offset < len(blob):
-        header, payload = _item_length(blob[offset:offset + 9])
-        end = offset + header + payload
-        if end > len(blob):
-            raise ValueError(f"truncated RLP chain file at byte {offset}")
-        yield blob[offset:end]
-        offset = end
+    while True:
+        first = stream.read(1)
+        if not first:
+            return
+        if first[0] < 0xC0:
+            raise ChainFileError(f"byte {offset}: not an RLP list (a block), prefix 0x{first.hex()}")
+        size_bytes = first[0] - 0xF7 if first[0] > 0xF7 else 0
+        prefix = first + stream.read(size_bytes)
+        header, payload = _item_length(prefix)
+        if len(prefix) < header or payload > MAX_BLOCK_BYTES:
+            raise ChainFileError(f"byte {offset}: truncated or corrupt RLP length prefix")
+        body = stream.read(payload)
+        if len(body) < payload:
+            raise ChainFileError(f"byte {offset}: truncated block ({len(body)} of {payload} bytes)")
+        yield offset, prefix + body
+        offset += header + payload
+
+
+def iter_rlp_items(blob: bytes) -> Iterator[bytes]:
+    """Top-level RLP items of an in-memory ``blob``, in order."""
+    import io
+    for _, item in read_rlp_items(io.BytesIO(blob)):
+        yield item
 
 
 def decode_block(chain: Chain, raw: bytes) -> BlockAPI:
+    """Decode ``raw`` with the block class of the fork its own number and timestamp select."""
     fields = rlp.decode(raw)
     header = fields[0]
     number = int.from_bytes(header[HEADER_NUMBER_INDEX], "big")
@@ -50,25 +80,60 @@ def decode_block(chain: Chain, raw: bytes) -> BlockAPI:
     return rlp.decode(raw, sedes=block_class)
 
 
+@contextmanager
+def _quiet_rollbacks() -> Iterator[None]:
+    """py-evm logs every rolled-back write batch with a traceback at ERROR; a refused block
+    is an expected outcome of an import and is reported once, by the caller."""
+    batch_logger = logging.getLogger("eth.db.AtomicDBWriteBatch")
+    previous = batch_logger.level
+    batch_logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        batch_logger.setLevel(previous)
+
+
 def import_chain(chain: Chain, path: Path, progress: Callable[[int], None] | None = None) -> int:
-    """Import every block of ``path`` (already-known blocks are skipped); returns how many."""
+    """Import every block of ``path``; returns how many were new (known blocks are skipped).
+
+    Raises :class:`ChainFileError` at the first bad block; every block before it stays imported.
+    """
     imported = 0
-    for raw in iter_rlp_items(Path(path).read_bytes()):
-        block = decode_block(chain, raw)
-        if block.number == 0:
-            if block.hash != chain.genesis_hash:
-                raise ValueError("the chain file's genesis differs from this genesis")
-            continue
-        chain.import_block(block)
-        imported += 1
-        if progress:
-            progress(block.number)
+    with open(path, "rb") as stream, _quiet_rollbacks():
+        for offset, raw in read_rlp_items(stream):
+            try:
+                block = decode_block(chain, raw)
+            except (rlp.DecodingError, rlp.DeserializationError, IndexError, TypeError) as exc:
+                raise ChainFileError(f"byte {offset}: undecodable block: {exc}") from None
+            if block.number == 0:
+                if block.hash != chain.genesis_hash:
+                    raise ChainFileError(
+                        f"the chain file's genesis 0x{block.hash.hex()} differs from this "
+                        f"chain's 0x{chain.genesis_hash.hex()}: wrong --genesis")
+                continue
+            if chain.chaindb.header_exists(block.hash):
+                continue
+            try:
+                chain.import_block(block)
+            except Exception as exc:   # ChainError, or py-evm refusing a malformed block
+                raise ChainFileError(f"block #{block.number} (byte {offset}): {exc}") from exc
+            imported += 1
+            if progress:
+                progress(block.number)
     return imported
 
 
 def export_chain(chain: Chain, path: Path, first: int = 0, last: int | None = None) -> int:
+    """Write canonical blocks ``first..last`` to ``path``; returns how many.
+
+    The file appears only when complete (written beside it, then renamed).
+    """
     last = chain.head.block_number if last is None else last
-    with open(path, "wb") as out:
+    tmp = Path(f"{path}.partial")
+    with open(tmp, "wb") as out:
         for number in range(first, last + 1):
             out.write(rlp.encode(chain.block_of(chain.header_by_number(number))))
+        out.flush()
+        os.fsync(out.fileno())
+    tmp.replace(path)
     return last - first + 1

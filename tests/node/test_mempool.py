@@ -32,7 +32,7 @@ class HeadAccounts:
 @pytest.fixture
 def chain(tmp_path, dev_accounts):
     genesis = Genesis.from_json({
-        "config": {"chainId": CHAIN_ID}, "timestamp": "0x1", "azora": {},
+        "config": {"chainId": CHAIN_ID}, "timestamp": "0x1",   # no azora section: no system contracts
         "alloc": {a.address: {"balance": hex(BALANCE)} for a in dev_accounts[:6]}})
     db = LevelDB(tmp_path / "db")
     yield Chain(db, genesis)
