@@ -129,6 +129,7 @@ class P2PConfig:
     bootnode_retry_min: float = 1.0
     bootnode_retry_max: float = 30.0
     dial_timeout: float = 10.0
+    status_on_connect: bool = True
     gossip: GossipConfig = field(default_factory=GossipConfig)
     reqresp: ReqRespConfig = field(default_factory=ReqRespConfig)
     scoring: ScoringConfig = field(default_factory=ScoringConfig)

@@ -253,6 +253,18 @@ class P2PService:
         if self.is_banned(peer):
             # Refuse at the door: py-libp2p's gater is IP-based and every local peer shares one.
             await disconnect_peer(self.host, peer)
+            return
+        handlers = self.reqresp.handlers
+        if self.config.status_on_connect and handlers.status and self._nursery is not None:
+            # As Ethereum clients do: learn every new peer's head (the node's on_peer_status
+            # decides whether to sync from it) and hang up on other chains early.
+            self._nursery.start_soon(self._exchange_status, peer)
+
+    async def _exchange_status(self, peer: ID) -> None:
+        try:
+            await self.request_status(peer)
+        except Exception as error:  # the peer may be gone already; nothing to undo
+            logger.debug("status exchange with %s failed: %r", peer, error)
 
     async def _expire_bans(self) -> None:
         while True:

@@ -92,7 +92,10 @@ async def raw_request(client, server, protocol, data: bytes) -> bytes:
 @trio_test
 async def test_status_is_exchanged_both_ways() -> None:
     chains = [FakeChain(), FakeChain()]
-    async with running_network(2, handlers=lambda i: chains[i].handlers()) as (alice, bob):
+    quiet = make_config(status_on_connect=False)
+    async with running_network(
+        2, config=quiet, handlers=lambda i: chains[i].handlers()
+    ) as (alice, bob):
         status = await alice.request_status(bob.peer_id)
         assert status == await chains[1].status()
         assert chains[0].peer_statuses == [(bob.peer_id, status)]
@@ -101,12 +104,37 @@ async def test_status_is_exchanged_both_ways() -> None:
 
 @pytest.mark.timeout(60)
 @trio_test
+async def test_status_is_exchanged_when_peers_connect() -> None:
+    chains = [FakeChain(), FakeChain()]
+    async with running_network(2, handlers=lambda i: chains[i].handlers()) as (alice, bob):
+        await wait_until(lambda: chains[0].peer_statuses and chains[1].peer_statuses)
+        assert {peer for peer, _ in chains[0].peer_statuses} == {bob.peer_id}
+        assert {peer for peer, _ in chains[1].peer_statuses} == {alice.peer_id}
+
+
+@pytest.mark.timeout(60)
+@trio_test
 async def test_invalid_status_from_another_chain_disconnects() -> None:
     chains = [FakeChain(), FakeChain(chain_id=CHAIN_ID + 1)]
-    async with running_network(2, handlers=lambda i: chains[i].handlers()) as (alice, bob):
+    quiet = make_config(status_on_connect=False)
+    async with running_network(
+        2, config=quiet, handlers=lambda i: chains[i].handlers()
+    ) as (alice, bob):
         with pytest.raises(WrongChain):
             await alice.request_status(bob.peer_id)
         await wait_until(lambda: bob.peer_id not in alice.connected_peers())
+
+
+@pytest.mark.timeout(60)
+@trio_test
+async def test_invalid_peers_from_another_chain_are_dropped_on_connect() -> None:
+    chains = [FakeChain(), FakeChain(chain_id=CHAIN_ID + 1)]
+    async with running_network(
+        2, connect=False, handlers=lambda i: chains[i].handlers()
+    ) as (alice, bob):
+        await alice.connect(bob.listen_addrs[0])
+        await wait_until(lambda: not alice.connected_peers() and not bob.connected_peers())
+        assert chains[0].peer_statuses == [] and chains[1].peer_statuses == []
 
 
 @pytest.mark.timeout(60)
