@@ -31,9 +31,10 @@ async def ours() -> P2PService:
 async def test_a_peer_speaking_only_mplex_still_connects() -> None:
     service = await ours()
     key_pair = create_new_key_pair()
+    noise = NoiseTransport(key_pair, noise_privkey=create_x25519().private_key)
     mplex_only = new_host(
         key_pair=key_pair,
-        sec_opt={NOISE_PROTOCOL_ID: NoiseTransport(key_pair, noise_privkey=create_x25519().private_key)},
+        sec_opt={NOISE_PROTOCOL_ID: noise},
         muxer_opt={TProtocol(MPLEX_PROTOCOL_ID): Mplex},
     )
     async with trio.open_nursery() as nursery:
@@ -56,6 +57,7 @@ async def test_invalid_plaintext_peer_cannot_connect() -> None:
     async with trio.open_nursery() as nursery:
         await nursery.start(service.run)
         async with plaintext_only.run(LOOPBACK):
-            assert not await dial(plaintext_only, parse_bootnode(service.listen_addrs[0]), timeout=5)
+            target = parse_bootnode(service.listen_addrs[0])
+            assert not await dial(plaintext_only, target, timeout=5)
             assert service.connected_peers() == []
         nursery.cancel_scope.cancel()

@@ -271,7 +271,8 @@ async def test_invalid_response_with_too_many_blocks_is_refused() -> None:
         async def flood(stream) -> None:
             await stream.read(64)
             for number in range(5):
-                await stream.write(encode_chunk(ResponseCode.SUCCESS, rlp.encode(list(block_at(number)))))
+                chunk = rlp.encode(list(block_at(number)))
+                await stream.write(encode_chunk(ResponseCode.SUCCESS, chunk))
             await stream.close()
 
         mallory.host.set_stream_handler(BLOCKS_BY_RANGE_PROTOCOL, flood)
