@@ -20,6 +20,7 @@ from node.rpc.errors import RpcError, invalid_params, server_error
 from node.rpc.hexcodec import parse_hash, parse_quantity
 
 BLOCK_TAGS = ("latest", "earliest", "pending", "safe", "finalized")
+MAX_BLOCK_NUMBER = 2**63 - 1    # geth's rpc.BlockNumber is an int64
 
 
 class _HeadAccounts:
@@ -73,8 +74,13 @@ class Backend:
             return self.chain.head
         if tag == "earliest":
             return self.chain.header_by_number(0)
+        if isinstance(tag, str) and len(tag) == 66 and tag.startswith("0x"):
+            # geth's BlockNumberOrHash (the spec's hash32 form): a 32-byte hex string is a hash.
+            return self.resolve_header({"blockHash": tag}, allow_missing=allow_missing)
         if isinstance(tag, str) and tag.startswith("0x"):
             number = parse_quantity(tag, "block number")
+            if number > MAX_BLOCK_NUMBER:
+                raise invalid_params("invalid argument: block number larger than int64")
         else:
             raise invalid_params(f"invalid argument: unknown block tag {tag!r}")
         try:

@@ -544,6 +544,36 @@ def test_raw_getters_decode_back_to_the_same_objects(rpc, spec, stored):
     ("debug_getRawTransaction", ["0x1234"]),
     ("debug_getRawHeader", []),
     ("eth_config", [1]),
+    ("eth_getBalance", ["0x" + "00" * 20, "0x10000000000000000"]),
+    ("eth_getBlockByNumber", ["0x8000000000000000", False]),
 ])
 def test_invalid_params_are_answered_with_32602(rpc, method, params):
     assert rpc.error(method, *params)["code"] == INVALID_PARAMS
+
+
+# -- web3.py reads these shapes without middleware ------------------------------------------
+
+def test_web3_parses_filters_proofs_and_access_lists(w3, dev_accounts, store):
+    sender = dev_accounts[2].address
+    block_filter = w3.eth.filter("latest")
+    tx_hash = w3.eth.send_transaction({"from": sender, "to": store, "data": store_call(55, 1)})
+    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=30)
+    assert receipt.blockHash in block_filter.get_new_entries()
+    assert w3.eth.uninstall_filter(block_filter.filter_id) is True
+
+    proof = w3.eth.get_proof(store, [0], "latest")
+    assert proof.address == store and proof.nonce == 1 and len(proof.storageProof) == 1
+    access = w3.eth.create_access_list({"from": sender, "to": store, "data": values_call(55)})
+    assert access["accessList"][0]["address"] == store and access["gasUsed"] > 21000
+
+
+def test_state_methods_take_a_plain_block_hash_as_the_spec_and_geth_do(rpc, accounts, store, stored):
+    by_hash, by_number = stored["blockHash"], stored["blockNumber"]
+    slot = "0x" + "00" * 32
+    for method, params in (("eth_getBalance", [accounts[0]]), ("eth_getTransactionCount", [accounts[0]]),
+                           ("eth_getCode", [store]), ("eth_getStorageAt", [store, slot]),
+                           ("eth_getProof", [store, [slot]]), ("eth_getStorageValues", [{store: [slot]}]),
+                           ("eth_call", [{"to": store, "data": values_call(7)}])):
+        assert rpc.call(method, *params, by_hash) == rpc.call(method, *params, by_number), method
+    unknown = rpc.error("eth_getBalance", accounts[0], "0x" + "ee" * 32)
+    assert unknown["code"] == SERVER_ERROR
