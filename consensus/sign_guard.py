@@ -10,9 +10,13 @@ propose step before prevotes before precommits:
   EIP-712 digest; RFC 6979 signatures are deterministic, so it is the same signature);
 * a message before the last one is refused: it could conflict with something already signed.
 
-The record also carries the validator's lock (the last non-nil precommit of the height): a
-restarted validator reloads it (``restored_lock``) so it cannot be made to vote against a
-block it may have helped commit.
+The record also carries, for the height it is at, the validator's lock (its last non-nil
+precommit) and the messages it signed (a small write-ahead log of its own signatures). A
+restarted validator resumes the record's round with its lock (``restored_lock``) and feeds its
+own messages back (``restored_messages``): the lock keeps it from voting against a block it may
+have helped commit; the messages let it re-sign identical content and give back its own
+proof-of-lock votes (a lone dev validator would otherwise be locked on a value it can no longer
+prove, and stall).
 """
 from __future__ import annotations
 
@@ -39,6 +43,25 @@ class LastSignRecord:
     digest: bytes
     locked_round: int = -1
     locked_value: bytes | None = None
+    messages: tuple[bytes, ...] = ()
+
+
+# Own signed messages kept per height: rounds past this many messages are rare, and the lock
+# fields carry what safety needs even when old messages are dropped.
+MAX_RECORDED_MESSAGES = 64
+_PROPOSAL_TAG, _VOTE_TAG = b"\x01", b"\x02"
+
+
+def encode_signed_message(message: SignedProposal | SignedVote) -> bytes:
+    """A signed message tagged with its kind (0x01 proposal, 0x02 vote) before its RLP."""
+    tag = _PROPOSAL_TAG if isinstance(message, SignedProposal) else _VOTE_TAG
+    return tag + message.encode()
+
+
+def decode_signed_message(data: bytes) -> SignedProposal | SignedVote:
+    if data[:1] == _PROPOSAL_TAG:
+        return SignedProposal.decode(data[1:])
+    return SignedVote.decode(data[1:])
 
 
 @dataclass(frozen=True)
@@ -83,15 +106,20 @@ def check_can_sign(last: LastSignRecord | None, request: SignRequest) -> SignDec
     return SignDecision(False, f"height/round/step {new_hrs} is before the last signed {last_hrs}")
 
 
-def next_record(last: LastSignRecord | None, request: SignRequest) -> LastSignRecord:
-    """The record after signing ``request``; a non-nil precommit moves the lock (paper L38-L39)."""
-    locked_round, locked_value = -1, None
+def next_record(last: LastSignRecord | None, request: SignRequest, signed: bytes = b"") -> LastSignRecord:
+    """The record after signing ``request`` (``signed``: its tagged encoding, kept for replay).
+
+    A non-nil precommit moves the lock (paper L38-L39); a new height starts a fresh lock and log.
+    """
+    locked_round, locked_value, messages = -1, None, ()
     if last is not None and last.height == request.height:
-        locked_round, locked_value = last.locked_round, last.locked_value
+        locked_round, locked_value, messages = last.locked_round, last.locked_value, last.messages
     if request.step == Step.PRECOMMIT and request.block_hash is not None:
         locked_round, locked_value = request.round, request.block_hash
+    if signed and signed not in messages:
+        messages = (messages + (signed,))[-MAX_RECORDED_MESSAGES:]
     return LastSignRecord(request.height, request.round, request.step, request.block_hash, request.digest,
-                          locked_round, locked_value)
+                          locked_round, locked_value, messages)
 
 
 def restored_lock(record: LastSignRecord | None, height: int) -> RestoredLock:
@@ -99,6 +127,13 @@ def restored_lock(record: LastSignRecord | None, height: int) -> RestoredLock:
     if record is None or record.height != height:
         return RestoredLock()
     return RestoredLock(record.round, record.locked_round, record.locked_value)
+
+
+def restored_messages(record: LastSignRecord | None, height: int) -> list[SignedProposal | SignedVote]:
+    """The validator's own signed messages of ``height``, to feed back after a restart."""
+    if record is None or record.height != height:
+        return []
+    return [decode_signed_message(m) for m in record.messages]
 
 
 # ----- storage ---------------------------------------------------------------------------------
@@ -110,6 +145,7 @@ def record_to_json(record: LastSignRecord) -> str:
         "blockHash": record.block_hash.hex() if record.block_hash else None, "digest": record.digest.hex(),
         "lockedRound": record.locked_round,
         "lockedValue": record.locked_value.hex() if record.locked_value else None,
+        "messages": [m.hex() for m in record.messages],
     }, sort_keys=True)
 
 
@@ -118,7 +154,8 @@ def record_from_json(text: str) -> LastSignRecord:
     return LastSignRecord(
         int(data["height"]), int(data["round"]), Step(int(data["step"])),
         bytes.fromhex(data["blockHash"]) if data["blockHash"] else None, bytes.fromhex(data["digest"]),
-        int(data["lockedRound"]), bytes.fromhex(data["lockedValue"]) if data["lockedValue"] else None)
+        int(data["lockedRound"]), bytes.fromhex(data["lockedValue"]) if data["lockedValue"] else None,
+        tuple(bytes.fromhex(m) for m in data.get("messages", ())))
 
 
 class MemorySignRecordStore:
@@ -180,7 +217,10 @@ class SignRefused(Exception):
 
 
 class GuardedSigner:
-    """A signer behind the last-sign record: check, persist the new record, then sign.
+    """A signer behind the last-sign record: check, sign, persist the new record, then release.
+
+    The signature exists in memory before the record is saved but leaves only afterwards, so a
+    crash at any point cannot lose the record of a signature someone else may hold.
 
     ``signer`` is anything with ``domain``, ``sign_vote`` and ``sign_proposal`` (``LocalSigner``);
     ``store`` anything with ``load`` and ``save``. Refusals raise ``SignRefused``.
@@ -193,29 +233,40 @@ class GuardedSigner:
         self.last: LastSignRecord | None = store.load()
 
     def sign_vote(self, vote: Vote) -> SignedVote:
-        self._guard(vote_sign_request(self.signer.domain, vote))
-        return self.signer.sign_vote(vote)
+        request = vote_sign_request(self.signer.domain, vote)
+        self._check(request)
+        signed = self.signer.sign_vote(vote)
+        self._record(request, signed)
+        return signed
 
     def sign_proposal(self, proposal: Proposal) -> SignedProposal:
-        self._guard(proposal_sign_request(self.signer.domain, proposal))
-        return self.signer.sign_proposal(proposal)
+        request = proposal_sign_request(self.signer.domain, proposal)
+        self._check(request)
+        signed = self.signer.sign_proposal(proposal)
+        self._record(request, signed)
+        return signed
 
-    def _guard(self, request: SignRequest) -> None:
+    def _check(self, request: SignRequest) -> None:
         decision = check_can_sign(self.last, request)
         if not decision.ok:
             raise SignRefused(decision.reason)
-        record = next_record(self.last, request)
+
+    def _record(self, request: SignRequest, signed: SignedProposal | SignedVote) -> None:
+        record = next_record(self.last, request, encode_signed_message(signed))
         if record != self.last:
-            # Durable before the signature exists: a crash after this line cannot lose it.
-            self.store.save(record)
+            self.store.save(record)  # durable before the signature is returned
             self.last = record
 
     def restored_lock(self, height: int) -> RestoredLock:
         return restored_lock(self.last, height)
 
+    def restored_messages(self, height: int) -> list[SignedProposal | SignedVote]:
+        return restored_messages(self.last, height)
+
 
 __all__ = [
     "LastSignRecord", "SignRequest", "SignDecision", "check_can_sign", "next_record", "restored_lock",
+    "restored_messages", "encode_signed_message", "decode_signed_message",
     "vote_sign_request", "proposal_sign_request", "MemorySignRecordStore", "FileSignRecordStore",
     "GuardedSigner", "SignRefused", "record_to_json", "record_from_json",
 ]

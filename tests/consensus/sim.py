@@ -49,6 +49,7 @@ DOMAIN = SigningDomain(CHAIN_ID, REGISTRY)
 SIM_TIMEOUTS = TimeoutConfig(propose=0.4, propose_delta=0.2, prevote=0.15, prevote_delta=0.1,
                              precommit=0.15, precommit_delta=0.1, commit=0.0)
 Message = SignedProposal | SignedVote | CommitCertificate
+COMMIT_PAUSE = 0.01
 
 
 def validator_key(index: int) -> bytes:
@@ -79,6 +80,7 @@ class Scenario:
     max_gst: float = 3.0
     partition: bool = False
     crashes: int = 0
+    crash_window: float = 0.0                     # crashes fall in [0, this]; 0 = until GST + 1 s
     gossip_interval: float = 0.5
     time_limit: float = 120.0
 
@@ -289,7 +291,13 @@ class Simulation:
         node.chain.append(certificate.block_hash)
         node.certificates.append(certificate)
         node.decided_messages[certificate.height] = [*proposals[:1], certificate]
-        return self._start_height(node)
+        # Like the node's commit timeout: the next height starts from the event loop, not inline.
+        self.schedule(COMMIT_PAUSE, self._next_height, node, node.incarnation)
+        return []
+
+    def _next_height(self, node: SimNode, incarnation: int) -> None:
+        if node.up and node.incarnation == incarnation:
+            self.handle(node, self._start_height(node))
 
     def _start_height(self, node: SimNode) -> list[Output]:
         assert node.driver is not None and node.guard is not None
@@ -320,6 +328,10 @@ class Simulation:
         node.guard = GuardedSigner(node.signer, node.store)
         node.seen = set()
         self.handle(node, self._start_height(node))
+        for message in node.guard.restored_messages(node.height):
+            # Our own signatures from before the crash: they re-enter like gossip.
+            if node.up and node.driver is not None:
+                self.handle(node, node.driver.apply(_as_input(message)))
         self.schedule(self.rng.uniform(0, self.scenario.gossip_interval), self._gossip, node, node.incarnation)
 
     def crash(self, node: SimNode) -> None:
@@ -331,7 +343,7 @@ class Simulation:
         honest = [n for n in self.nodes if n.honest]
         for _ in range(self.scenario.crashes):
             node = self.rng.choice(honest)
-            at = self.rng.uniform(0.0, self.gst + 1.0)
+            at = self.rng.uniform(0.0, self.scenario.crash_window or self.gst + 1.0)
             self.schedule(at, self._crash_and_restart, node, self.rng.uniform(0.1, 1.5))
 
     def _crash_and_restart(self, node: SimNode, downtime: float) -> None:
