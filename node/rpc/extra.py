@@ -184,6 +184,8 @@ class EthExtraAPI:
             self._send.send_nowait(event)
         except trio.WouldBlock:       # subscribers far behind: drop, as geth drops slow ones
             logger.warning("subscription buffer full; dropping an event")
+        except (trio.BrokenResourceError, trio.ClosedResourceError):   # the service stopped
+            pass
 
     async def _notify(self, event: Any) -> None:
         with self._lock:
