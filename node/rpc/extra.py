@@ -300,6 +300,7 @@ class EthExtraAPI:
             raise invalid_params("invalid argument 1: storage keys must be an array")
         keys = [_decode_storage_key(k) for k in storage_keys]
         header = self._b.resolve_header(tag)
+        # The kernel has no proof read yet: walk its trie nodes (keyed by hash) read-only.
         state_trie = HexaryTrie(self._b.chain.db, header.state_root)
         account_key = keccak(account_address)
         encoded = state_trie.get(account_key)
