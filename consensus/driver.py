@@ -224,13 +224,14 @@ class Driver:
         if skip is not None:
             yield sm.SkipRound(skip)
         yield from self._proposal_inputs(round)
-        if keeper.has_polka_any(round):
-            yield sm.PolkaAny(round)
+        # L36 and L44 before L34: when a polka is decisive there is no prevote timeout to wait for.
         polka = keeper.polka_value(round)
         if polka is not None and self._validity.get(polka) and self._has_proposal(round, polka):
             yield sm.ProposalAndPolka(round, polka)
         if keeper.has_polka_nil(round):
             yield sm.PolkaNil(round)
+        if keeper.has_polka_any(round):
+            yield sm.PolkaAny(round)
         if keeper.has_precommit_any(round):
             yield sm.PrecommitAny(round)
 

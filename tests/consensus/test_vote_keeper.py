@@ -1,0 +1,123 @@
+"""The vote keeper: weighted thresholds, each reported once, and equivocation evidence."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from eth_utils import keccak
+
+from consensus.signing import LocalSigner, SigningDomain
+from consensus.types import SignedVote, Vote, VoteType
+from consensus.validator_set import new_validator_set
+from consensus.vote_keeper import (
+    MAX_VALUES_PER_VOTER, PolkaAny, PolkaNil, PolkaValue, PrecommitAny, PrecommitValue, SkipRound, VoteKeeper,
+)
+
+DOMAIN = SigningDomain(1, b"\x11" * 20)
+SIGNERS = [LocalSigner(keccak(b"vk" + bytes([i])), DOMAIN) for i in range(4)]
+POWERS = [4, 3, 2, 1]  # total 10: 2/3+ needs 7, f+1 (> 1/3) needs 4
+VSET = new_validator_set([(s.address, p) for s, p in zip(SIGNERS, POWERS)])
+H = 3
+V, W = keccak(b"v"), keccak(b"w")
+PV, PC = VoteType.PREVOTE, VoteType.PRECOMMIT
+
+
+def vote(i: int, vote_type: VoteType, block_hash: bytes | None, round: int = 0, height: int = H) -> SignedVote:
+    return SIGNERS[i].sign_vote(Vote(vote_type, height, round, block_hash))
+
+
+@dataclass(frozen=True)
+class Case:
+    description: str
+    votes: tuple[SignedVote, ...]
+    last_thresholds: tuple[object, ...]    # reported by the last vote
+    current_round: int = 0
+
+
+CASES = [
+    Case("2/3+ prevotes for a value: polka value and polka any",
+         (vote(0, PV, V), vote(1, PV, V)), (PolkaValue(0, V), PolkaAny(0))),
+    Case("exactly 7 of 10 is more than 2/3 (weights, not counts)",
+         (vote(0, PV, V), vote(2, PV, V), vote(3, PV, V)), (PolkaValue(0, V), PolkaAny(0))),
+    Case("6 of 10 is not 2/3+", (vote(1, PV, V), vote(2, PV, V), vote(3, PV, V)), ()),
+    Case("2/3+ nil prevotes: polka nil", (vote(0, PV, None), vote(1, PV, None)), (PolkaNil(0), PolkaAny(0))),
+    Case("split prevotes: polka any only", (vote(0, PV, V), vote(1, PV, W)), (PolkaAny(0),)),
+    Case("2/3+ precommits for a value", (vote(0, PC, V), vote(1, PC, V)), (PrecommitValue(0, V), PrecommitAny(0))),
+    Case("split precommits: precommit any", (vote(0, PC, None), vote(1, PC, W)), (PrecommitAny(0),)),
+    Case("f+1 (> 1/3) in a higher round: skip", (vote(0, PV, V, round=2),), (SkipRound(2),)),
+    Case("exactly 1/3 is not f+1", (vote(1, PV, V, round=2),), (), current_round=0),
+    Case("f+1 counts a validator once across prevote and precommit",
+         (vote(1, PV, V, round=2), vote(1, PC, V, round=2)), ()),
+    Case("f+1 from different validators and types", (vote(1, PV, V, round=2), vote(3, PC, None, round=2)),
+         (SkipRound(2),)),
+    Case("no skip for the current round", (vote(0, PV, V, round=2),), (), current_round=2),
+]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.description for c in CASES])
+def test_vote_keeper_thresholds(case: Case) -> None:
+    keeper = VoteKeeper(H, VSET)
+    result = None
+    for signed in case.votes:
+        result = keeper.add_vote(signed, case.current_round)
+        assert result.counted
+    assert result is not None and result.thresholds == case.last_thresholds
+
+
+def test_each_threshold_is_reported_once() -> None:
+    keeper = VoteKeeper(H, VSET)
+    keeper.add_vote(vote(0, PV, V), 0)
+    assert keeper.add_vote(vote(1, PV, V), 0).thresholds == (PolkaValue(0, V), PolkaAny(0))
+    assert keeper.add_vote(vote(2, PV, V), 0).thresholds == ()
+    assert keeper.has_polka_for(0, V) and keeper.polka_value(0) == V
+
+
+def test_duplicate_vote_is_not_counted_twice() -> None:
+    keeper = VoteKeeper(H, VSET)
+    assert keeper.add_vote(vote(1, PV, V), 0).counted
+    assert not keeper.add_vote(vote(1, PV, V), 0).counted
+    assert keeper.add_vote(vote(2, PV, V), 0).thresholds == ()  # 3 + 2 = 5: a double count would reach 8
+
+
+def test_invalid_votes_of_other_heights_or_non_validators_are_not_counted() -> None:
+    keeper = VoteKeeper(H, VSET)
+    outsider = LocalSigner(keccak(b"outsider"), DOMAIN).sign_vote(Vote(PV, H, 0, V))
+    assert not keeper.add_vote(outsider, 0).counted
+    assert not keeper.add_vote(vote(0, PV, V, height=H + 1), 0).counted
+
+
+def test_equivocation_returns_evidence_and_counts_each_value_once() -> None:
+    keeper = VoteKeeper(H, VSET)
+    first, second = vote(0, PV, V), vote(0, PV, None)
+    keeper.add_vote(first, 0)
+    result = keeper.add_vote(second, 0)
+    assert result.evidence is not None and result.evidence.validator == SIGNERS[0].address
+    assert {result.evidence.vote_a, result.evidence.vote_b} == {first, second}
+    # The equivocator counts toward each value it signed, once toward "any".
+    keeper.add_vote(vote(1, PV, V), 0)
+    keeper.add_vote(vote(2, PV, None), 0)
+    assert keeper.has_polka_for(0, V) is True            # 4 + 3
+    assert keeper.has_polka_nil(0) is False              # 4 + 2
+    assert keeper._rounds[0].prevotes.total == 9         # 4 + 3 + 2, the equivocator once
+
+
+def test_equivocator_values_are_bounded() -> None:
+    keeper = VoteKeeper(H, VSET)
+    for i in range(MAX_VALUES_PER_VOTER):
+        assert keeper.add_vote(vote(0, PV, keccak(bytes([i]))), 0).counted
+    flood = keeper.add_vote(vote(0, PV, keccak(b"one too many")), 0)
+    assert not flood.counted and flood.evidence is not None
+
+
+def test_highest_skip_round_and_certificate_votes() -> None:
+    keeper = VoteKeeper(H, VSET)
+    keeper.add_vote(vote(0, PV, V, round=2), 0)
+    keeper.add_vote(vote(0, PV, V, round=5), 0)
+    keeper.add_vote(vote(3, PV, V, round=7), 0)
+    assert keeper.highest_skip_round(0) == 5
+    assert keeper.highest_skip_round(5) is None
+    keeper.add_vote(vote(0, PC, V, round=1), 0)
+    keeper.add_vote(vote(1, PC, V, round=1), 0)
+    keeper.add_vote(vote(2, PC, None, round=1), 0)
+    assert keeper.precommit_value(1) == V
+    assert {v.validator for v in keeper.votes_for(1, PC, V)} == {SIGNERS[0].address, SIGNERS[1].address}
