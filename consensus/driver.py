@@ -164,7 +164,7 @@ class Driver:
     def _on_proposal(self, signed: SignedProposal, own: bool) -> list[Output] | None:
         assert self.state is not None
         proposal = signed.proposal
-        held = self._proposals.setdefault(proposal.round, [])
+        held = self._proposals.get(proposal.round, [])
         # Verify that it is new, from this round's proposer, well-formed and validly signed.
         if signed in held or len(held) >= MAX_PROPOSALS_PER_ROUND:
             return None
@@ -174,7 +174,7 @@ class Driver:
             return None
         if not is_valid_proposal_signature(self.domain, signed):
             return None
-        held.append(signed)
+        self._proposals.setdefault(proposal.round, []).append(signed)
         outputs: list[Output] = [BroadcastProposal(signed)] if own else []
         block_hash = proposal.block_hash
         if block_hash not in self._validity and block_hash not in self._validation_requested:
