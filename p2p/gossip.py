@@ -24,6 +24,7 @@ import trio
 from libp2p.abc import IHost
 from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, GossipSub
+from libp2p.pubsub.mcache import CacheEntry, MessageCache
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.pubsub.rpc_queue import RpcQueue
@@ -82,6 +83,23 @@ class Reputation(Protocol):
 def compute_message_id(msg: rpc_pb2.Message) -> bytes:
     """Content-addressed message id: sha256 of the payload, so copies dedup across senders."""
     return hashlib.sha256(msg.data).digest()
+
+
+class ContentAddressedMessageCache(MessageCache):
+    """Gossipsub's message cache keyed by our message id.
+
+    py-libp2p 0.8.1's MessageCache always keys by ``from_id + seqno`` whatever message-id
+    function pubsub uses, so IHAVE advertises ids a receiver's seen-cache never holds and
+    every gossiped message is re-requested with IWANT. Keying the cache by the same content
+    id makes IHAVE/IWANT recognise what a peer already has.
+    """
+
+    def put(self, msg: rpc_pb2.Message) -> None:
+        mid = compute_message_id(msg)
+        if mid in self.msgs:
+            return
+        self.msgs[mid] = msg
+        self.history[0].append(CacheEntry(mid, msg.topicIDs))
 
 
 class TokenBuckets:
@@ -223,6 +241,9 @@ class Gossip:
             adaptive_gossip_enabled=False,
             eclipse_protection_enabled=False,
             max_pending_messages_per_peer=config.pending_messages_per_peer,
+        )
+        self.router.mcache = ContentAddressedMessageCache(
+            config.gossip_window, config.gossip_history
         )
         self.pubsub = AzoraPubsub(
             host,
