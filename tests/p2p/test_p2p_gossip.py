@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 import trio
 
@@ -210,3 +212,54 @@ async def test_py_libp2p_default_outbound_queue_would_drop_the_burst() -> None:
         await trio.sleep(0.5)
         assert len(inbox.messages) < 200
         assert alice.metrics.gossip_outbound_dropped > 0
+
+
+@pytest.mark.timeout(60)
+@trio_test
+async def test_a_peer_over_the_topic_rate_limit_is_throttled_not_banned() -> None:
+    strict = make_config()
+    strict.gossip.topic_limits[TopicKind.EVIDENCE] = TopicLimits(16 * 1024, 1, 5)
+    async with running_network(2, configs=[make_config(), strict]) as (alice, bob):
+        inbox = Inbox()
+        bob.subscribe(TopicKind.EVIDENCE, inbox.handler)
+        for index in range(20):
+            await alice.publish(TopicKind.EVIDENCE, b"evidence-%02d" % index)
+        await inbox.wait_for(5)
+        await wait_until(lambda: bob.metrics.gossip_rate_limited >= 10)
+        assert len(inbox.messages) < 20
+        assert bob.scores.score(str(alice.peer_id), trio.current_time()) < 0
+        assert not bob.is_banned(alice.peer_id)
+
+
+@pytest.mark.timeout(60)
+@trio_test
+async def test_a_failing_or_slow_validator_ignores_without_penalty() -> None:
+    slow = make_config(gossip=GossipConfig(validation_timeout=0.2))
+    async with running_network(2, configs=[make_config(), slow]) as (alice, bob):
+
+        async def validator(peer: object, payload: bytes) -> ValidationResult:
+            if payload == b"crash":
+                raise RuntimeError("node bug")
+            if payload == b"slow":
+                await trio.sleep(5)
+            return ValidationResult.ACCEPT
+
+        inbox = Inbox()
+        bob.set_validator(TopicKind.PROPOSAL, validator)
+        bob.subscribe(TopicKind.PROPOSAL, inbox.handler)
+        for payload in (b"crash", b"slow", b"fine"):
+            await alice.publish(TopicKind.PROPOSAL, payload)
+        await inbox.wait_for(1)
+        await wait_until(lambda: bob.metrics.gossip_validation_errors == 2)
+        assert inbox.payloads() == [b"fine"]
+        assert bob.scores.score(str(alice.peer_id), trio.current_time()) >= 0
+
+
+@pytest.mark.timeout(60)
+@trio_test
+async def test_the_gossip_cache_advertises_content_ids() -> None:
+    async with running_network(2) as (alice, bob):
+        await alice.publish(TopicKind.BLOCK, b"block-1")
+        ids = alice.gossip.router.mcache.window(alice.gossip.topic(TopicKind.BLOCK))
+        assert ids == [hashlib.sha256(b"block-1").digest()]
+        await wait_until(lambda: bob.gossip.pubsub.seen_messages.has(ids[0]))
