@@ -174,10 +174,7 @@ class AzoraPubsub(Pubsub):
         is_local = msg_forwarder == self.my_id
         if not is_local and origin == self.my_id:
             return  # claims to be ours but we never published it
-        if not is_local and not self._has_valid_signature(msg):
-            self.gate.on_bad_signature(msg_forwarder)
-            return
-        if not await self.gate.admit(msg_forwarder, msg, is_local):
+        if not await self.gate.admit(msg_forwarder, msg, is_local, self._has_valid_signature):
             return
         self._mark_msg_seen(msg)
         if not is_local:
@@ -317,8 +314,18 @@ class Gossip:
         self.metrics.gossip_bad_signature += 1
         self._reputation.penalise(forwarder, Offence.INVALID_MESSAGE)
 
-    async def admit(self, forwarder: ID, msg: rpc_pb2.Message, is_local: bool) -> bool:
-        """Decide whether ``msg`` is delivered and forwarded; penalise the forwarder on REJECT."""
+    async def admit(
+        self,
+        forwarder: ID,
+        msg: rpc_pb2.Message,
+        is_local: bool,
+        is_signed: Callable[[rpc_pb2.Message], bool],
+    ) -> bool:
+        """Decide whether ``msg`` is delivered and forwarded; penalise the forwarder on REJECT.
+
+        Cheap checks run first (topic, dedup, size) so duplicates, which every mesh peer
+        sends us, never cost a signature check or a validation.
+        """
         kind = self._kind_of(msg)
         if kind is None:
             self._reject(forwarder)
@@ -337,6 +344,10 @@ class Gossip:
         if is_local:
             self._remember(msg_id, ValidationResult.ACCEPT)
             return True
+        if not is_signed(msg):
+            # Not remembered: the same payload may arrive validly signed from its author.
+            self.on_bad_signature(forwarder)
+            return False
         if not self._buckets.take(forwarder, kind, trio.current_time()):
             self.metrics.gossip_rate_limited += 1
             self._reputation.penalise(forwarder, Offence.RATE_LIMITED)

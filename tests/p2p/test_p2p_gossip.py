@@ -6,6 +6,7 @@ import hashlib
 
 import pytest
 import trio
+from libp2p.pubsub.pb import rpc_pb2
 
 from p2p.config import GossipConfig, TopicKind, TopicLimits
 from p2p.gossip import MessageTooLarge, ValidationResult
@@ -263,3 +264,25 @@ async def test_the_gossip_cache_advertises_content_ids() -> None:
         ids = alice.gossip.router.mcache.window(alice.gossip.topic(TopicKind.BLOCK))
         assert ids == [hashlib.sha256(b"block-1").digest()]
         await wait_until(lambda: bob.gossip.pubsub.seen_messages.has(ids[0]))
+
+
+@pytest.mark.timeout(60)
+@trio_test
+async def test_invalid_gossip_signature_is_penalised_and_not_delivered() -> None:
+    async with running_network(2) as (mallory, bob):
+        inbox = Inbox()
+        bob.subscribe(TopicKind.TX, inbox.handler)
+        forged = rpc_pb2.Message(
+            data=b"forged-tx",
+            topicIDs=[mallory.gossip.topic(TopicKind.TX)],
+            from_id=mallory.peer_id.to_bytes(),
+            seqno=(1).to_bytes(8, "big"),
+            signature=b"\x01" * 64,
+        )
+        # Straight into the router: mallory's own pipeline would not send it.
+        await mallory.gossip.router.publish(mallory.peer_id, forged)
+        await wait_until(lambda: bob.metrics.gossip_bad_signature == 1)
+        await mallory.publish(TopicKind.TX, b"honest-tx")
+        await inbox.wait_for(1)
+        assert inbox.payloads() == [b"honest-tx"]
+        assert bob.scores.score(str(mallory.peer_id), trio.current_time()) < 0
