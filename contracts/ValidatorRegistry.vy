@@ -72,6 +72,9 @@ event Registered:
     validator: indexed(address)
     credentialId: uint256
 
+event Left:
+    validator: indexed(address)
+
 event Bonded:
     validator: indexed(address)
     payer: indexed(address)
@@ -196,6 +199,27 @@ def setCredential(credential_id: uint256):
     self._check_credential(msg.sender, credential_id)
     self.candidates[msg.sender].credentialId = credential_id
     log Registered(validator=msg.sender, credentialId=credential_id)
+
+
+@external
+def leave():
+    """
+    @notice Removes the caller's candidacy once nothing is bonded or unbonding, freeing
+            its slot in the bounded candidate list.
+    """
+    candidate: Candidate = self.candidates[msg.sender]
+    assert candidate.registered, "ValidatorRegistry: not registered"
+    assert candidate.bond == 0 and candidate.unbonding == 0, "ValidatorRegistry: still bonded"
+    # a jailed validator stays listed until its jail ends, so leaving cannot wipe the record
+    assert block.timestamp >= candidate.jailedUntil, "ValidatorRegistry: jailed"
+    self.candidates[msg.sender] = empty(Candidate)
+    count: uint256 = len(self.candidateList)
+    for i: uint256 in range(count, bound=MAX_CANDIDATES):
+        if self.candidateList[i] == msg.sender:
+            self.candidateList[i] = self.candidateList[count - 1]
+            self.candidateList.pop()
+            break
+    log Left(validator=msg.sender)
 
 
 @external
@@ -445,6 +469,7 @@ def _check_credential(validator: address, credential_id: uint256):
 def _register(validator: address, credential_id: uint256):
     assert validator != empty(address), "ValidatorRegistry: zero validator"
     assert not self.candidates[validator].registered, "ValidatorRegistry: already registered"
+    assert len(self.candidateList) < MAX_CANDIDATES, "ValidatorRegistry: too many candidates"
     self._check_credential(validator, credential_id)
     self.candidates[validator].registered = True
     self.candidates[validator].credentialId = credential_id

@@ -101,3 +101,54 @@ def _fake_values() -> dict:
     return {name: "0x" + f"{i + 1:040x}" for i, name in enumerate(
         ["AZR", "Timelock", "Credentials", "ProofOfKnowledge", "ATokenBlueprint", "ATokenFactory", "Escrow", "Governor", "ValidatorRegistry"]
     )}
+
+
+def _call(contract, signature: str, types: list[str], args: list) -> bytes:
+    from eth_abi import encode
+    from eth_utils import function_signature_to_4byte_selector
+
+    return function_signature_to_4byte_selector(signature) + encode(types, args)
+
+
+def test_the_dao_governs_the_deployed_system(system: dict, params: d.DeploymentParams, deployer: str, users: list) -> None:
+    c, values = system["c"], system["values"]
+    gov, azr = c["Governor"], c["AZR"]
+    voter = users[0]
+    azr.deposit(value=200_000 * ETHER, sender=voter)
+    azr.delegate(voter, sender=voter)
+    boa.env.time_travel(blocks=1)
+    victim = VALIDATORS[0]
+    cred = values[f"credential:{victim.address}"]
+    receiver = users[1]
+    targets = [values["aZAR"], values["ProofOfKnowledge"], values["Credentials"]]
+    calldatas = [
+        _call(c["aZAR"], "releaseReserve(address,uint256)", ["address", "uint256"], [receiver, 1_000 * ETHER]),
+        _call(c["ProofOfKnowledge"], "setEmission(uint256,uint256,uint256)", ["uint256"] * 3, [1, 2, 3]),
+        _call(c["Credentials"], "revoke(uint256,string)", ["uint256", "string"], [cred, "DAO vote 1"]),
+    ]
+    description = "release aZAR reserve, retune emission, revoke a validator credential"
+    pid = gov.propose(targets, [0, 0, 0], calldatas, description, sender=voter)
+    boa.env.time_travel(blocks=params.voting_delay + 1)
+    gov.castVote(pid, 1, sender=voter)
+    boa.env.time_travel(blocks=params.voting_period + params.late_quorum_extension + 1)
+    from eth_utils import keccak
+
+    args = (targets, [0, 0, 0], calldatas, keccak(text=description))
+    gov.queue(*args)
+    boa.env.time_travel(seconds=params.timelock_delay)
+    before = boa.env.get_balance(receiver)
+    gov.execute(*args)
+    assert boa.env.get_balance(receiver) == before + 1_000 * ETHER
+    assert c["ProofOfKnowledge"].baseReward() == 1
+    assert c["Credentials"].verify(cred)[0] == 2
+    assert victim.address not in c["ValidatorRegistry"].activeValidators()[0]
+
+
+def test_invalid_admin_calls_from_the_former_deployer(system: dict, deployer: str) -> None:
+    c = system["c"]
+    with boa.reverts("ownable: caller is not the owner"):
+        c["aZAR"].releaseReserve(deployer, 1, sender=deployer)
+    with boa.reverts("ownable: caller is not the owner"):
+        c["ValidatorRegistry"].setParameters(0, 1, 0, 0, 0, 0, sender=deployer)
+    with boa.reverts("Credentials: not minter"):
+        c["Credentials"].issueFor(system["values"]["Timelock"], deployer, b"\x00" * 32, 1, 0, 0, b"\x00" * 32, [], sender=deployer)

@@ -247,3 +247,40 @@ def test_invalid_parameters(env, deployer):
         env["reg"].setParameters(0, 101, 0, 0, 0, 0, sender=deployer)
     with boa.reverts("ValidatorRegistry: bad fraction"):
         env["reg"].setParameters(0, 5, 0, 10_001, 0, 0, sender=deployer)
+
+
+def test_leave_frees_the_slot_only_when_nothing_is_bonded(env, deployer):
+    reg, v, w = env["reg"], VALIDATORS[0], VALIDATORS[1]
+    join(env, v, 200 * ETHER)
+    join(env, w, 300 * ETHER)
+    with boa.reverts("ValidatorRegistry: still bonded"):
+        reg.leave(sender=v.address)
+    reg.unbond(200 * ETHER, sender=v.address)
+    with boa.reverts("ValidatorRegistry: still bonded"):
+        reg.leave(sender=v.address)
+    boa.env.time_travel(seconds=7 * DAY)
+    reg.withdrawUnbonded(sender=v.address)
+    reg.leave(sender=v.address)
+    assert reg.candidateCount() == 1 and reg.candidateList(0) == w.address
+    assert not reg.candidates(v.address).registered
+    with boa.reverts("ValidatorRegistry: not registered"):
+        reg.leave(sender=v.address)
+    reg.register(env["ids"][v.address], sender=v.address)  # may come back later
+    assert reg.candidateCount() == 2
+
+
+def test_active_set_query_gas_stays_bounded(env, deployer):
+    reg, creds, azr = env["reg"], env["creds"], env["azr"]
+    azr.deposit(value=100 * 200 * ETHER, sender=deployer)
+    azr.approve(reg.address, 2**256 - 1, sender=deployer)
+    for i in range(40):
+        who = boa.env.generate_address()
+        cred = creds.issue(who, COURSE, 1, 0, 0, b"\x00" * 32, [], sender=deployer)
+        reg.registerFor(who, cred, sender=deployer)
+        reg.bondFor(who, (100 + i) * ETHER, sender=deployer)
+    reg.setParameters(100 * ETHER, 30, 7 * DAY, 1_000, 2_000, 30 * DAY, sender=deployer)
+    addrs, powers = reg.activeValidators()
+    assert len(addrs) == 30 and list(powers) == sorted(powers, reverse=True)
+    assert powers[0] == 139 * ETHER and powers[-1] == 110 * ETHER
+    # consensus reads this with eth_call at every epoch boundary: keep it far below a block
+    assert reg._computation.get_gas_used() < 15_000_000
