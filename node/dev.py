@@ -52,11 +52,14 @@ class DevProducer:
     async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         self._token = trio.lowlevel.current_trio_token()
         task_status.started()
+        next_block_at = trio.current_time() + (self.block_time or 0)
         while True:
             if self.block_time:
-                with trio.move_on_after(self.block_time):
-                    await trio.sleep_forever()
+                # A fixed cadence: the time spent building counts towards the period, so a
+                # loaded chain still makes a block every block_time seconds (not period + build).
+                await trio.sleep_until(next_block_at)
                 await trio.to_thread.run_sync(self.mine_pending, True)
+                next_block_at = max(next_block_at + self.block_time, trio.current_time())
             else:
                 await self._wake.wait()
                 self._wake = trio.Event()

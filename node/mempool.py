@@ -67,14 +67,16 @@ class TxPool:
             base_fee: int = 0) -> bytes:
         """Validate and admit ``tx``; returns its hash or raises :class:`TxPoolError`."""
         sender = self.validate_static(tx, encoded_size)
+        # State reads stay outside the lock: eight RPC threads must not queue behind LevelDB.
+        # A head that moves meanwhile is caught by on_new_head, which drops what went stale.
+        state_nonce = accounts.get_nonce(sender)
+        balance = accounts.get_balance(sender)
         with self._lock:
             if tx.hash in self._by_hash:
                 raise TxPoolError("already known")
-            state_nonce = accounts.get_nonce(sender)
             if tx.nonce < state_nonce:
                 raise TxPoolError(f"nonce too low: address 0x{sender.hex()}, tx: {tx.nonce} state: {state_nonce}")
             cost = tx.gas * fee_cap(tx) + tx.value
-            balance = accounts.get_balance(sender)
             if balance < cost:
                 raise TxPoolError(
                     f"insufficient funds for gas * price + value: address 0x{sender.hex()} "
@@ -121,9 +123,25 @@ class TxPool:
             self._evict_cheapest_for(tx)
         if existing is not None:
             del self._by_hash[existing.hash]
-        (pending if tx.nonce in pending else queued)[tx.nonce] = tx
         self._by_hash[tx.hash] = tx
-        self._rebalance(sender, state_nonce)
+        # pending is contiguous from the nonce it was last based on; if that is no longer the
+        # account's nonce (a block landed and on_new_head has not run yet), re-sort everything.
+        if pending and (state_nonce - 1 in pending or state_nonce not in pending):
+            pending.pop(tx.nonce, None)
+            queued[tx.nonce] = tx
+            self._rebalance(sender, state_nonce)
+        elif tx.nonce in pending or tx.nonce == state_nonce + len(pending):
+            pending[tx.nonce] = tx
+            self._promote(sender, state_nonce + len(pending))
+        else:
+            queued[tx.nonce] = tx
+
+    def _promote(self, sender: bytes, next_nonce: int) -> None:
+        """Move queued transactions that became contiguous with pending (O(promoted))."""
+        pending, queued = self._pending[sender], self._queued[sender]
+        while next_nonce in queued:
+            pending[next_nonce] = queued.pop(next_nonce)
+            next_nonce += 1
 
     def _check_replacement(self, old: SignedTransactionAPI, new: SignedTransactionAPI) -> None:
         bump = 100 + self.limits.price_bump_percent

@@ -225,3 +225,17 @@ def test_rejection_leaves_the_pool_unchanged(accounts, dev_accounts):
     with pytest.raises(TxPoolError):
         add(pool, accounts, sign(dev_accounts[0], 0, fee=2 * GWEI, tip=GWEI, value=9))
     assert (pool.pending_count, pool.queued_count) == (1, 0)
+
+
+def test_head_moving_before_the_pool_hears_of_it_still_keeps_queues_right(chain, dev_accounts):
+    pool, alice = TxPool(CHAIN_ID), dev_accounts[0]
+    txs = [sign(alice, nonce) for nonce in range(3)]
+    for signed in txs:
+        add(pool, HeadAccounts(chain), signed)
+    chain.build_block([txs[0][0]], timestamp=chain.head.timestamp + 1)   # no on_new_head yet
+    replacement = add(pool, HeadAccounts(chain), sign(alice, 1, fee=4 * GWEI, tip=2 * GWEI))
+    add(pool, HeadAccounts(chain), sign(alice, 3))
+    assert [(tx.nonce, tx.hash) for tx in pool.select(GWEI)][:1] == [(1, replacement)]
+    assert [tx.nonce for tx in pool.select(GWEI)] == [1, 2, 3]
+    pool.on_new_head([addr(alice)], HeadAccounts(chain))
+    assert (pool.pending_count, pool.queued_count) == (3, 0)

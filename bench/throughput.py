@@ -1,0 +1,318 @@
+"""Throughput: the in-process py-evm block-building limit against ``azora dev``'s JSON-RPC.
+
+One run prints, for ETH transfers and ERC-20 transfers from 8 senders:
+  (a) in process: ``kernel.Chain.build_block`` on a temporary LevelDB (pre-signed txs);
+  (b) end to end: pre-signed raw txs sent by 8 concurrent senders over HTTP JSON-RPC batches
+      (``eth_sendRawTransaction``) to an ``azora dev`` process, automine and ``--block-time 1``,
+      timed from the first send to the last receipt;
+  (c) the ratio (b)/(a).
+
+    python -m bench.throughput [--count 2000] [--modes automine,block-time] [--profile DIR]
+
+``--profile DIR`` records the node under py-spy (if on PATH) during each end-to-end run.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import requests
+import rlp
+import vyper
+from eth_abi import encode
+from eth_account import Account
+from eth_utils import keccak, to_checksum_address
+
+REPO = Path(__file__).resolve().parents[1]
+CHAIN_ID = 1337
+GWEI = 10**9
+MNEMONIC = "test test test test test test test test test test test junk"
+SENDERS = 8
+SEND_BATCH = 100
+TOKEN_SOURCE = (Path(__file__).parent / "Token.vy").read_text()
+TRANSFER_SELECTOR = keccak(text="transfer(address,uint256)")[:4]
+RECEIVER = "0x" + "77" * 20
+
+Account.enable_unaudited_hdwallet_features()
+
+
+# -- workload ----------------------------------------------------------------------------
+
+def dev_accounts(count: int) -> list[Any]:
+    return [Account.from_mnemonic(MNEMONIC, account_path=f"m/44'/60'/0'/0/{i}") for i in range(count)]
+
+
+def sign(account: Any, nonce: int, *, to: str | None, data: bytes = b"", value: int = 0,
+         gas: int = 21_000) -> bytes:
+    fields = {"chainId": CHAIN_ID, "nonce": nonce, "value": value, "gas": gas, "data": data,
+              "maxFeePerGas": 100 * GWEI, "maxPriorityFeePerGas": GWEI, "type": 2}
+    if to is not None:
+        fields["to"] = to_checksum_address(to)
+    return bytes(account.sign_transaction(fields).raw_transaction)
+
+
+def token_deploy(deployer: Any, nonce: int, holders: list[Any]) -> tuple[bytes, str]:
+    """The raw deploy transaction and the token's address."""
+    bytecode = bytes.fromhex(vyper.compile_code(TOKEN_SOURCE, output_formats=["bytecode"])["bytecode"][2:])
+    args = encode(["address[]", "uint256"], [[h.address for h in holders], 10**30])
+    raw = sign(deployer, nonce, to=None, data=bytecode + args, gas=3_000_000)
+    address = keccak(rlp.encode([bytes.fromhex(deployer.address[2:]), nonce]))[12:]
+    return raw, "0x" + address.hex()
+
+
+def workload(kind: str, senders: list[Any], start_nonces: list[int], count: int,
+             token: str | None) -> list[list[bytes]]:
+    """Per sender, ``count // len(senders)`` pre-signed raw transactions in nonce order."""
+    per_sender = count // len(senders)
+    out = []
+    for account, first in zip(senders, start_nonces):
+        txs = []
+        for nonce in range(first, first + per_sender):
+            if kind == "eth":
+                txs.append(sign(account, nonce, to=RECEIVER, value=1))
+            else:
+                call = TRANSFER_SELECTOR + encode(["address", "uint256"], [RECEIVER, 1])
+                txs.append(sign(account, nonce, to=token, data=call, gas=80_000))
+        out.append(txs)
+    return out
+
+
+# -- (a) in process ------------------------------------------------------------------------
+
+def in_process_rates(count: int) -> dict[str, float]:
+    from eth.vm.forks.prague.transactions import PragueTransactionBuilder
+
+    from kernel.chain import Chain
+    from kernel.db import LevelDB
+    from kernel.genesis import Genesis
+
+    accounts = dev_accounts(SENDERS + 1)
+    deployer, senders = accounts[0], accounts[1:]
+    genesis = Genesis.from_json({
+        "config": {"chainId": CHAIN_ID}, "timestamp": hex(int(time.time())),
+        "gasLimit": hex(30_000_000), "baseFeePerGas": hex(GWEI),
+        "alloc": {a.address: {"balance": hex(10**24)} for a in accounts}})
+    rates = {}
+    with tempfile.TemporaryDirectory(prefix="azora-bench-") as tmp:
+        db = LevelDB(Path(tmp) / "db")
+        chain = Chain(db, genesis)
+        raw_deploy, token = token_deploy(deployer, 0, senders)
+        deploy = chain.build_block([PragueTransactionBuilder.decode(raw_deploy)],
+                                   timestamp=chain.head.timestamp + 1)
+        assert deploy.receipts[0].state_root == b"\x01", "token deploy failed"
+        nonces = [0] * SENDERS
+        for kind in ("eth", "erc20"):
+            per_sender = workload(kind, senders, nonces, count, token)
+            nonces = [n + len(txs) for n, txs in zip(nonces, per_sender)]
+            # Round-robin over senders, as the pool's selection interleaves them.
+            ordered = [PragueTransactionBuilder.decode(txs[i])
+                       for i in range(len(per_sender[0])) for txs in per_sender]
+            started = time.perf_counter()
+            remaining, mined = ordered, 0
+            while remaining:
+                result = chain.build_block(remaining, timestamp=chain.head.timestamp + 1)
+                assert not result.rejected, result.rejected[:1]
+                assert all(r.state_root == b"\x01" for r in result.receipts), "a transfer failed"
+                mined += len(result.block.transactions)
+                remaining = list(result.deferred)
+            rates[kind] = mined / (time.perf_counter() - started)
+        db.close()
+    return rates
+
+
+# -- (b) end to end ------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class DevNode:
+    """An ``azora dev`` subprocess on a temporary datadir."""
+
+    def __init__(self, extra_args: list[str], log_path: Path) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.datadir = Path(tempfile.mkdtemp(prefix="azora-bench-dev-"))
+        self._log = open(log_path, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "node.cli", "--log-level", "WARNING", "dev", "--datadir",
+             str(self.datadir / "data"), "--http.port", str(self.port), *extra_args],
+            cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT)
+        self.session = requests.Session()
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"azora dev exited; see {log_path}")
+            try:
+                self.call("eth_chainId")
+                return
+            except requests.RequestException:
+                time.sleep(0.2)
+        raise RuntimeError("azora dev did not start")
+
+    def call(self, method: str, *params: Any) -> Any:
+        answer = self.session.post(self.url, json={"jsonrpc": "2.0", "id": 1, "method": method,
+                                                   "params": list(params)}, timeout=120).json()
+        if "error" in answer:
+            raise RuntimeError(f"{method}: {answer['error']}")
+        return answer["result"]
+
+    def wait_receipt(self, tx_hash: str, timeout: float = 600) -> dict[str, Any]:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            receipt = self.call("eth_getTransactionReceipt", tx_hash)
+            if receipt is not None:
+                return receipt
+            time.sleep(0.02)
+        raise RuntimeError(f"no receipt for {tx_hash}")
+
+    def wait_nonces(self, addresses: list[str], targets: list[int], timeout: float = 600) -> None:
+        """Until every address's mined nonce reaches its target: its last receipt exists.
+
+        Polls nonces (a cheap state read) rather than receipts, whose lookup decodes the
+        whole block's receipts and would load the node it measures.
+        """
+        deadline = time.time() + timeout
+        body = [{"jsonrpc": "2.0", "id": i, "method": "eth_getTransactionCount",
+                 "params": [address, "latest"]} for i, address in enumerate(addresses)]
+        while time.time() < deadline:
+            answers = sorted(self.session.post(self.url, json=body, timeout=120).json(),
+                             key=lambda a: a["id"])
+            if all(int(a["result"], 16) >= t for a, t in zip(answers, targets)):
+                return
+            time.sleep(0.05)
+        raise RuntimeError("transactions not mined in time")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self._log.close()
+        shutil.rmtree(self.datadir, ignore_errors=True)
+
+
+def send_concurrently(url: str, per_sender: list[list[bytes]]) -> None:
+    """One thread per sender, each posting its transactions in JSON-RPC batches, in order."""
+    errors: list[str] = []
+
+    def run(txs: list[bytes]) -> None:
+        session = requests.Session()
+        for start in range(0, len(txs), SEND_BATCH):
+            body = [{"jsonrpc": "2.0", "id": i, "method": "eth_sendRawTransaction",
+                     "params": ["0x" + raw.hex()]} for i, raw in enumerate(txs[start:start + SEND_BATCH])]
+            for answer in session.post(url, json=body, timeout=600).json():
+                if "error" in answer:
+                    errors.append(str(answer["error"]))
+
+    threads = [threading.Thread(target=run, args=(txs,)) for txs in per_sender]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise RuntimeError(f"{len(errors)} sends refused, first: {errors[0]}")
+
+
+def end_to_end_rates(count: int, mode: str, profile_dir: Path | None) -> dict[str, float]:
+    extra = ["--block-time", "1"] if mode == "block-time" else []
+    log_path = Path(tempfile.gettempdir()) / f"azora-bench-{mode}.log"
+    node = DevNode(extra, log_path)
+    accounts = dev_accounts(SENDERS + 1)
+    deployer, senders = accounts[0], accounts[1:]
+    rates = {}
+    try:
+        raw_deploy, token = token_deploy(deployer, int(node.call("eth_getTransactionCount",
+                                                                 deployer.address, "latest"), 16), senders)
+        node.wait_receipt(node.call("eth_sendRawTransaction", "0x" + raw_deploy.hex()))
+        for kind in ("eth", "erc20"):
+            nonces = [int(node.call("eth_getTransactionCount", a.address, "latest"), 16) for a in senders]
+            per_sender = workload(kind, senders, nonces, count, token)
+            last_hashes = ["0x" + keccak(txs[-1]).hex() for txs in per_sender]
+            spy = _start_profiler(node.proc.pid, profile_dir, f"{mode}-{kind}") if profile_dir else None
+            targets = [n + len(txs) for n, txs in zip(nonces, per_sender)]
+            started = time.perf_counter()
+            send_concurrently(node.url, per_sender)
+            node.wait_nonces([a.address for a in senders], targets)
+            elapsed = time.perf_counter() - started
+            receipts = [node.wait_receipt(h) for h in last_hashes]
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)   # py-spy writes its profile on Ctrl-C
+                spy.wait(60)
+            assert all(r["status"] == "0x1" for r in receipts)
+            mined = sum(int(node.call("eth_getTransactionCount", a.address, "latest"), 16) - n
+                        for a, n in zip(senders, nonces))
+            assert mined == sum(len(txs) for txs in per_sender), mined
+            rates[kind] = mined / elapsed
+    finally:
+        node.stop()
+    return rates
+
+
+def _start_profiler(pid: int, profile_dir: Path, name: str) -> subprocess.Popen | None:
+    py_spy = shutil.which("py-spy")
+    if py_spy is None:
+        print("(py-spy not on PATH: no profile)", file=sys.stderr)
+        return None
+    profile_dir.mkdir(parents=True, exist_ok=True)
+    return subprocess.Popen([py_spy, "record", "--pid", str(pid), "--format", "raw", "--threads",
+                             "--output", str(profile_dir / f"{name}.txt")],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+# -- report --------------------------------------------------------------------------------
+
+@dataclass
+class Report:
+    in_process: dict[str, float]
+    end_to_end: dict[str, dict[str, float]]
+
+    def lines(self) -> list[str]:
+        out = [f"{'':28}{'ETH transfers/s':>18}{'ERC-20 transfers/s':>22}",
+               f"{'(a) in-process build_block':28}{self.in_process['eth']:>18.1f}{self.in_process['erc20']:>22.1f}"]
+        for mode, rates in self.end_to_end.items():
+            out.append(f"{'(b) JSON-RPC ' + mode:28}{rates['eth']:>18.1f}{rates['erc20']:>22.1f}")
+        for mode, rates in self.end_to_end.items():
+            out.append(f"{'(c) ratio ' + mode:28}{rates['eth'] / self.in_process['eth']:>18.2f}"
+                       f"{rates['erc20'] / self.in_process['erc20']:>22.2f}")
+        return out
+
+    def as_json(self) -> str:
+        return json.dumps({"in_process": self.in_process, "end_to_end": self.end_to_end})
+
+
+def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> Report:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=2000, help="transactions per kind (split over 8 senders)")
+    parser.add_argument("--modes", default="automine,block-time")
+    parser.add_argument("--profile", type=Path, default=None, help="write py-spy profiles here")
+    parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    args = parser.parse_args(argv)
+    out(f"{args.count} ETH + {args.count} ERC-20 transfers from {SENDERS} senders")
+    in_process = in_process_rates(args.count)
+    end_to_end = {mode: end_to_end_rates(args.count, mode, args.profile)
+                  for mode in args.modes.split(",") if mode}
+    report = Report(in_process, end_to_end)
+    for line in report.lines():
+        out(line)
+    if args.json:
+        out(report.as_json())
+    return report
+
+
+if __name__ == "__main__":
+    main()
