@@ -81,6 +81,7 @@ class Scenario:
     partition: bool = False
     crashes: int = 0
     crash_window: float = 0.0                     # crashes fall in [0, this]; 0 = until GST + 1 s
+    sign_crash_rate: float = 0.0                  # chance to die right after a signature is recorded
     gossip_interval: float = 0.5
     time_limit: float = 120.0
 
@@ -132,6 +133,8 @@ class Simulation:
         self.gst = self.rng.uniform(0.5, scenario.max_gst)
         self.partition = self._draw_partition() if scenario.partition else None
         self.events_processed = 0
+        self._finished = False
+        self._sign_crashes_left = 2
 
     # ----- world ---------------------------------------------------------------------------
 
@@ -176,6 +179,8 @@ class Simulation:
             return
         relay: list[Message] = []
         for message in messages:
+            if not node.up or node.driver is None:
+                return  # died while handling an earlier message of this packet
             if message in node.seen:
                 continue
             node.seen.add(message)
@@ -206,10 +211,14 @@ class Simulation:
             assert node.driver is not None
             if isinstance(out, SignVote):
                 signed = self._sign(node, out.vote)
+                if self._dies_after_signing(node):
+                    return
                 if signed is not None:
                     pending.extend(node.driver.apply(VoteSigned(signed)))
             elif isinstance(out, SignProposal):
                 signed_proposal = self._sign_proposal(node, out.proposal)
+                if self._dies_after_signing(node):
+                    return
                 if signed_proposal is not None:
                     pending.extend(node.driver.apply(ProposalSigned(signed_proposal)))
             elif isinstance(out, (BroadcastVote, BroadcastProposal)):
@@ -227,6 +236,16 @@ class Simulation:
                 pending.extend(self._commit(node, out.certificate))
             elif isinstance(out, Evidence):
                 node.evidence.append(out.evidence)
+
+    def _dies_after_signing(self, node: SimNode) -> bool:
+        """A crash between the durable record and the broadcast: the worst moment to die."""
+        if (node.honest and self._sign_crashes_left > 0 and self.now < self.gst
+                and self.rng.random() < self.scenario.sign_crash_rate):
+            self._sign_crashes_left -= 1
+            self.crash(node)
+            self.schedule(self.rng.uniform(0.1, 1.0), self.boot, node)
+            return True
+        return False
 
     def _sign(self, node: SimNode, vote: Vote) -> SignedVote | None:
         if node.behaviour == "equivocate":
@@ -291,6 +310,7 @@ class Simulation:
         node.chain.append(certificate.block_hash)
         node.certificates.append(certificate)
         node.decided_messages[certificate.height] = [*proposals[:1], certificate]
+        self._record_commit(node)
         # Like the node's commit timeout: the next height starts from the event loop, not inline.
         self.schedule(COMMIT_PAUSE, self._next_height, node, node.incarnation)
         return []
@@ -327,12 +347,15 @@ class Simulation:
         node.driver = Driver(node.address, DOMAIN)
         node.guard = GuardedSigner(node.signer, node.store)
         node.seen = set()
+        restored = node.guard.restored_messages(node.height)
         self.handle(node, self._start_height(node))
-        for message in node.guard.restored_messages(node.height):
+        for message in restored:
             # Our own signatures from before the crash: they re-enter like gossip.
-            if node.up and node.driver is not None:
-                self.handle(node, node.driver.apply(_as_input(message)))
-        self.schedule(self.rng.uniform(0, self.scenario.gossip_interval), self._gossip, node, node.incarnation)
+            if not node.up or node.driver is None:
+                return
+            self.handle(node, node.driver.apply(_as_input(message)))
+        if node.up:
+            self.schedule(self.rng.uniform(0, self.scenario.gossip_interval), self._gossip, node, node.incarnation)
 
     def crash(self, node: SimNode) -> None:
         node.up = False
@@ -356,12 +379,16 @@ class Simulation:
     def done(self) -> bool:
         return all(n.height > self.scenario.heights for n in self.nodes if n.honest)
 
+    def _record_commit(self, node: SimNode) -> None:
+        if node.honest and node.height > self.scenario.heights:
+            self._finished = self.done()
+
     def run(self) -> "SimResult":
         for node in self.nodes:
             if node.behaviour != "silent":
                 self.boot(node)
         self._schedule_crashes()
-        while self._queue and not self.done():
+        while self._queue and not self._finished:
             time, _, action, args = heapq.heappop(self._queue)
             if time > self.scenario.time_limit:
                 break

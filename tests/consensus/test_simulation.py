@@ -23,9 +23,9 @@ SCENARIOS = {
     s.name: s for s in [
         Scenario("lossy", drop_rate=0.3, unstable_delay=0.8),
         Scenario("partition", powers=(3, 2, 2, 1, 1), partition=True, drop_rate=0.1, max_gst=4.0),
-        Scenario("crash_restart", crashes=2, drop_rate=0.1),
-        Scenario("dev_single_validator_crashes", powers=(1,), crashes=3, heights=20, crash_window=0.2),
-        Scenario("equivocator", byzantine=((1, "equivocate"),), crashes=1, drop_rate=0.1),
+        Scenario("crash_restart", crashes=2, drop_rate=0.1, crash_window=0.6, sign_crash_rate=0.05),
+        Scenario("dev_single_validator_crashes", powers=(1,), crashes=3, heights=10, crash_window=0.1),
+        Scenario("equivocator", byzantine=((1, "equivocate"),), crashes=1, drop_rate=0.1, crash_window=0.6),
         Scenario("invalid_proposer", powers=(2, 2, 2, 1), byzantine=((0, "invalid"),), drop_rate=0.1),
         Scenario("silent_and_equivocator", powers=(1,) * 7, byzantine=((2, "silent"), (5, "equivocate")),
                  drop_rate=0.1, partition=True),
