@@ -1,7 +1,7 @@
 # pragma version 0.4.3
 """
 @title MockToken: an ERC-20 that can charge a transfer fee or re-enter a target
-@notice `fee_bps` burns part of every transfer (a fee-on-transfer token); when armed,
+@notice `returns_false` makes transfers fail by returning false; `fee_bps` burns part of every transfer (a fee-on-transfer token); when armed,
         `transfer`/`transferFrom` first call `target` with `payload` once and record
         whether that re-entry succeeded.
 """
@@ -10,6 +10,7 @@ balanceOf: public(HashMap[address, uint256])
 allowance: public(HashMap[address, HashMap[address, uint256]])
 totalSupply: public(uint256)
 fee_bps: public(uint256)
+returns_false: public(bool)
 target: public(address)
 payload: public(Bytes[1_024])
 attempted: public(bool)
@@ -25,6 +26,11 @@ def mint(to: address, amount: uint256):
 @external
 def set_fee(fee_bps: uint256):
     self.fee_bps = fee_bps
+
+
+@external
+def set_returns_false(flag: bool):
+    self.returns_false = flag
 
 
 @external
@@ -44,6 +50,8 @@ def approve(spender: address, amount: uint256) -> bool:
 @external
 def transfer(to: address, amount: uint256) -> bool:
     self._attack()
+    if self.returns_false:
+        return False
     self._move(msg.sender, to, amount)
     return True
 
@@ -51,6 +59,8 @@ def transfer(to: address, amount: uint256) -> bool:
 @external
 def transferFrom(owner: address, to: address, amount: uint256) -> bool:
     self._attack()
+    if self.returns_false:
+        return False
     self.allowance[owner][msg.sender] -= amount
     self._move(owner, to, amount)
     return True
