@@ -278,3 +278,25 @@ async def test_invalid_response_with_too_many_blocks_is_refused() -> None:
         mallory.host.set_stream_handler(BLOCKS_BY_RANGE_PROTOCOL, flood)
         with pytest.raises(InvalidResponse):
             await alice.request_blocks_by_range(mallory.peer_id, 0, 2)
+
+
+@pytest.mark.timeout(60)
+@trio_test
+async def test_concurrent_requests_beyond_the_per_peer_limit_are_refused() -> None:
+    chains = [FakeChain(), FakeChain(stall=1.0)]
+    async with running_network(2, handlers=lambda i: chains[i].handlers()) as (alice, bob):
+        limit = bob.config.reqresp.max_concurrent_per_peer
+        outcomes: list[object] = []
+
+        async def fetch() -> None:
+            try:
+                await alice.request_blocks_by_range(bob.peer_id, 0, 3)
+                outcomes.append("served")
+            except RemoteError as error:
+                outcomes.append(error.code.name)
+
+        async with trio.open_nursery() as nursery:
+            for _ in range(limit + 2):
+                nursery.start_soon(fetch)
+        assert outcomes.count("served") == limit
+        assert outcomes.count("RESOURCE_UNAVAILABLE") == 2
