@@ -294,6 +294,8 @@ def reportEquivocation(vote_a: Vote, signature_a: Bytes[65], vote_b: Vote, signa
     signer: address = self._recover(vote_a, signature_a)
     assert self._recover(vote_b, signature_b) == signer, "ValidatorRegistry: different signers"
     assert self.candidates[signer].registered, "ValidatorRegistry: not a validator"
+    # an equivocator reporting itself would claw back the reporter share of its own slash
+    assert msg.sender != signer, "ValidatorRegistry: self-report"
     key: bytes32 = keccak256(abi_encode(signer, vote_a.voteType, vote_a.height, vote_a.round))
     assert not self.evidenceUsed[key], "ValidatorRegistry: evidence already used"
     self.evidenceUsed[key] = True

@@ -361,6 +361,30 @@ def record_result(
         values[step.result] = to_checksum_address(value) if isinstance(value, str) else value
 
 
+def create_address(sender: str, nonce: int) -> str:
+    """The CREATE address of the contract `sender` deploys with `nonce`."""
+    import rlp
+
+    return to_checksum_address(keccak(rlp.encode([bytes.fromhex(sender[2:]), nonce]))[12:])
+
+
+def predict_addresses(plan: Sequence[Step], deployer: str, nonce: int = 0) -> dict[str, str]:
+    """Where every contract of the plan lands, before executing it.
+
+    The deployer sends one transaction per step starting at `nonce`; the factory creates the
+    a-tokens with its own nonce, which starts at 1 (EIP-161) and grows by one per token.
+    """
+    out: dict[str, str] = {}
+    factory_nonce = 1
+    for i, step in enumerate(plan):
+        if isinstance(step, Deploy):
+            out[step.name] = create_address(deployer, nonce + i)
+        elif isinstance(step, Call) and step.target == "ATokenFactory" and step.function == "createAToken":
+            out[step.args[1]] = create_address(out["ATokenFactory"], factory_nonce)
+            factory_nonce += 1
+    return out
+
+
 def system_addresses(values: dict[str, Any], params: DeploymentParams) -> dict[str, str]:
     """The `contracts` table of azora_nodeInfo: system contracts and a-tokens by symbol."""
     table = {name: values[name] for name in SYSTEM_CONTRACTS}

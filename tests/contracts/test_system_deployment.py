@@ -25,8 +25,9 @@ def params(deployer: str) -> d.DeploymentParams:
 @pytest.fixture(scope="module")
 def system(params: d.DeploymentParams, deployer: str) -> dict:
     plan = d.system_deployment_plan(params)
+    start_nonce = boa.env.evm.vm.state.get_nonce(bytes.fromhex(deployer[2:]))
     values = execute_plan(plan, deployer)
-    return {"values": values, "c": attach(values), "plan": plan}
+    return {"values": values, "c": attach(values), "plan": plan, "start_nonce": start_nonce}
 
 
 def test_plan_value_is_what_the_deployer_spends(params: d.DeploymentParams, deployer: str) -> None:
@@ -152,3 +153,10 @@ def test_invalid_admin_calls_from_the_former_deployer(system: dict, deployer: st
         c["ValidatorRegistry"].setParameters(0, 1, 0, 0, 0, 0, sender=deployer)
     with boa.reverts("Credentials: not minter"):
         c["Credentials"].issueFor(system["values"]["Timelock"], deployer, b"\x00" * 32, 1, 0, 0, b"\x00" * 32, [], sender=deployer)
+
+
+def test_addresses_are_predictable_from_the_deployer_nonce(system: dict, params: d.DeploymentParams, deployer: str) -> None:
+    predicted = d.predict_addresses(system["plan"], deployer, nonce=system["start_nonce"])
+    for name, address in predicted.items():
+        assert system["values"][name] == address
+    assert set(d.system_addresses(system["values"], params).values()) <= set(predicted.values())

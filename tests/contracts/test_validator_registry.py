@@ -210,6 +210,8 @@ def test_invalid_evidence_signatures(env):
         reg.reportEquivocation(a, sa[:64] + b"\x01", b, sb)
     with boa.reverts("ValidatorRegistry: bad signature length"):
         reg.reportEquivocation(a, sa[:64], b, sb)
+    with boa.reverts("ValidatorRegistry: self-report"):
+        reg.reportEquivocation(a, sa, b, sb, sender=v.address)
     with boa.reverts("ValidatorRegistry: not a validator"):
         w2 = Signer.from_seed("stranger")
         reg.reportEquivocation(a, signed(reg, w2, a), b, signed(reg, w2, b))
