@@ -189,6 +189,18 @@ class DuplicateVoteEvidence:
     def encode(self) -> bytes:
         return rlp.encode([self.vote_a.to_rlp_list(), self.vote_b.to_rlp_list()])
 
+    def to_report_args(self) -> tuple[tuple[int, int, int, bytes], bytes, tuple[int, int, int, bytes], bytes]:
+        """Arguments of ``ValidatorRegistry.reportEquivocation(voteA, sigA, voteB, sigB)``.
+
+        Each vote is the ``Vote(uint8 voteType,uint64 height,uint32 round,bytes32 blockHash)``
+        struct as a tuple (nil = 32 zero bytes), exactly what was signed.
+        """
+        def struct(signed: SignedVote) -> tuple[int, int, int, bytes]:
+            vote = signed.vote
+            return (int(vote.vote_type), vote.height, vote.round, vote.block_hash or NIL_HASH)
+
+        return struct(self.vote_a), self.vote_a.signature, struct(self.vote_b), self.vote_b.signature
+
     @classmethod
     def decode(cls, data: bytes) -> "DuplicateVoteEvidence":
         items = _rlp_decode(data)

@@ -102,6 +102,8 @@ class SimNode:
     seen: set[Message] = field(default_factory=set)
     evidence: list[DuplicateVoteEvidence] = field(default_factory=list)
     signed_by_me: list[Message] = field(default_factory=list)
+    splits: dict[tuple[int, int], tuple[list["SimNode"], list["SimNode"]]] = field(default_factory=dict)
+    twin_values: dict[tuple[int, int], dict[bytes, bytes]] = field(default_factory=dict)
 
     @property
     def address(self) -> bytes:
@@ -275,21 +277,32 @@ class Simulation:
             self.broadcast(node, [signed])
             return
         # Send the real message to one half of the peers and a conflicting twin to the other.
-        twin = self._conflicting_twin(node, signed)
-        peers = [p for p in self.nodes if p is not node]
-        self.rng.shuffle(peers)
-        half = len(peers) // 2
-        self.broadcast(node, [signed], peers[:half])
-        self.broadcast(node, [twin], peers[half:])
+        height, round = _height_round(signed)
+        twin = self._conflicting_twin(node, signed, height, round)
+        if (height, round) not in node.splits:
+            # One split per round: each half sees a consistent story (the strongest attack).
+            peers = [p for p in self.nodes if p is not node]
+            self.rng.shuffle(peers)
+            node.splits[(height, round)] = (peers[: len(peers) // 2], peers[len(peers) // 2:])
+        first_half, second_half = node.splits[(height, round)]
+        self.broadcast(node, [signed], first_half)
+        self.broadcast(node, [twin], second_half)
 
-    def _conflicting_twin(self, node: SimNode, signed: Message) -> Message:
-        other = keccak(b"twin" + signed.encode())
-        if isinstance(signed, SignedVote):
-            vote = signed.vote
-            twin_hash = None if vote.block_hash is not None else other
-            return node.signer.sign_vote(Vote(vote.vote_type, vote.height, vote.round, twin_hash))
-        proposal = signed.proposal
-        return node.signer.sign_proposal(Proposal(proposal.height, proposal.round, other, -1))
+    def _conflicting_twin(self, node: SimNode, signed: Message, height: int, round: int) -> Message:
+        """The message the other half gets: the other proposal's value where there is one."""
+        twins = node.twin_values.setdefault((height, round), {})
+        if isinstance(signed, SignedProposal):
+            other = keccak(b"twin" + signed.encode())
+            twins[signed.proposal.block_hash], twins[other] = other, signed.proposal.block_hash
+            return node.signer.sign_proposal(Proposal(height, round, other, -1))
+        vote = signed.vote
+        if vote.block_hash in twins:
+            twin_hash = twins[vote.block_hash]
+        elif vote.block_hash is None:
+            twin_hash = next(iter(twins), keccak(b"twin" + signed.encode()))
+        else:
+            twin_hash = None
+        return node.signer.sign_vote(Vote(vote.vote_type, height, round, twin_hash))
 
     def _build_block(self, node: SimNode, request: RequestBlock) -> bytes:
         block = keccak(b"block" + self.seed.to_bytes(8, "big") + request.height.to_bytes(8, "big")
@@ -396,6 +409,12 @@ class Simulation:
             self.events_processed += 1
             action(*args)
         return SimResult(self)
+
+
+def _height_round(message: SignedProposal | SignedVote) -> tuple[int, int]:
+    if isinstance(message, SignedProposal):
+        return message.proposal.height, message.proposal.round
+    return message.vote.height, message.vote.round
 
 
 def _as_input(message: Message) -> ProposalReceived | VoteReceived | CertificateReceived:

@@ -187,3 +187,14 @@ def test_invalid_certificate_signed_by_outsider_is_rejected() -> None:
     certificate = certificate_from(SIGNERS[:2] + [outsider])
     assert "not a validator" in verify_commit(certificate, VALIDATORS, DOMAIN)
     assert not is_valid_commit(certificate, VALIDATORS, 1338, REGISTRY)
+
+
+def test_evidence_report_args_are_the_signed_structs() -> None:
+    a = SIGNERS[3].sign_vote(Vote(VoteType.PRECOMMIT, 8, 1, BLOCK))
+    b = SIGNERS[3].sign_vote(Vote(VoteType.PRECOMMIT, 8, 1, None))
+    vote_a, sig_a, vote_b, sig_b = make_duplicate_vote_evidence(a, b).to_report_args()
+    assert {vote_a[3], vote_b[3]} == {BLOCK, b"\x00" * 32}
+    for struct, signature in ((vote_a, sig_a), (vote_b, sig_b)):
+        message = dict(zip(("voteType", "height", "round", "blockHash"), struct))
+        digest = eip712_digest(typed_data("Vote", VOTE_FIELDS, message))
+        assert recover_signer(digest, signature) == SIGNERS[3].address
