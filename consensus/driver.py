@@ -16,7 +16,8 @@ from consensus.commit import build_commit_certificate, verify_commit
 from consensus.config import TimeoutKind
 from consensus.events import (
     BlockValidated, BroadcastProposal, BroadcastVote, CertificateReceived, Commit, Decide, Evidence, Input, Output, ProposalReceived,
-    ProposalSigned, TimeoutElapsed, ValidateBlock, ValueProposed, VoteReceived, VoteSigned,
+    ProposalSigned, RequestBlock, SignProposal, SignVote, TimeoutElapsed, ValidateBlock, ValueProposed, VoteReceived,
+    VoteSigned,
 )
 from consensus.signing import SigningDomain, is_valid_proposal_signature, is_valid_vote_signature
 from consensus.types import CommitCertificate, SignedProposal, SignedVote, ValidatorSet, VoteType
@@ -38,7 +39,11 @@ class RestoredLock:
 
 
 class Driver:
-    """Tendermint for one node. ``start_height`` then ``apply`` inputs; carry out the outputs."""
+    """Tendermint for one node. ``start_height`` then ``apply`` inputs; carry out the outputs.
+
+    A full node runs it too, with an address outside the validator set: it then follows the
+    rounds and commits but never asks to sign or to build a block.
+    """
 
     def __init__(self, address: bytes, domain: SigningDomain) -> None:
         self.address = address
@@ -187,6 +192,9 @@ class Driver:
     def _transition(self, inp: sm.MachineInput) -> list[Output]:
         assert self.state is not None
         self.state, outputs = sm.apply(self.state, inp)
+        if not self.state.validator_set.contains(self.address):
+            # A full node (or a validator outside this height's set) follows but never signs.
+            outputs = tuple(o for o in outputs if not isinstance(o, (SignVote, SignProposal, RequestBlock)))
         return [self._finish(o) for o in outputs]
 
     def _finish(self, output: Output) -> Output:

@@ -41,7 +41,8 @@ from consensus.signing import (
 from consensus.types import (
     CommitCertificate, DuplicateVoteEvidence, Proposal, SignedProposal, SignedVote, ValidatorSet, Vote,
 )
-from consensus.validator_set import advance_validator_set, new_validator_set
+from consensus.epochs import compute_next_validator_set
+from consensus.validator_set import new_validator_set
 
 CHAIN_ID = 4242
 REGISTRY = bytes.fromhex("00000000000000000000000000000000000a2011")
@@ -82,6 +83,8 @@ class Scenario:
     crashes: int = 0
     crash_window: float = 0.0                     # crashes fall in [0, this]; 0 = until GST + 1 s
     sign_crash_rate: float = 0.0                  # chance to die right after a signature is recorded
+    epoch_length: int = 1_000_000
+    registry_reads: tuple[tuple[int, tuple[int, ...]], ...] = ()  # (last height of an epoch, powers then)
     gossip_interval: float = 0.5
     time_limit: float = 120.0
 
@@ -141,8 +144,16 @@ class Simulation:
     # ----- world ---------------------------------------------------------------------------
 
     def validator_set(self, height: int) -> ValidatorSet:
+        """The set of ``height``: every node derives it the same way from the registry reads."""
+        reads = dict(self.scenario.registry_reads)
         while len(self._validator_sets) < height:
-            self._validator_sets.append(advance_validator_set(self._validator_sets[-1]))
+            previous = len(self._validator_sets)  # the height of the last set we have
+            current = self._validator_sets[-1]
+            active = [(v.address, v.power) for v in current.validators]  # registry unchanged
+            if previous in reads:
+                active = [(n.address, p) for n, p in zip(self.nodes, reads[previous]) if p > 0]
+            self._validator_sets.append(compute_next_validator_set(
+                self._validator_sets[-1], previous, self.scenario.epoch_length, active))
         return self._validator_sets[height - 1]
 
     def _draw_partition(self) -> set[int]:

@@ -232,3 +232,13 @@ def test_gossip_messages_hold_the_height_s_proposals_and_votes() -> None:
     host.feed(ProposalReceived(proposal), *votes(VoteType.PREVOTE, V, others(me)[:1]))
     held = host.driver.gossip_messages()
     assert proposal in held and len(held) == 3  # the proposal, their prevote, our prevote
+
+
+def test_full_node_outside_the_set_follows_and_commits_but_never_signs() -> None:
+    observer = LocalSigner(keccak(b"full node"), DOMAIN)
+    host = Host(Driver(observer.address, DOMAIN), observer)
+    host.run(host.driver.start_height(H, VSET))
+    proposal = proposer_signer().sign_proposal(Proposal(H, 0, V, -1))
+    out = host.feed(ProposalReceived(proposal), *votes(VoteType.PREVOTE, V, SIGNERS[:3]),
+                    *votes(VoteType.PRECOMMIT, V, SIGNERS[:3]), TimeoutElapsed(TimeoutKind.PROPOSE, H, 0))
+    assert of_type(out, Commit) and not of_type(host.sent, SignVote) and not of_type(host.sent, SignProposal)

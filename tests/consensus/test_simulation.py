@@ -27,6 +27,8 @@ SCENARIOS = {
         Scenario("dev_single_validator_crashes", powers=(1,), crashes=3, heights=10, crash_window=0.1),
         Scenario("equivocator", byzantine=((1, "equivocate"),), crashes=1, drop_rate=0.1, crash_window=0.6),
         Scenario("invalid_proposer", powers=(2, 2, 2, 1), byzantine=((0, "invalid"),), drop_rate=0.1),
+        Scenario("epoch_validator_changes", powers=(1, 1, 1, 1, 1), heights=6, epoch_length=2, drop_rate=0.1,
+                 registry_reads=((2, (2, 1, 1, 1, 0)), (4, (2, 1, 1, 1, 1)))),
         Scenario("silent_and_equivocator", powers=(1,) * 7, byzantine=((2, "silent"), (5, "equivocate")),
                  drop_rate=0.1, partition=True),
     ]
