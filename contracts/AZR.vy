@@ -17,6 +17,9 @@
 from ethereum.ercs import IERC20
 implements: IERC20
 
+from .interfaces import IVotes
+implements: IVotes
+
 from snekmate.auth import ownable
 initializes: ownable
 

@@ -18,8 +18,8 @@
         `verify(id)` tells valid / revoked / expired with issuer and attesters.
 """
 
-from ethereum.ercs import IERC165
-from ethereum.ercs import IERC721
+from .interfaces import ICredentials
+implements: ICredentials
 
 from snekmate.auth import ownable
 initializes: ownable

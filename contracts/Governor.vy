@@ -29,9 +29,7 @@ initializes: eip712_domain_separator
 
 exports: eip712_domain_separator.eip712Domain
 
-interface IVotes:
-    def getPastVotes(account: address, timepoint: uint256) -> uint256: view
-    def getPastTotalSupply(timepoint: uint256) -> uint256: view
+from .interfaces import IVotes
 
 interface ITimelock:
     def schedule_batch(

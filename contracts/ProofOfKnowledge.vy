@@ -37,18 +37,7 @@ initializes: eip712_domain_separator
 
 exports: (ownable.owner, ownable.transfer_ownership, eip712_domain_separator.eip712Domain)
 
-interface ICredentials:
-    def issueFor(
-        issuer: address,
-        holder: address,
-        course_id: bytes32,
-        course_version: uint32,
-        expiry: uint64,
-        prerequisite: uint256,
-        evidence_hash: bytes32,
-        attesters: DynArray[address, 16],
-    ) -> uint256: nonpayable
-    def verify(token_id: uint256) -> (uint8, address, DynArray[address, 16]): view
+from .interfaces import ICredentials
 
 MAX_ORACLES: constant(uint256) = 16
 BPS: constant(uint256) = 10_000

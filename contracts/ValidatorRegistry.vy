@@ -39,10 +39,7 @@ initializes: eip712_domain_separator
 
 exports: (ownable.owner, ownable.transfer_ownership, eip712_domain_separator.eip712Domain)
 
-interface ICredentials:
-    def verify(token_id: uint256) -> (uint8, address, DynArray[address, 16]): view
-    def holderOf(token_id: uint256) -> address: view
-    def courseOf(token_id: uint256) -> bytes32: view
+from .interfaces import ICredentials
 
 MAX_CANDIDATES: constant(uint256) = 128
 MAX_VALIDATORS: constant(uint256) = 100
