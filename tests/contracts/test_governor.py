@@ -190,6 +190,8 @@ def test_cast_vote_by_signature_with_nonce(env, users):
 
     with boa.reverts("ecdsa: invalid signature `s` value"):
         gov.castVoteBySig(pid, FOR, voter.address, malleate(ballot(FOR, 0)), sender=users[4])
+    with boa.reverts("Governor: bad signature length"):
+        gov.castVoteBySig(pid, FOR, voter.address, ballot(FOR, 0)[:64], sender=users[4])
     with boa.reverts("Governor: invalid signature"):  # support changed after signing
         gov.castVoteBySig(pid, AGAINST, voter.address, ballot(FOR, 0), sender=users[4])
     sig = ballot(FOR, 0)

@@ -84,6 +84,29 @@ def test_completion_digest_is_computed_the_same_off_chain(env, users):
     )
 
 
+def test_completion_digest_matches_eip712_tooling(env, users):
+    from eth_account.messages import encode_typed_data
+
+    c = completion(users[0])
+    fields = ["learner", "courseId", "courseVersion", "score", "completedAt", "evidenceHash",
+              "oracleSetVersion", "deadline"]
+    types = ["address", "bytes32", "uint32", "uint16", "uint64", "bytes32", "uint64", "uint64"]
+    signable = encode_typed_data(full_message={
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"},
+            ],
+            "Completion": [{"name": n, "type": t} for n, t in zip(fields, types)],
+        },
+        "primaryType": "Completion",
+        "domain": {"name": "Azora Proof of Knowledge", "version": "1", "chainId": chain_id_now(),
+                   "verifyingContract": env["pok"].address},
+        "message": dict(zip(fields, c)),
+    })
+    assert env["pok"].hashCompletion(c) == keccak(b"\x19" + signable.version + signable.header + signable.body)
+
+
 def test_submit_wait_finalize_pays_and_mints(env, users):
     pok, creds = env["pok"], env["creds"]
     learner = users[0]

@@ -269,6 +269,10 @@ def test_leave_frees_the_slot_only_when_nothing_is_bonded(env, deployer):
         reg.leave(sender=v.address)
     reg.register(env["ids"][v.address], sender=v.address)  # may come back later
     assert reg.candidateCount() == 2
+    reg.jail(v.address, DAY, sender=deployer)
+    with boa.reverts("ValidatorRegistry: jailed"):  # a jailed record cannot be wiped
+        reg.leave(sender=v.address)
+    assert reg.candidateCount() == 2
 
 
 def test_active_set_query_gas_stays_bounded(env, deployer):
