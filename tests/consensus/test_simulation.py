@@ -36,7 +36,7 @@ SCENARIOS = {
 
 
 def replay(name: str, seed: int) -> SimResult:
-    """Rerun one failing seed: ``python -c 'from sim import *; ...'`` or from a debugger."""
+    """Rerun one seed exactly (or: ``python tests/consensus/test_simulation.py <scenario> <seed>``)."""
     return Simulation(SCENARIOS[name], seed).run()
 
 
@@ -61,7 +61,18 @@ def test_simulation_properties_hold_over_many_seeds(name: str) -> None:
     for seed in range(SEEDS):
         problems = check_properties(Simulation(SCENARIOS[name], seed).run())
         if problems:
-            failures.append(f"scenario={name} seed={seed} (replay with replay({name!r}, {seed})): {problems[:3]}")
+            failures.append(f"scenario={name} seed={seed} (replay: python tests/consensus/test_simulation.py "
+                            f"{name} {seed}): {problems[:3]}")
     for failure in failures:
         print(failure)
     assert not failures, f"{len(failures)} of {SEEDS} seeds failed; first: {failures[0]}"
+
+
+if __name__ == "__main__":  # python tests/consensus/test_simulation.py <scenario> <seed>
+    import sys
+
+    result = replay(sys.argv[1], int(sys.argv[2]))
+    for node in result.sim.nodes:
+        print(f"node {node.index} {node.behaviour:10} height {len(node.chain)} "
+              f"chain {[h.hex()[:8] for h in node.chain]}")
+    print("problems:", check_properties(result) or "none")
