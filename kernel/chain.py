@@ -253,6 +253,13 @@ class Chain:
                 for topic in log.topics:
                     batch[schema.make_log_topic_key(topic.to_bytes(32, "big"), block.number)] = b""
 
+    def get_aux(self, key: bytes) -> bytes | None:
+        """A record the node keeps beside the chain (e.g. validator sets), or None."""
+        return self.db.raw.get(key)
+
+    def set_aux(self, key: bytes, value: bytes) -> None:
+        self.db[key] = value
+
     def set_commit(self, block_hash: bytes, commit: bytes) -> None:
         self.db[schema.make_commit_key(block_hash)] = commit
 

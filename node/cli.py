@@ -74,8 +74,9 @@ def main(argv: list[str] | None = None) -> int:
 def cmd_dev(args: argparse.Namespace) -> int:
     from node.accounts import DEV_MNEMONIC, ManagedAccounts, derive_accounts
     from node.backend import Backend, NodeInfo
-    from node.dev import DevProducer
-    from node.service import RpcSettings, build_namespaces, dev_genesis, open_chain, run_services
+    from node.service import (
+        RpcSettings, build_dev_chain, build_namespaces, dev_genesis, open_chain, run_services,
+    )
 
     datadir = args.datadir or Path(tempfile.mkdtemp(prefix="azora-dev-"))
     mnemonic = args.mnemonic or DEV_MNEMONIC
@@ -89,7 +90,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     chain = open_chain(datadir, genesis)
     managed = ManagedAccounts(accounts)
     backend = Backend(chain, info=NodeInfo(dev=True, extra={"accounts": managed, "coinbase": coinbase}))
-    producer = DevProducer(backend, coinbase=coinbase, block_time=args.block_time)
+    producer = build_dev_chain(backend, bytes(validator.key), args.block_time)
     namespaces = build_namespaces(backend, producer=producer, accounts=managed)
 
     def banner() -> None:

@@ -6,22 +6,20 @@ clock can be moved forward (``evm_increaseTime``) and the chain rewound (``evm_r
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import trio
-from eth.abc import BlockAPI
 from eth_utils import to_checksum_address
 
 from node.accounts import ManagedAccounts
 from node.backend import Backend
+from node.consensus_host import ConsensusHost
 from node.rpc.errors import invalid_params, server_error
 from node.rpc.hexcodec import data, parse_address, parse_data, parse_quantity, quantity
 
 logger = logging.getLogger("azora.dev")
-MAX_TXS_PER_BLOCK = 5_000
 
 
 @dataclass
@@ -30,120 +28,119 @@ class _Snapshot:
     time_offset: int
 
 
-class DevProducer:
-    """Builds blocks from the pool on the node's only validator."""
+class DevPolicy:
+    """When a dev chain makes blocks: as soon as transactions wait (automine), or every
+    ``block_time`` seconds; ``evm_mine`` forces one, with an optional timestamp."""
 
-    def __init__(self, backend: Backend, *, coinbase: bytes, block_time: float | None,
-                 seal: Callable[[Any], dict[str, Any]] | None = None) -> None:
-        self.backend = backend
-        self.coinbase = coinbase
+    def __init__(self, block_time: float | None) -> None:
         self.block_time = block_time
         self.time_offset = 0
         self.next_timestamp: int | None = None
-        self._seal = seal
+        self.forced: list[int | None] = []       # timestamps of blocks evm_mine asked for
         self._wake = trio.Event()
-        self._token: trio.lowlevel.TrioToken | None = None
-        self._snapshots: dict[int, _Snapshot] = {}
-        self._lock = threading.Lock()
-        backend.on_tx_added.append(self._on_tx_added)
+        self._next_block_at: float | None = None
 
-    # -- the loop --------------------------------------------------------------------------
+    def wake(self) -> None:
+        self._wake.set()
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        self._token = trio.lowlevel.current_trio_token()
-        task_status.started()
-        next_block_at = trio.current_time() + (self.block_time or 0)
-        while True:
-            if self.block_time:
-                # A fixed cadence: the time spent building counts towards the period, so a
-                # loaded chain still makes a block every block_time seconds (not period + build).
-                await trio.sleep_until(next_block_at)
-                await trio.to_thread.run_sync(self.mine_pending, True)
-                next_block_at = max(next_block_at + self.block_time, trio.current_time())
-            else:
-                await self._wake.wait()
-                self._wake = trio.Event()
-                while self.backend.pool.pending_count:
-                    if not await trio.to_thread.run_sync(self.mine_pending, False):
-                        break
+    async def wait_for_next_height(self, backend: Backend) -> None:
+        if self.block_time:
+            if self._next_block_at is None:
+                self._next_block_at = trio.current_time() + self.block_time
+            # A fixed cadence: building time counts towards the period.
+            with trio.move_on_at(self._next_block_at):
+                while not self.forced:
+                    await self._wait()
+            if not self.forced:
+                self._next_block_at = max(self._next_block_at + self.block_time, trio.current_time())
+        else:
+            while not self.forced and not backend.pool.pending_count:
+                await self._wait()
+        if self.forced:
+            explicit = self.forced.pop(0)
+            if explicit is not None:
+                self.next_timestamp = explicit
 
-    def _on_tx_added(self, _tx: Any) -> None:
-        if self._token is None or self.block_time:
-            return
-        try:
-            trio.from_thread.run_sync(self._wake.set, trio_token=self._token)
-        except RuntimeError:  # already on the loop thread
-            self._wake.set()
+    async def _wait(self) -> None:
+        await self._wake.wait()
+        self._wake = trio.Event()
 
-    # -- mining ----------------------------------------------------------------------------
-
-    def mine_pending(self, allow_empty: bool, timestamp: int | None = None) -> BlockAPI | None:
-        """Build one block from the pool (thread-safe); None if there was nothing to mine."""
-        with self._lock:
-            chain, pool = self.backend.chain, self.backend.pool
-            base_fee = self.backend.next_base_fee()
-            transactions = pool.select(base_fee, MAX_TXS_PER_BLOCK)
-            if not transactions and not allow_empty:
-                return None
-            result = chain.build_block(transactions, timestamp=self._timestamp(timestamp),
-                                       coinbase=self.coinbase, **(self._seal(chain.head) if self._seal else {}))
-            senders = {tx.sender for tx in transactions}
-            pool.on_new_head(senders, _Accounts(chain), [tx for tx, _ in result.rejected])
-            for tx, reason in result.rejected:
-                logger.warning("dropped 0x%s: %s", tx.hash.hex(), reason)
-        block = result.block
-        logger.info("block #%d 0x%s txs=%d", block.number, block.hash.hex()[:12], len(block.transactions))
-        for hook in self.backend.on_new_block:
-            hook(block)
-        return block
-
-    def _timestamp(self, explicit: int | None) -> int:
-        parent = self.backend.chain.head.timestamp
-        if explicit is not None:
-            chosen = explicit
-        elif self.next_timestamp is not None:
+    def timestamp(self, parent_timestamp: int) -> int:
+        if self.next_timestamp is not None:
             chosen, self.next_timestamp = self.next_timestamp, None
         else:
             chosen = int(time.time()) + self.time_offset
-        return max(chosen, parent + 1)
+        return max(chosen, parent_timestamp + 1)
 
-    # -- snapshots -------------------------------------------------------------------------
+
+class DevChain:
+    """``azora dev``: the consensus engine with the node's only validator, plus dev controls."""
+
+    def __init__(self, backend: Backend, host: ConsensusHost, policy: DevPolicy,
+                 reset_signer: Callable[[], None]) -> None:
+        self.backend = backend
+        self.host = host
+        self.policy = policy
+        self._reset_signer = reset_signer
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._snapshots: dict[int, _Snapshot] = {}
+        backend.on_tx_added.append(self._on_tx_added)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        self._token = trio.lowlevel.current_trio_token()
+        await self.host.run(task_status=task_status)
+
+    def _on_tx_added(self, _tx: Any) -> None:
+        if self._token is not None:
+            self._call_soon(self.policy.wake)
+
+    def _call_soon(self, fn: Callable[[], None]) -> None:
+        try:
+            trio.from_thread.run_sync(fn, trio_token=self._token)
+        except RuntimeError:  # already on the loop thread
+            fn()
+
+    # -- dev controls, called from RPC worker threads -----------------------------------------
+
+    def mine(self, count: int, timestamp: int | None = None) -> None:
+        """Make ``count`` blocks now (empty if the pool is), the first at ``timestamp``."""
+        async def mine_async() -> None:
+            target = self.backend.chain.head.block_number + count
+            for index in range(count):
+                self.policy.forced.append(timestamp if index == 0 else None)
+            self.policy.wake()
+            await self.host.wait_for_height(target)
+        trio.from_thread.run(mine_async, trio_token=self._token)
 
     def snapshot(self) -> int:
-        snapshot_id = len(self._snapshots) + 1
-        self._snapshots[snapshot_id] = _Snapshot(self.backend.chain.head.block_number, self.time_offset)
+        snapshot_id = max(self._snapshots, default=0) + 1
+        self._snapshots[snapshot_id] = _Snapshot(self.backend.chain.head.block_number, self.policy.time_offset)
         return snapshot_id
 
     def revert(self, snapshot_id: int) -> bool:
         snapshot = self._snapshots.get(snapshot_id)
         if snapshot is None:
             return False
-        with self._lock:
+
+        def rewind() -> None:
             self.backend.chain.rewind_to(snapshot.head_number)
             self.backend.pool.reset()
-            self.time_offset = snapshot.time_offset
+            self.policy.time_offset = snapshot.time_offset
+            # The lone dev validator signs the rewound heights again: a fresh record, as a
+            # dev chain's key guards nothing (a network validator's record is never reset).
+            self._reset_signer()
+        trio.from_thread.run(self.host.exclusive, rewind, trio_token=self._token)
         # A revert consumes the snapshot and every later one, as in ganache/hardhat/anvil.
         for later in [i for i in self._snapshots if i >= snapshot_id]:
             del self._snapshots[later]
         return True
 
 
-class _Accounts:
-    def __init__(self, chain: Any) -> None:
-        self._state = chain.state_at(chain.head)
-
-    def get_nonce(self, address: bytes) -> int:
-        return self._state.get_nonce(address)
-
-    def get_balance(self, address: bytes) -> int:
-        return self._state.get_balance(address)
-
-
 class EvmAPI:
     """Dev-only ``evm_`` methods (hardhat/anvil names)."""
 
-    def __init__(self, producer: DevProducer) -> None:
-        self._p = producer
+    def __init__(self, dev: DevChain) -> None:
+        self._p = dev
 
     def mine(self, options: Any = None) -> str:
         blocks, timestamp = 1, None
@@ -152,9 +149,7 @@ class EvmAPI:
             timestamp = parse_quantity(options["timestamp"], "timestamp") if "timestamp" in options else None
         elif options is not None:
             timestamp = parse_quantity(options, "timestamp") if isinstance(options, str) else int(options)
-        for _ in range(max(1, blocks)):
-            self._p.mine_pending(True, timestamp)
-            timestamp = None
+        self._p.mine(max(1, blocks), timestamp)
         return "0x0"
 
     def snapshot(self) -> str:
@@ -165,15 +160,15 @@ class EvmAPI:
 
     def increaseTime(self, seconds: Any) -> str:
         amount = int(seconds) if isinstance(seconds, int) else parse_quantity(seconds, "seconds")
-        self._p.time_offset += amount
-        return quantity(self._p.time_offset)
+        self._p.policy.time_offset += amount
+        return quantity(self._p.policy.time_offset)
 
     def setNextBlockTimestamp(self, timestamp: Any) -> None:
         value = int(timestamp) if isinstance(timestamp, int) else parse_quantity(timestamp, "timestamp")
         if value <= self._p.backend.chain.head.timestamp:
             raise server_error(f"timestamp {value} is not after the head's "
                                f"{self._p.backend.chain.head.timestamp}")
-        self._p.next_timestamp = value
+        self._p.policy.next_timestamp = value
 
 
 class DevSigningAPI:

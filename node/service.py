@@ -11,12 +11,18 @@ from typing import Any
 
 import trio
 
+from consensus.config import DEV_TIMEOUTS
+from consensus.sign_guard import GuardedSigner, MemorySignRecordStore
+from consensus.signing import LocalSigner, SigningDomain
+from eth_utils import to_canonical_address
 from kernel.chain import Chain
 from kernel.db import LevelDB
 from kernel.genesis import Genesis
 from node.accounts import ManagedAccounts
 from node.backend import Backend, NodeInfo
-from node.dev import DevProducer, DevSigningAPI, EvmAPI, PersonalAPI
+from node.consensus_host import ConsensusHost
+from node.validators import ValidatorSets
+from node.dev import DevChain, DevPolicy, DevSigningAPI, EvmAPI, PersonalAPI
 from node.rpc.eth import EthAPI
 from node.rpc.misc import NetAPI, Web3API
 from node.rpc.server import Dispatcher, build_app, serve
@@ -73,7 +79,32 @@ def open_chain(datadir: Path, genesis: Genesis | None = None, *, check_seal: boo
     return Chain(LevelDB(datadir / DB_DIR), genesis, check_seal=check_seal)
 
 
-def build_namespaces(backend: Backend, *, producer: DevProducer | None = None,
+def consensus_domain(chain: Chain) -> SigningDomain:
+    """Every consensus signature is bound to the chain id and the ValidatorRegistry address."""
+    registry = chain.system_contracts.get("ValidatorRegistry")
+    if registry is None:
+        raise SystemExit("error: this chain has no ValidatorRegistry in its genesis: it cannot run consensus")
+    return SigningDomain(chain.chain_id, to_canonical_address(registry))
+
+
+def build_dev_chain(backend: Backend, validator_key: bytes, block_time: float | None) -> DevChain:
+    """``azora dev``: the BFT engine with one validator, blocks on demand or on a cadence."""
+    chain = backend.chain
+    domain = consensus_domain(chain)
+    local = LocalSigner(validator_key, domain)
+    policy = DevPolicy(block_time)
+    epoch_length = chain.genesis.azora.epoch_length if chain.genesis.azora else 100
+    host = ConsensusHost(backend, signer=GuardedSigner(local, MemorySignRecordStore()), domain=domain,
+                         validator_sets=ValidatorSets(chain, epoch_length), timeouts=DEV_TIMEOUTS,
+                         policy=policy)
+
+    def reset_signer() -> None:
+        host.signer = GuardedSigner(local, MemorySignRecordStore())
+
+    return DevChain(backend, host, policy, reset_signer)
+
+
+def build_namespaces(backend: Backend, *, producer: DevChain | None = None,
                      accounts: ManagedAccounts | None = None) -> dict[str, Any]:
     eth: list[Any] = [EthAPI(backend)]
     namespaces: dict[str, Any] = {"eth": eth, "net": NetAPI(backend), "web3": Web3API(backend)}
@@ -108,7 +139,7 @@ def _extra_namespaces() -> dict[str, Any]:
 
 
 async def run_services(backend: Backend, namespaces: dict[str, Any], rpc: RpcSettings, *,
-                       producer: DevProducer | None = None,
+                       producer: DevChain | None = None,
                        on_listening: Any = None) -> None:
     """Run until SIGTERM/SIGINT: JSON-RPC server, block producer, subscription feeds."""
     dispatcher = Dispatcher(namespaces)
