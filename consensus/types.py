@@ -8,7 +8,7 @@ RLP layouts (see docs/consensus.md):
 * ``Proposal``        ``[height, round, blockHash, polRound + 1]``
 * ``SignedProposal``  ``[height, round, blockHash, polRound + 1, proposer, signature]``
 * ``CommitCertificate`` ``[height, round, blockHash, [[validator, signature], ...]]``
-* ``DuplicateVoteEvidence`` ``[signedVoteA, signedVoteB]`` (each a SignedVote list)
+* ``DuplicateVoteEvidence`` ``[signedVoteA, signedVoteB]`` (SignedVote lists, nil or lower hash first)
 
 A nil block hash is the empty byte string in RLP and 32 zero bytes in the EIP-712 digest.
 ``polRound`` is stored shifted by one because RLP integers are unsigned (0 = no POL round).
@@ -208,6 +208,8 @@ class DuplicateVoteEvidence:
         evidence = cls(SignedVote.from_rlp_list(items[0]), SignedVote.from_rlp_list(items[1]))
         if not is_conflicting_pair(evidence.vote_a, evidence.vote_b):
             raise DecodingError("DuplicateVoteEvidence: votes do not conflict")
+        if make_duplicate_vote_evidence(evidence.vote_a, evidence.vote_b) != evidence:
+            raise DecodingError("DuplicateVoteEvidence: votes not in canonical order")
         return evidence
 
 
@@ -219,10 +221,10 @@ def is_conflicting_pair(a: SignedVote, b: SignedVote) -> bool:
 
 
 def make_duplicate_vote_evidence(a: SignedVote, b: SignedVote) -> DuplicateVoteEvidence:
-    """Evidence with the two votes ordered by encoding, so every node builds the same bytes."""
+    """Evidence with the votes ordered by block hash (nil first), so every node builds the same bytes."""
     if not is_conflicting_pair(a, b):
         raise ValueError("votes do not conflict")
-    first, second = sorted((a, b), key=lambda v: v.encode())
+    first, second = sorted((a, b), key=lambda v: v.vote.block_hash or b"")
     return DuplicateVoteEvidence(first, second)
 
 

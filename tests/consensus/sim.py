@@ -51,6 +51,7 @@ SIM_TIMEOUTS = TimeoutConfig(propose=0.4, propose_delta=0.2, prevote=0.15, prevo
                              precommit=0.15, precommit_delta=0.1, commit=0.0)
 Message = SignedProposal | SignedVote | CommitCertificate
 COMMIT_PAUSE = 0.01
+MESH_DEGREE = 3
 
 
 def validator_key(index: int) -> bytes:
@@ -202,7 +203,14 @@ class Simulation:
             relay.append(message)
             self.handle(node, node.driver.apply(_as_input(message)))
         if relay and node.behaviour != "silent":
-            self.broadcast(node, relay)
+            self.broadcast(node, relay, self._mesh_peers(node))
+
+    def _mesh_peers(self, node: SimNode) -> list[SimNode]:
+        """Gossipsub forwards to a few mesh peers (degree D), not to everyone."""
+        peers = [p for p in self.nodes if p is not node]
+        if len(peers) <= MESH_DEGREE:
+            return peers
+        return self.rng.sample(peers, MESH_DEGREE)
 
     def _is_relayable(self, node: SimNode, message: Message) -> bool:
         """Gossipsub's validator: forward only validly signed messages of near heights."""

@@ -136,6 +136,9 @@ def test_evidence_is_canonical_and_round_trips() -> None:
     assert evidence == make_duplicate_vote_evidence(b, a)
     assert DuplicateVoteEvidence.decode(evidence.encode()) == evidence
     assert evidence.validator == SIGNERS[3].address
+    swapped = DuplicateVoteEvidence(evidence.vote_b, evidence.vote_a)
+    with pytest.raises(DecodingError):
+        DuplicateVoteEvidence.decode(swapped.encode())
 
 
 def test_invalid_evidence_of_votes_that_do_not_conflict_is_rejected() -> None:
