@@ -111,6 +111,8 @@ def __default__():
     """
     @notice Native AZR sent here joins the reserve.
     """
+    # only plain transfers: a call to a function this contract lacks must not "succeed"
+    assert len(msg.data) == 0, "AToken: unknown function"
     self._fund(msg.value)
 
 

@@ -98,6 +98,8 @@ def __default__():
     """
     @notice Plain native transfers deposit for the sender.
     """
+    # only plain transfers: a call to a function this contract lacks must not "succeed"
+    assert len(msg.data) == 0, "AZR: unknown function"
     self._deposit(msg.sender, msg.value)
 
 

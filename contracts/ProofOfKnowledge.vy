@@ -210,7 +210,8 @@ def __default__():
     """
     @notice Native AZR sent here joins the mining reserve.
     """
-    pass
+    # only plain transfers: a call to a function this contract lacks must not "succeed"
+    assert len(msg.data) == 0, "ProofOfKnowledge: unknown function"
 
 
 @external

@@ -113,3 +113,16 @@ def test_invalid_registration_beyond_the_candidate_bound(deployer):
     cred = creds.issue(who, course, 1, 0, 0, b"\x00" * 32, [])
     with boa.reverts("ValidatorRegistry: too many candidates"):
         reg.registerFor(who, cred, sender=deployer)
+
+
+def test_invalid_call_to_a_missing_function_does_not_silently_succeed(deployer, users):
+    from eth.exceptions import Revert
+
+    azr = load_partial("AZR").deploy()
+    creds = load_partial("Credentials").deploy(deployer, "")
+    pok = load_partial("ProofOfKnowledge").deploy(creds.address, DAY, 1, 1, 1, 1, 1, 1, 1)
+    token = load_partial("AToken").deploy("a", "aA", deployer, ZERO, 1, DAY)
+    for contract, name in ((azr, "AZR"), (pok, "ProofOfKnowledge"), (token, "AToken")):
+        with pytest.raises(Revert, match=f"{name}: unknown function"):
+            boa.env.raw_call(contract.address, sender=users[0], data=bytes.fromhex("deadbeef"), value=1)
+        boa.env.raw_call(contract.address, sender=users[0], value=1)  # plain transfers still work
