@@ -57,8 +57,9 @@ class ConsensusEngineAPI(Protocol):
     * call ``start_height(h, set_h, restored)`` at start and after each ``Commit`` for h-1,
       with the validator set of height h and, after a restart, the lock from the last-sign
       record (``sign_guard.restored_lock``); then feed the validator's own messages of that
-      height back as ``ProposalReceived`` / ``VoteReceived`` (``restored_messages``), keeping
-      the blocks they name available for ``ValidateBlock``;
+      height back as ``ProposalReceived`` / ``VoteReceived`` (``restored_messages``) and gossip
+      them again (a crash may have come between the record and the broadcast), keeping the
+      blocks they name available for ``ValidateBlock``;
     * ``SignVote`` / ``SignProposal``: sign through the last-sign guard, feed back
       ``VoteSigned`` / ``ProposalSigned``; never feed back a refused signature;
     * ``Broadcast*``: gossip; ``ScheduleTimeout``: feed ``TimeoutElapsed`` after

@@ -77,7 +77,7 @@ class Driver:
         buffered, self._future = self._future, []
         for inp in buffered:
             if _input_height(inp) == height:
-                outputs += self._accept(inp)
+                outputs += self._accept(inp) or []
         return outputs + self._drive()
 
     def apply(self, inp: Input) -> list[Output]:
@@ -149,7 +149,6 @@ class Driver:
         if own and result.counted:
             outputs.append(BroadcastVote(signed))
         return outputs if (outputs or result.counted) else None
-
 
     def _on_certificate(self, certificate: CommitCertificate) -> list[Output] | None:
         assert self.state is not None

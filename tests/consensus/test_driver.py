@@ -195,7 +195,8 @@ def test_future_height_messages_are_buffered_and_replayed() -> None:
     me = non_proposer()
     host = host_for(me)
     early = [VoteReceived(s.sign_vote(Vote(VoteType.PRECOMMIT, H + 1, 0, W))) for s in others(me)]
-    assert host.feed(*early) == []
+    forged = SignedVote(early[0].signed.vote, early[1].signed.validator, early[0].signed.signature)
+    assert host.feed(*early, *early, VoteReceived(forged)) == []   # duplicates and a forgery wait too
     host.driver.start_height(H + 1, VSET)
     assert len(host.driver.keeper.votes(0, VoteType.PRECOMMIT)) == 3
 
