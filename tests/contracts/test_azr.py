@@ -257,3 +257,36 @@ def test_supply_backing_and_vote_sum_invariants(azr, users, ops):
         assert azr.totalSupply() == sum(azr.balanceOf(h) for h in holders)
         delegated = sum(azr.balanceOf(h) for h in holders if azr.delegates(h) != "0x" + "00" * 20)
         assert sum(azr.getVotes(h) for h in holders) == delegated
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(ops=OPS)
+def test_past_votes_match_a_model_at_every_past_block(azr, users, ops):
+    holders = users[:4]
+    zero = "0x" + "00" * 20
+    with boa.env.anchor():
+        history: list[tuple[int, dict[str, int], int]] = []  # (block, votes, supply) at block end
+        for op, i, j, amount in ops:
+            who = holders[i]
+            amount *= ETHER // 10
+            if op == "deposit":
+                azr.deposit(value=amount, sender=who)
+            elif op == "withdraw":
+                azr.withdraw(min(amount, azr.balanceOf(who)), sender=who)
+            elif op == "transfer":
+                azr.transfer(holders[j % 4], min(amount, azr.balanceOf(who)), sender=who)
+            else:
+                azr.delegate(holders[j] if j < 4 else zero, sender=who)
+            # model: votes = sum of balances delegated to each holder
+            votes = {h: 0 for h in holders}
+            for h in holders:
+                if azr.delegates(h) != zero:
+                    votes[azr.delegates(h)] += azr.balanceOf(h)
+            block = boa.env.evm.patch.block_number
+            history = [entry for entry in history if entry[0] != block]
+            history.append((block, votes, azr.totalSupply()))
+            mine()
+        for block, votes, supply in history:
+            assert azr.getPastTotalSupply(block) == supply
+            for h in holders:
+                assert azr.getPastVotes(h, block) == votes[h]
