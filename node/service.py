@@ -14,6 +14,7 @@ import trio
 from consensus.config import DEV_TIMEOUTS
 from consensus.sign_guard import GuardedSigner, MemorySignRecordStore
 from consensus.signing import LocalSigner, SigningDomain
+from eth_account import Account
 from eth_utils import to_canonical_address
 from kernel.chain import Chain
 from kernel.db import LevelDB
@@ -21,6 +22,7 @@ from kernel.genesis import Genesis
 from node.accounts import ManagedAccounts
 from node.backend import Backend, NodeInfo
 from node.consensus_host import ConsensusHost
+from node.evidence import EvidenceReporter
 from node.validators import ValidatorSets
 from node.dev import DevChain, DevPolicy, DevSigningAPI, EvmAPI, PersonalAPI
 from node.rpc.eth import EthAPI
@@ -94,9 +96,10 @@ def build_dev_chain(backend: Backend, validator_key: bytes, block_time: float | 
     local = LocalSigner(validator_key, domain)
     policy = DevPolicy(block_time)
     epoch_length = chain.genesis.azora.epoch_length if chain.genesis.azora else 100
+    reporter = EvidenceReporter(backend, Account.from_key(validator_key))
     host = ConsensusHost(backend, signer=GuardedSigner(local, MemorySignRecordStore()), domain=domain,
                          validator_sets=ValidatorSets(chain, epoch_length), timeouts=DEV_TIMEOUTS,
-                         policy=policy)
+                         policy=policy, on_evidence=reporter.report)
 
     def reset_signer() -> None:
         host.signer = GuardedSigner(local, MemorySignRecordStore())
