@@ -382,10 +382,13 @@ class Simulation:
         restored = node.guard.restored_messages(node.height)
         self.handle(node, self._start_height(node))
         for message in restored:
-            # Our own signatures from before the crash: they re-enter like gossip.
+            # Our own signatures from before the crash: they re-enter like gossip, and leave
+            # again (a crash may have come between the record and the broadcast).
             if not node.up or node.driver is None:
                 return
             self.handle(node, node.driver.apply(_as_input(message)))
+        if restored and node.up:
+            self.broadcast(node, list(restored))
         if node.up:
             self.schedule(self.rng.uniform(0, self.scenario.gossip_interval), self._gossip, node, node.incarnation)
 

@@ -125,3 +125,43 @@ def test_invalid_removal_of_unknown_validator_is_rejected() -> None:
         update_validator_set(vset, [(addr(b"b"), 0)])
     with pytest.raises(ValueError):
         update_validator_set(vset, [(addr(b"a"), 0)])  # would leave the set empty
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+powers_strategy = st.lists(st.integers(min_value=1, max_value=10**6), min_size=1, max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(powers=powers_strategy, steps=st.lists(st.integers(min_value=1, max_value=5), max_size=20),
+       new_powers=powers_strategy)
+def test_priorities_stay_centred_and_within_the_window(powers: list[int], steps: list[int],
+                                                         new_powers: list[int]) -> None:
+    # CometBFT's verifyValidatorSet invariants, after increments and after a change set.
+    addresses = [bytes(19) + bytes([i]) for i in range(len(powers))]
+    vset = new_validator_set(zip(addresses, powers))
+    for times in steps:
+        vset = increment_proposer_priority(vset, times)
+    priorities = [v.priority for v in vset.validators]
+    assert -len(priorities) < sum(priorities) < len(priorities)       # increments keep the centre
+    others = [bytes(18) + bytes([1, i]) for i in range(len(new_powers))]
+    updated = update_validator_set(vset, list(zip(others, new_powers)))
+    priorities = [v.priority for v in updated.validators]
+    assert -len(priorities) < sum(priorities) < len(priorities)       # centred
+    assert max(priorities) - min(priorities) <= 2 * updated.total_power  # rescaled into the window
+
+
+@settings(max_examples=40, deadline=None)
+@given(powers=powers_strategy)
+def test_every_validator_proposes_within_one_cycle_of_total_power(powers: list[int]) -> None:
+    # Fairness: over T = total power increments, validator i proposes about power_i times.
+    scaled = [1 + p % 20 for p in powers]
+    addresses = [bytes(19) + bytes([i]) for i in range(len(scaled))]
+    vset = new_validator_set(zip(addresses, scaled))
+    total = sum(scaled)
+    counts = dict.fromkeys(addresses, 0)
+    for _ in range(total):
+        counts[vset.proposer] += 1
+        vset = increment_proposer_priority(vset, 1)
+    for address, power in zip(addresses, scaled):
+        assert abs(counts[address] - power) <= 2
