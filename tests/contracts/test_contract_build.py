@@ -32,3 +32,10 @@ def test_every_contract_is_built() -> None:
                 "Governor", "Timelock", "ValidatorRegistry"}
     assert expected <= {p.stem for p in build.BUILD_DIR.glob("*.json")}
     json.loads((build.BUILD_DIR / "Governor.json").read_text())
+
+
+def test_every_contract_fits_the_code_size_limits() -> None:
+    for path in build.BUILD_DIR.glob("*.json"):
+        artifact = json.loads(path.read_text())
+        assert len(bytes.fromhex(artifact["deployedBytecode"][2:])) <= 24_576, path.stem  # EIP-170
+        assert len(bytes.fromhex(artifact["bytecode"][2:])) <= 49_152, path.stem  # EIP-3860
