@@ -7,9 +7,10 @@ One run prints, for ETH transfers and ERC-20 transfers from 8 senders:
       timed from the first send to the last receipt;
   (c) the ratio (b)/(a).
 
-    python -m bench.throughput [--count 2000] [--modes automine,block-time] [--profile DIR]
+    python -m bench.throughput [--count 3000] [--modes automine,block-time] [--profile DIR]
 
-``--profile DIR`` records the node under py-spy (if on PATH) during each end-to-end run.
+``--profile DIR`` records the node under py-spy (if on PATH; ``--gil`` sampling, so the
+profile shows where the CPU goes) during each end-to-end run, as raw collapsed stacks.
 """
 from __future__ import annotations
 
@@ -249,10 +250,10 @@ def end_to_end_rates(count: int, mode: str, profile_dir: Path | None) -> dict[st
             send_concurrently(node.url, per_sender)
             node.wait_nonces([a.address for a in senders], targets)
             elapsed = time.perf_counter() - started
-            receipts = [node.wait_receipt(h) for h in last_hashes]
             if spy is not None:
                 spy.send_signal(signal.SIGINT)   # py-spy writes its profile on Ctrl-C
                 spy.wait(60)
+            receipts = [node.wait_receipt(h) for h in last_hashes]
             assert all(r["status"] == "0x1" for r in receipts)
             mined = sum(int(node.call("eth_getTransactionCount", a.address, "latest"), 16) - n
                         for a, n in zip(senders, nonces))
@@ -269,7 +270,8 @@ def _start_profiler(pid: int, profile_dir: Path, name: str) -> subprocess.Popen 
         print("(py-spy not on PATH: no profile)", file=sys.stderr)
         return None
     profile_dir.mkdir(parents=True, exist_ok=True)
-    return subprocess.Popen([py_spy, "record", "--pid", str(pid), "--format", "raw", "--threads",
+    # --gil: only the thread holding the GIL is sampled, i.e. where the CPU actually goes.
+    return subprocess.Popen([py_spy, "record", "--pid", str(pid), "--format", "raw", "--threads", "--gil",
                              "--output", str(profile_dir / f"{name}.txt")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
@@ -297,15 +299,19 @@ class Report:
 
 def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> Report:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--count", type=int, default=2000, help="transactions per kind (split over 8 senders)")
+    parser.add_argument("--count", type=int, default=3000, help="transactions per kind (split over 8 senders)")
     parser.add_argument("--modes", default="automine,block-time")
     parser.add_argument("--profile", type=Path, default=None, help="write py-spy profiles here")
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     args = parser.parse_args(argv)
     out(f"{args.count} ETH + {args.count} ERC-20 transfers from {SENDERS} senders")
-    in_process = in_process_rates(args.count)
+    # The machine is shared: the in-process limit is measured before and after the end-to-end
+    # runs and the better figure kept, so noise cannot flatter the ratio.
+    first = in_process_rates(args.count)
     end_to_end = {mode: end_to_end_rates(args.count, mode, args.profile)
                   for mode in args.modes.split(",") if mode}
+    second = in_process_rates(args.count) if args.count >= 100 else first
+    in_process = {kind: max(first[kind], second[kind]) for kind in first}
     report = Report(in_process, end_to_end)
     for line in report.lines():
         out(line)

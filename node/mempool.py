@@ -59,6 +59,8 @@ class TxPool:
         self._pending: dict[bytes, dict[int, SignedTransactionAPI]] = {}
         self._queued: dict[bytes, dict[int, SignedTransactionAPI]] = {}
         self._by_hash: dict[bytes, SignedTransactionAPI] = {}
+        # Per sender, the highest account nonce seen (from a reader or a new head).
+        self._base: dict[bytes, int] = {}
         self._listeners: list[Callable[[SignedTransactionAPI], None]] = []
 
     # -- admission -------------------------------------------------------------------------
@@ -69,9 +71,12 @@ class TxPool:
         sender = self.validate_static(tx, encoded_size)
         # State reads stay outside the lock: eight RPC threads must not queue behind LevelDB.
         # A head that moves meanwhile is caught by on_new_head, which drops what went stale.
-        state_nonce = accounts.get_nonce(sender)
+        read_nonce = accounts.get_nonce(sender)
         balance = accounts.get_balance(sender)
         with self._lock:
+            # The reader may predate a block the pool has already heard of: never go back.
+            state_nonce = max(read_nonce, self._base.get(sender, 0))
+            self._base[sender] = state_nonce
             if tx.hash in self._by_hash:
                 raise TxPoolError("already known")
             if tx.nonce < state_nonce:
@@ -203,6 +208,7 @@ class TxPool:
                 senders.add(tx.sender)
             for sender in senders:
                 nonce = accounts.get_nonce(sender)
+                self._base[sender] = nonce
                 for queue in (self._pending.get(sender, {}), self._queued.get(sender, {})):
                     for stale in [n for n in queue if n < nonce]:
                         del self._by_hash[queue.pop(stale).hash]
@@ -223,6 +229,7 @@ class TxPool:
             self._pending.clear()
             self._queued.clear()
             self._by_hash.clear()
+            self._base.clear()
 
     # -- reads -----------------------------------------------------------------------------
 

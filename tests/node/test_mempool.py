@@ -239,3 +239,18 @@ def test_head_moving_before_the_pool_hears_of_it_still_keeps_queues_right(chain,
     assert [tx.nonce for tx in pool.select(GWEI)] == [1, 2, 3]
     pool.on_new_head([addr(alice)], HeadAccounts(chain))
     assert (pool.pending_count, pool.queued_count) == (3, 0)
+
+
+def test_a_reader_older_than_the_pools_head_cannot_strand_transactions(chain, dev_accounts):
+    # RPC threads read state outside the pool's lock: a block may land in between.
+    pool, alice = TxPool(CHAIN_ID), dev_accounts[0]
+    stale = HeadAccounts(chain)
+    txs = [sign(alice, nonce) for nonce in range(4)]
+    for signed in txs:
+        add(pool, stale, signed)
+    chain.build_block([tx for tx, _ in txs[:2]], timestamp=chain.head.timestamp + 1)
+    pool.on_new_head([addr(alice)], HeadAccounts(chain))
+    add(pool, stale, sign(alice, 4))            # admitted with the pre-block reader
+    assert [tx.nonce for tx in pool.select(GWEI)] == [2, 3, 4]
+    with pytest.raises(TxPoolError, match="^nonce too low"):
+        add(pool, stale, sign(alice, 1, value=5))
