@@ -48,6 +48,32 @@ def build_parser() -> argparse.ArgumentParser:
     exp.add_argument("--datadir", type=Path, required=True)
     exp.add_argument("out", type=Path)
 
+    node = sub.add_parser("node", help="run a full node or validator").add_subparsers(dest="node_command", required=True)
+    run = node.add_parser("run", help="run a networked node (a validator with --validator-key)")
+    run.add_argument("--datadir", type=Path)
+    run.add_argument("--config", type=Path, help="YAML config (as written by `azora testnet init`)")
+    run.add_argument("--genesis", type=Path, help="genesis file (needed on first start without a config)")
+    run.add_argument("--p2p.port", dest="p2p_port", type=int)
+    run.add_argument("--p2p.addr", dest="p2p_host")
+    run.add_argument("--bootnodes", help="comma-separated multiaddrs with /p2p/<peer id>")
+    run.add_argument("--http.addr", dest="http_addr")
+    run.add_argument("--http.port", dest="http_port", type=int)
+    run.add_argument("--validator-key", dest="validator_keystore", type=Path, help="v3 keystore of the validator key")
+    run.add_argument("--password-file", type=Path)
+    run.add_argument("--block-interval", type=float, help="seconds between blocks (default 1)")
+
+    testnet = sub.add_parser("testnet", help="a local multi-node network").add_subparsers(dest="testnet_command", required=True)
+    init = testnet.add_parser("init", help="write genesis, keys and configs for a local network")
+    init.add_argument("--validators", type=int, default=4)
+    init.add_argument("--full-nodes", type=int, default=0)
+    init.add_argument("--out", type=Path, required=True)
+    init.add_argument("--chain-id", type=int, default=31337)
+    init.add_argument("--base-p2p-port", type=int, default=30300)
+    init.add_argument("--base-http-port", type=int, default=8600)
+    init.add_argument("--block-interval", type=float, default=1.0)
+    trun = testnet.add_parser("run", help="start every node of a testnet with a live status table")
+    trun.add_argument("dir", type=Path)
+
     con = sub.add_parser("contracts", help="print the system contracts of a running node")
     con.add_argument("--rpc", default="http://127.0.0.1:8545", help="the node's JSON-RPC URL")
 
@@ -64,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("eth", "trie", "hypercorn.error", "hypercorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     command = {"dev": cmd_dev, "import": cmd_import, "export": cmd_export, "serve": cmd_serve,
-               "contracts": cmd_contracts}
+               "contracts": cmd_contracts, "node": cmd_node, "testnet": cmd_testnet}
     try:
         return command[args.command](args)
     except KeyboardInterrupt:
@@ -91,6 +117,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     managed = ManagedAccounts(accounts)
     backend = Backend(chain, info=NodeInfo(dev=True, extra={"accounts": managed, "coinbase": coinbase}))
     producer = build_dev_chain(backend, bytes(validator.key), args.block_time)
+    backend.info.extra["consensus"] = producer.host
     namespaces = build_namespaces(backend, producer=producer, accounts=managed)
 
     def banner() -> None:
@@ -164,6 +191,53 @@ def cmd_export(args: argparse.Namespace) -> int:
         chain.db.close()
     print(f"exported {count} blocks to {args.out}")
     return 0
+
+
+def cmd_node(args: argparse.Namespace) -> int:
+    from node.config import ConfigError, NodeConfig
+    from node.service import RpcSettings, build_network_node, run_services
+    from wallet.keystore import KeystoreError
+
+    try:
+        config = NodeConfig.load(args.config) if args.config else None
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if config is None:
+        if args.datadir is None:
+            print("error: azora node run needs --datadir or --config", file=sys.stderr)
+            return 2
+        config = NodeConfig(datadir=args.datadir)
+    config = config.with_overrides(
+        datadir=args.datadir, genesis=args.genesis, p2p_port=args.p2p_port, p2p_host=args.p2p_host,
+        bootnodes=tuple(b for b in args.bootnodes.split(",") if b) if args.bootnodes else None,
+        http_addr=args.http_addr, http_port=args.http_port, validator_keystore=args.validator_keystore,
+        password_file=args.password_file, block_interval=args.block_interval)
+    try:
+        backend, namespaces, node = build_network_node(config)
+    except (KeystoreError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    rpc = RpcSettings(config.http_addr, config.http_port, config.cors)
+    try:
+        trio.run(partial(run_services, backend, namespaces, rpc, producer=node, on_listening=lambda: print(
+            f"Listening on {config.http_addr}:{config.http_port}; p2p {node.p2p.peer_id} "
+            f"on port {config.p2p_port}", flush=True)))
+    finally:
+        backend.chain.db.close()
+    return 0
+
+
+def cmd_testnet(args: argparse.Namespace) -> int:
+    from node.testnet import init_testnet, run_testnet
+
+    if args.testnet_command == "init":
+        manifest = init_testnet(args.out, validators=args.validators, full_nodes=args.full_nodes,
+                                chain_id=args.chain_id, base_p2p_port=args.base_p2p_port,
+                                base_http_port=args.base_http_port, block_interval=args.block_interval)
+        print(f"wrote {len(manifest['nodes'])} nodes to {args.out}; start them with `azora testnet run {args.out}`")
+        return 0
+    return run_testnet(args.dir)
 
 
 def cmd_contracts(args: argparse.Namespace) -> int:

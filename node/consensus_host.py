@@ -160,6 +160,7 @@ class ConsensusHost:
         self._send, self._receive = trio.open_memory_channel[Input](math.inf)
         self._committed = trio.Condition()
         self._height_lock = trio.Lock()    # held while a height is in progress
+        self._write_lock = trio.Lock()     # one block commit at a time (consensus or sync)
         self._nursery: trio.Nursery | None = None
         self._height_scope: trio.CancelScope | None = None
 
@@ -191,7 +192,8 @@ class ConsensusHost:
                         await self._carry_out(self.driver.apply(inp))
                 while self.chain.head.block_number < height:
                     inp = await self._receive.receive()
-                    await self._carry_out(self.driver.apply(inp))
+                    if inp is not _HEAD_ADVANCED:
+                        await self._carry_out(self.driver.apply(inp))
                 timers.cancel_scope.cancel()
 
     async def feed(self, inp: Input) -> None:
@@ -328,12 +330,36 @@ class ConsensusHost:
         if candidate is None:
             logger.warning("committed block 0x%s is unknown here; waiting for sync", certificate.block_hash.hex())
             return
-        if candidate.pending is None:
-            candidate.pending = await trio.to_thread.run_sync(self.chain.execute_block, candidate.block)
-        await trio.to_thread.run_sync(self._persist, candidate, certificate)
+        async with self._write_lock:
+            if self.chain.head.block_number >= certificate.height:
+                return   # sync got there first
+            if candidate.pending is None:
+                candidate.pending = await trio.to_thread.run_sync(self.chain.execute_block, candidate.block)
+            await trio.to_thread.run_sync(self._persist, candidate, certificate)
         await self.outbox.committed(CommittedBlockMessage(rlp.encode(candidate.block), certificate.encode()))
         async with self._committed:
             self._committed.notify_all()
+
+    async def import_committed_block(self, block: BlockAPI, certificate: CommitCertificate) -> bool:
+        """A block finalised elsewhere (range sync, block gossip): verify its certificate
+        against the set of its height, execute it and make it the head. False if already had."""
+        async with self._write_lock:
+            head = self.chain.head
+            if block.number <= head.block_number:
+                return False
+            if block.header.parent_hash != head.hash:
+                raise ChainError(f"block #{block.number} does not extend the head #{head.block_number}")
+            if certificate.block_hash != block.hash or certificate.height != block.number:
+                raise ChainError(f"the certificate is not for block #{block.number}")
+            reason = verify_commit(certificate, self.validator_sets.for_height(block.number), self.domain)
+            if reason:
+                raise ChainError(f"invalid commit for block #{block.number}: {reason}")
+            pending = await trio.to_thread.run_sync(self.chain.execute_block, block)
+            await trio.to_thread.run_sync(self._persist, Candidate(block, None, pending, True), certificate)
+        await self._send.send(_HEAD_ADVANCED)
+        async with self._committed:
+            self._committed.notify_all()
+        return True
 
     def _persist(self, candidate: Candidate, certificate: CommitCertificate) -> None:
         block = candidate.block
@@ -366,6 +392,9 @@ class ConsensusHost:
         """Run ``fn`` between heights (dev chains' rewinds)."""
         async with self._height_lock:
             return await trio.to_thread.run_sync(fn)
+
+
+_HEAD_ADVANCED: Any = object()   # wakes the height loop after a block arrived another way
 
 
 class _HeadReader:

@@ -7,7 +7,7 @@ import signal
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -24,6 +24,10 @@ from node.backend import Backend, NodeInfo
 from node.consensus_host import ConsensusHost
 from node.evidence import EvidenceReporter
 from node.validators import ValidatorSets
+
+if TYPE_CHECKING:
+    from node.config import NodeConfig
+    from node.network import NetworkNode
 from node.dev import DevChain, DevPolicy, DevSigningAPI, EvmAPI, PersonalAPI
 from node.rpc.eth import EthAPI
 from node.rpc.misc import NetAPI, Web3API
@@ -166,3 +170,47 @@ async def run_services(backend: Backend, namespaces: dict[str, Any], rpc: RpcSet
                 logger.info("received %s, shutting down", signal.Signals(signum).name)
                 break
         nursery.cancel_scope.cancel()
+
+
+def build_network_node(config: "NodeConfig") -> tuple[Backend, dict[str, Any], "NetworkNode"]:
+    """``azora node run``: chain, pool, JSON-RPC namespaces, consensus host and libp2p."""
+    from consensus.config import TESTNET_TIMEOUTS, TimeoutConfig
+    from consensus.sign_guard import FileSignRecordStore
+    from node.consensus_host import IntervalPolicy
+    from node.network import GossipOutbox, NetworkNode
+    from p2p import P2PConfig, P2PService, ReqRespHandlers, load_or_create_node_key
+    from wallet.keystore import load_keystore, read_password_file
+
+    genesis = Genesis.from_file(config.genesis) if config.genesis else None
+    chain = open_chain(config.datadir, genesis)
+    backend = Backend(chain)
+    domain = consensus_domain(chain)
+    account = None
+    signer = None
+    if config.validator_keystore:
+        if not config.password_file:
+            raise SystemExit("error: --validator-key needs --password-file")
+        account = load_keystore(config.validator_keystore, read_password_file(config.password_file))
+        record = FileSignRecordStore(config.datadir / "consensus" / "last_sign.json")
+        signer = GuardedSigner(LocalSigner(bytes(account.key), domain), record)
+    timeouts = TimeoutConfig(**{**TESTNET_TIMEOUTS.__dict__, **config.timeouts})
+    epoch_length = chain.genesis.azora.epoch_length if chain.genesis.azora else 100
+    p2p = P2PService(P2PConfig(chain_id=chain.chain_id, listen_host=config.p2p_host,
+                               port=config.p2p_port, bootnodes=config.bootnodes),
+                     load_or_create_node_key(config.datadir))
+    host = ConsensusHost(backend, signer=signer, domain=domain,
+                         validator_sets=ValidatorSets(chain, epoch_length), timeouts=timeouts,
+                         policy=IntervalPolicy(config.block_interval), outbox=GossipOutbox(p2p),
+                         on_evidence=EvidenceReporter(backend, account).report)
+    node = NetworkNode(backend, host, p2p)
+    p2p.reqresp.handlers = ReqRespHandlers(status=node.status, on_peer_status=node.on_peer_status,
+                                           blocks_by_range=node.blocks_by_range,
+                                           blocks_by_hash=node.blocks_by_hash)
+    backend.info.extra["node_info"] = {
+        "validator": account.address if account else None,
+        "p2p": {"peerId": str(p2p.peer_id), "listen": [f"/ip4/{config.p2p_host}/tcp/{config.p2p_port}"]},
+    }
+    backend.info.extra["consensus"] = host
+    namespaces = build_namespaces(backend)
+    namespaces["net"] = NetAPI(backend, peer_count=node.peer_count)
+    return backend, namespaces, node

@@ -25,8 +25,16 @@ class AzoraAPI:
             "head": {"number": quantity(head.block_number), "hash": data(head.hash)},
             "dev": self._b.info.dev,
             "contracts": chain.system_contracts,
+            "consensus": self._consensus(),
             **self._b.info.extra.get("node_info", {}),
         }
+
+    def _consensus(self) -> dict[str, Any] | None:
+        host = self._b.info.extra.get("consensus")
+        if host is None:
+            return None
+        return {"height": quantity(max(host.driver.height, 0)), "round": quantity(host.round),
+                "validator": data(host.address) if host.signer else None}
 
     def getCommit(self, tag: Any) -> dict[str, Any] | None:
         """The commit certificate that finalised a block (null for genesis or unknown blocks)."""

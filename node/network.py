@@ -1,0 +1,298 @@
+"""A networked node: the consensus host, the chain and the mempool joined to libp2p.
+
+Gossip carries proposals (with their block and parent commit), votes, committed blocks,
+transactions and evidence; req/resp serves status and block ranges. A node that is behind
+range-syncs — verifying every commit certificate against the validator set of its height and
+re-executing every block — then follows gossip.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import rlp
+import trio
+from libp2p.peer.id import ID
+
+from consensus.commit import verify_commit
+from consensus.events import CertificateReceived, ProposalReceived, VoteReceived
+from consensus.signing import is_valid_vote_signature
+from consensus.types import CommitCertificate, DuplicateVoteEvidence, SignedVote, is_conflicting_pair
+from kernel.chain import ChainError
+from node.backend import Backend
+from node.chainio import decode_block
+from node.consensus_host import CommittedBlockMessage, ConsensusHost, ProposalMessage
+from node.mempool import TxPoolError
+from node.rpc.errors import RpcError
+from p2p import BlockAndCommit, GossipMessage, P2PService, Status, TopicKind, ValidationResult
+
+logger = logging.getLogger("azora.network")
+SYNC_BATCH = 256
+STATUS_POLL_SECONDS = 3.0
+
+
+class GossipOutbox:
+    """The consensus host's outbox, published on the chain's gossip topics."""
+
+    def __init__(self, p2p: P2PService) -> None:
+        self.p2p = p2p
+
+    async def _publish(self, kind: TopicKind, payload: bytes) -> None:
+        try:
+            await self.p2p.publish(kind, payload)
+        except Exception as exc:  # a full queue or no peers yet must not stop consensus
+            logger.debug("publish on %s failed: %s", kind.value, exc)
+
+    async def proposal(self, message: ProposalMessage) -> None:
+        await self._publish(TopicKind.PROPOSAL, message.encode())
+
+    async def vote(self, signed: SignedVote) -> None:
+        await self._publish(TopicKind.VOTE, signed.encode())
+
+    async def committed(self, message: CommittedBlockMessage) -> None:
+        await self._publish(TopicKind.BLOCK, message.encode())
+
+    async def evidence(self, evidence: DuplicateVoteEvidence) -> None:
+        await self._publish(TopicKind.EVIDENCE, evidence.encode())
+
+
+class NetworkNode:
+    """Routes between the P2P service, the consensus host and the chain."""
+
+    def __init__(self, backend: Backend, host: ConsensusHost, p2p: P2PService) -> None:
+        self.backend = backend
+        self.chain = backend.chain
+        self.host = host
+        self.p2p = p2p
+        self.peer_heads: dict[ID, int] = {}
+        self._sync_wanted = trio.Event()
+        self._token: trio.lowlevel.TrioToken | None = None
+        self._tx_send, self._tx_receive = trio.open_memory_channel[bytes](math.inf)
+        backend.on_tx_added.append(self._on_local_tx)
+        self._install_topics()
+
+    # -- wiring ----------------------------------------------------------------------------
+
+    def _install_topics(self) -> None:
+        p2p = self.p2p
+        p2p.set_validator(TopicKind.VOTE, self._validate_vote)
+        p2p.subscribe(TopicKind.VOTE, self._on_vote)
+        p2p.set_validator(TopicKind.PROPOSAL, self._validate_proposal)
+        p2p.subscribe(TopicKind.PROPOSAL, self._on_proposal)
+        p2p.set_validator(TopicKind.BLOCK, self._validate_committed)
+        p2p.subscribe(TopicKind.BLOCK, self._on_committed)
+        p2p.set_validator(TopicKind.TX, self._validate_tx)
+        p2p.set_validator(TopicKind.EVIDENCE, self._validate_evidence)
+        p2p.subscribe(TopicKind.EVIDENCE, self._on_evidence)
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        self._token = trio.lowlevel.current_trio_token()
+        async with trio.open_nursery() as nursery:
+            await nursery.start(self.p2p.run)
+            nursery.start_soon(self._publish_local_txs)
+            nursery.start_soon(self._poll_status)
+            nursery.start_soon(self._sync_loop)
+            task_status.started()
+            await self.host.run()
+
+    # -- status and range sync ---------------------------------------------------------------
+
+    async def status(self) -> Status:
+        head = self.chain.head
+        return Status(self.chain.chain_id, self.chain.genesis_hash, head.block_number, head.hash,
+                      head.block_number, head.hash)
+
+    async def on_peer_status(self, peer: ID, status: Status) -> None:
+        self.peer_heads[peer] = status.head_number
+        if status.head_number > self.chain.head.block_number + 1:
+            self._sync_wanted.set()
+
+    async def blocks_by_range(self, peer: ID, start: int, count: int) -> list[BlockAndCommit]:
+        return await trio.to_thread.run_sync(self._read_range, start, count)
+
+    def _read_range(self, start: int, count: int) -> list[BlockAndCommit]:
+        out = []
+        for number in range(max(1, start), min(start + count, self.chain.head.block_number + 1)):
+            header = self.chain.header_by_number(number)
+            commit = self.chain.commit_of(header.hash)
+            if commit is None:
+                break
+            out.append(BlockAndCommit(rlp.encode(self.chain.block_of(header)), commit))
+        return out
+
+    async def blocks_by_hash(self, peer: ID, hashes: Any) -> list[BlockAndCommit]:
+        def read() -> list[BlockAndCommit]:
+            out = []
+            for block_hash in hashes:
+                header = self.backend.header_by_hash(block_hash)
+                commit = self.chain.commit_of(block_hash) if header else None
+                if header is not None and commit is not None:
+                    out.append(BlockAndCommit(rlp.encode(self.chain.block_of(header)), commit))
+            return out
+        return await trio.to_thread.run_sync(read)
+
+    async def _poll_status(self) -> None:
+        while True:
+            await trio.sleep(STATUS_POLL_SECONDS)
+            for peer in list(self.p2p.connected_peers()):
+                try:
+                    with trio.move_on_after(5):
+                        await self.on_peer_status(peer, await self.p2p.request_status(peer))
+                except Exception as exc:
+                    logger.debug("status from %s failed: %s", peer, exc)
+
+    async def _sync_loop(self) -> None:
+        while True:
+            await self._sync_wanted.wait()
+            self._sync_wanted = trio.Event()
+            await self.sync_once()
+
+    async def sync_once(self) -> int:
+        """Range-sync from the best peer until level with it; returns blocks imported."""
+        imported = 0
+        while True:
+            ours = self.chain.head.block_number
+            best = max(self.peer_heads.items(), key=lambda item: item[1], default=(None, 0))
+            peer, their_head = best
+            if peer is None or their_head <= ours:
+                return imported
+            try:
+                batch = await self.p2p.request_blocks_by_range(peer, ours + 1, min(SYNC_BATCH, their_head - ours))
+            except Exception as exc:
+                logger.info("range sync from %s failed: %s", peer, exc)
+                self.peer_heads.pop(peer, None)
+                continue
+            if not batch:
+                self.peer_heads[peer] = ours
+                continue
+            count = await self.import_committed(batch)
+            imported += count
+            if count < len(batch):
+                self.peer_heads.pop(peer, None)   # it served something we cannot accept
+            logger.info("synced to #%d", self.chain.head.block_number)
+
+    async def import_committed(self, batch: list[BlockAndCommit]) -> int:
+        """Verify each commit against its height's set, execute and persist; stop at the first bad one."""
+        imported = 0
+        for item in batch:
+            try:
+                await self.host.import_committed_block(decode_block(self.chain, item.block),
+                                                       CommitCertificate.decode(item.commit))
+            except (ChainError, ValueError, rlp.DecodingError, rlp.DeserializationError) as exc:
+                logger.warning("rejected synced block: %s", exc)
+                break
+            imported += 1
+        return imported
+
+    # -- gossip validators and handlers ---------------------------------------------------------
+
+    def _validate_vote(self, peer: ID, payload: bytes) -> ValidationResult:
+        try:
+            signed = SignedVote.decode(payload)
+        except ValueError:
+            return ValidationResult.REJECT
+        if not is_valid_vote_signature(self.host.domain, signed):
+            return ValidationResult.REJECT
+        height = self.chain.head.block_number + 1
+        if signed.vote.height < height - 1 or signed.vote.height > height + 1:
+            return ValidationResult.IGNORE
+        return ValidationResult.ACCEPT
+
+    async def _on_vote(self, message: GossipMessage) -> None:
+        await self.host.feed(VoteReceived(SignedVote.decode(message.payload)))
+
+    def _validate_proposal(self, peer: ID, payload: bytes) -> ValidationResult:
+        try:
+            proposal = ProposalMessage.decode(payload)
+        except ValueError:
+            return ValidationResult.REJECT
+        height = self.chain.head.block_number + 1
+        if proposal.signed.proposal.height != height:
+            return ValidationResult.IGNORE
+        return ValidationResult.ACCEPT
+
+    async def _on_proposal(self, message: GossipMessage) -> None:
+        proposal = ProposalMessage.decode(message.payload)
+        problem = self.host.receive_proposal_block(proposal)
+        if problem:
+            logger.info("proposal from %s unusable: %s", message.forwarder, problem)
+            return
+        await self.host.feed(ProposalReceived(proposal.signed))
+
+    def _validate_committed(self, peer: ID, payload: bytes) -> ValidationResult:
+        try:
+            message = CommittedBlockMessage.decode(payload)
+            CommitCertificate.decode(message.certificate)
+        except ValueError:
+            return ValidationResult.REJECT
+        return ValidationResult.ACCEPT
+
+    async def _on_committed(self, message: GossipMessage) -> None:
+        committed = CommittedBlockMessage.decode(message.payload)
+        certificate = CommitCertificate.decode(committed.certificate)
+        head = self.chain.head.block_number
+        if certificate.height <= head:
+            return
+        if certificate.height > head + 1:
+            self.peer_heads[message.forwarder] = certificate.height
+            self._sync_wanted.set()
+            return
+        await self.import_committed([BlockAndCommit(committed.block, committed.certificate)])
+
+    def _validate_tx(self, peer: ID, payload: bytes) -> ValidationResult:
+        try:
+            tx = self.backend.decode_transaction(payload)
+            self.backend.submit(tx, len(payload))
+        except RpcError as exc:
+            if exc.code == -32602 or "invalid sender" in exc.message or "chain id" in exc.message:
+                return ValidationResult.REJECT
+            if "already known" in exc.message:
+                return ValidationResult.IGNORE
+            return ValidationResult.IGNORE
+        return ValidationResult.ACCEPT
+
+    def _validate_evidence(self, peer: ID, payload: bytes) -> ValidationResult:
+        try:
+            evidence = DuplicateVoteEvidence.decode(payload)
+        except ValueError:
+            return ValidationResult.REJECT
+        domain = self.host.domain
+        if not (is_conflicting_pair(evidence.vote_a, evidence.vote_b)
+                and is_valid_vote_signature(domain, evidence.vote_a)
+                and is_valid_vote_signature(domain, evidence.vote_b)):
+            return ValidationResult.REJECT
+        return ValidationResult.ACCEPT
+
+    async def _on_evidence(self, message: GossipMessage) -> None:
+        evidence = DuplicateVoteEvidence.decode(message.payload)
+        if self.host.on_evidence is not None:
+            await trio.to_thread.run_sync(self.host.on_evidence, evidence)
+
+    # -- local transactions to the network -------------------------------------------------------
+
+    def _on_local_tx(self, tx: Any) -> None:
+        if self._token is None:
+            return
+        encoded = tx.encode()
+        try:
+            trio.from_thread.run_sync(self._tx_send.send_nowait, encoded, trio_token=self._token)
+        except RuntimeError:
+            self._tx_send.send_nowait(encoded)
+
+    async def _publish_local_txs(self) -> None:
+        async for encoded in self._tx_receive:
+            try:
+                await self.p2p.publish(TopicKind.TX, encoded)
+            except Exception as exc:
+                logger.debug("tx publish failed: %s", exc)
+
+    def peer_count(self) -> int:
+        return len(self.p2p.connected_peers())
+
+
+def verify_certificate(host: ConsensusHost, certificate: CommitCertificate) -> str | None:
+    return verify_commit(certificate, host.validator_sets.for_height(certificate.height), host.domain)
+
+
+__all__ = ["GossipOutbox", "NetworkNode", "TxPoolError", "verify_certificate"]
