@@ -243,3 +243,34 @@ def test_full_node_outside_the_set_follows_and_commits_but_never_signs() -> None
     out = host.feed(ProposalReceived(proposal), *votes(VoteType.PREVOTE, V, SIGNERS[:3]),
                     *votes(VoteType.PRECOMMIT, V, SIGNERS[:3]), TimeoutElapsed(TimeoutKind.PROPOSE, H, 0))
     assert of_type(out, Commit) and not of_type(host.sent, SignVote) and not of_type(host.sent, SignProposal)
+
+
+def test_restarted_validator_keeps_its_lock_and_does_not_vote_against_it() -> None:
+    from consensus.sign_guard import GuardedSigner, MemorySignRecordStore
+
+    proposers = {compute_proposer(VSET, 0), compute_proposer(VSET, 1)}
+    me = next(i for i, s in enumerate(SIGNERS) if s.address not in proposers)
+    store = MemorySignRecordStore()
+    guard = GuardedSigner(SIGNERS[me], store)
+    driver = Driver(SIGNERS[me].address, DOMAIN)
+    host = Host(driver, SIGNERS[me])
+    host.signer = guard  # type: ignore[assignment]  # sign through the durable record
+    host.run(driver.start_height(H, VSET))
+    host.feed(ProposalReceived(proposer_signer(0).sign_proposal(Proposal(H, 0, V, -1))),
+              *votes(VoteType.PREVOTE, V, others(me)[:2]))
+    assert store.load().locked_value == V  # precommitted V at round 0: locked
+    # Crash. The restarted driver resumes round 0 locked on V; in round 1 another block W is
+    # proposed without a proof-of-lock: the validator must prevote nil, not W.
+    restarted = Driver(SIGNERS[me].address, DOMAIN)
+    again = Host(restarted, SIGNERS[me])
+    again.signer = GuardedSigner(SIGNERS[me], store)  # type: ignore[assignment]
+    again.run(restarted.start_height(H, VSET, again.signer.restored_lock(H)))  # type: ignore[attr-defined]
+    again.feed(*votes(VoteType.PRECOMMIT, None, others(me)), TimeoutElapsed(TimeoutKind.PRECOMMIT, H, 0))
+    out = again.feed(ProposalReceived(proposer_signer(1).sign_proposal(Proposal(H, 1, W, -1))))
+    assert SignVote(Vote(VoteType.PREVOTE, H, 1, None)) in out
+    # Without the restored lock the same validator would have prevoted W (the amnesia attack).
+    amnesic = Host(Driver(SIGNERS[me].address, DOMAIN), SIGNERS[me])
+    amnesic.run(amnesic.driver.start_height(H, VSET))
+    amnesic.feed(*votes(VoteType.PRECOMMIT, None, others(me)), TimeoutElapsed(TimeoutKind.PRECOMMIT, H, 0))
+    out = amnesic.feed(ProposalReceived(proposer_signer(1).sign_proposal(Proposal(H, 1, W, -1))))
+    assert SignVote(Vote(VoteType.PREVOTE, H, 1, W)) in out
