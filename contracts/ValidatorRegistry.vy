@@ -17,6 +17,9 @@
         jails the validator for `jailDuration` seconds. Each (validator, type,
         height, round) can be punished once. Parameters: owner (the DAO
         timelock) only.
+        The validator reward reserve (native AZR) also lives here: once per
+        epoch the node's system caller `distributeRewards` with the blocks each
+        validator signed; validators `claimRewards` (pull payment).
 
         Consensus vote signatures (fixed for the whole project):
           secp256k1, 65 bytes r||s||v with v in {27, 28} and s <= n/2, over the
@@ -99,6 +102,14 @@ event Jailed:
     validator: indexed(address)
     until: uint256
 
+event RewardsDistributed:
+    epoch: indexed(uint256)
+    amount: uint256
+
+event RewardsClaimed:
+    validator: indexed(address)
+    amount: uint256
+
 event ParametersChanged:
     minimumBond: uint256
     maxValidators: uint256
@@ -125,8 +136,20 @@ candidateList: public(DynArray[address, MAX_CANDIDATES])
 # @dev keccak(validator, voteType, height, round) -> already punished.
 evidenceUsed: public(HashMap[bytes32, bool])
 
+# @dev The only caller of `distributeRewards`: the node's system-call address (as Prague's
+# EIP-2935/7002 system calls), so rewards follow the commit certificates every node holds.
+systemCaller: public(immutable(address))
+# @dev Native AZR paid out per epoch from the validator reward reserve.
+rewardPerEpoch: public(uint256)
+# @dev Next epoch `distributeRewards` accepts (epochs are paid once, in order).
+nextRewardEpoch: public(uint256)
+# @dev Rewards credited to validators and not yet claimed.
+rewards: public(HashMap[address, uint256])
+totalRewardsOwed: public(uint256)
+
 
 @deploy
+@payable
 def __init__(
     token_: address,
     credentials_: address,
@@ -138,6 +161,8 @@ def __init__(
     slash_fraction_bps_: uint256,
     reporter_share_bps_: uint256,
     jail_duration_: uint256,
+    system_caller_: address,
+    reward_per_epoch_: uint256,
 ):
     """
     @notice Deploys the registry; the deployer owns it until ownership moves to the DAO.
@@ -151,6 +176,9 @@ def __init__(
     @param slash_fraction_bps_ Share of bond + unbonding slashed per equivocation.
     @param reporter_share_bps_ Share of the slashed amount paid to the reporter.
     @param jail_duration_ Seconds an equivocator is jailed.
+    @param system_caller_ The node's system-call address allowed to distribute rewards.
+    @param reward_per_epoch_ Native AZR paid to the validators per epoch.
+    `msg.value` seeds the validator reward reserve.
     """
     assert token_ != empty(address) and credentials_ != empty(address), "ValidatorRegistry: zero address"
     assert treasury_ != empty(address), "ValidatorRegistry: zero treasury"
@@ -159,6 +187,8 @@ def __init__(
     token = IERC20(token_)
     credentials = ICredentials(credentials_)
     treasury = treasury_
+    systemCaller = system_caller_
+    self.rewardPerEpoch = reward_per_epoch_
     self.validatorCourseId = validator_course_id_
     self._set_parameters(
         minimum_bond_, max_validators_, unbonding_delay_, slash_fraction_bps_,
@@ -300,6 +330,84 @@ def reportEquivocation(vote_a: Vote, signature_a: Bytes[65], vote_b: Vote, signa
 
 
 @external
+@payable
+def __default__():
+    """
+    @notice Native AZR sent here joins the validator reward reserve.
+    """
+    assert len(msg.data) == 0, "ValidatorRegistry: unknown function"
+
+
+@external
+def distributeRewards(epoch: uint256, validators: DynArray[address, MAX_VALIDATORS], blocks_signed: DynArray[uint256, MAX_VALIDATORS]):
+    """
+    @notice Credits an epoch's reward to its validators in proportion to blocks signed
+            (system caller only, once per epoch, epochs in order).
+    @dev The node computes `blocks_signed` from the epoch's commit certificates, identically
+         on every node, and calls this at the first block of the next epoch. The amount is
+         `rewardPerEpoch`, or what the reserve still holds if less.
+    @param epoch The epoch paid, equal to `nextRewardEpoch`.
+    @param validators The epoch's validators.
+    @param blocks_signed Blocks each signed (a precommit in the canonical commit).
+    """
+    assert msg.sender == systemCaller, "ValidatorRegistry: not system caller"
+    assert epoch == self.nextRewardEpoch, "ValidatorRegistry: wrong epoch"
+    assert len(validators) == len(blocks_signed), "ValidatorRegistry: length mismatch"
+    self.nextRewardEpoch = epoch + 1
+    total_signed: uint256 = 0
+    for signed: uint256 in blocks_signed:
+        total_signed += signed
+    amount: uint256 = min(self.rewardPerEpoch, self._reward_reserve())
+    if total_signed == 0 or amount == 0:
+        log RewardsDistributed(epoch=epoch, amount=0)
+        return
+    paid: uint256 = 0
+    for i: uint256 in range(len(validators), bound=MAX_VALIDATORS):
+        share: uint256 = amount * blocks_signed[i] // total_signed
+        self.rewards[validators[i]] += share
+        paid += share
+    self.totalRewardsOwed += paid
+    log RewardsDistributed(epoch=epoch, amount=paid)
+
+
+@external
+@nonreentrant
+def claimRewards(validator: address) -> uint256:
+    """
+    @notice Pays `validator` its credited rewards in native AZR. Anyone may call.
+    @param validator The validator.
+    @return uint256 The amount paid.
+    """
+    amount: uint256 = self.rewards[validator]
+    assert amount > 0, "ValidatorRegistry: nothing to claim"
+    self.rewards[validator] = 0
+    self.totalRewardsOwed -= amount
+    log RewardsClaimed(validator=validator, amount=amount)
+    raw_call(validator, b"", value=amount)
+    return amount
+
+
+@external
+def setRewardPerEpoch(amount: uint256):
+    """
+    @notice Sets the native AZR paid per epoch (owner, i.e. the DAO, only).
+    @param amount The reward.
+    """
+    ownable._check_owner()
+    self.rewardPerEpoch = amount
+
+
+@external
+@view
+def rewardReserve() -> uint256:
+    """
+    @notice Native AZR left for future validator rewards.
+    @return uint256 Balance minus credited, unclaimed rewards.
+    """
+    return self._reward_reserve()
+
+
+@external
 def jail(validator: address, duration: uint256):
     """
     @notice Jails a candidate for `duration` seconds without slashing (owner only).
@@ -423,6 +531,12 @@ def activeValidators() -> (DynArray[address, MAX_VALIDATORS], DynArray[uint256, 
         validators.append(pool[best])
         powers.append(bonds[best])
     return validators, powers
+
+
+@internal
+@view
+def _reward_reserve() -> uint256:
+    return self.balance - self.totalRewardsOwed
 
 
 @internal

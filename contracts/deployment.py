@@ -167,6 +167,10 @@ class DeploymentParams:
     slash_fraction_bps: int = 500
     reporter_share_bps: int = 1_000
     jail_duration: int = 30 * DAY
+    # validator rewards: paid per epoch by the node's system call (as Prague system contracts)
+    system_caller: str = "0xfffffffffffffffffffffffffffffffffffffffe"
+    validator_reward_reserve: int = 50_000_000 * ETHER
+    reward_per_epoch: int = 10_000 * ETHER
 
 
 def system_deployment_plan(params: DeploymentParams) -> list[Step]:
@@ -213,8 +217,9 @@ def _deploy_core(p: DeploymentParams) -> list[Step]:
             (
                 Ref("AZR"), Ref("Credentials"), Ref("Timelock"), p.validator_course_id,
                 p.minimum_bond, p.max_validators, p.unbonding_delay, p.slash_fraction_bps,
-                p.reporter_share_bps, p.jail_duration,
+                p.reporter_share_bps, p.jail_duration, p.system_caller, p.reward_per_epoch,
             ),
+            value=p.validator_reward_reserve,
         ),
     ]
 

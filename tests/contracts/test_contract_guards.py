@@ -38,11 +38,11 @@ def test_invalid_constructor_arguments(some):
         pok.deploy(some, 0, 1, 1, 1, 1, 1, 1, 1)
     reg = load_partial("ValidatorRegistry")
     with boa.reverts("ValidatorRegistry: zero address"):
-        reg.deploy(ZERO, some, some, b"\x00" * 32, 0, 1, 0, 0, 0, 0)
+        reg.deploy(ZERO, some, some, b"\x00" * 32, 0, 1, 0, 0, 0, 0, some, 0)
     with boa.reverts("ValidatorRegistry: zero treasury"):
-        reg.deploy(some, some, ZERO, b"\x00" * 32, 0, 1, 0, 0, 0, 0)
+        reg.deploy(some, some, ZERO, b"\x00" * 32, 0, 1, 0, 0, 0, 0, some, 0)
     with boa.reverts("ValidatorRegistry: bad max validators"):
-        reg.deploy(some, some, some, b"\x00" * 32, 0, 0, 0, 0, 0, 0)
+        reg.deploy(some, some, some, b"\x00" * 32, 0, 0, 0, 0, 0, 0, some, 0)
 
 
 def test_invalid_course_without_issuer(deployer):
@@ -77,7 +77,7 @@ def test_invalid_escrow_with_a_token_that_returns_false_or_too_many_milestones(d
 
 def _registry_on(token, deployer, creds):
     return load_partial("ValidatorRegistry").deploy(
-        token.address, creds.address, deployer, keccak(text="v"), 0, 10, DAY, 1_000, 1_000, DAY
+        token.address, creds.address, deployer, keccak(text="v"), 0, 10, DAY, 1_000, 1_000, DAY, deployer, 0
     )
 
 

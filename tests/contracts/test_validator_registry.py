@@ -14,6 +14,7 @@ VOTE = "Vote(uint8 voteType,uint64 height,uint32 round,bytes32 blockHash)"
 DAY = 86_400
 NOT_OWNER = "ownable: caller is not the owner"
 VALIDATORS = [Signer.from_seed(f"val{i}") for i in range(4)]
+SYSTEM = "0xfffffffffffffffffffffffffffffffffffffffe"
 
 
 @pytest.fixture(scope="module")
@@ -23,7 +24,8 @@ def env(deployer, users):
     creds.setIssuer(deployer, True)
     treasury = users[5]
     reg = load_partial("ValidatorRegistry").deploy(
-        azr.address, creds.address, treasury, COURSE, 100 * ETHER, 3, 7 * DAY, 1_000, 2_000, 30 * DAY
+        azr.address, creds.address, treasury, COURSE, 100 * ETHER, 3, 7 * DAY, 1_000, 2_000, 30 * DAY,
+        SYSTEM, 90 * ETHER, value=200 * ETHER,
     )
     ids = {}
     for v in VALIDATORS:
@@ -290,3 +292,33 @@ def test_active_set_query_gas_stays_bounded(env, deployer):
     assert powers[0] == 139 * ETHER and powers[-1] == 110 * ETHER
     # consensus reads this with eth_call at every epoch boundary: keep it far below a block
     assert reg._computation.get_gas_used() < 15_000_000
+
+
+def test_rewards_split_by_blocks_signed_once_per_epoch(env, users, deployer):
+    reg = env["reg"]
+    a, b = VALIDATORS[0].address, VALIDATORS[1].address
+    boa.env.set_balance(SYSTEM, 0)
+    with boa.reverts("ValidatorRegistry: not system caller"):
+        reg.distributeRewards(0, [a, b], [2, 1], sender=deployer)
+    with boa.reverts("ValidatorRegistry: wrong epoch"):
+        reg.distributeRewards(1, [a, b], [2, 1], sender=SYSTEM)
+    with boa.reverts("ValidatorRegistry: length mismatch"):
+        reg.distributeRewards(0, [a, b], [2], sender=SYSTEM)
+    reg.distributeRewards(0, [a, b], [2, 1], sender=SYSTEM)
+    assert (reg.rewards(a), reg.rewards(b)) == (60 * ETHER, 30 * ETHER)
+    with boa.reverts("ValidatorRegistry: wrong epoch"):
+        reg.distributeRewards(0, [a, b], [2, 1], sender=SYSTEM)
+    assert reg.rewardReserve() == 110 * ETHER
+    reg.distributeRewards(1, [a], [5], sender=SYSTEM)
+    reg.distributeRewards(2, [b], [5], sender=SYSTEM)  # only 20 left in the reserve
+    assert reg.rewards(b) == 50 * ETHER and reg.rewardReserve() == 0
+    before = boa.env.get_balance(a)
+    reg.claimRewards(a, sender=users[0])
+    assert boa.env.get_balance(a) == before + 150 * ETHER
+    with boa.reverts("ValidatorRegistry: nothing to claim"):
+        reg.claimRewards(a)
+    with boa.reverts(NOT_OWNER):
+        reg.setRewardPerEpoch(1, sender=users[0])
+    reg.setRewardPerEpoch(1, sender=deployer)
+    boa.env.raw_call(reg.address, sender=users[0], value=5 * ETHER)  # anyone may top up the reserve
+    assert reg.rewardReserve() == 5 * ETHER
