@@ -27,7 +27,8 @@ def build_commit_certificate(height: int, round: int, block_hash: bytes,
     pairs = {}
     for signed in precommits:
         vote = signed.vote
-        if (vote.vote_type, vote.height, vote.round, vote.block_hash) == (VoteType.PRECOMMIT, height, round, block_hash):
+        wanted = (VoteType.PRECOMMIT, height, round, block_hash)
+        if (vote.vote_type, vote.height, vote.round, vote.block_hash) == wanted:
             pairs[signed.validator] = signed.signature
     return CommitCertificate(height, round, block_hash, tuple(sorted(pairs.items())))
 

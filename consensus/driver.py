@@ -15,9 +15,9 @@ from consensus import state_machine as sm
 from consensus.commit import build_commit_certificate, verify_commit
 from consensus.config import TimeoutKind
 from consensus.events import (
-    BlockValidated, BroadcastProposal, BroadcastVote, CertificateReceived, Commit, Decide, Evidence, Input, Output, ProposalReceived,
-    ProposalSigned, RequestBlock, SignProposal, SignVote, TimeoutElapsed, ValidateBlock, ValueProposed, VoteReceived,
-    VoteSigned,
+    BlockValidated, BroadcastProposal, BroadcastVote, CertificateReceived, Commit, Decide, Evidence, Input, Output,
+    ProposalReceived, ProposalSigned, RequestBlock, SignProposal, SignVote, TimeoutElapsed, ValidateBlock,
+    ValueProposed, VoteReceived, VoteSigned,
 )
 from consensus.signing import SigningDomain, is_valid_proposal_signature, is_valid_vote_signature
 from consensus.types import CommitCertificate, SignedProposal, SignedVote, ValidatorSet, VoteType
@@ -201,7 +201,8 @@ class Driver:
         if isinstance(output, Decide):
             assert self.keeper is not None
             certificate = self._certificate
-            if certificate is not None and (certificate.round, certificate.block_hash) == (output.round, output.block_hash):
+            decided = (output.round, output.block_hash)
+            if certificate is not None and (certificate.round, certificate.block_hash) == decided:
                 return Commit(certificate)
             precommits = self.keeper.votes_for(output.round, VoteType.PRECOMMIT, output.block_hash)
             return Commit(build_commit_certificate(output.height, output.round, output.block_hash, precommits))
@@ -248,7 +249,8 @@ class Driver:
         certificate = self._certificate
         if certificate is not None and certificate.block_hash in self._validity:
             # The certificate stands in for 2f+1 precommits; the block came with it.
-            yield sm.ProposalAndCommit(certificate.round, certificate.block_hash, self._validity[certificate.block_hash])
+            valid = self._validity[certificate.block_hash]
+            yield sm.ProposalAndCommit(certificate.round, certificate.block_hash, valid)
         for round in self.keeper.rounds():
             value = self.keeper.precommit_value(round)
             if value is not None and value in self._validity and self._has_proposal(round, value):

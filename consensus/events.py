@@ -87,7 +87,8 @@ class TimeoutElapsed:
     round: int
 
 
-Input = ProposalReceived | VoteReceived | CertificateReceived | ProposalSigned | VoteSigned | ValueProposed | BlockValidated | TimeoutElapsed
+Input = (ProposalReceived | VoteReceived | CertificateReceived | ProposalSigned | VoteSigned | ValueProposed
+         | BlockValidated | TimeoutElapsed)
 
 # ----- outputs -----------------------------------------------------------------------------
 
