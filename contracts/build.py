@@ -95,6 +95,7 @@ def write_all(artifacts: dict[str, dict[str, Any]]) -> list[Path]:
     for stale in BUILD_DIR.glob("*.json"):
         if stale.stem not in artifacts:
             stale.unlink()
+    _load_cached.cache_clear()
     return written
 
 
