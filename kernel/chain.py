@@ -147,11 +147,13 @@ class Chain:
         extra_data: bytes = b"",
         gas_limit: int | None = None,
         parent: BlockHeaderAPI | None = None,
+        system_calls: Sequence[tuple[bytes, bytes]] = (),
     ) -> "PendingBlock":
         """Build a block from ``transactions`` in order, without writing it.
 
         Invalid transactions (bad nonce, no funds, ...) are left out with their reason, and
-        ones that no longer fit the block's gas are deferred.
+        ones that no longer fit the block's gas are deferred. ``system_calls`` (to, data) run
+        first, from the system address, as the consensus rules require for this block.
         """
         pending = self.db.pending_batch()
         chaindb = ChainDB(pending.db)
@@ -162,6 +164,7 @@ class Chain:
             parent, timestamp=timestamp, coinbase=coinbase, mix_hash=mix_hash,
             extra_data=extra_data, gas_limit=gas_limit or parent.gas_limit)
         vm = self.vm_at(header, pending.db)
+        vm.system_calls = tuple(system_calls)
         vm.block_preprocessing(vm.get_block())
         included, receipts, rejected, deferred = self._apply(vm, header, transactions)
         filled = vm.set_block_transactions_and_withdrawals(
@@ -202,8 +205,13 @@ class Chain:
         self.commit_block(pending, commit)
         return pending.block
 
-    def execute_block(self, block: BlockAPI) -> "PendingBlock":
-        """Validate and execute someone else's ``block`` on its parent, without writing it."""
+    def execute_block(self, block: BlockAPI,
+                      system_calls: Sequence[tuple[bytes, bytes]] = ()) -> "PendingBlock":
+        """Validate and execute someone else's ``block`` on its parent, without writing it.
+
+        ``system_calls`` must be the ones the consensus rules give for this block, exactly
+        as its proposer ran them, or the state root will not match.
+        """
         pending = self.db.pending_batch()
         chaindb = ChainDB(pending.db)
         try:
@@ -217,6 +225,8 @@ class Chain:
             coinbase=block.header.coinbase)
         vm = vm_class(header=base.copy(gas_used=block.header.gas_used), chaindb=chaindb,
                       chain_context=self._chain_context, consensus_context=ConsensusContext(pending.db))
+        if system_calls:
+            vm.system_calls = tuple(system_calls)
         try:
             imported = vm.import_block(block).block
             validate_imported_block_unchanged(imported, block)

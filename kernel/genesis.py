@@ -35,7 +35,9 @@ def parse_bytes(value: Any) -> bytes:
     if not value:
         return b""
     text = str(value)
-    return bytes.fromhex(text[2:] if text.lower().startswith("0x") else text)
+    digits = text[2:] if text.lower().startswith("0x") else text
+    # geth accepts odd-length hex ("0x0") in genesis files.
+    return bytes.fromhex(digits.rjust(len(digits) + len(digits) % 2, "0"))
 
 
 @dataclass(frozen=True)

@@ -113,3 +113,41 @@ def test_other_nodes_proposal_executes_then_commits(chain, tmp_path, dev_account
     assert other.head.block_number == 0 and len(pending.result.receipts) == 2
     other.commit_block(pending)
     assert other.head.hash == built.block.hash
+
+
+SYSTEM_COUNTER = """
+# pragma version 0.4.3
+calls: public(uint256)
+last_caller: public(address)
+
+@external
+def bump():
+    self.calls += 1
+    self.last_caller = msg.sender
+"""
+
+
+def test_system_calls_run_first_and_importers_must_run_the_same(tmp_path, dev_accounts):
+    import vyper
+    from eth.constants import SYSTEM_ADDRESS
+    from eth_utils import function_signature_to_4byte_selector
+
+    runtime = bytes.fromhex(vyper.compile_code(SYSTEM_COUNTER, output_formats=["bytecode_runtime"])
+                            ["bytecode_runtime"][2:])
+    counter = b"\x55" * 20
+    raw = {"config": {"chainId": CHAIN_ID}, "timestamp": "0x1",
+           "alloc": {**{a.address: {"balance": hex(10**24)} for a in dev_accounts},
+                     "0x" + counter.hex(): {"code": "0x" + runtime.hex()}},
+           "azora": {"oracles": {"members": [dev_accounts[9].address], "quorum": 1}}}
+    builder = Chain(LevelDB(tmp_path / "a"), Genesis.from_json(raw))
+    calls = [(counter, function_signature_to_4byte_selector("bump()"))]
+    built = builder.build_block(transfers(dev_accounts[0], 1), timestamp=2, system_calls=calls)
+    state = builder.state_at(builder.head)
+    assert state.get_storage(counter, 0) == 1
+    assert state.get_storage(counter, 1) == int.from_bytes(SYSTEM_ADDRESS, "big")
+
+    importer = Chain(LevelDB(tmp_path / "b"), Genesis.from_json(raw))
+    with pytest.raises(ChainError):
+        importer.execute_block(built.block)          # without the call the state root differs
+    importer.commit_block(importer.execute_block(built.block, system_calls=calls))
+    assert importer.head.hash == builder.head.hash
