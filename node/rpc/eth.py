@@ -1,6 +1,8 @@
 """The ``eth_`` namespace: blocks, transactions, receipts, state, calls, fees and logs."""
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from eth.abc import BlockHeaderAPI
@@ -17,12 +19,15 @@ from node.rpc.hexcodec import (
 from node.rpc.logs import LogQuery, query_logs
 
 MAX_FEE_HISTORY_BLOCKS = 1024
-DEFAULT_TIP = 1_000_000_000     # 1 gwei: what eth_maxPriorityFeePerGas suggests on an idle chain
+DEFAULT_TIP = 1_000_000_000
+RECEIPT_CACHE_BLOCKS = 64     # 1 gwei: what eth_maxPriorityFeePerGas suggests on an idle chain
 
 
 class EthAPI:
     def __init__(self, backend: Backend) -> None:
         self._b = backend
+        self._receipts_cache: OrderedDict[bytes, list[dict[str, Any]]] = OrderedDict()
+        self._receipts_lock = threading.Lock()
 
     @property
     def _chain(self):  # noqa: ANN202
@@ -159,8 +164,21 @@ class EthAPI:
         return None if header is None else self._receipts(header)
 
     def _receipts(self, header: BlockHeaderAPI) -> list[dict[str, Any]]:
+        # A block's receipts never change (its hash fixes them), and clients poll
+        # eth_getTransactionReceipt for every transaction of a big block: format them once.
+        # The cached dicts are shared: callers serialise them and must not mutate them.
+        with self._receipts_lock:
+            cached = self._receipts_cache.get(header.hash)
+            if cached is not None:
+                self._receipts_cache.move_to_end(header.hash)
+                return cached
         block = self._chain.block_of(header)
-        return format_receipts(block, self._chain.receipts_of(header), self._chain.senders_of(header))
+        receipts = format_receipts(block, self._chain.receipts_of(header), self._chain.senders_of(header))
+        with self._receipts_lock:
+            self._receipts_cache[header.hash] = receipts
+            while len(self._receipts_cache) > RECEIPT_CACHE_BLOCKS:
+                self._receipts_cache.popitem(last=False)
+        return receipts
 
     def sendRawTransaction(self, raw: Any) -> str:
         encoded = parse_data(raw, "transaction")
