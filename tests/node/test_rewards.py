@@ -1,0 +1,64 @@
+"""Epoch rewards: the first block of an epoch pays the previous epoch's validators, in
+proportion to the blocks whose canonical commit carries their precommit."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from eth_abi import decode, encode
+from eth_utils import function_signature_to_4byte_selector, to_canonical_address
+
+from consensus.commit import build_commit_certificate
+from consensus.signing import LocalSigner, SigningDomain
+from consensus.types import Vote, VoteType
+from kernel.chain import Chain
+from kernel.db import LevelDB
+from kernel.genesis import Genesis
+from node.execution import CallArgs, Executor
+from node.rewards import is_first_block_of_epoch, reward_system_calls
+
+EPOCH = 4
+REWARD = 10_000 * 10**18      # the default reward per epoch
+
+
+@pytest.fixture
+def chain(tmp_path, dev_accounts):
+    genesis = Genesis.from_json({
+        "config": {"chainId": 1337}, "timestamp": hex(int(time.time()) - 1000),
+        "alloc": {a.address: {"balance": hex(10**24)} for a in dev_accounts},
+        "azora": {"validators": [{"address": a.address, "stake": hex(20_000 * 10**18)} for a in dev_accounts[:3]],
+                  "oracles": {"members": [dev_accounts[9].address], "quorum": 1}, "epochLength": EPOCH}})
+    return Chain(LevelDB(tmp_path / "db"), genesis)
+
+
+def _rewards_of(chain, account):
+    registry = chain.system_contracts["ValidatorRegistry"]
+    data = "0x" + (function_signature_to_4byte_selector("rewards(address)") + encode(["address"], [account])).hex()
+    return decode(["uint256"], Executor(chain).call(chain.head, CallArgs.parse({"to": registry, "data": data})))[0]
+
+
+def test_first_block_of_an_epoch_pays_by_blocks_signed(chain, dev_accounts):
+    domain = SigningDomain(1337, to_canonical_address(chain.system_contracts["ValidatorRegistry"]))
+    signers = [LocalSigner(bytes(a.key), domain) for a in dev_accounts[:3]]
+    certificate = None
+    for height in range(1, EPOCH + 2):
+        calls = reward_system_calls(chain, height, EPOCH, certificate)
+        assert bool(calls) == is_first_block_of_epoch(height, EPOCH)
+        built = chain.build_block([], timestamp=chain.head.timestamp + 1, system_calls=calls)
+        # Validators 0 and 1 sign every block; validator 2 only the first two.
+        who = signers[:3] if height <= 2 else signers[:2]
+        certificate = build_commit_certificate(height, 0, built.block.hash, [
+            s.sign_vote(Vote(VoteType.PRECOMMIT, height, 0, built.block.hash)) for s in who])
+        if height < EPOCH:   # the epoch's last commit travels as the next block's parent commit
+            chain.set_commit(built.block.hash, certificate.encode())
+        if height == EPOCH:
+            last_certificate = certificate
+    assert calls and last_certificate is not None
+    rewards = [_rewards_of(chain, a.address) for a in dev_accounts[:3]]
+    # 4 + 4 + 2 = 10 blocks signed in epoch 0.
+    assert rewards == [REWARD * 4 // 10, REWARD * 4 // 10, REWARD * 2 // 10]
+
+
+def test_other_blocks_run_no_system_call(chain):
+    assert reward_system_calls(chain, 1, EPOCH, None) == []
+    assert reward_system_calls(chain, EPOCH, EPOCH, None) == []
