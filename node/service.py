@@ -23,6 +23,7 @@ from node.accounts import ManagedAccounts
 from node.backend import Backend, NodeInfo
 from node.consensus_host import ConsensusHost
 from node.evidence import EvidenceReporter
+from node.metrics import RpcCounters, render as render_metrics
 from node.validators import ValidatorSets
 
 if TYPE_CHECKING:
@@ -150,12 +151,15 @@ async def run_services(backend: Backend, namespaces: dict[str, Any], rpc: RpcSet
                        on_listening: Any = None) -> None:
     """Run until SIGTERM/SIGINT: JSON-RPC server, block producer, subscription feeds."""
     dispatcher = Dispatcher(namespaces)
+    rpc_counters = RpcCounters()
+    dispatcher.on_call = rpc_counters.count
     hooks = [ns for group in namespaces.values() for ns in (group if isinstance(group, list) else [group])]
     on_disconnect = None
     for ns in hooks:
         if hasattr(ns, "on_disconnect"):
             on_disconnect = ns.on_disconnect
-    app = build_app(dispatcher, cors_origins=rpc.cors, on_disconnect=on_disconnect)
+    app = build_app(dispatcher, cors_origins=rpc.cors, on_disconnect=on_disconnect,
+                    metrics=lambda: render_metrics(backend, rpc_counters))
     async with trio.open_nursery() as nursery:
         for ns in hooks:
             if hasattr(ns, "run"):
@@ -211,6 +215,7 @@ def build_network_node(config: "NodeConfig") -> tuple[Backend, dict[str, Any], "
         "p2p": {"peerId": str(p2p.peer_id), "listen": [f"/ip4/{config.p2p_host}/tcp/{config.p2p_port}"]},
     }
     backend.info.extra["consensus"] = host
+    backend.info.extra["p2p"] = p2p
     namespaces = build_namespaces(backend)
     namespaces["net"] = NetAPI(backend, peer_count=node.peer_count)
     return backend, namespaces, node

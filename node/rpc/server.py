@@ -43,6 +43,8 @@ class Dispatcher:
                     if not name.startswith("_") and name not in LIFECYCLE_METHODS:
                         self.methods[f"{prefix}_{name}"] = fn
         self._limiter = trio.CapacityLimiter(WORKER_THREADS)
+        # (method, outcome) of every call, for metrics; unknown names count as one label.
+        self.on_call: Callable[[str, str], None] | None = None
 
     async def handle_payload(self, raw: bytes | str, connection: Any = None) -> Any:
         """Answer one HTTP body or WebSocket message; None for notifications only."""
@@ -69,17 +71,25 @@ class Dispatcher:
         params = call.get("params", [])
         if params is None:
             params = []
+        method = call["method"] if call["method"] in self.methods else "unknown"
         try:
             if not isinstance(params, list):
                 raise invalid_params("non-array args")
             result = await self.call(call["method"], params, connection)
         except RpcError as err:
+            self._count(method, str(err.code))
             return None if is_notification else _error_response(request_id, err)
         except Exception as exc:  # a bug: answer it, keep serving, log it
             logger.exception("internal error in %s", call.get("method"))
+            self._count(method, str(INTERNAL_ERROR))
             return None if is_notification else _error_response(
                 request_id, RpcError(INTERNAL_ERROR, f"internal error: {exc}"))
+        self._count(method, "ok")
         return None if is_notification else {"jsonrpc": "2.0", "id": request_id, "result": result}
+
+    def _count(self, method: str, outcome: str) -> None:
+        if self.on_call is not None:
+            self.on_call(method, outcome)
 
     async def call(self, method: str, params: list[Any], connection: Any = None) -> Any:
         fn = self.methods.get(method)
@@ -133,7 +143,8 @@ class WebSocketConnection:
 
 
 def build_app(dispatcher: Dispatcher, *, cors_origins: Iterable[str] = ("*",),
-              on_disconnect: Callable[[WebSocketConnection], None] | None = None) -> Starlette:
+              on_disconnect: Callable[[WebSocketConnection], None] | None = None,
+              metrics: Callable[[], bytes] | None = None) -> Starlette:
     async def http_endpoint(request: Request) -> Response:
         if request.method == "GET":
             return JSONResponse({"jsonrpc": "2.0", "id": None,
@@ -177,8 +188,14 @@ def build_app(dispatcher: Dispatcher, *, cors_origins: Iterable[str] = ("*",),
 
     middleware = [Middleware(CORSMiddleware, allow_origins=list(cors_origins),
                              allow_methods=["POST", "GET", "OPTIONS"], allow_headers=["*"])]
-    return Starlette(routes=[Route("/", http_endpoint, methods=["GET", "POST"]),
-                             WebSocketRoute("/", websocket_endpoint)], middleware=middleware)
+    async def metrics_endpoint(request: Request) -> Response:
+        body = await trio.to_thread.run_sync(metrics) if metrics else b""
+        return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
+
+    routes = [Route("/", http_endpoint, methods=["GET", "POST"]), WebSocketRoute("/", websocket_endpoint)]
+    if metrics is not None:
+        routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
+    return Starlette(routes=routes, middleware=middleware)
 
 
 async def _answer(dispatcher: Dispatcher, connection: WebSocketConnection, raw: Any) -> None:

@@ -1,0 +1,74 @@
+"""Prometheus metrics, read from the node's parts when scraped (GET /metrics on the RPC port).
+
+A custom collector reads the chain, pool, consensus host and p2p counters at scrape time, so
+no service has to push values anywhere; only RPC calls are counted as they happen.
+"""
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from dataclasses import asdict
+from typing import Iterator
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+
+from node.backend import Backend
+
+
+class RpcCounters:
+    """Calls per method and outcome, counted by the dispatcher (thread-safe)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.calls: Counter[tuple[str, str]] = Counter()
+
+    def count(self, method: str, outcome: str) -> None:
+        with self._lock:
+            self.calls[(method, outcome)] += 1
+
+
+class NodeCollector:
+    def __init__(self, backend: Backend, rpc: RpcCounters) -> None:
+        self.backend = backend
+        self.rpc = rpc
+
+    def collect(self) -> Iterator[Metric]:
+        chain, pool = self.backend.chain, self.backend.pool
+        head = chain.head
+        yield _gauge("azora_head_number", "Number of the head (finalized) block", head.block_number)
+        yield _gauge("azora_head_timestamp_seconds", "Timestamp of the head block", head.timestamp)
+        yield _gauge("azora_head_gas_used", "Gas used by the head block", head.gas_used)
+        yield _gauge("azora_txpool_pending", "Executable transactions in the pool", pool.pending_count)
+        yield _gauge("azora_txpool_queued", "Gapped transactions in the pool", pool.queued_count)
+        host = self.backend.info.extra.get("consensus")
+        if host is not None:
+            yield _gauge("azora_consensus_height", "Height the engine is deciding", max(host.driver.height, 0))
+            yield _gauge("azora_consensus_round", "Round of the current height", host.round)
+            yield _gauge("azora_consensus_evidence", "Equivocations seen", len(host.evidence))
+        p2p = self.backend.info.extra.get("p2p")
+        if p2p is not None:
+            yield _gauge("azora_p2p_peers", "Connected peers", len(p2p.connected_peers()))
+            counters = CounterMetricFamily("azora_p2p_events", "P2P counters", labels=["event"])
+            for name, value in asdict(p2p.metrics).items():
+                if isinstance(value, int):
+                    counters.add_metric([name], value)
+            yield counters
+        calls = CounterMetricFamily("azora_rpc_calls", "JSON-RPC calls", labels=["method", "outcome"])
+        with self.rpc._lock:
+            for (method, outcome), value in self.rpc.calls.items():
+                calls.add_metric([method, outcome], value)
+        yield calls
+
+
+def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, documentation, value=value)
+
+
+def render(backend: Backend, rpc: RpcCounters) -> bytes:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(NodeCollector(backend, rpc))   # type: ignore[arg-type]
+    return generate_latest(registry)
+
+
+__all__ = ["NodeCollector", "RpcCounters", "render"]
