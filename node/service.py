@@ -30,7 +30,11 @@ if TYPE_CHECKING:
     from node.config import NodeConfig
     from node.network import NetworkNode
 from node.dev import DevChain, DevPolicy, DevSigningAPI, EvmAPI, PersonalAPI
+from node.rpc.azora import AzoraAPI
+from node.rpc.debug import DebugAPI
 from node.rpc.eth import EthAPI
+from node.rpc.extra import EthExtraAPI
+from node.rpc.txpool import TxpoolAPI
 from node.rpc.misc import NetAPI, Web3API
 from node.rpc.server import Dispatcher, build_app, serve
 
@@ -114,13 +118,12 @@ def build_dev_chain(backend: Backend, validator_key: bytes, block_time: float | 
 
 def build_namespaces(backend: Backend, *, producer: DevChain | None = None,
                      accounts: ManagedAccounts | None = None) -> dict[str, Any]:
-    eth: list[Any] = [EthAPI(backend)]
-    namespaces: dict[str, Any] = {"eth": eth, "net": NetAPI(backend), "web3": Web3API(backend)}
-    for name, factory in _extra_namespaces().items():
-        namespaces.setdefault(name, [])
-        if not isinstance(namespaces[name], list):
-            namespaces[name] = [namespaces[name]]
-        namespaces[name].append(factory(backend))
+    """One object per JSON-RPC namespace (``eth`` is split over several classes)."""
+    eth: list[Any] = [EthAPI(backend), EthExtraAPI(backend)]
+    namespaces: dict[str, Any] = {
+        "eth": eth, "net": NetAPI(backend), "web3": Web3API(backend), "txpool": TxpoolAPI(backend),
+        "debug": DebugAPI(backend), "azora": AzoraAPI(backend),
+    }
     if accounts is not None:
         signing = DevSigningAPI(backend, accounts)
         eth.append(signing)
@@ -128,22 +131,6 @@ def build_namespaces(backend: Backend, *, producer: DevChain | None = None,
     if producer is not None:
         namespaces["evm"] = EvmAPI(producer)
     return namespaces
-
-
-def _extra_namespaces() -> dict[str, Any]:
-    """Namespaces that live in their own modules (filled in as they land)."""
-    found: dict[str, Any] = {}
-    import importlib
-    for module_name, attr, prefix in (("node.rpc.txpool", "TxpoolAPI", "txpool"),
-                                      ("node.rpc.debug", "DebugAPI", "debug"),
-                                      ("node.rpc.azora", "AzoraAPI", "azora"),
-                                      ("node.rpc.extra", "EthExtraAPI", "eth")):
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError:
-            continue
-        found[prefix] = getattr(module, attr)
-    return found
 
 
 async def run_services(backend: Backend, namespaces: dict[str, Any], rpc: RpcSettings, *,
