@@ -274,7 +274,11 @@ class Chain:
         self.db[schema.make_commit_key(block_hash)] = commit
 
     def rewind_to(self, number: int) -> None:
-        """Make block ``number`` the head again (dev chains' ``evm_revert``)."""
+        """Make block ``number`` the head again (dev chains' ``evm_revert``).
+
+        The number→hash entries above it stay (py-evm's gap bookkeeping reads them) but are
+        ignored because they lie above the head, and the next blocks overwrite them.
+        """
         header = self.chaindb.get_canonical_block_header_by_number(number)
         with self.db.block_batch() as batch:
             chaindb = ChainDB(batch)
@@ -282,7 +286,6 @@ class Chain:
                 old = chaindb.get_canonical_block_header_by_number(n)
                 for tx_hash in chaindb.get_block_transaction_hashes(old):
                     chaindb._remove_transaction_from_canonical_chain(batch, tx_hash)
-                del batch[SchemaV1.make_block_number_to_hash_lookup_key(n)]
             batch[SchemaV1.make_canonical_head_hash_lookup_key()] = header.hash
 
     # -- reads ---------------------------------------------------------------------------
@@ -292,6 +295,8 @@ class Chain:
         return self.chaindb.get_canonical_head()
 
     def header_by_number(self, number: int) -> BlockHeaderAPI:
+        if number > self.head.block_number:   # e.g. entries left above a rewound head
+            raise HeaderNotFound(f"no canonical block #{number}: the head is lower")
         return self.chaindb.get_canonical_block_header_by_number(number)
 
     def header_by_hash(self, block_hash: bytes) -> BlockHeaderAPI:
@@ -299,7 +304,7 @@ class Chain:
 
     def is_canonical(self, header: BlockHeaderAPI) -> bool:
         try:
-            return self.chaindb.get_canonical_block_hash(header.block_number) == header.hash
+            return self.header_by_number(header.block_number).hash == header.hash
         except HeaderNotFound:
             return False
 

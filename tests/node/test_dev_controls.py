@@ -1,0 +1,45 @@
+"""The dev-only evm_* methods on the BFT engine, as hardhat and anvil users rely on them."""
+from __future__ import annotations
+
+import time
+
+
+def test_snapshot_and_revert_rewind_the_chain_and_its_state(w3, dev_node):
+    sender, receiver = w3.eth.accounts[3], w3.eth.accounts[4]
+    snapshot = dev_node.rpc("evm_snapshot")["result"]
+    head, balance = w3.eth.block_number, w3.eth.get_balance(receiver)
+    tx = w3.eth.send_transaction({"from": sender, "to": receiver, "value": 10**18})
+    w3.eth.wait_for_transaction_receipt(tx, timeout=30)
+    assert w3.eth.get_balance(receiver) == balance + 10**18
+
+    assert dev_node.rpc("evm_revert", [snapshot])["result"] is True
+    assert w3.eth.block_number == head
+    assert w3.eth.get_balance(receiver) == balance
+    assert dev_node.rpc("eth_getTransactionReceipt", [tx.to_0x_hex()])["result"] is None
+    assert dev_node.rpc("eth_getBlockByNumber", [hex(head + 1), False])["result"] is None
+    assert dev_node.rpc("evm_revert", [snapshot])["result"] is False      # consumed
+
+    # The chain goes on from the reverted head, with valid commits.
+    tx = w3.eth.send_transaction({"from": sender, "to": receiver, "value": 1})
+    receipt = w3.eth.wait_for_transaction_receipt(tx, timeout=30)
+    assert receipt.blockNumber == head + 1
+    assert dev_node.rpc("azora_getCommit", [hex(head + 1)])["result"]["blockHash"] == receipt.blockHash.to_0x_hex()
+
+
+def test_mine_and_time_controls(w3, dev_node):
+    head = w3.eth.block_number
+    assert dev_node.rpc("evm_mine", [{"blocks": "0x3"}])["result"] == "0x0"
+    assert w3.eth.block_number == head + 3          # empty blocks on demand
+
+    latest = w3.eth.get_block("latest").timestamp
+    dev_node.rpc("evm_setNextBlockTimestamp", [hex(latest + 1000)])
+    dev_node.rpc("evm_mine")
+    assert w3.eth.get_block("latest").timestamp == latest + 1000
+
+    before = int(time.time())
+    dev_node.rpc("evm_increaseTime", [3600])
+    dev_node.rpc("evm_mine")
+    assert w3.eth.get_block("latest").timestamp >= before + 3600   # the clock, moved forward
+
+    error = dev_node.rpc("evm_setNextBlockTimestamp", [hex(latest)])["error"]
+    assert error["code"] == -32000 and "not after" in error["message"]
