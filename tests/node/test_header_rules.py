@@ -1,0 +1,92 @@
+"""The consensus rules of a proposed block's header: proposer, parent commit, mixHash and
+timestamp. Each rule has a case that breaks it and must be rejected."""
+from __future__ import annotations
+
+import time
+
+import pytest
+from eth_utils import to_canonical_address
+
+from consensus.commit import build_commit_certificate
+from consensus.config import DEV_TIMEOUTS
+from consensus.epochs import compute_mix_hash
+from consensus.signing import LocalSigner, SigningDomain
+from consensus.types import Vote, VoteType
+from consensus.validator_set import compute_proposer
+from kernel.chain import Chain
+from kernel.db import LevelDB
+from kernel.genesis import Genesis
+from node.backend import Backend
+from node.consensus_host import Candidate, ConsensusHost, IntervalPolicy
+from node.validators import ValidatorSets
+
+NOW = int(time.time())
+
+
+@pytest.fixture
+def setup(tmp_path, dev_accounts):
+    genesis = Genesis.from_json({
+        "config": {"chainId": 1337}, "timestamp": hex(NOW - 100),
+        "alloc": {a.address: {"balance": hex(10**24)} for a in dev_accounts},
+        "azora": {"validators": [{"address": a.address, "stake": hex(20_000 * 10**18)} for a in dev_accounts[:4]],
+                  "oracles": {"members": [dev_accounts[9].address], "quorum": 1}}})
+    chain = Chain(LevelDB(tmp_path / "db"), genesis)
+    domain = SigningDomain(1337, to_canonical_address(chain.system_contracts["ValidatorRegistry"]))
+    sets = ValidatorSets(chain, 100)
+    host = ConsensusHost(Backend(chain), signer=None, domain=domain, validator_sets=sets,
+                         timeouts=DEV_TIMEOUTS, policy=IntervalPolicy(1), clock=lambda: NOW)
+    signers = {bytes.fromhex(a.address[2:]): LocalSigner(bytes(a.key), domain) for a in dev_accounts[:4]}
+    # Block 1 by its proposer, committed by three of the four validators.
+    proposer = compute_proposer(sets.for_height(1), 0)
+    built = chain.build_block([], timestamp=NOW - 50, coinbase=proposer)
+    certificate = build_commit_certificate(1, 0, built.block.hash, [
+        s.sign_vote(Vote(VoteType.PRECOMMIT, 1, 0, built.block.hash)) for s in list(signers.values())[:3]])
+    chain.set_commit(built.block.hash, certificate.encode())
+    host.validator_set = sets.for_height(2)
+    return chain, host, certificate, signers
+
+
+def _candidate(chain, host, parent_certificate, *, round=0, coinbase=None, mix_hash=None, timestamp=None):
+    coinbase = coinbase if coinbase is not None else compute_proposer(host.validator_set, round)
+    pending = chain.execute_transactions(
+        [], timestamp=timestamp if timestamp is not None else NOW - 10, coinbase=coinbase,
+        mix_hash=mix_hash if mix_hash is not None else compute_mix_hash(parent_certificate))
+    pending.writes.discard()
+    return Candidate(pending.block, parent_certificate)
+
+
+def test_valid_header_passes(setup):
+    chain, host, certificate, _ = setup
+    assert host.check_header(_candidate(chain, host, certificate), 0) is None
+    # The proposer of round 1 is accepted for round 1.
+    assert host.check_header(_candidate(chain, host, certificate, round=1), 1) is None
+
+
+def test_invalid_proposer_is_rejected(setup):
+    chain, host, certificate, _ = setup
+    wrong = next(a for a in host.validator_set.addresses if a != compute_proposer(host.validator_set, 0))
+    assert "not the proposer" in host.check_header(_candidate(chain, host, certificate, coinbase=wrong), 0)
+
+
+def test_invalid_parent_certificate_is_rejected(setup, dev_accounts):
+    chain, host, certificate, signers = setup
+    assert "parent commit" in host.check_header(_candidate(chain, host, None), 0)
+    weak = build_commit_certificate(1, 0, certificate.block_hash, certificate.precommits()[:2])
+    assert "insufficient voting power" in host.check_header(_candidate(chain, host, weak), 0)
+    outsider = LocalSigner(bytes(dev_accounts[7].key), host.domain)
+    forged = build_commit_certificate(1, 0, certificate.block_hash, certificate.precommits()[:2] + (
+        outsider.sign_vote(Vote(VoteType.PRECOMMIT, 1, 0, certificate.block_hash)),))
+    assert "not a validator" in host.check_header(_candidate(chain, host, forged), 0)
+
+
+def test_invalid_mix_hash_is_rejected(setup):
+    chain, host, certificate, _ = setup
+    assert "mixHash" in host.check_header(_candidate(chain, host, certificate, mix_hash=b"\x07" * 32), 0)
+
+
+def test_invalid_timestamps_are_rejected(setup):
+    chain, host, certificate, _ = setup
+    assert "timestamp" in host.check_header(_candidate(chain, host, certificate, timestamp=NOW + 3), 0)
+    # Not after the parent: the kernel refuses to even build it.
+    with pytest.raises(Exception):
+        _candidate(chain, host, certificate, timestamp=NOW - 50)
