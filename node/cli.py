@@ -11,6 +11,7 @@ from pathlib import Path
 import trio
 
 from kernel.genesis import Genesis
+from wallet.cli import add_wallet_commands, cmd_wallet
 
 AZR = 10**18
 
@@ -74,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     trun = testnet.add_parser("run", help="start every node of a testnet with a live status table")
     trun.add_argument("dir", type=Path)
 
+    add_wallet_commands(sub)
+
     con = sub.add_parser("contracts", help="print the system contracts of a running node")
     con.add_argument("--rpc", default="http://127.0.0.1:8545", help="the node's JSON-RPC URL")
 
@@ -90,7 +93,8 @@ def main(argv: list[str] | None = None) -> int:
     for noisy in ("eth", "trie", "hypercorn.error", "hypercorn.access"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     command = {"dev": cmd_dev, "import": cmd_import, "export": cmd_export, "serve": cmd_serve,
-               "contracts": cmd_contracts, "node": cmd_node, "testnet": cmd_testnet}
+               "contracts": cmd_contracts, "node": cmd_node, "testnet": cmd_testnet,
+               "wallet": cmd_wallet}
     try:
         return command[args.command](args)
     except KeyboardInterrupt:
