@@ -1,0 +1,17 @@
+# pragma version 0.4.3
+"""A small contract for the ape client test: storage, an event, a revert reason."""
+
+event Added:
+    sender: indexed(address)
+    amount: uint256
+    total: uint256
+
+total: public(uint256)
+
+
+@external
+def add(amount: uint256) -> uint256:
+    assert amount != 0, "Counter: zero amount"
+    self.total += amount
+    log Added(sender=msg.sender, amount=amount, total=self.total)
+    return self.total

@@ -1,0 +1,166 @@
+"""ape (eth-ape 0.8 + ape-vyper) against a real ``azora dev``, as a dApp developer uses it.
+
+ape pins web3 7 and its own stack, so it lives in its own virtualenv built from the pinned
+tests/clients/ape/requirements.txt into ~/.cache/azora/clients/ape-<hash> (outside the clone,
+so later runs on the same machine reuse it). That virtualenv also holds the Vyper 0.4.3
+compiler: its ``vyper`` executable on PATH plus ``vyper: version: 0.4.3`` in the project's
+ape-config.yaml make ape-vyper compile without looking anything up online.
+
+The project in tests/clients/ape declares the node as the custom network ``azora-dev``; its
+script deploys from ape's test account 0, which is the node's first dev account (ape's
+default test mnemonic is the one `azora dev` funds). Every JSON-RPC request goes through a
+recording proxy, so the test also sees that ape asked for the methods DESIGN.md lists.
+"""
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+import requests
+
+CLIENT = Path(__file__).parent / "ape"
+REQUIREMENTS = CLIENT / "requirements.txt"
+CACHE_ROOT = Path(os.environ.get("AZORA_CLIENT_CACHE", Path.home() / ".cache" / "azora" / "clients"))
+CONFIG_URI = "http://127.0.0.1:8545"     # the uri in the project's ape-config.yaml
+DEV_ACCOUNT_0 = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+
+
+def cached_venv(name: str, requirements: Path) -> Path:
+    """The virtualenv ``CACHE_ROOT/<name>-<hash of requirements>``, built on first use.
+
+    A venv cannot be renamed after it is built (its scripts name their interpreter by absolute
+    path), so it is built in place under a file lock and marked complete last: a directory
+    without the marker is a half-built venv from an interrupted run and is rebuilt.
+    """
+    key = hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
+    venv = CACHE_ROOT / f"{name}-{key}"
+    marker = venv / ".azora-complete"
+    CACHE_ROOT.mkdir(parents=True, exist_ok=True)
+    with open(CACHE_ROOT / f"{name}-{key}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)      # parallel workers wait for one build
+        if not marker.exists():
+            shutil.rmtree(venv, ignore_errors=True)
+            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
+            subprocess.run([str(venv / "bin" / "pip"), "install", "--disable-pip-version-check",
+                            "-q", "-r", str(requirements)], check=True, timeout=900)
+            marker.write_text(requirements.read_text())
+    return venv
+
+
+class RecordingProxy:
+    """Forwards JSON-RPC POSTs to the node and records each method asked for (batches too)."""
+
+    def __init__(self, upstream: str) -> None:
+        self.methods: list[str] = []
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                proxy.record(body)
+                reply = requests.post(upstream, data=body, timeout=60,
+                                      headers={"Content-Type": "application/json"})
+                self.send_response(reply.status_code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(reply.content)))
+                self.end_headers()
+                self.wfile.write(reply.content)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def record(self, body: bytes) -> None:
+        try:
+            request = json.loads(body)
+        except ValueError:
+            return
+        for call in request if isinstance(request, list) else [request]:
+            if isinstance(call, dict):
+                self.methods.append(str(call.get("method")))
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture(scope="module")
+def ape_venv() -> Path:
+    return cached_venv("ape", REQUIREMENTS)
+
+
+@pytest.fixture
+def proxy(dev_node) -> Iterator[RecordingProxy]:
+    recorder = RecordingProxy(dev_node.url)
+    yield recorder
+    recorder.close()
+
+
+def ape_project(tmp_path: Path, uri: str) -> Path:
+    """A copy of the ape project (ape writes .build/ into it) pointed at ``uri``."""
+    project = tmp_path / "ape-project"
+    shutil.copytree(CLIENT, project, ignore=shutil.ignore_patterns(".build", "__pycache__"))
+    config = project / "ape-config.yaml"
+    assert CONFIG_URI in config.read_text()
+    config.write_text(config.read_text().replace(CONFIG_URI, uri))
+    return project
+
+
+def client_env(venv: Path, data_folder: Path) -> dict[str, str]:
+    """The venv's bin first on PATH (ape-vyper finds ``vyper`` 0.4.3 there) and a private
+    ape data folder, so the test neither reads nor writes the user's ~/.ape."""
+    env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
+    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+    env["APE_DATA_FOLDER"] = str(data_folder)
+    return env
+
+
+@pytest.mark.timeout(900)
+def test_ape_deploys_calls_and_reads_reverts(ape_venv, dev_node, proxy, tmp_path):
+    vyper_version = subprocess.run([str(ape_venv / "bin" / "vyper"), "--version"],
+                                   capture_output=True, text=True, check=True).stdout
+    assert vyper_version.startswith("0.4.3")
+    project = ape_project(tmp_path, proxy.url)
+    run = subprocess.run([str(ape_venv / "bin" / "ape"), "run", "azora_check",
+                          "--network", "ethereum:azora-dev:node"],
+                         cwd=project, env=client_env(ape_venv, tmp_path / "ape-data"),
+                         capture_output=True, text=True, timeout=300)
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-4000:]
+    assert "Compiling using Vyper compiler '0.4.3'" in output
+    lines = [line for line in run.stdout.splitlines() if line.startswith("AZORA_RESULT ")]
+    assert lines, output[-4000:]
+    out = json.loads(lines[-1].removeprefix("AZORA_RESULT "))
+
+    assert out["chainId"] == 1337 and out["network"] == "azora-dev"
+    assert out["owner"] == DEV_ACCOUNT_0 and int(out["balance"]) > 0
+    code = dev_node.rpc("eth_getCode", [out["deployed"], "latest"])["result"]
+    assert len(code) > 2
+    assert out["status"] == 1 and out["total"] == 42
+    assert out["receiptEvents"] == [["Added", 37, 42]]
+    assert out["queriedEvents"] == [5, 42]
+    assert out["estimateRevert"] == "Counter: zero amount" and out["sentWhileEstimating"] == 0
+    assert out["minedRevert"] == "Counter: zero amount"
+    receipt = dev_node.rpc("eth_getTransactionReceipt", [out["minedRevertTx"]])["result"]
+    assert receipt["status"] == "0x0"          # the revert was mined, not just estimated
+    assert out["totalAfterReverts"] == 42
+
+    # ape asked for fee history and for the trace methods the node does not serve (it answers
+    # -32601 "method not found"), and carried on: the revert reason above came without them.
+    asked = set(proxy.methods)
+    assert {"eth_chainId", "eth_feeHistory", "eth_sendRawTransaction", "eth_getLogs",
+            "eth_estimateGas"} <= asked, sorted(asked)
+    assert {"debug_traceTransaction", "trace_transaction"} <= asked, sorted(asked)
