@@ -33,6 +33,7 @@ REQUIREMENTS = CLIENT / "requirements.txt"
 CACHE_ROOT = Path(os.environ.get("AZORA_CLIENT_CACHE", Path.home() / ".cache" / "azora" / "clients"))
 CONFIG_URI = "http://127.0.0.1:8545"     # the uri in the project's ape-config.yaml
 DEV_ACCOUNT_0 = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+UNREACHABLE_PROXY = "http://127.0.0.1:9"     # the discard port: nothing listens, refusals are instant
 
 
 def cached_venv(name: str, requirements: Path) -> Path:
@@ -120,11 +121,17 @@ def ape_project(tmp_path: Path, uri: str) -> Path:
 
 
 def client_env(venv: Path, data_folder: Path) -> dict[str, str]:
-    """The venv's bin first on PATH (ape-vyper finds ``vyper`` 0.4.3 there) and a private
-    ape data folder, so the test neither reads nor writes the user's ~/.ape."""
+    """The venv's bin first on PATH (ape-vyper finds ``vyper`` 0.4.3 there), a private ape
+    data folder (the user's ~/.ape is neither read nor written) and every outside HTTP(S)
+    request refused at once, so the run proves ape needs nothing but the node."""
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME")}
-    env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
-    env["APE_DATA_FOLDER"] = str(data_folder)
+    env.update({
+        "PATH": f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}",
+        "APE_DATA_FOLDER": str(data_folder),
+        "HTTP_PROXY": UNREACHABLE_PROXY, "HTTPS_PROXY": UNREACHABLE_PROXY,
+        "http_proxy": UNREACHABLE_PROXY, "https_proxy": UNREACHABLE_PROXY,
+        "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",
+    })
     return env
 
 
