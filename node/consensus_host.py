@@ -53,7 +53,7 @@ class ProposalMessage:
 
     @classmethod
     def decode(cls, data: bytes) -> "ProposalMessage":
-        items = rlp.decode(data)
+        items = _rlp_items(data, "proposal message")
         if not isinstance(items, list) or len(items) != 3 or not all(isinstance(i, bytes) for i in items):
             raise ValueError("proposal message: expected [proposal, block, parentCommit]")
         return cls(SignedProposal.decode(items[0]), items[1], items[2])
@@ -71,10 +71,20 @@ class CommittedBlockMessage:
 
     @classmethod
     def decode(cls, data: bytes) -> "CommittedBlockMessage":
-        items = rlp.decode(data)
+        items = _rlp_items(data, "block message")
         if not isinstance(items, list) or len(items) != 2 or not all(isinstance(i, bytes) for i in items):
             raise ValueError("block message: expected [block, commit]")
         return cls(items[0], items[1])
+
+
+def _rlp_items(data: bytes, what: str) -> Any:
+    """RLP-decode gossip bytes; malformed input is a ValueError like every other decoding fault
+    (rlp's own exceptions are not ValueErrors, and a gossip validator that raises cannot
+    reject, so the sender would go unpunished)."""
+    try:
+        return rlp.decode(data)
+    except rlp.exceptions.RLPException as exc:
+        raise ValueError(f"{what}: {exc}") from None
 
 
 class Outbox(Protocol):
@@ -117,7 +127,12 @@ class IntervalPolicy:
         self._last = 0.0
 
     async def wait_for_next_height(self, backend: Backend) -> None:
-        await trio.sleep(max(0.0, self._last + self.interval - time.time()))
+        # Timestamps are whole seconds and strictly increasing, so a chain cannot outrun the
+        # clock: also wait until the head's timestamp is no longer in the future. Otherwise a
+        # sub-second interval has proposers stamp parent + 1 ever further ahead until their
+        # blocks fail the drift check and every other height needs a second round.
+        head_timestamp = backend.chain.head.timestamp
+        await trio.sleep(max(0.0, self._last + self.interval - time.time(), head_timestamp - time.time()))
         self._last = time.time()
 
     def timestamp(self, parent_timestamp: int) -> int:
@@ -374,6 +389,22 @@ class ConsensusHost:
                     certificate.round, len(block.transactions))
         for hook in self.backend.on_new_block:
             hook(block)
+
+    def own_messages(self) -> list["ProposalMessage | SignedVote"]:
+        """What this validator signed at the current height (its proposals with their blocks),
+        for re-gossip to peers that were away when it was first published."""
+        if self.signer is None:
+            return []
+        out: list[ProposalMessage | SignedVote] = []
+        for message in self.driver.gossip_messages():
+            if isinstance(message, SignedVote) and message.validator == self.address:
+                out.append(message)
+            elif isinstance(message, SignedProposal) and message.proposer == self.address:
+                candidate = self.candidates.get(message.proposal.block_hash)
+                if candidate is not None:
+                    parent = candidate.parent_certificate.encode() if candidate.parent_certificate else b""
+                    out.append(ProposalMessage(message, rlp.encode(candidate.block), parent))
+        return out
 
     async def wait_for_height(self, height: int) -> None:
         async with self._committed:

@@ -63,7 +63,7 @@ def init_testnet(out: Path, *, validators: int, full_nodes: int = 0, chain_id: i
         home = out / name
         (home / "data").mkdir(parents=True, exist_ok=True)
         peer_ids.append(str(peer_id_of(load_or_create_node_key(home / "data"))))
-    bootnode = f"/ip4/127.0.0.1/tcp/{base_p2p_port}/p2p/{peer_ids[0]}"
+    addresses = [f"/ip4/127.0.0.1/tcp/{base_p2p_port + i}/p2p/{peer_ids[i]}" for i in range(total)]
     for index in range(total):
         is_validator = index < validators
         name = f"validator{index}" if is_validator else f"node{index - validators}"
@@ -79,13 +79,16 @@ def init_testnet(out: Path, *, validators: int, full_nodes: int = 0, chain_id: i
         config = NodeConfig(
             datadir=home / "data", genesis=genesis_path, http_addr="127.0.0.1",
             http_port=base_http_port + index, p2p_host="127.0.0.1", p2p_port=base_p2p_port + index,
-            bootnodes=() if index == 0 else (bootnode,), validator_keystore=keystore,
+            # Every node dials the validators before it (full nodes dial every validator), so
+            # the validators form a full mesh: with one bootnode as the hub, losing it would
+            # partition the rest.
+            bootnodes=tuple(addresses[:min(index, validators)]), validator_keystore=keystore,
             password_file=password, block_interval=block_interval)
         config_path = home / "config.yaml"
         config_path.write_text(config.to_yaml(home))
         nodes.append({
             "name": name, "config": str(config_path), "rpc": f"http://127.0.0.1:{base_http_port + index}",
-            "p2p": f"/ip4/127.0.0.1/tcp/{base_p2p_port + index}/p2p/{peer_ids[index]}",
+            "p2p": addresses[index],
             "validator": is_validator, "address": keys[index].address if is_validator else None,
         })
     manifest = {"chainId": chain_id, "genesis": str(genesis_path), "nodes": nodes}
