@@ -73,7 +73,7 @@ class Backend:
             if "blockHash" in tag:
                 header = self.header_by_hash(parse_hash(tag["blockHash"], "blockHash"))
                 if header is None:
-                    raise server_error(f"header for hash not found")
+                    raise server_error("header for hash not found")
                 if tag.get("requireCanonical") and not self.chain.is_canonical(header):
                     raise server_error("hash is not currently canonical")
                 return header

@@ -5,7 +5,7 @@ import json
 import logging
 import signal
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,7 +20,7 @@ from kernel.chain import Chain
 from kernel.db import LevelDB
 from kernel.genesis import Genesis
 from node.accounts import ManagedAccounts
-from node.backend import Backend, NodeInfo
+from node.backend import Backend
 from node.consensus_host import ConsensusHost
 from node.evidence import EvidenceReporter
 from node.metrics import RpcCounters, render as render_metrics

@@ -321,7 +321,7 @@ class EthAPI:
 
 def _parse_slot(slot: Any) -> int:
     if not isinstance(slot, str) or not slot.startswith("0x") or len(slot) > 66:
-        raise invalid_params(f"invalid argument 1: storage slot must be hex of at most 32 bytes")
+        raise invalid_params("invalid argument 1: storage slot must be hex of at most 32 bytes")
     try:
         return int(slot, 16)
     except ValueError:

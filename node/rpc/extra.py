@@ -15,11 +15,11 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 import rlp
 import trio
-from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI, VirtualMachineAPI
+from eth.abc import BlockAPI, SignedTransactionAPI, VirtualMachineAPI
 from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA3
 from eth.exceptions import Revert
 from eth.rlp.accounts import Account

@@ -13,13 +13,10 @@ recording proxy, so the test also sees that ape asked for the methods DESIGN.md 
 """
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import os
 import shutil
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -27,35 +24,13 @@ from pathlib import Path
 
 import pytest
 import requests
+from client_venvs import cached_build, make_venv
 
 CLIENT = Path(__file__).parent / "ape"
 REQUIREMENTS = CLIENT / "requirements.txt"
-CACHE_ROOT = Path(os.environ.get("AZORA_CLIENT_CACHE", Path.home() / ".cache" / "azora" / "clients"))
 CONFIG_URI = "http://127.0.0.1:8545"     # the uri in the project's ape-config.yaml
 DEV_ACCOUNT_0 = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 UNREACHABLE_PROXY = "http://127.0.0.1:9"     # the discard port: nothing listens, refusals are instant
-
-
-def cached_venv(name: str, requirements: Path) -> Path:
-    """The virtualenv ``CACHE_ROOT/<name>-<hash of requirements>``, built on first use.
-
-    A venv cannot be renamed after it is built (its scripts name their interpreter by absolute
-    path), so it is built in place under a file lock and marked complete last: a directory
-    without the marker is a half-built venv from an interrupted run and is rebuilt.
-    """
-    key = hashlib.sha256(requirements.read_bytes()).hexdigest()[:16]
-    venv = CACHE_ROOT / f"{name}-{key}"
-    marker = venv / ".azora-complete"
-    CACHE_ROOT.mkdir(parents=True, exist_ok=True)
-    with open(CACHE_ROOT / f"{name}-{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)      # parallel workers wait for one build
-        if not marker.exists():
-            shutil.rmtree(venv, ignore_errors=True)
-            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True, timeout=120)
-            subprocess.run([str(venv / "bin" / "pip"), "install", "--disable-pip-version-check",
-                            "-q", "-r", str(requirements)], check=True, timeout=900)
-            marker.write_text(requirements.read_text())
-    return venv
 
 
 class RecordingProxy:
@@ -100,7 +75,7 @@ class RecordingProxy:
 
 @pytest.fixture(scope="module")
 def ape_venv() -> Path:
-    return cached_venv("ape", REQUIREMENTS)
+    return cached_build("ape", [REQUIREMENTS], lambda path: make_venv(path, REQUIREMENTS))
 
 
 @pytest.fixture

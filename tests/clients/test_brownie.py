@@ -17,63 +17,36 @@ eth_sendTransaction).
 """
 from __future__ import annotations
 
-import fcntl
-import hashlib
 import json
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from client_venvs import cached_build, make_venv
 
 CLIENT = Path(__file__).parent / "brownie"
 REQUIREMENTS = CLIENT / "requirements.txt"
 VYPER_REQUIREMENTS = CLIENT / "vyper-requirements.txt"
-CACHE_ROOT = Path(os.environ.get("AZORA_CLIENT_CACHE", Path.home() / ".cache" / "azora" / "clients"))
 VYPER_VERSION = "0.3.10"
 DEV_ACCOUNT_0 = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 DEV_ACCOUNT_1 = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 UNREACHABLE_PROXY = "http://127.0.0.1:9"     # the discard port: nothing listens, refusals are instant
 
 
-def _make_venv(path: Path, requirements: Path) -> None:
-    subprocess.run([sys.executable, "-m", "venv", str(path)], check=True, timeout=120)
-    subprocess.run([str(path / "bin" / "pip"), "install", "--disable-pip-version-check", "-q",
-                    "-r", str(requirements)], check=True, timeout=900)
-
-
-def cached_brownie_venv() -> Path:
-    """``CACHE_ROOT/brownie-<hash of both requirement files>``, built on first use.
-
-    Holds brownie's venv, the Vyper 0.3.10 venv in ``vyper-0.3.10/`` and ``vvm/vyper-0.3.10``
-    (what vvm lists as an installed compiler). A venv cannot be renamed after it is built (its
-    scripts name their interpreter by absolute path), so it is built in place under a file
-    lock and marked complete last: a directory without the marker is a half-built leftover
-    of an interrupted run and is rebuilt.
-    """
-    pins = REQUIREMENTS.read_bytes() + VYPER_REQUIREMENTS.read_bytes()
-    key = hashlib.sha256(pins).hexdigest()[:16]
-    venv = CACHE_ROOT / f"brownie-{key}"
-    marker = venv / ".azora-complete"
-    CACHE_ROOT.mkdir(parents=True, exist_ok=True)
-    with open(CACHE_ROOT / f"brownie-{key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)      # parallel workers wait for one build
-        if not marker.exists():
-            shutil.rmtree(venv, ignore_errors=True)
-            _make_venv(venv, REQUIREMENTS)
-            _make_venv(venv / f"vyper-{VYPER_VERSION}", VYPER_REQUIREMENTS)
-            (venv / "vvm").mkdir()
-            (venv / "vvm" / f"vyper-{VYPER_VERSION}").symlink_to(
-                venv / f"vyper-{VYPER_VERSION}" / "bin" / "vyper")
-            marker.write_bytes(pins)
-    return venv
+def _build_brownie(path: Path) -> None:
+    """brownie's venv, the Vyper 0.3.10 venv in ``vyper-0.3.10/`` and ``vvm/vyper-0.3.10``
+    (what vvm lists as an installed compiler)."""
+    make_venv(path, REQUIREMENTS)
+    make_venv(path / f"vyper-{VYPER_VERSION}", VYPER_REQUIREMENTS)
+    (path / "vvm").mkdir()
+    (path / "vvm" / f"vyper-{VYPER_VERSION}").symlink_to(path / f"vyper-{VYPER_VERSION}" / "bin" / "vyper")
 
 
 @pytest.fixture(scope="module")
 def brownie_venv() -> Path:
-    return cached_brownie_venv()
+    return cached_build("brownie", [REQUIREMENTS, VYPER_REQUIREMENTS], _build_brownie)
 
 
 def client_env(venv: Path, home: Path) -> dict[str, str]:
