@@ -31,6 +31,7 @@ from consensus.signing import SigningDomain
 from consensus.types import CommitCertificate, DuplicateVoteEvidence, SignedProposal, SignedVote
 from kernel.chain import ChainError, PendingBlock
 from node.backend import Backend
+from node.rewards import reward_system_calls
 from node.validators import ValidatorSets
 
 logger = logging.getLogger("azora.consensus")
@@ -274,9 +275,10 @@ class ConsensusHost:
         pool = self.backend.pool
         base_fee = self.backend.next_base_fee()
         transactions = pool.select(base_fee, MAX_TXS_PER_BLOCK)
+        system_calls = self.system_calls(head.block_number + 1, parent_certificate)
         pending = await trio.to_thread.run_sync(lambda: self.chain.execute_transactions(
             transactions, timestamp=self.policy.timestamp(head.timestamp), coinbase=self.address,
-            mix_hash=compute_mix_hash(parent_certificate)))
+            mix_hash=compute_mix_hash(parent_certificate), system_calls=system_calls))
         block = pending.block
         if pending.result.rejected:
             pool.on_new_head((), _HeadReader(self.chain), [tx for tx, _ in pending.result.rejected])
@@ -329,7 +331,7 @@ class ConsensusHost:
             reason = self.check_header(candidate, request.round)
             if reason is None:
                 try:
-                    candidate.pending = await trio.to_thread.run_sync(self.chain.execute_block, candidate.block)
+                    candidate.pending = await self._execute(candidate)
                 except ChainError as exc:
                     reason = str(exc)
             candidate.valid = reason is None
@@ -340,6 +342,15 @@ class ConsensusHost:
 
     # -- committing ----------------------------------------------------------------------------
 
+    def system_calls(self, height: int, parent_certificate: CommitCertificate | None) -> list[tuple[bytes, bytes]]:
+        """What block ``height`` must run before its transactions (epoch rewards)."""
+        return reward_system_calls(self.chain, height, self.validator_sets.epoch_length, parent_certificate)
+
+    async def _execute(self, candidate: Candidate) -> PendingBlock:
+        """Execute a block someone else built, with the system calls its height requires."""
+        calls = self.system_calls(candidate.block.number, candidate.parent_certificate)
+        return await trio.to_thread.run_sync(self.chain.execute_block, candidate.block, calls)
+
     async def _commit(self, certificate: CommitCertificate) -> None:
         candidate = self.candidates.get(certificate.block_hash)
         if candidate is None:
@@ -349,7 +360,7 @@ class ConsensusHost:
             if self.chain.head.block_number >= certificate.height:
                 return   # sync got there first
             if candidate.pending is None:
-                candidate.pending = await trio.to_thread.run_sync(self.chain.execute_block, candidate.block)
+                candidate.pending = await self._execute(candidate)
             await trio.to_thread.run_sync(self._persist, candidate, certificate)
         await self.outbox.committed(CommittedBlockMessage(rlp.encode(candidate.block), certificate.encode()))
         async with self._committed:
@@ -369,7 +380,7 @@ class ConsensusHost:
             reason = verify_commit(certificate, self.validator_sets.for_height(block.number), self.domain)
             if reason:
                 raise ChainError(f"invalid commit for block #{block.number}: {reason}")
-            pending = await trio.to_thread.run_sync(self.chain.execute_block, block)
+            pending = await self._execute(Candidate(block, self.parent_certificate()))
             await trio.to_thread.run_sync(self._persist, Candidate(block, None, pending, True), certificate)
         await self._send.send(_HEAD_ADVANCED)
         async with self._committed:

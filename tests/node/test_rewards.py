@@ -62,3 +62,26 @@ def test_first_block_of_an_epoch_pays_by_blocks_signed(chain, dev_accounts):
 def test_other_blocks_run_no_system_call(chain):
     assert reward_system_calls(chain, 1, EPOCH, None) == []
     assert reward_system_calls(chain, EPOCH, EPOCH, None) == []
+
+
+def test_dev_validator_earns_and_claims_epoch_rewards(start_azora, tmp_path):
+    from web3 import Web3
+
+    from contracts.build import load_artifact
+    node = start_azora("dev", "--datadir", str(tmp_path / "dev"))
+    w3 = Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 120}))
+    registry = w3.eth.contract(address=node.rpc("azora_nodeInfo")["result"]["contracts"]["ValidatorRegistry"],
+                               abi=load_artifact("ValidatorRegistry")["abi"])
+    validator = w3.eth.accounts[0]
+    assert registry.functions.rewards(validator).call() == 0
+    node.rpc("evm_mine", [{"blocks": hex(101)}])        # epoch 0 (blocks 1..100) and block 101
+    assert w3.eth.block_number == 101
+    earned = registry.functions.rewards(validator).call()
+    assert earned == registry.functions.rewardPerEpoch().call()   # the lone validator signed all 100
+    assert registry.functions.nextRewardEpoch().call() == 1
+    before = w3.eth.get_balance(validator)
+    receipt = w3.eth.wait_for_transaction_receipt(
+        registry.functions.claimRewards(validator).transact({"from": w3.eth.accounts[1]}), timeout=60)
+    assert receipt.status == 1
+    # The coinbase is the validator too, so it also earned the claim's priority fee.
+    assert w3.eth.get_balance(validator) >= before + earned
