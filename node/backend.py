@@ -120,9 +120,7 @@ class Backend:
 
     def submit(self, tx: SignedTransactionAPI, encoded_size: int) -> bytes:
         head = self.chain.head
-        accounts = self._head_accounts
-        if accounts is None or accounts.head_hash != head.hash:
-            accounts = self._head_accounts = _HeadAccounts(self.chain, head)
+        accounts = self.head_accounts()
         try:
             tx_hash = self.pool.add(tx, accounts, encoded_size=encoded_size,
                                     base_fee=getattr(head, "base_fee_per_gas", 0) or 0)
@@ -131,6 +129,14 @@ class Backend:
         for hook in self.on_tx_added:
             hook(tx)
         return tx_hash
+
+    def head_accounts(self) -> _HeadAccounts:
+        """Nonce and balance reads at the current head, shared until the head moves."""
+        head = self.chain.head
+        accounts = self._head_accounts
+        if accounts is None or accounts.head_hash != head.hash:
+            accounts = self._head_accounts = _HeadAccounts(self.chain, head)
+        return accounts
 
     def pending_nonce(self, address: bytes) -> int:
         return self.pool.pending_nonce(address, self.chain.state_at(self.chain.head).get_nonce(address))

@@ -281,7 +281,7 @@ class ConsensusHost:
             mix_hash=compute_mix_hash(parent_certificate), system_calls=system_calls))
         block = pending.block
         if pending.result.rejected:
-            pool.on_new_head((), _HeadReader(self.chain), [tx for tx, _ in pending.result.rejected])
+            pool.on_new_head((), self.backend.head_accounts(), [tx for tx, _ in pending.result.rejected])
         self.candidates[block.hash] = Candidate(block, parent_certificate, pending, True)
         await self._send.send(ValueProposed(request.height, request.round, block.hash))
 
@@ -395,7 +395,7 @@ class ConsensusHost:
             self.chain.set_commit(block.header.parent_hash, candidate.parent_certificate.encode())
         self.validator_sets.for_height(block.number + 1)
         senders = set(self.chain.senders_of(block.header))
-        self.backend.pool.on_new_head(senders, _HeadReader(self.chain))
+        self.backend.pool.on_new_head(senders, self.backend.head_accounts())
         logger.info("committed #%d 0x%s round=%d txs=%d", block.number, block.hash.hex()[:12],
                     certificate.round, len(block.transactions))
         for hook in self.backend.on_new_block:
@@ -437,14 +437,3 @@ class ConsensusHost:
 
 
 _HEAD_ADVANCED: Any = object()   # wakes the height loop after a block arrived another way
-
-
-class _HeadReader:
-    def __init__(self, chain: Any) -> None:
-        self._state = chain.state_at(chain.head)
-
-    def get_nonce(self, address: bytes) -> int:
-        return self._state.get_nonce(address)
-
-    def get_balance(self, address: bytes) -> int:
-        return self._state.get_balance(address)

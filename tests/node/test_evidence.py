@@ -41,19 +41,8 @@ def _mine(backend):
     chain = backend.chain
     txs = backend.pool.select(backend.next_base_fee())
     result = chain.build_block(txs, timestamp=chain.head.timestamp + 1)
-    backend.pool.on_new_head({tx.sender for tx in txs}, _Reader(chain))
+    backend.pool.on_new_head({tx.sender for tx in txs}, backend.head_accounts())
     return result
-
-
-class _Reader:
-    def __init__(self, chain):
-        self._state = chain.state_at(chain.head)
-
-    def get_nonce(self, a):
-        return self._state.get_nonce(a)
-
-    def get_balance(self, a):
-        return self._state.get_balance(a)
 
 
 def test_equivocator_is_slashed_jailed_and_reporter_paid(backend, dev_accounts):
