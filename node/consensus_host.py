@@ -17,7 +17,7 @@ import rlp
 import trio
 from eth.abc import BlockAPI
 
-from consensus.config import TimeoutConfig
+from consensus.config import TimeoutConfig, TimeoutKind
 from consensus.driver import Driver
 from consensus.epochs import compute_mix_hash, is_valid_proposer, is_valid_timestamp
 from consensus.commit import verify_commit
@@ -36,6 +36,13 @@ from node.validators import ValidatorSets
 
 logger = logging.getLogger("azora.consensus")
 MAX_TXS_PER_BLOCK = 5_000
+# With other validators, a block must be built, sent and re-executed by each of them within
+# the propose timeout, or they prevote nil and the round is lost (measured on a 4-validator
+# testnet: an 882-transaction block needed round 5, 35 s). The proposer caps its block at what
+# it could execute in this fraction of the propose timeout, from the rate of its past builds.
+EXECUTION_SHARE_OF_PROPOSE_TIMEOUT = 0.3
+MIN_TXS_PER_BLOCK = 50
+INITIAL_TX_RATE = 200.0   # transactions/s before the first measured build
 
 
 # -- wire formats of the consensus topics ---------------------------------------------------
@@ -62,20 +69,34 @@ class ProposalMessage:
 
 @dataclass(frozen=True)
 class CommittedBlockMessage:
-    """A committed block and its certificate: what full nodes follow and range sync serves."""
+    """A committed block, its certificate and the canonical certificate of its parent (the one
+    the block's mixHash binds): what full nodes follow on gossip and range sync serves."""
 
     block: bytes
     certificate: bytes
+    parent_certificate: bytes    # empty for block 1
 
     def encode(self) -> bytes:
-        return rlp.encode([self.block, self.certificate])
+        return rlp.encode([self.block, self.certificate, self.parent_certificate])
 
     @classmethod
     def decode(cls, data: bytes) -> "CommittedBlockMessage":
         items = _rlp_items(data, "block message")
-        if not isinstance(items, list) or len(items) != 2 or not all(isinstance(i, bytes) for i in items):
-            raise ValueError("block message: expected [block, commit]")
-        return cls(items[0], items[1])
+        if not isinstance(items, list) or len(items) != 3 or not all(isinstance(i, bytes) for i in items):
+            raise ValueError("block message: expected [block, commit, parentCommit]")
+        return cls(items[0], items[1], items[2])
+
+
+def encode_commits(certificate: bytes, parent_certificate: bytes) -> bytes:
+    """The commit field of a range-sync item: the block's certificate and its parent's."""
+    return rlp.encode([certificate, parent_certificate])
+
+
+def decode_commits(data: bytes) -> tuple[CommitCertificate, CommitCertificate | None]:
+    items = _rlp_items(data, "commits")
+    if not isinstance(items, list) or len(items) != 2 or not all(isinstance(i, bytes) for i in items):
+        raise ValueError("commits: expected [commit, parentCommit]")
+    return CommitCertificate.decode(items[0]), CommitCertificate.decode(items[1]) if items[1] else None
 
 
 def _rlp_items(data: bytes, what: str) -> Any:
@@ -173,6 +194,7 @@ class ConsensusHost:
         self.candidates: dict[bytes, Candidate] = {}
         self.evidence: list[DuplicateVoteEvidence] = []
         self.round = 0
+        self._tx_rate = INITIAL_TX_RATE
         self._send, self._receive = trio.open_memory_channel[Input](math.inf)
         self._committed = trio.Condition()
         self._height_lock = trio.Lock()    # held while a height is in progress
@@ -274,16 +296,30 @@ class ConsensusHost:
         parent_certificate = self.parent_certificate()
         pool = self.backend.pool
         base_fee = self.backend.next_base_fee()
-        transactions = pool.select(base_fee, MAX_TXS_PER_BLOCK)
+        transactions = pool.select(base_fee, self.block_tx_limit())
         system_calls = self.system_calls(head.block_number + 1, parent_certificate)
+        started = time.perf_counter()
         pending = await trio.to_thread.run_sync(lambda: self.chain.execute_transactions(
             transactions, timestamp=self.policy.timestamp(head.timestamp), coinbase=self.address,
             mix_hash=compute_mix_hash(parent_certificate), system_calls=system_calls))
+        self._observe_build(len(transactions), time.perf_counter() - started)
         block = pending.block
         if pending.result.rejected:
             pool.on_new_head((), self.backend.head_accounts(), [tx for tx, _ in pending.result.rejected])
         self.candidates[block.hash] = Candidate(block, parent_certificate, pending, True)
         await self._send.send(ValueProposed(request.height, request.round, block.hash))
+
+    def block_tx_limit(self) -> int:
+        """How many transactions to propose: all that fit for a lone validator, otherwise what
+        the others can re-execute well within the propose timeout."""
+        if self.validator_set is None or len(self.validator_set.validators) <= 1:
+            return MAX_TXS_PER_BLOCK
+        budget = self.timeouts.duration(TimeoutKind.PROPOSE, self.round) * EXECUTION_SHARE_OF_PROPOSE_TIMEOUT
+        return max(MIN_TXS_PER_BLOCK, min(MAX_TXS_PER_BLOCK, int(self._tx_rate * budget)))
+
+    def _observe_build(self, count: int, seconds: float) -> None:
+        if count >= MIN_TXS_PER_BLOCK // 2 and seconds > 0:   # small blocks measure overhead, not rate
+            self._tx_rate = 0.7 * self._tx_rate + 0.3 * (count / seconds)
 
     def receive_proposal_block(self, message: ProposalMessage) -> str | None:
         """Keep a proposed block for validation; returns why it is unusable, or None."""
@@ -362,13 +398,16 @@ class ConsensusHost:
             if candidate.pending is None:
                 candidate.pending = await self._execute(candidate)
             await trio.to_thread.run_sync(self._persist, candidate, certificate)
-        await self.outbox.committed(CommittedBlockMessage(rlp.encode(candidate.block), certificate.encode()))
+        parent = candidate.parent_certificate.encode() if candidate.parent_certificate else b""
+        await self.outbox.committed(CommittedBlockMessage(rlp.encode(candidate.block), certificate.encode(), parent))
         async with self._committed:
             self._committed.notify_all()
 
-    async def import_committed_block(self, block: BlockAPI, certificate: CommitCertificate) -> bool:
+    async def import_committed_block(self, block: BlockAPI, certificate: CommitCertificate,
+                                     parent_certificate: CommitCertificate | None) -> bool:
         """A block finalised elsewhere (range sync, block gossip): verify its certificate
-        against the set of its height, execute it and make it the head. False if already had."""
+        against the set of its height and the parent certificate it binds, execute it and make
+        it the head. False if already had."""
         async with self._write_lock:
             head = self.chain.head
             if block.number <= head.block_number:
@@ -380,8 +419,18 @@ class ConsensusHost:
             reason = verify_commit(certificate, self.validator_sets.for_height(block.number), self.domain)
             if reason:
                 raise ChainError(f"invalid commit for block #{block.number}: {reason}")
-            pending = await self._execute(Candidate(block, self.parent_certificate()))
-            await trio.to_thread.run_sync(self._persist, Candidate(block, None, pending, True), certificate)
+            # The parent's canonical commit (our copy may be another >2/3 subset) decides the
+            # epoch rewards this block may run: take the one its mixHash binds.
+            if block.header.mix_hash != compute_mix_hash(parent_certificate):
+                raise ChainError(f"block #{block.number}: parent commit does not match its mixHash")
+            if parent_certificate is not None:
+                reason = verify_commit(parent_certificate, self.validator_sets.for_height(head.block_number),
+                                       self.domain)
+                if reason or parent_certificate.block_hash != head.hash:
+                    raise ChainError(f"block #{block.number}: invalid parent commit: {reason or 'wrong block'}")
+            candidate = Candidate(block, parent_certificate)
+            candidate.pending = await self._execute(candidate)
+            await trio.to_thread.run_sync(self._persist, candidate, certificate)
         await self._send.send(_HEAD_ADVANCED)
         async with self._committed:
             self._committed.notify_all()

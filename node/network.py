@@ -25,7 +25,9 @@ from consensus.types import CommitCertificate, DuplicateVoteEvidence, SignedVote
 from kernel.chain import ChainError
 from node.backend import Backend
 from node.chainio import decode_block
-from node.consensus_host import CommittedBlockMessage, ConsensusHost, ProposalMessage
+from node.consensus_host import (
+    CommittedBlockMessage, ConsensusHost, ProposalMessage, decode_commits, encode_commits,
+)
 from node.mempool import TxPoolError
 from node.rpc.errors import RpcError
 from p2p import BlockAndCommit, GossipMessage, P2PService, Status, TopicKind, ValidationResult
@@ -127,21 +129,28 @@ class NetworkNode:
     def _read_range(self, start: int, count: int) -> list[BlockAndCommit]:
         out = []
         for number in range(max(1, start), min(start + count, self.chain.head.block_number + 1)):
-            header = self.chain.header_by_number(number)
-            commit = self.chain.commit_of(header.hash)
-            if commit is None:
+            item = self._sync_item(self.chain.header_by_number(number))
+            if item is None:
                 break
-            out.append(BlockAndCommit(rlp.encode(self.chain.block_of(header)), commit))
+            out.append(item)
         return out
+
+    def _sync_item(self, header: Any) -> BlockAndCommit | None:
+        """A block with its certificate and its parent's canonical one (the one it binds)."""
+        commit = self.chain.commit_of(header.hash)
+        if commit is None:
+            return None
+        parent = self.chain.commit_of(header.parent_hash) if header.block_number > 1 else b""
+        return BlockAndCommit(rlp.encode(self.chain.block_of(header)), encode_commits(commit, parent or b""))
 
     async def blocks_by_hash(self, peer: ID, hashes: Any) -> list[BlockAndCommit]:
         def read() -> list[BlockAndCommit]:
             out = []
             for block_hash in hashes:
                 header = self.backend.header_by_hash(block_hash)
-                commit = self.chain.commit_of(block_hash) if header else None
-                if header is not None and commit is not None:
-                    out.append(BlockAndCommit(rlp.encode(self.chain.block_of(header)), commit))
+                item = self._sync_item(header) if header is not None else None
+                if item is not None:
+                    out.append(item)
             return out
         return await trio.to_thread.run_sync(read)
 
@@ -190,8 +199,9 @@ class NetworkNode:
         imported = 0
         for item in batch:
             try:
+                certificate, parent_certificate = decode_commits(item.commit)
                 await self.host.import_committed_block(decode_block(self.chain, item.block),
-                                                       CommitCertificate.decode(item.commit))
+                                                       certificate, parent_certificate)
             except (ChainError, ValueError, rlp.DecodingError, rlp.DeserializationError) as exc:
                 logger.warning("rejected synced block: %s", exc)
                 break
@@ -292,7 +302,8 @@ class NetworkNode:
             self.peer_heads[message.forwarder] = certificate.height
             self._sync_wanted.set()
             return
-        await self.import_committed([BlockAndCommit(committed.block, committed.certificate)])
+        await self.import_committed([BlockAndCommit(
+            committed.block, encode_commits(committed.certificate, committed.parent_certificate))])
 
     def _validate_tx(self, peer: ID, payload: bytes) -> ValidationResult:
         try:
