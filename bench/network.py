@@ -1,0 +1,307 @@
+"""Network benchmark: a 4-validator testnet of real processes against the in-process limit.
+
+One run prints:
+  (a) the in-process py-evm limit for ERC-20 transfers (bench/throughput.py's measurement);
+  (b) sustained finalized ERC-20 transfers/s on a 4-validator testnet (``azora testnet init``
+      processes on 127.0.0.1), pre-signed transfers from 8 senders sent one
+      ``eth_sendRawTransaction`` each, round-robin over the four nodes, as fast as the senders
+      go ("saturated") and then paced at half that rate ("paced"); p50/p99 latency from the
+      send to the block holding the receipt (as seen on validator0), and the ratio (b)/(a);
+  (c) range sync: a new full node syncs the whole chain (a prebuilt part with ERC-20 transfers
+      in every block, then the live part), blocks/s and tx/s from its log, beside
+      ``azora export`` + ``azora import``'s code (node.chainio.import_chain) on the same blocks
+      into a fresh datadir (a raw import stops at the first epoch boundary, see
+      ``measure_import``, and the sync rate is then also given over the same blocks).
+
+    python -m bench.network [--prebuilt 300] [--per-block 10] [--count 1500]
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+import requests
+from eth_utils import keccak
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO / "tests" / "network"))
+sys.path.insert(0, str(REPO / "bench"))
+
+import throughput  # noqa: E402  (bench/throughput.py: in-process limit, signing, token)
+from harness import Testnet, azora, backdate_genesis, prebuild_chain, rpc_call  # noqa: E402
+
+VALIDATORS = ["validator0", "validator1", "validator2", "validator3"]
+LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO  azora\.consensus: committed #(\d+) .* txs=(\d+)")
+
+
+@dataclass
+class LoadResult:
+    """One load phase: offered and finalized rates and send→receipt latencies (seconds)."""
+
+    sent: int
+    finalized_per_second: float
+    latencies: list[float] = field(repr=False)
+
+    def percentile(self, fraction: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+class BlockWatcher:
+    """Records when each transaction hash first appears in a block on one node."""
+
+    def __init__(self, rpc: str) -> None:
+        self.rpc = rpc
+        self.seen: dict[str, float] = {}
+        self._stop = threading.Event()
+        self._height = int(rpc_call(rpc, "eth_blockNumber"), 16)
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        session = requests.Session()
+        while not self._stop.is_set():
+            try:
+                head = int(session.post(self.rpc, json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber",
+                                                        "params": []}, timeout=5).json()["result"], 16)
+                for number in range(self._height + 1, head + 1):
+                    block = session.post(self.rpc, json={"jsonrpc": "2.0", "id": 1, "method": "eth_getBlockByNumber",
+                                                         "params": [hex(number), False]}, timeout=5).json()["result"]
+                    now = time.perf_counter()
+                    for tx_hash in block["transactions"]:
+                        self.seen.setdefault(tx_hash, now)
+                self._height = head
+            except (requests.RequestException, KeyError, TypeError, ValueError):
+                pass
+            time.sleep(0.02)
+
+    def wait_for(self, hashes: list[str], timeout: float) -> None:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if all(h in self.seen for h in hashes):
+                return
+            time.sleep(0.1)
+        missing = sum(h not in self.seen for h in hashes)
+        raise RuntimeError(f"{missing} of {len(hashes)} transactions not finalized within {timeout}s")
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+
+def run_load(net: Testnet, watcher: BlockWatcher, senders: list[Any], token: str, count: int,
+             rate: float | None) -> LoadResult:
+    """Send ``count`` ERC-20 transfers (one RPC call each, round-robin over the validators),
+    unpaced or at ``rate`` per second overall; wait until every one is in a block."""
+    nonces = [int(net.rpc("validator0", "eth_getTransactionCount", [a.address, "latest"]), 16) for a in senders]
+    per_sender = throughput.workload("erc20", senders, nonces, count, token)
+    sent_at: dict[str, float] = {}
+    errors: list[str] = []
+    urls = [net.nodes[name].rpc for name in VALIDATORS]
+    interval = len(senders) / rate if rate else 0.0
+
+    def send(index: int, txs: list[bytes]) -> None:
+        session = requests.Session()
+        start = time.perf_counter()
+        for i, raw in enumerate(txs):
+            if interval:
+                time.sleep(max(0.0, start + i * interval - time.perf_counter()))
+            tx_hash = "0x" + keccak(raw).hex()
+            sent_at[tx_hash] = time.perf_counter()
+            reply = session.post(urls[(index + i) % len(urls)], json={
+                "jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction", "params": ["0x" + raw.hex()]},
+                timeout=60).json()
+            if "error" in reply:
+                errors.append(str(reply["error"]))
+
+    threads = [threading.Thread(target=send, args=(i, txs)) for i, txs in enumerate(per_sender)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise RuntimeError(f"{len(errors)} sends refused, first: {errors[0]}")
+    hashes = list(sent_at)
+    watcher.wait_for(hashes, timeout=max(120, len(hashes) / 5))
+    finished = max(watcher.seen[h] for h in hashes)
+    latencies = [watcher.seen[h] - sent_at[h] for h in hashes]
+    return LoadResult(len(hashes), len(hashes) / (finished - started), latencies)
+
+
+def committed_log(path: Path) -> list[tuple[float, int, int]]:
+    """(time, height, txs) of every ``committed #N`` line in a node's log."""
+    out = []
+    for line in path.read_text(errors="replace").splitlines():
+        match = LOG_LINE.match(line)
+        if match:
+            stamp = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            out.append((stamp, int(match.group(2)), int(match.group(3))))
+    return out
+
+
+@dataclass
+class SyncResult:
+    blocks: int
+    txs: int
+    seconds: float
+
+    @property
+    def blocks_per_second(self) -> float:
+        return self.blocks / self.seconds
+
+    @property
+    def txs_per_second(self) -> float:
+        return self.txs / self.seconds
+
+
+def measure_sync(net: Testnet) -> list[tuple[float, int, int]]:
+    """Start the full node and wait until it has the validators' head; its ``committed`` log
+    entries up to that head (time, height, txs)."""
+    target = max(int(net.rpc(name, "eth_blockNumber"), 16) for name in VALIDATORS)
+    net.start("node0")
+    net.wait_for_height(target, ["node0"], timeout=1800)
+    return [entry for entry in committed_log(net.nodes["node0"].log_path) if entry[1] <= target]
+
+
+def sync_rate(entries: list[tuple[float, int, int]], up_to: int) -> SyncResult:
+    """The rate over the blocks after the first one up to ``up_to`` (the first block's own
+    import time is not inside the interval, so it is counted out)."""
+    chosen = [entry for entry in entries if entry[1] <= up_to]
+    first, last = chosen[0], chosen[-1]
+    return SyncResult(len(chosen) - 1, sum(e[2] for e in chosen[1:]), max(1e-6, last[0] - first[0]))
+
+
+def measure_import(net: Testnet, workdir: Path) -> SyncResult:
+    """``azora export`` the full node's chain, then time ``azora import`` into a fresh datadir.
+
+    An RLP export carries no commit certificates, and the first block of every epoch runs the
+    reward system call computed from them, so a raw import stops at the first epoch boundary;
+    the rate is then over the blocks it did import (the report says how far it got)."""
+    net.stop("node0")
+    chain_file = workdir / "chain.rlp"
+    datadir = net.nodes["node0"].home / "data"
+    azora("export", "--datadir", str(datadir), str(chain_file))
+    # `azora import` runs node.chainio.import_chain; it is timed in this process so that the
+    # interpreter's start-up (seconds, on a busy machine) is not counted against it.
+    from kernel.genesis import Genesis
+    from node.chainio import import_chain
+    from node.service import open_chain
+    chain = open_chain(workdir / "imported", Genesis.from_file(Path(net.manifest["genesis"])))
+    started = time.perf_counter()
+    try:
+        import_chain(chain, chain_file)
+    except Exception as exc:  # noqa: BLE001 - the epoch boundary, see above
+        print(f"(raw import stopped at #{chain.head.block_number}: {str(exc).splitlines()[0][:120]})")
+    seconds = time.perf_counter() - started
+    blocks = chain.head.block_number
+    chain.db.close()
+    return SyncResult(blocks, chain_transactions(datadir, blocks), seconds)
+
+
+def chain_transactions(datadir: Path, up_to: int) -> int:
+    """Transactions in blocks 1..``up_to`` of a stopped node's chain, read directly."""
+    from node.service import open_chain
+    chain = open_chain(datadir)
+    try:
+        return sum(len(chain.block_of(chain.header_by_number(n)).transactions) for n in range(1, up_to + 1))
+    finally:
+        chain.db.close()
+
+
+@dataclass
+class Report:
+    in_process: float
+    saturated: LoadResult
+    paced: LoadResult
+    sync: SyncResult
+    sync_same_blocks: SyncResult
+    imported: SyncResult
+
+    def lines(self) -> list[str]:
+        out = [f"{'':44}{'ERC-20 tx/s':>12}{'p50 s':>8}{'p99 s':>8}{'ratio':>8}",
+               f"{'(a) in-process py-evm limit':44}{self.in_process:>12.1f}"]
+        for name, load in (("saturated", self.saturated), ("paced", self.paced)):
+            out.append(f"{f'(b) 4-validator testnet, {name} ({load.sent} tx)':44}{load.finalized_per_second:>12.1f}"
+                       f"{load.percentile(0.5):>8.2f}{load.percentile(0.99):>8.2f}"
+                       f"{load.finalized_per_second / self.in_process:>8.2f}")
+        out += ["", f"{'':44}{'blocks':>8}{'txs':>8}{'blocks/s':>10}{'tx/s':>10}"]
+        for name, result in (("(c) range sync of a new full node, whole chain", self.sync),
+                             ("(c) range sync, the blocks import took", self.sync_same_blocks),
+                             ("(c) azora import of the export (its code)", self.imported)):
+            out.append(f"{name:44}{result.blocks:>8}{result.txs:>8}{result.blocks_per_second:>10.1f}"
+                       f"{result.txs_per_second:>10.1f}")
+        out.append(f"{'(c) ratio sync / import, same blocks':44}{'':16}"
+                   f"{self.sync_same_blocks.blocks_per_second / self.imported.blocks_per_second:>10.2f}"
+                   f"{self.sync_same_blocks.txs_per_second / max(1e-9, self.imported.txs_per_second):>10.2f}")
+        return out
+
+
+def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> Report:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--prebuilt", type=int, default=300, help="blocks built before the network starts")
+    parser.add_argument("--per-block", type=int, default=10, help="ERC-20 transfers in each prebuilt block")
+    parser.add_argument("--count", type=int, default=1500, help="ERC-20 transfers in the saturated phase")
+    parser.add_argument("--in-process-count", type=int, default=2000)
+    parser.add_argument("--block-interval", type=float, default=1.0)
+    parser.add_argument("--keep", type=Path, default=None, help="keep the testnet directory here")
+    args = parser.parse_args(argv)
+
+    from eth.vm.forks.prague.transactions import PragueTransactionBuilder
+
+    in_process = throughput.in_process_rates(args.in_process_count)["erc20"]
+    out(f"in-process limit measured: {in_process:.1f} ERC-20 transfers/s")
+    workdir = Path(tempfile.mkdtemp(prefix="azora-bench-net-")) if args.keep is None else args.keep
+    net = Testnet.init(workdir / "net", validators=4, full_nodes=1, block_interval=args.block_interval,
+                       chain_id=throughput.CHAIN_ID)
+    accounts = throughput.dev_accounts(throughput.SENDERS + 1)
+    deployer, senders = accounts[0], accounts[1:]
+    raw_deploy, token = throughput.token_deploy(deployer, 0, senders)
+    prebuilt = throughput.workload("erc20", senders, [0] * len(senders), args.prebuilt * args.per_block, token)
+    queue = [PragueTransactionBuilder.decode(txs[i]) for i in range(len(prebuilt[0])) for txs in prebuilt]
+
+    def transactions_for(height: int) -> list[Any]:
+        if height == 1:
+            return [PragueTransactionBuilder.decode(raw_deploy)]
+        batch, queue[:] = queue[:args.per_block], queue[args.per_block:]
+        return batch
+
+    try:
+        backdate_genesis(net, args.prebuilt + 60)
+        prebuild_chain(net, args.prebuilt + 1, transactions_for)
+        out(f"prebuilt {args.prebuilt + 1} blocks; starting 4 validators")
+        net.start(*VALIDATORS)
+        net.wait_for_height(args.prebuilt + 3, VALIDATORS, timeout=120)
+        watcher = BlockWatcher(net.nodes["validator0"].rpc)
+        try:
+            saturated = run_load(net, watcher, senders, token, args.count, None)
+            out(f"saturated: {saturated.finalized_per_second:.1f} tx/s")
+            paced = run_load(net, watcher, senders, token, max(len(senders), args.count // 5),
+                             max(1.0, saturated.finalized_per_second / 2))
+        finally:
+            watcher.stop()
+        entries = measure_sync(net)
+        imported = measure_import(net, workdir)
+        sync, sync_same = sync_rate(entries, entries[-1][1]), sync_rate(entries, imported.blocks)
+    finally:
+        net.close()
+        if args.keep is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    report = Report(in_process, saturated, paced, sync, sync_same, imported)
+    for line in report.lines():
+        out(line)
+    return report
+
+
+if __name__ == "__main__":
+    main()
