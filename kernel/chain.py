@@ -197,11 +197,12 @@ class Chain:
         vm._block = vm.get_block().copy(header=current)  # the header carries gas used and bloom
         return included, receipts, rejected, deferred
 
-    def import_block(self, block: BlockAPI, *, commit: bytes | None = None) -> BlockAPI:
+    def import_block(self, block: BlockAPI, *, commit: bytes | None = None,
+                     system_calls: Sequence[tuple[bytes, bytes]] = ()) -> BlockAPI:
         """Fully validate and execute ``block`` on its parent and persist it in one batch."""
         if self.chaindb.header_exists(block.hash) and self.is_canonical(block.header):
             return block
-        pending = self.execute_block(block)
+        pending = self.execute_block(block, system_calls)
         self.commit_block(pending, commit)
         return pending.block
 

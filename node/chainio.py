@@ -93,12 +93,24 @@ def _quiet_rollbacks() -> Iterator[None]:
         batch_logger.setLevel(previous)
 
 
+def _system_calls_for(chain: Chain) -> Callable[[BlockAPI], list[tuple[bytes, bytes]]]:
+    """The consensus-decided system calls of each block (Azora's epoch rewards, computed from
+    the signer bitmaps the blocks carry), so a chain file alone re-executes exactly."""
+    if chain.genesis.azora is None or "ValidatorRegistry" not in chain.system_contracts:
+        return lambda block: []
+    from node.rewards import reward_system_calls
+    from node.validators import ValidatorSets
+    sets = ValidatorSets(chain, chain.genesis.azora.epoch_length)
+    return lambda block: reward_system_calls(chain, sets, block.number, block.header.extra_data)
+
+
 def import_chain(chain: Chain, path: Path, progress: Callable[[int], None] | None = None) -> int:
     """Import every block of ``path``; returns how many were new (known blocks are skipped).
 
     Raises :class:`ChainFileError` at the first bad block; every block before it stays imported.
     """
     imported = 0
+    system_calls_for = _system_calls_for(chain)
     with open(path, "rb") as stream, _quiet_rollbacks():
         for offset, raw in read_rlp_items(stream):
             try:
@@ -114,7 +126,7 @@ def import_chain(chain: Chain, path: Path, progress: Callable[[int], None] | Non
             if chain.chaindb.header_exists(block.hash):
                 continue
             try:
-                chain.import_block(block)
+                chain.import_block(block, system_calls=system_calls_for(block))
             except Exception as exc:   # ChainError, or py-evm refusing a malformed block
                 raise ChainFileError(f"block #{block.number} (byte {offset}): {exc}") from exc
             imported += 1

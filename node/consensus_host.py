@@ -31,7 +31,7 @@ from consensus.signing import SigningDomain
 from consensus.types import CommitCertificate, DuplicateVoteEvidence, SignedProposal, SignedVote
 from kernel.chain import ChainError, PendingBlock
 from node.backend import Backend
-from node.rewards import reward_system_calls
+from node.rewards import block_extra_data, reward_system_calls
 from node.validators import ValidatorSets
 
 logger = logging.getLogger("azora.consensus")
@@ -297,11 +297,13 @@ class ConsensusHost:
         pool = self.backend.pool
         base_fee = self.backend.next_base_fee()
         transactions = pool.select(base_fee, self.block_tx_limit())
-        system_calls = self.system_calls(head.block_number + 1, parent_certificate)
+        extra_data = block_extra_data(self.validator_sets, head.block_number, parent_certificate)
+        system_calls = reward_system_calls(self.chain, self.validator_sets, head.block_number + 1, extra_data)
         started = time.perf_counter()
         pending = await trio.to_thread.run_sync(lambda: self.chain.execute_transactions(
             transactions, timestamp=self.policy.timestamp(head.timestamp), coinbase=self.address,
-            mix_hash=compute_mix_hash(parent_certificate), system_calls=system_calls))
+            mix_hash=compute_mix_hash(parent_certificate), extra_data=extra_data,
+            system_calls=system_calls))
         self._observe_build(len(transactions), time.perf_counter() - started)
         block = pending.block
         if pending.result.rejected:
@@ -355,6 +357,8 @@ class ConsensusHost:
                 return f"invalid parent commit: {reason}"
         if header.mix_hash != compute_mix_hash(certificate):
             return "mixHash does not bind the parent commit"
+        if header.extra_data != block_extra_data(self.validator_sets, head.block_number, certificate):
+            return "extraData does not list the parent commit's signers"
         if not is_valid_timestamp(header.timestamp, head.timestamp, self.clock()):
             return f"bad timestamp {header.timestamp}"
         return None
@@ -378,13 +382,10 @@ class ConsensusHost:
 
     # -- committing ----------------------------------------------------------------------------
 
-    def system_calls(self, height: int, parent_certificate: CommitCertificate | None) -> list[tuple[bytes, bytes]]:
-        """What block ``height`` must run before its transactions (epoch rewards)."""
-        return reward_system_calls(self.chain, height, self.validator_sets.epoch_length, parent_certificate)
-
     async def _execute(self, candidate: Candidate) -> PendingBlock:
         """Execute a block someone else built, with the system calls its height requires."""
-        calls = self.system_calls(candidate.block.number, candidate.parent_certificate)
+        header = candidate.block.header
+        calls = reward_system_calls(self.chain, self.validator_sets, header.block_number, header.extra_data)
         return await trio.to_thread.run_sync(self.chain.execute_block, candidate.block, calls)
 
     async def _commit(self, certificate: CommitCertificate) -> None:

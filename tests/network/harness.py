@@ -258,7 +258,8 @@ def prebuild_chain(testnet: Testnet, blocks: int,
     """Build ``blocks`` committed blocks into every validator's datadir before the network starts.
 
     Each block is built as its round-0 proposer would build it (coinbase = proposer, mixHash
-    binding the parent's commit, timestamp = genesis + height, the epoch-reward system call at
+    binding the parent's commit, extraData listing its signers, timestamp = genesis + height,
+    the epoch-reward system call at
     each epoch's first block) and committed with precommits
     signed by every validator's keystore key, so it is indistinguishable from a block the
     network finalized; full nodes then range-sync it, verifying every commit. The validators'
@@ -272,7 +273,7 @@ def prebuild_chain(testnet: Testnet, blocks: int,
     from consensus.types import Vote, VoteType
     from consensus.validator_set import compute_proposer
     from kernel.genesis import Genesis
-    from node.rewards import reward_system_calls
+    from node.rewards import block_extra_data, reward_system_calls
     from node.service import consensus_domain, open_chain
     from node.validators import ValidatorSets
     from wallet.keystore import load_keystore, read_password_file
@@ -294,11 +295,12 @@ def prebuild_chain(testnet: Testnet, blocks: int,
         parent_certificate = None
         for height in range(chain.head.block_number + 1, chain.head.block_number + 1 + blocks):
             validator_set = sets.for_height(height)
+            extra_data = block_extra_data(sets, height - 1, parent_certificate)
             pending = chain.execute_transactions(
                 transactions_for(height) if transactions_for else [],
                 timestamp=chain.head.timestamp + 1, coinbase=compute_proposer(validator_set, 0),
-                mix_hash=compute_mix_hash(parent_certificate),
-                system_calls=reward_system_calls(chain, height, epoch_length, parent_certificate))
+                mix_hash=compute_mix_hash(parent_certificate), extra_data=extra_data,
+                system_calls=reward_system_calls(chain, sets, height, extra_data))
             block_hash = pending.block.hash
             precommits = [signers[v.address].sign_vote(Vote(VoteType.PRECOMMIT, height, 0, block_hash))
                           for v in validator_set.validators]

@@ -18,6 +18,7 @@ from kernel.db import LevelDB
 from kernel.genesis import Genesis
 from node.backend import Backend
 from node.consensus_host import Candidate, ConsensusHost, IntervalPolicy
+from node.rewards import block_extra_data
 from node.validators import ValidatorSets
 
 NOW = int(time.time())
@@ -46,11 +47,14 @@ def setup(tmp_path, dev_accounts):
     return chain, host, certificate, signers
 
 
-def _candidate(chain, host, parent_certificate, *, round=0, coinbase=None, mix_hash=None, timestamp=None):
+def _candidate(chain, host, parent_certificate, *, round=0, coinbase=None, mix_hash=None, timestamp=None,
+               extra_data=None):
     coinbase = coinbase if coinbase is not None else compute_proposer(host.validator_set, round)
     pending = chain.execute_transactions(
         [], timestamp=timestamp if timestamp is not None else NOW - 10, coinbase=coinbase,
-        mix_hash=mix_hash if mix_hash is not None else compute_mix_hash(parent_certificate))
+        mix_hash=mix_hash if mix_hash is not None else compute_mix_hash(parent_certificate),
+        extra_data=extra_data if extra_data is not None else
+        block_extra_data(host.validator_sets, 1, parent_certificate))
     pending.writes.discard()
     return Candidate(pending.block, parent_certificate)
 
@@ -82,6 +86,12 @@ def test_invalid_parent_certificate_is_rejected(setup, dev_accounts):
 def test_invalid_mix_hash_is_rejected(setup):
     chain, host, certificate, _ = setup
     assert "mixHash" in host.check_header(_candidate(chain, host, certificate, mix_hash=b"\x07" * 32), 0)
+
+
+def test_invalid_signer_bitmap_is_rejected(setup):
+    chain, host, certificate, _ = setup
+    # The certificate has three signers (bits 1110....); claiming all four must fail.
+    assert "extraData" in host.check_header(_candidate(chain, host, certificate, extra_data=b"\xf0"), 0)
 
 
 def test_invalid_timestamps_are_rejected(setup):

@@ -10,12 +10,15 @@ from eth_utils import function_signature_to_4byte_selector, to_canonical_address
 
 from consensus.commit import build_commit_certificate
 from consensus.signing import LocalSigner, SigningDomain
-from consensus.types import Vote, VoteType
+from consensus.types import CommitCertificate, Vote, VoteType
 from kernel.chain import Chain
 from kernel.db import LevelDB
 from kernel.genesis import Genesis
 from node.execution import CallArgs, Executor
-from node.rewards import is_first_block_of_epoch, reward_system_calls
+from node.rewards import (
+    block_extra_data, decode_signers, encode_signers, is_first_block_of_epoch, reward_system_calls,
+)
+from node.validators import ValidatorSets
 
 EPOCH = 4
 REWARD = 10_000 * 10**18      # the default reward per epoch
@@ -40,28 +43,40 @@ def _rewards_of(chain, account):
 def test_first_block_of_an_epoch_pays_by_blocks_signed(chain, dev_accounts):
     domain = SigningDomain(1337, to_canonical_address(chain.system_contracts["ValidatorRegistry"]))
     signers = [LocalSigner(bytes(a.key), domain) for a in dev_accounts[:3]]
+    sets = ValidatorSets(chain, EPOCH)
     certificate = None
     for height in range(1, EPOCH + 2):
-        calls = reward_system_calls(chain, height, EPOCH, certificate)
+        extra_data = block_extra_data(sets, height - 1, certificate)
+        calls = reward_system_calls(chain, sets, height, extra_data)
         assert bool(calls) == is_first_block_of_epoch(height, EPOCH)
-        built = chain.build_block([], timestamp=chain.head.timestamp + 1, system_calls=calls)
+        built = chain.build_block([], timestamp=chain.head.timestamp + 1, extra_data=extra_data,
+                                  system_calls=calls)
         # Validators 0 and 1 sign every block; validator 2 only the first two.
         who = signers[:3] if height <= 2 else signers[:2]
         certificate = build_commit_certificate(height, 0, built.block.hash, [
             s.sign_vote(Vote(VoteType.PRECOMMIT, height, 0, built.block.hash)) for s in who])
-        if height < EPOCH:   # the epoch's last commit travels as the next block's parent commit
-            chain.set_commit(built.block.hash, certificate.encode())
-        if height == EPOCH:
-            last_certificate = certificate
-    assert calls and last_certificate is not None
+    assert calls
     rewards = [_rewards_of(chain, a.address) for a in dev_accounts[:3]]
-    # 4 + 4 + 2 = 10 blocks signed in epoch 0.
+    # 4 + 4 + 2 = 10 blocks signed in epoch 0, read back from the blocks' signer bitmaps.
     assert rewards == [REWARD * 4 // 10, REWARD * 4 // 10, REWARD * 2 // 10]
 
 
+def test_signer_bitmap_round_trips_in_address_order(chain, dev_accounts):
+    sets = ValidatorSets(chain, EPOCH)
+    validator_set = sets.for_height(1)
+    ordered = sorted(validator_set.addresses)
+    certificate = build_commit_certificate(1, 0, b"\x01" * 32, [])
+    assert encode_signers(validator_set, None) == b""
+    assert decode_signers(validator_set, encode_signers(validator_set, certificate)) == []
+    signed = CommitCertificate(1, 0, b"\x01" * 32, tuple(sorted((a, b"\x00" * 65) for a in ordered[1:])))
+    bitmap = encode_signers(validator_set, signed)
+    assert bitmap == bytes([0b01100000]) and decode_signers(validator_set, bitmap) == ordered[1:]
+
+
 def test_other_blocks_run_no_system_call(chain):
-    assert reward_system_calls(chain, 1, EPOCH, None) == []
-    assert reward_system_calls(chain, EPOCH, EPOCH, None) == []
+    sets = ValidatorSets(chain, EPOCH)
+    assert reward_system_calls(chain, sets, 1, b"") == []
+    assert reward_system_calls(chain, sets, EPOCH, b"") == []
 
 
 def test_dev_validator_earns_and_claims_epoch_rewards(start_azora, tmp_path):
