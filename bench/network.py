@@ -185,9 +185,9 @@ def sync_rate(entries: list[tuple[float, int, int]], up_to: int) -> SyncResult:
 def measure_import(net: Testnet, workdir: Path) -> SyncResult:
     """``azora export`` the full node's chain, then time ``azora import`` into a fresh datadir.
 
-    An RLP export carries no commit certificates, and the first block of every epoch runs the
-    reward system call computed from them, so a raw import stops at the first epoch boundary;
-    the rate is then over the blocks it did import (the report says how far it got)."""
+    The reward system call of each epoch's first block is computed from the signer bitmaps
+    the blocks carry, so the import re-executes the whole file (the report says how far it
+    got, should it ever stop early)."""
     net.stop("node0")
     chain_file = workdir / "chain.rlp"
     datadir = net.nodes["node0"].home / "data"
