@@ -43,6 +43,9 @@ class DevPolicy:
     def wake(self) -> None:
         self._wake.set()
 
+    def is_awake(self) -> bool:
+        return self._wake.is_set()
+
     async def wait_for_next_height(self, backend: Backend) -> None:
         if self.block_time:
             if self._next_block_at is None:
@@ -91,7 +94,9 @@ class DevChain:
         await self.host.run(task_status=task_status)
 
     def _on_tx_added(self, _tx: Any) -> None:
-        if self._token is not None:
+        # One hop to the loop per wake-up, not per transaction: under load most arrive while
+        # the producer is already awake (reading is_set() from a thread is safe).
+        if self._token is not None and not self.policy.is_awake():
             self._call_soon(self.policy.wake)
 
     def _call_soon(self, fn: Callable[[], None]) -> None:

@@ -57,39 +57,76 @@ class Dispatcher:
                 return _error_response(None, RpcError(INVALID_REQUEST, "empty batch"))
             if len(payload) > MAX_BATCH:
                 return _error_response(None, RpcError(-32600, "batch too large"))
-            responses = [await self.handle_call(item, connection) for item in payload]
+            if all(self._is_sync(call) for call in payload):
+                # One worker thread for the whole batch: a thread hop per call cost more than
+                # the call itself for cheap ones (a batch of raw transactions).
+                responses = await trio.to_thread.run_sync(
+                    lambda: [self._answer_sync(call) for call in payload], limiter=self._limiter)
+            else:
+                responses = [await self.handle_call(item, connection) for item in payload]
             return [r for r in responses if r is not None]
         return await self.handle_call(payload, connection)
 
+    def _is_sync(self, call: Any) -> bool:
+        fn = self.methods.get(call.get("method")) if isinstance(call, dict) else None
+        return fn is None or not (getattr(fn, "needs_connection", False) or inspect.iscoroutinefunction(fn))
+
     async def handle_call(self, call: Any, connection: Any) -> dict[str, Any] | None:
+        prepared = self._prepare(call)
+        if isinstance(prepared, dict) or prepared is None:
+            return prepared
+        request_id, notification, method, params = prepared
+        try:
+            result = await self.call(method, params, connection)
+        except Exception as exc:
+            return self._failed(request_id, notification, method, exc)
+        return self._succeeded(request_id, notification, method, result)
+
+    def _answer_sync(self, call: Any) -> dict[str, Any] | None:
+        """``handle_call`` for a synchronous method, already on a worker thread."""
+        prepared = self._prepare(call)
+        if isinstance(prepared, dict) or prepared is None:
+            return prepared
+        request_id, notification, method, params = prepared
+        try:
+            fn = self.methods.get(method)
+            if fn is None:
+                raise method_not_found(method)
+            bind_params(fn, params)
+            result = fn(*params)
+        except Exception as exc:
+            return self._failed(request_id, notification, method, exc)
+        return self._succeeded(request_id, notification, method, result)
+
+    def _prepare(self, call: Any) -> Any:
+        """(id, is notification, method, params), or the error response for a bad envelope."""
         if not isinstance(call, dict) or call.get("jsonrpc") != "2.0" or \
                 not isinstance(call.get("method"), str):
             request_id = call.get("id") if isinstance(call, dict) else None
             return _error_response(request_id, RpcError(INVALID_REQUEST, "invalid request"))
-        request_id = call.get("id")
-        is_notification = "id" not in call
         params = call.get("params", [])
         if params is None:
             params = []
-        method = call["method"] if call["method"] in self.methods else "unknown"
-        try:
-            if not isinstance(params, list):
-                raise invalid_params("non-array args")
-            result = await self.call(call["method"], params, connection)
-        except RpcError as err:
-            self._count(method, str(err.code))
-            return None if is_notification else _error_response(request_id, err)
-        except Exception as exc:  # a bug: answer it, keep serving, log it
-            logger.exception("internal error in %s", call.get("method"))
-            self._count(method, str(INTERNAL_ERROR))
-            return None if is_notification else _error_response(
-                request_id, RpcError(INTERNAL_ERROR, f"internal error: {exc}"))
+        if not isinstance(params, list):
+            return self._failed(call.get("id"), "id" not in call, call["method"], invalid_params("non-array args"))
+        return call.get("id"), "id" not in call, call["method"], params
+
+    def _failed(self, request_id: Any, notification: bool, method: str, exc: Exception) -> dict[str, Any] | None:
+        if isinstance(exc, RpcError):
+            error = exc
+        else:  # a bug: answer it, keep serving, log it
+            logger.error("internal error in %s", method, exc_info=exc)
+            error = RpcError(INTERNAL_ERROR, f"internal error: {exc}")
+        self._count(method, str(error.code))
+        return None if notification else _error_response(request_id, error)
+
+    def _succeeded(self, request_id: Any, notification: bool, method: str, result: Any) -> dict[str, Any] | None:
         self._count(method, "ok")
-        return None if is_notification else {"jsonrpc": "2.0", "id": request_id, "result": result}
+        return None if notification else {"jsonrpc": "2.0", "id": request_id, "result": result}
 
     def _count(self, method: str, outcome: str) -> None:
         if self.on_call is not None:
-            self.on_call(method, outcome)
+            self.on_call(method if method in self.methods else "unknown", outcome)
 
     async def call(self, method: str, params: list[Any], connection: Any = None) -> Any:
         fn = self.methods.get(method)

@@ -158,9 +158,12 @@ def test_kill_9_during_a_1000_transaction_load_leaves_a_consistent_chain(start_a
 
     sender = threading.Thread(target=send_all, daemon=True)
     sender.start()
-    deadline, seen_head = time.time() + 60, 0
-    while (sent[0] < len(raws) // 2 or seen_head < 4) and time.time() < deadline:
+    deadline, seen_head, mined_before = time.time() + 60, 0, 0
+    # Kill mid-load: half sent, blocks being written, over a quarter already mined.
+    while (sent[0] < len(raws) // 2 or seen_head < 4 or mined_before <= len(raws) // 4) \
+            and time.time() < deadline:
         seen_head = int(result(node, "eth_blockNumber"), 16)
+        mined_before = sum(nonce_of(node, a) for a in senders)
         time.sleep(0.01)
     node.kill()   # SIGKILL while the producer keeps writing blocks from the incoming load
     sender.join(30)
