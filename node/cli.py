@@ -199,6 +199,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_node(args: argparse.Namespace) -> int:
     from node.config import ConfigError, NodeConfig
+    from p2p.service import ListenError
     from node.service import RpcSettings, build_network_node, run_services
     from wallet.keystore import KeystoreError
 
@@ -223,13 +224,26 @@ def cmd_node(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     rpc = RpcSettings(config.http_addr, config.http_port, config.cors)
+    failure: list[BaseException] = []
     try:
         trio.run(partial(run_services, backend, namespaces, rpc, producer=node, on_listening=lambda: print(
             f"Listening on {config.http_addr}:{config.http_port}; p2p {node.p2p.peer_id} "
             f"on port {config.p2p_port}", flush=True)))
+    except* ListenError as group:
+        failure.extend(_leaves(group))
     finally:
         backend.chain.db.close()
+    if failure:
+        print(f"error: {failure[0]}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _leaves(error: BaseException) -> list[BaseException]:
+    """The innermost exceptions of (nested) exception groups, as trio's nurseries nest them."""
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for inner in error.exceptions for leaf in _leaves(inner)]
+    return [error]
 
 
 def cmd_testnet(args: argparse.Namespace) -> int:

@@ -61,6 +61,10 @@ def as_peer_id(peer: PeerRef) -> ID:
     return peer if isinstance(peer, ID) else ID.from_base58(peer)
 
 
+class ListenError(OSError):
+    """The host could not bind its listen address."""
+
+
 class P2PService:
     """Runs one libp2p host with Azora's gossip topics and req/resp protocols.
 
@@ -102,6 +106,10 @@ class P2PService:
         pubsub = self.gossip.pubsub
         try:
             async with self.host.run([listen]):
+                if not self.host.get_addrs():
+                    # py-libp2p only logs a failed bind and runs on without listening.
+                    raise ListenError(f"cannot listen on {self.config.listen_host}:{self.config.port} "
+                                      "(address in use or unavailable)")
                 async with background_trio_service(pubsub):
                     async with background_trio_service(self.gossip.router):
                         await pubsub.wait_until_ready()
