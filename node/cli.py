@@ -21,6 +21,8 @@ def _add_rpc_flags(parser: argparse.ArgumentParser, default_port: int = 8545) ->
     parser.add_argument("--http.port", dest="http_port", type=int, default=default_port)
     parser.add_argument("--http.corsdomain", dest="cors", default="*",
                         help="comma-separated allowed origins for browser clients")
+    parser.add_argument("--http.ratelimit", dest="rate_limit", type=float, default=0.0,
+                        help="requests per second per client address (HTTP and WebSocket); 0 = unlimited")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,6 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--bootnodes", help="comma-separated multiaddrs with /p2p/<peer id>")
     run.add_argument("--http.addr", dest="http_addr")
     run.add_argument("--http.port", dest="http_port", type=int)
+    run.add_argument("--http.ratelimit", dest="rate_limit", type=float,
+                     help="requests per second per client address; 0 = unlimited")
     run.add_argument("--validator-key", dest="validator_keystore", type=Path, help="v3 keystore of the validator key")
     run.add_argument("--password-file", type=Path)
     run.add_argument("--block-interval", type=float, help="seconds between blocks (default 1)")
@@ -139,7 +143,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         print("\n".join(lines), flush=True)
 
     try:
-        rpc = RpcSettings(args.http_addr, args.http_port, tuple(args.cors.split(",")))
+        rpc = RpcSettings(args.http_addr, args.http_port, tuple(args.cors.split(",")), args.rate_limit)
         trio.run(partial(run_services, backend, namespaces, rpc, producer=producer,
                          on_listening=banner))
     finally:
@@ -154,7 +158,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     chain = open_chain(args.datadir)
     backend = Backend(chain)
     try:
-        rpc = RpcSettings(args.http_addr, args.http_port, tuple(args.cors.split(",")))
+        rpc = RpcSettings(args.http_addr, args.http_port, tuple(args.cors.split(",")), args.rate_limit)
         trio.run(partial(run_services, backend, build_namespaces(backend), rpc, on_listening=lambda: print(
             f"Listening on {args.http_addr}:{args.http_port}", flush=True)))
     finally:
@@ -217,13 +221,13 @@ def cmd_node(args: argparse.Namespace) -> int:
         datadir=args.datadir, genesis=args.genesis, p2p_port=args.p2p_port, p2p_host=args.p2p_host,
         bootnodes=tuple(b for b in args.bootnodes.split(",") if b) if args.bootnodes else None,
         http_addr=args.http_addr, http_port=args.http_port, validator_keystore=args.validator_keystore,
-        password_file=args.password_file, block_interval=args.block_interval)
+        password_file=args.password_file, block_interval=args.block_interval, rate_limit=args.rate_limit)
     try:
         backend, namespaces, node = build_network_node(config)
     except (KeystoreError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    rpc = RpcSettings(config.http_addr, config.http_port, config.cors)
+    rpc = RpcSettings(config.http_addr, config.http_port, config.cors, config.rate_limit)
     failure: list[BaseException] = []
     try:
         trio.run(partial(run_services, backend, namespaces, rpc, producer=node, on_listening=lambda: print(

@@ -19,6 +19,7 @@ class NodeConfig:
     http_addr: str = "127.0.0.1"
     http_port: int = 8545
     cors: tuple[str, ...] = ("*",)
+    rate_limit: float = 0.0
     p2p_host: str = "0.0.0.0"
     p2p_port: int = 30333
     bootnodes: tuple[str, ...] = ()
@@ -45,7 +46,7 @@ class NodeConfig:
             return cls(
                 datadir=resolve(raw["datadir"]), genesis=resolve(raw.get("genesis")),
                 http_addr=str(http.get("addr", "127.0.0.1")), http_port=int(http.get("port", 8545)),
-                cors=tuple(http.get("cors", ["*"])),
+                cors=tuple(http.get("cors", ["*"])), rate_limit=float(http.get("ratelimit", 0)),
                 p2p_host=str(p2p.get("host", "0.0.0.0")), p2p_port=int(p2p.get("port", 30333)),
                 bootnodes=tuple(p2p.get("bootnodes", [])),
                 validator_keystore=resolve(validator.get("keystore")),
@@ -64,7 +65,7 @@ class NodeConfig:
         rel = lambda p: os.path.relpath(Path(p).resolve(), base.resolve()) if p else None  # noqa: E731
         document: dict[str, Any] = {
             "datadir": rel(self.datadir), "genesis": rel(self.genesis),
-            "http": {"addr": self.http_addr, "port": self.http_port},
+            "http": {"addr": self.http_addr, "port": self.http_port, "ratelimit": self.rate_limit},
             "p2p": {"host": self.p2p_host, "port": self.p2p_port, "bootnodes": list(self.bootnodes)},
             "block_interval": self.block_interval,
         }

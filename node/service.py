@@ -36,7 +36,7 @@ from node.rpc.eth import EthAPI
 from node.rpc.extra import EthExtraAPI
 from node.rpc.txpool import TxpoolAPI
 from node.rpc.misc import NetAPI, Web3API
-from node.rpc.server import Dispatcher, build_app, serve
+from node.rpc.server import Dispatcher, RateLimiter, build_app, serve
 
 logger = logging.getLogger("azora.node")
 GENESIS_FILE = "genesis.json"
@@ -48,6 +48,7 @@ class RpcSettings:
     host: str = "127.0.0.1"
     port: int = 8545
     cors: tuple[str, ...] = ("*",)
+    rate_limit: float = 0.0      # requests per second per client address; 0 = unlimited
 
 
 DEV_VALIDATOR_STAKE = 10_000 * 10**18
@@ -146,7 +147,8 @@ async def run_services(backend: Backend, namespaces: dict[str, Any], rpc: RpcSet
         if hasattr(ns, "on_disconnect"):
             on_disconnect = ns.on_disconnect
     app = build_app(dispatcher, cors_origins=rpc.cors, on_disconnect=on_disconnect,
-                    metrics=lambda: render_metrics(backend, rpc_counters))
+                    metrics=lambda: render_metrics(backend, rpc_counters),
+                    rate_limiter=RateLimiter(rpc.rate_limit) if rpc.rate_limit > 0 else None)
     async with trio.open_nursery() as nursery:
         for ns in hooks:
             if hasattr(ns, "run"):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import time
 from typing import Any, Callable, Iterable
 
 import trio
@@ -20,7 +21,8 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from node.rpc.errors import (
-    INTERNAL_ERROR, INVALID_REQUEST, PARSE_ERROR, RpcError, invalid_params, method_not_found,
+    INTERNAL_ERROR, INVALID_REQUEST, LIMIT_EXCEEDED, PARSE_ERROR, RpcError, invalid_params,
+    method_not_found,
 )
 
 logger = logging.getLogger("azora.rpc")
@@ -179,13 +181,46 @@ class WebSocketConnection:
                 await self.websocket.send_text(json.dumps(message))
 
 
+class RateLimiter:
+    """A token bucket per client address: ``rate`` requests per second, bursts of ``burst``.
+
+    A request is one HTTP body or WebSocket message (a batch counts as one). Over the limit
+    the client gets HTTP 429 / error -32005 "limit exceeded" and nothing is executed.
+    """
+
+    def __init__(self, rate: float, burst: int | None = None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.rate = rate
+        self.burst = float(burst or max(1, int(rate * 2)))
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+
+    def allow(self, client: str) -> bool:
+        now = self._clock()
+        tokens, last = self._buckets.get(client, (self.burst, now))
+        tokens = min(self.burst, tokens + (now - last) * self.rate)
+        if tokens < 1:
+            self._buckets[client] = (tokens, now)
+            return False
+        self._buckets[client] = (tokens - 1, now)
+        if len(self._buckets) > 10_000:   # forget idle clients rather than grow without bound
+            self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 60}
+        return True
+
+
+def _limit_exceeded() -> dict[str, Any]:
+    return _error_response(None, RpcError(LIMIT_EXCEEDED, "limit exceeded: too many requests"))
+
+
 def build_app(dispatcher: Dispatcher, *, cors_origins: Iterable[str] = ("*",),
               on_disconnect: Callable[[WebSocketConnection], None] | None = None,
-              metrics: Callable[[], bytes] | None = None) -> Starlette:
+              metrics: Callable[[], bytes] | None = None,
+              rate_limiter: RateLimiter | None = None) -> Starlette:
     async def http_endpoint(request: Request) -> Response:
         if request.method == "GET":
             return JSONResponse({"jsonrpc": "2.0", "id": None,
                                  "error": {"code": INVALID_REQUEST, "message": "use POST"}})
+        if rate_limiter is not None and not rate_limiter.allow(request.client.host if request.client else "-"):
+            return JSONResponse(_limit_exceeded(), status_code=429)
         length = int(request.headers.get("content-length") or 0)
         if length > MAX_REQUEST_BYTES:
             return JSONResponse({"error": f"content length too large ({length}>{MAX_REQUEST_BYTES})"},
@@ -203,6 +238,7 @@ def build_app(dispatcher: Dispatcher, *, cors_origins: Iterable[str] = ("*",),
     async def websocket_endpoint(websocket: WebSocket) -> None:
         await websocket.accept()
         connection = WebSocketConnection(websocket)
+        client = websocket.client.host if websocket.client else "-"
         try:
             async with trio.open_nursery() as nursery:
                 while True:
@@ -213,6 +249,9 @@ def build_app(dispatcher: Dispatcher, *, cors_origins: Iterable[str] = ("*",),
                     if len(raw) > MAX_REQUEST_BYTES:
                         await connection.send_json(_error_response(
                             None, RpcError(-32600, "message too large")))
+                        continue
+                    if rate_limiter is not None and not rate_limiter.allow(client):
+                        await connection.send_json(_limit_exceeded())
                         continue
                     nursery.start_soon(_answer, dispatcher, connection, raw)
                 nursery.cancel_scope.cancel()

@@ -1,0 +1,31 @@
+"""Per-client rate limits on the RPC port: over the limit a client gets HTTP 429 / -32005 and
+nothing runs; within it (and after the bucket refills) it is served as usual."""
+from __future__ import annotations
+
+import time
+
+import requests
+
+from node.rpc.server import RateLimiter
+
+CALL = {"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}
+
+
+def test_token_bucket_refills():
+    now = [0.0]
+    limiter = RateLimiter(2, burst=3, clock=lambda: now[0])
+    assert [limiter.allow("a") for _ in range(4)] == [True, True, True, False]
+    assert limiter.allow("b")                 # buckets are per client
+    now[0] += 0.5                             # one token back at 2/s
+    assert limiter.allow("a") and not limiter.allow("a")
+
+
+def test_invalid_flood_is_limited_and_the_node_recovers(start_azora, tmp_path):
+    node = start_azora("dev", "--http.ratelimit", "5")
+    time.sleep(2.5)                           # the readiness probe spent some of the burst
+    answers = [requests.post(node.url, json=CALL, timeout=10) for _ in range(30)]
+    limited = [a for a in answers if a.status_code == 429]
+    assert limited and limited[0].json()["error"] == {"code": -32005, "message": "limit exceeded: too many requests"}
+    assert answers[0].status_code == 200
+    time.sleep(1.5)
+    assert requests.post(node.url, json=CALL, timeout=10).json()["result"].startswith("0x")
