@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
-import statistics
 import sys
 import tempfile
 import threading

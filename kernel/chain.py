@@ -64,6 +64,7 @@ class Chain:
         self.chain_id = genesis.chain_id
         self.schedule = genesis.schedule if check_seal else genesis.schedule.without_seal_check()
         self.chaindb = ChainDB(db)
+        self._head: BlockHeaderAPI | None = None
         self._chain_context = ChainContext(self.chain_id)
         self._initialise_genesis()
 
@@ -156,8 +157,7 @@ class Chain:
         first, from the system address, as the consensus rules require for this block.
         """
         pending = self.db.pending_batch()
-        chaindb = ChainDB(pending.db)
-        parent = parent or chaindb.get_canonical_head()
+        parent = parent or self.head
         if timestamp <= parent.timestamp:
             raise ChainError(f"timestamp {timestamp} not after parent's {parent.timestamp}")
         header = self.create_child_header(
@@ -247,6 +247,7 @@ class Chain:
         self._persist(pending.writes.db, ChainDB(pending.writes.db), block,
                       pending.result.receipts, commit)
         pending.writes.commit()
+        self._head = block.header
 
     def _persist(self, batch: AtomicDatabaseAPI, chaindb: ChainDB, block: BlockAPI,
                  receipts: Sequence[ReceiptAPI], commit: bytes | None) -> None:
@@ -288,12 +289,18 @@ class Chain:
                 for tx_hash in chaindb.get_block_transaction_hashes(old):
                     chaindb._remove_transaction_from_canonical_chain(batch, tx_hash)
             batch[SchemaV1.make_canonical_head_hash_lookup_key()] = header.hash
+        self._head = header
 
     # -- reads ---------------------------------------------------------------------------
 
     @property
     def head(self) -> BlockHeaderAPI:
-        return self.chaindb.get_canonical_head()
+        """The canonical head. This object is the database's only writer, so the head is kept
+        in memory (every RPC call and transaction admission asks for it) and refreshed when a
+        block is committed or the chain rewound."""
+        if self._head is None:
+            self._head = self.chaindb.get_canonical_head()
+        return self._head
 
     def header_by_number(self, number: int) -> BlockHeaderAPI:
         if number > self.head.block_number:   # e.g. entries left above a rewound head
@@ -357,7 +364,6 @@ class Chain:
         return None if candidates is None else sorted(candidates)
 
     def _indexed_numbers(self, prefix: bytes, first: int, last: int) -> Iterator[int]:
-        start = prefix + first.to_bytes(8, "big")
-        stop = prefix + (last + 1).to_bytes(8, "big")
-        for key in self.db.raw.iterator(start=start, stop=stop, include_value=False):
+        for key, _ in self.db.iterate_prefix(prefix, start=first.to_bytes(8, "big"),
+                                             stop=(last + 1).to_bytes(8, "big")):
             yield int.from_bytes(key[-8:], "big")

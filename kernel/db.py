@@ -130,9 +130,13 @@ class LevelDB(BaseAtomicDB):
         """Key/value pairs under ``prefix``, optionally bounded to [start, stop)."""
         if start is None and stop is None:
             yield from self.raw.iterator(prefix=prefix)
-        else:
-            yield from self.raw.iterator(start=prefix + (start or b""),
-                                         stop=prefix + stop if stop is not None else None)
+        elif stop is not None:
+            yield from self.raw.iterator(start=prefix + (start or b""), stop=prefix + stop)
+        else:   # from start to the end of the prefix, not of the database
+            for key, value in self.raw.iterator(start=prefix + start):
+                if not key.startswith(prefix):
+                    return
+                yield key, value
 
     def close(self) -> None:
         if not self.raw.closed:

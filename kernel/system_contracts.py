@@ -8,7 +8,7 @@ committed contract artifacts.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any
 
 from eth.abc import StateAPI, VirtualMachineAPI
 from eth.exceptions import Revert
@@ -98,6 +98,3 @@ def _reason(computation: Any) -> str:
         return decode(["string"], computation.output[4:])[0]
     return repr(computation.error)
 
-
-def contracts_table_json(table: Mapping[str, str]) -> dict[str, str]:
-    return dict(sorted(table.items()))

@@ -16,10 +16,9 @@ from eth.exceptions import HeaderNotFound
 from kernel.chain import Chain
 from node.execution import Executor
 from node.mempool import PoolLimits, TxPool, TxPoolError
-from node.rpc.errors import RpcError, invalid_params, server_error
+from node.rpc.errors import invalid_params, server_error
 from node.rpc.hexcodec import parse_hash, parse_quantity
 
-BLOCK_TAGS = ("latest", "earliest", "pending", "safe", "finalized")
 MAX_BLOCK_NUMBER = 2**63 - 1    # geth's rpc.BlockNumber is an int64
 
 
@@ -146,7 +145,3 @@ class Backend:
         child = self.chain.create_child_header(head, timestamp=head.timestamp + 1)
         return getattr(child, "base_fee_per_gas", 0) or 0
 
-
-def require(condition: bool, message: str) -> None:
-    if not condition:
-        raise RpcError(-32602, message)

@@ -11,7 +11,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Protocol
+from typing import Any, Callable, Protocol
 
 import rlp
 import trio
@@ -22,9 +22,9 @@ from consensus.driver import Driver
 from consensus.epochs import compute_mix_hash, is_valid_proposer, is_valid_timestamp
 from consensus.commit import verify_commit
 from consensus.events import (
-    BlockValidated, BroadcastProposal, BroadcastVote, CertificateReceived, Commit, Decide, Evidence,
-    Input, Output, ProposalReceived, ProposalSigned, RequestBlock, ScheduleTimeout, SignProposal,
-    SignVote, TimeoutElapsed, ValidateBlock, ValueProposed, VoteReceived, VoteSigned,
+    BlockValidated, BroadcastProposal, BroadcastVote, Commit, Decide, Evidence, Input, Output,
+    ProposalSigned, RequestBlock, ScheduleTimeout, SignProposal, SignVote, TimeoutElapsed,
+    ValidateBlock, ValueProposed, VoteSigned,
 )
 from consensus.sign_guard import GuardedSigner, SignRefused
 from consensus.signing import SigningDomain

@@ -18,8 +18,7 @@ from libp2p.peer.id import ID
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.validators import PUBSUB_SIGNING_PREFIX
 
-from consensus.commit import verify_commit
-from consensus.events import CertificateReceived, ProposalReceived, VoteReceived
+from consensus.events import ProposalReceived, VoteReceived
 from consensus.signing import is_valid_vote_signature
 from consensus.types import CommitCertificate, DuplicateVoteEvidence, SignedVote, is_conflicting_pair
 from kernel.chain import ChainError
@@ -28,7 +27,6 @@ from node.chainio import decode_block
 from node.consensus_host import (
     CommittedBlockMessage, ConsensusHost, ProposalMessage, decode_commits, encode_commits,
 )
-from node.mempool import TxPoolError
 from node.rpc.errors import RpcError
 from p2p import BlockAndCommit, GossipMessage, P2PService, Status, TopicKind, ValidationResult
 
@@ -376,10 +374,3 @@ def _guard_blacklist_teardown(pubsub: Any) -> None:
         pubsub._forget_all_subscriptions(peer_id)
 
     pubsub._teardown_if_connected = teardown_if_connected
-
-
-def verify_certificate(host: ConsensusHost, certificate: CommitCertificate) -> str | None:
-    return verify_commit(certificate, host.validator_sets.for_height(certificate.height), host.domain)
-
-
-__all__ = ["GossipOutbox", "NetworkNode", "TxPoolError", "verify_certificate"]

@@ -48,7 +48,3 @@ def parse_bool(value: Any, name: str = "flag") -> bool:
         raise invalid_params(f"invalid argument: {name} must be a boolean")
     return value
 
-
-def checksum(address: bytes) -> str:
-    """Addresses are answered lower-case, as geth does."""
-    return "0x" + address.hex()

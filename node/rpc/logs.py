@@ -64,9 +64,6 @@ class LogQuery:
         header = backend.resolve_header(tag, allow_missing=True)
         return backend.chain.head.block_number + 1 if header is None else header.block_number
 
-    def with_range(self, first: int, last: int) -> "LogQuery":
-        return LogQuery(first, last, None, self.addresses, self.topics)
-
     def matches(self, log: Any) -> bool:
         if self.addresses and log.address not in self.addresses:
             return False

@@ -81,3 +81,10 @@ def test_iterate_prefix_bounds(leveldb):
     leveldb[b"q\0"] = b"x"
     assert [v for _, v in leveldb.iterate_prefix(b"p")] == [bytes([i]) for i in range(5)]
     assert [v for _, v in leveldb.iterate_prefix(b"p", start=b"\1", stop=b"\3")] == [b"\1", b"\2"]
+
+
+def test_iterate_prefix_from_start_stays_inside_the_prefix(leveldb):
+    for i in range(3):
+        leveldb[b"p" + bytes([i])] = bytes([i])
+    leveldb[b"q\0"] = b"x"
+    assert [v for _, v in leveldb.iterate_prefix(b"p", start=b"\1")] == [b"\1", b"\2"]

@@ -5,7 +5,6 @@ from pathlib import Path
 
 import pytest
 import vyper
-from web3 import Web3
 from web3.exceptions import ContractLogicError
 
 SOURCE = (Path(__file__).parent / "contracts" / "Store.vy").read_text()

@@ -7,7 +7,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 import requests
 import vyper
 from eth_abi import encode

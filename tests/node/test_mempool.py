@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-from eth_account import Account
 from eth.vm.forks.prague.transactions import PragueTransactionBuilder
 
 from kernel.chain import Chain
