@@ -338,10 +338,16 @@ class Chain:
             return None
 
     def transaction_location(self, tx_hash: bytes) -> tuple[int, int] | None:
-        """(block number, index) of a canonical transaction, or None."""
+        """(block number, index) of a canonical transaction, or None.
+
+        A block's batch reaches the database just before the head moves onto it; a reader in
+        that instant sees the index entry first, so entries above the head are not yet there.
+        """
         try:
             number, index = self.chaindb.get_transaction_index(tx_hash)
         except TransactionNotFound:
+            return None
+        if number > self.head.block_number:
             return None
         return int(number), int(index)
 

@@ -98,6 +98,15 @@ def test_executed_block_writes_nothing_until_committed(chain, dev_accounts):
     assert chain.commit_of(pending.block.hash) == b"certificate"
 
 
+def test_a_block_written_but_not_yet_head_is_invisible(chain, dev_accounts):
+    # What a concurrent RPC reader sees between commit_block's batch write and the head moving.
+    parent = chain.head
+    pending = chain.execute_transactions(transfers(dev_accounts[0], 2), timestamp=parent.timestamp + 1)
+    chain.commit_block(pending)
+    chain._head = parent   # the instant before the head moves
+    assert chain.transaction_location(pending.block.transactions[0].hash) is None
+
+
 def test_invalid_commit_of_a_stale_proposal_is_refused(chain, dev_accounts):
     stale = chain.execute_transactions(transfers(dev_accounts[0], 1), timestamp=chain.head.timestamp + 1)
     chain.build_block(transfers(dev_accounts[1], 1), timestamp=chain.head.timestamp + 2)
