@@ -10,12 +10,17 @@ from eth.abc import BlockAPI
 from eth.constants import SYSTEM_ADDRESS
 from eth.vm.forks.prague import PragueVM
 
+from kernel import ordered_trie
+
 logger = logging.getLogger("azora.kernel.vm")
 
 # The point-evaluation precompile (0x0a) reloads the KZG trusted setup from disk on every call
 # (about 3 s): any caller could stall block production with one cheap call. Load it once.
 _load_trusted_setup_once = functools.cache(ckzg.load_trusted_setup)
 point_evaluation.load_trusted_setup = _load_trusted_setup_once
+
+# Block tries (transactions, receipts, withdrawals) built in one pass, for every fork's VM.
+ordered_trie.install()
 
 
 SYSTEM_CALL_GAS = 30_000_000

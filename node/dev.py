@@ -94,16 +94,12 @@ class DevChain:
         await self.host.run(task_status=task_status)
 
     def _on_tx_added(self, _tx: Any) -> None:
-        # One hop to the loop per wake-up, not per transaction: under load most arrive while
-        # the producer is already awake (reading is_set() from a thread is safe).
-        if self._token is not None and not self.policy.is_awake():
-            self._call_soon(self.policy.wake)
-
-    def _call_soon(self, fn: Callable[[], None]) -> None:
-        try:
-            trio.from_thread.run_sync(fn, trio_token=self._token)
-        except RuntimeError:  # already on the loop thread
-            fn()
+        # Only automine waits for transactions; an interval chain takes what the pool holds.
+        # The wake-up is queued without waiting for the loop (an RPC thread blocked on it
+        # per transaction stalled admission), and only once per burst (reading is_set() from
+        # a thread is safe).
+        if self._token is not None and not self.policy.block_time and not self.policy.is_awake():
+            self._token.run_sync_soon(self.policy.wake)
 
     # -- dev controls, called from RPC worker threads -----------------------------------------
 

@@ -17,6 +17,7 @@ from node.rpc.hexcodec import (
     data, parse_address, parse_bool, parse_data, parse_hash, parse_quantity, quantity,
 )
 from node.rpc.logs import LogQuery, query_logs
+from node.rpc.server import serial
 
 MAX_FEE_HISTORY_BLOCKS = 1024
 DEFAULT_TIP = 1_000_000_000
@@ -180,6 +181,7 @@ class EthAPI:
                 self._receipts_cache.popitem(last=False)
         return receipts
 
+    @serial
     def sendRawTransaction(self, raw: Any) -> str:
         encoded = parse_data(raw, "transaction")
         tx = self._b.decode_transaction(encoded)
