@@ -147,7 +147,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         trio.run(partial(run_services, backend, namespaces, rpc, producer=producer,
                          on_listening=banner))
     finally:
-        chain.db.close()
+        backend.close()
     return 0
 
 
@@ -162,7 +162,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         trio.run(partial(run_services, backend, build_namespaces(backend), rpc, on_listening=lambda: print(
             f"Listening on {args.http_addr}:{args.http_port}", flush=True)))
     finally:
-        chain.db.close()
+        backend.close()
     return 0
 
 
@@ -236,7 +236,7 @@ def cmd_node(args: argparse.Namespace) -> int:
     except* ListenError as group:
         failure.extend(_leaves(group))
     finally:
-        backend.chain.db.close()
+        backend.close()
     if failure:
         print(f"error: {failure[0]}", file=sys.stderr)
         return 2

@@ -304,8 +304,9 @@ class ConsensusHost:
             transactions, timestamp=self.policy.timestamp(head.timestamp), coinbase=self.address,
             mix_hash=compute_mix_hash(parent_certificate), extra_data=extra_data,
             system_calls=system_calls))
-        self._observe_build(len(transactions), time.perf_counter() - started)
-        logger.info("built #%d txs=%d in %.3fs", head.block_number + 1, len(transactions), time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        self._observe_build(len(transactions), elapsed)
+        logger.debug("built #%d from %d pool transactions in %.3fs", head.block_number + 1, len(transactions), elapsed)
         block = pending.block
         if pending.result.rejected:
             pool.on_new_head((), self.backend.head_accounts(), [tx for tx, _ in pending.result.rejected])

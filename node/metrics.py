@@ -41,6 +41,9 @@ class NodeCollector:
         yield _gauge("azora_head_gas_used", "Gas used by the head block", head.gas_used)
         yield _gauge("azora_txpool_pending", "Executable transactions in the pool", pool.pending_count)
         yield _gauge("azora_txpool_queued", "Gapped transactions in the pool", pool.queued_count)
+        decoder = self.backend.decoder
+        yield _counter("azora_txpool_worker_decoded", "Raw transactions decoded by the decoder worker", decoder.decoded)
+        yield _counter("azora_txpool_worker_failures", "Decoder workers that died or hung", decoder.failures)
         host = self.backend.info.extra.get("consensus")
         if host is not None:
             yield _gauge("azora_consensus_height", "Height the engine is deciding", max(host.driver.height, 0))
@@ -59,6 +62,10 @@ class NodeCollector:
             for (method, outcome), value in self.rpc.calls.items():
                 calls.add_metric([method, outcome], value)
         yield calls
+
+
+def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, documentation, value=value)
 
 
 def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:

@@ -17,7 +17,7 @@ from node.rpc.hexcodec import (
     data, parse_address, parse_bool, parse_data, parse_hash, parse_quantity, quantity,
 )
 from node.rpc.logs import LogQuery, query_logs
-from node.rpc.server import serial
+from node.rpc.server import prepared_in_batches, serial
 
 MAX_FEE_HISTORY_BLOCKS = 1024
 DEFAULT_TIP = 1_000_000_000
@@ -181,7 +181,17 @@ class EthAPI:
                 self._receipts_cache.popitem(last=False)
         return receipts
 
+    def _warm_raw_transactions(self, batch: list[list[Any]]) -> None:
+        raws = []
+        for params in batch:
+            try:
+                raws.append(parse_data(params[0], "transaction"))
+            except Exception:   # its own call reports it
+                continue
+        self._b.warm_transactions(raws)
+
     @serial
+    @prepared_in_batches(_warm_raw_transactions)
     def sendRawTransaction(self, raw: Any) -> str:
         encoded = parse_data(raw, "transaction")
         tx = self._b.decode_transaction(encoded)

@@ -69,7 +69,7 @@ class Dispatcher:
                 # the call itself for cheap ones (a batch of raw transactions).
                 serial = all(getattr(self.methods.get(call.get("method")), "serial", False) for call in payload)
                 responses = await trio.to_thread.run_sync(
-                    lambda: [self._answer_sync(call) for call in payload],
+                    lambda: self._answer_batch(payload),
                     limiter=self._serial_limiter if serial else self._limiter)
             else:
                 responses = [await self.handle_call(item, connection) for item in payload]
@@ -90,6 +90,23 @@ class Dispatcher:
         except Exception as exc:
             return self._failed(request_id, notification, method, exc)
         return self._succeeded(request_id, notification, method, result)
+
+    def _answer_batch(self, payload: list[Any]) -> list[dict[str, Any] | None]:
+        """A batch of synchronous calls, on one worker thread: each method's calls prepared
+        together first (see :func:`prepared_in_batches`), then answered in order."""
+        groups: dict[str, list[list[Any]]] = {}
+        for call in payload:
+            if isinstance(call, dict) and isinstance(call.get("params"), list):
+                fn = self.methods.get(call.get("method"))
+                if getattr(fn, "prepare_batch", None) is not None:
+                    groups.setdefault(call["method"], []).append(call["params"])
+        for method, params in groups.items():
+            fn = self.methods[method]
+            try:
+                fn.prepare_batch(fn.__self__, params)
+            except Exception:   # preparing is only a head start: the calls still run
+                logger.exception("preparing a batch of %s failed", method)
+        return [self._answer_sync(call) for call in payload]
 
     def _answer_sync(self, call: Any) -> dict[str, Any] | None:
         """``handle_call`` for a synchronous method, already on a worker thread."""
@@ -180,6 +197,16 @@ def serial(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Mark a CPU-bound handler to run on the dispatcher's single serial thread."""
     fn.serial = True  # type: ignore[attr-defined]
     return fn
+
+
+def prepared_in_batches(prepare: Callable[[Any, list[list[Any]]], None]) -> Callable[..., Any]:
+    """Mark a handler whose calls in one batch get a head start together: before answering
+    them, the dispatcher runs ``prepare(namespace, [params, ...])`` once on the batch's thread
+    (e.g. one round trip to a worker process for a hundred raw transactions)."""
+    def mark(fn: Callable[..., Any]) -> Callable[..., Any]:
+        fn.prepare_batch = prepare  # type: ignore[attr-defined]
+        return fn
+    return mark
 
 
 def _error_response(request_id: Any, err: RpcError) -> dict[str, Any]:
