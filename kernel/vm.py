@@ -3,12 +3,15 @@ from __future__ import annotations
 
 import functools
 import logging
+from typing import Any
 
 import ckzg
+import rlp
 import eth.precompiles.point_evaluation as point_evaluation
 from eth.abc import BlockAPI
 from eth.constants import SYSTEM_ADDRESS
 from eth.vm.forks.prague import PragueVM
+from eth_utils import keccak
 
 from kernel import ordered_trie
 
@@ -38,6 +41,19 @@ class AzoraPragueVM(PragueVM):
 
     fork = "prague"
     system_calls: tuple[tuple[bytes, bytes], ...] = ()
+
+    def pack_block(self, block: BlockAPI, *args: Any, **kwargs: Any) -> BlockAPI:
+        """py-evm's, without deep-copying the block's transactions: rlp's ``copy`` deep-copies
+        every field it is not given, a tenth of the time of building a full block, and
+        transactions are immutable."""
+        if "uncles" in kwargs:
+            uncles = kwargs.pop("uncles")
+            kwargs.setdefault("uncles_hash", keccak(rlp.encode(uncles)))
+        else:
+            uncles = block.uncles
+        header = block.header.copy(**kwargs)
+        fields = {name: getattr(block, name) for name in block._meta.field_names}
+        return block.copy(**{**fields, "uncles": uncles, "header": header})
 
     def block_preprocessing(self, block: BlockAPI) -> None:
         super().block_preprocessing(block)
