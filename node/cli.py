@@ -22,7 +22,7 @@ def _add_rpc_flags(parser: argparse.ArgumentParser, default_port: int = 8545) ->
     parser.add_argument("--http.corsdomain", dest="cors", default="*",
                         help="comma-separated allowed origins for browser clients")
     parser.add_argument("--http.ratelimit", dest="rate_limit", type=float, default=0.0,
-                        help="requests per second per client address (HTTP and WebSocket); 0 = unlimited")
+                        help="JSON-RPC calls per second per client address, each call of a batch counted (HTTP and WebSocket); 0 = unlimited")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--http.addr", dest="http_addr")
     run.add_argument("--http.port", dest="http_port", type=int)
     run.add_argument("--http.ratelimit", dest="rate_limit", type=float,
-                     help="requests per second per client address; 0 = unlimited")
+                     help="JSON-RPC calls per second per client address, each call of a batch counted; 0 = unlimited")
     run.add_argument("--validator-key", dest="validator_keystore", type=Path, help="v3 keystore of the validator key")
     run.add_argument("--password-file", type=Path)
     run.add_argument("--block-interval", type=float, help="seconds between blocks (default 1)")

@@ -53,12 +53,19 @@ class Dispatcher:
         # (method, outcome) of every call, for metrics; unknown names count as one label.
         self.on_call: Callable[[str, str], None] | None = None
 
-    async def handle_payload(self, raw: bytes | str, connection: Any = None) -> Any:
-        """Answer one HTTP body or WebSocket message; None for notifications only."""
+    async def handle_payload(self, raw: bytes | str, connection: Any = None,
+                             admit: Callable[[int], bool] | None = None) -> Any:
+        """Answer one HTTP body or WebSocket message; None for notifications only.
+
+        ``admit(calls)``, given the number of calls in a batch, may refuse it: then
+        :class:`RateLimited` is raised and nothing runs.
+        """
         try:
             payload = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             return _error_response(None, RpcError(PARSE_ERROR, f"parse error: {exc}"))
+        if admit is not None and isinstance(payload, list) and len(payload) > 1 and not admit(len(payload)):
+            raise RateLimited()
         if isinstance(payload, list):
             if not payload:
                 return _error_response(None, RpcError(INVALID_REQUEST, "empty batch"))
@@ -228,11 +235,16 @@ class WebSocketConnection:
                 await self.websocket.send_text(json.dumps(message))
 
 
-class RateLimiter:
-    """A token bucket per client address: ``rate`` requests per second, bursts of ``burst``.
+class RateLimited(Exception):
+    """A client over its rate limit: answered with HTTP 429 / -32005, nothing executed."""
 
-    A request is one HTTP body or WebSocket message (a batch counts as one). Over the limit
-    the client gets HTTP 429 / error -32005 "limit exceeded" and nothing is executed.
+
+class RateLimiter:
+    """A token bucket per client address: ``rate`` calls per second, bursts of ``burst``.
+
+    Every call counts, each one of a batch too. Over the limit the client gets HTTP 429 /
+    error -32005 "limit exceeded" and nothing is executed. A batch larger than the burst is
+    let through when the bucket is full and leaves the client in debt until it refills.
     """
 
     def __init__(self, rate: float, burst: int | None = None, clock: Callable[[], float] = time.monotonic) -> None:
@@ -241,14 +253,14 @@ class RateLimiter:
         self._clock = clock
         self._buckets: dict[str, tuple[float, float]] = {}
 
-    def allow(self, client: str) -> bool:
+    def allow(self, client: str, cost: float = 1) -> bool:
         now = self._clock()
         tokens, last = self._buckets.get(client, (self.burst, now))
         tokens = min(self.burst, tokens + (now - last) * self.rate)
-        if tokens < 1:
+        if tokens < min(cost, self.burst):
             self._buckets[client] = (tokens, now)
             return False
-        self._buckets[client] = (tokens - 1, now)
+        self._buckets[client] = (tokens - cost, now)
         if len(self._buckets) > 10_000:   # forget idle clients rather than grow without bound
             self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 60}
         return True
@@ -266,7 +278,9 @@ def build_app(dispatcher: Dispatcher, *, cors_origins: Iterable[str] = ("*",),
         if request.method == "GET":
             return JSONResponse({"jsonrpc": "2.0", "id": None,
                                  "error": {"code": INVALID_REQUEST, "message": "use POST"}})
-        if rate_limiter is not None and not rate_limiter.allow(request.client.host if request.client else "-"):
+        client = request.client.host if request.client else "-"
+        # One token before reading the body, the rest of a batch's once it is parsed.
+        if rate_limiter is not None and not rate_limiter.allow(client):
             return JSONResponse(_limit_exceeded(), status_code=429)
         length = int(request.headers.get("content-length") or 0)
         if length > MAX_REQUEST_BYTES:
@@ -277,7 +291,11 @@ def build_app(dispatcher: Dispatcher, *, cors_origins: Iterable[str] = ("*",),
             body += chunk
             if len(body) > MAX_REQUEST_BYTES:
                 return JSONResponse({"error": "request body too large"}, status_code=413)
-        response = await dispatcher.handle_payload(body)
+        try:
+            response = await dispatcher.handle_payload(
+                body, admit=(lambda calls: rate_limiter.allow(client, calls - 1)) if rate_limiter else None)
+        except RateLimited:
+            return JSONResponse(_limit_exceeded(), status_code=429)
         if response is None or response == []:
             return Response(status_code=200)
         return Response(json.dumps(response), media_type="application/json")
@@ -300,7 +318,8 @@ def build_app(dispatcher: Dispatcher, *, cors_origins: Iterable[str] = ("*",),
                     if rate_limiter is not None and not rate_limiter.allow(client):
                         await connection.send_json(_limit_exceeded())
                         continue
-                    nursery.start_soon(_answer, dispatcher, connection, raw)
+                    admit = (lambda calls: rate_limiter.allow(client, calls - 1)) if rate_limiter else None
+                    nursery.start_soon(_answer, dispatcher, connection, raw, admit)
                 nursery.cancel_scope.cancel()
         except WebSocketDisconnect:
             pass
@@ -321,8 +340,12 @@ def build_app(dispatcher: Dispatcher, *, cors_origins: Iterable[str] = ("*",),
     return Starlette(routes=routes, middleware=middleware)
 
 
-async def _answer(dispatcher: Dispatcher, connection: WebSocketConnection, raw: Any) -> None:
-    response = await dispatcher.handle_payload(raw, connection)
+async def _answer(dispatcher: Dispatcher, connection: WebSocketConnection, raw: Any,
+                  admit: Callable[[int], bool] | None) -> None:
+    try:
+        response = await dispatcher.handle_payload(raw, connection, admit)
+    except RateLimited:
+        response = _limit_exceeded()
     if response is not None and response != []:
         try:
             await connection.send_json(response)

@@ -20,6 +20,37 @@ def test_token_bucket_refills():
     assert limiter.allow("a") and not limiter.allow("a")
 
 
+def test_every_call_of_a_batch_counts():
+    now = [0.0]
+    limiter = RateLimiter(10, burst=20, clock=lambda: now[0])
+    assert limiter.allow("a", 15)             # 5 left
+    assert not limiter.allow("a", 6)
+    assert limiter.allow("a", 5) and not limiter.allow("a")
+
+
+def test_a_batch_larger_than_the_burst_passes_on_a_full_bucket_and_leaves_a_debt():
+    now = [0.0]
+    limiter = RateLimiter(10, burst=20, clock=lambda: now[0])
+    assert limiter.allow("a", 50)             # 30 in debt
+    now[0] += 3.0                             # back to zero: still nothing
+    assert not limiter.allow("a")
+    now[0] += 0.1
+    assert limiter.allow("a")
+
+
+def test_invalid_batch_flood_is_limited_per_call(start_azora):
+    node = start_azora("dev", "--http.ratelimit", "10")
+    time.sleep(2.5)                           # a full bucket: 20 calls
+    body = [dict(CALL, id=i) for i in range(15)]
+    first = requests.post(node.url, json=body, timeout=10)
+    assert first.status_code == 200 and len(first.json()) == 15
+    second = requests.post(node.url, json=body, timeout=10)   # 15 more: over the limit
+    assert second.status_code == 429
+    assert second.json()["error"] == {"code": -32005, "message": "limit exceeded: too many requests"}
+    time.sleep(2.0)
+    assert requests.post(node.url, json=body, timeout=10).status_code == 200
+
+
 def test_invalid_flood_is_limited_and_the_node_recovers(start_azora, tmp_path):
     node = start_azora("dev", "--http.ratelimit", "5")
     time.sleep(2.5)                           # the readiness probe spent some of the burst
