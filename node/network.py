@@ -9,14 +9,11 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from typing import Any
 
 import rlp
 import trio
 from libp2p.peer.id import ID
-from libp2p.pubsub.pb import rpc_pb2
-from libp2p.pubsub.validators import PUBSUB_SIGNING_PREFIX
 
 from consensus.events import ProposalReceived, VoteReceived
 from consensus.signing import is_valid_vote_signature
@@ -75,13 +72,6 @@ class NetworkNode:
         self._token: trio.lowlevel.TrioToken | None = None
         self._tx_send, self._tx_receive = trio.open_memory_channel[bytes](math.inf)
         backend.on_tx_added.append(self._on_local_tx)
-        # py-libp2p numbers our messages from int(time.time()) and adds one per publish, so a
-        # node that publishes several messages a second and restarts reuses sequence numbers of
-        # its previous run; gossipsub then drops its new messages as "equivocation" and a
-        # restarted validator's votes never arrive. Nanoseconds (as go-libp2p seeds it) stay
-        # ahead of any earlier run.
-        p2p.gossip.pubsub.counter = time.time_ns()
-        _guard_blacklist_teardown(p2p.gossip.pubsub)
         self._install_topics()
 
     # -- wiring ----------------------------------------------------------------------------
@@ -225,27 +215,7 @@ class NetworkNode:
                 continue
             for message in self.host.own_messages():
                 kind = TopicKind.PROPOSAL if isinstance(message, ProposalMessage) else TopicKind.VOTE
-                await self._republish(kind, message.encode())
-
-    async def _republish(self, kind: TopicKind, payload: bytes) -> None:
-        """Send ``payload`` to the topic's peers again as a fresh gossipsub message.
-
-        ``P2PService.publish`` refuses content it has seen (message ids are content hashes),
-        so this builds and signs the message as py-libp2p's ``Pubsub.publish`` does and hands
-        it straight to the router. Peers that have it drop the copy as a duplicate (no
-        penalty); peers that missed it validate and deliver it."""
-        pubsub = self.p2p.gossip.pubsub
-        try:
-            message = rpc_pb2.Message(data=payload, topicIDs=[self.p2p.gossip.topic(kind)],
-                                      from_id=pubsub.my_id.to_bytes(), seqno=pubsub._next_seqno())
-            if pubsub.strict_signing and pubsub.sign_key is not None:
-                # Signed over the message without key and signature, as Pubsub.publish does.
-                signature = pubsub.sign_key.sign(PUBSUB_SIGNING_PREFIX.encode() + message.SerializeToString())
-                message.key = pubsub.host.get_public_key().serialize()
-                message.signature = signature
-            await pubsub.router.publish(pubsub.my_id, message)
-        except Exception as exc:  # no peers or a closing stream: the next round will try again
-            logger.debug("re-gossip on %s failed: %s", kind.value, exc)
+                await self.p2p.gossip.republish(kind, message.encode())
 
     # -- gossip validators and handlers ---------------------------------------------------------
 
@@ -352,25 +322,3 @@ class NetworkNode:
 
     def peer_count(self) -> int:
         return len(self.p2p.connected_peers())
-
-
-def _guard_blacklist_teardown(pubsub: Any) -> None:
-    """Banning a peer must not kill the node.
-
-    py-libp2p 0.8.1's ``Pubsub._teardown_if_connected`` (run when a peer is blacklisted) awaits
-    ``stream.reset()`` and then does ``del self.peers[peer]``; the reset lets the dead-peer
-    handler remove the peer first, the ``del`` raises KeyError, and the error takes down the
-    pubsub service and with it the whole node — so any peer that earns a ban crashed the
-    node banning it. This replaces the method on our instance with one that tolerates the
-    race. (It belongs in p2p.gossip.AzoraPubsub; kept here until that module carries it.)"""
-    async def teardown_if_connected(peer_id: ID) -> None:
-        stream = pubsub.peers.get(peer_id)
-        if stream is not None:
-            try:
-                await stream.reset()
-            except Exception:  # noqa: BLE001 - the stream may already be gone
-                pass
-            pubsub.peers.pop(peer_id, None)
-        pubsub._forget_all_subscriptions(peer_id)
-
-    pubsub._teardown_if_connected = teardown_if_connected

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import logging
+import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ from libp2p.pubsub.mcache import CacheEntry, MessageCache
 from libp2p.pubsub.pb import rpc_pb2
 from libp2p.pubsub.pubsub import Pubsub
 from libp2p.pubsub.rpc_queue import RpcQueue
-from libp2p.pubsub.validators import signature_validator
+from libp2p.pubsub.validators import PUBSUB_SIGNING_PREFIX, signature_validator
 
 from p2p.config import GossipConfig, TopicKind, TopicLimits, topic_name
 from p2p.metrics import P2PMetrics
@@ -165,6 +166,43 @@ class AzoraPubsub(Pubsub):
         self.peer_queues = _SizedQueues(
             gate.config.outbound_queue_size, gate.config.max_rpc_bytes, gate.metrics
         )
+        # py-libp2p numbers our messages from int(time.time()) and adds one per publish, so a
+        # node that publishes several messages a second and restarts reuses sequence numbers
+        # of its previous run; gossipsub then drops its new messages as "equivocation" and a
+        # restarted validator's votes never arrive. Nanoseconds (as go-libp2p seeds it) stay
+        # ahead of any earlier run.
+        self.counter = time.time_ns()
+
+    async def _teardown_if_connected(self, peer_id: ID) -> None:
+        """Banning a peer must not kill the node.
+
+        py-libp2p 0.8.1's version awaits ``stream.reset()`` and then does
+        ``del self.peers[peer]``; the reset lets the dead-peer handler remove the peer first,
+        the ``del`` raises KeyError, and the error takes down the pubsub service and the node
+        with it: any peer that earned a ban crashed the node banning it."""
+        stream = self.peers.get(peer_id)
+        if stream is not None:
+            try:
+                await stream.reset()
+            except Exception:  # noqa: BLE001 - the stream may already be gone
+                pass
+            self.peers.pop(peer_id, None)
+        self._forget_all_subscriptions(peer_id)
+
+    async def republish(self, topic: str, payload: bytes) -> None:
+        """Send ``payload`` to the topic's peers again as a fresh message (new seqno).
+
+        ``publish`` refuses content already seen (message ids are content hashes), so this
+        builds and signs the message as ``Pubsub.publish`` does and hands it straight to the
+        router. Peers that have it drop the copy as a duplicate (no penalty); peers that
+        missed it validate and deliver it."""
+        message = rpc_pb2.Message(data=payload, topicIDs=[topic], from_id=self.my_id.to_bytes(),
+                                  seqno=self._next_seqno())
+        if self.strict_signing and self.sign_key is not None:
+            # Signed over the message without key and signature, as Pubsub.publish does.
+            message.signature = self.sign_key.sign(PUBSUB_SIGNING_PREFIX.encode() + message.SerializeToString())
+            message.key = self.host.get_public_key().serialize()
+        await self.router.publish(self.my_id, message)
 
     async def push_msg(self, msg_forwarder: ID, msg: rpc_pb2.Message) -> None:
         """Validate a received (or locally published) message, then deliver and forward it."""
@@ -279,6 +317,14 @@ class Gossip:
         await self.pubsub.publish(self.topic(kind), payload)
         self.metrics.gossip_published += 1
         return True
+
+    async def republish(self, kind: TopicKind, payload: bytes) -> None:
+        """Gossip ``payload`` again to peers that may have missed it (see
+        :meth:`AzoraPubsub.republish`); failures (no peers, a closing stream) are logged."""
+        try:
+            await self.pubsub.republish(self.topic(kind), payload)
+        except Exception as exc:  # the caller's next round will try again
+            logger.debug("re-gossip on %s failed: %s", kind.value, exc)
 
     # -- lifecycle --------------------------------------------------------------------------
 
