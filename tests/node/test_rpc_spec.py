@@ -1,6 +1,6 @@
 """Every JSON-RPC method of the execution-apis spec against a real ``azora dev``, shape-checked.
 
-Each result is validated against ``../shared/spec/openrpc.json`` (the method's result schema,
+Each result is validated against ``tests/spec/openrpc.json`` (the method's result schema,
 its ``$ref``s resolved in the document), and the proofs, raw encodings and access lists are
 checked for what they claim: proofs verify against the block's state root, raw objects decode
 back to the same hashes, an access list's gas is what the mined transaction used.
@@ -28,7 +28,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from trie import HexaryTrie
 
-SPEC_PATH = Path(__file__).parents[3] / "shared/spec/openrpc.json"
+SPEC_PATH = Path(__file__).parents[1] / "spec/openrpc.json"   # a copy: tests/spec/README.md
 SPEC_URI = "urn:execution-apis:openrpc"
 STORE_SOURCE = (Path(__file__).parent / "contracts" / "Store.vy").read_text()
 FILTER_TIMEOUT = 3.0     # seconds; the node's filters expire this fast in this module
