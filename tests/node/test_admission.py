@@ -124,6 +124,8 @@ def test_node_batches_answer_each_transaction_as_alone_and_the_worker_dies_with_
     assert messages[2].startswith("nonce too low") or messages[2] == "already known"
     assert [a["result"] for a in answers[3:]] == ["0x" + keccak(raw).hex() for raw in good]
     assert worker_decoded(node) == before + len(good) + 1   # the valid ones (and the stale nonce)
+    again = send_batch(node, good + good[:1])
+    assert {a["error"]["message"] for a in again} == {"already known"}
 
     workers = decoder_workers(node.proc.pid)
     node.proc.send_signal(signal.SIGKILL)

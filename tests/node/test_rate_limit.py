@@ -2,9 +2,11 @@
 nothing runs; within it (and after the bucket refills) it is served as usual."""
 from __future__ import annotations
 
+import json
 import time
 
 import requests
+import websockets.sync.client
 
 from node.rpc.server import RateLimiter
 
@@ -60,3 +62,17 @@ def test_invalid_flood_is_limited_and_the_node_recovers(start_azora, tmp_path):
     assert answers[0].status_code == 200
     time.sleep(1.5)
     assert requests.post(node.url, json=CALL, timeout=10).json()["result"].startswith("0x")
+
+
+def test_invalid_websocket_batches_are_limited_per_call(start_azora):
+    node = start_azora("dev", "--http.ratelimit", "10")
+    time.sleep(2.5)
+    body = json.dumps([dict(CALL, id=i) for i in range(15)])
+    with websockets.sync.client.connect(node.ws_url) as ws:
+        ws.send(body)
+        assert len(json.loads(ws.recv(timeout=10))) == 15
+        ws.send(body)                             # 15 more within the second: over the limit
+        assert json.loads(ws.recv(timeout=10))["error"]["code"] == -32005
+        time.sleep(2.0)
+        ws.send(body)
+        assert len(json.loads(ws.recv(timeout=10))) == 15
