@@ -18,6 +18,7 @@ from eth.db.chain import ChainDB
 from eth.db.schema import SchemaV1
 from eth.exceptions import HeaderNotFound, TransactionNotFound
 from eth.vm.chain_context import ChainContext
+from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
 from eth_utils import ValidationError
 from eth.chains.base import validate_imported_block_unchanged
 
@@ -191,7 +192,9 @@ class Chain:
             except ValidationError as exc:
                 rejected.append((tx, str(exc)))
                 continue
-            current = vm.increment_blob_gas_used(vm.add_receipt_to_header(current, receipt), tx)
+            current = vm.add_receipt_to_header(current, receipt)
+            if getattr(tx, "type_id", None) == BLOB_TX_TYPE:   # it copies the header, blobs or not
+                current = vm.increment_blob_gas_used(current, tx)
             included.append(tx)
             receipts.append(receipt)
         vm._block = vm.get_block().copy(header=current)  # the header carries gas used and bloom

@@ -160,3 +160,17 @@ def test_system_calls_run_first_and_importers_must_run_the_same(tmp_path, dev_ac
         importer.execute_block(built.block)          # without the call the state root differs
     importer.commit_block(importer.execute_block(built.block, system_calls=calls))
     assert importer.head.hash == builder.head.hash
+
+
+def test_blob_transaction_counts_its_blob_gas_and_imports_elsewhere(chain, tmp_path, dev_accounts):
+    signed = dev_accounts[0].sign_transaction({
+        "chainId": CHAIN_ID, "nonce": 0, "to": "0x" + "11" * 20, "value": 1, "gas": 21000,
+        "maxFeePerGas": 2 * 10**9, "maxPriorityFeePerGas": 1, "type": 3,
+        "maxFeePerBlobGas": 10**9, "blobVersionedHashes": [b"\x01" + b"\x22" * 31, b"\x01" + b"\x33" * 31]})
+    blob_tx = PragueTransactionBuilder.decode(signed.raw_transaction)
+    result = chain.build_block([*transfers(dev_accounts[1], 2), blob_tx], timestamp=chain.head.timestamp + 1)
+    assert len(result.block.transactions) == 3
+    assert result.block.header.blob_gas_used == 2 * 2**17    # GAS_PER_BLOB each
+    other = Chain(LevelDB(tmp_path / "other"), make_genesis(dev_accounts))
+    other.import_block(result.block)
+    assert other.head.hash == chain.head.hash
