@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 from typing import Any
 
 import rlp
@@ -25,6 +26,7 @@ from node.consensus_host import (
     CommittedBlockMessage, ConsensusHost, ProposalMessage, decode_commits, encode_commits,
 )
 from node.rpc.errors import RpcError
+from node.txgossip import MAX_TXS_PER_MESSAGE, pack_transactions, unpack_transactions
 from p2p import BlockAndCommit, GossipMessage, P2PService, Status, TopicKind, ValidationResult
 
 logger = logging.getLogger("azora.network")
@@ -71,6 +73,9 @@ class NetworkNode:
         self._sync_wanted = trio.Event()
         self._token: trio.lowlevel.TrioToken | None = None
         self._tx_send, self._tx_receive = trio.open_memory_channel[bytes](math.inf)
+        self._admitting_gossip = threading.local()
+        # Admission is CPU under the GIL: more threads would only take turns.
+        self._tx_admission = trio.CapacityLimiter(2)
         backend.on_tx_added.append(self._on_local_tx)
         self._install_topics()
 
@@ -84,7 +89,7 @@ class NetworkNode:
         p2p.subscribe(TopicKind.PROPOSAL, self._on_proposal)
         p2p.set_validator(TopicKind.BLOCK, self._validate_committed)
         p2p.subscribe(TopicKind.BLOCK, self._on_committed)
-        p2p.set_validator(TopicKind.TX, self._validate_tx)
+        p2p.set_validator(TopicKind.TX, self._validate_txs)
         p2p.set_validator(TopicKind.EVIDENCE, self._validate_evidence)
         p2p.subscribe(TopicKind.EVIDENCE, self._on_evidence)
 
@@ -273,16 +278,34 @@ class NetworkNode:
         await self.import_committed([BlockAndCommit(
             committed.block, encode_commits(committed.certificate, committed.parent_certificate))])
 
-    def _validate_tx(self, peer: ID, payload: bytes) -> ValidationResult:
+    async def _validate_txs(self, peer: ID, payload: bytes) -> ValidationResult:
+        """A tx message: REJECT if it is malformed or carries a transaction no honest node
+        would relay, ACCEPT (forward) if any of its transactions was new to our pool, else
+        IGNORE (all known or stale)."""
         try:
-            tx = self.backend.decode_transaction(payload)
-            self.backend.submit(tx, len(payload))
+            raws = unpack_transactions(payload)
+        except ValueError:
+            return ValidationResult.REJECT
+        verdicts = await trio.to_thread.run_sync(self._admit_gossiped, raws, limiter=self._tx_admission)
+        if ValidationResult.REJECT in verdicts:
+            return ValidationResult.REJECT
+        return ValidationResult.ACCEPT if ValidationResult.ACCEPT in verdicts else ValidationResult.IGNORE
+
+    def _admit_gossiped(self, raws: list[bytes]) -> list[ValidationResult]:
+        self._admitting_gossip.active = True   # gossipsub forwards these: do not publish them again
+        try:
+            self.backend.warm_transactions(raws)
+            return [self._admit_one(raw) for raw in raws]
+        finally:
+            self._admitting_gossip.active = False
+
+    def _admit_one(self, raw: bytes) -> ValidationResult:
+        try:
+            self.backend.submit(self.backend.decode_transaction(raw), len(raw))
         except RpcError as exc:
             if exc.code == -32602 or "invalid sender" in exc.message or "chain id" in exc.message:
                 return ValidationResult.REJECT
-            if "already known" in exc.message:
-                return ValidationResult.IGNORE
-            return ValidationResult.IGNORE
+            return ValidationResult.IGNORE   # already known, nonce too low, pool full...
         return ValidationResult.ACCEPT
 
     def _validate_evidence(self, peer: ID, payload: bytes) -> ValidationResult:
@@ -305,20 +328,28 @@ class NetworkNode:
     # -- local transactions to the network -------------------------------------------------------
 
     def _on_local_tx(self, tx: Any) -> None:
-        if self._token is None:
+        if self._token is None or getattr(self._admitting_gossip, "active", False):
             return
-        encoded = tx.encode()
-        try:
-            trio.from_thread.run_sync(self._tx_send.send_nowait, encoded, trio_token=self._token)
-        except RuntimeError:
-            self._tx_send.send_nowait(encoded)
+        # Queued for the loop without waiting for it (from an RPC thread, or from the loop
+        # itself for transactions that arrived by gossip): admission must not stall on it.
+        self._token.run_sync_soon(self._tx_send.send_nowait, tx.encode())
 
     async def _publish_local_txs(self) -> None:
+        """Our new transactions to the network, each message carrying all that queued up
+        while the previous one went out (see node/txgossip.py)."""
+        limit = self.p2p.config.gossip.topic_limits[TopicKind.TX].max_message_bytes
         async for encoded in self._tx_receive:
-            try:
-                await self.p2p.publish(TopicKind.TX, encoded)
-            except Exception as exc:
-                logger.debug("tx publish failed: %s", exc)
+            batch = [encoded]
+            while len(batch) < MAX_TXS_PER_MESSAGE:
+                try:
+                    batch.append(self._tx_receive.receive_nowait())
+                except trio.WouldBlock:
+                    break
+            for message in pack_transactions(batch, limit):
+                try:
+                    await self.p2p.publish(TopicKind.TX, message)
+                except Exception as exc:
+                    logger.debug("tx publish failed: %s", exc)
 
     def peer_count(self) -> int:
         return len(self.p2p.connected_peers())

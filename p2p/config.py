@@ -16,7 +16,7 @@ MIB = 1024 * KIB
 
 
 class TopicKind(str, Enum):
-    """The gossip topics; the value is the path segment in ``/azora/{chainId}/{kind}/1``."""
+    """The gossip topics; the value is the path segment in ``/azora/{chainId}/{kind}/{version}``."""
 
     BLOCK = "block"
     VOTE = "vote"
@@ -26,9 +26,13 @@ class TopicKind(str, Enum):
     ATTESTATION = "attestation"
 
 
+# A topic's version changes with its message format: tx/2 carries a list of transactions.
+TOPIC_VERSIONS: dict[TopicKind, int] = {TopicKind.TX: 2}
+
+
 def topic_name(chain_id: int, kind: TopicKind) -> str:
     """The gossipsub topic string for ``kind`` on chain ``chain_id``."""
-    return f"/azora/{chain_id}/{kind.value}/1"
+    return f"/azora/{chain_id}/{kind.value}/{TOPIC_VERSIONS.get(kind, 1)}"
 
 
 @dataclass(frozen=True)
@@ -46,13 +50,13 @@ class TopicLimits:
 
 # Sized for a 4–21 validator network: a block carries up to a 30M-gas block of calldata
 # (≈ 7.5 MB of zero bytes at 4 gas each) plus its parent's commit certificate; a vote is
-# ≈ 150 bytes; a transaction is capped at geth's 128 KiB. Bursts cover a 200-transaction
+# ≈ 150 bytes; a transaction is capped at geth's 128 KiB, a message of them at twice that. Bursts cover a 200-transaction
 # burst relayed by one peer and a vote storm of 7+ validators over several rounds.
 DEFAULT_TOPIC_LIMITS: dict[TopicKind, TopicLimits] = {
     TopicKind.BLOCK: TopicLimits(max_message_bytes=10 * MIB, rate_per_second=20, burst=64),
     TopicKind.VOTE: TopicLimits(max_message_bytes=2 * KIB, rate_per_second=500, burst=2000),
     TopicKind.PROPOSAL: TopicLimits(max_message_bytes=10 * MIB, rate_per_second=20, burst=64),
-    TopicKind.TX: TopicLimits(max_message_bytes=128 * KIB, rate_per_second=1000, burst=4000),
+    TopicKind.TX: TopicLimits(max_message_bytes=256 * KIB, rate_per_second=1000, burst=4000),
     TopicKind.EVIDENCE: TopicLimits(max_message_bytes=16 * KIB, rate_per_second=20, burst=100),
     TopicKind.ATTESTATION: TopicLimits(max_message_bytes=16 * KIB, rate_per_second=100, burst=500),
 }

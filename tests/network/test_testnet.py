@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
+import rlp
 import trio
 from eth_account import Account
 from eth_utils import to_canonical_address
@@ -138,6 +139,7 @@ async def misbehave(target: str, domain: SigningDomain, validator: bytes, height
     garbage = [(TopicKind.VOTE, b"\xc0not rlp at all" + bytes([i])) for i in range(2)]
     garbage += [(TopicKind.PROPOSAL, b"\xf8\xffbroken proposal" + bytes([i])) for i in range(2)]
     garbage += [(TopicKind.VOTE, bytes([i]) * (4 * KIB)) for i in range(1, 3)]            # over the 2 KiB cap
+    garbage += [(TopicKind.TX, rlp.encode([b"\x02not a transaction" + bytes([i])])) for i in range(2)]
     garbage += [(TopicKind.VOTE, dataclasses.replace(forged, vote=dataclasses.replace(forged.vote, round=r)).encode())
                 for r in range(3)]
     async with trio.open_nursery() as nursery:
