@@ -330,8 +330,8 @@ class NetworkNode:
     def _on_local_tx(self, tx: Any) -> None:
         if self._token is None or getattr(self._admitting_gossip, "active", False):
             return
-        # Queued for the loop without waiting for it (from an RPC thread, or from the loop
-        # itself for transactions that arrived by gossip): admission must not stall on it.
+        # Queued for the loop without waiting for it (called from RPC threads and from the
+        # loop itself): admission must not stall on the loop.
         self._token.run_sync_soon(self._tx_send.send_nowait, tx.encode())
 
     async def _publish_local_txs(self) -> None:
