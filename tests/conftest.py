@@ -66,6 +66,17 @@ class AzoraProcess:
         return requests.post(self.url, json={"jsonrpc": "2.0", "id": 1, "method": method,
                                              "params": params or []}, timeout=30).json()
 
+    def wait_receipt(self, tx_hash: str, timeout: float = 30) -> dict:
+        """The transaction's receipt once it is mined; fails on an RPC error or after ``timeout``."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            reply = self.rpc("eth_getTransactionReceipt", [tx_hash])
+            assert "error" not in reply, reply
+            if reply["result"] is not None:
+                return reply["result"]
+            time.sleep(0.05)
+        raise AssertionError(f"no receipt for {tx_hash}")
+
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:]
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import requests
@@ -47,14 +46,7 @@ def sign(account, nonce: int, *, to: str | None = "0x" + "33" * 20, data: bytes 
 
 
 def send_and_wait(node, raw: bytes) -> dict:
-    tx_hash = result(node, "eth_sendRawTransaction", "0x" + raw.hex())
-    deadline = time.time() + 30
-    while time.time() < deadline:
-        receipt = result(node, "eth_getTransactionReceipt", tx_hash)
-        if receipt is not None:
-            return receipt
-        time.sleep(0.05)
-    raise AssertionError(f"no receipt for {tx_hash}")
+    return node.wait_receipt(result(node, "eth_sendRawTransaction", "0x" + raw.hex()))
 
 
 def build_source(start_azora, datadir: Path, dev_accounts) -> int:

@@ -50,16 +50,6 @@ def sign(account, nonce: int, *, to: str | None = "0x" + "22" * 20, data: bytes 
     return "0x" + bytes(account.sign_transaction(fields).raw_transaction).hex()
 
 
-def wait_receipt(node, tx_hash: str, timeout: float = 30) -> dict:
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        receipt = result(node, "eth_getTransactionReceipt", tx_hash)
-        if receipt is not None:
-            return receipt
-        time.sleep(0.05)
-    raise AssertionError(f"no receipt for {tx_hash}")
-
-
 def nonce_of(node, account, tag: str = "latest") -> int:
     return int(result(node, "eth_getTransactionCount", account.address, tag), 16)
 
@@ -68,7 +58,7 @@ def deploy_store(node, account) -> str:
     bytecode = vyper.compile_code(STORE, output_formats=["bytecode"])["bytecode"]
     raw = sign(account, nonce_of(node, account), to=None, data=bytes.fromhex(bytecode[2:]),
                gas=1_000_000, value=0)
-    receipt = wait_receipt(node, result(node, "eth_sendRawTransaction", raw))
+    receipt = node.wait_receipt(result(node, "eth_sendRawTransaction", raw))
     assert receipt["status"] == "0x1"
     return receipt["contractAddress"]
 
@@ -114,7 +104,7 @@ def test_chain_persists_across_a_clean_restart(start_azora, tmp_path, dev_accoun
               for n in range(5)]
     hashes.append(result(node, "eth_sendRawTransaction", sign(
         dev_accounts[2], 0, to=store, data=store_call(1, 99), gas=200_000, value=0)))
-    receipts = [wait_receipt(node, h) for h in hashes]
+    receipts = [node.wait_receipt(h) for h in hashes]
     head = result(node, "eth_getBlockByNumber", "latest", False)
     balances = [result(node, "eth_getBalance", a.address, "latest") for a in dev_accounts[:3]]
     assert node.stop() == 0
@@ -125,7 +115,7 @@ def test_chain_persists_across_a_clean_restart(start_azora, tmp_path, dev_accoun
     assert [result(again, "eth_getTransactionReceipt", h) for h in hashes] == receipts
     assert result(again, "eth_getCode", store, "latest") != "0x"
     # ... and it keeps building on the same chain.
-    receipt = wait_receipt(again, result(again, "eth_sendRawTransaction", sign(dev_accounts[1], 5)))
+    receipt = again.wait_receipt(result(again, "eth_sendRawTransaction", sign(dev_accounts[1], 5)))
     assert int(receipt["blockNumber"], 16) == int(head["number"], 16) + 1
     assert result(again, "eth_getBlockByNumber", receipt["blockNumber"], False)["parentHash"] == head["hash"]
 
@@ -182,8 +172,8 @@ def test_kill_9_during_a_1000_transaction_load_leaves_a_consistent_chain(start_a
     answers = batch(again, [("eth_sendRawTransaction", [raw]) for raw in rest]) if rest else []
     assert all("result" in a for a in answers), [a for a in answers if "error" in a][:3]
     if rest:
-        wait_receipt(again, answers[-1]["result"], timeout=60)
-        wait_receipt(again, answers[0]["result"], timeout=60)
+        again.wait_receipt(answers[-1]["result"], timeout=60)
+        again.wait_receipt(answers[0]["result"], timeout=60)
 
 
 # -- nonce gaps and replacement ------------------------------------------------------------
@@ -200,8 +190,8 @@ def test_nonce_gap_waits_and_replacement_needs_a_fee_bump(dev_node, dev_accounts
     bumped = result(dev_node, "eth_sendRawTransaction", sign(account, nonce + 1, fee=11 * GWEI,
                                                             tip=GWEI * 11 // 10, value=3))
     filler = result(dev_node, "eth_sendRawTransaction", sign(account, nonce))
-    assert wait_receipt(dev_node, filler)["status"] == "0x1"
-    receipt = wait_receipt(dev_node, bumped)
+    assert dev_node.wait_receipt(filler)["status"] == "0x1"
+    receipt = dev_node.wait_receipt(bumped)
     assert receipt["status"] == "0x1"
     assert result(dev_node, "eth_getTransactionByHash", gapped) is None
     assert nonce_of(dev_node, account) == nonce + 2
@@ -327,7 +317,7 @@ def test_signal_shuts_down_cleanly_and_the_datadir_reopens(start_azora, tmp_path
                                                            signum, codes):
     datadir = str(tmp_path / "data")
     node = start_azora("dev", "--datadir", datadir)
-    wait_receipt(node, result(node, "eth_sendRawTransaction", sign(dev_accounts[7], 0)))
+    node.wait_receipt(result(node, "eth_sendRawTransaction", sign(dev_accounts[7], 0)))
     head = result(node, "eth_getBlockByNumber", "latest", False)["hash"]
     node.proc.send_signal(signum)
     assert node.proc.wait(20) in codes

@@ -100,13 +100,7 @@ class Client:
         return reply["error"]
 
     def mined(self, tx_hash: str, timeout: float = 30) -> dict[str, Any]:
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            receipt = self.call("eth_getTransactionReceipt", tx_hash)
-            if receipt is not None:
-                return receipt
-            time.sleep(0.05)
-        raise AssertionError(f"{tx_hash} not mined")
+        return self.node.wait_receipt(tx_hash, timeout)
 
     def send(self, tx: dict[str, Any]) -> dict[str, Any]:
         return self.mined(self.call("eth_sendTransaction", tx))
