@@ -74,7 +74,7 @@ class Dispatcher:
             if all(self._is_sync(call) for call in payload):
                 # One worker thread for the whole batch: a thread hop per call cost more than
                 # the call itself for cheap ones (a batch of raw transactions).
-                serial = all(getattr(self.methods.get(call.get("method")), "serial", False) for call in payload)
+                serial = all(getattr(self._handler(call), "serial", False) for call in payload)
                 responses = await trio.to_thread.run_sync(
                     lambda: self._answer_batch(payload),
                     limiter=self._serial_limiter if serial else self._limiter)
@@ -83,8 +83,12 @@ class Dispatcher:
             return [r for r in responses if r is not None]
         return await self.handle_call(payload, connection)
 
+    def _handler(self, call: Any) -> Callable[..., Any] | None:
+        """The method a batch entry calls, or None (unknown, or not a call object at all)."""
+        return self.methods.get(call.get("method")) if isinstance(call, dict) else None
+
     def _is_sync(self, call: Any) -> bool:
-        fn = self.methods.get(call.get("method")) if isinstance(call, dict) else None
+        fn = self._handler(call)
         return fn is None or not (getattr(fn, "needs_connection", False) or inspect.iscoroutinefunction(fn))
 
     async def handle_call(self, call: Any, connection: Any) -> dict[str, Any] | None:
@@ -103,10 +107,9 @@ class Dispatcher:
         together first (see :func:`prepared_in_batches`), then answered in order."""
         groups: dict[str, list[list[Any]]] = {}
         for call in payload:
-            if isinstance(call, dict) and isinstance(call.get("params"), list):
-                fn = self.methods.get(call.get("method"))
-                if getattr(fn, "prepare_batch", None) is not None:
-                    groups.setdefault(call["method"], []).append(call["params"])
+            fn = self._handler(call)
+            if getattr(fn, "prepare_batch", None) is not None and isinstance(call.get("params"), list):
+                groups.setdefault(call["method"], []).append(call["params"])
         for method, params in groups.items():
             fn = self.methods[method]
             try:

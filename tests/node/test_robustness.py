@@ -310,6 +310,14 @@ def test_batch_of_good_and_bad_calls_answers_each(dev_node):
     assert [a["error"]["code"] for a in answers if a["id"] is None] == [-32600]
 
 
+def test_invalid_entry_in_a_batch_of_raw_transactions_is_answered_alone(dev_node):
+    body = [{"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction", "params": ["0x00"]}, 42]
+    answers = requests.post(dev_node.url, json=body, timeout=30).json()
+    assert answers[0]["id"] == 1 and answers[0]["error"]["code"] in (-32000, -32602)
+    assert answers[1] == {"jsonrpc": "2.0", "id": None, "error": {"code": -32600, "message": "invalid request"}}
+    still_up(dev_node)
+
+
 # -- signals -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("signum,codes", [(signal.SIGINT, (0, 130)), (signal.SIGTERM, (0,))])
