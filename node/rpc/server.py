@@ -268,6 +268,11 @@ class RateLimiter:
             self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 60}
         return True
 
+    def batch_admission(self, client: str) -> Callable[[int], bool]:
+        """``admit`` for :meth:`Dispatcher.handle_payload`: a batch pays for its calls beyond
+        the one charged when the request arrived."""
+        return lambda calls: self.allow(client, calls - 1)
+
 
 def _limit_exceeded() -> dict[str, Any]:
     return _error_response(None, RpcError(LIMIT_EXCEEDED, "limit exceeded: too many requests"))
@@ -296,7 +301,7 @@ def build_app(dispatcher: Dispatcher, *, cors_origins: Iterable[str] = ("*",),
                 return JSONResponse({"error": "request body too large"}, status_code=413)
         try:
             response = await dispatcher.handle_payload(
-                body, admit=(lambda calls: rate_limiter.allow(client, calls - 1)) if rate_limiter else None)
+                body, admit=rate_limiter.batch_admission(client) if rate_limiter else None)
         except RateLimited:
             return JSONResponse(_limit_exceeded(), status_code=429)
         if response is None or response == []:
@@ -321,7 +326,7 @@ def build_app(dispatcher: Dispatcher, *, cors_origins: Iterable[str] = ("*",),
                     if rate_limiter is not None and not rate_limiter.allow(client):
                         await connection.send_json(_limit_exceeded())
                         continue
-                    admit = (lambda calls: rate_limiter.allow(client, calls - 1)) if rate_limiter else None
+                    admit = rate_limiter.batch_admission(client) if rate_limiter else None
                     nursery.start_soon(_answer, dispatcher, connection, raw, admit)
                 nursery.cancel_scope.cancel()
         except WebSocketDisconnect:
