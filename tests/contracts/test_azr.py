@@ -233,23 +233,28 @@ OPS = st.lists(
 )
 
 
+def apply_op(azr, holders, op: str, i: int, j: int, amount: int) -> int:
+    """One random operation by ``holders[i]``; returns the amount in wei."""
+    who = holders[i]
+    amount *= ETHER // 10
+    if op == "deposit":
+        azr.deposit(value=amount, sender=who)
+    elif op == "withdraw":
+        azr.withdraw(min(amount, azr.balanceOf(who)), sender=who)
+    elif op == "transfer":
+        azr.transfer(holders[j % 4], min(amount, azr.balanceOf(who)), sender=who)
+    else:
+        azr.delegate(holders[j] if j < 4 else "0x" + "00" * 20, sender=who)
+    return amount
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=OPS)
 def test_supply_backing_and_vote_sum_invariants(azr, users, ops):
     holders = users[:4]
     with boa.env.anchor():
         for op, i, j, amount in ops:
-            who = holders[i]
-            amount *= ETHER // 10
-            if op == "deposit":
-                azr.deposit(value=amount, sender=who)
-            elif op == "withdraw":
-                azr.withdraw(min(amount, azr.balanceOf(who)), sender=who)
-            elif op == "transfer":
-                to = holders[j % 4]
-                azr.transfer(to, min(amount, azr.balanceOf(who)), sender=who)
-            else:
-                azr.delegate(holders[j] if j < 4 else "0x" + "00" * 20, sender=who)
+            amount = apply_op(azr, holders, op, i, j, amount)
             if amount % 3 == 0:
                 mine()
         # total AZR is conserved: every wrapped token is backed by native AZR held here
@@ -267,16 +272,7 @@ def test_past_votes_match_a_model_at_every_past_block(azr, users, ops):
     with boa.env.anchor():
         history: list[tuple[int, dict[str, int], int]] = []  # (block, votes, supply) at block end
         for op, i, j, amount in ops:
-            who = holders[i]
-            amount *= ETHER // 10
-            if op == "deposit":
-                azr.deposit(value=amount, sender=who)
-            elif op == "withdraw":
-                azr.withdraw(min(amount, azr.balanceOf(who)), sender=who)
-            elif op == "transfer":
-                azr.transfer(holders[j % 4], min(amount, azr.balanceOf(who)), sender=who)
-            else:
-                azr.delegate(holders[j] if j < 4 else zero, sender=who)
+            apply_op(azr, holders, op, i, j, amount)
             # model: votes = sum of balances delegated to each holder
             votes = {h: 0 for h in holders}
             for h in holders:
