@@ -2,6 +2,7 @@
 (started as subprocesses) with web3.py connected to them."""
 from __future__ import annotations
 
+import importlib.util
 import os
 import signal
 import socket
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import requests
@@ -127,3 +129,15 @@ def dev_node(tmp_path_factory):
 @pytest.fixture(scope="module")
 def w3(dev_node) -> Web3:
     return Web3(Web3.HTTPProvider(dev_node.url, request_kwargs={"timeout": 60}))
+
+
+@pytest.fixture
+def load_bench():
+    """Load ``bench/<name>.py`` by path (bench/ is not an installed package)."""
+    def load(name: str) -> Any:
+        spec = importlib.util.spec_from_file_location(f"azora_bench_{name}", REPO / "bench" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module   # dataclasses look their module up by name
+        spec.loader.exec_module(module)
+        return module
+    return load
