@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from kernel.ratelimit import TokenBuckets
 from node.rpc.errors import (
     INTERNAL_ERROR, INVALID_REQUEST, LIMIT_EXCEEDED, PARSE_ERROR, RpcError, invalid_params,
     method_not_found,
@@ -228,7 +229,6 @@ class WebSocketConnection:
 
     def __init__(self, websocket: WebSocket) -> None:
         self.websocket = websocket
-        self.subscriptions: set[str] = set()
         self._send_lock = trio.Lock()
         self.closed = False
 
@@ -254,19 +254,10 @@ class RateLimiter:
         self.rate = rate
         self.burst = float(burst or max(1, int(rate * 2)))
         self._clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}
+        self._buckets: TokenBuckets[str] = TokenBuckets()
 
     def allow(self, client: str, cost: float = 1) -> bool:
-        now = self._clock()
-        tokens, last = self._buckets.get(client, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
-        if tokens < min(cost, self.burst):
-            self._buckets[client] = (tokens, now)
-            return False
-        self._buckets[client] = (tokens - cost, now)
-        if len(self._buckets) > 10_000:   # forget idle clients rather than grow without bound
-            self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 60}
-        return True
+        return self._buckets.take(client, self._clock(), rate=self.rate, burst=self.burst, cost=cost)
 
     def batch_admission(self, client: str) -> Callable[[int], bool]:
         """``admit`` for :meth:`Dispatcher.handle_payload`: a batch pays for its calls beyond
