@@ -100,7 +100,11 @@ class NetworkNode:
         p2p.subscribe(TopicKind.EVIDENCE, self._on_evidence)
         p2p.set_validator(TopicKind.ATTESTATION, validate_attestation)
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def run(
+        self, *,
+        # trio-typing's stubs (installed with libp2p) shadow trio's own types and predate TaskStatus.
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,  # type: ignore[name-defined]
+    ) -> None:
         self._token = trio.lowlevel.current_trio_token()
         async with trio.open_nursery() as nursery:
             await nursery.start(self.p2p.run)

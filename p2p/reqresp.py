@@ -373,7 +373,8 @@ class ReqResp:
         stream = await self.host.new_stream(peer, [protocol])
         try:
             await stream.write(encode_frame(payload))
-            await stream.close_write()
+            # Every py-libp2p stream has close_write; its INetStream interface omits it.
+            await stream.close_write()  # type: ignore[attr-defined]
             chunks = await self._read_response(stream, max_chunks)
         except BaseException:
             await _reset_quietly(stream)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -19,7 +19,10 @@ class KeystoreError(Exception):
     """A keystore that cannot be read or decrypted."""
 
 
-def save_keystore(path: Path, account: LocalAccount, password: str, *, kdf: str = "scrypt",
+Kdf = Literal["scrypt", "pbkdf2"]   # the key derivations a v3 keystore may use
+
+
+def save_keystore(path: Path, account: LocalAccount, password: str, *, kdf: Kdf = "scrypt",
                   iterations: int | None = None) -> Path:
     """Encrypt ``account`` with ``password`` into ``path`` (atomic, mode 0600)."""
     if not password:

@@ -86,7 +86,8 @@ class Dispatcher:
 
     def _handler(self, call: Any) -> Callable[..., Any] | None:
         """The method a batch entry calls, or None (unknown, or not a call object at all)."""
-        return self.methods.get(call.get("method")) if isinstance(call, dict) else None
+        method = call.get("method") if isinstance(call, dict) else None
+        return self.methods.get(method) if isinstance(method, str) else None
 
     def _is_sync(self, call: Any) -> bool:
         fn = self._handler(call)
@@ -113,8 +114,9 @@ class Dispatcher:
                 groups.setdefault(call["method"], []).append(call["params"])
         for method, params in groups.items():
             fn = self.methods[method]
+            prepare: Callable[[object, list[list[Any]]], None] = getattr(fn, "prepare_batch")
             try:
-                fn.prepare_batch(fn.__self__, params)
+                prepare(getattr(fn, "__self__"), params)
             except Exception:   # preparing is only a head start: the calls still run
                 logger.exception("preparing a batch of %s failed", method)
         return [self._answer_sync(call) for call in payload]
@@ -352,8 +354,11 @@ async def _answer(dispatcher: Dispatcher, connection: WebSocketConnection, raw: 
             connection.closed = True
 
 
-async def serve(app: Starlette, host: str, port: int, *,
-                task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
+async def serve(
+    app: Starlette, host: str, port: int, *,
+    # trio-typing's stubs (installed with libp2p) shadow trio's own types and predate TaskStatus.
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,  # type: ignore[name-defined]
+) -> None:
     """Serve ``app`` until cancelled; reports the bound addresses through ``task_status``."""
     from hypercorn.config import Config
     from hypercorn.trio import serve as hypercorn_serve
