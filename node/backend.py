@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Literal, overload
 
 import rlp
 from eth.abc import BlockHeaderAPI, SignedTransactionAPI
 from eth.exceptions import HeaderNotFound
+from eth_typing import Address
 
 from kernel.chain import Chain
 from node.admission import TxDecoder
@@ -36,11 +37,11 @@ class _HeadAccounts:
         self._state = chain.state_at(head)
         self._lock = threading.Lock()
 
-    def get_nonce(self, address: bytes) -> int:
+    def get_nonce(self, address: Address) -> int:
         with self._lock:
             return self._state.get_nonce(address)
 
-    def get_balance(self, address: bytes) -> int:
+    def get_balance(self, address: Address) -> int:
         with self._lock:
             return self._state.get_balance(address)
 
@@ -74,6 +75,11 @@ class Backend:
         self.chain.db.close()
 
     # -- blocks ---------------------------------------------------------------------------
+
+    @overload
+    def resolve_header(self, tag: Any, *, allow_missing: Literal[False] = False) -> BlockHeaderAPI: ...
+    @overload
+    def resolve_header(self, tag: Any, *, allow_missing: bool) -> BlockHeaderAPI | None: ...
 
     def resolve_header(self, tag: Any, *, allow_missing: bool = False) -> BlockHeaderAPI | None:
         """A block parameter (number, tag or EIP-1898 object) → header; -32602 on bad input."""
@@ -178,7 +184,7 @@ class Backend:
             accounts = self._head_accounts = _HeadAccounts(self.chain, head)
         return accounts
 
-    def pending_nonce(self, address: bytes) -> int:
+    def pending_nonce(self, address: Address) -> int:
         return self.pool.pending_nonce(address, self.chain.state_at(self.chain.head).get_nonce(address))
 
     def next_base_fee(self) -> int:

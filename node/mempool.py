@@ -13,6 +13,7 @@ from enum import Enum
 from typing import Callable, ClassVar, Iterable, Iterator, Protocol
 
 from eth.abc import SignedTransactionAPI
+from eth_typing import Address
 from eth_utils import ValidationError
 
 MAX_TX_SIZE = 128 * 1024          # geth's txMaxSize
@@ -53,8 +54,8 @@ class UnwantedTransaction(TxRejected):
 
 
 class AccountReader(Protocol):
-    def get_nonce(self, address: bytes) -> int: ...
-    def get_balance(self, address: bytes) -> int: ...
+    def get_nonce(self, address: Address) -> int: ...
+    def get_balance(self, address: Address) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ class TxPool:
             listener(tx)
         return tx.hash
 
-    def validate_static(self, tx: SignedTransactionAPI, encoded_size: int) -> bytes:
+    def validate_static(self, tx: SignedTransactionAPI, encoded_size: int) -> Address:
         """Checks that need no state; returns the recovered sender."""
         if getattr(tx, "type_id", None) == BLOB_TX_TYPE:
             # Unwanted, not invalid: chains with a blob network carry these.
@@ -226,7 +227,7 @@ class TxPool:
                 heapq.heappush(heads, (-effective_tip(txs[index + 1], base_fee), sender, index + 1))
         return chosen
 
-    def on_new_head(self, senders: Iterable[bytes], accounts: AccountReader,
+    def on_new_head(self, senders: Iterable[Address], accounts: AccountReader,
                     rejected: Iterable[SignedTransactionAPI] = ()) -> None:
         """Drop what the new head made stale (mined or invalid) and promote what it unblocked.
 
