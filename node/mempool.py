@@ -14,7 +14,7 @@ from typing import Callable, ClassVar, Iterable, Iterator, Protocol
 
 from eth.abc import SignedTransactionAPI
 from eth_typing import Address
-from eth_utils import ValidationError
+from eth_utils.exceptions import ValidationError
 
 MAX_TX_SIZE = 128 * 1024          # geth's txMaxSize
 BLOB_TX_TYPE = 3

@@ -64,7 +64,8 @@ def load_keystore(path: Path, password: str) -> LocalAccount:
         raise KeystoreError(f"keystore {path} is corrupt: {exc}") from None
     except (KeyError, TypeError) as exc:
         raise KeystoreError(f"keystore {path} is corrupt: missing {exc}") from None
-    return Account.from_key(key)
+    account: LocalAccount = Account.from_key(key)
+    return account
 
 
 def read_password_file(path: Path) -> str:
