@@ -10,7 +10,7 @@ import inspect
 import json
 import logging
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, NamedTuple
 
 import trio
 from starlette.applications import Starlette
@@ -35,6 +35,18 @@ WORKER_THREADS = 8
 # Service hooks a namespace object may define for the node (run, on_disconnect): not RPC methods.
 LIFECYCLE_METHODS = frozenset({"run", "on_disconnect"})
 
+# JSON values (requests, params, results) stay Any: they are whatever the client sent.
+RpcResponse = dict[str, Any]   # a JSON-RPC response object
+
+
+class Call(NamedTuple):
+    """A request object with a valid envelope."""
+
+    id: Any
+    is_notification: bool
+    method: str
+    params: list[Any]
+
 
 class Dispatcher:
     """Maps ``namespace_method`` names onto the public methods of namespace objects."""
@@ -54,8 +66,10 @@ class Dispatcher:
         # (method, outcome) of every call, for metrics; unknown names count as one label.
         self.on_call: Callable[[str, str], None] | None = None
 
-    async def handle_payload(self, raw: bytes | str, connection: Any = None,
-                             admit: Callable[[int], bool] | None = None) -> Any:
+    async def handle_payload(
+        self, raw: bytes | str, connection: WebSocketConnection | None = None,
+        admit: Callable[[int], bool] | None = None,
+    ) -> RpcResponse | list[RpcResponse] | None:
         """Answer one HTTP body or WebSocket message; None for notifications only.
 
         ``admit(calls)``, given the number of calls in a batch, may refuse it: then
@@ -93,7 +107,7 @@ class Dispatcher:
         fn = self._handler(call)
         return fn is None or not (getattr(fn, "needs_connection", False) or inspect.iscoroutinefunction(fn))
 
-    async def handle_call(self, call: Any, connection: Any) -> dict[str, Any] | None:
+    async def handle_call(self, call: Any, connection: WebSocketConnection | None) -> RpcResponse | None:
         prepared = self._prepare(call)
         if isinstance(prepared, dict) or prepared is None:
             return prepared
@@ -104,7 +118,7 @@ class Dispatcher:
             return self._failed(request_id, notification, method, exc)
         return self._succeeded(request_id, notification, method, result)
 
-    def _answer_batch(self, payload: list[Any]) -> list[dict[str, Any] | None]:
+    def _answer_batch(self, payload: list[Any]) -> list[RpcResponse | None]:
         """A batch of synchronous calls, on one worker thread: each method's calls prepared
         together first (see :func:`prepared_in_batches`), then answered in order."""
         groups: dict[str, list[list[Any]]] = {}
@@ -121,7 +135,7 @@ class Dispatcher:
                 logger.exception("preparing a batch of %s failed", method)
         return [self._answer_sync(call) for call in payload]
 
-    def _answer_sync(self, call: Any) -> dict[str, Any] | None:
+    def _answer_sync(self, call: Any) -> RpcResponse | None:
         """``handle_call`` for a synchronous method, already on a worker thread."""
         prepared = self._prepare(call)
         if isinstance(prepared, dict) or prepared is None:
@@ -137,8 +151,8 @@ class Dispatcher:
             return self._failed(request_id, notification, method, exc)
         return self._succeeded(request_id, notification, method, result)
 
-    def _prepare(self, call: Any) -> Any:
-        """(id, is notification, method, params), or the error response for a bad envelope."""
+    def _prepare(self, call: Any) -> Call | RpcResponse | None:
+        """The call, or the error response for a bad envelope (None: a notification's)."""
         if not isinstance(call, dict) or call.get("jsonrpc") != "2.0" or \
                 not isinstance(call.get("method"), str):
             request_id = call.get("id") if isinstance(call, dict) else None
@@ -148,9 +162,9 @@ class Dispatcher:
             params = []
         if not isinstance(params, list):
             return self._failed(call.get("id"), "id" not in call, call["method"], invalid_params("non-array args"))
-        return call.get("id"), "id" not in call, call["method"], params
+        return Call(call.get("id"), "id" not in call, call["method"], params)
 
-    def _failed(self, request_id: Any, notification: bool, method: str, exc: Exception) -> dict[str, Any] | None:
+    def _failed(self, request_id: Any, notification: bool, method: str, exc: Exception) -> RpcResponse | None:
         if isinstance(exc, RpcError):
             error = exc
         else:  # a bug: answer it, keep serving, log it
@@ -159,7 +173,7 @@ class Dispatcher:
         self._count(method, str(error.code))
         return None if notification else _error_response(request_id, error)
 
-    def _succeeded(self, request_id: Any, notification: bool, method: str, result: Any) -> dict[str, Any] | None:
+    def _succeeded(self, request_id: Any, notification: bool, method: str, result: Any) -> RpcResponse | None:
         self._count(method, "ok")
         return None if notification else {"jsonrpc": "2.0", "id": request_id, "result": result}
 
@@ -167,7 +181,8 @@ class Dispatcher:
         if self.on_call is not None:
             self.on_call(method if method in self.methods else "unknown", outcome)
 
-    async def call(self, method: str, params: list[Any], connection: Any = None) -> Any:
+    async def call(self, method: str, params: list[Any],
+                   connection: WebSocketConnection | None = None) -> Any:
         fn = self.methods.get(method)
         if fn is None:
             raise method_not_found(method)
@@ -222,7 +237,7 @@ def prepared_in_batches(prepare: Callable[[Any, list[list[Any]]], None]) -> Call
     return mark
 
 
-def _error_response(request_id: Any, err: RpcError) -> dict[str, Any]:
+def _error_response(request_id: Any, err: RpcError) -> RpcResponse:
     return {"jsonrpc": "2.0", "id": request_id, "error": err.to_json()}
 
 
@@ -234,7 +249,7 @@ class WebSocketConnection:
         self._send_lock = trio.Lock()
         self.closed = False
 
-    async def send_json(self, message: Any) -> None:
+    async def send_json(self, message: RpcResponse | list[RpcResponse]) -> None:
         async with self._send_lock:
             if not self.closed:
                 await self.websocket.send_text(json.dumps(message))
@@ -267,7 +282,7 @@ class RateLimiter:
         return lambda calls: self.allow(client, calls - 1)
 
 
-def _limit_exceeded() -> dict[str, Any]:
+def _limit_exceeded() -> RpcResponse:
     return _error_response(None, RpcError(LIMIT_EXCEEDED, "limit exceeded: too many requests"))
 
 
@@ -341,7 +356,7 @@ def build_app(dispatcher: Dispatcher, *, cors_origins: Iterable[str] = ("*",),
     return Starlette(routes=routes, middleware=middleware)
 
 
-async def _answer(dispatcher: Dispatcher, connection: WebSocketConnection, raw: Any,
+async def _answer(dispatcher: Dispatcher, connection: WebSocketConnection, raw: str | bytes,
                   admit: Callable[[int], bool] | None) -> None:
     try:
         response = await dispatcher.handle_payload(raw, connection, admit)

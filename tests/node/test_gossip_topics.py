@@ -76,8 +76,10 @@ def test_invalid_attestations_and_transactions_are_rejected_not_forwarded_and_pe
             await _linked(carol, node)
             await trio.sleep(1.5)   # a heartbeat or two: the meshes form
             await mallory.publish(TopicKind.ATTESTATION, b"an attestation of nothing")
-            await mallory.publish(TopicKind.TX, rlp.encode([_transfer(dev_accounts[2], chainId=CHAIN_ID + 1)]))
-            await mallory.publish(TopicKind.TX, rlp.encode([_transfer(dev_accounts[3], gas=20_000)]))
+            other_chain = _transfer(dev_accounts[2], chainId=CHAIN_ID + 1)
+            below_intrinsic_gas = _transfer(dev_accounts[3], gas=20_000)
+            for raw in (other_chain, below_intrinsic_gas):
+                await mallory.publish(TopicKind.TX, rlp.encode([raw]))
             valid = _transfer(dev_accounts[1])
             await mallory.publish(TopicKind.TX, rlp.encode([valid]))
             with trio.fail_after(30):

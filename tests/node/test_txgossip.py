@@ -7,7 +7,8 @@ import rlp
 from test_mempool import CHAIN_ID, TO, accounts, chain, sign  # noqa: F401 - fixtures
 
 from node.mempool import (
-    MAX_TX_SIZE, InvalidTransaction, MalformedTransaction, PoolLimits, TxPool, TxRejected, UnwantedTransaction,
+    MAX_TX_SIZE, InvalidTransaction, MalformedTransaction, PoolLimits, TxPool, TxRejected,
+    UnwantedTransaction,
 )
 from node.txgossip import (
     MAX_TXS_PER_MESSAGE, MalformedTxMessage, message_verdict, pack_transactions, transaction_verdict,
