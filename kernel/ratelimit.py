@@ -19,7 +19,8 @@ class TokenBuckets(Generic[K]):
     node may change while running). A cost above the burst passes on a full bucket and leaves
     the key in debt until it refills: a JSON-RPC batch larger than the burst is then served
     once, not never. Keys idle for ``idle_seconds`` are forgotten once there are more than
-    ``max_keys``, so the table stays bounded whoever connects.
+    ``max_keys``, so the table stays bounded whoever connects; with ``idle_seconds`` longer
+    than any bucket takes to refill, a forgotten key was full anyway.
     """
 
     def __init__(self, max_keys: int = 10_000, idle_seconds: float = 60.0) -> None:

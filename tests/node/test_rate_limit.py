@@ -20,7 +20,6 @@ with warnings.catch_warnings():   # starlette would rather have httpx2, which is
 from kernel.chain import Chain
 from kernel.db import LevelDB
 from kernel.genesis import Genesis
-from kernel.ratelimit import TokenBuckets
 from node.backend import Backend
 from node.rpc.server import Dispatcher, RateLimiter, build_app
 from node.service import build_namespaces
@@ -63,24 +62,6 @@ def test_a_batch_larger_than_the_burst_passes_on_a_full_bucket_and_leaves_a_debt
     assert not limiter.allow("a")
     clock.now += 0.1
     assert limiter.allow("a")
-
-
-def test_idle_buckets_are_forgotten_once_there_are_too_many():
-    buckets: TokenBuckets[str] = TokenBuckets(max_keys=3, idle_seconds=60)
-    slow = {"rate": 0.01, "burst": 1}          # a token every 100 s
-    for index, key in enumerate("abc"):
-        assert buckets.take(key, float(index), **slow)
-    assert not buckets.take("a", 2.0, **slow)  # empty, and remembered
-    assert buckets.take("d", 100.0, **slow)    # a fourth key: the idle three are forgotten
-    assert buckets.take("a", 100.0, **slow)    # remembered, it would hold 0.98 tokens
-
-
-def test_a_forgotten_key_starts_again_with_a_full_bucket():
-    buckets: TokenBuckets[tuple[str, int]] = TokenBuckets()
-    assert buckets.take(("peer", 1), 0.0, rate=0.1, burst=1)
-    assert not buckets.take(("peer", 1), 0.0, rate=0.1, burst=1)
-    buckets.forget(("peer", 1))
-    assert buckets.take(("peer", 1), 0.0, rate=0.1, burst=1)
 
 
 @pytest.fixture
