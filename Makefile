@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: install dev test bench clean
+.PHONY: install dev typecheck test bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -17,7 +17,11 @@ install: $(STAMP)
 dev: $(STAMP)
 	$(BIN)/azora dev $(ARGS)
 
-test: $(STAMP)
+# mypy over kernel/, consensus/, p2p/, node/ and wallet/ as configured in pyproject.toml.
+typecheck: $(STAMP)
+	$(BIN)/python -m mypy
+
+test: typecheck
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 bench: $(STAMP)

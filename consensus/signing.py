@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 from eth_keys import keys
+from eth_keys.datatypes import PrivateKey
 from eth_keys.exceptions import BadSignature
 from eth_utils import keccak
 
@@ -116,7 +117,7 @@ def is_valid_proposal_signature(domain: SigningDomain, signed: SignedProposal) -
     return recover_signer(compute_proposal_digest(domain, signed.proposal), signed.signature) == signed.proposer
 
 
-def sign_digest(private_key: keys.PrivateKey, digest: bytes) -> bytes:
+def sign_digest(private_key: PrivateKey, digest: bytes) -> bytes:
     """65-byte r||s||v signature (v in {27, 28}); libsecp256k1 always yields low s."""
     signature = private_key.sign_msg_hash(digest)
     return signature.r.to_bytes(32, "big") + signature.s.to_bytes(32, "big") + bytes([signature.v + 27])

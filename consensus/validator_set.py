@@ -44,15 +44,15 @@ class ValidatorSet:
         object.__setattr__(self, "_hash", hash((self.validators, self.proposer)))
 
     def __hash__(self) -> int:
-        return self._hash  # type: ignore[attr-defined, no-any-return]
+        return self._hash  # type: ignore[attr-defined]
 
     @property
     def total_power(self) -> int:
-        return self._total  # type: ignore[attr-defined, no-any-return]
+        return self._total  # type: ignore[attr-defined]
 
     def power_of(self, address: bytes) -> int:
         """Voting power of ``address``; 0 when it is not in the set."""
-        return self._powers.get(address, 0)  # type: ignore[attr-defined, no-any-return]
+        return self._powers.get(address, 0)  # type: ignore[attr-defined]
 
     def contains(self, address: bytes) -> bool:
         return address in self._powers  # type: ignore[attr-defined]

@@ -124,8 +124,8 @@ class Chain:
         """The state after ``header``'s block (archive: any past block)."""
         return self.vm_at(header).state
 
-    def create_child_header(self, parent: BlockHeaderAPI, **params: object) -> BlockHeaderAPI:
-        timestamp = int(params.get("timestamp", parent.timestamp + 1))  # type: ignore[arg-type]
+    def create_child_header(self, parent: BlockHeaderAPI, **params: Any) -> BlockHeaderAPI:
+        timestamp = int(params.get("timestamp", parent.timestamp + 1))
         params.setdefault("gas_limit", parent.gas_limit)
         vm_class = self.vm_class_for(parent.block_number + 1, timestamp)
         return vm_class.create_header_from_parent(parent, **params)

@@ -133,7 +133,7 @@ class LevelDB(BaseAtomicDB):
         elif stop is not None:
             yield from self.raw.iterator(start=prefix + (start or b""), stop=prefix + stop)
         else:   # from start to the end of the prefix, not of the database
-            for key, value in self.raw.iterator(start=prefix + start):
+            for key, value in self.raw.iterator(start=prefix + (start or b"")):
                 if not key.startswith(prefix):
                     return
                 yield key, value

@@ -40,7 +40,7 @@ class TxDecoder:
         self.workers = workers or max(1, min(4, (os.cpu_count() or 2) - 1))
         self.retry_after = retry_after
         self._pool: concurrent.futures.ProcessPoolExecutor | None = None
-        self._ready: concurrent.futures.Future | None = None   # the workers have started
+        self._ready: concurrent.futures.Future[list[bytes | None]] | None = None   # the workers have started
         self._retry_at = 0.0
         self._lock = threading.Lock()
         self._closed = False

@@ -7,17 +7,18 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Literal, overload
 
 import rlp
 from eth.abc import BlockHeaderAPI, SignedTransactionAPI
 from eth.exceptions import HeaderNotFound
+from eth_typing import Address
 
 from kernel.chain import Chain
 from node.admission import TxDecoder
 from node.execution import Executor
-from node.mempool import PoolLimits, TxPool, TxPoolError
-from node.rpc.errors import invalid_params, server_error
+from node.mempool import MalformedTransaction, PoolLimits, TxPool, TxRejected, UnwantedTransaction
+from node.rpc.errors import RpcError, invalid_params, server_error
 from node.rpc.hexcodec import parse_hash, parse_quantity
 
 MAX_BLOCK_NUMBER = 2**63 - 1    # geth's rpc.BlockNumber is an int64
@@ -36,11 +37,11 @@ class _HeadAccounts:
         self._state = chain.state_at(head)
         self._lock = threading.Lock()
 
-    def get_nonce(self, address: bytes) -> int:
+    def get_nonce(self, address: Address) -> int:
         with self._lock:
             return self._state.get_nonce(address)
 
-    def get_balance(self, address: bytes) -> int:
+    def get_balance(self, address: Address) -> int:
         with self._lock:
             return self._state.get_balance(address)
 
@@ -58,11 +59,12 @@ class Backend:
         self.pool = pool or TxPool(chain.chain_id, PoolLimits(block_gas_limit=chain.head.gas_limit))
         self.executor = Executor(chain)
         self.info = info or NodeInfo()
-        self.write_lock = threading.Lock()   # one block write at a time
+        # Called after each transaction enters the pool, whatever its source.
         self.on_tx_added: list[Callable[[SignedTransactionAPI], None]] = []
+        # Called after a transaction from this node's clients (not from gossip) enters the pool.
+        self.on_local_tx: list[Callable[[SignedTransactionAPI], None]] = []
         # Called (from the producer's worker thread) after each new canonical block.
         self.on_new_block: list[Callable[[Any], None]] = []
-        self.mine_request: Callable[[], Any] | None = None   # set by a dev producer
         self._head_accounts: _HeadAccounts | None = None
         self.decoder = TxDecoder()
         self._warm = threading.local()   # per RPC thread: a batch's transactions, decoded ahead
@@ -73,6 +75,11 @@ class Backend:
         self.chain.db.close()
 
     # -- blocks ---------------------------------------------------------------------------
+
+    @overload
+    def resolve_header(self, tag: Any, *, allow_missing: Literal[False] = False) -> BlockHeaderAPI: ...
+    @overload
+    def resolve_header(self, tag: Any, *, allow_missing: bool) -> BlockHeaderAPI | None: ...
 
     def resolve_header(self, tag: Any, *, allow_missing: bool = False) -> BlockHeaderAPI | None:
         """A block parameter (number, tag or EIP-1898 object) → header; -32602 on bad input."""
@@ -124,6 +131,14 @@ class Backend:
         self._warm.txs = {raw: tx for raw, tx in zip(raws, decoded) if tx is not None}
 
     def decode_transaction(self, raw: bytes) -> SignedTransactionAPI:
+        """``raw`` decoded for a JSON-RPC client: geth's errors as :class:`RpcError`."""
+        try:
+            return self.decode_raw_transaction(raw)
+        except TxRejected as exc:
+            raise rpc_error_of(exc) from None
+
+    def decode_raw_transaction(self, raw: bytes) -> SignedTransactionAPI:
+        """``raw`` decoded (from the warm batch when it is there); raises :class:`TxRejected`."""
         builder = self._transaction_builder()
         warm = getattr(self._warm, "txs", None)
         if warm and self._warm.builder is builder:
@@ -133,22 +148,30 @@ class Backend:
         try:
             return builder.decode(raw)
         except (rlp.DecodingError, rlp.DeserializationError, ValueError, TypeError) as exc:
-            raise invalid_params(f"rlp: invalid transaction: {exc}") from None
+            raise MalformedTransaction(f"rlp: invalid transaction: {exc}") from None
         except Exception as exc:
-            raise server_error(f"transaction type not supported: {exc}") from None
+            raise UnwantedTransaction(f"transaction type not supported: {exc}") from None
 
     def _transaction_builder(self) -> Any:
         head = self.chain.head
         return self.chain.vm_class_for(head.block_number + 1, head.timestamp + 1).get_transaction_builder()
 
     def submit(self, tx: SignedTransactionAPI, encoded_size: int) -> bytes:
-        head = self.chain.head
-        accounts = self.head_accounts()
+        """A transaction from this node's clients: admitted (geth's errors as
+        :class:`RpcError`), then announced to the ``on_local_tx`` hooks (the network)."""
         try:
-            tx_hash = self.pool.add(tx, accounts, encoded_size=encoded_size,
-                                    base_fee=getattr(head, "base_fee_per_gas", 0) or 0)
-        except TxPoolError as exc:
-            raise server_error(str(exc)) from None
+            tx_hash = self.admit(tx, encoded_size)
+        except TxRejected as exc:
+            raise rpc_error_of(exc) from None
+        for hook in self.on_local_tx:
+            hook(tx)
+        return tx_hash
+
+    def admit(self, tx: SignedTransactionAPI, encoded_size: int) -> bytes:
+        """Into the pool from any source (clients or gossip); raises :class:`TxRejected`."""
+        head = self.chain.head
+        tx_hash = self.pool.add(tx, self.head_accounts(), encoded_size=encoded_size,
+                                base_fee=getattr(head, "base_fee_per_gas", 0) or 0)
         for hook in self.on_tx_added:
             hook(tx)
         return tx_hash
@@ -161,7 +184,7 @@ class Backend:
             accounts = self._head_accounts = _HeadAccounts(self.chain, head)
         return accounts
 
-    def pending_nonce(self, address: bytes) -> int:
+    def pending_nonce(self, address: Address) -> int:
         return self.pool.pending_nonce(address, self.chain.state_at(self.chain.head).get_nonce(address))
 
     def next_base_fee(self) -> int:
@@ -169,3 +192,9 @@ class Backend:
         child = self.chain.create_child_header(head, timestamp=head.timestamp + 1)
         return getattr(child, "base_fee_per_gas", 0) or 0
 
+
+def rpc_error_of(rejection: TxRejected) -> RpcError:
+    """geth's JSON-RPC answer to a refused transaction: -32602 for undecodable bytes, else -32000."""
+    if isinstance(rejection, MalformedTransaction):
+        return invalid_params(str(rejection))
+    return server_error(str(rejection))

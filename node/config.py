@@ -44,7 +44,7 @@ class NodeConfig:
         http, p2p, validator = raw.get("http", {}), raw.get("p2p", {}), raw.get("validator", {})
         try:
             return cls(
-                datadir=resolve(raw["datadir"]), genesis=resolve(raw.get("genesis")),
+                datadir=(base / raw["datadir"]).resolve(), genesis=resolve(raw.get("genesis")),
                 http_addr=str(http.get("addr", "127.0.0.1")), http_port=int(http.get("port", 8545)),
                 cors=tuple(http.get("cors", ["*"])), rate_limit=float(http.get("ratelimit", 0)),
                 p2p_host=str(p2p.get("host", "0.0.0.0")), p2p_port=int(p2p.get("port", 30333)),

@@ -204,7 +204,11 @@ class ConsensusHost:
 
     # -- the loop --------------------------------------------------------------------------
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def run(
+        self, *,
+        # trio-typing's stubs (installed with libp2p) shadow trio's own types and predate TaskStatus.
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,  # type: ignore[name-defined]
+    ) -> None:
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             task_status.started()

@@ -89,7 +89,11 @@ class DevChain:
         self._snapshots: dict[int, _Snapshot] = {}
         backend.on_tx_added.append(self._on_tx_added)
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def run(
+        self, *,
+        # trio-typing's stubs (installed with libp2p) shadow trio's own types and predate TaskStatus.
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,  # type: ignore[name-defined]
+    ) -> None:
         self._token = trio.lowlevel.current_trio_token()
         await self.host.run(task_status=task_status)
 

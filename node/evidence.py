@@ -10,7 +10,7 @@ from typing import Any
 
 from eth_abi import encode
 from eth_account.signers.local import LocalAccount
-from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from eth_utils import function_signature_to_4byte_selector, to_canonical_address, to_checksum_address
 
 from consensus.types import DuplicateVoteEvidence
 from node.backend import Backend
@@ -55,7 +55,7 @@ class EvidenceReporter:
         tx: dict[str, Any] = {
             "chainId": self.backend.chain.chain_id, "to": to_checksum_address(self.registry),
             "data": call["data"], "value": 0, "gas": gas + gas // 5, "type": 2,
-            "nonce": self.backend.pending_nonce(bytes.fromhex(sender[2:])),
+            "nonce": self.backend.pending_nonce(to_canonical_address(sender)),
             "maxPriorityFeePerGas": TIP, "maxFeePerGas": 2 * base_fee + TIP}
         signed = self.account.sign_transaction(tx)
         decoded = self.backend.decode_transaction(bytes(signed.raw_transaction))

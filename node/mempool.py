@@ -9,23 +9,53 @@ from __future__ import annotations
 import heapq
 import threading
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Protocol
+from enum import Enum
+from typing import Callable, ClassVar, Iterable, Iterator, Protocol
 
 from eth.abc import SignedTransactionAPI
-from eth_utils import ValidationError
+from eth_typing import Address
+from eth_utils.exceptions import ValidationError
 
 MAX_TX_SIZE = 128 * 1024          # geth's txMaxSize
 BLOB_TX_TYPE = 3
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 
 
-class TxPoolError(Exception):
-    """A rejected transaction; the message is geth's."""
+class Fault(Enum):
+    """Whose fault a rejection is, as a relay sees it."""
+
+    INVALID = "invalid"       # no honest node would relay it: broken, or for another chain
+    IGNORABLE = "ignorable"   # fine in itself, unwanted here and now (known, stale, pool full...)
+
+
+class TxRejected(Exception):
+    """A transaction the pool (or the decoder before it) refused; ``str()`` is geth's message,
+    answered byte for byte over JSON-RPC."""
+
+    fault: ClassVar[Fault]
+
+
+class InvalidTransaction(TxRejected):
+    """The transaction can never be valid: bad encoding or signature, another chain, oversized,
+    below its intrinsic gas, a fee cap below its tip."""
+
+    fault = Fault.INVALID
+
+
+class MalformedTransaction(InvalidTransaction):
+    """The raw bytes do not decode as a transaction (JSON-RPC answers -32602 for these)."""
+
+
+class UnwantedTransaction(TxRejected):
+    """A transaction valid in itself that this pool does not take now: already known, nonce
+    too low, underpriced replacement, pool full, unfunded at this head, unsupported type."""
+
+    fault = Fault.IGNORABLE
 
 
 class AccountReader(Protocol):
-    def get_nonce(self, address: bytes) -> int: ...
-    def get_balance(self, address: bytes) -> int: ...
+    def get_nonce(self, address: Address) -> int: ...
+    def get_balance(self, address: Address) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -67,7 +97,7 @@ class TxPool:
 
     def add(self, tx: SignedTransactionAPI, accounts: AccountReader, *, encoded_size: int,
             base_fee: int = 0) -> bytes:
-        """Validate and admit ``tx``; returns its hash or raises :class:`TxPoolError`."""
+        """Validate and admit ``tx``; returns its hash or raises :class:`TxRejected`."""
         sender = self.validate_static(tx, encoded_size)
         # State reads stay outside the lock: eight RPC threads must not queue behind LevelDB.
         # A head that moves meanwhile is caught by on_new_head, which drops what went stale.
@@ -78,12 +108,12 @@ class TxPool:
             state_nonce = max(read_nonce, self._base.get(sender, 0))
             self._base[sender] = state_nonce
             if tx.hash in self._by_hash:
-                raise TxPoolError("already known")
+                raise UnwantedTransaction("already known")
             if tx.nonce < state_nonce:
-                raise TxPoolError(f"nonce too low: address 0x{sender.hex()}, tx: {tx.nonce} state: {state_nonce}")
+                raise UnwantedTransaction(f"nonce too low: address 0x{sender.hex()}, tx: {tx.nonce} state: {state_nonce}")
             cost = tx.gas * fee_cap(tx) + tx.value
             if balance < cost:
-                raise TxPoolError(
+                raise UnwantedTransaction(
                     f"insufficient funds for gas * price + value: address 0x{sender.hex()} "
                     f"have {balance} want {cost}")
             self._insert(sender, tx, state_nonce)
@@ -91,19 +121,21 @@ class TxPool:
             listener(tx)
         return tx.hash
 
-    def validate_static(self, tx: SignedTransactionAPI, encoded_size: int) -> bytes:
+    def validate_static(self, tx: SignedTransactionAPI, encoded_size: int) -> Address:
         """Checks that need no state; returns the recovered sender."""
         if getattr(tx, "type_id", None) == BLOB_TX_TYPE:
-            raise TxPoolError("transaction type not supported: blob transactions need a blob network")
+            # Unwanted, not invalid: chains with a blob network carry these.
+            raise UnwantedTransaction("transaction type not supported: blob transactions need a blob network")
         if encoded_size > MAX_TX_SIZE:
-            raise TxPoolError(f"oversized data: transaction size {encoded_size}, limit {MAX_TX_SIZE}")
+            raise InvalidTransaction(f"oversized data: transaction size {encoded_size}, limit {MAX_TX_SIZE}")
         tx_chain_id = getattr(tx, "chain_id", None)
         if tx_chain_id is not None and tx_chain_id != self.chain_id:
-            raise TxPoolError(f"invalid chain id for signer: have {tx_chain_id} want {self.chain_id}")
+            raise InvalidTransaction(f"invalid chain id for signer: have {tx_chain_id} want {self.chain_id}")
         if tx.gas > self.limits.block_gas_limit:
-            raise TxPoolError("exceeds block gas limit")
+            # Unwanted, not invalid: the limit moves with every head.
+            raise UnwantedTransaction("exceeds block gas limit")
         if tx.max_priority_fee_per_gas > tx.max_fee_per_gas:
-            raise TxPoolError("max priority fee per gas higher than max fee per gas")
+            raise InvalidTransaction("max priority fee per gas higher than max fee per gas")
         try:
             if not 0 < tx.r < SECP256K1_N or not 0 < tx.s <= SECP256K1_N // 2:
                 # EIP-2: high-s signatures are malleable copies; geth refuses them as senders.
@@ -111,9 +143,9 @@ class TxPool:
             tx.validate()
             sender = tx.sender
         except (ValidationError, ValueError, Exception) as exc:
-            raise TxPoolError(f"invalid sender: {exc}") from None
+            raise InvalidTransaction(f"invalid sender: {exc}") from None
         if tx.gas < tx.intrinsic_gas:
-            raise TxPoolError(f"intrinsic gas too low: have {tx.gas}, want {tx.intrinsic_gas}")
+            raise InvalidTransaction(f"intrinsic gas too low: have {tx.gas}, want {tx.intrinsic_gas}")
         return sender
 
     def _insert(self, sender: bytes, tx: SignedTransactionAPI, state_nonce: int) -> None:
@@ -123,7 +155,7 @@ class TxPool:
         if existing is not None:
             self._check_replacement(existing, tx)
         elif len(pending) + len(queued) >= self.limits.max_per_sender:
-            raise TxPoolError("txpool is full: too many transactions from this account")
+            raise UnwantedTransaction("txpool is full: too many transactions from this account")
         elif len(self._by_hash) >= self.limits.max_pending + self.limits.max_queued:
             self._evict_cheapest_for(tx)
         if existing is not None:
@@ -151,7 +183,7 @@ class TxPool:
     def _check_replacement(self, old: SignedTransactionAPI, new: SignedTransactionAPI) -> None:
         bump = 100 + self.limits.price_bump_percent
         if fee_cap(new) * 100 < fee_cap(old) * bump or tip_cap(new) * 100 < tip_cap(old) * bump:
-            raise TxPoolError("replacement transaction underpriced")
+            raise UnwantedTransaction("replacement transaction underpriced")
 
     def _tails(self) -> Iterator[SignedTransactionAPI]:
         """Each sender's highest-nonce transaction: the only ones removable without a gap."""
@@ -163,7 +195,7 @@ class TxPool:
     def _evict_cheapest_for(self, tx: SignedTransactionAPI) -> None:
         victim = min(self._tails(), key=fee_cap, default=None)
         if victim is None or fee_cap(victim) >= fee_cap(tx):
-            raise TxPoolError("txpool is full")
+            raise UnwantedTransaction("txpool is full")
         self._remove(victim)
 
     def _rebalance(self, sender: bytes, state_nonce: int) -> None:
@@ -195,7 +227,7 @@ class TxPool:
                 heapq.heappush(heads, (-effective_tip(txs[index + 1], base_fee), sender, index + 1))
         return chosen
 
-    def on_new_head(self, senders: Iterable[bytes], accounts: AccountReader,
+    def on_new_head(self, senders: Iterable[Address], accounts: AccountReader,
                     rejected: Iterable[SignedTransactionAPI] = ()) -> None:
         """Drop what the new head made stale (mined or invalid) and promote what it unblocked.
 

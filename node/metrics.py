@@ -74,7 +74,7 @@ def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
 
 def render(backend: Backend, rpc: RpcCounters) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(NodeCollector(backend, rpc))   # type: ignore[arg-type]
+    registry.register(NodeCollector(backend, rpc))
     return generate_latest(registry)
 
 

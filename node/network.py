@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import threading
 from typing import Any
 
 import rlp
@@ -25,8 +24,10 @@ from node.chainio import decode_block
 from node.consensus_host import (
     CommittedBlockMessage, ConsensusHost, ProposalMessage, decode_commits, encode_commits,
 )
-from node.rpc.errors import RpcError
-from node.txgossip import MAX_TXS_PER_MESSAGE, pack_transactions, unpack_transactions
+from node.mempool import TxRejected
+from node.txgossip import (
+    MAX_TXS_PER_MESSAGE, MalformedTxMessage, message_verdict, pack_transactions, unpack_transactions,
+)
 from p2p import BlockAndCommit, GossipMessage, P2PService, Status, TopicKind, ValidationResult
 
 logger = logging.getLogger("azora.network")
@@ -34,6 +35,12 @@ SYNC_BATCH = 256
 STATUS_POLL_SECONDS = 3.0
 # A height that has not moved for this long gets our own votes and proposal published again.
 REGOSSIP_SECONDS = 2.0
+
+
+def validate_attestation(peer: ID, payload: bytes) -> ValidationResult:
+    """No attestation message is defined yet (the oracle will define it), so none is valid: a
+    topic without a validator would ACCEPT and forward whatever anyone published on it."""
+    return ValidationResult.REJECT
 
 
 class GossipOutbox:
@@ -73,10 +80,9 @@ class NetworkNode:
         self._sync_wanted = trio.Event()
         self._token: trio.lowlevel.TrioToken | None = None
         self._tx_send, self._tx_receive = trio.open_memory_channel[bytes](math.inf)
-        self._admitting_gossip = threading.local()
         # Admission is CPU under the GIL: more threads would only take turns.
         self._tx_admission = trio.CapacityLimiter(2)
-        backend.on_tx_added.append(self._on_local_tx)
+        backend.on_local_tx.append(self._on_local_tx)
         self._install_topics()
 
     # -- wiring ----------------------------------------------------------------------------
@@ -92,8 +98,13 @@ class NetworkNode:
         p2p.set_validator(TopicKind.TX, self._validate_txs)
         p2p.set_validator(TopicKind.EVIDENCE, self._validate_evidence)
         p2p.subscribe(TopicKind.EVIDENCE, self._on_evidence)
+        p2p.set_validator(TopicKind.ATTESTATION, validate_attestation)
 
-    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def run(
+        self, *,
+        # trio-typing's stubs (installed with libp2p) shadow trio's own types and predate TaskStatus.
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,  # type: ignore[name-defined]
+    ) -> None:
         self._token = trio.lowlevel.current_trio_token()
         async with trio.open_nursery() as nursery:
             await nursery.start(self.p2p.run)
@@ -279,34 +290,26 @@ class NetworkNode:
             committed.block, encode_commits(committed.certificate, committed.parent_certificate))])
 
     async def _validate_txs(self, peer: ID, payload: bytes) -> ValidationResult:
-        """A tx message: REJECT if it is malformed or carries a transaction no honest node
-        would relay, ACCEPT (forward) if any of its transactions was new to our pool, else
-        IGNORE (all known or stale)."""
+        """A tx message, judged by what our pool makes of it (see :func:`message_verdict`)."""
         try:
             raws = unpack_transactions(payload)
-        except ValueError:
+        except MalformedTxMessage:
             return ValidationResult.REJECT
-        verdicts = await trio.to_thread.run_sync(self._admit_gossiped, raws, limiter=self._tx_admission)
-        if ValidationResult.REJECT in verdicts:
-            return ValidationResult.REJECT
-        return ValidationResult.ACCEPT if ValidationResult.ACCEPT in verdicts else ValidationResult.IGNORE
+        rejections = await trio.to_thread.run_sync(self._admit_gossiped, raws, limiter=self._tx_admission)
+        return message_verdict(rejections)
 
-    def _admit_gossiped(self, raws: list[bytes]) -> list[ValidationResult]:
-        self._admitting_gossip.active = True   # gossipsub forwards these: do not publish them again
-        try:
-            self.backend.warm_transactions(raws)
-            return [self._admit_one(raw) for raw in raws]
-        finally:
-            self._admitting_gossip.active = False
+    def _admit_gossiped(self, raws: list[bytes]) -> list[TxRejected | None]:
+        """Each transaction into the pool: None if admitted, else why not. Admitted through
+        ``Backend.admit``, not ``submit``: gossipsub forwards these, we do not publish them."""
+        self.backend.warm_transactions(raws)
+        return [self._admit_one(raw) for raw in raws]
 
-    def _admit_one(self, raw: bytes) -> ValidationResult:
+    def _admit_one(self, raw: bytes) -> TxRejected | None:
         try:
-            self.backend.submit(self.backend.decode_transaction(raw), len(raw))
-        except RpcError as exc:
-            if exc.code == -32602 or "invalid sender" in exc.message or "chain id" in exc.message:
-                return ValidationResult.REJECT
-            return ValidationResult.IGNORE   # already known, nonce too low, pool full...
-        return ValidationResult.ACCEPT
+            self.backend.admit(self.backend.decode_raw_transaction(raw), len(raw))
+        except TxRejected as exc:
+            return exc
+        return None
 
     def _validate_evidence(self, peer: ID, payload: bytes) -> ValidationResult:
         try:
@@ -328,7 +331,7 @@ class NetworkNode:
     # -- local transactions to the network -------------------------------------------------------
 
     def _on_local_tx(self, tx: Any) -> None:
-        if self._token is None or getattr(self._admitting_gossip, "active", False):
+        if self._token is None:
             return
         # Queued for the loop without waiting for it (called from RPC threads and from the
         # loop itself): admission must not stall on the loop.

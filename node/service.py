@@ -135,7 +135,7 @@ def build_namespaces(backend: Backend, *, producer: DevChain | None = None,
 
 
 async def run_services(backend: Backend, namespaces: dict[str, Any], rpc: RpcSettings, *,
-                       producer: DevChain | None = None,
+                       producer: DevChain | NetworkNode | None = None,
                        on_listening: Any = None) -> None:
     """Run until SIGTERM/SIGINT: JSON-RPC server, block producer, subscription feeds."""
     dispatcher = Dispatcher(namespaces)

@@ -4,12 +4,19 @@ py-libp2p's cost is per message (framing, signing, validation, mesh forwarding),
 gossips the transactions it admitted as a batch of whatever queued up meanwhile, as devp2p's
 ``Transactions`` message does: one message at low load, a few hundred transactions per
 message under load.
+
+A received message's gossip verdict follows from what the pool made of its transactions
+(:func:`message_verdict`): the kind of each rejection says whether the peer relayed
+something no honest node would.
 """
 from __future__ import annotations
 
-from typing import Iterator, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import rlp
+
+from node.mempool import Fault, TxRejected
+from p2p import ValidationResult
 
 MAX_TXS_PER_MESSAGE = 256
 
@@ -32,16 +39,40 @@ def pack_transactions(raws: Sequence[bytes], max_bytes: int) -> Iterator[bytes]:
         yield rlp.encode(batch)
 
 
+class MalformedTxMessage(ValueError):
+    """A tx gossip message that is not an RLP list of 1 to MAX_TXS_PER_MESSAGE raw transactions."""
+
+
 def unpack_transactions(payload: bytes) -> list[bytes]:
-    """The raw transactions of a tx message; ValueError if it is not one."""
+    """The raw transactions of a tx message; :class:`MalformedTxMessage` if it is not one."""
     try:
         items = rlp.decode(payload, strict=True)
     except rlp.DecodingError as exc:
-        raise ValueError(f"not RLP: {exc}") from None
+        raise MalformedTxMessage(f"not RLP: {exc}") from None
     if not isinstance(items, list) or not items:
-        raise ValueError("not a non-empty list")
+        raise MalformedTxMessage("not a non-empty list")
     if len(items) > MAX_TXS_PER_MESSAGE:
-        raise ValueError(f"{len(items)} transactions > {MAX_TXS_PER_MESSAGE}")
+        raise MalformedTxMessage(f"{len(items)} transactions > {MAX_TXS_PER_MESSAGE}")
     if not all(isinstance(item, bytes) and item for item in items):
-        raise ValueError("an entry is not a raw transaction")
+        raise MalformedTxMessage("an entry is not a raw transaction")
     return items
+
+
+def transaction_verdict(rejection: TxRejected | None) -> ValidationResult:
+    """One gossiped transaction: ACCEPT if the pool took it (``None``), REJECT if it is
+    invalid, IGNORE if the pool merely did not want it (known, stale, full...)."""
+    if rejection is None:
+        return ValidationResult.ACCEPT
+    if rejection.fault is Fault.INVALID:
+        return ValidationResult.REJECT
+    return ValidationResult.IGNORE
+
+
+def message_verdict(rejections: Iterable[TxRejected | None]) -> ValidationResult:
+    """A tx message: REJECT if it carries a transaction no honest node would relay, ACCEPT
+    (forward) if any of its transactions was new to our pool, else IGNORE."""
+    verdicts = {transaction_verdict(rejection) for rejection in rejections}
+    for verdict in (ValidationResult.REJECT, ValidationResult.ACCEPT):
+        if verdict in verdicts:
+            return verdict
+    return ValidationResult.IGNORE

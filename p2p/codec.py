@@ -95,6 +95,12 @@ async def write_frame(writer: ByteWriter, payload: bytes) -> None:
     await writer.write(encode_frame(payload))
 
 
+def encode_rlp(items: object) -> bytes:
+    """``items`` (bytes, ints, lists of them) as RLP; typed here because ``rlp`` is not."""
+    encoded: bytes = rlp.encode(items)
+    return encoded
+
+
 def decode_rlp_list(data: bytes, max_size: int, length: int | None = None) -> list[object]:
     """Decode ``data`` as an RLP list, checking its size and optionally its item count.
 

@@ -31,7 +31,8 @@ from libp2p.pubsub.pubsub import Pubsub
 from libp2p.pubsub.rpc_queue import RpcQueue
 from libp2p.pubsub.validators import PUBSUB_SIGNING_PREFIX, signature_validator
 
-from p2p.config import GossipConfig, TopicKind, TopicLimits, topic_name
+from kernel.ratelimit import TokenBuckets
+from p2p.config import GossipConfig, TopicKind, topic_name
 from p2p.metrics import P2PMetrics
 from p2p.scoring import Offence
 
@@ -101,30 +102,6 @@ class ContentAddressedMessageCache(MessageCache):
             return
         self.msgs[mid] = msg
         self.history[0].append(CacheEntry(mid, msg.topicIDs))
-
-
-class TokenBuckets:
-    """Per (peer, topic) token buckets on trio's clock."""
-
-    def __init__(self, limits: dict[TopicKind, TopicLimits]) -> None:
-        self._limits = limits
-        self._buckets: dict[tuple[ID, TopicKind], tuple[float, float]] = {}
-
-    def take(self, peer: ID, kind: TopicKind, now: float) -> bool:
-        """Spend one token; False when the bucket is empty."""
-        limit = self._limits[kind]
-        tokens, last = self._buckets.get((peer, kind), (float(limit.burst), now))
-        tokens = min(float(limit.burst), tokens + (now - last) * limit.rate_per_second)
-        if tokens < 1.0:
-            self._buckets[(peer, kind)] = (tokens, now)
-            return False
-        self._buckets[(peer, kind)] = (tokens - 1.0, now)
-        return True
-
-    def forget(self, peer: ID) -> None:
-        """Drop a disconnected peer's buckets."""
-        for key in [key for key in self._buckets if key[0] == peer]:
-            del self._buckets[key]
 
 
 class _SizedQueues(dict[ID, RpcQueue]):
@@ -252,7 +229,7 @@ class Gossip:
         self._validators: dict[TopicKind, Validator] = {}
         self._handlers: dict[TopicKind, list[GossipHandler]] = {kind: [] for kind in TopicKind}
         self._verdicts: OrderedDict[bytes, ValidationResult | None] = OrderedDict()
-        self._buckets = TokenBuckets(config.topic_limits)
+        self._buckets: TokenBuckets[tuple[ID, TopicKind]] = TokenBuckets()
         self._validation_slots = trio.Semaphore(config.max_concurrent_validations)
         channels = {
             kind: trio.open_memory_channel[GossipMessage](config.subscription_channel_size)
@@ -351,7 +328,8 @@ class Gossip:
 
     def forget_peer(self, peer: ID) -> None:
         """Drop per-peer state when a peer disconnects."""
-        self._buckets.forget(peer)
+        for kind in TopicKind:
+            self._buckets.forget((peer, kind))
 
     # -- the receive pipeline (called by AzoraPubsub) ------------------------------------
 
@@ -394,7 +372,7 @@ class Gossip:
             # Not remembered: the same payload may arrive validly signed from its author.
             self.on_bad_signature(forwarder)
             return False
-        if not self._buckets.take(forwarder, kind, trio.current_time()):
+        if not self._within_rate(forwarder, kind):
             self.metrics.gossip_rate_limited += 1
             self._reputation.penalise(forwarder, Offence.RATE_LIMITED)
             return False  # not remembered: the same message may still come from a peer in budget
@@ -402,6 +380,12 @@ class Gossip:
         verdict = await self._validate(kind, forwarder, msg.data)
         self._remember(msg_id, verdict)
         return self._apply_verdict(kind, forwarder, verdict)
+
+    def _within_rate(self, forwarder: ID, kind: TopicKind) -> bool:
+        """Spend a token of the forwarder's bucket for ``kind`` (its topic's rate and burst)."""
+        limit = self.config.topic_limits[kind]
+        return self._buckets.take((forwarder, kind), trio.current_time(),
+                                  rate=limit.rate_per_second, burst=float(limit.burst))
 
     def deliver(self, forwarder: ID, msg: rpc_pb2.Message) -> None:
         """Queue an accepted message for the node's handlers (never blocks the network)."""

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from enum import IntEnum
 from typing import NamedTuple, Protocol
 
-import rlp
 import trio
 from libp2p.abc import IHost, INetStream
 from libp2p.custom_types import TProtocol
@@ -36,6 +35,7 @@ from p2p.codec import (
     CodecError,
     decode_rlp_list,
     encode_frame,
+    encode_rlp,
     expect_bytes,
     expect_list,
     expect_uint,
@@ -109,7 +109,7 @@ class Status:
 
     def encode(self) -> bytes:
         """RLP ``[chainId, genesisHash, headNumber, headHash, finalizedNumber, finalizedHash]``."""
-        return rlp.encode(
+        return encode_rlp(
             [
                 self.chain_id,
                 self.genesis_hash,
@@ -200,7 +200,7 @@ class _EOFAsEmpty:
 
 def encode_range_request(start: int, count: int) -> bytes:
     """RLP ``[start, count]``."""
-    return rlp.encode([start, count])
+    return encode_rlp([start, count])
 
 
 def decode_range_request(data: bytes, max_size: int, max_count: int) -> tuple[int, int]:
@@ -214,7 +214,7 @@ def decode_range_request(data: bytes, max_size: int, max_count: int) -> tuple[in
 
 def encode_hash_request(hashes: Sequence[bytes]) -> bytes:
     """RLP ``[hash, …]``."""
-    return rlp.encode(list(hashes))
+    return encode_rlp(list(hashes))
 
 
 def decode_hash_request(data: bytes, max_size: int, max_count: int) -> list[bytes]:
@@ -227,7 +227,7 @@ def decode_hash_request(data: bytes, max_size: int, max_count: int) -> list[byte
 
 def encode_block_and_commit(item: BlockAndCommit) -> bytes:
     """RLP ``[blockRLP, commit]`` with both as byte strings."""
-    return rlp.encode([item.block, item.commit])
+    return encode_rlp([item.block, item.commit])
 
 
 def decode_block_and_commit(data: bytes, max_size: int) -> BlockAndCommit:
@@ -373,7 +373,8 @@ class ReqResp:
         stream = await self.host.new_stream(peer, [protocol])
         try:
             await stream.write(encode_frame(payload))
-            await stream.close_write()
+            # Every py-libp2p stream has close_write; its INetStream interface omits it.
+            await stream.close_write()  # type: ignore[attr-defined]
             chunks = await self._read_response(stream, max_chunks)
         except BaseException:
             await _reset_quietly(stream)

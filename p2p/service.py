@@ -99,7 +99,11 @@ class P2PService:
 
     # -- lifecycle ------------------------------------------------------------------------
 
-    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def run(
+        self,
+        # trio-typing's stubs (installed with libp2p) shadow trio's own types and predate TaskStatus.
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,  # type: ignore[name-defined]
+    ) -> None:
         """Listen, join the topics, keep bootnodes connected; ``started`` once listening."""
         self.reqresp.install()
         listen = listen_multiaddr(self.config.listen_host, self.config.port)

@@ -12,7 +12,7 @@ from wallet.keys import derive_account, new_mnemonic
 from wallet.keystore import KeystoreError, load_keystore, read_keystore, read_password_file, save_keystore
 
 
-def add_wallet_commands(sub: argparse._SubParsersAction) -> None:
+def add_wallet_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     wallet = sub.add_parser("wallet", help="keys and v3 keystores").add_subparsers(dest="wallet_command", required=True)
     new = wallet.add_parser("new", help="a new key from a fresh BIP-39 mnemonic, saved as a keystore")
     new.add_argument("--keystore", type=Path, required=True, help="where to write the v3 keystore")

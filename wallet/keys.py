@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from eth_account import Account
-from eth_account.hdaccount import Language, generate_mnemonic
+from eth_account.hdaccount import generate_mnemonic
 from eth_account.signers.local import LocalAccount
+from eth_account.types import Language
 
 Account.enable_unaudited_hdwallet_features()
 
@@ -17,5 +18,6 @@ def new_mnemonic(words: int = 24) -> str:
 
 def derive_account(mnemonic: str, index: int = 0, passphrase: str = "") -> LocalAccount:
     """The account at ``m/44'/60'/0'/0/index`` of ``mnemonic``; ValueError if it is invalid."""
-    return Account.from_mnemonic(mnemonic, passphrase=passphrase,
-                                 account_path=DEFAULT_PATH.format(index=index))
+    account: LocalAccount = Account.from_mnemonic(mnemonic, passphrase=passphrase,
+                                                  account_path=DEFAULT_PATH.format(index=index))
+    return account

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -19,7 +19,10 @@ class KeystoreError(Exception):
     """A keystore that cannot be read or decrypted."""
 
 
-def save_keystore(path: Path, account: LocalAccount, password: str, *, kdf: str = "scrypt",
+Kdf = Literal["scrypt", "pbkdf2"]   # the key derivations a v3 keystore may use
+
+
+def save_keystore(path: Path, account: LocalAccount, password: str, *, kdf: Kdf = "scrypt",
                   iterations: int | None = None) -> Path:
     """Encrypt ``account`` with ``password`` into ``path`` (atomic, mode 0600)."""
     if not password:
@@ -61,7 +64,8 @@ def load_keystore(path: Path, password: str) -> LocalAccount:
         raise KeystoreError(f"keystore {path} is corrupt: {exc}") from None
     except (KeyError, TypeError) as exc:
         raise KeystoreError(f"keystore {path} is corrupt: missing {exc}") from None
-    return Account.from_key(key)
+    account: LocalAccount = Account.from_key(key)
+    return account
 
 
 def read_password_file(path: Path) -> str:

@@ -7,6 +7,7 @@ from typing import Any
 
 from eth.abc import BlockHeaderAPI
 
+from kernel.chain import Chain
 from node.backend import Backend
 from node.execution import CallArgs
 from node.rpc.errors import invalid_params, server_error
@@ -31,7 +32,7 @@ class EthAPI:
         self._receipts_lock = threading.Lock()
 
     @property
-    def _chain(self):  # noqa: ANN202
+    def _chain(self) -> Chain:
         return self._b.chain
 
     # -- chain facts ----------------------------------------------------------------------

@@ -106,7 +106,11 @@ class EthExtraAPI:
 
     # -- the service: reaper and notifier --------------------------------------------------
 
-    async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+    async def run(
+        self,
+        # trio-typing's stubs (installed with libp2p) shadow trio's own types and predate TaskStatus.
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,  # type: ignore[name-defined]
+    ) -> None:
         """Reap expired filters and deliver subscription notifications until cancelled."""
         self._token = trio.lowlevel.current_trio_token()
         async with trio.open_nursery() as nursery:

@@ -1,10 +1,10 @@
 """Chain objects shaped as geth answers them: hex quantities, lower-case hex data, nulls."""
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 import rlp
-from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
+from eth.abc import BlockAPI, BlockHeaderAPI, LegacyTransactionFieldsAPI, ReceiptAPI, SignedTransactionAPI
 from eth_utils import keccak
 
 from node.rpc.hexcodec import data, quantity
@@ -92,12 +92,12 @@ def format_transaction(tx: SignedTransactionAPI, sender: bytes,
     base_fee = getattr(header, "base_fee_per_gas", None) if header else None
     if kind == 0:
         out["gasPrice"] = quantity(tx.gas_price)
-        out["v"] = quantity(tx.v)
+        out["v"] = quantity(cast(LegacyTransactionFieldsAPI, tx).v)   # type 0: a legacy transaction
         chain_id = getattr(tx, "chain_id", None)
         if chain_id is not None:
             out["chainId"] = quantity(chain_id)
     else:
-        out["chainId"] = quantity(tx.chain_id)
+        out["chainId"] = quantity(tx.chain_id or 0)   # never None: typed transactions carry one
         out["accessList"] = format_access_list(tx.access_list)
         if kind == 1:
             out["gasPrice"] = quantity(tx.gas_price)

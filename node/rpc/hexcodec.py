@@ -4,6 +4,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from eth_typing import Address
+
 from node.rpc.errors import invalid_params
 
 _HEX_QUANTITY = re.compile(r"^0x(0|[1-9a-fA-F][0-9a-fA-F]*)$")
@@ -35,8 +37,8 @@ def parse_data(value: Any, name: str = "data", length: int | None = None) -> byt
     return raw
 
 
-def parse_address(value: Any, name: str = "address") -> bytes:
-    return parse_data(value, name, 20)
+def parse_address(value: Any, name: str = "address") -> Address:
+    return Address(parse_data(value, name, 20))
 
 
 def parse_hash(value: Any, name: str = "hash") -> bytes:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from eth.abc import BlockHeaderAPI
 from eth_bloom import BloomFilter
@@ -95,7 +95,7 @@ def query_logs(chain: Chain, query: LogQuery) -> list[dict[str, Any]]:
         return []
     # Required topics (single-alternative positions) and addresses narrow via the index.
     required = [wanted[0] for wanted in query.topics if wanted is not None and len(wanted) == 1]
-    candidates = chain.log_block_candidates(first, last, query.addresses, required)
+    candidates: Sequence[int] | None = chain.log_block_candidates(first, last, query.addresses, required)
     if candidates is None:
         if last - first > MAX_UNINDEXED_RANGE:
             raise server_error(f"query range too large without an address or topic "

@@ -10,7 +10,7 @@ import inspect
 import json
 import logging
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, NamedTuple
 
 import trio
 from starlette.applications import Starlette
@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from kernel.ratelimit import TokenBuckets
 from node.rpc.errors import (
     INTERNAL_ERROR, INVALID_REQUEST, LIMIT_EXCEEDED, PARSE_ERROR, RpcError, invalid_params,
     method_not_found,
@@ -33,6 +34,18 @@ MAX_BATCH = 1000                        # geth's BatchRequestLimit
 WORKER_THREADS = 8
 # Service hooks a namespace object may define for the node (run, on_disconnect): not RPC methods.
 LIFECYCLE_METHODS = frozenset({"run", "on_disconnect"})
+
+# JSON values (requests, params, results) stay Any: they are whatever the client sent.
+RpcResponse = dict[str, Any]   # a JSON-RPC response object
+
+
+class Call(NamedTuple):
+    """A request object with a valid envelope."""
+
+    id: Any
+    is_notification: bool
+    method: str
+    params: list[Any]
 
 
 class Dispatcher:
@@ -53,8 +66,10 @@ class Dispatcher:
         # (method, outcome) of every call, for metrics; unknown names count as one label.
         self.on_call: Callable[[str, str], None] | None = None
 
-    async def handle_payload(self, raw: bytes | str, connection: Any = None,
-                             admit: Callable[[int], bool] | None = None) -> Any:
+    async def handle_payload(
+        self, raw: bytes | str, connection: WebSocketConnection | None = None,
+        admit: Callable[[int], bool] | None = None,
+    ) -> RpcResponse | list[RpcResponse] | None:
         """Answer one HTTP body or WebSocket message; None for notifications only.
 
         ``admit(calls)``, given the number of calls in a batch, may refuse it: then
@@ -85,13 +100,14 @@ class Dispatcher:
 
     def _handler(self, call: Any) -> Callable[..., Any] | None:
         """The method a batch entry calls, or None (unknown, or not a call object at all)."""
-        return self.methods.get(call.get("method")) if isinstance(call, dict) else None
+        method = call.get("method") if isinstance(call, dict) else None
+        return self.methods.get(method) if isinstance(method, str) else None
 
     def _is_sync(self, call: Any) -> bool:
         fn = self._handler(call)
         return fn is None or not (getattr(fn, "needs_connection", False) or inspect.iscoroutinefunction(fn))
 
-    async def handle_call(self, call: Any, connection: Any) -> dict[str, Any] | None:
+    async def handle_call(self, call: Any, connection: WebSocketConnection | None) -> RpcResponse | None:
         prepared = self._prepare(call)
         if isinstance(prepared, dict) or prepared is None:
             return prepared
@@ -102,7 +118,7 @@ class Dispatcher:
             return self._failed(request_id, notification, method, exc)
         return self._succeeded(request_id, notification, method, result)
 
-    def _answer_batch(self, payload: list[Any]) -> list[dict[str, Any] | None]:
+    def _answer_batch(self, payload: list[Any]) -> list[RpcResponse | None]:
         """A batch of synchronous calls, on one worker thread: each method's calls prepared
         together first (see :func:`prepared_in_batches`), then answered in order."""
         groups: dict[str, list[list[Any]]] = {}
@@ -112,13 +128,14 @@ class Dispatcher:
                 groups.setdefault(call["method"], []).append(call["params"])
         for method, params in groups.items():
             fn = self.methods[method]
+            prepare: Callable[[object, list[list[Any]]], None] = getattr(fn, "prepare_batch")
             try:
-                fn.prepare_batch(fn.__self__, params)
+                prepare(getattr(fn, "__self__"), params)
             except Exception:   # preparing is only a head start: the calls still run
                 logger.exception("preparing a batch of %s failed", method)
         return [self._answer_sync(call) for call in payload]
 
-    def _answer_sync(self, call: Any) -> dict[str, Any] | None:
+    def _answer_sync(self, call: Any) -> RpcResponse | None:
         """``handle_call`` for a synchronous method, already on a worker thread."""
         prepared = self._prepare(call)
         if isinstance(prepared, dict) or prepared is None:
@@ -134,8 +151,8 @@ class Dispatcher:
             return self._failed(request_id, notification, method, exc)
         return self._succeeded(request_id, notification, method, result)
 
-    def _prepare(self, call: Any) -> Any:
-        """(id, is notification, method, params), or the error response for a bad envelope."""
+    def _prepare(self, call: Any) -> Call | RpcResponse | None:
+        """The call, or the error response for a bad envelope (None: a notification's)."""
         if not isinstance(call, dict) or call.get("jsonrpc") != "2.0" or \
                 not isinstance(call.get("method"), str):
             request_id = call.get("id") if isinstance(call, dict) else None
@@ -145,9 +162,9 @@ class Dispatcher:
             params = []
         if not isinstance(params, list):
             return self._failed(call.get("id"), "id" not in call, call["method"], invalid_params("non-array args"))
-        return call.get("id"), "id" not in call, call["method"], params
+        return Call(call.get("id"), "id" not in call, call["method"], params)
 
-    def _failed(self, request_id: Any, notification: bool, method: str, exc: Exception) -> dict[str, Any] | None:
+    def _failed(self, request_id: Any, notification: bool, method: str, exc: Exception) -> RpcResponse | None:
         if isinstance(exc, RpcError):
             error = exc
         else:  # a bug: answer it, keep serving, log it
@@ -156,7 +173,7 @@ class Dispatcher:
         self._count(method, str(error.code))
         return None if notification else _error_response(request_id, error)
 
-    def _succeeded(self, request_id: Any, notification: bool, method: str, result: Any) -> dict[str, Any] | None:
+    def _succeeded(self, request_id: Any, notification: bool, method: str, result: Any) -> RpcResponse | None:
         self._count(method, "ok")
         return None if notification else {"jsonrpc": "2.0", "id": request_id, "result": result}
 
@@ -164,7 +181,8 @@ class Dispatcher:
         if self.on_call is not None:
             self.on_call(method if method in self.methods else "unknown", outcome)
 
-    async def call(self, method: str, params: list[Any], connection: Any = None) -> Any:
+    async def call(self, method: str, params: list[Any],
+                   connection: WebSocketConnection | None = None) -> Any:
         fn = self.methods.get(method)
         if fn is None:
             raise method_not_found(method)
@@ -219,7 +237,7 @@ def prepared_in_batches(prepare: Callable[[Any, list[list[Any]]], None]) -> Call
     return mark
 
 
-def _error_response(request_id: Any, err: RpcError) -> dict[str, Any]:
+def _error_response(request_id: Any, err: RpcError) -> RpcResponse:
     return {"jsonrpc": "2.0", "id": request_id, "error": err.to_json()}
 
 
@@ -228,11 +246,10 @@ class WebSocketConnection:
 
     def __init__(self, websocket: WebSocket) -> None:
         self.websocket = websocket
-        self.subscriptions: set[str] = set()
         self._send_lock = trio.Lock()
         self.closed = False
 
-    async def send_json(self, message: Any) -> None:
+    async def send_json(self, message: RpcResponse | list[RpcResponse]) -> None:
         async with self._send_lock:
             if not self.closed:
                 await self.websocket.send_text(json.dumps(message))
@@ -254,19 +271,10 @@ class RateLimiter:
         self.rate = rate
         self.burst = float(burst or max(1, int(rate * 2)))
         self._clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}
+        self._buckets: TokenBuckets[str] = TokenBuckets()
 
     def allow(self, client: str, cost: float = 1) -> bool:
-        now = self._clock()
-        tokens, last = self._buckets.get(client, (self.burst, now))
-        tokens = min(self.burst, tokens + (now - last) * self.rate)
-        if tokens < min(cost, self.burst):
-            self._buckets[client] = (tokens, now)
-            return False
-        self._buckets[client] = (tokens - cost, now)
-        if len(self._buckets) > 10_000:   # forget idle clients rather than grow without bound
-            self._buckets = {k: v for k, v in self._buckets.items() if now - v[1] < 60}
-        return True
+        return self._buckets.take(client, self._clock(), rate=self.rate, burst=self.burst, cost=cost)
 
     def batch_admission(self, client: str) -> Callable[[int], bool]:
         """``admit`` for :meth:`Dispatcher.handle_payload`: a batch pays for its calls beyond
@@ -274,7 +282,7 @@ class RateLimiter:
         return lambda calls: self.allow(client, calls - 1)
 
 
-def _limit_exceeded() -> dict[str, Any]:
+def _limit_exceeded() -> RpcResponse:
     return _error_response(None, RpcError(LIMIT_EXCEEDED, "limit exceeded: too many requests"))
 
 
@@ -348,7 +356,7 @@ def build_app(dispatcher: Dispatcher, *, cors_origins: Iterable[str] = ("*",),
     return Starlette(routes=routes, middleware=middleware)
 
 
-async def _answer(dispatcher: Dispatcher, connection: WebSocketConnection, raw: Any,
+async def _answer(dispatcher: Dispatcher, connection: WebSocketConnection, raw: str | bytes,
                   admit: Callable[[int], bool] | None) -> None:
     try:
         response = await dispatcher.handle_payload(raw, connection, admit)
@@ -361,8 +369,11 @@ async def _answer(dispatcher: Dispatcher, connection: WebSocketConnection, raw: 
             connection.closed = True
 
 
-async def serve(app: Starlette, host: str, port: int, *,
-                task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED) -> None:
+async def serve(
+    app: Starlette, host: str, port: int, *,
+    # trio-typing's stubs (installed with libp2p) shadow trio's own types and predate TaskStatus.
+    task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,  # type: ignore[name-defined]
+) -> None:
     """Serve ``app`` until cancelled; reports the bound addresses through ``task_status``."""
     from hypercorn.config import Config
     from hypercorn.trio import serve as hypercorn_serve

@@ -7,7 +7,9 @@ from eth.vm.forks.prague.transactions import PragueTransactionBuilder
 from kernel.chain import Chain
 from kernel.db import LevelDB
 from kernel.genesis import Genesis
-from node.mempool import MAX_TX_SIZE, PoolLimits, TxPool, TxPoolError
+from node.mempool import (
+    MAX_TX_SIZE, InvalidTransaction, PoolLimits, TxPool, TxRejected, UnwantedTransaction,
+)
 
 CHAIN_ID = 1337
 GWEI = 10**9
@@ -111,7 +113,7 @@ def test_replacement_needs_ten_percent_higher_fee_cap_and_tip(accounts, dev_acco
     original = add(pool, accounts, sign(alice, nonce, fee=10 * GWEI, tip=2 * GWEI))
     for fee, tip in ((11 * GWEI - 1, 3 * GWEI), (20 * GWEI, 2 * GWEI + 2 * GWEI // 10 - 1),
                      (10 * GWEI, 2 * GWEI)):
-        with pytest.raises(TxPoolError, match="^replacement transaction underpriced$"):
+        with pytest.raises(UnwantedTransaction, match="^replacement transaction underpriced$"):
             add(pool, accounts, sign(alice, nonce, fee=fee, tip=tip, value=2))
     replacement = add(pool, accounts, sign(alice, nonce, fee=11 * GWEI, tip=2 * GWEI + 2 * GWEI // 10, value=3))
     assert pool.get(original) is None and pool.get(replacement) is not None
@@ -123,7 +125,7 @@ def test_invalid_per_sender_limit_rejects_more_transactions(accounts, dev_accoun
     pool, alice = TxPool(CHAIN_ID, PoolLimits(max_per_sender=3)), dev_accounts[0]
     for nonce in range(3):
         add(pool, accounts, sign(alice, nonce))
-    with pytest.raises(TxPoolError, match="txpool is full"):
+    with pytest.raises(UnwantedTransaction, match="txpool is full"):
         add(pool, accounts, sign(alice, 3))
     add(pool, accounts, sign(dev_accounts[1], 0))   # other senders are unaffected
 
@@ -139,7 +141,7 @@ def test_global_limit_evicts_the_cheapest_without_opening_gaps(accounts, dev_acc
     assert pool.get(kept) is not None and pool.get(rich) is not None
     assert pool.pending_count == 3
     # A newcomer no richer than the cheapest is refused rather than evicting anything.
-    with pytest.raises(TxPoolError, match="txpool is full"):
+    with pytest.raises(UnwantedTransaction, match="txpool is full"):
         add(pool, accounts, sign(dev_accounts[3], 0, fee=3 * GWEI))
     # Eviction takes a sender's highest nonce, never one a kept transaction depends on.
     add(pool, accounts, sign(dev_accounts[4], 0, fee=9 * GWEI))
@@ -151,7 +153,7 @@ def test_invalid_already_known(accounts, dev_accounts):
     pool = TxPool(CHAIN_ID)
     signed = sign(dev_accounts[0], 0)
     add(pool, accounts, signed)
-    with pytest.raises(TxPoolError, match="^already known$"):
+    with pytest.raises(UnwantedTransaction, match="^already known$"):
         add(pool, accounts, signed)
 
 
@@ -159,47 +161,47 @@ def test_invalid_nonce_too_low(chain, dev_accounts):
     alice = dev_accounts[0]
     tx, _ = sign(alice, 0)
     chain.build_block([tx], timestamp=chain.head.timestamp + 1)
-    with pytest.raises(TxPoolError, match="^nonce too low: .* tx: 0 state: 1"):
+    with pytest.raises(UnwantedTransaction, match="^nonce too low: .* tx: 0 state: 1"):
         add(TxPool(CHAIN_ID), HeadAccounts(chain), sign(alice, 0, value=2))
 
 
 def test_invalid_insufficient_funds(accounts, dev_accounts):
-    with pytest.raises(TxPoolError, match=r"^insufficient funds for gas \* price \+ value"):
+    with pytest.raises(UnwantedTransaction, match=r"^insufficient funds for gas \* price \+ value"):
         add(TxPool(CHAIN_ID), accounts, sign(dev_accounts[0], 0, value=BALANCE))
-    with pytest.raises(TxPoolError, match=r"^insufficient funds for gas \* price \+ value"):
+    with pytest.raises(UnwantedTransaction, match=r"^insufficient funds for gas \* price \+ value"):
         add(TxPool(CHAIN_ID), accounts, sign(dev_accounts[9], 0))   # never funded
 
 
 def test_invalid_intrinsic_gas_too_low(accounts, dev_accounts):
-    with pytest.raises(TxPoolError, match="^intrinsic gas too low"):
+    with pytest.raises(InvalidTransaction, match="^intrinsic gas too low"):
         add(TxPool(CHAIN_ID), accounts, sign(dev_accounts[0], 0, gas=20_999))
-    with pytest.raises(TxPoolError, match="^intrinsic gas too low"):
+    with pytest.raises(InvalidTransaction, match="^intrinsic gas too low"):
         add(TxPool(CHAIN_ID), accounts, sign(dev_accounts[0], 0, gas=21_000, data=b"\1" * 100))
 
 
 def test_invalid_sender_from_a_bad_signature(accounts, dev_accounts):
     tx, size = sign(dev_accounts[0], 0)
     forged = tx.copy(r=0)   # no point on the curve: recovery fails
-    with pytest.raises(TxPoolError, match="^invalid sender"):
+    with pytest.raises(InvalidTransaction, match="^invalid sender"):
         TxPool(CHAIN_ID).add(forged, accounts, encoded_size=size)
     high_s = tx.copy(s=0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141 - tx.s)
-    with pytest.raises(TxPoolError, match="^invalid sender"):
+    with pytest.raises(InvalidTransaction, match="^invalid sender"):
         TxPool(CHAIN_ID).add(high_s, accounts, encoded_size=size)
 
 
 def test_invalid_chain_id_for_signer(accounts, dev_accounts):
-    with pytest.raises(TxPoolError, match="^invalid chain id for signer"):
+    with pytest.raises(InvalidTransaction, match="^invalid chain id for signer"):
         add(TxPool(CHAIN_ID), accounts, sign(dev_accounts[0], 0, chain_id=1))
     legacy = dev_accounts[0].sign_transaction({"chainId": 5, "nonce": 0, "to": TO, "value": 1,
                                                "gas": 21_000, "gasPrice": 2 * GWEI})
     raw = bytes(legacy.raw_transaction)
-    with pytest.raises(TxPoolError, match="^invalid chain id for signer"):
+    with pytest.raises(InvalidTransaction, match="^invalid chain id for signer"):
         TxPool(CHAIN_ID).add(PragueTransactionBuilder.decode(raw), accounts, encoded_size=len(raw))
 
 
 def test_invalid_oversized_data(accounts, dev_accounts):
     data = b"\1" * (MAX_TX_SIZE + 1)
-    with pytest.raises(TxPoolError, match="^oversized data"):
+    with pytest.raises(InvalidTransaction, match="^oversized data"):
         add(TxPool(CHAIN_ID), accounts, sign(dev_accounts[0], 0, gas=29_000_000, data=data))
 
 
@@ -209,19 +211,19 @@ def test_invalid_blob_transaction_type(accounts, dev_accounts):
         "maxFeePerGas": 2 * GWEI, "maxPriorityFeePerGas": GWEI, "maxFeePerBlobGas": GWEI,
         "blobVersionedHashes": [b"\1" + b"\0" * 31], "type": 3}).raw_transaction)
     tx = PragueTransactionBuilder.decode(raw)
-    with pytest.raises(TxPoolError, match="^transaction type not supported"):
+    with pytest.raises(UnwantedTransaction, match="^transaction type not supported"):
         TxPool(CHAIN_ID).add(tx, accounts, encoded_size=len(raw))
 
 
 def test_invalid_fee_cap_below_tip(accounts, dev_accounts):
-    with pytest.raises(TxPoolError, match="^max priority fee per gas higher than max fee per gas"):
+    with pytest.raises(InvalidTransaction, match="^max priority fee per gas higher than max fee per gas"):
         add(TxPool(CHAIN_ID), accounts, sign(dev_accounts[0], 0, fee=GWEI, tip=2 * GWEI))
 
 
 def test_rejection_leaves_the_pool_unchanged(accounts, dev_accounts):
     pool = TxPool(CHAIN_ID)
     add(pool, accounts, sign(dev_accounts[0], 0))
-    with pytest.raises(TxPoolError):
+    with pytest.raises(TxRejected):
         add(pool, accounts, sign(dev_accounts[0], 0, fee=2 * GWEI, tip=GWEI, value=9))
     assert (pool.pending_count, pool.queued_count) == (1, 0)
 
@@ -251,5 +253,5 @@ def test_a_reader_older_than_the_pools_head_cannot_strand_transactions(chain, de
     pool.on_new_head([addr(alice)], HeadAccounts(chain))
     add(pool, stale, sign(alice, 4))            # admitted with the pre-block reader
     assert [tx.nonce for tx in pool.select(GWEI)] == [2, 3, 4]
-    with pytest.raises(TxPoolError, match="^nonce too low"):
+    with pytest.raises(UnwantedTransaction, match="^nonce too low"):
         add(pool, stale, sign(alice, 1, value=5))

@@ -318,6 +318,16 @@ def test_invalid_entry_in_a_batch_of_raw_transactions_is_answered_alone(dev_node
     still_up(dev_node)
 
 
+def test_invalid_method_that_is_not_a_string_in_a_batch_is_answered_alone(dev_node):
+    """A method name that cannot key the method table (a list) made the batch an HTTP 500."""
+    body = [{"jsonrpc": "2.0", "id": 1, "method": ["eth_chainId"], "params": []},
+            {"jsonrpc": "2.0", "id": 2, "method": "eth_chainId", "params": []}]
+    answers = requests.post(dev_node.url, json=body, timeout=30).json()
+    assert answers == [{"jsonrpc": "2.0", "id": 1, "error": {"code": -32600, "message": "invalid request"}},
+                       {"jsonrpc": "2.0", "id": 2, "result": hex(CHAIN_ID)}]
+    still_up(dev_node)
+
+
 # -- signals -------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("signum,codes", [(signal.SIGINT, (0, 130)), (signal.SIGTERM, (0,))])

@@ -1,10 +1,22 @@
-"""The tx gossip message: batches that fit the topic's cap, and what is not one."""
+"""The tx gossip message: batches that fit the topic's cap, what is not one, and the verdict
+a message earns from what the pool made of its transactions."""
 from __future__ import annotations
 
 import pytest
 import rlp
+from test_mempool import CHAIN_ID, TO, accounts, chain, sign  # noqa: F401 - fixtures
 
-from node.txgossip import MAX_TXS_PER_MESSAGE, pack_transactions, unpack_transactions
+from node.mempool import (
+    MAX_TX_SIZE, InvalidTransaction, MalformedTransaction, PoolLimits, TxPool, TxRejected,
+    UnwantedTransaction,
+)
+from node.txgossip import (
+    MAX_TXS_PER_MESSAGE, MalformedTxMessage, message_verdict, pack_transactions, transaction_verdict,
+    unpack_transactions,
+)
+from p2p import ValidationResult
+
+ACCEPT, IGNORE, REJECT = ValidationResult.ACCEPT, ValidationResult.IGNORE, ValidationResult.REJECT
 
 
 def test_batches_round_trip_and_respect_count_and_size():
@@ -25,5 +37,61 @@ def test_a_transaction_larger_than_any_message_is_left_out():
     b"", b"\xc0", b"\x82ab", b"\xf8\xffnot rlp", rlp.encode([b"tx"]) + b"\x00",
     rlp.encode([[b"nested"]]), rlp.encode([b""]), rlp.encode([b"x"] * (MAX_TXS_PER_MESSAGE + 1))])
 def test_invalid_messages_are_refused(payload):
-    with pytest.raises(ValueError):
+    with pytest.raises(MalformedTxMessage):
         unpack_transactions(payload)
+
+
+def _rejection(pool: TxPool, accounts, signed) -> TxRejected | None:
+    tx, size = signed
+    try:
+        pool.add(tx, accounts, encoded_size=size)
+    except TxRejected as exc:
+        return exc
+    return None
+
+
+# (what the peer relayed, the gossip verdict): each a rejection the pool really raises.
+VERDICTS = [
+    ("a new transaction", lambda alice, bob: sign(bob, 0), ACCEPT),
+    ("already known", lambda alice, bob: sign(alice, 0), IGNORE),
+    ("a gapped nonce (queued)", lambda alice, bob: sign(alice, 7), ACCEPT),
+    ("replacement underpriced", lambda alice, bob: sign(alice, 0, value=2), IGNORE),
+    ("insufficient funds at this head", lambda alice, bob: sign(bob, 0, value=10**30), IGNORE),
+    ("over the block gas limit", lambda alice, bob: sign(bob, 0, gas=40_000_000), IGNORE),
+    ("another chain's", lambda alice, bob: sign(bob, 0, chain_id=CHAIN_ID + 1), REJECT),
+    ("intrinsic gas too low", lambda alice, bob: sign(bob, 0, gas=20_000), REJECT),
+    ("fee cap below tip", lambda alice, bob: sign(bob, 0, fee=1, tip=2), REJECT),
+    ("oversized", lambda alice, bob: (sign(bob, 0)[0], MAX_TX_SIZE + 1), REJECT),
+    ("a bad signature", lambda alice, bob: (sign(bob, 0)[0].copy(r=0), 120), REJECT),
+]
+
+
+@pytest.mark.parametrize("relayed, make, verdict", VERDICTS, ids=[v[0] for v in VERDICTS])
+def test_each_rejection_kind_earns_its_gossip_verdict(accounts, dev_accounts, relayed, make, verdict):
+    alice, bob = dev_accounts[:2]
+    pool = TxPool(CHAIN_ID, PoolLimits(block_gas_limit=30_000_000))
+    assert _rejection(pool, accounts, sign(alice, 0)) is None
+    assert transaction_verdict(_rejection(pool, accounts, make(alice, bob))) is verdict
+
+
+def test_a_full_pool_is_ignored_not_rejected(accounts, dev_accounts):
+    pool = TxPool(CHAIN_ID, PoolLimits(max_per_sender=1))
+    assert _rejection(pool, accounts, sign(dev_accounts[0], 0)) is None
+    rejection = _rejection(pool, accounts, sign(dev_accounts[0], 1))
+    assert str(rejection).startswith("txpool is full") and transaction_verdict(rejection) is IGNORE
+
+
+def test_undecodable_bytes_are_rejected():
+    assert transaction_verdict(MalformedTransaction("rlp: invalid transaction")) is REJECT
+
+
+@pytest.mark.parametrize("verdicts, expected", [
+    ([ACCEPT], ACCEPT), ([IGNORE], IGNORE), ([REJECT], REJECT),
+    ([IGNORE, ACCEPT, IGNORE], ACCEPT),     # something new: worth forwarding
+    ([ACCEPT, REJECT], REJECT),             # one invalid transaction taints the message
+    ([IGNORE, IGNORE], IGNORE),
+])
+def test_a_message_verdict_combines_its_transactions(verdicts, expected):
+    examples = {ACCEPT: None, IGNORE: UnwantedTransaction("already known"),
+                REJECT: InvalidTransaction("invalid sender: bad")}
+    assert message_verdict(examples[v] for v in verdicts) is expected
