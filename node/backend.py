@@ -1,7 +1,7 @@
 """What every RPC namespace reads and writes through: the chain, the pool and the node's hooks.
 
-RPC code never touches LevelDB directly: it asks the kernel's Chain (reads) and this backend
-(transaction submission, block production requests).
+RPC code never touches LevelDB or the writable chain: it reads through ``view`` (the kernel's
+read-only :class:`~kernel.view.ChainView`) and submits transactions through this backend.
 """
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from eth.abc import BlockHeaderAPI, SignedTransactionAPI
 from eth.exceptions import HeaderNotFound
 
 from kernel.chain import Chain
+from kernel.view import ChainView
 from node.admission import TxDecoder
 from node.execution import Executor
 from node.mempool import PoolLimits, TxPool, TxPoolError
@@ -55,14 +56,13 @@ class NodeInfo:
 class Backend:
     def __init__(self, chain: Chain, *, pool: TxPool | None = None, info: NodeInfo | None = None) -> None:
         self.chain = chain
+        self.view = ChainView(chain)
         self.pool = pool or TxPool(chain.chain_id, PoolLimits(block_gas_limit=chain.head.gas_limit))
         self.executor = Executor(chain)
         self.info = info or NodeInfo()
-        self.write_lock = threading.Lock()   # one block write at a time
         self.on_tx_added: list[Callable[[SignedTransactionAPI], None]] = []
         # Called (from the producer's worker thread) after each new canonical block.
         self.on_new_block: list[Callable[[Any], None]] = []
-        self.mine_request: Callable[[], Any] | None = None   # set by a dev producer
         self._head_accounts: _HeadAccounts | None = None
         self.decoder = TxDecoder()
         self._warm = threading.local()   # per RPC thread: a batch's transactions, decoded ahead
@@ -81,16 +81,16 @@ class Backend:
                 header = self.header_by_hash(parse_hash(tag["blockHash"], "blockHash"))
                 if header is None:
                     raise server_error("header for hash not found")
-                if tag.get("requireCanonical") and not self.chain.is_canonical(header):
+                if tag.get("requireCanonical") and not self.view.is_canonical(header):
                     raise server_error("hash is not currently canonical")
                 return header
             if "blockNumber" in tag:
                 return self.resolve_header(tag["blockNumber"], allow_missing=allow_missing)
             raise invalid_params("invalid block parameter object")
         if tag is None or tag in ("latest", "pending", "safe", "finalized"):
-            return self.chain.head
+            return self.view.head
         if tag == "earliest":
-            return self.chain.header_by_number(0)
+            return self.view.header_by_number(0)
         if isinstance(tag, str) and len(tag) == 66 and tag.startswith("0x"):
             # geth's BlockNumberOrHash (the spec's hash32 form): a 32-byte hex string is a hash.
             return self.resolve_header({"blockHash": tag}, allow_missing=allow_missing)
@@ -101,7 +101,7 @@ class Backend:
         else:
             raise invalid_params(f"invalid argument: unknown block tag {tag!r}")
         try:
-            return self.chain.header_by_number(number)
+            return self.view.header_by_number(number)
         except HeaderNotFound:
             if allow_missing:
                 return None
@@ -109,7 +109,7 @@ class Backend:
 
     def header_by_hash(self, block_hash: bytes) -> BlockHeaderAPI | None:
         try:
-            return self.chain.header_by_hash(block_hash)
+            return self.view.header_by_hash(block_hash)
         except HeaderNotFound:
             return None
 
@@ -165,7 +165,5 @@ class Backend:
         return self.pool.pending_nonce(address, self.chain.state_at(self.chain.head).get_nonce(address))
 
     def next_base_fee(self) -> int:
-        head = self.chain.head
-        child = self.chain.create_child_header(head, timestamp=head.timestamp + 1)
-        return getattr(child, "base_fee_per_gas", 0) or 0
+        return self.view.next_base_fee(self.view.head)
 

@@ -26,7 +26,7 @@ class NetAPI:
         self._peer_count = peer_count
 
     def version(self) -> str:
-        return str(self._b.chain.chain_id)
+        return str(self._b.view.chain_id)
 
     def listening(self) -> bool:
         return True
