@@ -6,11 +6,10 @@ read-only :class:`~kernel.view.ChainView`) and submits transactions through this
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import rlp
-from eth.abc import BlockHeaderAPI, SignedTransactionAPI
+from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI, TransactionBuilderAPI
 from eth.exceptions import HeaderNotFound
 
 from kernel.chain import Chain
@@ -46,23 +45,15 @@ class _HeadAccounts:
             return self._state.get_balance(address)
 
 
-@dataclass
-class NodeInfo:
-    client_version: str = "Azora/v0.1.0/python"
-    dev: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
 class Backend:
-    def __init__(self, chain: Chain, *, pool: TxPool | None = None, info: NodeInfo | None = None) -> None:
+    def __init__(self, chain: Chain, *, pool: TxPool | None = None) -> None:
         self.chain = chain
         self.view = ChainView(chain)
         self.pool = pool or TxPool(chain.chain_id, PoolLimits(block_gas_limit=chain.head.gas_limit))
         self.executor = Executor(chain)
-        self.info = info or NodeInfo()
         self.on_tx_added: list[Callable[[SignedTransactionAPI], None]] = []
         # Called (from the producer's worker thread) after each new canonical block.
-        self.on_new_block: list[Callable[[Any], None]] = []
+        self.on_new_block: list[Callable[[BlockAPI], None]] = []
         self._head_accounts: _HeadAccounts | None = None
         self.decoder = TxDecoder()
         self._warm = threading.local()   # per RPC thread: a batch's transactions, decoded ahead
@@ -137,7 +128,7 @@ class Backend:
         except Exception as exc:
             raise server_error(f"transaction type not supported: {exc}") from None
 
-    def _transaction_builder(self) -> Any:
+    def _transaction_builder(self) -> type[TransactionBuilderAPI]:
         head = self.chain.head
         return self.chain.vm_class_for(head.block_number + 1, head.timestamp + 1).get_transaction_builder()
 

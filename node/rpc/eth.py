@@ -10,6 +10,7 @@ from eth.abc import BlockHeaderAPI
 from kernel.abc import ChainViewAPI
 from kernel.execution import CallError
 from node.backend import Backend
+from node.context import NodeContext
 from node.execution import CallArgs, parse_state_overrides, rpc_error
 from node.rpc.errors import invalid_params, server_error
 from node.rpc.format import (
@@ -27,8 +28,9 @@ RECEIPT_CACHE_BLOCKS = 64     # 1 gwei: what eth_maxPriorityFeePerGas suggests o
 
 
 class EthAPI:
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, context: NodeContext) -> None:
         self._b = backend
+        self._node = context
         self._receipts_cache: OrderedDict[bytes, list[dict[str, Any]]] = OrderedDict()
         self._receipts_lock = threading.Lock()
 
@@ -44,17 +46,22 @@ class EthAPI:
     def blockNumber(self) -> str:
         return quantity(self._view.head.block_number)
 
-    def syncing(self) -> bool:
-        return False
+    def syncing(self) -> dict[str, str] | bool:
+        """geth's answer: the range sync's progress while it runs, else false."""
+        status = self._node.sync.sync_status() if self._node.sync is not None else None
+        if status is None:
+            return False
+        return {"startingBlock": quantity(status.starting_block), "currentBlock": quantity(status.current_block),
+                "highestBlock": quantity(status.highest_block)}
 
     def mining(self) -> bool:
-        return self._b.info.dev
+        return self._node.dev
 
     def hashrate(self) -> str:
         return "0x0"
 
     def coinbase(self) -> str:
-        coinbase = self._b.info.extra.get("coinbase")
+        coinbase = self._node.coinbase
         if coinbase is None:
             raise server_error("etherbase must be explicitly specified")
         return data(coinbase)
@@ -63,7 +70,7 @@ class EthAPI:
         return "0x44"
 
     def accounts(self) -> list[str]:
-        accounts = self._b.info.extra.get("accounts")
+        accounts = self._node.accounts
         return [a.address.lower() for a in accounts.all()] if accounts else []
 
     # -- blocks ---------------------------------------------------------------------------
