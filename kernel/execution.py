@@ -123,7 +123,10 @@ class VMSource(Protocol):
 
     chain_id: int
 
-    def vm_at(self, header: BlockHeaderAPI) -> VirtualMachineAPI: ...
+    def vm_class_for(self, number: int, timestamp: int) -> type[VirtualMachineAPI]: ...
+
+    def vm_at(self, header: BlockHeaderAPI, *,
+              vm_class: type[VirtualMachineAPI] | None = None) -> VirtualMachineAPI: ...
 
 
 # -- the executor ---------------------------------------------------------------------------
@@ -181,24 +184,21 @@ class CallExecutor:
 
         The sender, the recipient and the precompiles are left out unless they carry slots.
         """
-        if message.gas is None:
-            message = replace(message, gas=header.gas_limit)
+        gas = message.gas if message.gas is not None else header.gas_limit
         vm = self._vm(header, message, tracing=True)
         state = vm.state
-        if message.nonce is None:
-            message = replace(message, nonce=state.get_nonce(message.sender))
-        assert message.nonce is not None and message.gas is not None
-        recipient = message.to if message.to is not None else \
-            keccak(rlp.encode([message.sender, message.nonce]))[12:]
+        assert isinstance(state, AccessRecordingState)
+        nonce = message.nonce if message.nonce is not None else state.get_nonce(message.sender)
+        message = replace(message, gas=gas, nonce=nonce)
+        recipient = message.to if message.to is not None else keccak(rlp.encode([message.sender, nonce]))[12:]
         excluded = {message.sender, recipient} | set(state.computation_class.get_precompiles())
         access_list = message.access_list
         used, error = 0, None
         for _ in range(MAX_ACCESS_LIST_ROUNDS):
             message = replace(message, access_list=access_list)
-            assert isinstance(state, AccessRecordingState)
             state.forget_accesses()
-            computation = self._run(vm, message, message.gas)
-            used, error = gas_used(state, message.gas, computation), _failure(computation)
+            computation = self._run(vm, message, gas)
+            used, error = gas_used(state, gas, computation), _failure(computation)
             found = merge_access_list(access_list, state.touched_addresses, state.touched_slots, excluded)
             if found == access_list:
                 break
@@ -213,10 +213,8 @@ class CallExecutor:
             header = header.copy(base_fee_per_gas=0)
         if not tracing:
             return self.chain.vm_at(header)
-        vm = self.chain.vm_at(header)
-        return access_recording_vm_class(type(vm))(
-            header=vm.get_header(), chaindb=vm.chaindb, chain_context=vm.chain_context,
-            consensus_context=vm.consensus_context)
+        vm_class = self.chain.vm_class_for(header.block_number, header.timestamp)
+        return self.chain.vm_at(header, vm_class=access_recording_vm_class(vm_class))
 
     def _transaction(self, vm: VirtualMachineAPI, message: CallMessage, gas: int) -> SpoofTransaction:
         state = vm.state

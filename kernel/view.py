@@ -5,7 +5,7 @@ persisted; it has no method that writes, so a namespace holding it cannot change
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Mapping, Sequence, cast
 
 import rlp
 from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI
@@ -87,7 +87,8 @@ class ChainView:
     # -- state ------------------------------------------------------------------------------
 
     def state_at(self, header: BlockHeaderAPI) -> AccountReaderAPI:
-        return self._chain.state_at(header)
+        # py-evm's StateAPI takes its Address (a NewType of bytes) where the reader takes bytes.
+        return cast(AccountReaderAPI, self._chain.state_at(header))
 
     def account_proof(self, header: BlockHeaderAPI, address: bytes, slots: Sequence[bytes]) -> AccountProof:
         # State and storage tries are stored node by node under their hashes: walk them read-only.

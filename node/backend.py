@@ -6,7 +6,7 @@ read-only :class:`~kernel.view.ChainView`) and submits transactions through this
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from typing import Any, Callable, Literal, overload
 
 import rlp
 from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI, TransactionBuilderAPI
@@ -64,6 +64,12 @@ class Backend:
         self.chain.db.close()
 
     # -- blocks ---------------------------------------------------------------------------
+
+    @overload
+    def resolve_header(self, tag: Any, *, allow_missing: Literal[False] = False) -> BlockHeaderAPI: ...
+
+    @overload
+    def resolve_header(self, tag: Any, *, allow_missing: bool) -> BlockHeaderAPI | None: ...
 
     def resolve_header(self, tag: Any, *, allow_missing: bool = False) -> BlockHeaderAPI | None:
         """A block parameter (number, tag or EIP-1898 object) → header; -32602 on bad input."""

@@ -14,10 +14,10 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Protocol, Union
 
 import trio
-from eth.abc import BlockAPI, SignedTransactionAPI, VirtualMachineAPI
+from eth.abc import BlockAPI, LogAPI, SignedTransactionAPI, VirtualMachineAPI
 
 from kernel.execution import CallError
 from kernel.forks import BLOB_SCHEDULES, ForkSchedule, fork_name
@@ -47,10 +47,16 @@ class _Filter:
     changes: list[Any] = field(default_factory=list)
 
 
+class Subscriber(Protocol):
+    """Where notifications go: a WebSocket connection (node.rpc.server.WebSocketConnection)."""
+
+    async def send_json(self, message: Any) -> None: ...
+
+
 @dataclass
 class _Subscription:
     kind: str                           # "newHeads" | "logs" | "newPendingTransactions"
-    connection: Any
+    connection: Subscriber
     query: LogQuery | None = None
     full_tx: bool = False
 
@@ -58,13 +64,16 @@ class _Subscription:
 @dataclass(frozen=True)
 class _BlockEvent:
     header: dict[str, Any]
-    logs: tuple[tuple[Any, dict[str, Any]], ...]   # (py-evm log, formatted log)
+    logs: tuple[tuple[LogAPI, dict[str, Any]], ...]   # (py-evm log, formatted log)
 
 
 @dataclass(frozen=True)
 class _TxEvent:
     tx_hash: str
     tx: dict[str, Any]
+
+
+_Event = Union[_BlockEvent, _TxEvent]
 
 
 def new_id() -> str:
@@ -92,7 +101,7 @@ class EthExtraAPI:
         self._filters: dict[str, _Filter] = {}
         self._subscriptions: dict[str, _Subscription] = {}
         self._token: trio.lowlevel.TrioToken | None = None
-        self._send, self._receive = trio.open_memory_channel[Any](NOTIFY_BUFFER)
+        self._send, self._receive = trio.open_memory_channel[_Event](NOTIFY_BUFFER)
         backend.on_new_block.append(self._on_new_block)
         backend.on_tx_added.append(self._on_tx_added)
 
@@ -121,7 +130,7 @@ class EthExtraAPI:
                 del self._filters[fid]
         return expired
 
-    def on_disconnect(self, connection: Any) -> None:
+    def on_disconnect(self, connection: Subscriber) -> None:
         """A WebSocket closed: its subscriptions end with it."""
         with self._lock:
             for sid in [s for s, sub in self._subscriptions.items() if sub.connection is connection]:
@@ -143,7 +152,7 @@ class EthExtraAPI:
                                      if _in_filter_range(f.query, block.number) and f.query.matches(log))
         self._publish(event)
 
-    def _block_logs(self, block: BlockAPI) -> Iterable[tuple[Any, dict[str, Any]]]:
+    def _block_logs(self, block: BlockAPI) -> Iterable[tuple[LogAPI, dict[str, Any]]]:
         receipts = self._b.view.receipts_of(block.header)
         log_index = 0
         for tx_index, (tx, receipt) in enumerate(zip(block.transactions, receipts)):
@@ -161,7 +170,7 @@ class EthExtraAPI:
                     f.changes.append(event.tx if f.full_tx else event.tx_hash)
         self._publish(event)
 
-    def _publish(self, event: Any) -> None:
+    def _publish(self, event: _Event) -> None:
         if self._token is None or not self._subscriptions:
             return
         try:
@@ -171,7 +180,7 @@ class EthExtraAPI:
         except trio.RunFinishedError:  # shutting down
             pass
 
-    def _send_nowait(self, event: Any) -> None:
+    def _send_nowait(self, event: _Event) -> None:
         try:
             self._send.send_nowait(event)
         except trio.WouldBlock:       # subscribers far behind: drop, as geth drops slow ones
@@ -179,7 +188,7 @@ class EthExtraAPI:
         except (trio.BrokenResourceError, trio.ClosedResourceError):   # the service stopped
             pass
 
-    async def _notify(self, event: Any) -> None:
+    async def _notify(self, event: _Event) -> None:
         with self._lock:
             subscriptions = list(self._subscriptions.items())
         for sid, sub in subscriptions:
@@ -252,7 +261,7 @@ class EthExtraAPI:
     # -- subscriptions ----------------------------------------------------------------------
 
     @needs_connection
-    async def subscribe(self, connection: Any, kind: Any, options: Any = None) -> str:
+    async def subscribe(self, connection: Subscriber | None, kind: Any, options: Any = None) -> str:
         if connection is None:
             raise notifications_unsupported()
         if kind == "newHeads":
@@ -275,7 +284,7 @@ class EthExtraAPI:
         return sid
 
     @needs_connection
-    async def unsubscribe(self, connection: Any, subscription_id: Any) -> bool:
+    async def unsubscribe(self, connection: Subscriber | None, subscription_id: Any) -> bool:
         _check_id(subscription_id)
         with self._lock:
             sub = self._subscriptions.get(subscription_id)
@@ -367,7 +376,7 @@ def _in_filter_range(query: LogQuery, number: int) -> bool:
     return (query.first is None or number >= query.first) and (query.last is None or number <= query.last)
 
 
-def _results_for(sub: _Subscription, event: Any) -> list[Any]:
+def _results_for(sub: _Subscription, event: _Event) -> list[Any]:
     if isinstance(event, _BlockEvent):
         if sub.kind == "newHeads":
             return [event.header]
@@ -411,7 +420,8 @@ def fork_activations(schedule: ForkSchedule) -> list[tuple[int, int, type[Virtua
     return forks
 
 
-def fork_hash(genesis_hash: bytes, activated: Iterable[tuple[int, int, Any]], genesis_time: int) -> bytes:
+def fork_hash(genesis_hash: bytes, activated: Iterable[tuple[int, int, object]],
+              genesis_time: int) -> bytes:
     """EIP-2124/6122 FORK_HASH: CRC32 of the genesis hash and each past activation point.
 
     Activations at genesis (block 0, or a time not after the genesis time) do not count.

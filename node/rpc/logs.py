@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable
 
-from eth.abc import BlockHeaderAPI
+from eth.abc import BlockHeaderAPI, LogAPI
 from eth_bloom import BloomFilter
 
 from kernel.abc import ChainViewAPI
@@ -64,7 +64,7 @@ class LogQuery:
         header = backend.resolve_header(tag, allow_missing=True)
         return backend.view.head.block_number + 1 if header is None else header.block_number
 
-    def matches(self, log: Any) -> bool:
+    def matches(self, log: LogAPI) -> bool:
         if self.addresses and log.address not in self.addresses:
             return False
         if len(self.topics) > len(log.topics):
@@ -95,12 +95,11 @@ def query_logs(chain: ChainViewAPI, query: LogQuery) -> list[dict[str, Any]]:
         return []
     # Required topics (single-alternative positions) and addresses narrow via the index.
     required = [wanted[0] for wanted in query.topics if wanted is not None and len(wanted) == 1]
-    candidates = chain.log_block_candidates(first, last, query.addresses, required)
-    if candidates is None:
-        if last - first > MAX_UNINDEXED_RANGE:
-            raise server_error(f"query range too large without an address or topic "
-                               f"(max {MAX_UNINDEXED_RANGE} blocks)")
-        candidates = range(first, last + 1)
+    indexed = chain.log_block_candidates(first, last, query.addresses, required)
+    if indexed is None and last - first > MAX_UNINDEXED_RANGE:
+        raise server_error(f"query range too large without an address or topic "
+                           f"(max {MAX_UNINDEXED_RANGE} blocks)")
+    candidates: Iterable[int] = range(first, last + 1) if indexed is None else indexed
     out: list[dict[str, Any]] = []
     for number in candidates:
         header = chain.header_by_number(number)
