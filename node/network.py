@@ -27,9 +27,9 @@ from node.chainio import decode_block
 from node.consensus_host import (
     CommittedBlockMessage, ConsensusHost, ProposalMessage, decode_commits, encode_commits,
 )
+from node.context import SyncStatus
 from node.rpc.errors import RpcError
 from node.txgossip import MAX_TXS_PER_MESSAGE, pack_transactions, unpack_transactions
-from node.context import SyncStatus
 from p2p import (
     BlockAndCommit, GossipMessage, P2PService, ReqRespHandlers, Status, TopicKind, ValidationResult,
 )
@@ -66,121 +66,6 @@ class GossipOutbox:
 
     async def evidence(self, evidence: DuplicateVoteEvidence) -> None:
         await self._publish(TopicKind.EVIDENCE, evidence.encode())
-
-
-class RangeSync:
-    """Our chain served to peers (status, blocks by range or hash) and range sync from them.
-
-    Built before the p2p host, which takes :meth:`handlers` at construction; the sync loop
-    gets the host and the importer when it runs. While a sync is in progress,
-    :meth:`sync_status` reports it (eth_syncing).
-    """
-
-    def __init__(self, backend: Backend) -> None:
-        self.chain = backend.view
-        self.peer_heads: dict[ID, int] = {}
-        self._sync_wanted = trio.Event()
-        # (our head when the sync began, the best peer head seen since); None: not syncing.
-        # One tuple, replaced whole, so RPC threads read it without a lock.
-        self._progress: tuple[int, int] | None = None
-
-    def handlers(self) -> ReqRespHandlers:
-        return ReqRespHandlers(status=self.status, on_peer_status=self.on_peer_status,
-                               blocks_by_range=self.blocks_by_range, blocks_by_hash=self.blocks_by_hash)
-
-    def sync_status(self) -> SyncStatus | None:
-        progress, head = self._progress, self.chain.head.block_number
-        if progress is None or head >= progress[1]:
-            return None
-        return SyncStatus(starting_block=progress[0], current_block=head, highest_block=progress[1])
-
-    # -- serving ----------------------------------------------------------------------------
-
-    async def status(self) -> Status:
-        head = self.chain.head
-        return Status(self.chain.chain_id, self.chain.genesis_hash, head.block_number, head.hash,
-                      head.block_number, head.hash)
-
-    async def on_peer_status(self, peer: ID, status: Status) -> None:
-        self.on_peer_head(peer, status.head_number)
-
-    def on_peer_head(self, peer: ID, height: int) -> None:
-        """A peer is at ``height``; sync if that is more than the next block ahead of us."""
-        self.peer_heads[peer] = height
-        if height > self.chain.head.block_number + 1:
-            self._sync_wanted.set()
-
-    async def blocks_by_range(self, peer: ID, start: int, count: int) -> list[BlockAndCommit]:
-        return await trio.to_thread.run_sync(self._read_range, start, count)
-
-    def _read_range(self, start: int, count: int) -> list[BlockAndCommit]:
-        out = []
-        for number in range(max(1, start), min(start + count, self.chain.head.block_number + 1)):
-            item = self._sync_item(self.chain.header_by_number(number))
-            if item is None:
-                break
-            out.append(item)
-        return out
-
-    def _sync_item(self, header: BlockHeaderAPI) -> BlockAndCommit | None:
-        """A block with its certificate and its parent's canonical one (the one it binds)."""
-        commit = self.chain.commit_of(header.hash)
-        if commit is None:
-            return None
-        parent = self.chain.commit_of(header.parent_hash) if header.block_number > 1 else b""
-        return BlockAndCommit(rlp.encode(self.chain.block_of(header)), encode_commits(commit, parent or b""))
-
-    async def blocks_by_hash(self, peer: ID, hashes: Sequence[bytes]) -> list[BlockAndCommit]:
-        def read() -> list[BlockAndCommit]:
-            out = []
-            for block_hash in hashes:
-                try:
-                    header = self.chain.header_by_hash(block_hash)
-                except HeaderNotFound:
-                    continue
-                item = self._sync_item(header)
-                if item is not None:
-                    out.append(item)
-            return out
-        return await trio.to_thread.run_sync(read)
-
-    # -- syncing ----------------------------------------------------------------------------
-
-    async def run(self, p2p: P2PService, importer: BatchImporter) -> None:
-        """Range-sync whenever a peer is ahead, until cancelled."""
-        while True:
-            await self._sync_wanted.wait()
-            self._sync_wanted = trio.Event()
-            await self.sync_once(p2p, importer)
-
-    async def sync_once(self, p2p: P2PService, importer: BatchImporter) -> int:
-        """Range-sync from the best peer until level with it; returns blocks imported."""
-        imported = 0
-        starting = self.chain.head.block_number
-        try:
-            while True:
-                ours = self.chain.head.block_number
-                peer, their_head = max(self.peer_heads.items(), key=lambda item: item[1], default=(None, 0))
-                if peer is None or their_head <= ours:
-                    return imported
-                highest = max(their_head, self._progress[1] if self._progress else 0)
-                self._progress = (starting, highest)
-                try:
-                    batch = await p2p.request_blocks_by_range(peer, ours + 1, min(SYNC_BATCH, their_head - ours))
-                except Exception as exc:
-                    logger.info("range sync from %s failed: %s", peer, exc)
-                    self.peer_heads.pop(peer, None)
-                    continue
-                if not batch:
-                    self.peer_heads[peer] = ours
-                    continue
-                count = await importer(batch)
-                imported += count
-                if count < len(batch):
-                    self.peer_heads.pop(peer, None)   # it served something we cannot accept
-                logger.info("synced to #%d", self.chain.head.block_number)
-        finally:
-            self._progress = None
 
 
 class NetworkNode:
@@ -399,3 +284,118 @@ class NetworkNode:
                     await self.p2p.publish(TopicKind.TX, message)
                 except Exception as exc:
                     logger.debug("tx publish failed: %s", exc)
+
+
+class RangeSync:
+    """Our chain served to peers (status, blocks by range or hash) and range sync from them.
+
+    Built before the p2p host, which takes :meth:`handlers` at construction; the sync loop
+    gets the host and the importer when it runs. While a sync is in progress,
+    :meth:`sync_status` reports it (eth_syncing).
+    """
+
+    def __init__(self, backend: Backend) -> None:
+        self.chain = backend.view
+        self.peer_heads: dict[ID, int] = {}
+        self._sync_wanted = trio.Event()
+        # (our head when the sync began, the best peer head seen since); None: not syncing.
+        # One tuple, replaced whole, so RPC threads read it without a lock.
+        self._progress: tuple[int, int] | None = None
+
+    def handlers(self) -> ReqRespHandlers:
+        return ReqRespHandlers(status=self.status, on_peer_status=self.on_peer_status,
+                               blocks_by_range=self.blocks_by_range, blocks_by_hash=self.blocks_by_hash)
+
+    def sync_status(self) -> SyncStatus | None:
+        progress, head = self._progress, self.chain.head.block_number
+        if progress is None or head >= progress[1]:
+            return None
+        return SyncStatus(starting_block=progress[0], current_block=head, highest_block=progress[1])
+
+    # -- serving ----------------------------------------------------------------------------
+
+    async def status(self) -> Status:
+        head = self.chain.head
+        return Status(self.chain.chain_id, self.chain.genesis_hash, head.block_number, head.hash,
+                      head.block_number, head.hash)
+
+    async def on_peer_status(self, peer: ID, status: Status) -> None:
+        self.on_peer_head(peer, status.head_number)
+
+    def on_peer_head(self, peer: ID, height: int) -> None:
+        """A peer is at ``height``; sync if that is more than the next block ahead of us."""
+        self.peer_heads[peer] = height
+        if height > self.chain.head.block_number + 1:
+            self._sync_wanted.set()
+
+    async def blocks_by_range(self, peer: ID, start: int, count: int) -> list[BlockAndCommit]:
+        return await trio.to_thread.run_sync(self._read_range, start, count)
+
+    def _read_range(self, start: int, count: int) -> list[BlockAndCommit]:
+        out = []
+        for number in range(max(1, start), min(start + count, self.chain.head.block_number + 1)):
+            item = self._sync_item(self.chain.header_by_number(number))
+            if item is None:
+                break
+            out.append(item)
+        return out
+
+    def _sync_item(self, header: BlockHeaderAPI) -> BlockAndCommit | None:
+        """A block with its certificate and its parent's canonical one (the one it binds)."""
+        commit = self.chain.commit_of(header.hash)
+        if commit is None:
+            return None
+        parent = self.chain.commit_of(header.parent_hash) if header.block_number > 1 else b""
+        return BlockAndCommit(rlp.encode(self.chain.block_of(header)), encode_commits(commit, parent or b""))
+
+    async def blocks_by_hash(self, peer: ID, hashes: Sequence[bytes]) -> list[BlockAndCommit]:
+        def read() -> list[BlockAndCommit]:
+            out = []
+            for block_hash in hashes:
+                try:
+                    header = self.chain.header_by_hash(block_hash)
+                except HeaderNotFound:
+                    continue
+                item = self._sync_item(header)
+                if item is not None:
+                    out.append(item)
+            return out
+        return await trio.to_thread.run_sync(read)
+
+    # -- syncing ----------------------------------------------------------------------------
+
+    async def run(self, p2p: P2PService, importer: BatchImporter) -> None:
+        """Range-sync whenever a peer is ahead, until cancelled."""
+        while True:
+            await self._sync_wanted.wait()
+            self._sync_wanted = trio.Event()
+            await self.sync_once(p2p, importer)
+
+    async def sync_once(self, p2p: P2PService, importer: BatchImporter) -> int:
+        """Range-sync from the best peer until level with it; returns blocks imported."""
+        imported = 0
+        starting = self.chain.head.block_number
+        try:
+            while True:
+                ours = self.chain.head.block_number
+                peer, their_head = max(self.peer_heads.items(), key=lambda item: item[1], default=(None, 0))
+                if peer is None or their_head <= ours:
+                    return imported
+                highest = max(their_head, self._progress[1] if self._progress else 0)
+                self._progress = (starting, highest)
+                try:
+                    batch = await p2p.request_blocks_by_range(peer, ours + 1, min(SYNC_BATCH, their_head - ours))
+                except Exception as exc:
+                    logger.info("range sync from %s failed: %s", peer, exc)
+                    self.peer_heads.pop(peer, None)
+                    continue
+                if not batch:
+                    self.peer_heads[peer] = ours
+                    continue
+                count = await importer(batch)
+                imported += count
+                if count < len(batch):
+                    self.peer_heads.pop(peer, None)   # it served something we cannot accept
+                logger.info("synced to #%d", self.chain.head.block_number)
+        finally:
+            self._progress = None
