@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from eth.vm.forks.prague.transactions import PragueTransactionBuilder
 from eth_account import Account
 
@@ -65,5 +66,20 @@ def test_eth_syncing_shows_progress_while_a_full_node_range_syncs_then_false(
             assert starting == 0 and starting <= current < highest and highest >= SYNC_BLOCKS
         assert int(progress[-1]["currentBlock"], 16) > int(progress[0]["currentBlock"], 16)  # it moved
         assert answers[-1] is False
+        check_node_context_answers(net)
     finally:
         net.close()
+
+
+def check_node_context_answers(net: Testnet) -> None:
+    """What the namespaces read of the node's services: consensus status, identity, peers."""
+    validator = net.nodes["validator0"]
+    full, signer = net.rpc("node0", "azora_nodeInfo"), net.rpc("validator0", "azora_nodeInfo")
+    assert full["validator"] is None and full["consensus"]["validator"] is None
+    assert signer["validator"].lower() == signer["consensus"]["validator"] == validator.address.lower()
+    assert int(signer["consensus"]["height"], 16) >= SYNC_BLOCKS
+    assert set(full["p2p"]) == {"peerId", "listen"} and full["p2p"]["peerId"] != signer["p2p"]["peerId"]
+    assert int(net.rpc("node0", "net_peerCount"), 16) >= 1
+    metrics = requests.get(net.nodes["node0"].rpc + "/metrics", timeout=10).text
+    assert "azora_p2p_peers 1.0" in metrics and "azora_consensus_round" in metrics
+
