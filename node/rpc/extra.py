@@ -272,7 +272,7 @@ class EthExtraAPI:
         elif kind == "newPendingTransactions":
             full = False if options is None else parse_bool(options, "fullTx")
             sub = _Subscription("newPendingTransactions", connection, full_tx=full)
-        elif kind == "syncing":   # never syncing: a valid subscription that stays silent
+        elif kind == "syncing":   # a valid subscription; sync progress is polled (eth_syncing), not pushed
             sub = _Subscription("syncing", connection)
         elif isinstance(kind, str):
             raise RpcError(METHOD_NOT_FOUND, f'no "{kind}" subscription in eth namespace')
