@@ -113,10 +113,12 @@ class Chain:
     def vm_class_for(self, number: int, timestamp: int) -> type[VirtualMachineAPI]:
         return self.schedule.vm_class_at(number, timestamp)
 
-    def vm_at(self, header: BlockHeaderAPI, db: AtomicDatabaseAPI | None = None) -> VirtualMachineAPI:
-        """A VM whose state is ``header``'s state root and whose context is ``header``."""
+    def vm_at(self, header: BlockHeaderAPI, db: AtomicDatabaseAPI | None = None, *,
+              vm_class: type[VirtualMachineAPI] | None = None) -> VirtualMachineAPI:
+        """A VM whose state is ``header``'s state root and whose context is ``header``
+        (of ``vm_class``, by default the schedule's VM for the header)."""
         db = self.db if db is None else db
-        vm_class = self.vm_class_for(header.block_number, header.timestamp)
+        vm_class = vm_class or self.vm_class_for(header.block_number, header.timestamp)
         return vm_class(header=header, chaindb=ChainDB(db), chain_context=self._chain_context,
                         consensus_context=ConsensusContext(db))
 

@@ -42,6 +42,58 @@ TIME_FORKS: tuple[tuple[str, type[VirtualMachineAPI]], ...] = (
 FORK_KEYS = {key for key, _ in BLOCK_FORKS + TIME_FORKS} | {"terminalTotalDifficulty"}
 
 
+GAS_PER_BLOB = 2**17
+MIN_BASE_FEE_PER_BLOB_GAS = 1
+
+
+@dataclass(frozen=True)
+class BlobSchedule:
+    """A fork's blob parameters (EIP-4844, raised by EIP-7691), as geth's ``blobSchedule``."""
+
+    target: int
+    max: int
+    base_fee_update_fraction: int
+
+    @property
+    def max_blob_gas_per_block(self) -> int:
+        return self.max * GAS_PER_BLOB
+
+
+BLOB_SCHEDULES: dict[str, BlobSchedule] = {
+    "cancun": BlobSchedule(target=3, max=6, base_fee_update_fraction=3_338_477),
+    "prague": BlobSchedule(target=6, max=9, base_fee_update_fraction=5_007_716),
+}
+
+
+def fork_name(vm_class: type[VirtualMachineAPI]) -> str:
+    """py-evm's fork of a VM class (Azora's VM subclasses Prague)."""
+    for klass in vm_class.__mro__:
+        fork = getattr(klass, "fork", None)
+        if isinstance(fork, str) and fork in BLOB_SCHEDULES:
+            return fork
+    return str(getattr(vm_class, "fork", ""))
+
+
+def blob_schedule_of(vm_class: type[VirtualMachineAPI]) -> BlobSchedule | None:
+    """The blob parameters of ``vm_class``'s fork; None before Cancun (no blobs)."""
+    return BLOB_SCHEDULES.get(fork_name(vm_class))
+
+
+def fake_exponential(factor: int, numerator: int, denominator: int) -> int:
+    """EIP-4844's integer approximation of ``factor * e ** (numerator / denominator)``."""
+    i, output, accumulator = 1, 0, factor * denominator
+    while accumulator > 0:
+        output += accumulator
+        accumulator = (accumulator * numerator) // (denominator * i)
+        i += 1
+    return output // denominator
+
+
+def compute_base_fee_per_blob_gas(excess_blob_gas: int, schedule: BlobSchedule) -> int:
+    """The blob base fee of a block with ``excess_blob_gas`` under ``schedule``'s fork."""
+    return fake_exponential(MIN_BASE_FEE_PER_BLOB_GAS, excess_blob_gas, schedule.base_fee_update_fraction)
+
+
 @dataclass(frozen=True)
 class ForkSchedule:
     """Ordered activations: ``by_number`` [(block, VM)], ``by_time`` [(timestamp, VM)]."""

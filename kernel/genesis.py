@@ -16,28 +16,11 @@ from eth_typing import Address
 from eth_utils import to_canonical_address
 
 from kernel.forks import ForkSchedule, compute_fork_schedule
+from kernel.quantities import parse_bytes, parse_quantity
+from kernel.system_contracts import deploy_system_contracts
 
 DEFAULT_GAS_LIMIT = 30_000_000
 DEFAULT_BASE_FEE = 1_000_000_000
-
-
-def parse_quantity(value: Any, default: int = 0) -> int:
-    """A JSON quantity as geth accepts it: hex string, decimal string or integer."""
-    if value is None:
-        return default
-    if isinstance(value, int):
-        return value
-    text = str(value).strip()
-    return int(text, 16) if text.lower().startswith("0x") else int(text or "0")
-
-
-def parse_bytes(value: Any) -> bytes:
-    if not value:
-        return b""
-    text = str(value)
-    digits = text[2:] if text.lower().startswith("0x") else text
-    # geth accepts odd-length hex ("0x0") in genesis files.
-    return bytes.fromhex(digits.rjust(len(digits) + len(digits) % 2, "0"))
 
 
 @dataclass(frozen=True)
@@ -134,8 +117,7 @@ class Genesis:
                 state.set_code(HISTORY_STORAGE_ADDRESS, HISTORY_STORAGE_CONTRACT_CODE)
                 state.set_nonce(HISTORY_STORAGE_ADDRESS, 1)
             if self.azora.deploy_system_contracts:
-                from kernel.system_contracts import deploy_system_contracts
-                contracts = deploy_system_contracts(vm, self)
+                contracts = deploy_system_contracts(vm, self.azora)
         state.persist()
         header = vm_class.create_genesis_header(**dict(self.header, state_root=state.state_root))
         return GenesisResult(header, contracts)

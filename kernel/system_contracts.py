@@ -8,7 +8,7 @@ committed contract artifacts.
 from __future__ import annotations
 
 import dataclasses
-from typing import TYPE_CHECKING, Any
+from typing import Any, Mapping, Protocol, Sequence
 
 from eth.abc import StateAPI, VirtualMachineAPI
 from eth.exceptions import Revert
@@ -20,9 +20,8 @@ from contracts.deployment import (
     ATokenSpec, DeploymentParams, ValidatorSpec, encode_step, record_result,
     system_deployment_plan, system_addresses,
 )
-
-if TYPE_CHECKING:
-    from kernel.genesis import Genesis
+from kernel.execution import decode_revert_reason
+from kernel.quantities import parse_quantity
 
 # Nobody holds this key: the address is a hash, and the plan renounces every role it had.
 GENESIS_DEPLOYER = keccak(b"azora:genesis-deployer")[12:]
@@ -33,12 +32,19 @@ class GenesisDeploymentError(Exception):
     """A step of the system deployment failed; the genesis cannot be built."""
 
 
-def deployment_params(genesis: "Genesis") -> DeploymentParams:
-    """The deployment parameters from a genesis' ``azora`` section."""
-    from kernel.genesis import parse_quantity
+class DeploymentSection(Protocol):
+    """What the deployment reads of a genesis' ``azora`` section (kernel.genesis.AzoraParams)."""
 
-    azora = genesis.azora
-    assert azora is not None
+    @property
+    def validators(self) -> Sequence[Mapping[str, Any]]: ...
+    @property
+    def oracles(self) -> Mapping[str, Any]: ...
+    @property
+    def system_contracts(self) -> Mapping[str, Any]: ...
+
+
+def deployment_params(azora: DeploymentSection) -> DeploymentParams:
+    """The deployment parameters from a genesis' ``azora`` section."""
     validators = [ValidatorSpec(to_checksum_address(v["address"]), parse_quantity(v.get("stake")))
                   for v in azora.validators]
     oracles = azora.oracles or {}
@@ -61,9 +67,9 @@ def deployment_params(genesis: "Genesis") -> DeploymentParams:
         validators=validators, **overrides)
 
 
-def deploy_system_contracts(vm: VirtualMachineAPI, genesis: "Genesis") -> dict[str, str]:
+def deploy_system_contracts(vm: VirtualMachineAPI, azora: DeploymentSection) -> dict[str, str]:
     """Execute the system deployment on ``vm``'s state; returns the contracts table."""
-    params = deployment_params(genesis)
+    params = deployment_params(azora)
     plan = system_deployment_plan(params)
     state = vm.state
     state.set_balance(GENESIS_DEPLOYER, state.get_balance(GENESIS_DEPLOYER)
@@ -93,8 +99,6 @@ def _execute(vm: VirtualMachineAPI, to: str | None, data: bytes, value: int) -> 
 
 
 def _reason(computation: Any) -> str:
-    if isinstance(computation.error, Revert) and computation.output[:4] == bytes.fromhex("08c379a0"):
-        from eth_abi import decode
-        return decode(["string"], computation.output[4:])[0]
-    return repr(computation.error)
+    reason = decode_revert_reason(computation.output) if isinstance(computation.error, Revert) else None
+    return reason if reason is not None else repr(computation.error)
 

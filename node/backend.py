@@ -1,20 +1,20 @@
 """What every RPC namespace reads and writes through: the chain, the pool and the node's hooks.
 
-RPC code never touches LevelDB directly: it asks the kernel's Chain (reads) and this backend
-(transaction submission, block production requests).
+RPC code never touches LevelDB or the writable chain: it reads through ``view`` (the kernel's
+read-only :class:`~kernel.view.ChainView`) and submits transactions through this backend.
 """
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
 from typing import Any, Callable, Literal, overload
 
 import rlp
-from eth.abc import BlockHeaderAPI, SignedTransactionAPI
+from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI, TransactionBuilderAPI
 from eth.exceptions import HeaderNotFound
 from eth_typing import Address
 
 from kernel.chain import Chain
+from kernel.view import ChainView
 from node.admission import TxDecoder
 from node.execution import Executor
 from node.mempool import MalformedTransaction, PoolLimits, TxPool, TxRejected, UnwantedTransaction
@@ -46,25 +46,18 @@ class _HeadAccounts:
             return self._state.get_balance(address)
 
 
-@dataclass
-class NodeInfo:
-    client_version: str = "Azora/v0.1.0/python"
-    dev: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
 class Backend:
-    def __init__(self, chain: Chain, *, pool: TxPool | None = None, info: NodeInfo | None = None) -> None:
+    def __init__(self, chain: Chain, *, pool: TxPool | None = None) -> None:
         self.chain = chain
+        self.view = ChainView(chain)
         self.pool = pool or TxPool(chain.chain_id, PoolLimits(block_gas_limit=chain.head.gas_limit))
         self.executor = Executor(chain)
-        self.info = info or NodeInfo()
         # Called after each transaction enters the pool, whatever its source.
         self.on_tx_added: list[Callable[[SignedTransactionAPI], None]] = []
         # Called after a transaction from this node's clients (not from gossip) enters the pool.
         self.on_local_tx: list[Callable[[SignedTransactionAPI], None]] = []
         # Called (from the producer's worker thread) after each new canonical block.
-        self.on_new_block: list[Callable[[Any], None]] = []
+        self.on_new_block: list[Callable[[BlockAPI], None]] = []
         self._head_accounts: _HeadAccounts | None = None
         self.decoder = TxDecoder()
         self._warm = threading.local()   # per RPC thread: a batch's transactions, decoded ahead
@@ -78,6 +71,7 @@ class Backend:
 
     @overload
     def resolve_header(self, tag: Any, *, allow_missing: Literal[False] = False) -> BlockHeaderAPI: ...
+
     @overload
     def resolve_header(self, tag: Any, *, allow_missing: bool) -> BlockHeaderAPI | None: ...
 
@@ -88,16 +82,16 @@ class Backend:
                 header = self.header_by_hash(parse_hash(tag["blockHash"], "blockHash"))
                 if header is None:
                     raise server_error("header for hash not found")
-                if tag.get("requireCanonical") and not self.chain.is_canonical(header):
+                if tag.get("requireCanonical") and not self.view.is_canonical(header):
                     raise server_error("hash is not currently canonical")
                 return header
             if "blockNumber" in tag:
                 return self.resolve_header(tag["blockNumber"], allow_missing=allow_missing)
             raise invalid_params("invalid block parameter object")
         if tag is None or tag in ("latest", "pending", "safe", "finalized"):
-            return self.chain.head
+            return self.view.head
         if tag == "earliest":
-            return self.chain.header_by_number(0)
+            return self.view.header_by_number(0)
         if isinstance(tag, str) and len(tag) == 66 and tag.startswith("0x"):
             # geth's BlockNumberOrHash (the spec's hash32 form): a 32-byte hex string is a hash.
             return self.resolve_header({"blockHash": tag}, allow_missing=allow_missing)
@@ -108,7 +102,7 @@ class Backend:
         else:
             raise invalid_params(f"invalid argument: unknown block tag {tag!r}")
         try:
-            return self.chain.header_by_number(number)
+            return self.view.header_by_number(number)
         except HeaderNotFound:
             if allow_missing:
                 return None
@@ -116,7 +110,7 @@ class Backend:
 
     def header_by_hash(self, block_hash: bytes) -> BlockHeaderAPI | None:
         try:
-            return self.chain.header_by_hash(block_hash)
+            return self.view.header_by_hash(block_hash)
         except HeaderNotFound:
             return None
 
@@ -152,7 +146,7 @@ class Backend:
         except Exception as exc:
             raise UnwantedTransaction(f"transaction type not supported: {exc}") from None
 
-    def _transaction_builder(self) -> Any:
+    def _transaction_builder(self) -> type[TransactionBuilderAPI]:
         head = self.chain.head
         return self.chain.vm_class_for(head.block_number + 1, head.timestamp + 1).get_transaction_builder()
 
@@ -188,9 +182,7 @@ class Backend:
         return self.pool.pending_nonce(address, self.chain.state_at(self.chain.head).get_nonce(address))
 
     def next_base_fee(self) -> int:
-        head = self.chain.head
-        child = self.chain.create_child_header(head, timestamp=head.timestamp + 1)
-        return getattr(child, "base_fee_per_gas", 0) or 0
+        return self.view.next_base_fee(self.view.head)
 
 
 def rpc_error_of(rejection: TxRejected) -> RpcError:

@@ -107,7 +107,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def cmd_dev(args: argparse.Namespace) -> int:
     from node.accounts import DEV_MNEMONIC, ManagedAccounts, derive_accounts
-    from node.backend import Backend, NodeInfo
+    from node.backend import Backend
+    from node.context import NodeContext
     from node.service import (
         RpcSettings, build_dev_chain, build_namespaces, dev_genesis, open_chain, run_services,
     )
@@ -123,10 +124,11 @@ def cmd_dev(args: argparse.Namespace) -> int:
                                                 balance_wei=args.balance * AZR, validator=coinbase))
     chain = open_chain(datadir, genesis)
     managed = ManagedAccounts(accounts)
-    backend = Backend(chain, info=NodeInfo(dev=True, extra={"accounts": managed, "coinbase": coinbase}))
+    backend = Backend(chain)
     producer = build_dev_chain(backend, bytes(validator.key), args.block_time)
-    backend.info.extra["consensus"] = producer.host
-    namespaces = build_namespaces(backend, producer=producer, accounts=managed)
+    context = NodeContext(dev=True, accounts=managed, coinbase=coinbase, consensus=producer.host,
+                          validator_sets=producer.host.validator_sets)
+    namespaces = build_namespaces(backend, context, producer=producer)
 
     def banner() -> None:
         lines = ["", "Azora dev chain", "", "Available Accounts", "=================="]
@@ -144,7 +146,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
     try:
         rpc = RpcSettings(args.http_addr, args.http_port, tuple(args.cors.split(",")), args.rate_limit)
-        trio.run(partial(run_services, backend, namespaces, rpc, producer=producer,
+        trio.run(partial(run_services, backend, context, namespaces, rpc, producer=producer,
                          on_listening=banner))
     finally:
         backend.close()
@@ -153,13 +155,15 @@ def cmd_dev(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from node.backend import Backend
-    from node.service import RpcSettings, build_namespaces, open_chain, run_services
+    from node.context import NodeContext
+    from node.service import RpcSettings, build_namespaces, open_chain, run_services, validator_sets_of
 
     chain = open_chain(args.datadir)
     backend = Backend(chain)
+    context = NodeContext(validator_sets=validator_sets_of(chain))
     try:
         rpc = RpcSettings(args.http_addr, args.http_port, tuple(args.cors.split(",")), args.rate_limit)
-        trio.run(partial(run_services, backend, build_namespaces(backend), rpc, on_listening=lambda: print(
+        trio.run(partial(run_services, backend, context, build_namespaces(backend, context), rpc, on_listening=lambda: print(
             f"Listening on {args.http_addr}:{args.http_port}", flush=True)))
     finally:
         backend.close()
@@ -223,14 +227,14 @@ def cmd_node(args: argparse.Namespace) -> int:
         http_addr=args.http_addr, http_port=args.http_port, validator_keystore=args.validator_keystore,
         password_file=args.password_file, block_interval=args.block_interval, rate_limit=args.rate_limit)
     try:
-        backend, namespaces, node = build_network_node(config)
+        backend, context, namespaces, node = build_network_node(config)
     except (KeystoreError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     rpc = RpcSettings(config.http_addr, config.http_port, config.cors, config.rate_limit)
     failure: list[BaseException] = []
     try:
-        trio.run(partial(run_services, backend, namespaces, rpc, producer=node, on_listening=lambda: print(
+        trio.run(partial(run_services, backend, context, namespaces, rpc, producer=node, on_listening=lambda: print(
             f"Listening on {config.http_addr}:{config.http_port}; p2p {node.p2p.peer_id} "
             f"on port {config.p2p_port}", flush=True)))
     except* ListenError as group:

@@ -31,6 +31,7 @@ from consensus.signing import SigningDomain
 from consensus.types import CommitCertificate, DuplicateVoteEvidence, SignedProposal, SignedVote
 from kernel.chain import ChainError, PendingBlock
 from node.backend import Backend
+from node.context import ConsensusStatus
 from node.rewards import block_extra_data, reward_system_calls
 from node.validators import ValidatorSets
 
@@ -472,6 +473,13 @@ class ConsensusHost:
                     parent = candidate.parent_certificate.encode() if candidate.parent_certificate else b""
                     out.append(ProposalMessage(message, rlp.encode(candidate.block), parent))
         return out
+
+    def status(self) -> ConsensusStatus:
+        """What RPC and metrics read of consensus (``node.context.ConsensusStatusSource``)."""
+        state = self.driver.state
+        return ConsensusStatus(height=max(self.driver.height, 0), round=self.round,
+                               step=state.step.name.lower() if state else "propose",
+                               validator=self.address if self.signer else None, evidence=len(self.evidence))
 
     async def wait_for_height(self, height: int) -> None:
         async with self._committed:

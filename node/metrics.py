@@ -7,13 +7,13 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
-from dataclasses import asdict
 from typing import Iterator
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from node.backend import Backend
+from node.context import NodeContext
 
 
 class RpcCounters:
@@ -29,8 +29,9 @@ class RpcCounters:
 
 
 class NodeCollector:
-    def __init__(self, backend: Backend, rpc: RpcCounters) -> None:
+    def __init__(self, backend: Backend, context: NodeContext, rpc: RpcCounters) -> None:
         self.backend = backend
+        self.context = context
         self.rpc = rpc
 
     def collect(self) -> Iterator[Metric]:
@@ -44,18 +45,17 @@ class NodeCollector:
         decoder = self.backend.decoder
         yield _counter("azora_txpool_worker_decoded", "Raw transactions decoded by the decoder worker", decoder.decoded)
         yield _counter("azora_txpool_worker_failures", "Decoder workers that died or hung", decoder.failures)
-        host = self.backend.info.extra.get("consensus")
-        if host is not None:
-            yield _gauge("azora_consensus_height", "Height the engine is deciding", max(host.driver.height, 0))
-            yield _gauge("azora_consensus_round", "Round of the current height", host.round)
-            yield _gauge("azora_consensus_evidence", "Equivocations seen", len(host.evidence))
-        p2p = self.backend.info.extra.get("p2p")
-        if p2p is not None:
-            yield _gauge("azora_p2p_peers", "Connected peers", len(p2p.connected_peers()))
+        if self.context.consensus is not None:
+            status = self.context.consensus.status()
+            yield _gauge("azora_consensus_height", "Height the engine is deciding", status.height)
+            yield _gauge("azora_consensus_round", "Round of the current height", status.round)
+            yield _gauge("azora_consensus_evidence", "Equivocations seen", status.evidence)
+        peers = self.context.peers
+        if peers is not None:
+            yield _gauge("azora_p2p_peers", "Connected peers", peers.peer_count())
             counters = CounterMetricFamily("azora_p2p_events", "P2P counters", labels=["event"])
-            for name, value in asdict(p2p.metrics).items():
-                if isinstance(value, int):
-                    counters.add_metric([name], value)
+            for name, value in peers.counters().items():
+                counters.add_metric([name], value)
             yield counters
         calls = CounterMetricFamily("azora_rpc_calls", "JSON-RPC calls", labels=["method", "outcome"])
         with self.rpc._lock:
@@ -72,9 +72,9 @@ def _gauge(name: str, documentation: str, value: float) -> GaugeMetricFamily:
     return GaugeMetricFamily(name, documentation, value=value)
 
 
-def render(backend: Backend, rpc: RpcCounters) -> bytes:
+def render(backend: Backend, context: NodeContext, rpc: RpcCounters) -> bytes:
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(NodeCollector(backend, rpc))
+    registry.register(NodeCollector(backend, context, rpc))
     return generate_latest(registry)
 
 

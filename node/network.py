@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import logging
 import math
-from typing import Any
+from typing import Any, Awaitable, Callable, Sequence
 
 import rlp
 import trio
+from eth.abc import BlockHeaderAPI
+from eth.exceptions import HeaderNotFound
 from libp2p.peer.id import ID
 
 from consensus.events import ProposalReceived, VoteReceived
@@ -24,17 +26,22 @@ from node.chainio import decode_block
 from node.consensus_host import (
     CommittedBlockMessage, ConsensusHost, ProposalMessage, decode_commits, encode_commits,
 )
+from node.context import SyncStatus
 from node.mempool import TxRejected
 from node.txgossip import (
     MAX_TXS_PER_MESSAGE, MalformedTxMessage, message_verdict, pack_transactions, unpack_transactions,
 )
-from p2p import BlockAndCommit, GossipMessage, P2PService, Status, TopicKind, ValidationResult
+from p2p import (
+    BlockAndCommit, GossipMessage, P2PService, ReqRespHandlers, Status, TopicKind, ValidationResult,
+)
 
 logger = logging.getLogger("azora.network")
 SYNC_BATCH = 256
 STATUS_POLL_SECONDS = 3.0
 # A height that has not moved for this long gets our own votes and proposal published again.
 REGOSSIP_SECONDS = 2.0
+
+BatchImporter = Callable[[list[BlockAndCommit]], Awaitable[int]]
 
 
 def validate_attestation(peer: ID, payload: bytes) -> ValidationResult:
@@ -71,13 +78,12 @@ class GossipOutbox:
 class NetworkNode:
     """Routes between the P2P service, the consensus host and the chain."""
 
-    def __init__(self, backend: Backend, host: ConsensusHost, p2p: P2PService) -> None:
+    def __init__(self, backend: Backend, host: ConsensusHost, p2p: P2PService, sync: RangeSync) -> None:
         self.backend = backend
         self.chain = backend.chain
         self.host = host
         self.p2p = p2p
-        self.peer_heads: dict[ID, int] = {}
-        self._sync_wanted = trio.Event()
+        self.sync = sync
         self._token: trio.lowlevel.TrioToken | None = None
         self._tx_send, self._tx_receive = trio.open_memory_channel[bytes](math.inf)
         # Admission is CPU under the GIL: more threads would only take turns.
@@ -110,53 +116,12 @@ class NetworkNode:
             await nursery.start(self.p2p.run)
             nursery.start_soon(self._publish_local_txs)
             nursery.start_soon(self._poll_status)
-            nursery.start_soon(self._sync_loop)
+            nursery.start_soon(self.sync.run, self.p2p, self.import_committed)
             nursery.start_soon(self._regossip_loop)
             task_status.started()
             await self.host.run()
 
     # -- status and range sync ---------------------------------------------------------------
-
-    async def status(self) -> Status:
-        head = self.chain.head
-        return Status(self.chain.chain_id, self.chain.genesis_hash, head.block_number, head.hash,
-                      head.block_number, head.hash)
-
-    async def on_peer_status(self, peer: ID, status: Status) -> None:
-        self.peer_heads[peer] = status.head_number
-        if status.head_number > self.chain.head.block_number + 1:
-            self._sync_wanted.set()
-
-    async def blocks_by_range(self, peer: ID, start: int, count: int) -> list[BlockAndCommit]:
-        return await trio.to_thread.run_sync(self._read_range, start, count)
-
-    def _read_range(self, start: int, count: int) -> list[BlockAndCommit]:
-        out = []
-        for number in range(max(1, start), min(start + count, self.chain.head.block_number + 1)):
-            item = self._sync_item(self.chain.header_by_number(number))
-            if item is None:
-                break
-            out.append(item)
-        return out
-
-    def _sync_item(self, header: Any) -> BlockAndCommit | None:
-        """A block with its certificate and its parent's canonical one (the one it binds)."""
-        commit = self.chain.commit_of(header.hash)
-        if commit is None:
-            return None
-        parent = self.chain.commit_of(header.parent_hash) if header.block_number > 1 else b""
-        return BlockAndCommit(rlp.encode(self.chain.block_of(header)), encode_commits(commit, parent or b""))
-
-    async def blocks_by_hash(self, peer: ID, hashes: Any) -> list[BlockAndCommit]:
-        def read() -> list[BlockAndCommit]:
-            out = []
-            for block_hash in hashes:
-                header = self.backend.header_by_hash(block_hash)
-                item = self._sync_item(header) if header is not None else None
-                if item is not None:
-                    out.append(item)
-            return out
-        return await trio.to_thread.run_sync(read)
 
     async def _poll_status(self) -> None:
         while True:
@@ -164,39 +129,9 @@ class NetworkNode:
             for peer in list(self.p2p.connected_peers()):
                 try:
                     with trio.move_on_after(5):
-                        await self.on_peer_status(peer, await self.p2p.request_status(peer))
+                        await self.sync.on_peer_status(peer, await self.p2p.request_status(peer))
                 except Exception as exc:
                     logger.debug("status from %s failed: %s", peer, exc)
-
-    async def _sync_loop(self) -> None:
-        while True:
-            await self._sync_wanted.wait()
-            self._sync_wanted = trio.Event()
-            await self.sync_once()
-
-    async def sync_once(self) -> int:
-        """Range-sync from the best peer until level with it; returns blocks imported."""
-        imported = 0
-        while True:
-            ours = self.chain.head.block_number
-            best = max(self.peer_heads.items(), key=lambda item: item[1], default=(None, 0))
-            peer, their_head = best
-            if peer is None or their_head <= ours:
-                return imported
-            try:
-                batch = await self.p2p.request_blocks_by_range(peer, ours + 1, min(SYNC_BATCH, their_head - ours))
-            except Exception as exc:
-                logger.info("range sync from %s failed: %s", peer, exc)
-                self.peer_heads.pop(peer, None)
-                continue
-            if not batch:
-                self.peer_heads[peer] = ours
-                continue
-            count = await self.import_committed(batch)
-            imported += count
-            if count < len(batch):
-                self.peer_heads.pop(peer, None)   # it served something we cannot accept
-            logger.info("synced to #%d", self.chain.head.block_number)
 
     async def import_committed(self, batch: list[BlockAndCommit]) -> int:
         """Verify each commit against its height's set, execute and persist; stop at the first bad one."""
@@ -283,8 +218,7 @@ class NetworkNode:
         if certificate.height <= head:
             return
         if certificate.height > head + 1:
-            self.peer_heads[message.forwarder] = certificate.height
-            self._sync_wanted.set()
+            self.sync.on_peer_head(message.forwarder, certificate.height)
             return
         await self.import_committed([BlockAndCommit(
             committed.block, encode_commits(committed.certificate, committed.parent_certificate))])
@@ -354,5 +288,117 @@ class NetworkNode:
                 except Exception as exc:
                     logger.debug("tx publish failed: %s", exc)
 
-    def peer_count(self) -> int:
-        return len(self.p2p.connected_peers())
+
+class RangeSync:
+    """Our chain served to peers (status, blocks by range or hash) and range sync from them.
+
+    Built before the p2p host, which takes :meth:`handlers` at construction; the sync loop
+    gets the host and the importer when it runs. While a sync is in progress,
+    :meth:`sync_status` reports it (eth_syncing).
+    """
+
+    def __init__(self, backend: Backend) -> None:
+        self.chain = backend.view
+        self.peer_heads: dict[ID, int] = {}
+        self._sync_wanted = trio.Event()
+        # (our head when the sync began, the best peer head seen since); None: not syncing.
+        # One tuple, replaced whole, so RPC threads read it without a lock.
+        self._progress: tuple[int, int] | None = None
+
+    def handlers(self) -> ReqRespHandlers:
+        return ReqRespHandlers(status=self.status, on_peer_status=self.on_peer_status,
+                               blocks_by_range=self.blocks_by_range, blocks_by_hash=self.blocks_by_hash)
+
+    def sync_status(self) -> SyncStatus | None:
+        progress, head = self._progress, self.chain.head.block_number
+        if progress is None or head >= progress[1]:
+            return None
+        return SyncStatus(starting_block=progress[0], current_block=head, highest_block=progress[1])
+
+    # -- serving ----------------------------------------------------------------------------
+
+    async def status(self) -> Status:
+        head = self.chain.head
+        return Status(self.chain.chain_id, self.chain.genesis_hash, head.block_number, head.hash,
+                      head.block_number, head.hash)
+
+    async def on_peer_status(self, peer: ID, status: Status) -> None:
+        self.on_peer_head(peer, status.head_number)
+
+    def on_peer_head(self, peer: ID, height: int) -> None:
+        """A peer is at ``height``; sync if that is more than the next block ahead of us."""
+        self.peer_heads[peer] = height
+        if height > self.chain.head.block_number + 1:
+            self._sync_wanted.set()
+
+    async def blocks_by_range(self, peer: ID, start: int, count: int) -> list[BlockAndCommit]:
+        return await trio.to_thread.run_sync(self._read_range, start, count)
+
+    def _read_range(self, start: int, count: int) -> list[BlockAndCommit]:
+        out = []
+        for number in range(max(1, start), min(start + count, self.chain.head.block_number + 1)):
+            item = self._sync_item(self.chain.header_by_number(number))
+            if item is None:
+                break
+            out.append(item)
+        return out
+
+    def _sync_item(self, header: BlockHeaderAPI) -> BlockAndCommit | None:
+        """A block with its certificate and its parent's canonical one (the one it binds)."""
+        commit = self.chain.commit_of(header.hash)
+        if commit is None:
+            return None
+        parent = self.chain.commit_of(header.parent_hash) if header.block_number > 1 else b""
+        return BlockAndCommit(rlp.encode(self.chain.block_of(header)), encode_commits(commit, parent or b""))
+
+    async def blocks_by_hash(self, peer: ID, hashes: Sequence[bytes]) -> list[BlockAndCommit]:
+        def read() -> list[BlockAndCommit]:
+            out = []
+            for block_hash in hashes:
+                try:
+                    header = self.chain.header_by_hash(block_hash)
+                except HeaderNotFound:
+                    continue
+                item = self._sync_item(header)
+                if item is not None:
+                    out.append(item)
+            return out
+        return await trio.to_thread.run_sync(read)
+
+    # -- syncing ----------------------------------------------------------------------------
+
+    async def run(self, p2p: P2PService, importer: BatchImporter) -> None:
+        """Range-sync whenever a peer is ahead, until cancelled."""
+        while True:
+            await self._sync_wanted.wait()
+            self._sync_wanted = trio.Event()
+            await self.sync_once(p2p, importer)
+
+    async def sync_once(self, p2p: P2PService, importer: BatchImporter) -> int:
+        """Range-sync from the best peer until level with it; returns blocks imported."""
+        imported = 0
+        starting = self.chain.head.block_number
+        try:
+            while True:
+                ours = self.chain.head.block_number
+                peer, their_head = max(self.peer_heads.items(), key=lambda item: item[1], default=(None, 0))
+                if peer is None or their_head <= ours:
+                    return imported
+                highest = max(their_head, self._progress[1] if self._progress else 0)
+                self._progress = (starting, highest)
+                try:
+                    batch = await p2p.request_blocks_by_range(peer, ours + 1, min(SYNC_BATCH, their_head - ours))
+                except Exception as exc:
+                    logger.info("range sync from %s failed: %s", peer, exc)
+                    self.peer_heads.pop(peer, None)
+                    continue
+                if not batch:
+                    self.peer_heads[peer] = ours
+                    continue
+                count = await importer(batch)
+                imported += count
+                if count < len(batch):
+                    self.peer_heads.pop(peer, None)   # it served something we cannot accept
+                logger.info("synced to #%d", self.chain.head.block_number)
+        finally:
+            self._progress = None

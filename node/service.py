@@ -7,7 +7,7 @@ import signal
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
 import trio
 
@@ -19,9 +19,9 @@ from eth_utils import to_canonical_address
 from kernel.chain import Chain
 from kernel.db import LevelDB
 from kernel.genesis import Genesis
-from node.accounts import ManagedAccounts
 from node.backend import Backend
 from node.consensus_host import ConsensusHost
+from node.context import NetworkIdentity, NodeContext, P2PPeers
 from node.evidence import EvidenceReporter
 from node.metrics import RpcCounters, render as render_metrics
 from node.validators import ValidatorSets
@@ -117,16 +117,22 @@ def build_dev_chain(backend: Backend, validator_key: bytes, block_time: float | 
     return DevChain(backend, host, policy, reset_signer)
 
 
-def build_namespaces(backend: Backend, *, producer: DevChain | None = None,
-                     accounts: ManagedAccounts | None = None) -> dict[str, Any]:
+def validator_sets_of(chain: Chain) -> ValidatorSets | None:
+    """The validator sets of an Azora chain (None for a chain without an ``azora`` section)."""
+    azora = chain.genesis.azora
+    return ValidatorSets(chain, azora.epoch_length) if azora else None
+
+
+def build_namespaces(backend: Backend, context: NodeContext, *,
+                     producer: DevChain | None = None) -> dict[str, Any]:
     """One object per JSON-RPC namespace (``eth`` is split over several classes)."""
-    eth: list[Any] = [EthAPI(backend), EthExtraAPI(backend)]
+    eth: list[Any] = [EthAPI(backend, context), EthExtraAPI(backend)]
     namespaces: dict[str, Any] = {
-        "eth": eth, "net": NetAPI(backend), "web3": Web3API(backend), "txpool": TxpoolAPI(backend),
-        "debug": DebugAPI(backend), "azora": AzoraAPI(backend),
+        "eth": eth, "net": NetAPI(backend, context), "web3": Web3API(context), "txpool": TxpoolAPI(backend),
+        "debug": DebugAPI(backend), "azora": AzoraAPI(backend, context),
     }
-    if accounts is not None:
-        signing = DevSigningAPI(backend, accounts)
+    if context.accounts is not None:
+        signing = DevSigningAPI(backend, context.accounts)
         eth.append(signing)
         namespaces["personal"] = PersonalAPI(signing)
     if producer is not None:
@@ -134,10 +140,21 @@ def build_namespaces(backend: Backend, *, producer: DevChain | None = None,
     return namespaces
 
 
-async def run_services(backend: Backend, namespaces: dict[str, Any], rpc: RpcSettings, *,
-                       producer: DevChain | NetworkNode | None = None,
-                       on_listening: Any = None) -> None:
-    """Run until SIGTERM/SIGINT: JSON-RPC server, block producer, subscription feeds."""
+class NodeService(Protocol):
+    """A trio service: ``started()`` once it is up, then runs until cancelled."""
+
+    async def run(
+        self, *,
+        # trio-typing's stubs (installed with libp2p) shadow trio's own types and predate TaskStatus.
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,  # type: ignore[name-defined]
+    ) -> None: ...
+
+
+async def run_services(backend: Backend, context: NodeContext, namespaces: dict[str, Any], rpc: RpcSettings, *,
+                       producer: NodeService | None = None,
+                       on_listening: Callable[[], None] | None = None) -> None:
+    """Run until SIGTERM/SIGINT: JSON-RPC server, block producer (the dev chain or the
+    networked node), subscription feeds."""
     dispatcher = Dispatcher(namespaces)
     rpc_counters = RpcCounters()
     dispatcher.on_call = rpc_counters.count
@@ -147,7 +164,7 @@ async def run_services(backend: Backend, namespaces: dict[str, Any], rpc: RpcSet
         if hasattr(ns, "on_disconnect"):
             on_disconnect = ns.on_disconnect
     app = build_app(dispatcher, cors_origins=rpc.cors, on_disconnect=on_disconnect,
-                    metrics=lambda: render_metrics(backend, rpc_counters),
+                    metrics=lambda: render_metrics(backend, context, rpc_counters),
                     rate_limiter=RateLimiter(rpc.rate_limit) if rpc.rate_limit > 0 else None)
     async with trio.open_nursery() as nursery:
         for ns in hooks:
@@ -165,13 +182,13 @@ async def run_services(backend: Backend, namespaces: dict[str, Any], rpc: RpcSet
         nursery.cancel_scope.cancel()
 
 
-def build_network_node(config: "NodeConfig") -> tuple[Backend, dict[str, Any], "NetworkNode"]:
+def build_network_node(config: "NodeConfig") -> tuple[Backend, NodeContext, dict[str, Any], "NetworkNode"]:
     """``azora node run``: chain, pool, JSON-RPC namespaces, consensus host and libp2p."""
     from consensus.config import TESTNET_TIMEOUTS, TimeoutConfig
     from consensus.sign_guard import FileSignRecordStore
     from node.consensus_host import IntervalPolicy
-    from node.network import GossipOutbox, NetworkNode
-    from p2p import P2PConfig, P2PService, ReqRespHandlers, load_or_create_node_key
+    from node.network import GossipOutbox, NetworkNode, RangeSync
+    from p2p import P2PConfig, P2PService, load_or_create_node_key
     from wallet.keystore import load_keystore, read_password_file
 
     genesis = Genesis.from_file(config.genesis) if config.genesis else None
@@ -188,23 +205,17 @@ def build_network_node(config: "NodeConfig") -> tuple[Backend, dict[str, Any], "
         signer = GuardedSigner(LocalSigner(bytes(account.key), domain), record)
     timeouts = TimeoutConfig(**{**TESTNET_TIMEOUTS.__dict__, **config.timeouts})
     epoch_length = chain.genesis.azora.epoch_length if chain.genesis.azora else 100
+    sync = RangeSync(backend)
     p2p = P2PService(P2PConfig(chain_id=chain.chain_id, listen_host=config.p2p_host,
                                port=config.p2p_port, bootnodes=config.bootnodes),
-                     load_or_create_node_key(config.datadir))
+                     load_or_create_node_key(config.datadir), handlers=sync.handlers())
     host = ConsensusHost(backend, signer=signer, domain=domain,
                          validator_sets=ValidatorSets(chain, epoch_length), timeouts=timeouts,
                          policy=IntervalPolicy(config.block_interval), outbox=GossipOutbox(p2p),
                          on_evidence=EvidenceReporter(backend, account).report)
-    node = NetworkNode(backend, host, p2p)
-    p2p.reqresp.handlers = ReqRespHandlers(status=node.status, on_peer_status=node.on_peer_status,
-                                           blocks_by_range=node.blocks_by_range,
-                                           blocks_by_hash=node.blocks_by_hash)
-    backend.info.extra["node_info"] = {
-        "validator": account.address if account else None,
-        "p2p": {"peerId": str(p2p.peer_id), "listen": [f"/ip4/{config.p2p_host}/tcp/{config.p2p_port}"]},
-    }
-    backend.info.extra["consensus"] = host
-    backend.info.extra["p2p"] = p2p
-    namespaces = build_namespaces(backend)
-    namespaces["net"] = NetAPI(backend, peer_count=node.peer_count)
-    return backend, namespaces, node
+    node = NetworkNode(backend, host, p2p, sync)
+    context = NodeContext(
+        consensus=host, sync=sync, peers=P2PPeers(p2p), validator_sets=host.validator_sets,
+        identity=NetworkIdentity(validator=account.address if account else None, peer_id=str(p2p.peer_id),
+                                 listen=(f"/ip4/{config.p2p_host}/tcp/{config.p2p_port}",)))
+    return backend, context, build_namespaces(backend, context), node

@@ -5,43 +5,47 @@ from typing import Any
 
 from consensus.types import CommitCertificate
 from node.backend import Backend
+from node.context import NodeContext
 from node.rpc.hexcodec import data, quantity
-from node.validators import ValidatorSets
 
 
 class AzoraAPI:
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, context: NodeContext) -> None:
         self._b = backend
-        azora = backend.chain.genesis.azora
-        self._sets = ValidatorSets(backend.chain, azora.epoch_length) if azora else None
+        self._node = context
+        self._sets = context.validator_sets
 
     def nodeInfo(self) -> dict[str, Any]:
-        chain = self._b.chain
+        chain = self._b.view
         head = chain.head
-        return {
-            "client": self._b.info.client_version,
+        info: dict[str, Any] = {
+            "client": self._node.client_version,
             "chainId": quantity(chain.chain_id),
             "genesisHash": data(chain.genesis_hash),
             "head": {"number": quantity(head.block_number), "hash": data(head.hash)},
-            "dev": self._b.info.dev,
+            "dev": self._node.dev,
             "contracts": chain.system_contracts,
             "consensus": self._consensus(),
-            **self._b.info.extra.get("node_info", {}),
         }
+        identity = self._node.identity
+        if identity is not None:
+            info["validator"] = identity.validator
+            info["p2p"] = {"peerId": identity.peer_id, "listen": list(identity.listen)}
+        return info
 
     def _consensus(self) -> dict[str, Any] | None:
-        host = self._b.info.extra.get("consensus")
-        if host is None:
+        if self._node.consensus is None:
             return None
-        return {"height": quantity(max(host.driver.height, 0)), "round": quantity(host.round),
-                "validator": data(host.address) if host.signer else None}
+        status = self._node.consensus.status()
+        return {"height": quantity(status.height), "round": quantity(status.round),
+                "validator": data(status.validator) if status.validator is not None else None}
 
     def getCommit(self, tag: Any) -> dict[str, Any] | None:
         """The commit certificate that finalised a block (null for genesis or unknown blocks)."""
         header = self._b.resolve_header(tag, allow_missing=True)
         if header is None:
             return None
-        raw = self._b.chain.commit_of(header.hash)
+        raw = self._b.view.commit_of(header.hash)
         if raw is None:
             return None
         certificate = CommitCertificate.decode(raw)

@@ -25,15 +25,15 @@ class DebugAPI:
         return data(rlp.encode(self._header(block)))
 
     def getRawBlock(self, block: Any) -> str:
-        return data(rlp.encode(self._b.chain.block_of(self._header(block))))
+        return data(rlp.encode(self._b.view.block_of(self._header(block))))
 
     def getRawReceipts(self, block: Any) -> list[str]:
         """Each receipt as in the receipts trie: RLP, or type byte + RLP for typed receipts."""
-        return [data(receipt.encode()) for receipt in self._b.chain.receipts_of(self._header(block))]
+        return [data(receipt.encode()) for receipt in self._b.view.receipts_of(self._header(block))]
 
     def getRawTransaction(self, tx_hash: Any) -> str | None:
         raw_hash = parse_hash(tx_hash, "transaction hash")
-        chain = self._b.chain
+        chain = self._b.view
         location = chain.transaction_location(raw_hash)
         if location is None:
             pending = self._b.pool.get(raw_hash)

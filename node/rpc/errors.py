@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from kernel.execution import decode_revert_reason
+
 PARSE_ERROR = -32700
 INVALID_REQUEST = -32600
 METHOD_NOT_FOUND = -32601
@@ -46,15 +48,3 @@ def reverted(output: bytes) -> RpcError:
     reason = decode_revert_reason(output)
     message = "execution reverted" + (f": {reason}" if reason else "")
     return RpcError(EXECUTION_REVERTED, message, "0x" + output.hex())
-
-
-def decode_revert_reason(output: bytes) -> str | None:
-    """The string of an ``Error(string)`` revert (selector 0x08c379a0), if that is what it is."""
-    if len(output) < 68 or output[:4] != bytes.fromhex("08c379a0"):
-        return None
-    try:
-        from eth_abi import decode
-        (reason,) = decode(["string"], output[4:])
-        return str(reason)
-    except Exception:  # malformed payload: report the raw data only
-        return None

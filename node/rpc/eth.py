@@ -7,9 +7,11 @@ from typing import Any
 
 from eth.abc import BlockHeaderAPI
 
-from kernel.chain import Chain
+from kernel.abc import ChainViewAPI
+from kernel.execution import CallError
 from node.backend import Backend
-from node.execution import CallArgs
+from node.context import NodeContext
+from node.execution import CallArgs, parse_state_overrides, rpc_error
 from node.rpc.errors import invalid_params, server_error
 from node.rpc.format import (
     effective_gas_price, format_block, format_receipts, format_transaction,
@@ -26,34 +28,40 @@ RECEIPT_CACHE_BLOCKS = 64     # 1 gwei: what eth_maxPriorityFeePerGas suggests o
 
 
 class EthAPI:
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, context: NodeContext) -> None:
         self._b = backend
+        self._node = context
         self._receipts_cache: OrderedDict[bytes, list[dict[str, Any]]] = OrderedDict()
         self._receipts_lock = threading.Lock()
 
     @property
-    def _chain(self) -> Chain:
-        return self._b.chain
+    def _view(self) -> ChainViewAPI:
+        return self._b.view
 
     # -- chain facts ----------------------------------------------------------------------
 
     def chainId(self) -> str:
-        return quantity(self._chain.chain_id)
+        return quantity(self._view.chain_id)
 
     def blockNumber(self) -> str:
-        return quantity(self._chain.head.block_number)
+        return quantity(self._view.head.block_number)
 
-    def syncing(self) -> bool:
-        return False
+    def syncing(self) -> dict[str, str] | bool:
+        """geth's answer: the range sync's progress while it runs, else false."""
+        status = self._node.sync.sync_status() if self._node.sync is not None else None
+        if status is None:
+            return False
+        return {"startingBlock": quantity(status.starting_block), "currentBlock": quantity(status.current_block),
+                "highestBlock": quantity(status.highest_block)}
 
     def mining(self) -> bool:
-        return self._b.info.dev
+        return self._node.dev
 
     def hashrate(self) -> str:
         return "0x0"
 
     def coinbase(self) -> str:
-        coinbase = self._b.info.extra.get("coinbase")
+        coinbase = self._node.coinbase
         if coinbase is None:
             raise server_error("etherbase must be explicitly specified")
         return data(coinbase)
@@ -62,7 +70,7 @@ class EthAPI:
         return "0x44"
 
     def accounts(self) -> list[str]:
-        accounts = self._b.info.extra.get("accounts")
+        accounts = self._node.accounts
         return [a.address.lower() for a in accounts.all()] if accounts else []
 
     # -- blocks ---------------------------------------------------------------------------
@@ -76,17 +84,17 @@ class EthAPI:
         return None if header is None else self._block(header, parse_bool(full, "fullTx"))
 
     def _block(self, header: BlockHeaderAPI, full: bool) -> dict[str, Any]:
-        block = self._chain.block_of(header)
-        senders = self._chain.senders_of(header) if full else ()
+        block = self._view.block_of(header)
+        senders = self._view.senders_of(header) if full else ()
         return format_block(block, senders, full)
 
     def getBlockTransactionCountByNumber(self, tag: Any) -> str | None:
         header = self._b.resolve_header(tag, allow_missing=True)
-        return None if header is None else quantity(len(self._chain.block_of(header).transactions))
+        return None if header is None else quantity(len(self._view.block_of(header).transactions))
 
     def getBlockTransactionCountByHash(self, block_hash: Any) -> str | None:
         header = self._b.header_by_hash(parse_hash(block_hash, "block hash"))
-        return None if header is None else quantity(len(self._chain.block_of(header).transactions))
+        return None if header is None else quantity(len(self._view.block_of(header).transactions))
 
     def getUncleCountByBlockNumber(self, tag: Any) -> str | None:
         header = self._b.resolve_header(tag, allow_missing=True)
@@ -109,11 +117,11 @@ class EthAPI:
 
     def getTransactionByHash(self, tx_hash: Any) -> dict[str, Any] | None:
         raw_hash = parse_hash(tx_hash, "transaction hash")
-        location = self._chain.transaction_location(raw_hash)
+        location = self._view.transaction_location(raw_hash)
         if location is None:
             pending = self._b.pool.get(raw_hash)
             return None if pending is None else format_transaction(pending, pending.sender, None, None)
-        return self._transaction_at(self._chain.header_by_number(location[0]), location[1])
+        return self._transaction_at(self._view.header_by_number(location[0]), location[1])
 
     def getTransactionByBlockHashAndIndex(self, block_hash: Any, index: Any) -> dict[str, Any] | None:
         header = self._b.header_by_hash(parse_hash(block_hash, "block hash"))
@@ -124,20 +132,20 @@ class EthAPI:
         return None if header is None else self._transaction_at(header, parse_quantity(index, "index"))
 
     def _transaction_at(self, header: BlockHeaderAPI, index: int) -> dict[str, Any] | None:
-        transactions = self._chain.block_of(header).transactions
+        transactions = self._view.block_of(header).transactions
         if index >= len(transactions):
             return None
-        sender = self._chain.senders_of(header)[index]
+        sender = self._view.senders_of(header)[index]
         return format_transaction(transactions[index], sender, header, index)
 
     def getRawTransactionByHash(self, tx_hash: Any) -> str | None:
         raw_hash = parse_hash(tx_hash, "transaction hash")
-        location = self._chain.transaction_location(raw_hash)
+        location = self._view.transaction_location(raw_hash)
         if location is None:
             pending = self._b.pool.get(raw_hash)
             return None if pending is None else data(pending.encode())
-        header = self._chain.header_by_number(location[0])
-        return data(self._chain.block_of(header).transactions[location[1]].encode())
+        header = self._view.header_by_number(location[0])
+        return data(self._view.block_of(header).transactions[location[1]].encode())
 
     def getRawTransactionByBlockHashAndIndex(self, block_hash: Any, index: Any) -> str | None:
         header = self._b.header_by_hash(parse_hash(block_hash, "block hash"))
@@ -148,15 +156,15 @@ class EthAPI:
         return None if header is None else self._raw_at(header, parse_quantity(index, "index"))
 
     def _raw_at(self, header: BlockHeaderAPI, index: int) -> str | None:
-        transactions = self._chain.block_of(header).transactions
+        transactions = self._view.block_of(header).transactions
         return data(transactions[index].encode()) if index < len(transactions) else None
 
     def getTransactionReceipt(self, tx_hash: Any) -> dict[str, Any] | None:
-        location = self._chain.transaction_location(parse_hash(tx_hash, "transaction hash"))
+        location = self._view.transaction_location(parse_hash(tx_hash, "transaction hash"))
         if location is None:
             return None
         number, index = location
-        return self._receipts(self._chain.header_by_number(number))[index]
+        return self._receipts(self._view.header_by_number(number))[index]
 
     def getBlockReceipts(self, tag: Any) -> list[dict[str, Any]] | None:
         if isinstance(tag, str) and len(tag) == 66:
@@ -174,8 +182,8 @@ class EthAPI:
             if cached is not None:
                 self._receipts_cache.move_to_end(header.hash)
                 return cached
-        block = self._chain.block_of(header)
-        receipts = format_receipts(block, self._chain.receipts_of(header), self._chain.senders_of(header))
+        block = self._view.block_of(header)
+        receipts = format_receipts(block, self._view.receipts_of(header), self._view.senders_of(header))
         with self._receipts_lock:
             self._receipts_cache[header.hash] = receipts
             while len(self._receipts_cache) > RECEIPT_CACHE_BLOCKS:
@@ -202,28 +210,28 @@ class EthAPI:
 
     def getBalance(self, address: Any, tag: Any = "latest") -> str:
         account = parse_address(address)
-        return quantity(self._chain.state_at(self._b.resolve_header(tag)).get_balance(account))
+        return quantity(self._view.state_at(self._b.resolve_header(tag)).get_balance(account))
 
     def getTransactionCount(self, address: Any, tag: Any = "latest") -> str:
         account = parse_address(address)
         if tag == "pending":
             return quantity(self._b.pending_nonce(account))
-        return quantity(self._chain.state_at(self._b.resolve_header(tag)).get_nonce(account))
+        return quantity(self._view.state_at(self._b.resolve_header(tag)).get_nonce(account))
 
     def getCode(self, address: Any, tag: Any = "latest") -> str:
         account = parse_address(address)
-        return data(self._chain.state_at(self._b.resolve_header(tag)).get_code(account))
+        return data(self._view.state_at(self._b.resolve_header(tag)).get_code(account))
 
     def getStorageAt(self, address: Any, slot: Any, tag: Any = "latest") -> str:
         account = parse_address(address)
         key = _parse_slot(slot)
-        value = self._chain.state_at(self._b.resolve_header(tag)).get_storage(account, key)
+        value = self._view.state_at(self._b.resolve_header(tag)).get_storage(account, key)
         return data(value.to_bytes(32, "big"))
 
     def getStorageValues(self, requests: Any, tag: Any = "latest") -> dict[str, list[str]]:
         if not isinstance(requests, dict):
             raise invalid_params("invalid argument 0: object of address → slots expected")
-        state = self._chain.state_at(self._b.resolve_header(tag))
+        state = self._view.state_at(self._b.resolve_header(tag))
         out: dict[str, list[str]] = {}
         for address, slots in requests.items():
             account = parse_address(address)
@@ -237,11 +245,19 @@ class EthAPI:
 
     def call(self, call: Any, tag: Any = "latest", overrides: Any = None, block_overrides: Any = None) -> str:
         header = self._b.resolve_header(tag)
-        return data(self._b.executor.call(header, CallArgs.parse(call), overrides))
+        message, parsed = CallArgs.parse(call), parse_state_overrides(overrides)
+        try:
+            return data(self._view.call(header, message, parsed))
+        except CallError as exc:
+            raise rpc_error(exc) from None
 
     def estimateGas(self, call: Any, tag: Any = "latest", overrides: Any = None) -> str:
         header = self._b.resolve_header(tag)
-        return quantity(self._b.executor.estimate_gas(header, CallArgs.parse(call), overrides))
+        message, parsed = CallArgs.parse(call), parse_state_overrides(overrides)
+        try:
+            return quantity(self._view.estimate_gas(header, message, parsed))
+        except CallError as exc:
+            raise rpc_error(exc) from None
 
     # -- fees -----------------------------------------------------------------------------
 
@@ -255,18 +271,17 @@ class EthAPI:
         return quantity(self._b.next_base_fee())
 
     def blobBaseFee(self) -> str:
-        head = self._chain.head
-        vm = self._chain.vm_at(self._chain.create_child_header(head, timestamp=head.timestamp + 1))
-        return quantity(vm.state.blob_base_fee if hasattr(vm.state, "blob_base_fee") else 1)
+        # Before Cancun there is no blob base fee; the minimum (1) is what clients expect.
+        return quantity(self._view.next_base_fee_per_blob_gas(self._view.head) or 1)
 
     def _suggested_tip(self) -> int:
         # geth's oracle: a percentile of recent tips; an idle dev chain gets the floor.
         tips = []
-        head = self._chain.head
+        head = self._view.head
         for number in range(max(1, head.block_number - 19), head.block_number + 1):
-            header = self._chain.header_by_number(number)
+            header = self._view.header_by_number(number)
             base_fee = getattr(header, "base_fee_per_gas", 0) or 0
-            for tx in self._chain.block_of(header).transactions:
+            for tx in self._view.block_of(header).transactions:
                 tips.append(effective_gas_price(tx, base_fee) - base_fee)
         if not tips:
             return DEFAULT_TIP
@@ -285,17 +300,17 @@ class EthAPI:
         oldest = newest_header.block_number - count + 1
         base_fees, ratios, blob_fees, blob_ratios, rewards = [], [], [], [], []
         for number in range(oldest, newest_header.block_number + 1):
-            header = self._chain.header_by_number(number)
+            header = self._view.header_by_number(number)
             base_fee = getattr(header, "base_fee_per_gas", 0) or 0
             base_fees.append(quantity(base_fee))
             ratios.append(header.gas_used / header.gas_limit if header.gas_limit else 0)
-            blob_fees.append("0x1")
-            blob_ratios.append(0.0)
+            blob = self._view.blob_fees_of(header)
+            blob_fees.append(quantity(blob.base_fee_per_blob_gas))
+            blob_ratios.append(blob.blob_gas_used_ratio)
             if percentiles is not None:
                 rewards.append([quantity(r) for r in self._rewards(header, base_fee, percentiles)])
-        after = self._chain.create_child_header(newest_header, timestamp=newest_header.timestamp + 1)
-        base_fees.append(quantity(getattr(after, "base_fee_per_gas", 0) or 0))
-        blob_fees.append("0x1")
+        base_fees.append(quantity(self._view.next_base_fee(newest_header)))
+        blob_fees.append(quantity(self._view.next_base_fee_per_blob_gas(newest_header)))
         result: dict[str, Any] = {"oldestBlock": quantity(oldest), "baseFeePerGas": base_fees,
                                   "gasUsedRatio": ratios, "baseFeePerBlobGas": blob_fees,
                                   "blobGasUsedRatio": blob_ratios}
@@ -304,10 +319,10 @@ class EthAPI:
         return result
 
     def _rewards(self, header: BlockHeaderAPI, base_fee: int, percentiles: list[float]) -> list[int]:
-        block = self._chain.block_of(header)
+        block = self._view.block_of(header)
         if not block.transactions:
             return [0 for _ in percentiles]
-        receipts = self._chain.receipts_of(header)
+        receipts = self._view.receipts_of(header)
         used, previous = [], 0
         for receipt in receipts:
             used.append(receipt.gas_used - previous)
@@ -329,7 +344,7 @@ class EthAPI:
 
     def getLogs(self, criteria: Any) -> list[dict[str, Any]]:
         query = LogQuery.parse(criteria, self._b)
-        return query_logs(self._chain, query)
+        return query_logs(self._view, query)
 
 
 def _parse_slot(slot: Any) -> int:

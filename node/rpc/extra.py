@@ -7,7 +7,6 @@ every WebSocket, through a memory channel fed with ``trio.from_thread``.
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import os
 import secrets
@@ -15,23 +14,17 @@ import threading
 import time
 import zlib
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Protocol, Union
 
-import rlp
 import trio
-from eth.abc import BlockAPI, SignedTransactionAPI, VirtualMachineAPI
-from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA3
-from eth.exceptions import Revert
-from eth.rlp.accounts import Account
-from eth_utils import keccak
-from trie import HexaryTrie
+from eth.abc import BlockAPI, LogAPI, SignedTransactionAPI, VirtualMachineAPI
 
+from kernel.execution import CallError
+from kernel.forks import BLOB_SCHEDULES, ForkSchedule, fork_name
 from node.backend import Backend
-from node.execution import CallArgs, _vm_error_message
+from node.execution import CallArgs, rpc_error
 from node.rpc.errors import METHOD_NOT_FOUND, RpcError, invalid_params, server_error
-from node.rpc.format import (
-    contract_address, format_access_list, format_header, format_log, format_transaction,
-)
+from node.rpc.format import format_access_list, format_header, format_log, format_transaction
 from node.rpc.hexcodec import data, parse_address, parse_bool, quantity
 from node.rpc.logs import LogQuery, query_logs
 from node.rpc.server import needs_connection
@@ -39,7 +32,6 @@ from node.rpc.server import needs_connection
 logger = logging.getLogger("azora.rpc.filters")
 
 FILTER_TIMEOUT = 300.0          # geth's filter deadline: 5 minutes without a poll
-MAX_ACCESS_LIST_ROUNDS = 16     # geth iterates until the list stops changing
 SEND_TIMEOUT = 10.0             # seconds a subscriber may take to accept one notification
 NOTIFY_BUFFER = 10_000          # events queued for subscribers before the hooks drop them
 
@@ -55,10 +47,16 @@ class _Filter:
     changes: list[Any] = field(default_factory=list)
 
 
+class Subscriber(Protocol):
+    """Where notifications go: a WebSocket connection (node.rpc.server.WebSocketConnection)."""
+
+    async def send_json(self, message: Any) -> None: ...
+
+
 @dataclass
 class _Subscription:
     kind: str                           # "newHeads" | "logs" | "newPendingTransactions"
-    connection: Any
+    connection: Subscriber
     query: LogQuery | None = None
     full_tx: bool = False
 
@@ -66,13 +64,16 @@ class _Subscription:
 @dataclass(frozen=True)
 class _BlockEvent:
     header: dict[str, Any]
-    logs: tuple[tuple[Any, dict[str, Any]], ...]   # (py-evm log, formatted log)
+    logs: tuple[tuple[LogAPI, dict[str, Any]], ...]   # (py-evm log, formatted log)
 
 
 @dataclass(frozen=True)
 class _TxEvent:
     tx_hash: str
     tx: dict[str, Any]
+
+
+_Event = Union[_BlockEvent, _TxEvent]
 
 
 def new_id() -> str:
@@ -100,7 +101,7 @@ class EthExtraAPI:
         self._filters: dict[str, _Filter] = {}
         self._subscriptions: dict[str, _Subscription] = {}
         self._token: trio.lowlevel.TrioToken | None = None
-        self._send, self._receive = trio.open_memory_channel[Any](NOTIFY_BUFFER)
+        self._send, self._receive = trio.open_memory_channel[_Event](NOTIFY_BUFFER)
         backend.on_new_block.append(self._on_new_block)
         backend.on_tx_added.append(self._on_tx_added)
 
@@ -133,7 +134,7 @@ class EthExtraAPI:
                 del self._filters[fid]
         return expired
 
-    def on_disconnect(self, connection: Any) -> None:
+    def on_disconnect(self, connection: Subscriber) -> None:
         """A WebSocket closed: its subscriptions end with it."""
         with self._lock:
             for sid in [s for s, sub in self._subscriptions.items() if sub.connection is connection]:
@@ -155,8 +156,8 @@ class EthExtraAPI:
                                      if _in_filter_range(f.query, block.number) and f.query.matches(log))
         self._publish(event)
 
-    def _block_logs(self, block: BlockAPI) -> Iterable[tuple[Any, dict[str, Any]]]:
-        receipts = self._b.chain.receipts_of(block.header)
+    def _block_logs(self, block: BlockAPI) -> Iterable[tuple[LogAPI, dict[str, Any]]]:
+        receipts = self._b.view.receipts_of(block.header)
         log_index = 0
         for tx_index, (tx, receipt) in enumerate(zip(block.transactions, receipts)):
             for log in receipt.logs:
@@ -173,7 +174,7 @@ class EthExtraAPI:
                     f.changes.append(event.tx if f.full_tx else event.tx_hash)
         self._publish(event)
 
-    def _publish(self, event: Any) -> None:
+    def _publish(self, event: _Event) -> None:
         if self._token is None or not self._subscriptions:
             return
         try:
@@ -183,7 +184,7 @@ class EthExtraAPI:
         except trio.RunFinishedError:  # shutting down
             pass
 
-    def _send_nowait(self, event: Any) -> None:
+    def _send_nowait(self, event: _Event) -> None:
         try:
             self._send.send_nowait(event)
         except trio.WouldBlock:       # subscribers far behind: drop, as geth drops slow ones
@@ -191,7 +192,7 @@ class EthExtraAPI:
         except (trio.BrokenResourceError, trio.ClosedResourceError):   # the service stopped
             pass
 
-    async def _notify(self, event: Any) -> None:
+    async def _notify(self, event: _Event) -> None:
         with self._lock:
             subscriptions = list(self._subscriptions.items())
         for sid, sub in subscriptions:
@@ -236,7 +237,7 @@ class EthExtraAPI:
             query = f.query
         if query is None:
             raise filter_not_found()
-        return query_logs(self._b.chain, query)
+        return query_logs(self._b.view, query)
 
     def uninstallFilter(self, filter_id: Any) -> bool:
         _check_id(filter_id)
@@ -264,7 +265,7 @@ class EthExtraAPI:
     # -- subscriptions ----------------------------------------------------------------------
 
     @needs_connection
-    async def subscribe(self, connection: Any, kind: Any, options: Any = None) -> str:
+    async def subscribe(self, connection: Subscriber | None, kind: Any, options: Any = None) -> str:
         if connection is None:
             raise notifications_unsupported()
         if kind == "newHeads":
@@ -275,7 +276,7 @@ class EthExtraAPI:
         elif kind == "newPendingTransactions":
             full = False if options is None else parse_bool(options, "fullTx")
             sub = _Subscription("newPendingTransactions", connection, full_tx=full)
-        elif kind == "syncing":   # never syncing: a valid subscription that stays silent
+        elif kind == "syncing":   # a valid subscription; sync progress is polled (eth_syncing), not pushed
             sub = _Subscription("syncing", connection)
         elif isinstance(kind, str):
             raise RpcError(METHOD_NOT_FOUND, f'no "{kind}" subscription in eth namespace')
@@ -287,7 +288,7 @@ class EthExtraAPI:
         return sid
 
     @needs_connection
-    async def unsubscribe(self, connection: Any, subscription_id: Any) -> bool:
+    async def unsubscribe(self, connection: Subscriber | None, subscription_id: Any) -> bool:
         _check_id(subscription_id)
         with self._lock:
             sub = self._subscriptions.get(subscription_id)
@@ -304,58 +305,35 @@ class EthExtraAPI:
             raise invalid_params("invalid argument 1: storage keys must be an array")
         keys = [_decode_storage_key(k) for k in storage_keys]
         header = self._b.resolve_header(tag)
-        # The kernel has no proof read yet: walk its trie nodes (keyed by hash) read-only.
-        state_trie = HexaryTrie(self._b.chain.db, header.state_root)
-        account_key = keccak(account_address)
-        encoded = state_trie.get(account_key)
-        account = rlp.decode(encoded, sedes=Account) if encoded else Account(0, 0, BLANK_ROOT_HASH, EMPTY_SHA3)
-        storage_trie = HexaryTrie(self._b.chain.db, account.storage_root)
-        storage_proof = []
-        for raw_key, length in keys:
-            output_key = data(raw_key) if length == 32 else quantity(int.from_bytes(raw_key, "big"))
-            if account.storage_root == BLANK_ROOT_HASH:
-                storage_proof.append({"key": output_key, "value": "0x0", "proof": []})
-                continue
-            slot_key = keccak(raw_key)
-            value = storage_trie.get(slot_key)
-            storage_proof.append({"key": output_key,
-                                  "value": quantity(rlp.decode(value, sedes=rlp.sedes.big_endian_int) if value else 0),
-                                  "proof": trie_proof(storage_trie, slot_key)})
-        return {"address": data(account_address), "accountProof": trie_proof(state_trie, account_key),
-                "balance": quantity(account.balance), "codeHash": data(account.code_hash),
-                "nonce": quantity(account.nonce), "storageHash": data(account.storage_root),
+        proof = self._b.view.account_proof(header, account_address, [key for key, _ in keys])
+        # geth echoes each key as it was given: a full 32-byte hash, or a shorter quantity.
+        storage_proof = [
+            {"key": data(raw_key) if length == 32 else quantity(int.from_bytes(raw_key, "big")),
+             "value": quantity(slot.value), "proof": [data(node) for node in slot.proof]}
+            for (raw_key, length), slot in zip(keys, proof.storage)]
+        return {"address": data(proof.address), "accountProof": [data(node) for node in proof.proof],
+                "balance": quantity(proof.balance), "codeHash": data(proof.code_hash),
+                "nonce": quantity(proof.nonce), "storageHash": data(proof.storage_root),
                 "storageProof": storage_proof}
 
     # -- eth_createAccessList ---------------------------------------------------------------
 
     def createAccessList(self, call: Any, tag: Any = "latest") -> dict[str, Any]:
         header = self._b.resolve_header(tag)
-        args = CallArgs.parse(call)
-        if args.gas is None:
-            args = dataclasses.replace(args, gas=header.gas_limit)
-        executor = self._b.executor
-        vm = executor._vm(header, args)
-        if args.nonce is None:
-            args = dataclasses.replace(args, nonce=vm.state.get_nonce(args.sender))
-        recipient = args.to if args.to is not None else contract_address(args.sender, args.nonce)
-        excluded = {args.sender, recipient} | set(vm.state.computation_class.get_precompiles())
-        access_list = args.access_list
-        for _ in range(MAX_ACCESS_LIST_ROUNDS):
-            args = dataclasses.replace(args, access_list=access_list)
-            used, error, touched = _traced_run(vm, executor, args)
-            found = _merge_access_list(access_list, touched, excluded)
-            if found == access_list:
-                break
-            access_list = found
-        result: dict[str, Any] = {"accessList": format_access_list(access_list), "gasUsed": quantity(used)}
-        if error is not None:
-            result["error"] = error
+        try:
+            traced = self._b.view.create_access_list(header, CallArgs.parse(call))
+        except CallError as exc:
+            raise rpc_error(exc) from None
+        result: dict[str, Any] = {"accessList": format_access_list(traced.access_list),
+                                  "gasUsed": quantity(traced.gas_used)}
+        if traced.error is not None:
+            result["error"] = traced.error
         return result
 
     # -- eth_config (EIP-7910) and eth_capabilities -----------------------------------------
 
     def config(self) -> dict[str, Any]:
-        chain = self._b.chain
+        chain = self._b.view
         head = chain.head
         forks = fork_activations(chain.schedule)
         current_index = max(i for i, (number, timestamp, _) in enumerate(forks)
@@ -370,18 +348,20 @@ class EthExtraAPI:
     def _fork_config(self, forks: list[tuple[int, int, type[VirtualMachineAPI]]],
                      index: int) -> dict[str, Any] | None:
         _, timestamp, vm_class = forks[index]
-        blob_schedule = BLOB_SCHEDULES.get(_fork_name(vm_class))
+        blob_schedule = BLOB_SCHEDULES.get(fork_name(vm_class))
         if blob_schedule is None:
             return None
-        chain = self._b.chain
-        return {"activationTime": timestamp, "blobSchedule": dict(blob_schedule),
+        blob_json = {"baseFeeUpdateFraction": blob_schedule.base_fee_update_fraction,
+                     "max": blob_schedule.max, "target": blob_schedule.target}
+        chain = self._b.view
+        return {"activationTime": timestamp, "blobSchedule": blob_json,
                 "chainId": quantity(chain.chain_id),
                 "forkId": data(fork_hash(chain.genesis_hash, forks[:index + 1],
                                          chain.genesis.header.get("timestamp", 0))),
                 "precompiles": _precompiles(vm_class), "systemContracts": _system_contracts(vm_class)}
 
     def capabilities(self) -> dict[str, Any]:
-        head = self._b.chain.head
+        head = self._b.view.head
         # An archive node: every resource from genesis, nothing pruned.
         full = {"disabled": False, "oldestBlock": "0x0"}
         return {"head": {"number": quantity(head.block_number), "hash": data(head.hash)},
@@ -400,7 +380,7 @@ def _in_filter_range(query: LogQuery, number: int) -> bool:
     return (query.first is None or number >= query.first) and (query.last is None or number <= query.last)
 
 
-def _results_for(sub: _Subscription, event: Any) -> list[Any]:
+def _results_for(sub: _Subscription, event: _Event) -> list[Any]:
     if isinstance(event, _BlockEvent):
         if sub.kind == "newHeads":
             return [event.header]
@@ -427,84 +407,7 @@ def _decode_storage_key(value: Any) -> tuple[bytes, int]:
     return raw.rjust(32, b"\0"), len(raw)
 
 
-def trie_proof(trie: HexaryTrie, key: bytes) -> list[str]:
-    """geth's proof list: the root and every node stored by hash on the path to ``key``.
-
-    Nodes shorter than 32 bytes live inside their parent, so geth leaves them out.
-    """
-    nodes = [rlp.encode(node) for node in trie.get_proof(key)]
-    return [data(node) for i, node in enumerate(nodes) if i == 0 or len(node) >= 32]
-
-
-def _traced_run(vm: VirtualMachineAPI, executor: Any,
-                args: CallArgs) -> tuple[int, str | None, set[Any]]:
-    """Run ``args`` and record every address and slot an opcode looked at.
-
-    EVM opcodes ask the state whether an account or slot is warm before each access (EIP-2929);
-    the transaction's own pre-warming marks without asking, so asking is the opcode's trace.
-    """
-    state = vm.state
-    touched: set[Any] = set()
-    is_address_warm, is_storage_warm = state.is_address_warm, state.is_storage_warm
-
-    def address_probe(address: bytes) -> bool:
-        touched.add(address)
-        return is_address_warm(address)
-
-    def storage_probe(address: bytes, slot: int) -> bool:
-        touched.add((address, slot))
-        return is_storage_warm(address, slot)
-
-    state.is_address_warm, state.is_storage_warm = address_probe, storage_probe
-    try:
-        computation = executor._run(vm, args, args.gas)
-    finally:
-        del state.is_address_warm, state.is_storage_warm
-    error = None
-    if computation.is_error:
-        error = "execution reverted" if isinstance(computation.error, Revert) else \
-            _vm_error_message(computation.error)
-    return _gas_used(vm, args.gas, computation), error, touched
-
-
-def _gas_used(vm: VirtualMachineAPI, gas: int, computation: Any) -> int:
-    """What the receipt would say, computed as py-evm's finalize_computation does.
-
-    Gas spent minus the capped refund, plus what EIP-7623's calldata floor adds.
-    """
-    spent = gas - computation.get_gas_remaining()
-    refund = vm.state.transaction_executor_class.calculate_gas_refund(computation, spent)
-    return spent - refund + (getattr(computation, "data_floor_gas", 0) or 0)
-
-
-def _merge_access_list(base: tuple[tuple[bytes, tuple[int, ...]], ...], touched: set[Any],
-                       excluded: set[bytes]) -> tuple[tuple[bytes, tuple[int, ...]], ...]:
-    """geth's accessList: the given entries, then touched accounts; slots kept for every account.
-
-    Excluded accounts (sender, recipient, precompiles) appear only to carry their slots.
-    """
-    slots: dict[bytes, list[int]] = {}
-    for address, keys in base:
-        entry = slots.setdefault(address, [])
-        entry.extend(k for k in keys if k not in entry)
-    for item in sorted(touched, key=lambda t: (t,) if isinstance(t, bytes) else t):
-        if isinstance(item, tuple):
-            address, slot = item
-            entry = slots.setdefault(address, [])
-            if slot not in entry:
-                entry.append(slot)
-        elif item not in excluded:
-            slots.setdefault(item, [])
-    # Sorted, as geth sorts, so the list is stable from one round to the next.
-    return tuple((address, tuple(sorted(keys))) for address, keys in sorted(slots.items()))
-
-
 # -- forks ---------------------------------------------------------------------------------
-
-BLOB_SCHEDULES: dict[str, dict[str, int]] = {
-    "cancun": {"baseFeeUpdateFraction": 3338477, "max": 6, "target": 3},
-    "prague": {"baseFeeUpdateFraction": 5007716, "max": 9, "target": 6},
-}
 
 PRECOMPILE_NAMES = {
     1: "ECREC", 2: "SHA256", 3: "RIPEMD160", 4: "ID", 5: "MODEXP", 6: "BN254_ADD",
@@ -514,23 +417,15 @@ PRECOMPILE_NAMES = {
 }
 
 
-def _fork_name(vm_class: type[VirtualMachineAPI]) -> str:
-    """py-evm's fork of a VM class (Azora's VM subclasses Prague)."""
-    for klass in vm_class.__mro__:
-        fork = getattr(klass, "fork", None)
-        if isinstance(fork, str) and fork in BLOB_SCHEDULES:
-            return fork
-    return str(getattr(vm_class, "fork", ""))
-
-
-def fork_activations(schedule: Any) -> list[tuple[int, int, type[VirtualMachineAPI]]]:
+def fork_activations(schedule: ForkSchedule) -> list[tuple[int, int, type[VirtualMachineAPI]]]:
     """(block, timestamp, VM) for every fork of the schedule, oldest first."""
     forks = [(number, 0, vm) for number, vm in schedule.by_number]
     forks += [(0, timestamp, vm) for timestamp, vm in schedule.by_time]
     return forks
 
 
-def fork_hash(genesis_hash: bytes, activated: Iterable[tuple[int, int, Any]], genesis_time: int) -> bytes:
+def fork_hash(genesis_hash: bytes, activated: Iterable[tuple[int, int, object]],
+              genesis_time: int) -> bytes:
     """EIP-2124/6122 FORK_HASH: CRC32 of the genesis hash and each past activation point.
 
     Activations at genesis (block 0, or a time not after the genesis time) do not count.
@@ -558,7 +453,7 @@ def _precompiles(vm_class: type[VirtualMachineAPI]) -> dict[str, str]:
 def _system_contracts(vm_class: type[VirtualMachineAPI]) -> dict[str, str]:
     from eth.vm.forks.cancun.constants import BEACON_ROOTS_ADDRESS
     out = {"BEACON_ROOTS_ADDRESS": data(BEACON_ROOTS_ADDRESS)}
-    if _fork_name(vm_class) == "prague":
+    if fork_name(vm_class) == "prague":
         from eth.vm.forks.prague import constants as prague
         out.update({
             "CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS": data(prague.CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS),

@@ -4,7 +4,9 @@ from __future__ import annotations
 from typing import Any, Sequence, cast
 
 import rlp
-from eth.abc import BlockAPI, BlockHeaderAPI, LegacyTransactionFieldsAPI, ReceiptAPI, SignedTransactionAPI
+from eth.abc import (
+    BlockAPI, BlockHeaderAPI, LegacyTransactionFieldsAPI, LogAPI, ReceiptAPI, SignedTransactionAPI,
+)
 from eth_utils import keccak
 
 from node.rpc.hexcodec import data, quantity
@@ -118,7 +120,7 @@ def format_transaction(tx: SignedTransactionAPI, sender: bytes,
     return out
 
 
-def format_access_list(access_list: Sequence[Any]) -> list[dict[str, Any]]:
+def format_access_list(access_list: Sequence[tuple[bytes, Sequence[int]]]) -> list[dict[str, Any]]:
     return [{"address": data(address), "storageKeys": [data(k.to_bytes(32, "big")) for k in keys]}
             for address, keys in access_list]
 
@@ -161,7 +163,7 @@ def format_receipts(block: BlockAPI, receipts: Sequence[ReceiptAPI],
     return out
 
 
-def format_log(log: Any, header: BlockHeaderAPI, tx_hash: bytes, tx_index: int,
+def format_log(log: LogAPI, header: BlockHeaderAPI, tx_hash: bytes, tx_index: int,
                log_index: int) -> dict[str, Any]:
     return {
         "address": data(log.address),

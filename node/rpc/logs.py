@@ -4,10 +4,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
-from eth.abc import BlockHeaderAPI
+from eth.abc import BlockHeaderAPI, LogAPI
 from eth_bloom import BloomFilter
 
-from kernel.chain import Chain
+from kernel.abc import ChainViewAPI
 from node.rpc.errors import invalid_params, server_error
 from node.rpc.format import format_log
 from node.rpc.hexcodec import parse_address, parse_hash
@@ -58,13 +58,13 @@ class LogQuery:
     @staticmethod
     def _bound(tag: Any, backend: "Backend", resolve: bool) -> int | None:
         if tag is None or tag in ("latest", "pending", "safe", "finalized"):
-            return backend.chain.head.block_number if resolve else None
+            return backend.view.head.block_number if resolve else None
         if tag == "earliest":
             return 0
         header = backend.resolve_header(tag, allow_missing=True)
-        return backend.chain.head.block_number + 1 if header is None else header.block_number
+        return backend.view.head.block_number + 1 if header is None else header.block_number
 
-    def matches(self, log: Any) -> bool:
+    def matches(self, log: LogAPI) -> bool:
         if self.addresses and log.address not in self.addresses:
             return False
         if len(self.topics) > len(log.topics):
@@ -81,7 +81,7 @@ class LogQuery:
         return all(wanted is None or any(t in bloom for t in wanted) for wanted in self.topics)
 
 
-def query_logs(chain: Chain, query: LogQuery) -> list[dict[str, Any]]:
+def query_logs(chain: ChainViewAPI, query: LogQuery) -> list[dict[str, Any]]:
     if query.block_hash is not None:
         try:
             header = chain.header_by_hash(query.block_hash)
@@ -95,12 +95,11 @@ def query_logs(chain: Chain, query: LogQuery) -> list[dict[str, Any]]:
         return []
     # Required topics (single-alternative positions) and addresses narrow via the index.
     required = [wanted[0] for wanted in query.topics if wanted is not None and len(wanted) == 1]
-    candidates: Sequence[int] | None = chain.log_block_candidates(first, last, query.addresses, required)
-    if candidates is None:
-        if last - first > MAX_UNINDEXED_RANGE:
-            raise server_error(f"query range too large without an address or topic "
-                               f"(max {MAX_UNINDEXED_RANGE} blocks)")
-        candidates = range(first, last + 1)
+    indexed = chain.log_block_candidates(first, last, query.addresses, required)
+    if indexed is None and last - first > MAX_UNINDEXED_RANGE:
+        raise server_error(f"query range too large without an address or topic "
+                           f"(max {MAX_UNINDEXED_RANGE} blocks)")
+    candidates: Iterable[int] = range(first, last + 1) if indexed is None else indexed
     out: list[dict[str, Any]] = []
     for number in candidates:
         header = chain.header_by_number(number)
@@ -112,7 +111,7 @@ def query_logs(chain: Chain, query: LogQuery) -> list[dict[str, Any]]:
     return out
 
 
-def logs_of_block(chain: Chain, header: BlockHeaderAPI, query: LogQuery) -> Iterable[dict[str, Any]]:
+def logs_of_block(chain: ChainViewAPI, header: BlockHeaderAPI, query: LogQuery) -> Iterable[dict[str, Any]]:
     receipts = chain.receipts_of(header)
     if not any(r.logs for r in receipts):
         return

@@ -6,30 +6,32 @@ from typing import Any
 from eth_utils import keccak
 
 from node.backend import Backend
+from node.context import NodeContext
 from node.rpc.hexcodec import data, parse_data
 
 
 class Web3API:
-    def __init__(self, backend: Backend) -> None:
-        self._b = backend
+    def __init__(self, context: NodeContext) -> None:
+        self._node = context
 
     def clientVersion(self) -> str:
-        return self._b.info.client_version
+        return self._node.client_version
 
     def sha3(self, value: Any) -> str:
         return data(keccak(parse_data(value, "data")))
 
 
 class NetAPI:
-    def __init__(self, backend: Backend, peer_count: Any = lambda: 0) -> None:
+    def __init__(self, backend: Backend, context: NodeContext) -> None:
         self._b = backend
-        self._peer_count = peer_count
+        self._node = context
 
     def version(self) -> str:
-        return str(self._b.chain.chain_id)
+        return str(self._b.view.chain_id)
 
     def listening(self) -> bool:
         return True
 
     def peerCount(self) -> str:
-        return hex(self._peer_count())
+        peers = self._node.peers
+        return hex(peers.peer_count() if peers is not None else 0)

@@ -573,3 +573,22 @@ def test_state_methods_take_a_plain_block_hash_as_the_spec_and_geth_do(rpc, acco
         assert rpc.call(method, *params, by_hash) == rpc.call(method, *params, by_number), method
     unknown = rpc.error("eth_getBalance", accounts[0], "0x" + "ee" * 32)
     assert unknown["code"] == SERVER_ERROR
+
+
+def test_eth_call_applies_state_overrides_for_the_call_only(rpc, accounts):
+    """geth's third eth_call argument: balance, code, state and stateDiff per account."""
+    target, rich = "0x" + "44" * 20, "0x" + "55" * 20
+    balance_of_rich = "0x73" + "55" * 20 + "3160005260206000f3"     # BALANCE(rich), return it
+    slot_seven = "0x60075460005260206000f3"                          # SLOAD(7), return it
+    call = {"from": accounts[0], "to": target}
+    assert rpc.call("eth_call", call, "latest", {target: {"code": balance_of_rich},
+                                                 rich: {"balance": "0x1234"}}) == "0x" + word(0x1234)
+    seven = "0x" + word(7)
+    for kind in ("state", "stateDiff"):
+        overrides = {target: {"code": slot_seven, kind: {seven: "0x" + word(99)}}}
+        assert rpc.call("eth_call", call, "latest", overrides) == "0x" + word(99)
+        assert rpc.call("eth_estimateGas", call, "latest", overrides).startswith("0x")
+    assert rpc.call("eth_call", call, "latest") == "0x"                # nothing was persisted
+    assert rpc.call("eth_getBalance", rich, "latest") == "0x0"
+    both = {target: {"code": slot_seven, "state": {}, "stateDiff": {}}}
+    assert rpc.error("eth_call", call, "latest", both)["code"] == INVALID_PARAMS

@@ -1,0 +1,134 @@
+"""The kernel's read interfaces, with their docstrings in one place (as py-evm's ``eth/abc.py``).
+
+The JSON-RPC layer depends on these and on nothing that can write: :class:`ChainViewAPI` is
+everything a namespace may read of the chain (headers, blocks, receipts, the log index, state
+at any block, proofs) and run on it (calls, gas estimates, access-list tracing), none of which
+persists anything. ``kernel.view.ChainView`` implements it over the writable ``kernel.chain.Chain``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Mapping, Protocol, Sequence
+
+from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI
+
+from kernel.execution import AccessListResult, AccountOverride, CallMessage
+from kernel.forks import ForkSchedule
+from kernel.genesis import Genesis
+
+
+class AccountReaderAPI(Protocol):
+    """Account reads of one block's state."""
+
+    def get_balance(self, address: bytes) -> int: ...
+    def get_nonce(self, address: bytes) -> int: ...
+    def get_code(self, address: bytes) -> bytes: ...
+    def get_storage(self, address: bytes, slot: int) -> int: ...
+
+
+@dataclass(frozen=True)
+class StorageProof:
+    """One storage slot's value and the trie nodes proving it (EIP-1186)."""
+
+    key: bytes                  # the 32-byte slot as asked
+    value: int
+    proof: tuple[bytes, ...]    # RLP trie nodes, root first
+
+
+@dataclass(frozen=True)
+class AccountProof:
+    """An account and the state-trie nodes proving it, with its storage proofs (EIP-1186)."""
+
+    address: bytes
+    balance: int
+    nonce: int
+    code_hash: bytes
+    storage_root: bytes
+    proof: tuple[bytes, ...]
+    storage: tuple[StorageProof, ...]
+
+
+@dataclass(frozen=True)
+class BlobFees:
+    """A block's blob market: its base fee per blob gas and blob gas used / maximum."""
+
+    base_fee_per_blob_gas: int
+    blob_gas_used_ratio: float
+
+
+class ChainViewAPI(Protocol):
+    """A read-only view of one chain: nothing reached through it writes to the database."""
+
+    @property
+    def chain_id(self) -> int: ...
+
+    @property
+    def genesis(self) -> Genesis:
+        """The genesis the chain was built from (its file's contents, parsed)."""
+
+    @property
+    def genesis_hash(self) -> bytes: ...
+
+    @property
+    def schedule(self) -> ForkSchedule:
+        """The fork schedule blocks are executed under."""
+
+    @property
+    def system_contracts(self) -> dict[str, str]:
+        """Name → address of the system contracts deployed at genesis (empty if none)."""
+
+    @property
+    def head(self) -> BlockHeaderAPI:
+        """The canonical head (every block is final when committed)."""
+
+    def header_by_number(self, number: int) -> BlockHeaderAPI:
+        """The canonical header at ``number``; raises ``HeaderNotFound`` above the head."""
+
+    def header_by_hash(self, block_hash: bytes) -> BlockHeaderAPI:
+        """Any stored header by hash; raises ``HeaderNotFound``."""
+
+    def is_canonical(self, header: BlockHeaderAPI) -> bool: ...
+
+    def block_of(self, header: BlockHeaderAPI) -> BlockAPI: ...
+
+    def receipts_of(self, header: BlockHeaderAPI) -> tuple[ReceiptAPI, ...]: ...
+
+    def senders_of(self, header: BlockHeaderAPI) -> list[bytes]:
+        """The recovered senders of the block's transactions, in order."""
+
+    def commit_of(self, block_hash: bytes) -> bytes | None:
+        """The commit certificate (RLP) that finalised a block, if stored."""
+
+    def transaction_location(self, tx_hash: bytes) -> tuple[int, int] | None:
+        """(block number, index) of a canonical transaction, or None."""
+
+    def log_block_candidates(self, first: int, last: int, addresses: Iterable[bytes],
+                             topics: Iterable[bytes]) -> list[int] | None:
+        """Blocks in [first, last] that may hold matching logs; None if the index cannot narrow."""
+
+    def state_at(self, header: BlockHeaderAPI) -> AccountReaderAPI:
+        """The accounts after ``header``'s block (an archive node: any past block)."""
+
+    def account_proof(self, header: BlockHeaderAPI, address: bytes,
+                      slots: Sequence[bytes]) -> AccountProof:
+        """``address`` and its ``slots`` (32-byte keys) proven against ``header``'s state root."""
+
+    def next_base_fee(self, parent: BlockHeaderAPI) -> int:
+        """The base fee of the block after ``parent`` (0 before London)."""
+
+    def blob_fees_of(self, header: BlockHeaderAPI) -> BlobFees:
+        """The block's blob base fee and blob gas used ratio (zeros before Cancun)."""
+
+    def next_base_fee_per_blob_gas(self, parent: BlockHeaderAPI) -> int:
+        """The blob base fee of the block after ``parent`` (0 before Cancun)."""
+
+    def call(self, header: BlockHeaderAPI, message: CallMessage,
+             overrides: Mapping[bytes, AccountOverride] | None = None) -> bytes:
+        """Run ``message`` on ``header``'s state; raises ``kernel.execution.CallError``."""
+
+    def estimate_gas(self, header: BlockHeaderAPI, message: CallMessage,
+                     overrides: Mapping[bytes, AccountOverride] | None = None) -> int:
+        """The least gas with which ``message`` succeeds; raises ``CallError``."""
+
+    def create_access_list(self, header: BlockHeaderAPI, message: CallMessage) -> AccessListResult:
+        """The accounts and slots ``message`` touches, and the gas it uses with them warm."""

@@ -1,0 +1,362 @@
+"""Message calls on any block's state, persisting nothing: call, gas estimate, access lists.
+
+What eth_call, eth_estimateGas and eth_createAccessList compute, as geth computes it, with
+failures as typed exceptions (the RPC layer turns them into its error codes). Every run
+happens on a state that is reverted afterwards and never persisted.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping, Protocol, Sequence
+
+import rlp
+from eth.abc import BlockHeaderAPI, ComputationAPI, StateAPI, VirtualMachineAPI
+from eth.exceptions import Revert
+from eth.vm.spoof import SpoofTransaction
+from eth_utils import ValidationError, keccak
+
+CALL_GAS_CAP = 50_000_000       # geth's RPCGasCap
+MAX_ACCESS_LIST_ROUNDS = 16     # geth iterates until the list stops changing
+ERROR_STRING_SELECTOR = bytes.fromhex("08c379a0")   # Error(string)
+ZERO_ADDRESS = b"\0" * 20
+
+AccessList = tuple[tuple[bytes, tuple[int, ...]], ...]
+
+
+# -- errors ---------------------------------------------------------------------------------
+
+class CallError(Exception):
+    """A call that produced no result; the message is geth's wording."""
+
+
+class InvalidCall(CallError):
+    """The message cannot run at all (funds, nonce, intrinsic gas)."""
+
+
+class ExecutionReverted(CallError):
+    """The call reverted; ``output`` is the revert data."""
+
+    def __init__(self, output: bytes) -> None:
+        reason = decode_revert_reason(output)
+        super().__init__("execution reverted" + (f": {reason}" if reason else ""))
+        self.output = output
+        self.reason = reason
+
+
+class ExecutionFailed(CallError):
+    """The EVM stopped with an error other than REVERT (out of gas, invalid opcode...)."""
+
+
+class GasAllowanceExceeded(CallError):
+    """No gas limit up to the cap lets the call succeed."""
+
+
+def decode_revert_reason(output: bytes) -> str | None:
+    """The string of an ``Error(string)`` revert (selector 0x08c379a0), if that is what it is."""
+    if len(output) < 68 or output[:4] != ERROR_STRING_SELECTOR:
+        return None
+    try:
+        from eth_abi import decode
+        (reason,) = decode(["string"], output[4:])
+        return str(reason)
+    except Exception:  # malformed payload: the raw data is all there is
+        return None
+
+
+def vm_error_message(error: Exception) -> str:
+    """geth's text for an EVM error."""
+    name = type(error).__name__
+    messages = {"OutOfGas": "out of gas", "InvalidInstruction": "invalid opcode",
+                "InvalidJumpDestination": "invalid jump destination",
+                "StackDepthLimit": "max call depth exceeded", "WriteProtection": "write protection",
+                "InsufficientStack": "stack underflow", "FullStack": "stack limit reached",
+                "InsufficientFunds": "insufficient balance for transfer",
+                "ContractCreationCollision": "contract address collision"}
+    return messages.get(name, str(error) or name)
+
+
+# -- inputs ---------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CallMessage:
+    """A message to run: geth's call object with its fields decoded."""
+
+    sender: bytes = ZERO_ADDRESS
+    to: bytes | None = None
+    gas: int | None = None
+    gas_price: int | None = None
+    max_fee: int | None = None
+    max_priority_fee: int | None = None
+    value: int = 0
+    data: bytes = b""
+    nonce: int | None = None
+    access_list: AccessList = ()
+
+    @property
+    def pays_fees(self) -> bool:
+        return bool(self.gas_price or self.max_fee)
+
+
+@dataclass(frozen=True)
+class AccountOverride:
+    """geth's state override of one account for one call (nothing is persisted)."""
+
+    balance: int | None = None
+    nonce: int | None = None
+    code: bytes | None = None
+    state: Mapping[int, int] | None = None        # replaces the whole storage
+    state_diff: Mapping[int, int] = field(default_factory=dict)
+
+
+StateOverrides = Mapping[bytes, AccountOverride]
+
+
+@dataclass(frozen=True)
+class AccessListResult:
+    access_list: AccessList
+    gas_used: int
+    error: str | None     # the call's failure, if it failed with this list
+
+
+class VMSource(Protocol):
+    """What execution needs of a chain: its id and a VM on any header's state."""
+
+    chain_id: int
+
+    def vm_class_for(self, number: int, timestamp: int) -> type[VirtualMachineAPI]: ...
+
+    def vm_at(self, header: BlockHeaderAPI, *,
+              vm_class: type[VirtualMachineAPI] | None = None) -> VirtualMachineAPI: ...
+
+
+# -- the executor ---------------------------------------------------------------------------
+
+class CallExecutor:
+    """Runs message calls against a block's post-state without persisting anything."""
+
+    def __init__(self, chain: VMSource) -> None:
+        self.chain = chain
+
+    def call(self, header: BlockHeaderAPI, message: CallMessage,
+             overrides: StateOverrides | None = None) -> bytes:
+        """The call's output; raises :class:`CallError` if it fails."""
+        vm = self._vm(header, message)
+        apply_state_overrides(vm.state, overrides or {})
+        gas = min(message.gas or CALL_GAS_CAP, CALL_GAS_CAP)
+        computation = self._run(vm, message, gas)
+        if computation.is_error:
+            raise computation_error(computation)
+        return computation.output
+
+    def estimate_gas(self, header: BlockHeaderAPI, message: CallMessage,
+                     overrides: StateOverrides | None = None) -> int:
+        """The least gas limit with which the message succeeds (geth's binary search)."""
+        vm = self._vm(header, message)
+        apply_state_overrides(vm.state, overrides or {})
+        cap = min(message.gas or header.gas_limit, header.gas_limit)
+        if message.pays_fees:
+            price = message.max_fee or message.gas_price or 0
+            affordable = (vm.state.get_balance(message.sender) - message.value) // max(price, 1)
+            cap = max(0, min(cap, affordable))
+        computation = self._run(vm, message, cap)
+        if computation.is_error:
+            if isinstance(computation.error, Revert):
+                raise ExecutionReverted(computation.output)
+            raise GasAllowanceExceeded(f"gas required exceeds allowance ({cap})")
+        # Search between what the run used and the cap; most calls succeed at the first guess
+        # (used plus the 1/64 that CALLs withhold), so this costs one or two more runs.
+        intrinsic = self._transaction(vm, message, cap).intrinsic_gas
+        used = intrinsic + computation.get_gas_used()   # the message's gas excludes intrinsic
+        low, high = used - 1, cap
+        guess = min(cap, (used + computation.get_gas_refund() + 2300) * 64 // 63)
+        if guess < high and not self._run(vm, message, guess).is_error:
+            high = guess
+        while high - low > 1:
+            middle = (low + high) // 2
+            if self._run(vm, message, middle).is_error:
+                low = middle
+            else:
+                high = middle
+        return high
+
+    def create_access_list(self, header: BlockHeaderAPI, message: CallMessage) -> AccessListResult:
+        """geth's eth_createAccessList: run until the accounts and slots touched stop changing.
+
+        The sender, the recipient and the precompiles are left out unless they carry slots.
+        """
+        gas = message.gas if message.gas is not None else header.gas_limit
+        vm = self._vm(header, message, tracing=True)
+        state = vm.state
+        assert isinstance(state, AccessRecordingState)
+        nonce = message.nonce if message.nonce is not None else state.get_nonce(message.sender)
+        message = replace(message, gas=gas, nonce=nonce)
+        recipient = message.to if message.to is not None else keccak(rlp.encode([message.sender, nonce]))[12:]
+        excluded = {message.sender, recipient} | set(state.computation_class.get_precompiles())
+        access_list = message.access_list
+        used, error = 0, None
+        for _ in range(MAX_ACCESS_LIST_ROUNDS):
+            message = replace(message, access_list=access_list)
+            state.forget_accesses()
+            computation = self._run(vm, message, gas)
+            used, error = gas_used(state, gas, computation), _failure(computation)
+            found = merge_access_list(access_list, state.touched_addresses, state.touched_slots, excluded)
+            if found == access_list:
+                break
+            access_list = found
+        return AccessListResult(access_list, used, error)
+
+    # -- one run ------------------------------------------------------------------------
+
+    def _vm(self, header: BlockHeaderAPI, message: CallMessage, *, tracing: bool = False) -> VirtualMachineAPI:
+        # geth runs a call without fees with a zero base fee, so callers need no funds.
+        if not message.pays_fees and getattr(header, "base_fee_per_gas", None) is not None:
+            header = header.copy(base_fee_per_gas=0)
+        if not tracing:
+            return self.chain.vm_at(header)
+        vm_class = self.chain.vm_class_for(header.block_number, header.timestamp)
+        return self.chain.vm_at(header, vm_class=access_recording_vm_class(vm_class))
+
+    def _transaction(self, vm: VirtualMachineAPI, message: CallMessage, gas: int) -> SpoofTransaction:
+        state = vm.state
+        nonce = message.nonce if message.nonce is not None else state.get_nonce(message.sender)
+        builder = vm.get_transaction_builder()
+        to = message.to or b""
+        base_fee = getattr(vm.get_header(), "base_fee_per_gas", None)
+        if base_fee is not None and hasattr(builder, "new_unsigned_dynamic_fee_transaction"):
+            max_fee = message.max_fee if message.max_fee is not None else (message.gas_price or 0)
+            tip = message.max_priority_fee if message.max_priority_fee is not None else max_fee - base_fee
+            tx = builder.new_unsigned_dynamic_fee_transaction(
+                chain_id=self.chain.chain_id, nonce=nonce, max_priority_fee_per_gas=max(0, min(tip, max_fee)),
+                max_fee_per_gas=max_fee, gas=gas, to=to, value=message.value, data=message.data,
+                access_list=message.access_list)
+        else:
+            tx = vm.create_unsigned_transaction(nonce=nonce, gas_price=message.gas_price or 0,
+                                                gas=gas, to=to, value=message.value, data=message.data)
+        return SpoofTransaction(tx, from_=message.sender)
+
+    def _run(self, vm: VirtualMachineAPI, message: CallMessage, gas: int) -> ComputationAPI:
+        tx = self._transaction(vm, message, gas)
+        snapshot = vm.state.snapshot()
+        try:
+            return vm.state.apply_transaction(tx)
+        except ValidationError as exc:
+            raise InvalidCall(geth_validation_message(str(exc), message)) from None
+        finally:
+            vm.state.revert(snapshot)
+
+
+def computation_error(computation: ComputationAPI) -> CallError:
+    if isinstance(computation.error, Revert):
+        return ExecutionReverted(computation.output)
+    return ExecutionFailed(vm_error_message(computation.error))
+
+
+def _failure(computation: ComputationAPI) -> str | None:
+    if not computation.is_error:
+        return None
+    return "execution reverted" if isinstance(computation.error, Revert) else \
+        vm_error_message(computation.error)
+
+
+def geth_validation_message(message: str, call: CallMessage) -> str:
+    lowered = message.lower()
+    if "balance" in lowered or "funds" in lowered:
+        return f"insufficient funds for gas * price + value: address 0x{call.sender.hex()}"
+    if "nonce" in lowered:
+        return f"nonce too low: {message}" if "expected" in lowered else message
+    if "intrinsic" in lowered:
+        return "intrinsic gas too low"
+    return message
+
+
+def apply_state_overrides(state: StateAPI, overrides: StateOverrides) -> None:
+    """geth's third eth_call argument, applied to a state that is never persisted."""
+    for address, override in overrides.items():
+        if override.balance is not None:
+            state.set_balance(address, override.balance)
+        if override.nonce is not None:
+            state.set_nonce(address, override.nonce)
+        if override.code is not None:
+            state.set_code(address, override.code)
+        if override.state is not None:
+            state.delete_storage(address)
+        for slot, value in {**(override.state or {}), **override.state_diff}.items():
+            state.set_storage(address, slot, value)
+
+
+def gas_used(state: StateAPI, gas: int, computation: ComputationAPI) -> int:
+    """What the receipt would say, computed as py-evm's finalize_computation does.
+
+    Gas spent minus the capped refund, plus what EIP-7623's calldata floor adds.
+    """
+    spent = gas - computation.get_gas_remaining()
+    refund = state.transaction_executor_class.calculate_gas_refund(computation, spent)
+    return spent - refund + (getattr(computation, "data_floor_gas", 0) or 0)
+
+
+# -- access-list tracing --------------------------------------------------------------------
+
+class AccessRecordingState:
+    """A state mixin that records every account and slot an opcode asked about.
+
+    EVM opcodes ask the state whether an account or slot is warm before each access
+    (EIP-2929); the transaction's own pre-warming marks without asking, so asking is the
+    opcode's trace.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.forget_accesses()
+
+    def forget_accesses(self) -> None:
+        self.touched_addresses: set[bytes] = set()
+        self.touched_slots: set[tuple[bytes, int]] = set()
+
+    def is_address_warm(self, address: bytes) -> bool:
+        self.touched_addresses.add(address)
+        return super().is_address_warm(address)  # type: ignore[misc]
+
+    def is_storage_warm(self, address: bytes, slot: int) -> bool:
+        self.touched_slots.add((address, slot))
+        return super().is_storage_warm(address, slot)  # type: ignore[misc]
+
+
+_recording_vm_classes: dict[type[VirtualMachineAPI], type[VirtualMachineAPI]] = {}
+
+
+def access_recording_vm_class(vm_class: type[VirtualMachineAPI]) -> type[VirtualMachineAPI]:
+    """``vm_class`` with a state that records accesses (one class per VM class, cached)."""
+    cached = _recording_vm_classes.get(vm_class)
+    if cached is None:
+        state_class = vm_class.get_state_class()
+        recording: Any = type(f"AccessRecording{state_class.__name__}", (AccessRecordingState, state_class), {})
+        cached = vm_class.configure(__name__=f"AccessRecording{vm_class.__name__}", _state_class=recording)
+        _recording_vm_classes[vm_class] = cached
+    return cached
+
+
+def merge_access_list(base: AccessList, addresses: set[bytes], slots: set[tuple[bytes, int]],
+                      excluded: set[bytes]) -> AccessList:
+    """geth's accessList: the given entries, then touched accounts; slots kept for every account.
+
+    Excluded accounts (sender, recipient, precompiles) appear only to carry their slots.
+    """
+    merged: dict[bytes, list[int]] = {}
+    for address, keys in base:
+        entry = merged.setdefault(address, [])
+        entry.extend(k for k in keys if k not in entry)
+    for address, slot in sorted(slots):
+        entry = merged.setdefault(address, [])
+        if slot not in entry:
+            entry.append(slot)
+    for address in sorted(addresses - excluded):
+        merged.setdefault(address, [])
+    # Sorted, as geth sorts, so the list is stable from one round to the next.
+    return tuple((address, tuple(sorted(keys))) for address, keys in sorted(merged.items()))
+
+
+__all__: Sequence[str] = (
+    "AccessListResult", "AccountOverride", "CALL_GAS_CAP", "CallError", "CallExecutor", "CallMessage",
+    "ExecutionFailed", "ExecutionReverted", "GasAllowanceExceeded", "InvalidCall", "decode_revert_reason",
+    "vm_error_message",
+)
