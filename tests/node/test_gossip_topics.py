@@ -44,7 +44,7 @@ def network_node(tmp_path: Path, dev_accounts: list[Any]) -> Any:
     genesis = tmp_path / "genesis.json"
     genesis.write_text(json.dumps(dev_genesis(dev_accounts, chain_id=CHAIN_ID, balance_wei=10**21,
                                               validator=bytes.fromhex(dev_accounts[0].address[2:]))))
-    backend, _, node = build_network_node(NodeConfig(datadir=tmp_path / "node", genesis=genesis,
+    backend, _, _, node = build_network_node(NodeConfig(datadir=tmp_path / "node", genesis=genesis,
                                                      p2p_host="127.0.0.1", p2p_port=0))
     yield node
     backend.close()
