@@ -7,12 +7,11 @@ import json
 import sys
 from pathlib import Path
 
-import requests
 from eth_account import Account
-from web3.exceptions import Web3Exception
 
 from wallet.commands import LEARNER_COMMANDS, add_learner_commands
-from wallet.errors import WalletError
+from wallet.credentials import WALLET_CREDENTIAL_COMMANDS, add_wallet_credential_commands
+from wallet.errors import WalletError, run_reporting_errors
 from wallet.keydir import import_keyfile, new_keyfile_path, refuse_duplicate, resolve_keystore_dir
 from wallet.keys import derive_account, new_mnemonic
 from wallet.keystore import KeystoreError, load_keystore, read_keystore, read_password_file, save_keystore
@@ -44,6 +43,7 @@ def add_wallet_commands(sub: argparse._SubParsersAction) -> None:
     check.add_argument("keystore", type=Path)
     check.add_argument("--password-file", type=Path)
     add_learner_commands(wallet)
+    add_wallet_credential_commands(wallet)
 
 
 def _password(path: Path | None, confirm: bool) -> str:
@@ -76,9 +76,10 @@ def _print_key(args: argparse.Namespace, address: str, keystore: Path) -> None:
 
 
 def cmd_wallet(args: argparse.Namespace) -> int:
+    handler = {**LEARNER_COMMANDS, **WALLET_CREDENTIAL_COMMANDS}.get(args.wallet_command)
+    if handler is not None:
+        return run_reporting_errors(handler, args)
     try:
-        if args.wallet_command in LEARNER_COMMANDS:
-            return LEARNER_COMMANDS[args.wallet_command](args)
         if args.wallet_command == "new":
             mnemonic = new_mnemonic(args.words)
             account = derive_account(mnemonic, passphrase=_passphrase(args.passphrase_file))
@@ -112,15 +113,7 @@ def cmd_wallet(args: argparse.Namespace) -> int:
     except WalletError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except requests.RequestException as exc:
-        print(f"error: cannot reach the node at {getattr(args, 'rpc', '?')} ({exc.__class__.__name__})", file=sys.stderr)
-        return 1
-    except (KeystoreError, ValueError, OSError, Web3Exception) as exc:
-        print(f"error: {one_line(exc)}", file=sys.stderr)
+    except (KeystoreError, ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 1
     return 0
-
-
-def one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else exc.__class__.__name__

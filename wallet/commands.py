@@ -19,24 +19,14 @@ from eth_utils import to_checksum_address
 
 from wallet.errors import WalletError
 from wallet.keydir import list_keyfiles, resolve_keystore_dir
-from wallet.rpc import DEFAULT_RPC, Node
+from wallet.cli_common import add_fee_flags, add_rpc_flags, emit, transact
+from wallet.rpc import Node
 from wallet.signer import add_signer_flags, load_signer
 from wallet.tokens import Token, get_atokens, get_azr_token, resolve_token
-from wallet.tx import Outcome, build_transaction, encode_call, check_native_funds, confirm, describe, send_and_wait, suggest_fees
+from wallet.tx import encode_call
 from wallet.units import format_amount, parse_address, parse_amount
 
 ZERO_ADDRESS = "0x" + "00" * 20
-
-
-def add_rpc_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--rpc", default=DEFAULT_RPC, help=f"the node's JSON-RPC URL (default {DEFAULT_RPC})")
-    parser.add_argument("--json", action="store_true", help="print JSON for scripts")
-
-
-def add_fee_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--max-fee", help="max fee per gas in gwei (default: 2 x base fee + tip)")
-    parser.add_argument("--priority-fee", help="priority fee (tip) per gas in gwei (default: the node's suggestion)")
-    parser.add_argument("--yes", action="store_true", help="send without asking for confirmation")
 
 
 def add_learner_commands(wallet: argparse._SubParsersAction) -> None:
@@ -89,10 +79,6 @@ def add_learner_commands(wallet: argparse._SubParsersAction) -> None:
     ver.add_argument("--json", action="store_true")
 
 
-def emit(args: argparse.Namespace, value: Any, text: str) -> None:
-    print(json.dumps(value) if args.json else text)
-
-
 # -- keys ------------------------------------------------------------------------------------------
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -130,23 +116,6 @@ def cmd_balance(args: argparse.Namespace) -> int:
 
 
 # -- transactions ----------------------------------------------------------------------------------
-
-def transact(args: argparse.Namespace, node: Node, account: LocalAccount, to: str, value: int, data: bytes,
-             what: str) -> int:
-    """The one path every state-changing command takes: fees, funds check, summary, confirm, send, wait."""
-    tx = build_transaction(node, account.address, to, value, data,
-                           suggest_fees(node, args.max_fee, args.priority_fee))
-    check_native_funds(node, tx)
-    confirm(describe(tx, what), args.yes)
-    outcome = send_and_wait(node, account, tx)
-    emit(args, outcome.to_json(), format_outcome(outcome))
-    return 0
-
-
-def format_outcome(outcome: Outcome) -> str:
-    return (f"mined in block {outcome.block_number}: {outcome.hash}\n"
-            f"status {'success' if outcome.status == 1 else 'reverted'}, fee {format_amount(outcome.fee)} AZR")
-
 
 def require_token_balance(token: Token, owner: str, amount: int) -> None:
     have = token.contract.functions.balanceOf(owner).call()
@@ -246,6 +215,7 @@ def cmd_verify_message(args: argparse.Namespace) -> int:
 
 
 LEARNER_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+
     "list": cmd_list, "balance": cmd_balance, "send": cmd_send, "wrap": cmd_wrap, "unwrap": cmd_unwrap,
     "delegate": cmd_delegate, "sign-message": cmd_sign_message, "sign-typed": cmd_sign_typed,
     "verify-message": cmd_verify_message,

@@ -36,15 +36,15 @@ def get_atokens(node: Node) -> list[Token]:
 def resolve_token(node: Node, name: str) -> Token:
     """``AZR``, an a-token symbol (``aZAR``) or a 0x ERC-20 address; WalletError listing the known symbols."""
     if name.startswith(("0x", "0X")):
-        token = node.contract_at(parse_address(name), "AToken")
-        if not node.w3.eth.get_code(token.address):
-            raise WalletError(f"no contract at {token.address}: not a token")
-        return Token(token.functions.symbol().call(), token.address, token.functions.decimals().call(), token)
+        erc20 = node.contract_at(parse_address(name), "AToken")   # only its ERC-20 functions are used
+        if not node.w3.eth.get_code(erc20.address):
+            raise WalletError(f"no contract at {erc20.address}: not a token")
+        return Token(erc20.functions.symbol().call(), erc20.address, erc20.functions.decimals().call(), erc20)
     if name == "AZR":
         return get_azr_token(node)
     atokens = get_atokens(node)
-    for token in atokens:
-        if token.symbol == name:
-            return token
+    for atoken in atokens:
+        if atoken.symbol == name:
+            return atoken
     known = ", ".join(["AZR", *(t.symbol for t in atokens)])
     raise WalletError(f"unknown token {name!r}; known tokens: {known} (or a 0x token address)")

@@ -86,8 +86,9 @@ def build_transaction(node: Node, sender: str, to: str, value: int, data: bytes,
     except (ContractLogicError, Web3RPCError) as exc:
         raise WalletError(f"the transaction would revert: {revert_reason(exc)}") from None
     gas = add_gas_headroom(estimate, not data and not node.w3.eth.get_code(to))  # type: ignore[arg-type]
+    nonce = node.w3.eth.get_transaction_count(sender, "pending")  # type: ignore[arg-type]
     return {**call, "gas": gas, "maxFeePerGas": fees.max_fee, "maxPriorityFeePerGas": fees.priority_fee,
-            "nonce": node.w3.eth.get_transaction_count(sender, "pending"), "chainId": node.chain_id, "type": 2}
+            "nonce": nonce, "chainId": node.chain_id, "type": 2}
 
 
 def check_native_funds(node: Node, tx: dict[str, Any]) -> None:
