@@ -16,6 +16,8 @@ from typing import Any
 
 import requests
 from eth_abi import encode
+from eth_account import Account
+from eth_account.messages import encode_typed_data
 from eth_utils import keccak, to_checksum_address
 from web3.contract import Contract
 
@@ -255,12 +257,43 @@ def compute_claim_key(completion: tuple[Any, ...]) -> bytes:
     return keccak(encode(["bytes32", *COMPLETION_ABI_TYPES], [keccak(text=COMPLETION_TYPE), *completion]))
 
 
+def bundle_from_typed(path: Path, signatures: list[str]) -> dict[str, Any]:
+    """A bundle from the EIP-712 typed data the oracles signed and their signatures, put in
+    ascending signer order (as ``submit`` requires) by recovering each signer."""
+    typed = read_json(path)
+    if not isinstance(typed, dict) or typed.get("primaryType") != "Completion" or "message" not in typed:
+        raise WalletError(f"{path} is not the EIP-712 typed data of a Completion")
+    try:
+        signable = encode_typed_data(full_message=typed)
+        signers = [Account.recover_message(signable, signature=bytes.fromhex(s.removeprefix("0x"))) for s in signatures]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise WalletError(f"cannot read the signatures over {path}: {exc}") from None
+    ordered = sorted(zip(signers, signatures), key=lambda pair: int(pair[0], 16))
+    domain = typed.get("domain") or {}
+    return {"completion": typed["message"], "chainId": domain.get("chainId"),
+            "verifyingContract": domain.get("verifyingContract"),
+            "signers": [signer for signer, _ in ordered], "signatures": [sig for _, sig in ordered]}
+
+
+def load_claim_bundle(args: argparse.Namespace) -> dict[str, Any]:
+    """The completion and its signatures from exactly one source: an oracle, a bundle file, or
+    typed data with signatures."""
+    sources = [args.oracle is not None, args.bundle is not None, args.typed is not None]
+    if sum(sources) != 1:
+        raise UsageError("give one of --oracle URL --statement ID, --bundle FILE, --typed FILE --signature SIG...")
+    if args.oracle is not None:
+        if not args.statement:
+            raise UsageError("--oracle needs --statement ID")
+        return fetch_bundle(args.oracle, args.statement)
+    if args.bundle is not None:
+        return extract_bundle(read_json(args.bundle))
+    if not args.signature:
+        raise UsageError("--typed needs the oracles' signatures: --signature SIG (once per oracle)")
+    return bundle_from_typed(args.typed, args.signature)
+
+
 def cmd_claim(args: argparse.Namespace) -> int:
-    if (args.bundle is None) == (args.oracle is None):
-        raise UsageError("give --oracle URL --statement ID, or --bundle FILE")
-    if args.oracle is not None and not args.statement:
-        raise UsageError("--oracle needs --statement ID")
-    bundle = fetch_bundle(args.oracle, args.statement) if args.oracle else extract_bundle(read_json(args.bundle))
+    bundle = load_claim_bundle(args)
     node = Node(args.rpc)
     pok = node.system_contract("ProofOfKnowledge")
     if int(bundle.get("chainId", node.chain_id)) != node.chain_id or \
@@ -323,6 +356,8 @@ def add_wallet_credential_commands(wallet: argparse._SubParsersAction) -> None:
     claim.add_argument("--oracle", help="an oracle's xAPI base URL, e.g. http://user:pw@127.0.0.1:8701/xapi")
     claim.add_argument("--statement", help="the xAPI statement id of the completion")
     claim.add_argument("--bundle", type=Path, help="a saved bundle (or stored statement) JSON file")
+    claim.add_argument("--typed", type=Path, help="the EIP-712 Completion the oracles signed (with --signature)")
+    claim.add_argument("--signature", action="append", help="an oracle's signature over --typed (repeat per oracle)")
     add_fee_flags(claim)
     add_signer_flags(claim)
     add_rpc_flags(claim)
