@@ -62,6 +62,8 @@ def _passphrase(path: Path | None) -> str:
 def _destination(args: argparse.Namespace, address: str) -> Path:
     """``--keystore FILE`` as before, or a geth-named file in the keystore directory."""
     if args.keystore is not None:
+        if Path(args.keystore).exists():
+            raise WalletError(f"keystore {args.keystore} already exists; refusing to overwrite the key it holds")
         return Path(args.keystore)
     directory = resolve_keystore_dir(args.keystore_dir)
     refuse_duplicate(directory, address)

@@ -157,3 +157,15 @@ TYPED = {
     "domain": {"name": "Azora", "version": "1", "chainId": 1337},
     "message": {"learner": "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266", "course": "blockchain-101"},
 }
+
+
+def test_invalid_new_key_over_an_existing_keystore_is_refused(tmp_path):
+    """Overwriting a keystore destroys the key it held: refuse, and leave the file as it was."""
+    (tmp_path / "pw").write_text("pw")
+    key = tmp_path / "k.json"
+    first = azora("wallet", "new", "--keystore", str(key), "--password-file", str(tmp_path / "pw"), "--words", "12")
+    assert first.returncode == 0, first.stderr
+    before = key.read_text()
+    second = azora("wallet", "new", "--keystore", str(key), "--password-file", str(tmp_path / "pw"), "--words", "12")
+    assert second.returncode == 1 and "already exists" in second.stderr
+    assert key.read_text() == before
