@@ -4,7 +4,11 @@ wallet, a reward withdrawn, verification valid then revoked by the DAO, an a-tok
 and every error a learner can meet, each one line on stderr with nothing sent."""
 from __future__ import annotations
 
+import base64
 import json
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
 
 import pytest
 from web3 import Web3
@@ -172,3 +176,76 @@ def test_invalid_inputs_fail_clearly_and_send_nothing(wallet_home, w3, tmp_path)
     assert w3.eth.get_transaction_count(env["funder"]) == nonce
     assert "not a 0x claim key" in error_line(run(env, "wallet", "finalize", "0x1234", "--yes", signer="funder"))
     assert "--keystore" in error_line(run(env, "wallet", "wrap", "--amount", "1", "--yes"), exit_code=2)
+
+
+class StoredStatements(BaseHTTPRequestHandler):
+    """The part of an oracle's xAPI endpoint a learner's wallet reads: ``GET /xapi/statements
+    ?statementId=ID`` (Basic auth, version header) -> the stored statement, whose ``azora``
+    extension carries the quorum-signed bundle once the quorum is reached."""
+
+    statements: dict[str, dict] = {}
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        url = urlparse(self.path)
+        statement_id = parse_qs(url.query).get("statementId", [""])[0]
+        if self.headers.get("X-Experience-API-Version") != "1.0.3":
+            return self.reply(400, {"error": "X-Experience-API-Version 1.0.3 required"})
+        if self.headers.get("Authorization") != "Basic " + base64.b64encode(b"platform:secret").decode():
+            return self.reply(401, {"error": "missing or wrong HTTP Basic credentials"})
+        if url.path != "/xapi/statements" or statement_id not in self.statements:
+            return self.reply(404, {"error": "no such statement"})
+        return self.reply(200, self.statements[statement_id])
+
+    def reply(self, status: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def oracle_endpoint():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), StoredStatements)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def stored_statement(statement_id: str, bundle: dict) -> dict:
+    return {"id": statement_id, "verb": {"id": "http://adlnet.gov/expapi/verbs/completed"},
+            "result": {"success": True, "extensions": {"https://azora.africa/xapi/extensions/oracle": bundle}}}
+
+
+def test_claim_from_an_oracle_statement(wallet_home, w3, oracle_endpoint):
+    env = wallet_home
+    learner = ok_json(azora("wallet", "new", "--keystore-dir", env["keys"], "--password-file",
+                            str(env["home"] / "pw"), "--json"))["address"]
+    env = {**env, "second": learner}
+    ok_json(run(env, "wallet", "send", "--to", learner, "--amount", "5", "--yes", "--json", signer="funder"))
+    bundle = sign_completion_bundle(w3, learner)
+    StoredStatements.statements.update({
+        "done": stored_statement("done", bundle),
+        "waiting": stored_statement("waiting", {**bundle, "state": "signed", "signatures": None}),
+    })
+    oracle = f"http://platform:secret@{oracle_endpoint}/xapi"
+    assert "answered 401" in error_line(run(env, "wallet", "claim", "--oracle", f"http://{oracle_endpoint}/xapi",
+                                            "--statement", "done", "--yes", signer="second"))
+    assert "answered 404" in error_line(run(env, "wallet", "claim", "--oracle", oracle, "--statement", "nope",
+                                            "--yes", signer="second"))
+    assert "not reached their quorum yet (state: signed)" in error_line(
+        run(env, "wallet", "claim", "--oracle", oracle, "--statement", "waiting", "--yes", signer="second"))
+    assert "cannot reach the oracle" in error_line(run(env, "wallet", "claim", "--oracle", "http://127.0.0.1:9/xapi",
+                                                       "--statement", "done", "--yes", signer="second"))
+    claimed = ok_json(run(env, "wallet", "claim", "--oracle", oracle, "--statement", "done", "--yes", "--json",
+                          signer="second"))
+    assert claimed["status"] == 1
+    pending = ok_json(run(env, "wallet", "credentials", learner, "--json"))["claims"]
+    assert [c["claim"] for c in pending] == [claimed["claim"]]
+    replayed = run(env, "wallet", "claim", "--oracle", oracle, "--statement", "done", "--yes", signer="second")
+    assert "ProofOfKnowledge: replayed" in error_line(replayed)
