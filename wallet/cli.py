@@ -11,7 +11,7 @@ from eth_account import Account
 
 from wallet.commands import LEARNER_COMMANDS, add_learner_commands
 from wallet.credentials import WALLET_CREDENTIAL_COMMANDS, add_wallet_credential_commands
-from wallet.errors import WalletError, run_reporting_errors
+from wallet.errors import UsageError, WalletError, run_reporting_errors
 from wallet.keydir import import_keyfile, new_keyfile_path, refuse_duplicate, resolve_keystore_dir
 from wallet.keys import derive_account, new_mnemonic
 from wallet.keystore import KeystoreError, load_keystore, read_keystore, read_password_file, save_keystore
@@ -92,7 +92,7 @@ def cmd_wallet(args: argparse.Namespace) -> int:
         elif args.wallet_command == "import":
             if args.keystore_file:
                 if args.keystore is not None:
-                    raise WalletError("--keystore-file imports into --keystore-dir; --keystore is for new keys")
+                    raise UsageError("--keystore-file imports into --keystore-dir; --keystore is for new keys")
                 entry = import_keyfile(args.keystore_file, _password(args.password_file, False),
                                        resolve_keystore_dir(args.keystore_dir))
                 _print_key(args, entry.address, entry.path)

@@ -4,6 +4,7 @@ from __future__ import annotations
 from eth_account import Account
 from eth_account.hdaccount import Language, generate_mnemonic
 from eth_account.signers.local import LocalAccount
+from eth_utils.exceptions import ValidationError
 
 Account.enable_unaudited_hdwallet_features()
 
@@ -17,5 +18,9 @@ def new_mnemonic(words: int = 24) -> str:
 
 def derive_account(mnemonic: str, index: int = 0, passphrase: str = "") -> LocalAccount:
     """The account at ``m/44'/60'/0'/0/index`` of ``mnemonic``; ValueError if it is invalid."""
-    return Account.from_mnemonic(mnemonic, passphrase=passphrase,
-                                 account_path=DEFAULT_PATH.format(index=index))
+    try:
+        return Account.from_mnemonic(mnemonic, passphrase=passphrase,
+                                     account_path=DEFAULT_PATH.format(index=index))
+    except (ValidationError, ValueError):
+        # eth-account's message quotes the words: a secret must never reach a terminal or a log
+        raise ValueError("not a valid BIP-39 mnemonic (check the words and their order)") from None

@@ -169,3 +169,14 @@ def test_invalid_new_key_over_an_existing_keystore_is_refused(tmp_path):
     second = azora("wallet", "new", "--keystore", str(key), "--password-file", str(tmp_path / "pw"), "--words", "12")
     assert second.returncode == 1 and "already exists" in second.stderr
     assert key.read_text() == before
+
+
+def test_invalid_mnemonic_is_refused_without_echoing_it(tmp_path):
+    (tmp_path / "pw").write_text("pw")
+    for words in ("abandon secretive words that are not a mnemonic at all", "test " * 11 + "test"):
+        (tmp_path / "words").write_text(words)
+        out = azora("wallet", "import", "--keystore-dir", str(tmp_path / "keys"), "--password-file",
+                    str(tmp_path / "pw"), "--mnemonic-file", str(tmp_path / "words"))
+        assert out.returncode == 1 and "not a valid BIP-39 mnemonic" in out.stderr
+        assert "Traceback" not in out.stderr and "secretive" not in out.stderr and "test test" not in out.stderr
+        assert not (tmp_path / "keys").exists()
