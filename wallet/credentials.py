@@ -174,14 +174,18 @@ def find_verified_record(node: Node, subject: str, course: bytes | None) -> dict
 
 
 def format_verdict(record: dict[str, Any]) -> str:
-    if not record.get("id"):
+    if record.get("id") is None:
         return f"NONE: {record.get('holder')} holds no such credential"
+    if record.get("issuer") is None:
+        return f"NONE: there is no credential #{record['id']}"
     text = (f"{record['status'].upper()}: credential #{record['id']} for {record.get('title') or record['course']}, "
-            f"held by {record['holder']}, issued by {record['issuer']} "
+            f"held by {record['holder'] or 'nobody (burned)'}, issued by {record['issuer']} "
             f"(attesters: {', '.join(record['attesters']) or 'none'}); minted in block {record.get('block')}, "
-            f"tx {record.get('transaction')}")
+            f"tx {record.get('transaction') or '- (genesis)'}")
     if record.get("revocationReason"):
         text += f"; revoked: {record['revocationReason']}"
+    if record.get("mismatch"):
+        text += f"; {record['mismatch']}"
     return text
 
 

@@ -174,6 +174,8 @@ def test_invalid_inputs_fail_clearly_and_send_nothing(wallet_home, w3, tmp_path)
     assert refused.returncode == 1 and "cancelled: nothing was sent" in refused.stderr
     assert "total" in refused.stderr and "max fee" in refused.stderr                    # the summary came first
     assert w3.eth.get_transaction_count(env["funder"]) == nonce
+    missing = run(env, "credential", "verify", "999999", "--json")
+    assert missing.returncode == 1 and json.loads(missing.stdout)["status"] == "none"
     assert "not a 0x claim key" in error_line(run(env, "wallet", "finalize", "0x1234", "--yes", signer="funder"))
     assert "--keystore" in error_line(run(env, "wallet", "wrap", "--amount", "1", "--yes"), exit_code=2)
 

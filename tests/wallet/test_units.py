@@ -53,3 +53,14 @@ def test_course_info_is_none_when_the_catalog_has_no_titles():
     abi = [item for item in load_artifact("ProofOfKnowledge")["abi"] if item.get("name") != "courseInfo"]
     pok = Web3().eth.contract(address="0x" + "11" * 20, abi=abi)
     assert get_course_info(pok, b"\x00" * 32) is None          # no call is made: there is no node
+
+
+def test_verdicts_name_what_is_missing():
+    from wallet.credentials import format_verdict
+
+    assert format_verdict({"status": "none", "id": None, "holder": "0xabc"}) == "NONE: 0xabc holds no such credential"
+    assert format_verdict({"status": "none", "id": 7, "issuer": None}) == "NONE: there is no credential #7"
+    revoked = format_verdict({"status": "revoked", "id": 7, "title": "Validators", "course": "iri", "holder": None,
+                              "issuer": "0xdao", "attesters": ["0xo1"], "block": 9, "transaction": "0xt",
+                              "revocationReason": "plagiarism"})
+    assert revoked.startswith("REVOKED: credential #7 for Validators") and revoked.endswith("revoked: plagiarism")
