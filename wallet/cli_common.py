@@ -8,7 +8,9 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 
+from wallet.lastchain import check_chain, record_chain
 from wallet.rpc import DEFAULT_RPC, Node
+from wallet.signer import keystore_path
 from wallet.tx import Outcome, build_transaction, check_native_funds, confirm, describe, send_and_wait, suggest_fees
 from wallet.units import format_amount
 
@@ -22,6 +24,7 @@ def add_fee_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-fee", help="max fee per gas in gwei (default: 2 x base fee + tip)")
     parser.add_argument("--priority-fee", help="priority fee (tip) per gas in gwei (default: the node's suggestion)")
     parser.add_argument("--yes", action="store_true", help="send without asking for confirmation")
+    parser.add_argument("--chain-id", type=int, help="confirm the node's chain when the key last signed on another")
 
 
 def emit(args: argparse.Namespace, value: Any, text: str) -> None:
@@ -30,12 +33,17 @@ def emit(args: argparse.Namespace, value: Any, text: str) -> None:
 
 def send_transaction(args: argparse.Namespace, node: Node, account: LocalAccount, to: str, value: int,
                      data: bytes, what: str) -> Outcome:
-    """The one path every state-changing command takes: fees, funds check, summary, confirm, send, wait."""
+    """The one path every state-changing command takes: chain check, fees, funds check, summary,
+    confirmation, send, receipt."""
+    keystore = keystore_path(args)
+    check_chain(keystore, node.chain_id, args.chain_id)
     tx = build_transaction(node, account.address, to, value, data,
                            suggest_fees(node, args.max_fee, args.priority_fee))
     check_native_funds(node, tx)
     confirm(describe(tx, what), args.yes)
-    return send_and_wait(node, account, tx)
+    outcome = send_and_wait(node, account, tx)
+    record_chain(keystore, node.chain_id)
+    return outcome
 
 
 def transact(args: argparse.Namespace, node: Node, account: LocalAccount, to: str, value: int, data: bytes,

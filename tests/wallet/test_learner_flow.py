@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import threading
+from pathlib import Path
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlparse
 
@@ -174,6 +175,16 @@ def test_invalid_inputs_fail_clearly_and_send_nothing(wallet_home, w3, tmp_path)
     assert refused.returncode == 1 and "cancelled: nothing was sent" in refused.stderr
     assert "total" in refused.stderr and "max fee" in refused.stderr                    # the summary came first
     assert w3.eth.get_transaction_count(env["funder"]) == nonce
+    listed = ok_json(azora("wallet", "list", "--keystore-dir", env["keys"], "--json"))
+    funder_key = Path(next(e["keystore"] for e in listed if e["address"] == env["funder"]))
+    last_chain = funder_key.with_name(f".{funder_key.name}.chain")
+    last_chain.write_text("999\n")
+    other_chain = run(env, "wallet", "send", "--to", env["learner"], "--amount", "1", "--yes", signer="funder")
+    assert "last signed on chain 999 and the node serves chain 1337" in error_line(other_chain)
+    ok_json(run(env, "wallet", "send", "--to", env["learner"], "--amount", "1", "--yes", "--chain-id", "1337",
+                "--json", signer="funder"))
+    assert last_chain.read_text().strip() == "1337"
+    nonce += 1
     missing = run(env, "credential", "verify", "999999", "--json")
     assert missing.returncode == 1 and json.loads(missing.stdout)["status"] == "none"
     assert "not a 0x claim key" in error_line(run(env, "wallet", "finalize", "0x1234", "--yes", signer="funder"))

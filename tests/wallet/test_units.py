@@ -64,3 +64,20 @@ def test_verdicts_name_what_is_missing():
                               "issuer": "0xdao", "attesters": ["0xo1"], "block": 9, "transaction": "0xt",
                               "revocationReason": "plagiarism"})
     assert revoked.startswith("REVOKED: credential #7 for Validators") and revoked.endswith("revoked: plagiarism")
+
+
+def test_a_key_that_last_signed_on_another_chain_needs_confirmation(tmp_path):
+    from wallet.lastchain import check_chain, last_chain_path, record_chain
+
+    key = tmp_path / "UTC--key"
+    key.write_text("{}")
+    check_chain(key, 1337, None)                              # never used: any chain
+    record_chain(key, 1337)
+    assert last_chain_path(key).name == ".UTC--key.chain" and oct(last_chain_path(key).stat().st_mode & 0o777) == "0o600"
+    check_chain(key, 1337, None)
+    with pytest.raises(WalletError, match="last signed on chain 1337 and the node serves chain 1; pass --chain-id 1"):
+        check_chain(key, 1, None)
+    with pytest.raises(WalletError, match="--chain-id 5 but the node serves chain 1"):
+        check_chain(key, 1, 5)
+    check_chain(key, 1, 1)
+    assert key.read_text() == "{}"
