@@ -31,7 +31,7 @@ def test_learner_doc_runs_from_nothing_to_a_verified_credential_and_a_reward(dev
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     assert "VALID: credential #" in run.stdout and "valid: signed by" in run.stdout
     assert "withdrew 100.0 AZR" in run.stdout
-    keys = list((home / ".azora" / "keystore").iterdir())
+    keys = [p for p in (home / ".azora" / "keystore").iterdir() if not p.name.startswith(".")]
     assert len(keys) == 4 and all(k.name.startswith("UTC--") and k.stat().st_mode & 0o777 == 0o600 for k in keys)
     for secret in ("test test test", "a long passphrase"):
         assert all(secret not in k.read_text() for k in keys)
