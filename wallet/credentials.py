@@ -32,8 +32,6 @@ CREDENTIAL_STATUS = {0: "none", 1: "valid", 2: "revoked", 3: "expired"}
 CLAIM_STATE = {0: "none", 1: "pending", 2: "challenged", 3: "rejected", 4: "finalized", 5: "clawed back"}
 COMPLETION_TYPE = ("Completion(address learner,bytes32 courseId,uint32 courseVersion,uint16 score,"
                    "uint64 completedAt,bytes32 evidenceHash,uint64 oracleSetVersion,uint64 deadline)")
-COMPLETION_FIELDS = ("learner", "courseId", "courseVersion", "score", "completedAt", "evidenceHash",
-                     "oracleSetVersion", "deadline")
 COMPLETION_ABI_TYPES = ("address", "bytes32", "uint32", "uint16", "uint64", "bytes32", "uint64", "uint64")
 # the oracle's xAPI extension that carries a completion's quorum-signed bundle
 ORACLE_EXTENSION = "https://azora.africa/xapi/extensions/oracle"
