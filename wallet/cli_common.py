@@ -11,7 +11,7 @@ from eth_account.signers.local import LocalAccount
 from wallet.lastchain import check_chain, record_chain
 from wallet.rpc import DEFAULT_RPC, Node
 from wallet.signer import keystore_path
-from wallet.tx import Outcome, build_transaction, check_native_funds, confirm, describe, send_and_wait, suggest_fees
+from wallet.tx import Outcome, build_transaction, check_native_funds, check_nonce_gap, confirm, describe, send_and_wait, suggest_fees
 from wallet.units import format_amount
 
 
@@ -24,6 +24,8 @@ def add_fee_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-fee", help="max fee per gas in gwei (default: 2 x base fee + tip)")
     parser.add_argument("--priority-fee", help="priority fee (tip) per gas in gwei (default: the node's suggestion)")
     parser.add_argument("--yes", action="store_true", help="send without asking for confirmation")
+    parser.add_argument("--fill-gap", action="store_true",
+                        help="send even if it fills a nonce gap and releases the queued transactions behind it")
     parser.add_argument("--chain-id", type=int, help="confirm the node's chain when the key last signed on another")
 
 
@@ -40,6 +42,7 @@ def send_transaction(args: argparse.Namespace, node: Node, account: LocalAccount
     tx = build_transaction(node, account.address, to, value, data,
                            suggest_fees(node, args.max_fee, args.priority_fee))
     check_native_funds(node, tx)
+    check_nonce_gap(node, tx, args.fill_gap)
     confirm(describe(tx, what), args.yes)
     outcome = send_and_wait(node, account, tx)
     record_chain(keystore, node.chain_id)

@@ -91,6 +91,25 @@ def build_transaction(node: Node, sender: str, to: str, value: int, data: bytes,
             "nonce": nonce, "chainId": node.chain_id, "type": 2}
 
 
+def get_queued_nonces(node: Node, sender: str) -> list[int]:
+    """Nonces of the sender's transactions the node holds behind a gap (``txpool_contentFrom``)."""
+    try:
+        content = node.request("txpool_contentFrom", [sender])
+    except WalletError:
+        return []   # a node that does not share its pool: nothing to check against
+    return sorted(int(nonce) for nonce in (content or {}).get("queued") or {})
+
+
+def check_nonce_gap(node: Node, tx: dict[str, Any], fill_gap: bool) -> None:
+    """A transaction that fills a nonce gap releases every queued one behind it, perhaps long
+    forgotten: refuse unless the user says so."""
+    queued = get_queued_nonces(node, tx["from"])
+    if queued and not fill_gap:
+        raise WalletError(f"nonce gap: the node holds queued transactions of {tx['from']} at nonce "
+                          f"{', '.join(map(str, queued))}, waiting for nonce {tx['nonce']}; this one would fill "
+                          f"the gap and release them (pass --fill-gap if you mean it)")
+
+
 def check_native_funds(node: Node, tx: dict[str, Any]) -> None:
     """The sender must hold value + gas x max fee before anything is signed."""
     need = tx["value"] + tx["gas"] * tx["maxFeePerGas"]

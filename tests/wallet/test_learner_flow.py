@@ -190,6 +190,19 @@ def test_invalid_inputs_fail_clearly_and_send_nothing(wallet_home, w3, tmp_path)
     assert "not a 0x claim key" in error_line(run(env, "wallet", "finalize", "0x1234", "--yes", signer="funder"))
     assert "--keystore" in error_line(run(env, "wallet", "wrap", "--amount", "1", "--yes"), exit_code=2)
 
+    # a transaction signed elsewhere waits behind a gap: sending would release it
+    nonce = w3.eth.get_transaction_count(env["funder"], "pending")
+    gapped = dev_account(1).sign_transaction({"to": env["learner"], "value": 7, "gas": 21_000, "nonce": nonce + 1,
+                                              "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9,
+                                              "chainId": w3.eth.chain_id})
+    w3.eth.send_raw_transaction(gapped.raw_transaction)
+    gap = run(env, "wallet", "send", "--to", env["learner"], "--amount", "1", "--yes", signer="funder")
+    assert f"nonce gap: the node holds queued transactions of {env['funder']} at nonce {nonce + 1}" in error_line(gap)
+    assert w3.eth.get_transaction_count(env["funder"], "pending") == nonce
+    ok_json(run(env, "wallet", "send", "--to", env["learner"], "--amount", "1", "--yes", "--fill-gap", "--json",
+                signer="funder"))
+    assert w3.eth.wait_for_transaction_receipt(gapped.hash, timeout=30).status == 1
+
 
 class StoredStatements(BaseHTTPRequestHandler):
     """The part of an oracle's xAPI endpoint a learner's wallet reads: ``GET /xapi/statements
