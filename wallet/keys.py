@@ -5,6 +5,7 @@ from eth_account import Account
 from eth_account.hdaccount import generate_mnemonic
 from eth_account.signers.local import LocalAccount
 from eth_account.types import Language
+from eth_utils.exceptions import ValidationError
 
 Account.enable_unaudited_hdwallet_features()
 
@@ -18,6 +19,10 @@ def new_mnemonic(words: int = 24) -> str:
 
 def derive_account(mnemonic: str, index: int = 0, passphrase: str = "") -> LocalAccount:
     """The account at ``m/44'/60'/0'/0/index`` of ``mnemonic``; ValueError if it is invalid."""
-    account: LocalAccount = Account.from_mnemonic(mnemonic, passphrase=passphrase,
-                                                  account_path=DEFAULT_PATH.format(index=index))
-    return account
+    try:
+        account: LocalAccount = Account.from_mnemonic(mnemonic, passphrase=passphrase,
+                                                      account_path=DEFAULT_PATH.format(index=index))
+        return account
+    except (ValidationError, ValueError):
+        # eth-account's message quotes the words: a secret must never reach a terminal or a log
+        raise ValueError("not a valid BIP-39 mnemonic (check the words and their order)") from None
