@@ -249,6 +249,8 @@ def build_escrow_ruling(v: dict[str, Any], node: Node) -> tuple[str, list[Action
 
 def build_revoke_credential(v: dict[str, Any], node: Node) -> tuple[str, list[Action]]:
     record = node.system_contract("Credentials").functions.credential(v["id"]).call()
+    if int(record[2], 16) == 0:
+        raise WalletError(f"no credential {v['id']}")
     if record[2] != node.contract_address("Timelock"):
         raise WalletError(f"credential {v['id']} was issued by {record[2]}: only its issuer can revoke it, "
                           "not the DAO's Timelock")
