@@ -23,6 +23,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from web3.contract import Contract
 from web3.exceptions import ContractLogicError, Web3Exception, Web3RPCError
+from web3.logs import DISCARD
 
 from wallet.commands import add_fee_flags, add_rpc_flags
 from wallet.dao_proposals import (
@@ -271,7 +272,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_templates(args: argparse.Namespace) -> int:
-    listing = [{"name": t.name, "summary": t.summary,
+    listing: list[dict[str, Any]] = [{"name": t.name, "summary": t.summary,
                 "params": [{"name": p.name, "help": p.help, "required": p.current is None} for p in t.params]}
                for t in TEMPLATES]
     lines = []
@@ -361,6 +362,14 @@ def dry_run(args: argparse.Namespace, node: Node, proposal: EncodedProposal) -> 
     return 0
 
 
+def created_proposal_id(node: Node, governor: Contract, tx_hash: str) -> int:
+    """The id the Governor logged (not recomputed here, so a Governor that derives ids
+    differently is still reported right)."""
+    receipt = node.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+    [created] = governor.events.ProposalCreated().process_receipt(receipt, errors=DISCARD)
+    return int(created.args.proposalId)
+
+
 def cmd_propose(args: argparse.Namespace) -> int:
     node = Node(args.rpc)
     proposal = proposal_from_args(args, node)
@@ -371,7 +380,7 @@ def cmd_propose(args: argparse.Namespace) -> int:
     account = load_signer(args)
     data = calldata(governor, "propose", proposal.targets, proposal.values, proposal.calldatas, proposal.description)
     tx_hash = send(args, node, account, governor.address, data, f"propose: {proposal.description.splitlines()[0]}")
-    pid = str(proposal.proposal_id)
+    pid = str(created_proposal_id(node, governor, tx_hash))
     emit(args, {"proposalId": pid, "hash": tx_hash}, f"proposal {pid} created: {tx_hash}")
     return 0
 
@@ -387,6 +396,10 @@ def require_state(governor: Contract, proposal_id: int, allowed: tuple[str, ...]
 
 def check_can_vote(node: Node, governor: Contract, proposal_id: int, voter: str, allowed: tuple[str, ...]) -> int:
     """Verify what ``castVote`` asserts (Active, not voted yet); also that the vote would weigh anything."""
+    if allowed == ("Active",) and get_state(governor, proposal_id) == "Pending":
+        snapshot = governor.functions.proposalSnapshot(proposal_id).call()
+        raise WalletError(f"proposal {proposal_id} is Pending: voting opens after block {snapshot} "
+                          f"(~{format_time(Clock(node).time_of(snapshot + 1))})")
     state = require_state(governor, proposal_id, allowed, "take votes")
     if governor.functions.hasVoted(proposal_id, voter).call():
         raise WalletError(f"{voter} has already voted on proposal {proposal_id}")
@@ -531,7 +544,7 @@ def cmd_execute(args: argparse.Namespace) -> int:
         raise WalletError(f"proposal {pid} is queued until {format_time(eta)}: the Timelock delay has "
                           f"{eta - latest} s to run (latest block at {format_time(latest)})")
     proposal = find_proposal(node, governor, pid)
-    treasury = node.w3.eth.get_balance(node.contract_address("Timelock"))
+    treasury = node.w3.eth.get_balance(node.contract_address("Timelock"))  # type: ignore[arg-type]
     if sum(proposal.values) > treasury:
         raise WalletError(f"the actions pay {format_amount(sum(proposal.values))} AZR; the treasury (Timelock) "
                           f"holds {format_amount(treasury)}")

@@ -195,15 +195,20 @@ def build_create_atoken(v: dict[str, Any], node: Node) -> tuple[str, list[Action
                     (v["name"], v["symbol"], v["issuer"], v["mint_cap"], v["mint_period"]), v["reserve"])])
 
 
+def symbol_of(node: Node, token: str) -> str:
+    return node.contract_at(token, "AToken").functions.symbol().call()
+
+
 def build_atoken_issuer(v: dict[str, Any], node: Node) -> tuple[str, list[Action]]:
-    return (f"Set the issuer of a-token {v['token']} to {v['issuer']}",
+    return (f"Set the issuer of a-token {symbol_of(node, v['token'])} to {v['issuer']}",
             [Action(v["token"], "setIssuer(address)", (v["issuer"],))])
 
 
 def build_atoken_mint_cap(v: dict[str, Any], node: Node) -> tuple[str, list[Action]]:
     if v["mint_period"] == 0:
         raise WalletError("an a-token's mint period must be above zero")
-    return (f"Set the mint cap of a-token {v['token']} to {format_amount(v['mint_cap'])} per {v['mint_period']} s",
+    return (f"Set the mint cap of a-token {symbol_of(node, v['token'])} to {format_amount(v['mint_cap'])} "
+            f"per {v['mint_period']} s",
             [Action(v["token"], "setMintLimit(uint256,uint256)", (v["mint_cap"], v["mint_period"]))])
 
 
@@ -212,7 +217,8 @@ def build_release_reserve(v: dict[str, Any], node: Node) -> tuple[str, list[Acti
     if v["amount"] > reserve:
         raise WalletError(f"the reserve of {v['token']} holds {format_amount(reserve)} AZR, "
                           f"less than {format_amount(v['amount'])}")
-    return (f"Release {format_amount(v['amount'])} AZR of the national reserve of {v['token']} to {v['to']}",
+    return (f"Release {format_amount(v['amount'])} AZR of the national reserve of {symbol_of(node, v['token'])} "
+            f"to {v['to']}",
             [Action(v["token"], "releaseReserve(address,uint256)", (v["to"], v["amount"]))])
 
 
@@ -275,7 +281,7 @@ def build_resolve_challenge(v: dict[str, Any], node: Node) -> tuple[str, list[Ac
 def build_treasury_transfer(v: dict[str, Any], node: Node) -> tuple[str, list[Action]]:
     timelock = node.contract_address("Timelock")
     if v["token"] is None:
-        have = node.w3.eth.get_balance(timelock)
+        have = node.w3.eth.get_balance(timelock)  # type: ignore[arg-type]
         action = Action(v["to"], "", (), v["amount"])
         unit = "AZR (native)"
     else:

@@ -146,7 +146,7 @@ def test_proposal_file_goes_from_pending_to_executed_and_changes_the_voting_peri
     assert action["contract"] == "Governor" and action["function"] == "setVotingPeriod(uint256)"
     assert action["args"] == {"new_value": "30"} and action["value"] == "0.0"
 
-    refused(dao(1, "vote", pid, "for"), "is Pending: only Active proposals can take votes")
+    refused(dao(1, "vote", pid, "for"), "is Pending: voting opens after block")
     refused(dao(0, "queue", pid), "is Pending: only Succeeded proposals can be queued")
     refused(dao(0, "cancel", pid), "only the proposer")
 
@@ -191,7 +191,7 @@ def test_template_proposal_with_a_relayed_ballot_changes_the_oracle_quorum(dev_n
     ballot = tmp_path / "ballot.json"
     signed = ok_json(dao(3, "vote-by-sig", pid, "for", "--out", str(ballot), "--json"))
     assert signed["voter"] == Account.from_mnemonic(MNEMONIC, account_path="m/44'/60'/0'/0/3").address
-    refused(dao(0, "relay", str(ballot)), "is Pending: only Active proposals can take votes")
+    refused(dao(0, "relay", str(ballot)), "is Pending: voting opens after block")
     tampered = json.loads(ballot.read_text()) | {"support": "against"}
     (tmp_path / "tampered.json").write_text(json.dumps(tampered))
     mine_past(dev_node, ok_json(dao(None, "show", pid, "--json"))["snapshot"])
@@ -270,3 +270,82 @@ def test_add_course_template_encodes_the_catalog_signature_with_iri_and_title(da
     [action] = dry["actions"]
     assert action["function"] == signature and action["args"]["title"] == "Validators 201"
     assert action["args"]["course_id"] == "0x" + keccak(text=iri).hex()
+
+
+# what each template is tried with, and how its effect is read back after execution
+PAYEE = "0x1111111111111111111111111111111111111111"
+EXECUTED_TEMPLATES = {
+    "emission": ["base_reward=2"],
+    "challenge": ["min_score=9000", "bond=50"],
+    "create-atoken": ["name=Azora Test Shilling", "symbol=aTZS", "issuer=Timelock", "mint_cap=1000"],
+    "atoken-issuer": ["token=aZAR", f"issuer={PAYEE}"],
+    "atoken-mint-cap": ["token=aKES", "mint_cap=5000", "mint_period=3600"],
+    "release-reserve": ["token=aNGN", f"to={PAYEE}", "amount=2"],
+    "validator-params": ["max_validators=50", "jail_duration=86400"],
+    "validator-reward": ["amount=10"],
+    "credential-issuer": [f"issuer={PAYEE}"],
+    "treasury-transfer": [f"to={PAYEE}", "amount=3"],
+    "governor": ["grace_period=7200"],
+    "timelock-delay": ["delay=90"],
+}
+
+
+def json_arg(value):
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, (list, tuple)):
+        return [json_arg(v) for v in value]
+    return value
+
+
+def test_template_actions_execute_on_the_deployed_contracts(dev_node, w3, dao, voters, tmp_path):
+    """Every template whose contract function is deployed here, in one proposal, executed:
+    each change is read back from its contract."""
+    from wallet.dao_templates import build_template
+    from wallet.rpc import Node
+    from wallet.units import format_amount
+
+    node = Node(dev_node.url)
+    actions = []
+    for name, params in EXECUTED_TEMPLATES.items():
+        _, built = build_template(name, params, node)
+        actions += [{"target": a.target, "function": a.signature, "args": json_arg(list(a.args)),
+                     "value": format_amount(a.value)} for a in built]
+    (tmp_path / "all.json").write_text(json.dumps({"description": "Every template at once", "actions": actions}))
+    payee_before = w3.eth.get_balance(PAYEE)
+    pid = ok_json(dao(1, "propose", str(tmp_path / "all.json"), "--json"))["proposalId"]
+    shown = ok_json(dao(None, "show", pid, "--json"))
+    assert len(shown["actions"]) == len(actions) and all(a["function"] or a["calldata"] == "0x" for a in shown["actions"])
+    run_to_succeeded(dev_node, dao, pid)
+    queue_and_execute(dev_node, dao, pid)
+
+    pok, registry = contract(w3, dev_node, "ProofOfKnowledge"), contract(w3, dev_node, "ValidatorRegistry")
+    assert pok.functions.baseReward().call() == 2 * 10**18
+    assert (pok.functions.minScore().call(), pok.functions.challengeBond().call()) == (9000, 50 * 10**18)
+    factory = contract(w3, dev_node, "ATokenFactory")
+    assert int(factory.functions.tokenBySymbol("aTZS").call(), 16) != 0
+    assert contract(w3, dev_node, "aZAR").functions.issuer().call() == PAYEE
+    kes = w3.eth.contract(address=dev_node.rpc("azora_nodeInfo")["result"]["contracts"]["aKES"],
+                          abi=load_artifact("AToken")["abi"])
+    assert (kes.functions.mintCap().call(), kes.functions.mintPeriod().call()) == (5000 * 10**18, 3600)
+    assert (registry.functions.maxValidators().call(), registry.functions.jailDuration().call()) == (50, 86400)
+    assert registry.functions.rewardPerEpoch().call() == 10 * 10**18
+    assert contract(w3, dev_node, "Credentials").functions.isIssuer(PAYEE).call()
+    assert w3.eth.get_balance(PAYEE) - payee_before == 5 * 10**18          # 2 of the reserve + 3 of the treasury
+    assert contract(w3, dev_node, "Governor").functions.gracePeriod().call() == 7200
+    assert contract(w3, dev_node, "Timelock").functions.get_minimum_delay().call() == 90
+
+
+def test_invalid_template_targets_are_refused(dao, dev_node):
+    refused(dao(None, "propose", "--template", "escrow-ruling", "--param", "job=0", "--param", "milestone=0",
+                "--param", "provider_share=5000", "--dry-run"), "not the DAO's Timelock")
+    refused(dao(None, "propose", "--template", "retire-course", "--param", "course=https://nowhere.example",
+                "--dry-run"), "is not in the catalog")
+    refused(dao(None, "propose", "--template", "create-atoken", "--param", "name=Rand", "--param", "symbol=aZAR",
+                "--param", "issuer=Timelock", "--param", "mint_cap=1", "--dry-run"), "exists already")
+    refused(dao(None, "propose", "--template", "treasury-transfer", "--param", f"to={PAYEE}", "--param",
+                "amount=1000000000000", "--dry-run"), "the treasury holds")
+    refused(dao(None, "propose", "--template", "governor", "--dry-run"), "at least one --param", 2)
+    retire = ok_json(dao(None, "propose", "--template", "retire-course", "--param",
+                         "course=0x25bb078926cc5803d09d9d38ec86b299d33bd867016babbe3390f56b4fff5a7f", "--dry-run", "--json"))
+    assert retire["actions"][0]["args"]["active"] is False and retire["actions"][0]["args"]["iri"] == ""
