@@ -186,7 +186,7 @@ def format_time(timestamp: int | None) -> str:
 
 def get_status(node: Node, governor: Contract, proposal: CreatedProposal, decoder: ActionDecoder) -> dict[str, Any]:
     """The ``show --json`` shape; votes and quorum in whole AZR, blocks as numbers, eta a timestamp."""
-    pid = proposal.proposal_id_logged
+    pid = proposal.proposal_id
     against, for_, abstain = get_votes(governor, pid)
     snapshot = governor.functions.proposalSnapshot(pid).call()
     quorum = get_quorum(governor, snapshot)
@@ -345,19 +345,27 @@ def check_can_propose(node: Node, governor: Contract, proposal: EncodedProposal,
         # gas in the head block's context, so votes gained in the head block count one block later
         raise WalletError(f"{proposer}'s votes reached the threshold only in block {head}: "
                           "they count for proposals from the next block on; wait for one more block")
-    state = get_state(governor, proposal.proposal_id)
+    proposal_id = hash_proposal(governor, proposal)
+    state = get_state(governor, proposal_id)
     if state is not None:
-        raise WalletError(f"proposal {proposal.proposal_id} exists already ({state}); change the description")
+        raise WalletError(f"proposal {proposal_id} exists already ({state}); change the description")
+
+
+def hash_proposal(governor: Contract, proposal: EncodedProposal) -> int:
+    # the Governor's own hashProposal, so a Governor that derives ids differently is followed
+    return governor.functions.hashProposal(proposal.targets, proposal.values, proposal.calldatas,
+                                           proposal.description_hash).call()
 
 
 def dry_run(args: argparse.Namespace, node: Node, proposal: EncodedProposal) -> int:
     decoder = ActionDecoder(node)
     actions = [{**a, "value": format_amount(a["value"])} for a in
                (decoder.decode(t, v, c) for t, v, c in zip(proposal.targets, proposal.values, proposal.calldatas))]
-    value = {"proposalId": str(proposal.proposal_id), "description": proposal.description, "actions": actions,
+    proposal_id = hash_proposal(get_governor(node), proposal)
+    value = {"proposalId": str(proposal_id), "description": proposal.description, "actions": actions,
              "targets": proposal.targets, "values": [str(v) for v in proposal.values],
              "calldatas": ["0x" + c.hex() for c in proposal.calldatas]}
-    emit(args, value, "\n".join([f"proposal {proposal.proposal_id} (not sent)", f"  {proposal.description}",
+    emit(args, value, "\n".join([f"proposal {proposal_id} (not sent)", f"  {proposal.description}",
                                  "actions", *(format_action(i, a) for i, a in enumerate(actions, 1))]))
     return 0
 

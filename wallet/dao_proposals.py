@@ -44,18 +44,12 @@ class EncodedProposal:
     def description_hash(self) -> bytes:
         return keccak(text=self.description)
 
-    @property
-    def proposal_id(self) -> int:
-        encoded = abi_encode(["address[]", "uint256[]", "bytes[]", "bytes32"],
-                             [self.targets, self.values, self.calldatas, self.description_hash])
-        return int.from_bytes(keccak(encoded), "big")
-
 
 @dataclass(frozen=True)
 class CreatedProposal(EncodedProposal):
     """A proposal as its ProposalCreated log records it."""
 
-    proposal_id_logged: int = 0
+    proposal_id: int = 0
     proposer: str = ""
     vote_start: int = 0
     vote_end: int = 0
@@ -211,14 +205,14 @@ def get_created_proposals(node: Node, governor: Contract) -> list[CreatedProposa
 def to_created(entry: Any) -> CreatedProposal:
     a = entry.args
     return CreatedProposal([to_checksum_address(t) for t in a.targets], list(a["values"]),
-                           [bytes(c) for c in a.calldatas], a.description, proposal_id_logged=a.proposalId,
+                           [bytes(c) for c in a.calldatas], a.description, proposal_id=a.proposalId,
                            proposer=to_checksum_address(a.proposer), vote_start=a.voteStart,
                            vote_end=a.voteEnd, block_number=entry.blockNumber)
 
 
 def find_proposal(node: Node, governor: Contract, proposal_id: int) -> CreatedProposal:
     for proposal in get_created_proposals(node, governor):
-        if proposal.proposal_id_logged == proposal_id:
+        if proposal.proposal_id == proposal_id:
             return proposal
     raise WalletError(f"no proposal {proposal_id} on the Governor at {governor.address}")
 
