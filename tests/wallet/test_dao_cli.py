@@ -349,3 +349,16 @@ def test_invalid_template_targets_are_refused(dao, dev_node):
     retire = ok_json(dao(None, "propose", "--template", "retire-course", "--param",
                          "course=0x25bb078926cc5803d09d9d38ec86b299d33bd867016babbe3390f56b4fff5a7f", "--dry-run", "--json"))
     assert retire["actions"][0]["args"]["active"] is False and retire["actions"][0]["args"]["iri"] == ""
+
+
+def test_a_queued_proposal_not_executed_within_the_grace_period_expires(dev_node, w3, dao, voters):
+    pid = ok_json(dao(1, "propose", "--template", "validator-reward", "--param", "amount=11", "--json"))["proposalId"]
+    run_to_succeeded(dev_node, dao, pid)
+    assert ok_json(dao(0, "queue", pid, "--json"))["status"] == 1
+    eta = ok_json(dao(None, "show", pid, "--json"))["eta"]
+    grace = contract(w3, dev_node, "Governor").functions.gracePeriod().call()
+    dev_node.rpc("evm_setNextBlockTimestamp", [eta + grace + 1])
+    mine(dev_node, 1)
+    assert ok_json(dao(None, "show", pid, "--json"))["state"] == "Expired"
+    refused(dao(0, "execute", pid), "is Expired: only Queued proposals can be executed")
+    assert pid in [p["proposalId"] for p in ok_json(dao(None, "list", "--state", "expired", "--json"))]
