@@ -8,13 +8,14 @@ persists anything. ``kernel.view.ChainView`` implements it over the writable ``k
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Protocol, Sequence
+from typing import Any, Iterable, Mapping, Protocol, Sequence
 
 from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI
 
 from kernel.execution import AccessListResult, AccountOverride, CallMessage
 from kernel.forks import ForkSchedule
 from kernel.genesis import Genesis
+from kernel.tracing import BlockTrace, TraceConfig
 
 
 class AccountReaderAPI(Protocol):
@@ -132,3 +133,14 @@ class ChainViewAPI(Protocol):
 
     def create_access_list(self, header: BlockHeaderAPI, message: CallMessage) -> AccessListResult:
         """The accounts and slots ``message`` touches, and the gas it uses with them warm."""
+
+    def trace_transaction(self, header: BlockHeaderAPI, index: int, config: TraceConfig) -> Any:
+        """geth's trace (struct logs or the named tracer's result) of transaction ``index`` of
+        ``header``'s block, replayed on its parent's state; raises ``kernel.tracing.TraceError``."""
+
+    def trace_block(self, header: BlockHeaderAPI, config: TraceConfig) -> list[BlockTrace]:
+        """Every transaction of ``header``'s block traced in order."""
+
+    def trace_call(self, header: BlockHeaderAPI, message: CallMessage, config: TraceConfig,
+                   overrides: Mapping[bytes, AccountOverride] | None = None) -> Any:
+        """``message`` traced on ``header``'s state; raises ``TraceError`` or ``CallError``."""

@@ -5,7 +5,7 @@ persisted; it has no method that writes, so a namespace holding it cannot change
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence, cast
+from typing import Any, Iterable, Mapping, Sequence, cast
 
 import rlp
 from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI
@@ -19,6 +19,7 @@ from kernel.chain import Chain
 from kernel.execution import AccessListResult, AccountOverride, CallExecutor, CallMessage
 from kernel.forks import ForkSchedule, blob_schedule_of, compute_base_fee_per_blob_gas
 from kernel.genesis import Genesis
+from kernel.tracing import BlockTrace, TraceConfig, TracingEngine
 
 
 class ChainView:
@@ -27,6 +28,7 @@ class ChainView:
     def __init__(self, chain: Chain) -> None:
         self._chain = chain
         self._calls = CallExecutor(chain)
+        self._traces = TracingEngine(chain)
 
     # -- chain facts ------------------------------------------------------------------------
 
@@ -140,6 +142,18 @@ class ChainView:
 
     def create_access_list(self, header: BlockHeaderAPI, message: CallMessage) -> AccessListResult:
         return self._calls.create_access_list(header, message)
+
+    # -- tracing ----------------------------------------------------------------------------
+
+    def trace_transaction(self, header: BlockHeaderAPI, index: int, config: TraceConfig) -> Any:
+        return self._traces.trace_transaction(header, index, config)
+
+    def trace_block(self, header: BlockHeaderAPI, config: TraceConfig) -> list[BlockTrace]:
+        return self._traces.trace_block(header, config)
+
+    def trace_call(self, header: BlockHeaderAPI, message: CallMessage, config: TraceConfig,
+                   overrides: Mapping[bytes, AccountOverride] | None = None) -> Any:
+        return self._traces.trace_call(header, message, config, overrides)
 
 
 def trie_proof(trie: HexaryTrie, key: bytes) -> tuple[bytes, ...]:
