@@ -26,6 +26,7 @@ from eth.vm.opcode_values import (
     EXTCODESIZE, SELFDESTRUCT, SLOAD, SSTORE, STATICCALL,
 )
 from eth.vm.logic.invalid import InvalidOpcode
+from eth_typing import Address
 from eth_utils import ValidationError, keccak
 
 from kernel.execution import (
@@ -286,6 +287,11 @@ class AccountState:
         return self.nonce > 0 or bool(self.code) or bool(self.storage) or self.balance != 0
 
 
+def read_account(state: StateAPI, address: bytes) -> AccountState:
+    account = Address(address)
+    return AccountState(state.get_balance(account), state.get_nonce(account), state.get_code(account))
+
+
 class PrestateTracer(Tracer):
     """geth's prestateTracer: every account the transaction touched, before it ran
     (``diffMode``: only what changed, before and after)."""
@@ -318,8 +324,7 @@ class PrestateTracer(Tracer):
     def look_up_account(self, address: bytes) -> None:
         if address in self.pre or self.state is None:
             return
-        self.pre[address] = AccountState(self.state.get_balance(address), self.state.get_nonce(address),
-                                         self.state.get_code(address))
+        self.pre[address] = read_account(self.state, address)
 
     def on_opcode(self, computation: ComputationAPI, pc: int, op: int, name: str, gas: int,
                   depth: int) -> Any:
@@ -364,7 +369,7 @@ class PrestateTracer(Tracer):
             if address in self.deleted:
                 continue
             before = self.pre[address]
-            after = AccountState(state.get_balance(address), state.get_nonce(address), state.get_code(address))
+            after = read_account(state, address)
             changed = False
             post = AccountState(balance=-1, nonce=-1, code=b"")
             if after.balance != before.balance:
@@ -374,7 +379,7 @@ class PrestateTracer(Tracer):
             if after.code != before.code:
                 changed, post.code = True, after.code
             for slot, value in list(before.storage.items()):
-                new = state.get_storage(address, slot)
+                new = state.get_storage(Address(address), slot)
                 if value == 0 or value == new:
                     # geth leaves out unchanged slots and empty ones before the transaction.
                     del before.storage[slot]
@@ -520,7 +525,7 @@ class TracingComputation:
                 state, message, transaction_context, parent_computation)
         # py-evm's loop (eth.vm.computation.BaseComputation.apply_computation) with the
         # tracer's hooks around each opcode.
-        with cls(state, message, transaction_context) as computation:  # type: ignore[call-arg]
+        with cls(state, message, transaction_context) as computation:  # type: ignore[call-arg, attr-defined]
             if computation.is_origin_computation:
                 computation.contracts_created = []
                 if message.is_create:
@@ -597,7 +602,7 @@ class TraceRun:
         if mark is not None:
             cost = gas - mark[0] - mark[1]
         else:
-            cost = gas - computation._gas_meter.gas_remaining  # type: ignore[attr-defined]
+            cost = gas - computation._gas_meter.gas_remaining
         self.tracer.on_opcode_done(step, max(cost, 0), error)
 
 
@@ -645,11 +650,10 @@ class ReplaySource(Protocol):
 
 @dataclass(frozen=True)
 class BlockTrace:
-    """One transaction's trace in a block: its result or geth's error text."""
+    """One transaction's trace in a block."""
 
     tx_hash: bytes
-    result: Any = None
-    error: str | None = None
+    result: Any
 
 
 class TracingEngine(CallExecutor):
@@ -663,20 +667,15 @@ class TracingEngine(CallExecutor):
         """The trace of transaction ``index`` of ``header``'s block."""
         vm, block = self.replay_vm(header)
         for tx in block.transactions[:index]:
-            vm.state.apply_transaction(tx)
+            apply_untraced(vm, tx)
         return self.trace_signed(vm, block.transactions[index], config)
 
     def trace_block(self, header: BlockHeaderAPI, config: TraceConfig) -> list[BlockTrace]:
         """Every transaction of ``header``'s block traced in order, each on the state the
         previous one left."""
         vm, block = self.replay_vm(header)
-        traces = []
-        for tx in block.transactions:
-            try:
-                traces.append(BlockTrace(tx.hash, self.trace_signed(vm, tx, config)))
-            except TraceError as exc:
-                traces.append(BlockTrace(tx.hash, error=str(exc)))
-        return traces
+        # A timeout fails the whole block: no partial results (the execution-apis spec).
+        return [BlockTrace(tx.hash, self.trace_signed(vm, tx, config)) for tx in block.transactions]
 
     def trace_call(self, header: BlockHeaderAPI, message: CallMessage, config: TraceConfig,
                    overrides: StateOverrides | None = None) -> Any:
@@ -708,7 +707,7 @@ class TracingEngine(CallExecutor):
         vm_class = self.replay_source.vm_class_for(header.block_number, header.timestamp)
         vm = self.replay_source.vm_at(header.copy(state_root=parent.state_root),
                                       vm_class=tracing_vm_class(vm_class))
-        vm.block_preprocessing(block)
+        vm.block_preprocessing(block)  # type: ignore[attr-defined]   # py-evm's VM has it; its ABC does not
         return vm, block
 
     def trace_signed(self, vm: VirtualMachineAPI, tx: SignedTransactionAPI, config: TraceConfig) -> Any:
@@ -716,9 +715,11 @@ class TracingEngine(CallExecutor):
 
     def run_traced(self, vm: VirtualMachineAPI, tx: Any, sender: bytes, config: TraceConfig) -> Any:
         state = vm.state
+        # A transaction starts from committed values (EIP-2200's "original" slot values).
+        state.lock_changes()
         tracer = make_tracer(config)
         is_create = not tx.to
-        to = generate_contract_address(sender, state.get_nonce(sender)) if is_create else tx.to
+        to = generate_contract_address(Address(sender), state.get_nonce(Address(sender))) if is_create else tx.to
         tracer.on_tx_start(state, TxStart(sender, to, is_create, tx.gas, tx.value, tx.data,
                                           vm.get_header().coinbase))
         run = TraceRun(tracer, time.monotonic() + config.timeout)
@@ -729,6 +730,12 @@ class TracingEngine(CallExecutor):
             state.trace_run = None  # type: ignore[attr-defined]
         tracer.on_tx_end(state, gas_used(state, tx.gas, computation), computation)
         return tracer.result()
+
+
+def apply_untraced(vm: VirtualMachineAPI, tx: SignedTransactionAPI) -> None:
+    """Run ``tx`` as block execution does (its changes locked in first), without a tracer."""
+    vm.state.lock_changes()
+    vm.state.apply_transaction(tx)
 
 
 __all__: Sequence[str] = (

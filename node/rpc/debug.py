@@ -116,8 +116,6 @@ def _traced(run: Any) -> Any:
 
 
 def format_block_trace(trace: BlockTrace) -> dict[str, Any]:
-    if trace.error is not None:
-        return {"txHash": data(trace.tx_hash), "error": trace.error}
     return {"txHash": data(trace.tx_hash), "result": trace.result}
 
 

@@ -71,20 +71,27 @@ class Scenario:
         self.forward_block = self.mine(self.forwarder, self.forward_input)          # calls, logs
         self.try_block = self.mine(self.forwarder, self.try_input)                  # inner revert
         self.revert_block = self.mine(self.store, self.revert_input, gas=100_000)   # reverts
+        # Two transactions in one block, the second reading what the first wrote.
+        self.pair_block = self.mine_all([(self.store, store.encode_abi("store", [9, 5]), 100_000),
+                                         (self.forwarder, forwarder.encode_abi("forward", [target, 9, 6]), 500_000)])
 
     def created_address(self, nonce: int) -> str:
         return "0x" + keccak(rlp.encode([bytes.fromhex(self.sender[2:]), nonce]))[12:].hex()
 
     def mine(self, to: str | None, data: str, gas: int = 500_000) -> int:
-        tx = {"chainId": CHAIN_ID, "nonce": self.nonce, "data": data, "gas": gas, "value": 0,
-              "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 1, "type": 2}
-        if to is not None:
-            tx["to"] = to_checksum_address(to)
-        signed = self.account.sign_transaction(tx)
-        self.nonce += 1
-        result = self.chain.build_block([PragueTransactionBuilder.decode(signed.raw_transaction)],
-                                        timestamp=self.chain.head.timestamp + 1)
-        assert result.block.transactions, result.rejected
+        return self.mine_all([(to, data, gas)])
+
+    def mine_all(self, calls: list[tuple[str | None, str, int]]) -> int:
+        txs = []
+        for to, data, gas in calls:
+            tx = {"chainId": CHAIN_ID, "nonce": self.nonce, "data": data, "gas": gas, "value": 0,
+                  "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 1, "type": 2}
+            if to is not None:
+                tx["to"] = to_checksum_address(to)
+            txs.append(PragueTransactionBuilder.decode(self.account.sign_transaction(tx).raw_transaction))
+            self.nonce += 1
+        result = self.chain.build_block(txs, timestamp=self.chain.head.timestamp + 1)
+        assert len(result.block.transactions) == len(txs), result.rejected
         return result.block.number
 
     def tx_hash(self, number: int) -> str:
@@ -256,6 +263,19 @@ def test_trace_block_by_number_and_hash_give_each_transaction_with_its_hash(scen
     assert by_number == debug.traceBlockByHash("0x" + header.hash.hex(), config)
     assert by_number == [{"txHash": scenario.tx_hash(number),
                           "result": debug.traceTransaction(scenario.tx_hash(number), config)}]
+
+
+def test_a_blocks_later_transaction_is_traced_on_what_the_earlier_ones_left(scenario, debug):
+    number = scenario.pair_block
+    header = scenario.chain.header_by_number(number)
+    hashes = ["0x" + tx.hash.hex() for tx in scenario.chain.block_of(header).transactions]
+    prestate = debug.traceTransaction(hashes[1], {"tracer": "prestateTracer"})
+    assert prestate[scenario.store]["storage"] == {word(slot_of(9)): word(5)}
+    traces = debug.traceBlockByNumber(hex(number))
+    receipts = scenario.chain.receipts_of(header)
+    assert [t["txHash"] for t in traces] == hashes
+    assert [t["result"]["gas"] for t in traces] == [receipts[0].gas_used, receipts[1].gas_used - receipts[0].gas_used]
+    assert traces[1]["result"] == debug.traceTransaction(hashes[1])
 
 
 def test_trace_call_runs_on_the_blocks_state_with_state_overrides(scenario, debug):
