@@ -15,6 +15,7 @@ from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI
 from kernel.execution import AccessListResult, AccountOverride, CallMessage
 from kernel.forks import ForkSchedule
 from kernel.genesis import Genesis
+from kernel.simulate import SimulateRequest, SimulatedBlock
 from kernel.tracing import BlockTrace, TraceConfig
 
 
@@ -144,3 +145,7 @@ class ChainViewAPI(Protocol):
     def trace_call(self, header: BlockHeaderAPI, message: CallMessage, config: TraceConfig,
                    overrides: Mapping[bytes, AccountOverride] | None = None) -> Any:
         """``message`` traced on ``header``'s state; raises ``TraceError`` or ``CallError``."""
+
+    def simulate(self, base: BlockHeaderAPI, request: SimulateRequest, timeout: float) -> list[SimulatedBlock]:
+        """eth_simulateV1: the request's blocks built on ``base``'s state and dropped; raises
+        ``kernel.simulate.SimulationError`` when the request as a whole fails."""

@@ -19,6 +19,7 @@ from kernel.chain import Chain
 from kernel.execution import AccessListResult, AccountOverride, CallExecutor, CallMessage
 from kernel.forks import ForkSchedule, blob_schedule_of, compute_base_fee_per_blob_gas
 from kernel.genesis import Genesis
+from kernel.simulate import SimulateRequest, SimulatedBlock, Simulator
 from kernel.tracing import BlockTrace, TraceConfig, TracingEngine
 
 
@@ -29,6 +30,7 @@ class ChainView:
         self._chain = chain
         self._calls = CallExecutor(chain)
         self._traces = TracingEngine(chain)
+        self._simulator = Simulator(chain, chain.db.pending_batch)
 
     # -- chain facts ------------------------------------------------------------------------
 
@@ -154,6 +156,9 @@ class ChainView:
     def trace_call(self, header: BlockHeaderAPI, message: CallMessage, config: TraceConfig,
                    overrides: Mapping[bytes, AccountOverride] | None = None) -> Any:
         return self._traces.trace_call(header, message, config, overrides)
+
+    def simulate(self, base: BlockHeaderAPI, request: SimulateRequest, timeout: float) -> list[SimulatedBlock]:
+        return self._simulator.simulate(base, request, timeout)
 
 
 def trie_proof(trie: HexaryTrie, key: bytes) -> tuple[bytes, ...]:

@@ -3,18 +3,22 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from typing import Any
+from typing import Any, cast
 
-from eth.abc import BlockHeaderAPI
+from eth.abc import BlockHeaderAPI, LogAPI
 
 from kernel.abc import ChainViewAPI
 from kernel.execution import CallError
+from kernel.simulate import (
+    BlockOverrides, SimBlock, SimulateRequest, SimulatedBlock, SimulationError, SimWithdrawal,
+)
+from kernel.tracing import DEFAULT_TRACE_TIMEOUT
 from node.backend import Backend
 from node.context import NodeContext
 from node.execution import CallArgs, parse_state_overrides, rpc_error
-from node.rpc.errors import invalid_params, server_error
+from node.rpc.errors import RpcError, invalid_params, server_error
 from node.rpc.format import (
-    effective_gas_price, format_block, format_receipts, format_transaction,
+    effective_gas_price, format_block, format_log, format_receipts, format_transaction,
 )
 from node.rpc.hexcodec import (
     data, parse_address, parse_bool, parse_data, parse_hash, parse_quantity, quantity,
@@ -259,6 +263,17 @@ class EthAPI:
         except CallError as exc:
             raise rpc_error(exc) from None
 
+    def simulateV1(self, payload: Any, tag: Any = "latest") -> list[dict[str, Any]]:
+        """execution-apis' eth_simulateV1: calls in simulated blocks on top of ``tag``."""
+        base = self._b.resolve_header(tag)
+        request = parse_simulate_request(payload)
+        try:
+            blocks = self._view.simulate(base, request, DEFAULT_TRACE_TIMEOUT)
+        except SimulationError as exc:
+            raise RpcError(exc.code, exc.message) from None
+        full = parse_bool(payload.get("returnFullTransactions", False), "returnFullTransactions")
+        return [format_simulated_block(block, full) for block in blocks]
+
     # -- fees -----------------------------------------------------------------------------
 
     def gasPrice(self) -> str:
@@ -360,3 +375,76 @@ def _parse_count(value: Any) -> int:
     if isinstance(value, int) and value >= 0:
         return value
     return parse_quantity(value, "blockCount")
+
+
+# -- eth_simulateV1 -----------------------------------------------------------------------------
+
+MAX_SIMULATE_CALLS = 1000     # per request: each call is an EVM run on an RPC worker
+
+
+def parse_simulate_request(payload: Any) -> SimulateRequest:
+    if not isinstance(payload, dict) or not isinstance(payload.get("blockStateCalls"), list):
+        raise invalid_params("invalid argument 0: blockStateCalls expected")
+    blocks = tuple(parse_block_state_call(item) for item in payload["blockStateCalls"])
+    if sum(len(block.calls) for block in blocks) > MAX_SIMULATE_CALLS:
+        raise RpcError(-38026, "too many calls")
+    return SimulateRequest(blocks, validation=parse_bool(payload.get("validation", False), "validation"),
+                           trace_transfers=parse_bool(payload.get("traceTransfers", False), "traceTransfers"))
+
+
+def parse_block_state_call(item: Any) -> SimBlock:
+    if not isinstance(item, dict):
+        raise invalid_params("invalid argument 0: block state call must be an object")
+    calls = item.get("calls") or []
+    if not isinstance(calls, list):
+        raise invalid_params("invalid argument 0: calls must be an array")
+    state_overrides = item.get("stateOverrides") or {}
+    if isinstance(state_overrides, dict) and any(
+            isinstance(o, dict) and "movePrecompileToAddress" in o for o in state_overrides.values()):
+        raise invalid_params("movePrecompileToAddress is not supported")
+    return SimBlock(parse_block_overrides(item.get("blockOverrides")), parse_state_overrides(state_overrides),
+                    tuple(CallArgs.parse(call) for call in calls))
+
+
+def parse_block_overrides(obj: Any) -> BlockOverrides:
+    if obj is None:
+        return BlockOverrides()
+    if not isinstance(obj, dict):
+        raise invalid_params("invalid argument 0: blockOverrides must be an object")
+
+    def optional_quantity(key: str) -> int | None:
+        return parse_quantity(obj[key], key) if obj.get(key) is not None else None
+
+    withdrawals = None
+    if obj.get("withdrawals") is not None:
+        withdrawals = tuple(
+            SimWithdrawal(parse_quantity(w["index"], "index"), parse_quantity(w["validatorIndex"], "validatorIndex"),
+                          parse_address(w["address"]), parse_quantity(w["amount"], "amount"))
+            for w in obj["withdrawals"])
+    randao = obj.get("prevRandao")
+    return BlockOverrides(
+        number=optional_quantity("number"), time=optional_quantity("time"), gas_limit=optional_quantity("gasLimit"),
+        fee_recipient=parse_address(obj["feeRecipient"]) if obj.get("feeRecipient") else None,
+        prev_randao=parse_quantity(randao, "prevRandao").to_bytes(32, "big") if randao is not None else None,
+        base_fee=optional_quantity("baseFeePerGas"), withdrawals=withdrawals)
+
+
+def format_simulated_block(simulated: SimulatedBlock, full: bool) -> dict[str, Any]:
+    block = simulated.block
+    out = format_block(block, simulated.senders, full)
+    calls, log_index = [], 0
+    for index, (tx, outcome) in enumerate(zip(block.transactions, simulated.calls)):
+        logs = []
+        for log in outcome.logs:
+            logs.append(format_log(cast(LogAPI, log), block.header, tx.hash, index, log_index))
+            log_index += 1
+        result: dict[str, Any] = {"returnData": data(outcome.return_data), "logs": logs,
+                                  "gasUsed": quantity(outcome.gas_used),
+                                  "status": "0x1" if outcome.succeeded else "0x0"}
+        if outcome.error is not None:
+            result["error"] = {"code": outcome.error.code, "message": outcome.error.message}
+            if outcome.error.data is not None:
+                result["error"]["data"] = data(outcome.error.data)
+        calls.append(result)
+    out["calls"] = calls
+    return out

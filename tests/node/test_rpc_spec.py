@@ -32,7 +32,7 @@ SPEC_PATH = Path(__file__).parents[1] / "spec/openrpc.json"   # a copy: tests/sp
 SPEC_URI = "urn:execution-apis:openrpc"
 STORE_SOURCE = (Path(__file__).parent / "contracts" / "Store.vy").read_text()
 FILTER_TIMEOUT = 3.0     # seconds; the node's filters expire this fast in this module
-NOT_APPLICABLE = {"eth_simulateV1", "eth_getBlockAccessList", "debug_getRawBlockAccessList"}
+NOT_APPLICABLE = {"eth_getBlockAccessList", "debug_getRawBlockAccessList"}
 HTTP_ERROR, SERVER_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND = -32600, -32000, -32602, -32601
 
 
@@ -181,6 +181,8 @@ def test_every_applicable_spec_method_answers_in_the_spec_shape(rpc, spec, accou
         "eth_call": [{"to": store, "data": values_call(7)}, "latest"],
         "eth_estimateGas": [call, "latest"],
         "eth_createAccessList": [call, "latest"],
+        "eth_simulateV1": [{"blockStateCalls": [{"calls": [call, {"to": store, "data": values_call(8)}]}],
+                            "traceTransfers": True}, "latest"],
         "eth_gasPrice": [], "eth_baseFee": [], "eth_blobBaseFee": [], "eth_maxPriorityFeePerGas": [],
         "eth_feeHistory": ["0x4", "latest", [25, 75]],
         "eth_newFilter": [log_filter], "eth_newBlockFilter": [], "eth_newPendingTransactionFilter": [],
