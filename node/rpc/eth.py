@@ -235,6 +235,8 @@ class EthAPI:
     def getStorageValues(self, requests: Any, tag: Any = "latest") -> dict[str, list[str]]:
         if not isinstance(requests, dict):
             raise invalid_params("invalid argument 0: object of address → slots expected")
+        if not requests:
+            raise invalid_params("empty request")
         state = self._view.state_at(self._b.resolve_header(tag))
         out: dict[str, list[str]] = {}
         for address, slots in requests.items():
@@ -358,8 +360,19 @@ class EthAPI:
     # -- logs -----------------------------------------------------------------------------
 
     def getLogs(self, criteria: Any) -> list[dict[str, Any]]:
+        if isinstance(criteria, dict) and _names_block_past(criteria, self._view.head.block_number):
+            raise invalid_params("block range extends beyond current head block")
         query = LogQuery.parse(criteria, self._b)
         return query_logs(self._view, query)
+
+
+def _names_block_past(criteria: dict[str, Any], head: int) -> bool:
+    """geth refuses a log range whose numbered ends lie past the head (tags never do)."""
+    for key in ("fromBlock", "toBlock"):
+        tag = criteria.get(key)
+        if isinstance(tag, str) and tag.startswith("0x") and len(tag) != 66 and parse_quantity(tag, key) > head:
+            return True
+    return False
 
 
 def _parse_slot(slot: Any) -> int:
