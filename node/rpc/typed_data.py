@@ -24,7 +24,7 @@ def check_typed_data(typed: Any) -> None:
     if not isinstance(types, dict) or not all(isinstance(fields, list) for fields in types.values()):
         raise server_error("typed data: types must map each type name to its fields")
     primary = typed.get("primaryType")
-    if primary not in types:
+    if not isinstance(primary, str) or primary not in types:
         raise server_error(f"typed data: primary type {primary!r} is not defined in types")
     domain = typed.get("domain")
     if not isinstance(domain, dict):
