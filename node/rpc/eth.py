@@ -187,7 +187,8 @@ class EthAPI:
                 self._receipts_cache.move_to_end(header.hash)
                 return cached
         block = self._view.block_of(header)
-        receipts = format_receipts(block, self._view.receipts_of(header), self._view.senders_of(header))
+        receipts = format_receipts(block, self._view.receipts_of(header), self._view.senders_of(header),
+                                   self._view.blob_fees_of(header).base_fee_per_blob_gas)
         with self._receipts_lock:
             self._receipts_cache[header.hash] = receipts
             while len(self._receipts_cache) > RECEIPT_CACHE_BLOCKS:
