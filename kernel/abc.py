@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Protocol, Sequence
 
-from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI
+from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
 
 from kernel.execution import AccessListResult, AccountOverride, CallMessage
 from kernel.forks import ForkSchedule
@@ -56,6 +56,17 @@ class BlobFees:
 
     base_fee_per_blob_gas: int
     blob_gas_used_ratio: float
+
+
+@dataclass(frozen=True)
+class PendingBlockView:
+    """The block being built: the pool's executable transactions on top of the head, never
+    persisted, with the state it would leave."""
+
+    block: BlockAPI
+    receipts: tuple[ReceiptAPI, ...]
+    senders: tuple[bytes, ...]
+    state: AccountReaderAPI
 
 
 class ChainViewAPI(Protocol):
@@ -149,3 +160,8 @@ class ChainViewAPI(Protocol):
     def simulate(self, base: BlockHeaderAPI, request: SimulateRequest, timeout: float) -> list[SimulatedBlock]:
         """eth_simulateV1: the request's blocks built on ``base``'s state and dropped; raises
         ``kernel.simulate.SimulationError`` when the request as a whole fails."""
+
+    def pending_block(self, transactions: Sequence[SignedTransactionAPI], timestamp: int,
+                      coinbase: bytes) -> PendingBlockView:
+        """``transactions`` (those that fit and are valid) executed as the head's child block,
+        its writes held in memory and dropped."""

@@ -8,13 +8,13 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping, Sequence, cast
 
 import rlp
-from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI
+from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
 from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA3
 from eth.rlp.accounts import Account
 from eth_utils import keccak
 from trie import HexaryTrie
 
-from kernel.abc import AccountProof, AccountReaderAPI, BlobFees, StorageProof
+from kernel.abc import AccountProof, AccountReaderAPI, BlobFees, PendingBlockView, StorageProof
 from kernel.chain import Chain
 from kernel.execution import AccessListResult, AccountOverride, CallExecutor, CallMessage
 from kernel.forks import ForkSchedule, blob_schedule_of, compute_base_fee_per_blob_gas
@@ -112,6 +112,15 @@ class ChainView:
                                         trie_proof(storage_trie, slot_key)))
         return AccountProof(address, account.balance, account.nonce, account.code_hash, account.storage_root,
                             trie_proof(state_trie, account_key), tuple(storage))
+
+    def pending_block(self, transactions: Sequence[SignedTransactionAPI], timestamp: int,
+                      coinbase: bytes) -> PendingBlockView:
+        pending = self._chain.execute_transactions(transactions, timestamp=timestamp, coinbase=coinbase)
+        # Nothing lands: the batch is dropped, and the state reads what it holds in memory.
+        pending.writes.discard()
+        block = pending.block
+        state = cast(AccountReaderAPI, self._chain.vm_at(block.header, pending.writes.db).state)
+        return PendingBlockView(block, pending.result.receipts, tuple(tx.sender for tx in block.transactions), state)
 
     # -- fees -------------------------------------------------------------------------------
 

@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
 from typing import Any, cast
 
 from eth.abc import BlockHeaderAPI, LogAPI
 
-from kernel.abc import ChainViewAPI
+from kernel.abc import AccountReaderAPI, ChainViewAPI, PendingBlockView
 from kernel.execution import CallError
 from kernel.simulate import (
     BlockOverrides, SimBlock, SimulateRequest, SimulatedBlock, SimulationError, SimWithdrawal,
@@ -27,6 +28,8 @@ from node.rpc.logs import LogQuery, query_logs
 from node.rpc.server import prepared_in_batches, serial
 
 MAX_FEE_HISTORY_BLOCKS = 1024
+MAX_PENDING_TRANSACTIONS = 1000   # the pending block is rebuilt per call: bound its cost
+ZERO_ADDRESS = b"\0" * 20
 DEFAULT_TIP = 1_000_000_000
 RECEIPT_CACHE_BLOCKS = 64     # 1 gwei: what eth_maxPriorityFeePerGas suggests on an idle chain
 
@@ -80,8 +83,32 @@ class EthAPI:
     # -- blocks ---------------------------------------------------------------------------
 
     def getBlockByNumber(self, tag: Any, full: Any = False) -> dict[str, Any] | None:
+        if tag == "pending":
+            return self._pending_block_json(parse_bool(full, "fullTx"))
         header = self._b.resolve_header(tag, allow_missing=True)
         return None if header is None else self._block(header, parse_bool(full, "fullTx"))
+
+    # -- the pending block ----------------------------------------------------------------
+
+    def _pending(self) -> PendingBlockView:
+        """The block being built: the pool's executable transactions on the head (geth's
+        pending block), its state kept in memory for the "pending" tag."""
+        head = self._view.head
+        transactions = self._b.pool.select(self._view.next_base_fee(head), MAX_PENDING_TRANSACTIONS)
+        timestamp = max(head.timestamp + 1, int(time.time()))
+        return self._view.pending_block(transactions, timestamp, self._node.coinbase or ZERO_ADDRESS)
+
+    def _pending_block_json(self, full: bool) -> dict[str, Any]:
+        pending = self._pending()
+        out = format_block(pending.block, pending.senders, full)
+        # geth: a pending block has no hash, nonce or miner yet.
+        out.update({"hash": None, "nonce": None, "miner": None})
+        return out
+
+    def _state(self, tag: Any) -> AccountReaderAPI:
+        if tag == "pending":
+            return self._pending().state
+        return self._view.state_at(self._b.resolve_header(tag))
 
     def getBlockByHash(self, block_hash: Any, full: Any = False) -> dict[str, Any] | None:
         header = self._b.header_by_hash(parse_hash(block_hash, "block hash"))
@@ -93,6 +120,8 @@ class EthAPI:
         return format_block(block, senders, full)
 
     def getBlockTransactionCountByNumber(self, tag: Any) -> str | None:
+        if tag == "pending":
+            return quantity(len(self._pending().block.transactions))
         header = self._b.resolve_header(tag, allow_missing=True)
         return None if header is None else quantity(len(self._view.block_of(header).transactions))
 
@@ -215,7 +244,7 @@ class EthAPI:
 
     def getBalance(self, address: Any, tag: Any = "latest") -> str:
         account = parse_address(address)
-        return quantity(self._view.state_at(self._b.resolve_header(tag)).get_balance(account))
+        return quantity(self._state(tag).get_balance(account))
 
     def getTransactionCount(self, address: Any, tag: Any = "latest") -> str:
         account = parse_address(address)
@@ -225,12 +254,12 @@ class EthAPI:
 
     def getCode(self, address: Any, tag: Any = "latest") -> str:
         account = parse_address(address)
-        return data(self._view.state_at(self._b.resolve_header(tag)).get_code(account))
+        return data(self._state(tag).get_code(account))
 
     def getStorageAt(self, address: Any, slot: Any, tag: Any = "latest") -> str:
         account = parse_address(address)
         key = _parse_slot(slot)
-        value = self._view.state_at(self._b.resolve_header(tag)).get_storage(account, key)
+        value = self._state(tag).get_storage(account, key)
         return data(value.to_bytes(32, "big"))
 
     def getStorageValues(self, requests: Any, tag: Any = "latest") -> dict[str, list[str]]:
@@ -238,7 +267,7 @@ class EthAPI:
             raise invalid_params("invalid argument 0: object of address → slots expected")
         if not requests:
             raise invalid_params("empty request")
-        state = self._view.state_at(self._b.resolve_header(tag))
+        state = self._state(tag)
         out: dict[str, list[str]] = {}
         for address, slots in requests.items():
             account = parse_address(address)
