@@ -30,6 +30,7 @@ from node.rpc.server import prepared_in_batches, serial
 MAX_FEE_HISTORY_BLOCKS = 1024
 MAX_PENDING_TRANSACTIONS = 1000   # the pending block is rebuilt per call: bound its cost
 ZERO_ADDRESS = b"\0" * 20
+BLOB_TX_TYPE = 3
 DEFAULT_TIP = 1_000_000_000
 RECEIPT_CACHE_BLOCKS = 64     # 1 gwei: what eth_maxPriorityFeePerGas suggests on an idle chain
 
@@ -238,7 +239,9 @@ class EthAPI:
     def sendRawTransaction(self, raw: Any) -> str:
         encoded = parse_data(raw, "transaction")
         tx = self._b.decode_transaction(encoded)
-        return data(self._b.submit(tx, len(encoded)))
+        # A blob transaction's size limit is its own, without the sidecar it arrived with.
+        size = len(tx.encode()) if getattr(tx, "type_id", None) == BLOB_TX_TYPE else len(encoded)
+        return data(self._b.submit(tx, size))
 
     # -- state ----------------------------------------------------------------------------
 
