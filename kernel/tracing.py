@@ -648,6 +648,9 @@ class ReplaySource(Protocol):
     def block_of(self, header: BlockHeaderAPI) -> BlockAPI: ...
 
 
+SystemCallsFor = Callable[[BlockAPI], Sequence[tuple[bytes, bytes]]]
+
+
 @dataclass(frozen=True)
 class BlockTrace:
     """One transaction's trace in a block."""
@@ -659,9 +662,12 @@ class BlockTrace:
 class TracingEngine(CallExecutor):
     """debug_traceTransaction, debug_traceBlock* and debug_traceCall, as geth answers them."""
 
-    def __init__(self, chain: ReplaySource) -> None:
+    def __init__(self, chain: ReplaySource, system_calls_for: SystemCallsFor | None = None) -> None:
+        """``system_calls_for(block)``: the consensus-decided system calls each block ran
+        before its transactions (Azora's epoch rewards), so a replay starts where they left."""
         super().__init__(chain)
         self.replay_source = chain
+        self.system_calls_for = system_calls_for
 
     def trace_transaction(self, header: BlockHeaderAPI, index: int, config: TraceConfig) -> Any:
         """The trace of transaction ``index`` of ``header``'s block."""
@@ -707,6 +713,8 @@ class TracingEngine(CallExecutor):
         vm_class = self.replay_source.vm_class_for(header.block_number, header.timestamp)
         vm = self.replay_source.vm_at(header.copy(state_root=parent.state_root),
                                       vm_class=tracing_vm_class(vm_class))
+        if self.system_calls_for is not None:
+            vm.system_calls = tuple(self.system_calls_for(block))  # type: ignore[attr-defined]
         vm.block_preprocessing(block)  # type: ignore[attr-defined]   # py-evm's VM has it; its ABC does not
         return vm, block
 

@@ -20,16 +20,18 @@ from kernel.execution import AccessListResult, AccountOverride, CallExecutor, Ca
 from kernel.forks import ForkSchedule, blob_schedule_of, compute_base_fee_per_blob_gas
 from kernel.genesis import Genesis
 from kernel.simulate import SimulateRequest, SimulatedBlock, Simulator
-from kernel.tracing import BlockTrace, TraceConfig, TracingEngine
+from kernel.tracing import BlockTrace, SystemCallsFor, TraceConfig, TracingEngine
 
 
 class ChainView:
     """Reads of one :class:`Chain` and executions on its states, never a write."""
 
-    def __init__(self, chain: Chain) -> None:
+    def __init__(self, chain: Chain, *, system_calls_for: SystemCallsFor | None = None) -> None:
+        """``system_calls_for(block)``: the consensus-decided system calls of a block (the
+        node's rules), which replays for tracing run before the block's transactions."""
         self._chain = chain
         self._calls = CallExecutor(chain)
-        self._traces = TracingEngine(chain)
+        self._traces = TracingEngine(chain, system_calls_for)
         self._simulator = Simulator(chain, chain.db.pending_batch)
 
     # -- chain facts ------------------------------------------------------------------------

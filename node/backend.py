@@ -5,6 +5,7 @@ read-only :class:`~kernel.view.ChainView`) and submits transactions through this
 """
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 from typing import Any, Callable, Literal, overload
@@ -17,6 +18,7 @@ from eth_typing import Address
 from kernel.blobs import BlobSidecar, BlobSidecarError, split_network_form, verify_sidecar
 from kernel.chain import Chain
 from kernel.view import ChainView
+from node.chainio import _system_calls_for as system_calls_of
 from node.admission import TxDecoder
 from node.execution import Executor
 from node.mempool import (
@@ -54,7 +56,10 @@ class _HeadAccounts:
 class Backend:
     def __init__(self, chain: Chain, *, pool: TxPool | None = None) -> None:
         self.chain = chain
-        self.view = ChainView(chain)
+        # Traces replay each block after its consensus system calls (epoch rewards); the
+        # validator sets they need are read on the first trace, not at start.
+        rules = functools.cache(lambda: system_calls_of(chain))
+        self.view = ChainView(chain, system_calls_for=lambda block: rules()(block))
         accepts_blobs = "blobSchedule" in chain.genesis.raw.get("config", {})
         self.pool = pool or TxPool(chain.chain_id, PoolLimits(block_gas_limit=chain.head.gas_limit,
                                                               accepts_blobs=accepts_blobs))
