@@ -116,6 +116,7 @@ class CallOutcome:
     gas_used: int
     logs: tuple[SimLog, ...]
     error: CallFailure | None
+    max_used_gas: int = 0       # before refunds (geth's maxUsedGas)
 
     @property
     def succeeded(self) -> bool:
@@ -293,7 +294,8 @@ class Simulator(CallExecutor):
             transactions.append(transaction)
             receipts.append(receipt)
             senders.append(message.sender)
-            outcomes.append(call_outcome(computation, used, collector.result()))
+            spent = (message.gas or 0) - computation.get_gas_remaining()
+            outcomes.append(replace(call_outcome(computation, used, collector.result()), max_used_gas=spent))
         withdrawals = [Withdrawal(w.index, w.validator_index, Address(w.address), w.amount)
                        for w in planned.overrides.withdrawals or ()]
         block = vm.get_block().copy(header=current)

@@ -486,6 +486,7 @@ def format_simulated_block(simulated: SimulatedBlock, full: bool) -> dict[str, A
             log_index += 1
         result: dict[str, Any] = {"returnData": data(outcome.return_data), "logs": logs,
                                   "gasUsed": quantity(outcome.gas_used),
+                                  "maxUsedGas": quantity(outcome.max_used_gas),
                                   "status": "0x1" if outcome.succeeded else "0x0"}
         if outcome.error is not None:
             result["error"] = {"code": outcome.error.code, "message": outcome.error.message}

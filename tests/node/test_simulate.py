@@ -102,6 +102,7 @@ def test_calls_run_in_chained_blocks_that_carry_state_and_leave_the_chain_untouc
     assert [c["returnData"] for c in second["calls"]] == [word(11), "0x", word(12)]
     [stored] = first["calls"]
     assert stored["status"] == "0x1" and int(stored["gasUsed"], 16) > 21_000
+    assert int(stored["maxUsedGas"], 16) >= int(stored["gasUsed"], 16)
     [log] = stored["logs"]
     assert log["address"] == store and log["blockHash"] == first["hash"] and log["logIndex"] == "0x0"
     assert log["transactionHash"] == first["transactions"][0]
@@ -142,6 +143,8 @@ def test_state_overrides_and_trace_transfers_show_eth_moving_as_transfer_logs(no
                   {"from": FRESH, "to": "0x" + "77" * 20, "value": hex(5)}]}]}, "latest")
     check_spec_shape([block])
     assert block["calls"][0]["status"] == "0x0"      # Store has no fallback: a revert, as a result
+    assert block["calls"][1]["gasUsed"] == block["calls"][1]["maxUsedGas"] == "0x5208"   # as the spec's fixture
+    assert block["baseFeePerGas"] == "0x0"        # without validation, as the spec's fixture
     [transfer] = block["calls"][1]["logs"]
     assert transfer["address"] == "0x" + "ee" * 20
     assert transfer["topics"] == [TRANSFER_TOPIC, "0x" + "00" * 12 + "42" * 20, "0x" + "00" * 12 + "77" * 20]
