@@ -366,7 +366,8 @@ def call_outcome(computation: ComputationAPI, used: int, logs: tuple[SimLog, ...
         reason = decode_revert_reason(computation.output)
         failure = CallFailure(REVERTED, "execution reverted" + (f": {reason}" if reason else ""), computation.output)
         return CallOutcome(computation.output, used, (), failure)
-    return CallOutcome(b"", used, (), CallFailure(VM_ERROR, f"vm execution error: {error_text(computation.error)}"))
+    # geth's words ("out of gas"), as the spec's conformance fixtures record them.
+    return CallOutcome(b"", used, (), CallFailure(VM_ERROR, error_text(computation.error)))
 
 
 def zero_signature_transaction(vm: VirtualMachineAPI, spoof: SpoofTransaction, chain_id: int) -> SignedTransactionAPI:

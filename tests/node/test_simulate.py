@@ -201,3 +201,17 @@ def test_validation_refuses_calls_a_block_would_refuse(node, store, dev_accounts
     [block] = eth.simulateV1({"validation": True, "blockStateCalls": [{"calls": [
         store_call(sender, store, 1, 1, **fees)]}]}, "latest")
     assert block["calls"][0]["status"] == "0x1" and int(block["baseFeePerGas"], 16) > 0
+
+
+def test_calls_default_to_the_blocks_remaining_gas_and_run_out_of_it_as_a_result(node, store):
+    """The spec's ethSimulate-run-out-of-gas-in-block-38015 fixture: the second call's gas is
+    what the first left of the block, and running out is a call result (-32015), not an error."""
+    _, eth = node
+    burn = STORE_CONTRACT.encode_abi("burn_gas", [60])   # ~1.37M: the second call runs short
+    [block] = eth.simulateV1({"blockStateCalls": [{
+        "blockOverrides": {"gasLimit": hex(1_500_000)},
+        "calls": [{"to": store, "input": burn}, {"to": store, "input": burn}]}]}, "latest")
+    first, second = block["calls"]
+    assert first["status"] == "0x1"
+    assert second["status"] == "0x0" and second["error"] == {"code": -32015, "message": "out of gas"}
+    assert int(first["gasUsed"], 16) + int(second["gasUsed"], 16) == int(block["gasUsed"], 16) == 1_500_000
