@@ -27,7 +27,7 @@ from eth.vm.forks.byzantium.constants import (
 from eth.vm.forks.shanghai.withdrawals import Withdrawal
 from eth.vm.spoof import SpoofTransaction
 from eth_typing import Address
-from eth_utils import ValidationError, keccak
+from eth_utils import ValidationError, keccak, to_checksum_address
 
 from kernel.execution import (
     CallExecutor, CallMessage, StateOverrides, apply_state_overrides, decode_revert_reason, gas_used,
@@ -317,18 +317,18 @@ class Simulator(CallExecutor):
         nonce = vm.state.get_nonce(Address(message.sender))
         if message.nonce is not None and validation:
             if message.nonce < nonce:
-                raise SimulationError(NONCE_TOO_LOW, f"nonce too low: address 0x{message.sender.hex()}, "
-                                                     f"tx: {message.nonce} state: {nonce}")
+                raise SimulationError(NONCE_TOO_LOW, refusal(f"nonce too low: address {checksum(message.sender)}, "
+                                                             f"tx: {message.nonce} state: {nonce}", gas))
             if message.nonce > nonce:
-                raise SimulationError(NONCE_TOO_HIGH, f"nonce too high: address 0x{message.sender.hex()}, "
-                                                      f"tx: {message.nonce} state: {nonce}")
+                raise SimulationError(NONCE_TOO_HIGH, refusal(f"nonce too high: address {checksum(message.sender)}, "
+                                                              f"tx: {message.nonce} state: {nonce}", gas))
         base_fee = getattr(header, "base_fee_per_gas", None)
         if validation and base_fee is not None:
             fee_cap = message.max_fee if message.max_fee is not None else (message.gas_price or 0)
             if fee_cap < base_fee:
-                raise SimulationError(BASE_FEE_TOO_LOW, f"max fee per gas less than block base fee: address "
-                                                        f"0x{message.sender.hex()}, maxFeePerGas: {fee_cap}, "
-                                                        f"baseFee: {base_fee}")
+                raise SimulationError(BASE_FEE_TOO_LOW, refusal(
+                    f"max fee per gas less than block base fee: address {checksum(message.sender)}, "
+                    f"maxFeePerGas: {fee_cap}, baseFee: {base_fee}", gas))
         return replace(message, gas=gas, nonce=nonce)
 
     def run_call(self, vm: VirtualMachineAPI, spoof: SpoofTransaction, message: CallMessage,
@@ -339,19 +339,32 @@ class Simulator(CallExecutor):
         try:
             return state.apply_transaction(cast(SignedTransactionAPI, spoof))
         except ValidationError as exc:
-            raise SimulationError(*validation_failure(str(exc), message)) from None
+            code, text = validation_failure(str(exc), message, state.get_balance(Address(message.sender)))
+            raise SimulationError(code, refusal(text, message.gas or 0)) from None
         finally:
             state.trace_run = None  # type: ignore[attr-defined]
 
 
-def validation_failure(message: str, call: CallMessage) -> tuple[int, str]:
+def checksum(address: bytes) -> str:
+    return to_checksum_address(address)
+
+
+def refusal(text: str, gas: int) -> str:
+    """geth's wording of a call it would not run, as the spec's fixtures record it."""
+    return f"err: {text} (supplied gas {gas})"
+
+
+def validation_failure(message: str, call: CallMessage, balance: int) -> tuple[int, str]:
     """py-evm's refusal of a message as the spec's code and geth's words."""
     lowered = message.lower()
     # py-evm says "Insufficient gas", or finds the message's gas negative after intrinsic gas.
     if "intrinsic" in lowered or "insufficient gas" in lowered or "gas cannot be negative" in lowered:
         return INTRINSIC_GAS_TOO_LOW, "intrinsic gas too low"
     if "balance" in lowered or "funds" in lowered:
-        return INSUFFICIENT_FUNDS, f"insufficient funds for gas * price + value: address 0x{call.sender.hex()}"
+        price = call.max_fee if call.max_fee is not None else (call.gas_price or 0)
+        want = call.value + (call.gas or 0) * price
+        return INSUFFICIENT_FUNDS, (f"insufficient funds for gas * price + value: address {checksum(call.sender)} "
+                                    f"have {balance} want {want}")
     if "nonce" in lowered:
         return NONCE_TOO_LOW, message
     if "base fee" in lowered or "max fee" in lowered:

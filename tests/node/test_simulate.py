@@ -80,6 +80,10 @@ def values_call(store: str, key: int) -> dict[str, Any]:
     return {"to": store, "input": STORE_CONTRACT.encode_abi("values", [key])}
 
 
+def eth_gas_limit(eth: EthAPI) -> int:
+    return int(eth.getBlockByNumber("latest", False)["gasLimit"], 16)
+
+
 def simulate_error(eth: EthAPI, payload: dict[str, Any]) -> tuple[int, str]:
     with pytest.raises(RpcError) as error:
         eth.simulateV1(payload, "latest")
@@ -196,6 +200,10 @@ def test_validation_refuses_calls_a_block_would_refuse(node, store, dev_accounts
     assert validated(store_call(sender, store, 1, 1, nonce="0x5", **fees))[0] == -38011
     assert validated(store_call(sender, store, 1, 1))[0] == -38012                # no fee: below base fee
     assert validated({"from": FRESH, "to": store, "value": "0x1", **fees})[0] == -38014
+    # The spec's ethSimulate-gas-fees-and-value-error-38014 fixture, without validation.
+    assert simulate_error(eth, {"blockStateCalls": [{"calls": [{"from": FRESH, "to": store, "value": "0x3e8"}]}]}) == (
+        -38014, f"err: insufficient funds for gas * price + value: address {to_checksum_address(FRESH)} "
+                f"have 0 want 1000 (supplied gas {eth_gas_limit(eth)})")
     assert validated(store_call(sender, store, 1, 1, gas=hex(10**9), **fees))[0] == -38015
     assert validated(store_call(sender, store, 1, 1, gas="0x5000", **fees))[0] == -38013
     [block] = eth.simulateV1({"validation": True, "blockStateCalls": [{"calls": [
