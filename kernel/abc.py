@@ -154,8 +154,10 @@ class ChainViewAPI(Protocol):
         """Every transaction of ``header``'s block traced in order."""
 
     def trace_call(self, header: BlockHeaderAPI, message: CallMessage, config: TraceConfig,
-                   overrides: Mapping[bytes, AccountOverride] | None = None) -> Any:
-        """``message`` traced on ``header``'s state; raises ``TraceError`` or ``CallError``."""
+                   overrides: Mapping[bytes, AccountOverride] | None = None,
+                   block_fields: Mapping[str, Any] | None = None) -> Any:
+        """``message`` traced on ``header``'s state, in a block context changed by
+        ``block_fields`` (header fields); raises ``TraceError`` or ``CallError``."""
 
     def simulate(self, base: BlockHeaderAPI, request: SimulateRequest, timeout: float) -> list[SimulatedBlock]:
         """eth_simulateV1: the request's blocks built on ``base``'s state and dropped; raises

@@ -684,8 +684,13 @@ class TracingEngine(CallExecutor):
         return [BlockTrace(tx.hash, self.trace_signed(vm, tx, config)) for tx in block.transactions]
 
     def trace_call(self, header: BlockHeaderAPI, message: CallMessage, config: TraceConfig,
-                   overrides: StateOverrides | None = None) -> Any:
-        """``message`` traced on ``header``'s state (as debug_traceCall), nothing persisted."""
+                   overrides: StateOverrides | None = None,
+                   block_fields: Mapping[str, Any] | None = None) -> Any:
+        """``message`` traced on ``header``'s state (as debug_traceCall), nothing persisted;
+        ``block_fields`` (header field → value: geth's blockOverrides) change the block context
+        it runs in, not the state."""
+        if block_fields:
+            header = header.copy(**block_fields)
         vm = self._vm(header, message)
         apply_state_overrides(vm.state, overrides or {})
         gas = message.gas if message.gas is not None else header.gas_limit

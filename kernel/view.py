@@ -165,8 +165,9 @@ class ChainView:
         return self._traces.trace_block(header, config)
 
     def trace_call(self, header: BlockHeaderAPI, message: CallMessage, config: TraceConfig,
-                   overrides: Mapping[bytes, AccountOverride] | None = None) -> Any:
-        return self._traces.trace_call(header, message, config, overrides)
+                   overrides: Mapping[bytes, AccountOverride] | None = None,
+                   block_fields: Mapping[str, Any] | None = None) -> Any:
+        return self._traces.trace_call(header, message, config, overrides, block_fields)
 
     def simulate(self, base: BlockHeaderAPI, request: SimulateRequest, timeout: float) -> list[SimulatedBlock]:
         return self._simulator.simulate(base, request, timeout)

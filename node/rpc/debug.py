@@ -13,10 +13,12 @@ import rlp
 from eth.abc import BlockHeaderAPI
 
 from kernel.execution import CallError
+from kernel.simulate import BlockOverrides
 from kernel.tracing import DEFAULT_TRACE_TIMEOUT, BlockTrace, StructLoggerConfig, TraceConfig, TraceError
 from node.backend import Backend
 from node.execution import CallArgs, parse_state_overrides, rpc_error
 from node.rpc.errors import invalid_params, server_error
+from node.rpc.eth import parse_block_overrides
 from node.rpc.hexcodec import data, parse_hash
 
 # Go's time.ParseDuration units, in seconds.
@@ -89,8 +91,10 @@ class DebugAPI:
         header = self._b.resolve_header(block)
         message = CallArgs.parse(call)
         overrides = parse_state_overrides(config.get("stateOverrides")) if isinstance(config, dict) else {}
+        blocks = parse_block_overrides(config.get("blockOverrides")) if isinstance(config, dict) else None
         parsed = parse_trace_config(config)
-        return _traced(lambda: self._b.view.trace_call(header, message, parsed, overrides))
+        fields = header_fields_of(blocks) if blocks is not None else None
+        return _traced(lambda: self._b.view.trace_call(header, message, parsed, overrides, fields))
 
     def _header(self, block: Any) -> BlockHeaderAPI:
         """geth takes a block number, tag or hash here; unknown blocks are an error."""
@@ -156,3 +160,11 @@ def parse_duration(value: Any) -> float:
     if not parts or "".join(number + unit for number, unit in parts) != text:
         raise server_error(f'time: invalid duration "{value}"')
     return sum(float(number) * DURATION_UNITS[unit] for number, unit in parts)
+
+
+def header_fields_of(overrides: BlockOverrides) -> dict[str, Any]:
+    """geth's blockOverrides as the header fields they replace."""
+    fields = {"block_number": overrides.number, "timestamp": overrides.time, "gas_limit": overrides.gas_limit,
+              "coinbase": overrides.fee_recipient, "mix_hash": overrides.prev_randao,
+              "base_fee_per_gas": overrides.base_fee}
+    return {name: value for name, value in fields.items() if value is not None}

@@ -290,6 +290,17 @@ def test_trace_call_runs_on_the_blocks_state_with_state_overrides(scenario, debu
     assert debug.traceCall(call, "latest")["returnValue"] == word(42)
 
 
+def test_trace_call_block_overrides_change_the_block_context(scenario, debug):
+    # NUMBER (0x43) and TIMESTAMP (0x42) push the block context: read them off the stack.
+    code = "0x" + bytes([0x43, 0x42, 0x00]).hex()
+    contract = "0x" + "ab" * 20
+    trace = debug.traceCall({"to": contract}, "latest", {
+        "stateOverrides": {contract: {"code": code}},
+        "blockOverrides": {"number": "0x1234", "time": "0x5678"}})
+    assert trace["structLogs"][-1]["op"] == "STOP"
+    assert trace["structLogs"][-1]["stack"] == ["0x1234", "0x5678"]
+
+
 @pytest.mark.parametrize("method, params, message", [
     ("traceTransaction", ["0x" + "ab" * 32], "transaction not found"),
     ("traceBlockByNumber", ["0x0"], "genesis is not traceable"),
