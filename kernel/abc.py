@@ -8,13 +8,15 @@ persists anything. ``kernel.view.ChainView`` implements it over the writable ``k
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, Mapping, Protocol, Sequence
+from typing import Any, Iterable, Mapping, Protocol, Sequence
 
-from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI
+from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
 
 from kernel.execution import AccessListResult, AccountOverride, CallMessage
 from kernel.forks import ForkSchedule
 from kernel.genesis import Genesis
+from kernel.simulate import SimulateRequest, SimulatedBlock
+from kernel.tracing import BlockTrace, TraceConfig
 
 
 class AccountReaderAPI(Protocol):
@@ -54,6 +56,17 @@ class BlobFees:
 
     base_fee_per_blob_gas: int
     blob_gas_used_ratio: float
+
+
+@dataclass(frozen=True)
+class PendingBlockView:
+    """The block being built: the pool's executable transactions on top of the head, never
+    persisted, with the state it would leave."""
+
+    block: BlockAPI
+    receipts: tuple[ReceiptAPI, ...]
+    senders: tuple[bytes, ...]
+    state: AccountReaderAPI
 
 
 class ChainViewAPI(Protocol):
@@ -132,3 +145,25 @@ class ChainViewAPI(Protocol):
 
     def create_access_list(self, header: BlockHeaderAPI, message: CallMessage) -> AccessListResult:
         """The accounts and slots ``message`` touches, and the gas it uses with them warm."""
+
+    def trace_transaction(self, header: BlockHeaderAPI, index: int, config: TraceConfig) -> Any:
+        """geth's trace (struct logs or the named tracer's result) of transaction ``index`` of
+        ``header``'s block, replayed on its parent's state; raises ``kernel.tracing.TraceError``."""
+
+    def trace_block(self, header: BlockHeaderAPI, config: TraceConfig) -> list[BlockTrace]:
+        """Every transaction of ``header``'s block traced in order."""
+
+    def trace_call(self, header: BlockHeaderAPI, message: CallMessage, config: TraceConfig,
+                   overrides: Mapping[bytes, AccountOverride] | None = None,
+                   block_fields: Mapping[str, Any] | None = None) -> Any:
+        """``message`` traced on ``header``'s state, in a block context changed by
+        ``block_fields`` (header fields); raises ``TraceError`` or ``CallError``."""
+
+    def simulate(self, base: BlockHeaderAPI, request: SimulateRequest, timeout: float) -> list[SimulatedBlock]:
+        """eth_simulateV1: the request's blocks built on ``base``'s state and dropped; raises
+        ``kernel.simulate.SimulationError`` when the request as a whole fails."""
+
+    def pending_block(self, transactions: Sequence[SignedTransactionAPI], timestamp: int,
+                      coinbase: bytes) -> PendingBlockView:
+        """``transactions`` (those that fit and are valid) executed as the head's child block,
+        its writes held in memory and dropped."""

@@ -8,8 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-from eth.abc import VirtualMachineAPI
+from eth.abc import BlockAPI, VirtualMachineAPI
+from eth.chains.mainnet import MainnetDAOValidatorVM
 from eth.consensus.noproof import NoProofConsensus
+from eth.vm.forks.homestead.headers import dao_drain_list, dao_refund_contract
+from eth_typing import Address
 from eth.vm.forks import (
     ArrowGlacierVM, BerlinVM, ByzantiumVM, CancunVM, ConstantinopleVM, FrontierVM,
     GrayGlacierVM, HomesteadVM, IstanbulVM, LondonVM, MuirGlacierVM, ParisVM, PetersburgVM,
@@ -39,7 +42,16 @@ TIME_FORKS: tuple[tuple[str, type[VirtualMachineAPI]], ...] = (
     ("cancunTime", CancunVM),
     ("pragueTime", AzoraPragueVM),
 )
-FORK_KEYS = {key for key, _ in BLOCK_FORKS + TIME_FORKS} | {"terminalTotalDifficulty"}
+FORK_KEYS = {key for key, _ in BLOCK_FORKS + TIME_FORKS} | {"terminalTotalDifficulty", "daoForkBlock"}
+# geth config keys for forks py-evm 0.12 does not implement: a chain naming one cannot be run.
+UNSUPPORTED_FORK_KEYS = ("osakaTime", "bpo1Time", "bpo2Time", "bpo3Time", "bpo4Time", "bpo5Time",
+                         "amsterdamTime", "verkleTime", "verkleBlock")
+# geth config keys that change nothing Azora executes: eip155Block (replay protection) comes
+# with eip158Block in every chain geth runs, eip150Hash is informational, and the consensus
+# engines' sections (ethash, clique) and terminalTotalDifficultyPassed describe sealing.
+INFORMATIONAL_KEYS = frozenset({"chainId", "eip155Block", "eip150Hash", "ethash", "clique",
+                                "terminalTotalDifficultyPassed", "depositContractAddress", "blobSchedule",
+                                "enableVerkleAtGenesis", "daoForkSupport"})
 
 
 GAS_PER_BLOB = 2**17
@@ -118,6 +130,37 @@ class ForkSchedule:
         return ForkSchedule(strip(self.by_number), strip(self.by_time))
 
 
+def homestead_vm_class(config: Mapping[str, Any]) -> type[VirtualMachineAPI]:
+    """Homestead with geth's DAO fork settings: ``daoForkBlock`` and ``daoForkSupport``.
+
+    Without ``daoForkBlock`` there is no DAO fork (as in geth). With it, the block drains the
+    DAO accounts into the refund contract if ``daoForkSupport``, and the ten blocks from it
+    must (or, declining, must not) carry the fork's extra data, as geth checks.
+    """
+    dao_block = config.get("daoForkBlock")
+    if dao_block is None:
+        return HomesteadVM.configure(__name__="HomesteadVM", support_dao_fork=False)
+    return DAOHomesteadVM.configure(__name__="HomesteadVM", support_dao_fork=bool(config.get("daoForkSupport")),
+                                   _dao_fork_block_number=int(dao_block))
+
+
+class DAOHomesteadVM(MainnetDAOValidatorVM):
+    """Homestead that drains the DAO when it builds the fork block, not only when it imports it.
+
+    py-evm moves the DAO's balances while it configures an imported block's header; a block
+    this node builds never passes there, so the same move runs before its transactions (on
+    import it finds the balances already moved and changes nothing).
+    """
+
+    def block_preprocessing(self, block: BlockAPI) -> None:
+        super().block_preprocessing(block)
+        if self.support_dao_fork and block.number == self.get_dao_fork_block_number():
+            for account in dao_drain_list:
+                address = Address(bytes.fromhex(account[2:]))
+                self.state.delta_balance(dao_refund_contract, self.state.get_balance(address))
+                self.state.set_balance(address, 0)
+
+
 def compute_fork_schedule(config: Mapping[str, Any]) -> ForkSchedule:
     """Map a geth ``config`` section onto py-evm VMs.
 
@@ -125,9 +168,14 @@ def compute_fork_schedule(config: Mapping[str, Any]) -> ForkSchedule:
     """
     if not FORK_KEYS & set(config):
         return ForkSchedule(((0, AzoraPragueVM),), ())
+    unsupported = [key for key in UNSUPPORTED_FORK_KEYS if config.get(key) is not None]
+    if unsupported:
+        raise ValueError(f"genesis: config.{unsupported[0]} names a fork this node cannot execute")
     by_number: list[tuple[int, type[VirtualMachineAPI]]] = [(0, FrontierVM)]
     for key, vm_class in BLOCK_FORKS:
         if config.get(key) is not None:
+            if vm_class is HomesteadVM:
+                vm_class = homestead_vm_class(config)
             by_number.append((int(config[key]), vm_class))
     # A merged chain with terminalTotalDifficulty 0 is post-merge from genesis (as in
     # Ethereum's test chains) even without mergeNetsplitBlock.

@@ -5,28 +5,34 @@ persisted; it has no method that writes, so a namespace holding it cannot change
 """
 from __future__ import annotations
 
-from typing import Iterable, Mapping, Sequence, cast
+from typing import Any, Iterable, Mapping, Sequence, cast
 
 import rlp
-from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI
+from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
 from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA3
 from eth.rlp.accounts import Account
 from eth_utils import keccak
 from trie import HexaryTrie
 
-from kernel.abc import AccountProof, AccountReaderAPI, BlobFees, StorageProof
+from kernel.abc import AccountProof, AccountReaderAPI, BlobFees, PendingBlockView, StorageProof
 from kernel.chain import Chain
 from kernel.execution import AccessListResult, AccountOverride, CallExecutor, CallMessage
 from kernel.forks import ForkSchedule, blob_schedule_of, compute_base_fee_per_blob_gas
 from kernel.genesis import Genesis
+from kernel.simulate import SimulateRequest, SimulatedBlock, Simulator
+from kernel.tracing import BlockTrace, SystemCallsFor, TraceConfig, TracingEngine
 
 
 class ChainView:
     """Reads of one :class:`Chain` and executions on its states, never a write."""
 
-    def __init__(self, chain: Chain) -> None:
+    def __init__(self, chain: Chain, *, system_calls_for: SystemCallsFor | None = None) -> None:
+        """``system_calls_for(block)``: the consensus-decided system calls of a block (the
+        node's rules), which replays for tracing run before the block's transactions."""
         self._chain = chain
         self._calls = CallExecutor(chain)
+        self._traces = TracingEngine(chain, system_calls_for)
+        self._simulator = Simulator(chain, chain.db.pending_batch)
 
     # -- chain facts ------------------------------------------------------------------------
 
@@ -109,6 +115,15 @@ class ChainView:
         return AccountProof(address, account.balance, account.nonce, account.code_hash, account.storage_root,
                             trie_proof(state_trie, account_key), tuple(storage))
 
+    def pending_block(self, transactions: Sequence[SignedTransactionAPI], timestamp: int,
+                      coinbase: bytes) -> PendingBlockView:
+        pending = self._chain.execute_transactions(transactions, timestamp=timestamp, coinbase=coinbase)
+        # Nothing lands: the batch is dropped, and the state reads what it holds in memory.
+        pending.writes.discard()
+        block = pending.block
+        state = cast(AccountReaderAPI, self._chain.vm_at(block.header, pending.writes.db).state)
+        return PendingBlockView(block, pending.result.receipts, tuple(tx.sender for tx in block.transactions), state)
+
     # -- fees -------------------------------------------------------------------------------
 
     def _child_header(self, parent: BlockHeaderAPI) -> BlockHeaderAPI:
@@ -140,6 +155,22 @@ class ChainView:
 
     def create_access_list(self, header: BlockHeaderAPI, message: CallMessage) -> AccessListResult:
         return self._calls.create_access_list(header, message)
+
+    # -- tracing ----------------------------------------------------------------------------
+
+    def trace_transaction(self, header: BlockHeaderAPI, index: int, config: TraceConfig) -> Any:
+        return self._traces.trace_transaction(header, index, config)
+
+    def trace_block(self, header: BlockHeaderAPI, config: TraceConfig) -> list[BlockTrace]:
+        return self._traces.trace_block(header, config)
+
+    def trace_call(self, header: BlockHeaderAPI, message: CallMessage, config: TraceConfig,
+                   overrides: Mapping[bytes, AccountOverride] | None = None,
+                   block_fields: Mapping[str, Any] | None = None) -> Any:
+        return self._traces.trace_call(header, message, config, overrides, block_fields)
+
+    def simulate(self, base: BlockHeaderAPI, request: SimulateRequest, timeout: float) -> list[SimulatedBlock]:
+        return self._simulator.simulate(base, request, timeout)
 
 
 def trie_proof(trie: HexaryTrie, key: bytes) -> tuple[bytes, ...]:

@@ -5,7 +5,9 @@ read-only :class:`~kernel.view.ChainView`) and submits transactions through this
 """
 from __future__ import annotations
 
+import functools
 import threading
+from collections import OrderedDict
 from typing import Any, Callable, Literal, overload
 
 import rlp
@@ -13,15 +15,20 @@ from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI, TransactionB
 from eth.exceptions import HeaderNotFound
 from eth_typing import Address
 
+from kernel.blobs import BlobSidecar, BlobSidecarError, split_network_form, verify_sidecar
 from kernel.chain import Chain
 from kernel.view import ChainView
+from node.chainio import _system_calls_for as system_calls_of
 from node.admission import TxDecoder
 from node.execution import Executor
-from node.mempool import MalformedTransaction, PoolLimits, TxPool, TxRejected, UnwantedTransaction
+from node.mempool import (
+    InvalidTransaction, MalformedTransaction, PoolLimits, TxPool, TxRejected, UnwantedTransaction,
+)
 from node.rpc.errors import RpcError, invalid_params, server_error
 from node.rpc.hexcodec import parse_hash, parse_quantity
 
 MAX_BLOCK_NUMBER = 2**63 - 1    # geth's rpc.BlockNumber is an int64
+MAX_KEPT_SIDECARS = 1024        # ~128 MiB of blobs at most
 
 
 class _HeadAccounts:
@@ -49,8 +56,16 @@ class _HeadAccounts:
 class Backend:
     def __init__(self, chain: Chain, *, pool: TxPool | None = None) -> None:
         self.chain = chain
-        self.view = ChainView(chain)
-        self.pool = pool or TxPool(chain.chain_id, PoolLimits(block_gas_limit=chain.head.gas_limit))
+        # Traces replay each block after its consensus system calls (epoch rewards); the
+        # validator sets they need are read on the first trace, not at start.
+        rules = functools.cache(lambda: system_calls_of(chain))
+        self.view = ChainView(chain, system_calls_for=lambda block: rules()(block))
+        accepts_blobs = "blobSchedule" in chain.genesis.raw.get("config", {})
+        self.pool = pool or TxPool(chain.chain_id, PoolLimits(block_gas_limit=chain.head.gas_limit,
+                                                              accepts_blobs=accepts_blobs))
+        # Blob transactions' sidecars (blobs, commitments, proofs) by transaction hash, kept
+        # beside the pool as geth's blob pool keeps them; blocks carry none.
+        self.blob_sidecars: OrderedDict[bytes, BlobSidecar] = OrderedDict()
         self.executor = Executor(chain)
         # Called after each transaction enters the pool, whatever its source.
         self.on_tx_added: list[Callable[[SignedTransactionAPI], None]] = []
@@ -140,11 +155,26 @@ class Backend:
             if tx is not None:
                 return tx
         try:
+            split = split_network_form(raw)
+            if split is not None:
+                return self._with_sidecar(builder.decode(split[0]), split[1])
             return builder.decode(raw)
+        except BlobSidecarError as exc:
+            raise InvalidTransaction(str(exc)) from None
         except (rlp.DecodingError, rlp.DeserializationError, ValueError, TypeError) as exc:
             raise MalformedTransaction(f"rlp: invalid transaction: {exc}") from None
         except Exception as exc:
             raise UnwantedTransaction(f"transaction type not supported: {exc}") from None
+
+    def _with_sidecar(self, tx: SignedTransactionAPI, sidecar: BlobSidecar) -> SignedTransactionAPI:
+        """A blob transaction from its network form: the sidecar verified and kept (only on
+        chains with a blob network; elsewhere the pool refuses the transaction anyway)."""
+        if self.pool.limits.accepts_blobs:
+            verify_sidecar(getattr(tx, "blob_versioned_hashes", ()), sidecar)
+            self.blob_sidecars[tx.hash] = sidecar
+            while len(self.blob_sidecars) > MAX_KEPT_SIDECARS:
+                self.blob_sidecars.popitem(last=False)
+        return tx
 
     def _transaction_builder(self) -> type[TransactionBuilderAPI]:
         head = self.chain.head

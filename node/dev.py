@@ -239,8 +239,10 @@ class DevSigningAPI:
 
     def signTypedData_v4(self, address: Any, typed: Any) -> str:
         import json
+        from node.rpc.typed_data import check_typed_data
         if isinstance(typed, str):
             typed = json.loads(typed)
+        check_typed_data(typed)
         return data(ManagedAccounts.sign_typed_data(self._account(address), typed))
 
     def signTypedData(self, address: Any, typed: Any) -> str:

@@ -65,6 +65,7 @@ class PoolLimits:
     max_per_sender: int = 1_024
     price_bump_percent: int = 10
     block_gas_limit: int = 30_000_000
+    accepts_blobs: bool = False     # a chain with a blob network (a geth genesis with blobSchedule)
 
 
 def fee_cap(tx: SignedTransactionAPI) -> int:
@@ -123,7 +124,7 @@ class TxPool:
 
     def validate_static(self, tx: SignedTransactionAPI, encoded_size: int) -> Address:
         """Checks that need no state; returns the recovered sender."""
-        if getattr(tx, "type_id", None) == BLOB_TX_TYPE:
+        if getattr(tx, "type_id", None) == BLOB_TX_TYPE and not self.limits.accepts_blobs:
             # Unwanted, not invalid: chains with a blob network carry these.
             raise UnwantedTransaction("transaction type not supported: blob transactions need a blob network")
         if encoded_size > MAX_TX_SIZE:

@@ -2,19 +2,24 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections import OrderedDict
-from typing import Any
+from typing import Any, cast
 
-from eth.abc import BlockHeaderAPI
+from eth.abc import BlockHeaderAPI, LogAPI
 
-from kernel.abc import ChainViewAPI
+from kernel.abc import AccountReaderAPI, ChainViewAPI, PendingBlockView
 from kernel.execution import CallError
+from kernel.simulate import (
+    BlockOverrides, SimBlock, SimulateRequest, SimulatedBlock, SimulationError, SimWithdrawal,
+)
+from kernel.tracing import DEFAULT_TRACE_TIMEOUT
 from node.backend import Backend
 from node.context import NodeContext
 from node.execution import CallArgs, parse_state_overrides, rpc_error
-from node.rpc.errors import invalid_params, server_error
+from node.rpc.errors import RpcError, invalid_params, server_error
 from node.rpc.format import (
-    effective_gas_price, format_block, format_receipts, format_transaction,
+    effective_gas_price, format_block, format_log, format_receipts, format_transaction,
 )
 from node.rpc.hexcodec import (
     data, parse_address, parse_bool, parse_data, parse_hash, parse_quantity, quantity,
@@ -23,6 +28,9 @@ from node.rpc.logs import LogQuery, query_logs
 from node.rpc.server import prepared_in_batches, serial
 
 MAX_FEE_HISTORY_BLOCKS = 1024
+MAX_PENDING_TRANSACTIONS = 1000   # the pending block is rebuilt per call: bound its cost
+ZERO_ADDRESS = b"\0" * 20
+BLOB_TX_TYPE = 3
 DEFAULT_TIP = 1_000_000_000
 RECEIPT_CACHE_BLOCKS = 64     # 1 gwei: what eth_maxPriorityFeePerGas suggests on an idle chain
 
@@ -76,8 +84,32 @@ class EthAPI:
     # -- blocks ---------------------------------------------------------------------------
 
     def getBlockByNumber(self, tag: Any, full: Any = False) -> dict[str, Any] | None:
+        if tag == "pending":
+            return self._pending_block_json(parse_bool(full, "fullTx"))
         header = self._b.resolve_header(tag, allow_missing=True)
         return None if header is None else self._block(header, parse_bool(full, "fullTx"))
+
+    # -- the pending block ----------------------------------------------------------------
+
+    def _pending(self) -> PendingBlockView:
+        """The block being built: the pool's executable transactions on the head (geth's
+        pending block), its state kept in memory for the "pending" tag."""
+        head = self._view.head
+        transactions = self._b.pool.select(self._view.next_base_fee(head), MAX_PENDING_TRANSACTIONS)
+        timestamp = max(head.timestamp + 1, int(time.time()))
+        return self._view.pending_block(transactions, timestamp, self._node.coinbase or ZERO_ADDRESS)
+
+    def _pending_block_json(self, full: bool) -> dict[str, Any]:
+        pending = self._pending()
+        out = format_block(pending.block, pending.senders, full)
+        # geth: a pending block has no hash, nonce or miner yet.
+        out.update({"hash": None, "nonce": None, "miner": None})
+        return out
+
+    def _state(self, tag: Any) -> AccountReaderAPI:
+        if tag == "pending":
+            return self._pending().state
+        return self._view.state_at(self._b.resolve_header(tag))
 
     def getBlockByHash(self, block_hash: Any, full: Any = False) -> dict[str, Any] | None:
         header = self._b.header_by_hash(parse_hash(block_hash, "block hash"))
@@ -89,6 +121,8 @@ class EthAPI:
         return format_block(block, senders, full)
 
     def getBlockTransactionCountByNumber(self, tag: Any) -> str | None:
+        if tag == "pending":
+            return quantity(len(self._pending().block.transactions))
         header = self._b.resolve_header(tag, allow_missing=True)
         return None if header is None else quantity(len(self._view.block_of(header).transactions))
 
@@ -183,7 +217,8 @@ class EthAPI:
                 self._receipts_cache.move_to_end(header.hash)
                 return cached
         block = self._view.block_of(header)
-        receipts = format_receipts(block, self._view.receipts_of(header), self._view.senders_of(header))
+        receipts = format_receipts(block, self._view.receipts_of(header), self._view.senders_of(header),
+                                   self._view.blob_fees_of(header).base_fee_per_blob_gas)
         with self._receipts_lock:
             self._receipts_cache[header.hash] = receipts
             while len(self._receipts_cache) > RECEIPT_CACHE_BLOCKS:
@@ -204,13 +239,15 @@ class EthAPI:
     def sendRawTransaction(self, raw: Any) -> str:
         encoded = parse_data(raw, "transaction")
         tx = self._b.decode_transaction(encoded)
-        return data(self._b.submit(tx, len(encoded)))
+        # A blob transaction's size limit is its own, without the sidecar it arrived with.
+        size = len(tx.encode()) if getattr(tx, "type_id", None) == BLOB_TX_TYPE else len(encoded)
+        return data(self._b.submit(tx, size))
 
     # -- state ----------------------------------------------------------------------------
 
     def getBalance(self, address: Any, tag: Any = "latest") -> str:
         account = parse_address(address)
-        return quantity(self._view.state_at(self._b.resolve_header(tag)).get_balance(account))
+        return quantity(self._state(tag).get_balance(account))
 
     def getTransactionCount(self, address: Any, tag: Any = "latest") -> str:
         account = parse_address(address)
@@ -220,18 +257,20 @@ class EthAPI:
 
     def getCode(self, address: Any, tag: Any = "latest") -> str:
         account = parse_address(address)
-        return data(self._view.state_at(self._b.resolve_header(tag)).get_code(account))
+        return data(self._state(tag).get_code(account))
 
     def getStorageAt(self, address: Any, slot: Any, tag: Any = "latest") -> str:
         account = parse_address(address)
         key = _parse_slot(slot)
-        value = self._view.state_at(self._b.resolve_header(tag)).get_storage(account, key)
+        value = self._state(tag).get_storage(account, key)
         return data(value.to_bytes(32, "big"))
 
     def getStorageValues(self, requests: Any, tag: Any = "latest") -> dict[str, list[str]]:
         if not isinstance(requests, dict):
             raise invalid_params("invalid argument 0: object of address → slots expected")
-        state = self._view.state_at(self._b.resolve_header(tag))
+        if not requests:
+            raise invalid_params("empty request")
+        state = self._state(tag)
         out: dict[str, list[str]] = {}
         for address, slots in requests.items():
             account = parse_address(address)
@@ -258,6 +297,17 @@ class EthAPI:
             return quantity(self._view.estimate_gas(header, message, parsed))
         except CallError as exc:
             raise rpc_error(exc) from None
+
+    def simulateV1(self, payload: Any, tag: Any = "latest") -> list[dict[str, Any]]:
+        """execution-apis' eth_simulateV1: calls in simulated blocks on top of ``tag``."""
+        base = self._b.resolve_header(tag)
+        request = parse_simulate_request(payload)
+        try:
+            blocks = self._view.simulate(base, request, DEFAULT_TRACE_TIMEOUT)
+        except SimulationError as exc:
+            raise RpcError(exc.code, exc.message) from None
+        full = parse_bool(payload.get("returnFullTransactions", False), "returnFullTransactions")
+        return [format_simulated_block(block, full) for block in blocks]
 
     # -- fees -----------------------------------------------------------------------------
 
@@ -343,8 +393,19 @@ class EthAPI:
     # -- logs -----------------------------------------------------------------------------
 
     def getLogs(self, criteria: Any) -> list[dict[str, Any]]:
+        if isinstance(criteria, dict) and _names_block_past(criteria, self._view.head.block_number):
+            raise invalid_params("block range extends beyond current head block")
         query = LogQuery.parse(criteria, self._b)
         return query_logs(self._view, query)
+
+
+def _names_block_past(criteria: dict[str, Any], head: int) -> bool:
+    """geth refuses a log range whose numbered ends lie past the head (tags never do)."""
+    for key in ("fromBlock", "toBlock"):
+        tag = criteria.get(key)
+        if isinstance(tag, str) and tag.startswith("0x") and len(tag) != 66 and parse_quantity(tag, key) > head:
+            return True
+    return False
 
 
 def _parse_slot(slot: Any) -> int:
@@ -360,3 +421,77 @@ def _parse_count(value: Any) -> int:
     if isinstance(value, int) and value >= 0:
         return value
     return parse_quantity(value, "blockCount")
+
+
+# -- eth_simulateV1 -----------------------------------------------------------------------------
+
+MAX_SIMULATE_CALLS = 1000     # per request: each call is an EVM run on an RPC worker
+
+
+def parse_simulate_request(payload: Any) -> SimulateRequest:
+    if not isinstance(payload, dict) or not isinstance(payload.get("blockStateCalls"), list):
+        raise invalid_params("invalid argument 0: blockStateCalls expected")
+    blocks = tuple(parse_block_state_call(item) for item in payload["blockStateCalls"])
+    if sum(len(block.calls) for block in blocks) > MAX_SIMULATE_CALLS:
+        raise RpcError(-38026, "too many calls")
+    return SimulateRequest(blocks, validation=parse_bool(payload.get("validation", False), "validation"),
+                           trace_transfers=parse_bool(payload.get("traceTransfers", False), "traceTransfers"))
+
+
+def parse_block_state_call(item: Any) -> SimBlock:
+    if not isinstance(item, dict):
+        raise invalid_params("invalid argument 0: block state call must be an object")
+    calls = item.get("calls") or []
+    if not isinstance(calls, list):
+        raise invalid_params("invalid argument 0: calls must be an array")
+    state_overrides = item.get("stateOverrides") or {}
+    if isinstance(state_overrides, dict) and any(
+            isinstance(o, dict) and "movePrecompileToAddress" in o for o in state_overrides.values()):
+        raise invalid_params("movePrecompileToAddress is not supported")
+    return SimBlock(parse_block_overrides(item.get("blockOverrides")), parse_state_overrides(state_overrides),
+                    tuple(CallArgs.parse(call) for call in calls))
+
+
+def parse_block_overrides(obj: Any) -> BlockOverrides:
+    if obj is None:
+        return BlockOverrides()
+    if not isinstance(obj, dict):
+        raise invalid_params("invalid argument 0: blockOverrides must be an object")
+
+    def optional_quantity(key: str) -> int | None:
+        return parse_quantity(obj[key], key) if obj.get(key) is not None else None
+
+    withdrawals = None
+    if obj.get("withdrawals") is not None:
+        withdrawals = tuple(
+            SimWithdrawal(parse_quantity(w["index"], "index"), parse_quantity(w["validatorIndex"], "validatorIndex"),
+                          parse_address(w["address"]), parse_quantity(w["amount"], "amount"))
+            for w in obj["withdrawals"])
+    randao = obj.get("prevRandao")
+    return BlockOverrides(
+        number=optional_quantity("number"), time=optional_quantity("time"), gas_limit=optional_quantity("gasLimit"),
+        fee_recipient=parse_address(obj["feeRecipient"]) if obj.get("feeRecipient") else None,
+        prev_randao=parse_quantity(randao, "prevRandao").to_bytes(32, "big") if randao is not None else None,
+        base_fee=optional_quantity("baseFeePerGas"), withdrawals=withdrawals)
+
+
+def format_simulated_block(simulated: SimulatedBlock, full: bool) -> dict[str, Any]:
+    block = simulated.block
+    out = format_block(block, simulated.senders, full)
+    calls, log_index = [], 0
+    for index, (tx, outcome) in enumerate(zip(block.transactions, simulated.calls)):
+        logs = []
+        for log in outcome.logs:
+            logs.append(format_log(cast(LogAPI, log), block.header, tx.hash, index, log_index))
+            log_index += 1
+        result: dict[str, Any] = {"returnData": data(outcome.return_data), "logs": logs,
+                                  "gasUsed": quantity(outcome.gas_used),
+                                  "maxUsedGas": quantity(outcome.max_used_gas),
+                                  "status": "0x1" if outcome.succeeded else "0x0"}
+        if outcome.error is not None:
+            result["error"] = {"code": outcome.error.code, "message": outcome.error.message}
+            if outcome.error.data is not None:
+                result["error"]["data"] = data(outcome.error.data)
+        calls.append(result)
+    out["calls"] = calls
+    return out

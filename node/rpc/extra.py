@@ -358,7 +358,8 @@ class EthExtraAPI:
                 "chainId": quantity(chain.chain_id),
                 "forkId": data(fork_hash(chain.genesis_hash, forks[:index + 1],
                                          chain.genesis.header.get("timestamp", 0))),
-                "precompiles": _precompiles(vm_class), "systemContracts": _system_contracts(vm_class)}
+                "precompiles": _precompiles(vm_class),
+                "systemContracts": _system_contracts(vm_class, chain.genesis.raw.get("config", {}))}
 
     def capabilities(self) -> dict[str, Any]:
         head = self._b.view.head
@@ -450,14 +451,16 @@ def _precompiles(vm_class: type[VirtualMachineAPI]) -> dict[str, str]:
     return out
 
 
-def _system_contracts(vm_class: type[VirtualMachineAPI]) -> dict[str, str]:
+def _system_contracts(vm_class: type[VirtualMachineAPI], config: dict[str, Any]) -> dict[str, str]:
+    """The fork's system contracts; the deposit contract is the genesis config's, as geth's."""
     from eth.vm.forks.cancun.constants import BEACON_ROOTS_ADDRESS
     out = {"BEACON_ROOTS_ADDRESS": data(BEACON_ROOTS_ADDRESS)}
     if fork_name(vm_class) == "prague":
         from eth.vm.forks.prague import constants as prague
         out.update({
             "CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS": data(prague.CONSOLIDATION_REQUEST_PREDEPLOY_ADDRESS),
-            "DEPOSIT_CONTRACT_ADDRESS": data(prague.DEPOSIT_CONTRACT_ADDRESS),
+            "DEPOSIT_CONTRACT_ADDRESS": config.get("depositContractAddress", "").lower() or
+            data(prague.DEPOSIT_CONTRACT_ADDRESS),
             "HISTORY_STORAGE_ADDRESS": data(prague.HISTORY_STORAGE_ADDRESS),
             "WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS": data(prague.WITHDRAWAL_REQUEST_PREDEPLOY_ADDRESS),
         })

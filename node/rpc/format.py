@@ -9,9 +9,11 @@ from eth.abc import (
 )
 from eth_utils import keccak
 
+from kernel.forks import GAS_PER_BLOB
 from node.rpc.hexcodec import data, quantity
 
 ZERO_ADDRESS = b"\0" * 20
+BLOB_TX_TYPE = 3
 
 
 def format_header(header: BlockHeaderAPI) -> dict[str, Any]:
@@ -108,6 +110,9 @@ def format_transaction(tx: SignedTransactionAPI, sender: bytes,
             out["maxPriorityFeePerGas"] = quantity(tx.max_priority_fee_per_gas)
             # Pending: the fee cap, as geth reports it; mined: what was paid.
             out["gasPrice"] = quantity(effective_gas_price(tx, base_fee) if header else tx.max_fee_per_gas)
+        if kind == BLOB_TX_TYPE:
+            out["maxFeePerBlobGas"] = quantity(tx.max_fee_per_blob_gas)
+            out["blobVersionedHashes"] = [data(h) for h in tx.blob_versioned_hashes]
         if kind == 4:
             out["authorizationList"] = [
                 {"chainId": quantity(a.chain_id), "address": data(a.address),
@@ -130,8 +135,13 @@ def contract_address(sender: bytes, nonce: int) -> bytes:
 
 
 def format_receipts(block: BlockAPI, receipts: Sequence[ReceiptAPI],
-                    senders: Sequence[bytes]) -> list[dict[str, Any]]:
-    """All receipts of a block (gas used per transaction is a difference of cumulative gas)."""
+                    senders: Sequence[bytes], blob_gas_price: int | None = None) -> list[dict[str, Any]]:
+    """All receipts of a block (gas used per transaction is a difference of cumulative gas).
+
+    Before Byzantium a receipt holds the state root after its transaction, not a status: geth
+    then answers ``root`` and no ``status``. Blob transactions' receipts add their blob gas
+    and the block's ``blob_gas_price``.
+    """
     header = block.header
     base_fee = getattr(header, "base_fee_per_gas", None)
     out = []
@@ -144,7 +154,7 @@ def format_receipts(block: BlockAPI, receipts: Sequence[ReceiptAPI],
         for log in receipt.logs:
             logs.append(format_log(log, header, tx.hash, index, log_index))
             log_index += 1
-        out.append({
+        shaped = {
             "blockHash": data(header.hash),
             "blockNumber": quantity(header.block_number),
             "contractAddress": data(contract_address(sender, tx.nonce)) if not tx.to else None,
@@ -154,12 +164,19 @@ def format_receipts(block: BlockAPI, receipts: Sequence[ReceiptAPI],
             "gasUsed": quantity(gas_used),
             "logs": logs,
             "logsBloom": data(receipt.bloom.to_bytes(256, "big")),
-            "status": quantity(1 if receipt.state_root == b"\x01" else 0),
             "to": data(tx.to) if tx.to else None,
             "transactionHash": data(tx.hash),
             "transactionIndex": quantity(index),
             "type": quantity(tx_type(tx)),
-        })
+        }
+        if len(receipt.state_root) == 32:
+            shaped["root"] = data(receipt.state_root)
+        else:
+            shaped["status"] = quantity(1 if receipt.state_root == b"\x01" else 0)
+        if tx_type(tx) == BLOB_TX_TYPE:
+            shaped["blobGasUsed"] = quantity(len(tx.blob_versioned_hashes) * GAS_PER_BLOB)
+            shaped["blobGasPrice"] = quantity(blob_gas_price or 0)
+        out.append(dict(sorted(shaped.items())))
     return out
 
 

@@ -140,8 +140,8 @@ def test_ape_deploys_calls_and_reads_reverts(ape_venv, dev_node, proxy, tmp_path
     assert receipt["status"] == "0x0"          # the revert was mined, not just estimated
     assert out["totalAfterReverts"] == 42
 
-    # ape asked for fee history and for the trace methods the node does not serve (it answers
-    # -32601 "method not found"), and carried on: the revert reason above came without them.
+    # ape asked for fee history and for the trace methods: geth's debug_trace* the node serves,
+    # Parity's trace_transaction it answers -32601 "method not found", and ape carried on.
     asked = set(proxy.methods)
     assert {"eth_chainId", "eth_feeHistory", "eth_sendRawTransaction", "eth_getLogs",
             "eth_estimateGas"} <= asked, sorted(asked)

@@ -33,7 +33,9 @@ def test_geth_fork_schedule_maps_blocks_and_times():
     schedule = compute_fork_schedule({
         "chainId": 1, "homesteadBlock": 0, "berlinBlock": 10, "londonBlock": 20,
         "mergeNetsplitBlock": 30, "shanghaiTime": 1000, "cancunTime": 2000, "pragueTime": 3000})
-    assert schedule.vm_class_at(5, 0) is HomesteadVM
+    # Homestead configured with geth's DAO settings: no daoForkBlock, no DAO fork.
+    homestead = schedule.vm_class_at(5, 0)
+    assert issubclass(homestead, HomesteadVM) and homestead.support_dao_fork is False
     assert schedule.vm_class_at(10, 0) is BerlinVM
     assert schedule.vm_class_at(25, 0) is LondonVM
     assert schedule.vm_class_at(30, 999) is ParisVM

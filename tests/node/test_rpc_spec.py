@@ -32,8 +32,7 @@ SPEC_PATH = Path(__file__).parents[1] / "spec/openrpc.json"   # a copy: tests/sp
 SPEC_URI = "urn:execution-apis:openrpc"
 STORE_SOURCE = (Path(__file__).parent / "contracts" / "Store.vy").read_text()
 FILTER_TIMEOUT = 3.0     # seconds; the node's filters expire this fast in this module
-NOT_APPLICABLE = {"eth_simulateV1", "eth_getBlockAccessList", "debug_getRawBlockAccessList",
-                  "debug_traceBlockByNumber", "debug_traceBlockByHash", "debug_traceTransaction"}
+NOT_APPLICABLE = {"eth_getBlockAccessList", "debug_getRawBlockAccessList"}
 HTTP_ERROR, SERVER_ERROR, INVALID_PARAMS, METHOD_NOT_FOUND = -32600, -32000, -32602, -32601
 
 
@@ -182,6 +181,8 @@ def test_every_applicable_spec_method_answers_in_the_spec_shape(rpc, spec, accou
         "eth_call": [{"to": store, "data": values_call(7)}, "latest"],
         "eth_estimateGas": [call, "latest"],
         "eth_createAccessList": [call, "latest"],
+        "eth_simulateV1": [{"blockStateCalls": [{"calls": [call, {"to": store, "data": values_call(8)}]}],
+                            "traceTransfers": True}, "latest"],
         "eth_gasPrice": [], "eth_baseFee": [], "eth_blobBaseFee": [], "eth_maxPriorityFeePerGas": [],
         "eth_feeHistory": ["0x4", "latest", [25, 75]],
         "eth_newFilter": [log_filter], "eth_newBlockFilter": [], "eth_newPendingTransactionFilter": [],
@@ -208,6 +209,8 @@ def test_every_applicable_spec_method_answers_in_the_spec_shape(rpc, spec, accou
         "debug_getRawHeader": [block_number], "debug_getRawBlock": [block_number],
         "debug_getRawTransaction": [tx_hash], "debug_getRawReceipts": [block_number],
         "debug_getBadBlocks": [],
+        "debug_traceTransaction": [tx_hash, {"enableMemory": True, "enableReturnData": True}],
+        "debug_traceBlockByNumber": [block_number], "debug_traceBlockByHash": [block_hash, {"limit": 10}],
         "txpool_status": [], "txpool_content": [], "txpool_contentFrom": [sender],
     }
     applicable = [m for m in spec.methods()
@@ -236,9 +239,9 @@ def test_web3_and_net_extras_answer(rpc):
     assert set(rpc.call("txpool_inspect")) == {"pending", "queued"}
 
 
-def test_service_hooks_and_tracing_are_not_rpc_methods(rpc):
-    # ape copes with a clear "method not found" for the tracers, which Azora does not provide.
-    for method in ("eth_run", "eth_on_disconnect", "debug_traceTransaction", "trace_transaction"):
+def test_service_hooks_and_parity_tracing_are_not_rpc_methods(rpc):
+    # ape copes with a clear "method not found" for Parity's trace_*, which Azora does not provide.
+    for method in ("eth_run", "eth_on_disconnect", "trace_transaction"):
         assert rpc.error(method) == {"code": METHOD_NOT_FOUND,
                                      "message": f"the method {method} does not exist/is not available"}
 

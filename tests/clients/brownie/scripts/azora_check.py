@@ -61,8 +61,8 @@ def main() -> None:
     out["callRevert"] = revert_reason(lambda: counter.add.call(0, {"from": local}))
 
     # A mined revert (gas given, reverts allowed): the receipt has status 0. On a live network
-    # brownie reads the reason of a mined revert only through debug_traceTransaction, which the
-    # node does not serve (-32601, as geth without its debug namespace): brownie says so.
+    # brownie reads the reason of a mined revert only through debug_traceTransaction (the
+    # struct logger's returnValue), as from geth.
     try:
         counter.add(0, {"from": local, "gas_limit": 200_000, "allow_revert": True})
         out["minedRevertError"] = None

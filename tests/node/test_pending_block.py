@@ -1,0 +1,60 @@
+"""The "pending" tag answers with the block being built, as geth's does: number head + 1, the
+pool's executable transactions, their effects on state; hash, nonce and miner not yet known."""
+from __future__ import annotations
+
+import pytest
+from eth.vm.forks.prague.transactions import PragueTransactionBuilder
+
+from kernel.chain import Chain
+from kernel.db import LevelDB
+from kernel.genesis import Genesis
+from node.backend import Backend
+from node.context import NodeContext
+from node.rpc.eth import EthAPI
+
+CHAIN_ID = 1337
+RECIPIENT = "0x" + "77" * 20
+
+
+@pytest.fixture
+def backend(tmp_path, dev_accounts):
+    alloc = {a.address: {"balance": hex(10**24)} for a in dev_accounts}
+    genesis = Genesis.from_json({"config": {"chainId": CHAIN_ID}, "alloc": alloc, "timestamp": "0x1",
+                                 "azora": {"oracles": {"members": [dev_accounts[9].address], "quorum": 1}}})
+    db = LevelDB(tmp_path / "db")
+    backend = Backend(Chain(db, genesis))
+    yield backend
+    backend.decoder.close()
+    db.close()
+
+
+def test_the_pending_block_is_the_head_child_with_the_pools_executable_transactions(backend, dev_accounts):
+    eth = EthAPI(backend, NodeContext())
+    head = backend.view.head
+    empty = eth.getBlockByNumber("pending", False)
+    assert empty["number"] == hex(head.block_number + 1) and empty["transactions"] == []
+    assert empty["parentHash"] == "0x" + head.hash.hex()
+    hashes = []
+    for nonce in range(2):
+        signed = dev_accounts[0].sign_transaction({
+            "chainId": CHAIN_ID, "nonce": nonce, "to": RECIPIENT, "value": 5, "gas": 21000,
+            "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9, "type": 2})
+        hashes.append("0x" + backend.submit(PragueTransactionBuilder.decode(signed.raw_transaction),
+                                            len(signed.raw_transaction)).hex())
+    # A gapped transaction (nonce 5) is queued, not executable: it stays out.
+    gapped = dev_accounts[0].sign_transaction({
+        "chainId": CHAIN_ID, "nonce": 5, "to": RECIPIENT, "value": 5, "gas": 21000,
+        "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9, "type": 2})
+    backend.submit(PragueTransactionBuilder.decode(gapped.raw_transaction), len(gapped.raw_transaction))
+    pending = eth.getBlockByNumber("pending", True)
+    assert pending["number"] == hex(head.block_number + 1)
+    assert [tx["hash"] for tx in pending["transactions"]] == hashes
+    assert pending["transactions"][0]["from"] == dev_accounts[0].address.lower()
+    assert (pending["hash"], pending["nonce"], pending["miner"]) == (None, None, None)
+    assert int(pending["gasUsed"], 16) == 2 * 21000
+    assert eth.getBlockTransactionCountByNumber("pending") == "0x2"
+    assert eth.getBalance(RECIPIENT, "pending") == "0xa"
+    # The chain itself is unchanged.
+    assert eth.getBalance(RECIPIENT, "latest") == "0x0"
+    assert eth.getBlockByNumber("latest", False)["number"] == hex(head.block_number)
+    assert backend.view.head == head
