@@ -99,8 +99,8 @@ def _system_calls_for(chain: Chain) -> Callable[[BlockAPI], list[tuple[bytes, by
     if chain.genesis.azora is None or "ValidatorRegistry" not in chain.system_contracts:
         return lambda block: []
     from node.rewards import reward_system_calls
-    from node.validators import ValidatorSets
-    sets = ValidatorSets(chain, chain.genesis.azora.epoch_length)
+    from node.validators import ValidatorSetStore
+    sets = ValidatorSetStore(chain)
     return lambda block: reward_system_calls(chain, sets, block.number, block.header.extra_data)
 
 

@@ -22,9 +22,8 @@ from consensus.types import CommitCertificate, DuplicateVoteEvidence, SignedVote
 from kernel.chain import ChainError
 from node.backend import Backend
 from node.chainio import decode_block
-from node.consensus_host import (
-    CommittedBlockMessage, ConsensusHost, ProposalMessage, decode_commits, encode_commits,
-)
+from consensus.wire import CommittedBlockMessage, ProposalMessage, decode_commits, encode_commits
+from node.services.consensus_host import ConsensusHost
 from node.rpc.errors import RpcError
 from node.txgossip import MAX_TXS_PER_MESSAGE, pack_transactions, unpack_transactions
 from p2p import BlockAndCommit, GossipMessage, P2PService, Status, TopicKind, ValidationResult

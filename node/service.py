@@ -18,13 +18,13 @@ from eth_account import Account
 from eth_utils import to_canonical_address
 from kernel.chain import Chain
 from kernel.db import LevelDB
-from kernel.genesis import Genesis
+from kernel.genesis import AZORA_DEFAULTS, Genesis
 from node.accounts import ManagedAccounts
 from node.backend import Backend
-from node.consensus_host import ConsensusHost
+from node.services.consensus_host import ConsensusHost
 from node.evidence import EvidenceReporter
 from node.metrics import RpcCounters, render as render_metrics
-from node.validators import ValidatorSets
+from node.validators import ValidatorSetStore
 
 if TYPE_CHECKING:
     from node.config import NodeConfig
@@ -70,7 +70,7 @@ def dev_genesis(accounts: list[Any], *, chain_id: int, balance_wei: int, validat
         "alloc": {a.address: {"balance": hex(balance_wei)} for a in accounts},
         "azora": {"validators": [{"address": "0x" + validator.hex(), "stake": hex(DEV_VALIDATOR_STAKE)}],
                   "oracles": {"members": oracles, "quorum": min(2, len(oracles))},
-                  "epochLength": 100,
+                  "epochLength": AZORA_DEFAULTS.epoch_length,
                   "systemContracts": DEV_SYSTEM_PARAMS},
     }
 
@@ -105,10 +105,9 @@ def build_dev_chain(backend: Backend, validator_key: bytes, block_time: float | 
     domain = consensus_domain(chain)
     local = LocalSigner(validator_key, domain)
     policy = DevPolicy(block_time)
-    epoch_length = chain.genesis.azora.epoch_length if chain.genesis.azora else 100
     reporter = EvidenceReporter(backend, Account.from_key(validator_key))
     host = ConsensusHost(backend, signer=GuardedSigner(local, MemorySignRecordStore()), domain=domain,
-                         validator_sets=ValidatorSets(chain, epoch_length), timeouts=DEV_TIMEOUTS,
+                         validator_sets=ValidatorSetStore(chain), timeouts=DEV_TIMEOUTS,
                          policy=policy, on_evidence=reporter.report)
 
     def reset_signer() -> None:
@@ -117,13 +116,21 @@ def build_dev_chain(backend: Backend, validator_key: bytes, block_time: float | 
     return DevChain(backend, host, policy, reset_signer)
 
 
+def validator_set_store(chain: Chain) -> ValidatorSetStore | None:
+    """The process's one validator-set store (None for a chain without consensus)."""
+    return ValidatorSetStore(chain) if chain.genesis.azora is not None else None
+
+
 def build_namespaces(backend: Backend, *, producer: DevChain | None = None,
-                     accounts: ManagedAccounts | None = None) -> dict[str, Any]:
+                     accounts: ManagedAccounts | None = None,
+                     validator_sets: ValidatorSetStore | None = None) -> dict[str, Any]:
     """One object per JSON-RPC namespace (``eth`` is split over several classes)."""
     eth: list[Any] = [EthAPI(backend), EthExtraAPI(backend)]
     namespaces: dict[str, Any] = {
         "eth": eth, "net": NetAPI(backend), "web3": Web3API(backend), "txpool": TxpoolAPI(backend),
-        "debug": DebugAPI(backend), "azora": AzoraAPI(backend),
+        "debug": DebugAPI(backend),
+        "azora": AzoraAPI(backend, validator_sets or (producer.host.validator_sets if producer else None)
+                          or validator_set_store(backend.chain)),
     }
     if accounts is not None:
         signing = DevSigningAPI(backend, accounts)
@@ -167,9 +174,9 @@ async def run_services(backend: Backend, namespaces: dict[str, Any], rpc: RpcSet
 
 def build_network_node(config: "NodeConfig") -> tuple[Backend, dict[str, Any], "NetworkNode"]:
     """``azora node run``: chain, pool, JSON-RPC namespaces, consensus host and libp2p."""
-    from consensus.config import TESTNET_TIMEOUTS, TimeoutConfig
+    from consensus.config import TESTNET_TIMEOUTS, merge_timeouts
     from consensus.sign_guard import FileSignRecordStore
-    from node.consensus_host import IntervalPolicy
+    from node.services.block_production import IntervalPolicy
     from node.network import GossipOutbox, NetworkNode
     from p2p import P2PConfig, P2PService, ReqRespHandlers, load_or_create_node_key
     from wallet.keystore import load_keystore, read_password_file
@@ -186,13 +193,15 @@ def build_network_node(config: "NodeConfig") -> tuple[Backend, dict[str, Any], "
         account = load_keystore(config.validator_keystore, read_password_file(config.password_file))
         record = FileSignRecordStore(config.datadir / "consensus" / "last_sign.json")
         signer = GuardedSigner(LocalSigner(bytes(account.key), domain), record)
-    timeouts = TimeoutConfig(**{**TESTNET_TIMEOUTS.__dict__, **config.timeouts})
-    epoch_length = chain.genesis.azora.epoch_length if chain.genesis.azora else 100
+    # The preset, then the network's genesis, then this node's config.
+    timeouts = merge_timeouts(TESTNET_TIMEOUTS, chain.genesis.azora.timeouts if chain.genesis.azora else {},
+                              config.timeouts)
+    validator_sets = ValidatorSetStore(chain)
     p2p = P2PService(P2PConfig(chain_id=chain.chain_id, listen_host=config.p2p_host,
                                port=config.p2p_port, bootnodes=config.bootnodes),
                      load_or_create_node_key(config.datadir))
     host = ConsensusHost(backend, signer=signer, domain=domain,
-                         validator_sets=ValidatorSets(chain, epoch_length), timeouts=timeouts,
+                         validator_sets=validator_sets, timeouts=timeouts,
                          policy=IntervalPolicy(config.block_interval), outbox=GossipOutbox(p2p),
                          on_evidence=EvidenceReporter(backend, account).report)
     node = NetworkNode(backend, host, p2p)
@@ -205,6 +214,6 @@ def build_network_node(config: "NodeConfig") -> tuple[Backend, dict[str, Any], "
     }
     backend.info.extra["consensus"] = host
     backend.info.extra["p2p"] = p2p
-    namespaces = build_namespaces(backend)
+    namespaces = build_namespaces(backend, validator_sets=validator_sets)
     namespaces["net"] = NetAPI(backend, peer_count=node.peer_count)
     return backend, namespaces, node

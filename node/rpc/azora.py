@@ -6,14 +6,13 @@ from typing import Any
 from consensus.types import CommitCertificate
 from node.backend import Backend
 from node.rpc.hexcodec import data, quantity
-from node.validators import ValidatorSets
+from node.validators import ValidatorSetReader
 
 
 class AzoraAPI:
-    def __init__(self, backend: Backend) -> None:
+    def __init__(self, backend: Backend, validator_sets: ValidatorSetReader | None = None) -> None:
         self._b = backend
-        azora = backend.chain.genesis.azora
-        self._sets = ValidatorSets(backend.chain, azora.epoch_length) if azora else None
+        self._sets = validator_sets    # owned by the node wiring; RPC only reads
 
     def nodeInfo(self) -> dict[str, Any]:
         chain = self._b.chain
@@ -55,5 +54,5 @@ class AzoraAPI:
         header = self._b.resolve_header(tag, allow_missing=True)
         if header is None or self._sets is None or header.block_number == 0:
             return None if header is None else []
-        validator_set = self._sets.for_height(header.block_number)
+        validator_set = self._sets.read(header.block_number)
         return [{"address": data(v.address), "power": quantity(v.power)} for v in validator_set.validators]

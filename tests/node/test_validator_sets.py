@@ -13,7 +13,7 @@ from kernel.db import LevelDB
 from kernel.genesis import Genesis
 from node.backend import Backend
 from node.evidence import EvidenceReporter
-from node.validators import ValidatorSets, decode_validator_set, encode_validator_set
+from node.validators import ValidatorSetStore, decode_validator_set, encode_validator_set
 
 EPOCH = 3
 
@@ -27,7 +27,7 @@ def test_registry_changes_apply_from_the_next_epoch(tmp_path, dev_accounts):
                   "oracles": {"members": [dev_accounts[9].address], "quorum": 1}, "epochLength": EPOCH}})
     chain = Chain(LevelDB(tmp_path / "db"), genesis)
     backend = Backend(chain)
-    sets = ValidatorSets(chain, EPOCH)
+    sets = ValidatorSetStore(chain)
     first = sets.for_height(1)
     assert [v.power for v in first.validators] == [20_003, 20_002, 20_001, 20_000]   # whole AZR
 
@@ -52,3 +52,23 @@ def test_validator_set_encoding_round_trips_negative_priorities(tmp_path, dev_ac
         [(bytes([i]) * 20, power) for i, power in enumerate((5, 3, 1), start=1)]))
     assert any(v.priority < 0 for v in validator_set.validators)
     assert decode_validator_set(encode_validator_set(validator_set)) == validator_set
+
+
+def test_reading_a_set_writes_nothing_and_agrees_with_the_recorded_one(tmp_path, dev_accounts):
+    from kernel.schema import make_validator_set_key
+    genesis = Genesis.from_json({
+        "config": {"chainId": 1337}, "timestamp": hex(int(time.time()) - 100),
+        "alloc": {a.address: {"balance": hex(10**24)} for a in dev_accounts},
+        "azora": {"validators": [{"address": a.address, "stake": hex(20_000 * 10**18)} for a in dev_accounts[:3]],
+                  "oracles": {"members": [dev_accounts[9].address], "quorum": 1}, "epochLength": EPOCH}})
+    chain = Chain(LevelDB(tmp_path / "db"), genesis)
+    for _ in range(EPOCH + 2):
+        chain.build_block([], timestamp=chain.head.timestamp + 1)
+    store = ValidatorSetStore(chain)
+    assert store.epoch_length == EPOCH                     # the chain's, from its genesis
+    read = [store.read(h) for h in range(1, EPOCH + 3)]
+    assert all(chain.get_aux(make_validator_set_key(h)) is None for h in range(1, EPOCH + 3))
+    assert [store.for_height(h) for h in range(1, EPOCH + 3)] == read
+    assert chain.get_aux(make_validator_set_key(EPOCH + 2)) == encode_validator_set(read[-1])
+    # The key is the one it always was: datadirs written before keep their sets.
+    assert make_validator_set_key(7) == b"azora:meta:validators:7"

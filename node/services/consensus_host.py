@@ -1,0 +1,249 @@
+"""The host of the consensus engine: it carries out the engine's outputs for one node.
+
+consensus/ decides; the host only dispatches each output to the collaborator that does it —
+sign (``ConsensusSigner``), broadcast (``Outbox``), schedule (``Timers``), build
+(``BlockBuilder``), validate and commit (``ChainWriter``) — and feeds the results back. One trio
+task owns the engine; py-evm work runs in worker threads (``offload``).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import rlp
+import trio
+from eth.abc import BlockAPI
+
+from consensus.config import TimeoutConfig
+from consensus.driver import Driver
+from consensus.events import (
+    BlockValidated, BroadcastProposal, BroadcastVote, Commit, Evidence, Input, Output, RequestBlock,
+    ScheduleTimeout, SignProposal, SignVote, ValidateBlock, ValueProposed,
+)
+from consensus.sign_guard import GuardedSigner
+from consensus.signing import SigningDomain
+from consensus.types import CommitCertificate, DuplicateVoteEvidence, SignedProposal, SignedVote, ValidatorSet
+from consensus.wire import CommittedBlockMessage, ProposalMessage
+from node.backend import Backend
+from node.services.block_production import BlockBuilder, BlockPolicy
+from node.services.chain_writer import Candidate, ChainWriter
+from node.services.consensus_io import (
+    ConsensusSigner, EvidenceLog, NullOutbox, Offload, Outbox, Timers,
+)
+from node.validators import ValidatorSetStore
+
+logger = logging.getLogger("azora.consensus")
+
+
+@dataclass(frozen=True)
+class ConsensusStatus:
+    """What the node reports about its consensus (RPC, metrics, the testnet table)."""
+
+    height: int              # the height being decided
+    round: int               # the round the latest block was decided in
+    validator: bytes | None  # our validator address, None on a full node
+    evidence_seen: int
+
+
+class ConsensusHost:
+    """Runs consensus for one node over ``backend``'s chain."""
+
+    def __init__(self, backend: Backend, *, signer: GuardedSigner | None, domain: SigningDomain,
+                 validator_sets: ValidatorSetStore, timeouts: TimeoutConfig, policy: BlockPolicy,
+                 outbox: Outbox | None = None, on_evidence: Callable[[DuplicateVoteEvidence], Any] | None = None,
+                 clock: Callable[[], float] = time.time, offload: Offload = trio.to_thread.run_sync) -> None:
+        self.backend = backend
+        self.chain = backend.chain
+        self.domain = domain
+        self.validator_sets = validator_sets
+        self.policy = policy
+        self.outbox: Outbox = outbox or NullOutbox()
+        self.on_evidence = on_evidence
+        self.offload = offload
+        self.signing = ConsensusSigner(signer)
+        self.address = self.signing.address
+        self.writer = ChainWriter(backend, validator_sets, domain, offload=offload, clock=clock)
+        self.builder = BlockBuilder(backend, validator_sets, self.writer, policy, timeouts, offload=offload)
+        self._send, self._receive = trio.open_memory_channel[Input](math.inf)
+        self.timers = Timers(timeouts, self._send.send)
+        self.driver = Driver(self.address, domain)
+        self.validator_set: ValidatorSet | None = None
+        self.candidates: dict[bytes, Candidate] = {}
+        self.evidence = EvidenceLog()
+        self.round = 0     # the round the latest block was decided in (never a timer's round)
+        self._committed = trio.Condition()
+        self._height_lock = trio.Lock()    # held while a height is in progress
+        self._height_scope: trio.CancelScope | None = None
+
+    @property
+    def signer(self) -> GuardedSigner | None:
+        return self.signing.guarded
+
+    @signer.setter
+    def signer(self, guarded: GuardedSigner | None) -> None:
+        self.signing.guarded = guarded
+
+    def status(self) -> ConsensusStatus:
+        return ConsensusStatus(max(self.driver.height, 0), self.round, self.address if self.signer else None,
+                               len(self.evidence))
+
+    # -- the loop --------------------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        task_status.started()
+        while True:
+            await self.policy.wait_for_next_height(self.backend)
+            async with self._height_lock:
+                await self._run_height()
+
+    async def _run_height(self) -> None:
+        height = self.chain.head.block_number + 1
+        self.validator_set = self.validator_sets.for_height(height)
+        self.candidates = {}
+        restored = self.signer.restored_lock(height) if self.signer else None
+        # A block imported by sync ends the height by cancelling this scope.
+        with trio.CancelScope() as self._height_scope:
+            async with trio.open_nursery() as nursery:
+                self.timers.attach(nursery)
+                await self._carry_out(self.driver.start_height(height, self.validator_set, restored))
+                for inp in self.signing.restored_inputs(height):
+                    await self._carry_out(self.driver.apply(inp))
+                while self.chain.head.block_number < height:
+                    await self._carry_out(self.driver.apply(await self._receive.receive()))
+                nursery.cancel_scope.cancel()
+        self.timers.attach(None)
+        self._height_scope = None
+
+    async def feed(self, inp: Input) -> None:
+        """Hand the engine an input from the network (proposals, votes, certificates)."""
+        await self._send.send(inp)
+
+    async def _carry_out(self, outputs: list[Output]) -> None:
+        for output in outputs:
+            await self._carry_out_one(output)
+
+    async def _carry_out_one(self, output: Output) -> None:
+        if isinstance(output, (SignVote, SignProposal)):
+            signed = self.signing.sign(output)
+            if signed is not None:
+                await self._carry_out(self.driver.apply(signed))
+        elif isinstance(output, BroadcastProposal):
+            message = self._proposal_message(output.signed)
+            if message is not None:
+                await self.outbox.proposal(message)
+        elif isinstance(output, BroadcastVote):
+            await self.outbox.vote(output.signed)
+        elif isinstance(output, ScheduleTimeout):
+            self.timers.schedule(output)
+        elif isinstance(output, RequestBlock):
+            self.timers.start_soon(self._build, output)
+        elif isinstance(output, ValidateBlock):
+            self.timers.start_soon(self._validate, output)
+        elif isinstance(output, Commit):
+            await self._commit(output.certificate)
+        elif isinstance(output, Evidence):
+            await self._on_evidence(output.evidence)
+        # Decide never arrives here: the driver turns it into Commit with its certificate.
+
+    # -- outputs that take time ------------------------------------------------------------------
+
+    async def _build(self, request: RequestBlock) -> None:
+        assert self.validator_set is not None
+        candidate = await self.builder.build(request.round, self.validator_set, self.address)
+        self.candidates[candidate.block.hash] = candidate
+        await self._send.send(ValueProposed(request.height, request.round, candidate.block.hash))
+
+    async def _validate(self, request: ValidateBlock) -> None:
+        candidate = self.candidates.get(request.block_hash)
+        if candidate is None or self.validator_set is None:
+            return  # the block never arrived; the round will time out
+        valid = await self.writer.validate(candidate, request.round, self.validator_set)
+        await self._send.send(BlockValidated(request.height, request.block_hash, valid))
+
+    async def _commit(self, certificate: CommitCertificate) -> None:
+        candidate = self.candidates.get(certificate.block_hash)
+        if candidate is None:
+            logger.warning("committed block 0x%s is unknown here; waiting for sync", certificate.block_hash.hex())
+            return
+        if not await self.writer.commit(candidate, certificate):
+            return   # sync got there first
+        self.round = certificate.round
+        await self.outbox.committed(CommittedBlockMessage(
+            rlp.encode(candidate.block), certificate.encode(), candidate.encoded_parent_certificate()))
+        await self._notify_committed()
+
+    async def _on_evidence(self, evidence: DuplicateVoteEvidence) -> None:
+        logger.warning("equivocation by 0x%s at height %d round %d", evidence.validator.hex(),
+                       evidence.vote_a.vote.height, evidence.vote_a.vote.round)
+        self.evidence.append(evidence)
+        await self.outbox.evidence(evidence)
+        if self.on_evidence is not None:
+            await self.offload(self.on_evidence, evidence)
+
+    # -- the network's entry points ------------------------------------------------------------
+
+    def receive_proposal_block(self, message: ProposalMessage) -> str | None:
+        """Keep a proposed block for validation; returns why it is unusable, or None."""
+        height = self.chain.head.block_number + 1
+        try:
+            block = self.writer.decode_block(message.block)
+            certificate = CommitCertificate.decode(message.parent_certificate) if message.parent_certificate else None
+        except (ValueError, rlp.DecodingError, rlp.DeserializationError) as exc:
+            return f"undecodable proposal: {exc}"
+        if block.hash != message.signed.proposal.block_hash:
+            return "the proposal signs another block"
+        if block.number == height and block.hash not in self.candidates:
+            self.candidates[block.hash] = Candidate(block, certificate)
+        return None
+
+    async def import_committed_block(self, block: BlockAPI, certificate: CommitCertificate,
+                                     parent_certificate: CommitCertificate | None) -> bool:
+        """A block finalised elsewhere (range sync, block gossip): see ``ChainWriter``. It
+        completes the height in progress. False if already had."""
+        if not await self.writer.import_committed(block, certificate, parent_certificate):
+            return False
+        self.round = certificate.round
+        if self._height_scope is not None:
+            self._height_scope.cancel()
+        await self._notify_committed()
+        return True
+
+    def own_messages(self) -> list[ProposalMessage | SignedVote]:
+        """What this validator signed at the current height (its proposals with their blocks),
+        for re-gossip to peers that were away when it was first published."""
+        if self.signer is None:
+            return []
+        out: list[ProposalMessage | SignedVote] = []
+        for message in self.driver.gossip_messages():
+            if isinstance(message, SignedVote) and message.validator == self.address:
+                out.append(message)
+            elif isinstance(message, SignedProposal) and message.proposer == self.address:
+                proposal = self._proposal_message(message)
+                if proposal is not None:
+                    out.append(proposal)
+        return out
+
+    def _proposal_message(self, signed: SignedProposal) -> ProposalMessage | None:
+        candidate = self.candidates.get(signed.proposal.block_hash)
+        if candidate is None:
+            return None
+        return ProposalMessage(signed, rlp.encode(candidate.block), candidate.encoded_parent_certificate())
+
+    # -- waiting and exclusion -------------------------------------------------------------------
+
+    async def _notify_committed(self) -> None:
+        async with self._committed:
+            self._committed.notify_all()
+
+    async def wait_for_height(self, height: int) -> None:
+        async with self._committed:
+            while self.chain.head.block_number < height:
+                await self._committed.wait()
+
+    async def exclusive(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` between heights (dev chains' rewinds)."""
+        async with self._height_lock:
+            return await self.offload(fn)
