@@ -21,7 +21,7 @@ from kernel.db import LevelDB
 from kernel.genesis import AZORA_DEFAULTS, Genesis
 from node.accounts import ManagedAccounts
 from node.backend import Backend
-from node.services.consensus_host import ConsensusHost
+from node.services.consensus_host import build_consensus_host
 from node.evidence import EvidenceReporter
 from node.metrics import RpcCounters, render as render_metrics
 from node.validators import ValidatorSetStore
@@ -106,9 +106,9 @@ def build_dev_chain(backend: Backend, validator_key: bytes, block_time: float | 
     local = LocalSigner(validator_key, domain)
     policy = DevPolicy(block_time)
     reporter = EvidenceReporter(backend, Account.from_key(validator_key))
-    host = ConsensusHost(backend, signer=GuardedSigner(local, MemorySignRecordStore()), domain=domain,
-                         validator_sets=ValidatorSetStore(chain), timeouts=DEV_TIMEOUTS,
-                         policy=policy, on_evidence=reporter.report)
+    host = build_consensus_host(backend, signer=GuardedSigner(local, MemorySignRecordStore()), domain=domain,
+                                validator_sets=ValidatorSetStore(chain), timeouts=DEV_TIMEOUTS,
+                                policy=policy, on_evidence=reporter.report)
 
     def reset_signer() -> None:
         host.signer = GuardedSigner(local, MemorySignRecordStore())
@@ -200,10 +200,10 @@ def build_network_node(config: "NodeConfig") -> tuple[Backend, dict[str, Any], "
     p2p = P2PService(P2PConfig(chain_id=chain.chain_id, listen_host=config.p2p_host,
                                port=config.p2p_port, bootnodes=config.bootnodes),
                      load_or_create_node_key(config.datadir))
-    host = ConsensusHost(backend, signer=signer, domain=domain,
-                         validator_sets=validator_sets, timeouts=timeouts,
-                         policy=IntervalPolicy(config.block_interval), outbox=GossipOutbox(p2p),
-                         on_evidence=EvidenceReporter(backend, account).report)
+    host = build_consensus_host(backend, signer=signer, domain=domain,
+                                validator_sets=validator_sets, timeouts=timeouts,
+                                policy=IntervalPolicy(config.block_interval), outbox=GossipOutbox(p2p),
+                                on_evidence=EvidenceReporter(backend, account).report)
     node = NetworkNode(backend, host, p2p)
     p2p.reqresp.handlers = ReqRespHandlers(status=node.status, on_peer_status=node.on_peer_status,
                                            blocks_by_range=node.blocks_by_range,

@@ -48,25 +48,41 @@ class ConsensusStatus:
     evidence_seen: int
 
 
-class ConsensusHost:
-    """Runs consensus for one node over ``backend``'s chain."""
+def build_consensus_host(backend: Backend, *, signer: GuardedSigner | None, domain: SigningDomain,
+                         validator_sets: ValidatorSetStore, timeouts: TimeoutConfig, policy: BlockPolicy,
+                         outbox: Outbox | None = None,
+                         on_evidence: Callable[[DuplicateVoteEvidence], Any] | None = None,
+                         clock: Callable[[], float] = time.time,
+                         offload: Offload = trio.to_thread.run_sync) -> "ConsensusHost":
+    """A host with the node's collaborators: the chain writer (proposal and sync path) and
+    the block builder share ``validator_sets``; py-evm work goes through ``offload``."""
+    writer = ChainWriter(backend, validator_sets, domain, offload=offload, clock=clock)
+    return ConsensusHost(backend, domain=domain, validator_sets=validator_sets, timeouts=timeouts, policy=policy,
+                         signing=ConsensusSigner(signer), writer=writer,
+                         builder=BlockBuilder(backend, validator_sets, writer, policy, timeouts, offload=offload),
+                         outbox=outbox or NullOutbox(), on_evidence=on_evidence, offload=offload)
 
-    def __init__(self, backend: Backend, *, signer: GuardedSigner | None, domain: SigningDomain,
-                 validator_sets: ValidatorSetStore, timeouts: TimeoutConfig, policy: BlockPolicy,
-                 outbox: Outbox | None = None, on_evidence: Callable[[DuplicateVoteEvidence], Any] | None = None,
-                 clock: Callable[[], float] = time.time, offload: Offload = trio.to_thread.run_sync) -> None:
+
+class ConsensusHost:
+    """Runs consensus for one node over ``backend``'s chain, through its collaborators."""
+
+    def __init__(self, backend: Backend, *, domain: SigningDomain, validator_sets: ValidatorSetStore,
+                 timeouts: TimeoutConfig, policy: BlockPolicy, signing: ConsensusSigner, writer: ChainWriter,
+                 builder: BlockBuilder, outbox: Outbox,
+                 on_evidence: Callable[[DuplicateVoteEvidence], Any] | None = None,
+                 offload: Offload = trio.to_thread.run_sync) -> None:
         self.backend = backend
         self.chain = backend.chain
         self.domain = domain
         self.validator_sets = validator_sets
         self.policy = policy
-        self.outbox: Outbox = outbox or NullOutbox()
+        self.signing = signing
+        self.writer = writer
+        self.builder = builder
+        self.outbox = outbox
         self.on_evidence = on_evidence
         self.offload = offload
-        self.signing = ConsensusSigner(signer)
-        self.address = self.signing.address
-        self.writer = ChainWriter(backend, validator_sets, domain, offload=offload, clock=clock)
-        self.builder = BlockBuilder(backend, validator_sets, self.writer, policy, timeouts, offload=offload)
+        self.address = signing.address
         self._send, self._receive = trio.open_memory_channel[Input](math.inf)
         self.timers = Timers(timeouts, self._send.send)
         self.driver = Driver(self.address, domain)

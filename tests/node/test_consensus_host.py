@@ -24,7 +24,7 @@ from node.backend import Backend
 from node.dev import DevPolicy
 from node.service import consensus_domain, dev_genesis
 from node.services.block_production import IntervalPolicy
-from node.services.consensus_host import ConsensusHost
+from node.services.consensus_host import ConsensusHost, build_consensus_host
 from node.services.consensus_io import MAX_KEPT_EVIDENCE, EvidenceLog, Timers, run_in_loop
 from node.validators import ValidatorSetStore
 
@@ -37,9 +37,9 @@ def _genesis(dev_accounts) -> Genesis:
 
 
 def _host(chain: Chain, guarded: GuardedSigner | None, policy) -> ConsensusHost:
-    return ConsensusHost(Backend(chain), signer=guarded, domain=consensus_domain(chain),
-                         validator_sets=ValidatorSetStore(chain), timeouts=DEV_TIMEOUTS, policy=policy,
-                         offload=run_in_loop)
+    return build_consensus_host(Backend(chain), signer=guarded, domain=consensus_domain(chain),
+                                validator_sets=ValidatorSetStore(chain), timeouts=DEV_TIMEOUTS, policy=policy,
+                                offload=run_in_loop)
 
 
 @pytest.fixture
@@ -164,3 +164,46 @@ def test_evidence_memory_is_bounded_but_every_piece_is_counted(dev_accounts):
     assert len(log) == MAX_KEPT_EVIDENCE + 10
     kept = list(log)
     assert len(kept) == MAX_KEPT_EVIDENCE and kept[-1].vote_a.vote.height == MAX_KEPT_EVIDENCE + 9
+
+
+def test_dev_producer_keeps_its_block_time_cadence_on_virtual_time(chain, dev_accounts):
+    """``azora dev --block-time 5``: a block every 5 s, empty or not; ``evm_mine`` adds one now."""
+    policy = DevPolicy(5.0)
+    host = _host(chain, GuardedSigner(_signer(chain, dev_accounts), MemorySignRecordStore()), policy)
+    committed_at: list[float] = []
+    host.backend.on_new_block.append(lambda block: committed_at.append(trio.current_time()))
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(host.run)
+            await trio.sleep(16)
+            await _mine(host, policy, 1)       # forced between two cadence blocks
+            await trio.sleep(20 - trio.current_time() + 0.5)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert committed_at == [5.0, 10.0, 15.0, 16.0, 20.0]
+    assert chain.head.block_number == 5
+
+
+def test_automine_makes_a_block_when_a_transaction_arrives(chain, dev_accounts):
+    from eth_account import Account
+    policy = DevPolicy(None)
+    host = _host(chain, GuardedSigner(_signer(chain, dev_accounts), MemorySignRecordStore()), policy)
+    backend = host.backend
+    signed = Account.sign_transaction({"chainId": 1337, "to": dev_accounts[2].address, "value": 1, "gas": 21_000,
+                                       "nonce": 0, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9,
+                                       "type": 2}, dev_accounts[1].key)
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(host.run)
+            await trio.sleep(3600)                     # nothing to mine: no block, however long
+            assert chain.head.block_number == 0
+            backend.submit(backend.decode_transaction(bytes(signed.raw_transaction)), len(signed.raw_transaction))
+            policy.wake()
+            await host.wait_for_height(1)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert len(chain.block_of(chain.head).transactions) == 1
