@@ -97,7 +97,9 @@ def next_record(last: LastSignRecord | None, request: SignRequest, signed: bytes
 
     A non-nil precommit moves the lock (paper L38-L39); a new height starts a fresh lock and log.
     """
-    locked_round, locked_value, messages = -1, None, ()
+    locked_round: int = -1
+    locked_value: bytes | None = None
+    messages: tuple[bytes, ...] = ()
     if last is not None and last.height == request.height:
         locked_round, locked_value, messages = last.locked_round, last.locked_value, last.messages
     if request.step == Step.PRECOMMIT and request.block_hash is not None:
