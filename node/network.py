@@ -19,10 +19,10 @@ from libp2p.peer.id import ID
 from consensus.events import ProposalReceived, VoteReceived
 from consensus.signing import is_valid_vote_signature
 from consensus.types import CommitCertificate, DuplicateVoteEvidence, SignedVote, is_conflicting_pair
+from consensus.wire import CommittedBlockMessage, ProposalMessage, decode_commits, encode_commits
 from kernel.chain import ChainError
 from node.backend import Backend
 from node.chainio import decode_block
-from consensus.wire import CommittedBlockMessage, ProposalMessage, decode_commits, encode_commits
 from node.services.consensus_host import ConsensusHost
 from node.rpc.errors import RpcError
 from node.txgossip import MAX_TXS_PER_MESSAGE, pack_transactions, unpack_transactions
