@@ -207,3 +207,24 @@ def test_automine_makes_a_block_when_a_transaction_arrives(chain, dev_accounts):
 
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
     assert len(chain.block_of(chain.head).transactions) == 1
+
+
+def test_node_run_takes_consensus_timeouts_from_genesis_then_its_config(tmp_path, dev_accounts):
+    """``azora.timeouts`` in the genesis was parsed and never used: it now sets the network's
+    timeouts, which a node's own config may still override."""
+    import json
+
+    from node.config import NodeConfig
+    from node.service import build_network_node
+
+    genesis = _genesis(dev_accounts).raw
+    genesis = {**genesis, "azora": {**genesis["azora"], "timeouts": {"propose": 7, "precommitDelta": 0.75}}}
+    path = tmp_path / "genesis.json"
+    path.write_text(json.dumps(genesis))
+    config = NodeConfig(datadir=tmp_path / "node", genesis=path, p2p_port=0, timeouts={"propose": 9.0})
+    backend, _, node = build_network_node(config)
+    try:
+        timeouts = node.host.timers.timeouts
+        assert (timeouts.propose, timeouts.precommit_delta, timeouts.prevote) == (9.0, 0.75, 1.0)
+    finally:
+        backend.close()
