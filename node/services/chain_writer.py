@@ -12,12 +12,14 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+import rlp
 import trio
 from eth.abc import BlockAPI, BlockHeaderAPI
 
 from consensus.block_rules import ParentContext, verify_committed_header, verify_proposed_header
 from consensus.signing import SigningDomain
-from consensus.types import CommitCertificate, ValidatorSet
+from consensus.types import CommitCertificate, SignedProposal, ValidatorSet
+from consensus.wire import ProposalMessage
 from kernel.chain import ChainError, PendingBlock
 from node.backend import Backend
 from node.chainio import decode_block
@@ -39,6 +41,44 @@ class Candidate:
 
     def encoded_parent_certificate(self) -> bytes:
         return self.parent_certificate.encode() if self.parent_certificate else b""
+
+
+class Candidates:
+    """The blocks proposed at the height in progress (built here or received), by hash."""
+
+    def __init__(self) -> None:
+        self._by_hash: dict[bytes, Candidate] = {}
+
+    def reset(self) -> None:
+        self._by_hash = {}
+
+    def add(self, candidate: Candidate) -> None:
+        self._by_hash.setdefault(candidate.block.hash, candidate)
+
+    def get(self, block_hash: bytes) -> Candidate | None:
+        return self._by_hash.get(block_hash)
+
+    def receive(self, message: ProposalMessage, height: int, decode: Callable[[bytes], BlockAPI]) -> str | None:
+        """Keep a proposed block of ``height`` for validation; returns why it is unusable, or None."""
+        try:
+            block = decode(message.block)
+            certificate = CommitCertificate.decode(message.parent_certificate) if message.parent_certificate else None
+        except (ValueError, IndexError, TypeError, rlp.DecodingError, rlp.DeserializationError) as exc:
+            # A block whose RLP is a list but not a header (IndexError, TypeError) is as
+            # undecodable as bad RLP: report it, do not fail the gossip handler.
+            return f"undecodable proposal: {exc!r}"
+        if block.hash != message.signed.proposal.block_hash:
+            return "the proposal signs another block"
+        if block.number == height:
+            self.add(Candidate(block, certificate))
+        return None
+
+    def proposal_message(self, signed: SignedProposal) -> ProposalMessage | None:
+        """``signed`` with its block and parent commit, as the proposal topic carries it."""
+        candidate = self.get(signed.proposal.block_hash)
+        if candidate is None:
+            return None
+        return ProposalMessage(signed, rlp.encode(candidate.block), candidate.encoded_parent_certificate())
 
 
 class ChainWriter:

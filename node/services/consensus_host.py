@@ -29,7 +29,7 @@ from consensus.types import CommitCertificate, DuplicateVoteEvidence, SignedProp
 from consensus.wire import CommittedBlockMessage, ProposalMessage
 from node.backend import Backend
 from node.services.block_production import BlockBuilder, BlockPolicy
-from node.services.chain_writer import Candidate, ChainWriter
+from node.services.chain_writer import Candidates, ChainWriter
 from node.services.consensus_io import (
     ConsensusSigner, EvidenceLog, NullOutbox, Offload, Outbox, Timers,
 )
@@ -87,7 +87,7 @@ class ConsensusHost:
         self.timers = Timers(timeouts, self._send.send)
         self.driver = Driver(self.address, domain)
         self.validator_set: ValidatorSet | None = None
-        self.candidates: dict[bytes, Candidate] = {}
+        self.candidates = Candidates()
         self.evidence = EvidenceLog()
         self.round = 0     # the round the latest block was decided in (never a timer's round)
         self._committed = trio.Condition()
@@ -118,7 +118,7 @@ class ConsensusHost:
     async def _run_height(self) -> None:
         height = self.chain.head.block_number + 1
         self.validator_set = self.validator_sets.for_height(height)
-        self.candidates = {}
+        self.candidates.reset()
         restored = self.signer.restored_lock(height) if self.signer else None
         # A block imported by sync ends the height by cancelling this scope.
         with trio.CancelScope() as self._height_scope:
@@ -147,7 +147,7 @@ class ConsensusHost:
             if signed is not None:
                 await self._carry_out(self.driver.apply(signed))
         elif isinstance(output, BroadcastProposal):
-            message = self._proposal_message(output.signed)
+            message = self.candidates.proposal_message(output.signed)
             if message is not None:
                 await self.outbox.proposal(message)
         elif isinstance(output, BroadcastVote):
@@ -169,7 +169,7 @@ class ConsensusHost:
     async def _build(self, request: RequestBlock) -> None:
         assert self.validator_set is not None
         candidate = await self.builder.build(request.round, self.validator_set, self.address)
-        self.candidates[candidate.block.hash] = candidate
+        self.candidates.add(candidate)
         await self._send.send(ValueProposed(request.height, request.round, candidate.block.hash))
 
     async def _validate(self, request: ValidateBlock) -> None:
@@ -203,17 +203,7 @@ class ConsensusHost:
 
     def receive_proposal_block(self, message: ProposalMessage) -> str | None:
         """Keep a proposed block for validation; returns why it is unusable, or None."""
-        height = self.chain.head.block_number + 1
-        try:
-            block = self.writer.decode_block(message.block)
-            certificate = CommitCertificate.decode(message.parent_certificate) if message.parent_certificate else None
-        except (ValueError, rlp.DecodingError, rlp.DeserializationError) as exc:
-            return f"undecodable proposal: {exc}"
-        if block.hash != message.signed.proposal.block_hash:
-            return "the proposal signs another block"
-        if block.number == height and block.hash not in self.candidates:
-            self.candidates[block.hash] = Candidate(block, certificate)
-        return None
+        return self.candidates.receive(message, self.chain.head.block_number + 1, self.writer.decode_block)
 
     async def import_committed_block(self, block: BlockAPI, certificate: CommitCertificate,
                                      parent_certificate: CommitCertificate | None) -> bool:
@@ -237,16 +227,10 @@ class ConsensusHost:
             if isinstance(message, SignedVote) and message.validator == self.address:
                 out.append(message)
             elif isinstance(message, SignedProposal) and message.proposer == self.address:
-                proposal = self._proposal_message(message)
+                proposal = self.candidates.proposal_message(message)
                 if proposal is not None:
                     out.append(proposal)
         return out
-
-    def _proposal_message(self, signed: SignedProposal) -> ProposalMessage | None:
-        candidate = self.candidates.get(signed.proposal.block_hash)
-        if candidate is None:
-            return None
-        return ProposalMessage(signed, rlp.encode(candidate.block), candidate.encoded_parent_certificate())
 
     # -- waiting and exclusion -------------------------------------------------------------------
 

@@ -228,3 +228,27 @@ def test_node_run_takes_consensus_timeouts_from_genesis_then_its_config(tmp_path
         assert (timeouts.propose, timeouts.precommit_delta, timeouts.prevote) == (9.0, 0.75, 1.0)
     finally:
         backend.close()
+
+
+def test_invalid_proposal_blocks_are_not_kept(chain, dev_accounts):
+    import rlp
+
+    from consensus.types import Proposal
+    from consensus.wire import ProposalMessage
+    from node.chainio import decode_block
+    from node.services.chain_writer import Candidates
+
+    local = _signer(chain, dev_accounts)
+    pending = chain.execute_transactions([], timestamp=chain.head.timestamp + 1, coinbase=local.address)
+    pending.writes.discard()
+    block = rlp.encode(pending.block)
+    signed = local.sign_proposal(Proposal(1, 0, pending.block.hash, -1))
+    other = local.sign_proposal(Proposal(1, 0, b"\x01" * 32, -1))
+    candidates = Candidates()
+    decode = lambda raw: decode_block(chain, raw)   # noqa: E731
+    assert "undecodable" in candidates.receive(ProposalMessage(signed, b"\xc1\x80", b""), 1, decode)
+    assert "another block" in candidates.receive(ProposalMessage(other, block, b""), 1, decode)
+    assert candidates.receive(ProposalMessage(signed, block, b""), 2, decode) is None   # not this height
+    assert candidates.get(pending.block.hash) is None
+    assert candidates.receive(ProposalMessage(signed, block, b""), 1, decode) is None
+    assert candidates.proposal_message(signed) == ProposalMessage(signed, block, b"")
