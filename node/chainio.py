@@ -71,11 +71,18 @@ def iter_rlp_items(blob: bytes) -> Iterator[bytes]:
 
 
 def decode_block(chain: Chain, raw: bytes) -> BlockAPI:
-    """Decode ``raw`` with the block class of the fork its own number and timestamp select."""
+    """Decode ``raw`` with the block class of the fork its own number and timestamp select.
+
+    Bytes that are RLP but not a block raise ValueError (bad RLP raises rlp's errors), never
+    IndexError or TypeError: range sync and gossip hand peers' bytes here and catch those.
+    """
     fields = rlp.decode(raw)
-    header = fields[0]
-    number = int.from_bytes(header[HEADER_NUMBER_INDEX], "big")
-    timestamp = int.from_bytes(header[HEADER_TIMESTAMP_INDEX], "big")
+    try:
+        header = fields[0]
+        number = int.from_bytes(header[HEADER_NUMBER_INDEX], "big")
+        timestamp = int.from_bytes(header[HEADER_TIMESTAMP_INDEX], "big")
+    except (IndexError, TypeError) as exc:
+        raise ValueError(f"not a block: {exc}") from None
     block_class = chain.vm_class_for(number, timestamp).get_block_class()
     return rlp.decode(raw, sedes=block_class)
 
@@ -115,7 +122,7 @@ def import_chain(chain: Chain, path: Path, progress: Callable[[int], None] | Non
         for offset, raw in read_rlp_items(stream):
             try:
                 block = decode_block(chain, raw)
-            except (rlp.DecodingError, rlp.DeserializationError, IndexError, TypeError) as exc:
+            except (rlp.DecodingError, rlp.DeserializationError, ValueError, IndexError, TypeError) as exc:
                 raise ChainFileError(f"byte {offset}: undecodable block: {exc}") from None
             if block.number == 0:
                 if block.hash != chain.genesis_hash:

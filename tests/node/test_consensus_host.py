@@ -252,3 +252,14 @@ def test_invalid_proposal_blocks_are_not_kept(chain, dev_accounts):
     assert candidates.get(pending.block.hash) is None
     assert candidates.receive(ProposalMessage(signed, block, b""), 1, decode) is None
     assert candidates.proposal_message(signed) == ProposalMessage(signed, block, b"")
+
+
+@pytest.mark.parametrize("raw", [[b""], [[]], [[b"x"] * 5], [b"header", b"body"]])
+def test_invalid_block_bytes_from_peers_are_value_errors(chain, raw):
+    """Range sync catches ValueError around ``decode_block``; an IndexError used to escape
+    and end the node's sync task (and with it the node) on one bad item from a peer."""
+    import rlp
+
+    from node.chainio import decode_block
+    with pytest.raises(ValueError, match="not a block"):
+        decode_block(chain, rlp.encode(raw))
