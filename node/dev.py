@@ -137,6 +137,7 @@ class DevChain:
     def _rewind(self, snapshot: _Snapshot) -> None:
         def rewind() -> None:
             self.backend.chain.rewind_to(snapshot.head_number)
+            self.host.validator_sets.forget_above(snapshot.head_number)
             self.backend.pool.reset()
             self.policy.time_offset = snapshot.time_offset
             # The lone dev validator signs the rewound heights again: a fresh record, as a

@@ -87,6 +87,15 @@ class ValidatorSetStore:
         with self._lock:
             return self._derive(height, record=False)
 
+    def forget_above(self, head: int) -> None:
+        """Drop the sets recorded for heights after ``head + 1`` (dev chains' rewinds): a
+        regrown chain may read another registry state at its next epoch boundary."""
+        with self._lock:
+            height = head + 2
+            while self.chain.get_aux(make_validator_set_key(height)) is not None:
+                del self.chain.db[make_validator_set_key(height)]
+                height += 1
+
     def _stored(self, height: int) -> ValidatorSet | None:
         stored = self.chain.get_aux(make_validator_set_key(height))
         return decode_validator_set(stored) if stored is not None else None

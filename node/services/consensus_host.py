@@ -121,17 +121,19 @@ class ConsensusHost:
         self.candidates.reset()
         restored = self.signer.restored_lock(height) if self.signer else None
         # A block imported by sync ends the height by cancelling this scope.
-        with trio.CancelScope() as self._height_scope:
-            async with trio.open_nursery() as nursery:
-                self.timers.attach(nursery)
-                await self._carry_out(self.driver.start_height(height, self.validator_set, restored))
-                for inp in self.signing.restored_inputs(height):
-                    await self._carry_out(self.driver.apply(inp))
-                while self.chain.head.block_number < height:
-                    await self._carry_out(self.driver.apply(await self._receive.receive()))
-                nursery.cancel_scope.cancel()
-        self.timers.attach(None)
-        self._height_scope = None
+        try:
+            with trio.CancelScope() as self._height_scope:
+                async with trio.open_nursery() as nursery:
+                    self.timers.attach(nursery)
+                    await self._carry_out(self.driver.start_height(height, self.validator_set, restored))
+                    for inp in self.signing.restored_inputs(height):
+                        await self._carry_out(self.driver.apply(inp))
+                    while self.chain.head.block_number < height:
+                        await self._carry_out(self.driver.apply(await self._receive.receive()))
+                    nursery.cancel_scope.cancel()    # the height's timers and block work
+        finally:
+            self.timers.attach(None)
+            self._height_scope = None
 
     async def feed(self, inp: Input) -> None:
         """Hand the engine an input from the network (proposals, votes, certificates)."""
