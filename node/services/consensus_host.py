@@ -124,8 +124,8 @@ class ConsensusHost:
             async with trio.open_nursery() as nursery:
                 self.timers.attach(nursery)
                 await self._carry_out(self.driver.start_height(height, self.validator_set, restored))
-                for inp in self.signing.restored_inputs(height):
-                    await self._carry_out(self.driver.apply(inp))
+                for restored_input in self.signing.restored_inputs(height):
+                    await self._carry_out(self.driver.apply(restored_input))
                 while self.chain.head.block_number < height:
                     inp = await self._next_input()
                     if inp is not None:
