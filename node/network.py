@@ -70,7 +70,6 @@ class NetworkNode:
         self.p2p = p2p
         self.peer_heads: dict[ID, int] = {}
         self._sync_wanted = trio.Event()
-        self._one_behind_since: tuple[int, float] | None = None   # (our head, since when)
         self._token: trio.lowlevel.TrioToken | None = None
         self._tx_send, self._tx_receive = trio.open_memory_channel[bytes](math.inf)
         self._admitting_gossip = threading.local()
@@ -113,18 +112,8 @@ class NetworkNode:
 
     async def on_peer_status(self, peer: ID, status: Status) -> None:
         self.peer_heads[peer] = status.head_number
-        ours = self.chain.head.block_number
-        if status.head_number > ours + 1:
+        if status.head_number > self.chain.head.block_number + 1:
             self._sync_wanted.set()
-        elif status.head_number == ours + 1:
-            # One behind is normal for a moment (the block is on its way by gossip). Still one
-            # behind at the same head a poll later means the block was missed (a validator
-            # restarted after the others committed the height it had precommitted), and
-            # nobody gossips that height again: fetch it.
-            if self._one_behind_since is None or self._one_behind_since[0] != ours:
-                self._one_behind_since = (ours, trio.current_time())
-            elif trio.current_time() - self._one_behind_since[1] >= STATUS_POLL_SECONDS:
-                self._sync_wanted.set()
 
     async def blocks_by_range(self, peer: ID, start: int, count: int) -> list[BlockAndCommit]:
         return await trio.to_thread.run_sync(self._read_range, start, count)
