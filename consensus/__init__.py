@@ -8,7 +8,9 @@ What the node uses:
 * ``sign_guard``: ``GuardedSigner`` over a ``FileSignRecordStore`` (never double-sign), with
   ``restored_lock`` / ``restored_messages`` after a restart.
 * ``commit.is_valid_commit`` for sync and import; ``types`` for the RLP wire formats.
-* ``validator_set`` (CometBFT proposer rotation) and ``epochs`` (set changes at epoch
-  boundaries, header rules: proposer, mixHash, timestamp).
+* ``validator_set`` (CometBFT proposer rotation) and ``block_rules`` (every rule of a block:
+  epochs and set changes at their boundaries, proposer, parent commit, mixHash, signer
+  bitmap, timestamp), used alike by proposal, sync and import.
+* ``wire`` for the proposal / committed-block / range-sync message formats.
 * ``config.TimeoutConfig`` for timer durations.
 """

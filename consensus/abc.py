@@ -11,9 +11,8 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 if TYPE_CHECKING:
     from consensus.driver import RestoredLock
     from consensus.events import Input, Output
-    from consensus.sign_guard import LastSignRecord
     from consensus.signing import SigningDomain
-    from consensus.types import Proposal, SignedProposal, SignedVote, ValidatorSet, Vote
+    from consensus.types import LastSignRecord, Proposal, SignedProposal, SignedVote, ValidatorSet, Vote
 
 
 @runtime_checkable

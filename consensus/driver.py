@@ -139,7 +139,7 @@ class Driver:
             return None
         if not is_valid_vote_signature(self.domain, signed):
             return None
-        result = self.keeper.add_vote(signed, self.state.round)
+        result = self.keeper.add_vote(signed)
         outputs: list[Output] = []
         if result.evidence is not None:
             key = (signed.validator, int(vote.vote_type), vote.round)

@@ -29,21 +29,7 @@ from pathlib import Path
 from consensus.driver import RestoredLock
 from consensus.signing import SigningDomain, compute_proposal_digest, compute_vote_digest
 from consensus.abc import SignerAPI, SignRecordStoreAPI
-from consensus.types import Proposal, SignedProposal, SignedVote, Step, Vote
-
-
-@dataclass(frozen=True)
-class LastSignRecord:
-    """The last message signed: its (height, round, step), block hash, digest, and the lock."""
-
-    height: int
-    round: int
-    step: Step
-    block_hash: bytes | None
-    digest: bytes
-    locked_round: int = -1
-    locked_value: bytes | None = None
-    messages: tuple[bytes, ...] = ()
+from consensus.types import LastSignRecord, Proposal, SignedProposal, SignedVote, Step, Vote
 
 
 # Own signed messages kept per height: rounds past this many messages are rare, and the lock
@@ -111,8 +97,9 @@ def next_record(last: LastSignRecord | None, request: SignRequest, signed: bytes
 
     A non-nil precommit moves the lock (paper L38-L39); a new height starts a fresh lock and log.
     """
+    locked_round: int = -1
+    locked_value: bytes | None = None
     messages: tuple[bytes, ...] = ()
-    locked_round, locked_value = -1, None
     if last is not None and last.height == request.height:
         locked_round, locked_value, messages = last.locked_round, last.locked_value, last.messages
     if request.step == Step.PRECOMMIT and request.block_hash is not None:

@@ -48,6 +48,21 @@ class Step(IntEnum):
     COMMIT = 3
 
 
+@dataclass(frozen=True)
+class LastSignRecord:
+    """The last message a validator signed: its (height, round, step), block hash, digest, the
+    lock, and its own signed messages of that height (``sign_guard`` keeps and checks it)."""
+
+    height: int
+    round: int
+    step: Step
+    block_hash: bytes | None
+    digest: bytes
+    locked_round: int = -1
+    locked_value: bytes | None = None
+    messages: tuple[bytes, ...] = ()
+
+
 class DecodingError(ValueError):
     """Raised when bytes are not a canonical RLP encoding of the expected message."""
 

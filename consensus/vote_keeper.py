@@ -1,7 +1,9 @@
 """The vote keeper: counts weighted votes of one height, per round, and nothing else.
 
-It reports each threshold the first time it is crossed (``add_vote`` returns them) and answers
-threshold queries, which the driver combines with proposals into the state machine's inputs.
+It answers threshold queries, which the driver combines with proposals into the state
+machine's inputs (``state_machine.PolkaAny``, ``PolkaNil``, ``PrecommitAny``, ``SkipRound``, ...):
+the driver asks again after every input until no rule changes the state, so a threshold that
+a rule cannot use yet (a polka seen before its proposal) is still there when it can.
 It also notices equivocation: a second, different vote by one validator for one (round, type)
 is not counted and comes back as evidence.
 
@@ -15,41 +17,6 @@ from dataclasses import dataclass, field
 
 from consensus.commit import has_one_third, has_two_thirds
 from consensus.types import DuplicateVoteEvidence, SignedVote, ValidatorSet, VoteType, make_duplicate_vote_evidence
-
-
-@dataclass(frozen=True)
-class PolkaValue:
-    round: int
-    block_hash: bytes
-
-
-@dataclass(frozen=True)
-class PolkaNil:
-    round: int
-
-
-@dataclass(frozen=True)
-class PolkaAny:
-    round: int
-
-
-@dataclass(frozen=True)
-class PrecommitValue:
-    round: int
-    block_hash: bytes
-
-
-@dataclass(frozen=True)
-class PrecommitAny:
-    round: int
-
-
-@dataclass(frozen=True)
-class SkipRound:
-    round: int
-
-
-Threshold = PolkaValue | PolkaNil | PolkaAny | PrecommitValue | PrecommitAny | SkipRound
 
 
 @dataclass
@@ -87,10 +54,9 @@ MAX_VALUES_PER_VOTER = 4
 
 @dataclass(frozen=True)
 class AddVoteResult:
-    """What one vote changed: newly crossed thresholds, evidence, whether it was counted."""
+    """What one vote changed: whether it was counted, and evidence if it equivocates."""
 
     counted: bool
-    thresholds: tuple[Threshold, ...] = ()
     evidence: DuplicateVoteEvidence | None = None
 
 
@@ -101,9 +67,8 @@ class VoteKeeper:
         self.height = height
         self.validator_set = validator_set
         self._rounds: dict[int, _RoundVotes] = {}
-        self._emitted: set[Threshold] = set()
 
-    def add_vote(self, signed: SignedVote, current_round: int) -> AddVoteResult:
+    def add_vote(self, signed: SignedVote) -> AddVoteResult:
         """Count ``signed``; duplicates are ignored, conflicting votes return evidence."""
         vote = signed.vote
         power = self.validator_set.power_of(signed.validator)
@@ -125,29 +90,7 @@ class VoteKeeper:
         tally.values_of[signed.validator] = tally.values_of.get(signed.validator, 0) + 1
         tally.weights[vote.block_hash] = tally.weights.get(vote.block_hash, 0) + power
         round_votes.voter_power[signed.validator] = power
-        thresholds = self._new_thresholds(vote.vote_type, vote.round, vote.block_hash, current_round)
-        return AddVoteResult(True, thresholds, evidence)
-
-    def _new_thresholds(self, vote_type: VoteType, round: int, block_hash: bytes | None,
-                        current_round: int) -> tuple[Threshold, ...]:
-        candidates: list[Threshold] = []
-        if vote_type == VoteType.PREVOTE:
-            if block_hash is None and self.has_polka_nil(round):
-                candidates.append(PolkaNil(round))
-            elif block_hash is not None and self.has_polka_for(round, block_hash):
-                candidates.append(PolkaValue(round, block_hash))
-            if self.has_polka_any(round):
-                candidates.append(PolkaAny(round))
-        else:
-            if block_hash is not None and self.has_precommit_for(round, block_hash):
-                candidates.append(PrecommitValue(round, block_hash))
-            if self.has_precommit_any(round):
-                candidates.append(PrecommitAny(round))
-        if round > current_round and self.has_skip_quorum(round):
-            candidates.append(SkipRound(round))
-        fresh = tuple(t for t in candidates if t not in self._emitted)
-        self._emitted.update(fresh)
-        return fresh
+        return AddVoteResult(True, evidence)
 
     def _weight(self, round: int, vote_type: VoteType, block_hash: bytes | None) -> int:
         round_votes = self._rounds.get(round)

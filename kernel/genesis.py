@@ -38,10 +38,14 @@ class AzoraParams:
     validators: tuple[Mapping[str, Any], ...] = ()
     oracles: Mapping[str, Any] = field(default_factory=dict)
     epoch_length: int = 100
-    timeouts: Mapping[str, Any] = field(default_factory=dict)
+    timeouts: Mapping[str, Any] = field(default_factory=dict)   # consensus timeouts of `azora node run`
     system_contracts: Mapping[str, Any] = field(default_factory=dict)
     deploy_system_contracts: bool = True
     raw: Mapping[str, Any] = field(default_factory=dict)
+
+
+# The defaults of an ``azora`` section, in one place (the epoch length among them).
+AZORA_DEFAULTS = AzoraParams()
 
 
 @dataclass(frozen=True)
@@ -149,7 +153,7 @@ def _parse_azora(data: Mapping[str, Any]) -> AzoraParams:
     return AzoraParams(
         validators=tuple(data.get("validators", ())),
         oracles=data.get("oracles", {}),
-        epoch_length=int(data.get("epochLength", 100)),
+        epoch_length=int(data.get("epochLength", AZORA_DEFAULTS.epoch_length)),
         timeouts=data.get("timeouts", {}),
         system_contracts=data.get("systemContracts", {}),
         deploy_system_contracts=bool(data.get("deploySystemContracts", True)),

@@ -17,6 +17,11 @@ def make_commit_key(block_hash: bytes) -> bytes:
     return b"azora:commit:" + block_hash
 
 
+def make_validator_set_key(height: int) -> bytes:
+    """The validator set (RLP) that signs block ``height``, derived from ValidatorRegistry."""
+    return make_meta_key(f"validators:{height}")
+
+
 def make_log_address_key(address: bytes, block_number: int) -> bytes:
     return LOG_BY_ADDRESS + address + block_number.to_bytes(8, "big")
 

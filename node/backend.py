@@ -18,7 +18,7 @@ from eth_typing import Address
 from kernel.blobs import BlobSidecar, BlobSidecarError, split_network_form, verify_sidecar
 from kernel.chain import Chain
 from kernel.view import ChainView
-from node.chainio import _system_calls_for as system_calls_of
+from node.chainio import system_calls_for_chain as system_calls_of
 from node.admission import TxDecoder
 from node.execution import Executor
 from node.mempool import (

@@ -71,11 +71,18 @@ def iter_rlp_items(blob: bytes) -> Iterator[bytes]:
 
 
 def decode_block(chain: Chain, raw: bytes) -> BlockAPI:
-    """Decode ``raw`` with the block class of the fork its own number and timestamp select."""
+    """Decode ``raw`` with the block class of the fork its own number and timestamp select.
+
+    Bytes that are RLP but not a block raise ValueError (bad RLP raises rlp's errors), never
+    IndexError or TypeError: range sync and gossip hand peers' bytes here and catch those.
+    """
     fields = rlp.decode(raw)
-    header = fields[0]
-    number = int.from_bytes(header[HEADER_NUMBER_INDEX], "big")
-    timestamp = int.from_bytes(header[HEADER_TIMESTAMP_INDEX], "big")
+    try:
+        header = fields[0]
+        number = int.from_bytes(header[HEADER_NUMBER_INDEX], "big")
+        timestamp = int.from_bytes(header[HEADER_TIMESTAMP_INDEX], "big")
+    except (IndexError, TypeError) as exc:
+        raise ValueError(f"not a block: {exc}") from None
     block_class = chain.vm_class_for(number, timestamp).get_block_class()
     return rlp.decode(raw, sedes=block_class)
 
@@ -93,14 +100,14 @@ def _quiet_rollbacks() -> Iterator[None]:
         batch_logger.setLevel(previous)
 
 
-def _system_calls_for(chain: Chain) -> Callable[[BlockAPI], list[tuple[bytes, bytes]]]:
+def system_calls_for_chain(chain: Chain) -> Callable[[BlockAPI], list[tuple[bytes, bytes]]]:
     """The consensus-decided system calls of each block (Azora's epoch rewards, computed from
     the signer bitmaps the blocks carry), so a chain file alone re-executes exactly."""
     if chain.genesis.azora is None or "ValidatorRegistry" not in chain.system_contracts:
         return lambda block: []
     from node.rewards import reward_system_calls
-    from node.validators import ValidatorSets
-    sets = ValidatorSets(chain, chain.genesis.azora.epoch_length)
+    from node.validators import ValidatorSetStore
+    sets = ValidatorSetStore(chain)
     return lambda block: reward_system_calls(chain, sets, block.number, block.header.extra_data)
 
 
@@ -110,12 +117,12 @@ def import_chain(chain: Chain, path: Path, progress: Callable[[int], None] | Non
     Raises :class:`ChainFileError` at the first bad block; every block before it stays imported.
     """
     imported = 0
-    system_calls_for = _system_calls_for(chain)
+    system_calls_for = system_calls_for_chain(chain)
     with open(path, "rb") as stream, _quiet_rollbacks():
         for offset, raw in read_rlp_items(stream):
             try:
                 block = decode_block(chain, raw)
-            except (rlp.DecodingError, rlp.DeserializationError, IndexError, TypeError) as exc:
+            except (rlp.DecodingError, rlp.DeserializationError, ValueError, IndexError, TypeError) as exc:
                 raise ChainFileError(f"byte {offset}: undecodable block: {exc}") from None
             if block.number == 0:
                 if block.hash != chain.genesis_hash:

@@ -160,11 +160,11 @@ def cmd_dev(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from node.backend import Backend
     from node.context import NodeContext
-    from node.service import RpcSettings, build_namespaces, open_chain, run_services, validator_sets_of
+    from node.service import RpcSettings, build_namespaces, open_chain, run_services, validator_set_store
 
     chain = open_chain(args.datadir)
     backend = Backend(chain)
-    context = NodeContext(validator_sets=validator_sets_of(chain))
+    context = NodeContext(validator_sets=validator_set_store(chain))
     try:
         rpc = RpcSettings(args.http_addr, args.http_port, tuple(args.cors.split(",")), args.rate_limit)
         trio.run(partial(run_services, backend, context, build_namespaces(backend, context), rpc, on_listening=lambda: print(

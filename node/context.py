@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Mapping, Protocol
 
 if TYPE_CHECKING:
     from node.accounts import ManagedAccounts
-    from node.validators import ValidatorSets
+    from node.validators import ValidatorSetReader
     from p2p import P2PService
 
 CLIENT_VERSION = "Azora/v0.1.0/python"
@@ -75,7 +75,7 @@ class NodeContext:
     identity: NetworkIdentity | None = None
     accounts: "ManagedAccounts | None" = None
     coinbase: bytes | None = None
-    validator_sets: "ValidatorSets | None" = None
+    validator_sets: "ValidatorSetReader | None" = None
 
 
 class P2PPeers:

@@ -6,6 +6,7 @@ clock can be moved forward (``evm_increaseTime``) and the chain rewound (``evm_r
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -15,7 +16,7 @@ from eth_utils import to_checksum_address
 
 from node.accounts import ManagedAccounts
 from node.backend import Backend
-from node.consensus_host import ConsensusHost
+from node.services.consensus_host import ConsensusHost
 from node.rpc.errors import invalid_params, server_error
 from node.rpc.hexcodec import data, parse_address, parse_data, parse_quantity, quantity
 
@@ -87,6 +88,9 @@ class DevChain:
         self._reset_signer = reset_signer
         self._token: trio.lowlevel.TrioToken | None = None
         self._snapshots: dict[int, _Snapshot] = {}
+        # RPC worker threads take and revert snapshots concurrently: one at a time, so no two
+        # snapshots share an id and a snapshot is consumed by exactly one revert.
+        self._snapshots_lock = threading.Lock()
         backend.on_tx_added.append(self._on_tx_added)
 
     async def run(
@@ -118,27 +122,32 @@ class DevChain:
         trio.from_thread.run(mine_async, trio_token=self._token)
 
     def snapshot(self) -> int:
-        snapshot_id = max(self._snapshots, default=0) + 1
-        self._snapshots[snapshot_id] = _Snapshot(self.backend.chain.head.block_number, self.policy.time_offset)
-        return snapshot_id
+        with self._snapshots_lock:
+            snapshot_id = max(self._snapshots, default=0) + 1
+            self._snapshots[snapshot_id] = _Snapshot(self.backend.chain.head.block_number, self.policy.time_offset)
+            return snapshot_id
 
     def revert(self, snapshot_id: int) -> bool:
-        snapshot = self._snapshots.get(snapshot_id)
-        if snapshot is None:
-            return False
+        with self._snapshots_lock:
+            snapshot = self._snapshots.get(snapshot_id)
+            if snapshot is None:
+                return False
+            self._rewind(snapshot)
+            # A revert consumes the snapshot and every later one, as in ganache/hardhat/anvil.
+            for later in [i for i in self._snapshots if i >= snapshot_id]:
+                del self._snapshots[later]
+            return True
 
+    def _rewind(self, snapshot: _Snapshot) -> None:
         def rewind() -> None:
             self.backend.chain.rewind_to(snapshot.head_number)
+            self.host.validator_sets.forget_above(snapshot.head_number)
             self.backend.pool.reset()
             self.policy.time_offset = snapshot.time_offset
             # The lone dev validator signs the rewound heights again: a fresh record, as a
             # dev chain's key guards nothing (a network validator's record is never reset).
             self._reset_signer()
         trio.from_thread.run(self.host.exclusive, rewind, trio_token=self._token)
-        # A revert consumes the snapshot and every later one, as in ganache/hardhat/anvil.
-        for later in [i for i in self._snapshots if i >= snapshot_id]:
-            del self._snapshots[later]
-        return True
 
 
 class EvmAPI:

@@ -6,6 +6,7 @@ the validator and pays the reporter its share, so the report is an ordinary tran
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from typing import Any
 
 from eth_abi import encode
@@ -22,6 +23,9 @@ REPORT_SELECTOR = function_signature_to_4byte_selector(
     "reportEquivocation((uint8,uint64,uint32,bytes32),bytes,(uint8,uint64,uint32,bytes32),bytes)")
 REPORT_TYPES = ["(uint8,uint64,uint32,bytes32)", "bytes", "(uint8,uint64,uint32,bytes32)", "bytes"]
 TIP = 1_000_000_000
+# Offences remembered so each is reported once; an older one reported again is refused by the
+# registry (estimate_gas fails), so forgetting it costs a call, not a transaction.
+MAX_REMEMBERED_REPORTS = 4096
 
 
 def encode_report(evidence: DuplicateVoteEvidence) -> bytes:
@@ -35,7 +39,7 @@ class EvidenceReporter:
         self.backend = backend
         self.account = account
         self.registry = backend.chain.system_contracts.get("ValidatorRegistry")
-        self._reported: set[tuple[bytes, int, int, int]] = set()
+        self._reported: OrderedDict[tuple[bytes, int, int, int], None] = OrderedDict()
 
     def report(self, evidence: DuplicateVoteEvidence) -> bytes | None:
         """Submit the report to the pool; returns the transaction hash, or None if skipped."""
@@ -43,7 +47,9 @@ class EvidenceReporter:
         key = (evidence.validator, int(vote.vote_type), vote.height, vote.round)
         if self.account is None or self.registry is None or key in self._reported:
             return None
-        self._reported.add(key)
+        self._reported[key] = None
+        if len(self._reported) > MAX_REMEMBERED_REPORTS:
+            self._reported.popitem(last=False)
         sender = self.account.address
         call = {"from": sender, "to": self.registry, "data": "0x" + encode_report(evidence).hex()}
         try:

@@ -20,14 +20,13 @@ from libp2p.peer.id import ID
 from consensus.events import ProposalReceived, VoteReceived
 from consensus.signing import is_valid_vote_signature
 from consensus.types import CommitCertificate, DuplicateVoteEvidence, SignedVote, is_conflicting_pair
+from consensus.wire import CommittedBlockMessage, ProposalMessage, decode_commits, encode_commits
 from kernel.chain import ChainError
 from node.backend import Backend
 from node.chainio import decode_block
-from node.consensus_host import (
-    CommittedBlockMessage, ConsensusHost, ProposalMessage, decode_commits, encode_commits,
-)
 from node.context import SyncStatus
 from node.mempool import TxRejected
+from node.services.consensus_host import ConsensusHost
 from node.txgossip import (
     MAX_TXS_PER_MESSAGE, MalformedTxMessage, message_verdict, pack_transactions, unpack_transactions,
 )

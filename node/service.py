@@ -18,13 +18,13 @@ from eth_account import Account
 from eth_utils import to_canonical_address
 from kernel.chain import Chain
 from kernel.db import LevelDB
-from kernel.genesis import Genesis
+from kernel.genesis import AZORA_DEFAULTS, Genesis
 from node.backend import Backend
-from node.consensus_host import ConsensusHost
 from node.context import NetworkIdentity, NodeContext, P2PPeers
+from node.services.consensus_host import build_consensus_host
 from node.evidence import EvidenceReporter
 from node.metrics import RpcCounters, render as render_metrics
-from node.validators import ValidatorSets
+from node.validators import ValidatorSetStore
 
 if TYPE_CHECKING:
     from node.config import NodeConfig
@@ -70,7 +70,7 @@ def dev_genesis(accounts: list[Any], *, chain_id: int, balance_wei: int, validat
         "alloc": {a.address: {"balance": hex(balance_wei)} for a in accounts},
         "azora": {"validators": [{"address": "0x" + validator.hex(), "stake": hex(DEV_VALIDATOR_STAKE)}],
                   "oracles": {"members": oracles, "quorum": min(2, len(oracles))},
-                  "epochLength": 100,
+                  "epochLength": AZORA_DEFAULTS.epoch_length,
                   "systemContracts": DEV_SYSTEM_PARAMS},
     }
 
@@ -105,11 +105,10 @@ def build_dev_chain(backend: Backend, validator_key: bytes, block_time: float | 
     domain = consensus_domain(chain)
     local = LocalSigner(validator_key, domain)
     policy = DevPolicy(block_time)
-    epoch_length = chain.genesis.azora.epoch_length if chain.genesis.azora else 100
     reporter = EvidenceReporter(backend, Account.from_key(validator_key))
-    host = ConsensusHost(backend, signer=GuardedSigner(local, MemorySignRecordStore()), domain=domain,
-                         validator_sets=ValidatorSets(chain, epoch_length), timeouts=DEV_TIMEOUTS,
-                         policy=policy, on_evidence=reporter.report)
+    host = build_consensus_host(backend, signer=GuardedSigner(local, MemorySignRecordStore()), domain=domain,
+                                validator_sets=ValidatorSetStore(chain), timeouts=DEV_TIMEOUTS,
+                                policy=policy, on_evidence=reporter.report)
 
     def reset_signer() -> None:
         host.signer = GuardedSigner(local, MemorySignRecordStore())
@@ -117,10 +116,9 @@ def build_dev_chain(backend: Backend, validator_key: bytes, block_time: float | 
     return DevChain(backend, host, policy, reset_signer)
 
 
-def validator_sets_of(chain: Chain) -> ValidatorSets | None:
-    """The validator sets of an Azora chain (None for a chain without an ``azora`` section)."""
-    azora = chain.genesis.azora
-    return ValidatorSets(chain, azora.epoch_length) if azora else None
+def validator_set_store(chain: Chain) -> ValidatorSetStore | None:
+    """The process's one validator-set store (None for a chain without consensus)."""
+    return ValidatorSetStore(chain) if chain.genesis.azora is not None else None
 
 
 def build_namespaces(backend: Backend, context: NodeContext, *,
@@ -184,9 +182,9 @@ async def run_services(backend: Backend, context: NodeContext, namespaces: dict[
 
 def build_network_node(config: "NodeConfig") -> tuple[Backend, NodeContext, dict[str, Any], "NetworkNode"]:
     """``azora node run``: chain, pool, JSON-RPC namespaces, consensus host and libp2p."""
-    from consensus.config import TESTNET_TIMEOUTS, TimeoutConfig
+    from consensus.config import TESTNET_TIMEOUTS, merge_timeouts
     from consensus.sign_guard import FileSignRecordStore
-    from node.consensus_host import IntervalPolicy
+    from node.services.block_production import IntervalPolicy
     from node.network import GossipOutbox, NetworkNode, RangeSync
     from p2p import P2PConfig, P2PService, load_or_create_node_key
     from wallet.keystore import load_keystore, read_password_file
@@ -203,19 +201,21 @@ def build_network_node(config: "NodeConfig") -> tuple[Backend, NodeContext, dict
         account = load_keystore(config.validator_keystore, read_password_file(config.password_file))
         record = FileSignRecordStore(config.datadir / "consensus" / "last_sign.json")
         signer = GuardedSigner(LocalSigner(bytes(account.key), domain), record)
-    timeouts = TimeoutConfig(**{**TESTNET_TIMEOUTS.__dict__, **config.timeouts})
-    epoch_length = chain.genesis.azora.epoch_length if chain.genesis.azora else 100
+    # The preset, then the network's genesis, then this node's config.
+    timeouts = merge_timeouts(TESTNET_TIMEOUTS, chain.genesis.azora.timeouts if chain.genesis.azora else {},
+                              config.timeouts)
+    validator_sets = ValidatorSetStore(chain)
     sync = RangeSync(backend)
     p2p = P2PService(P2PConfig(chain_id=chain.chain_id, listen_host=config.p2p_host,
                                port=config.p2p_port, bootnodes=config.bootnodes),
                      load_or_create_node_key(config.datadir), handlers=sync.handlers())
-    host = ConsensusHost(backend, signer=signer, domain=domain,
-                         validator_sets=ValidatorSets(chain, epoch_length), timeouts=timeouts,
-                         policy=IntervalPolicy(config.block_interval), outbox=GossipOutbox(p2p),
-                         on_evidence=EvidenceReporter(backend, account).report)
+    host = build_consensus_host(backend, signer=signer, domain=domain,
+                                validator_sets=validator_sets, timeouts=timeouts,
+                                policy=IntervalPolicy(config.block_interval), outbox=GossipOutbox(p2p),
+                                on_evidence=EvidenceReporter(backend, account).report)
     node = NetworkNode(backend, host, p2p, sync)
     context = NodeContext(
-        consensus=host, sync=sync, peers=P2PPeers(p2p), validator_sets=host.validator_sets,
+        consensus=host, sync=sync, peers=P2PPeers(p2p), validator_sets=validator_sets,
         identity=NetworkIdentity(validator=account.address if account else None, peer_id=str(p2p.peer_id),
                                  listen=(f"/ip4/{config.p2p_host}/tcp/{config.p2p_port}",)))
     return backend, context, build_namespaces(backend, context), node

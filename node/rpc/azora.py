@@ -13,7 +13,7 @@ class AzoraAPI:
     def __init__(self, backend: Backend, context: NodeContext) -> None:
         self._b = backend
         self._node = context
-        self._sets = context.validator_sets
+        self._sets = context.validator_sets    # owned by the node wiring; RPC only reads
 
     def nodeInfo(self) -> dict[str, Any]:
         chain = self._b.view
@@ -59,5 +59,5 @@ class AzoraAPI:
         header = self._b.resolve_header(tag, allow_missing=True)
         if header is None or self._sets is None or header.block_number == 0:
             return None if header is None else []
-        validator_set = self._sets.for_height(header.block_number)
+        validator_set = self._sets.read(header.block_number)
         return [{"address": data(v.address), "power": quantity(v.power)} for v in validator_set.validators]

@@ -41,7 +41,7 @@ from consensus.signing import (
 from consensus.types import (
     CommitCertificate, DuplicateVoteEvidence, Proposal, SignedProposal, SignedVote, ValidatorSet, Vote,
 )
-from consensus.epochs import compute_next_validator_set
+from consensus.block_rules import compute_next_validator_set
 from consensus.validator_set import new_validator_set
 
 CHAIN_ID = 4242

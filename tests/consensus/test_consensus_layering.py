@@ -10,7 +10,7 @@ CONSENSUS = Path(__file__).resolve().parents[2] / "consensus"
 FORBIDDEN = {"trio", "p2p", "node", "plyvel", "libp2p", "oracle", "wallet"}
 # The pure engine may not even touch the file system or clocks; only sign_guard stores a file.
 PURE_MODULES = {"types", "validator_set", "signing", "commit", "vote_keeper", "state_machine", "driver", "events",
-                "config", "abc"}
+                "config", "abc", "block_rules", "wire"}
 IMPURE = {"os", "time", "socket", "threading", "asyncio", "tempfile", "random"}
 
 
@@ -41,3 +41,26 @@ def test_importing_consensus_loads_none_of_the_io_layers() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                             cwd=CONSENSUS.parent)
     assert result.stdout.strip() == "[]"
+
+
+def consensus_imports(path: Path) -> set[str]:
+    """The consensus modules ``path`` imports, counting imports made only for type checking."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("consensus."):
+            found.add(node.module.split(".")[1])
+        elif isinstance(node, ast.ImportFrom) and node.module == "consensus":
+            found |= {alias.name for alias in node.names}
+    return found
+
+
+def test_consensus_modules_import_no_circle() -> None:
+    graph = {p.stem: consensus_imports(p) for p in CONSENSUS.glob("*.py")}
+
+    def reaches(start: str, target: str, seen: set[str]) -> bool:
+        for nxt in graph.get(start, ()):
+            if nxt == target or (nxt not in seen and reaches(nxt, target, seen | {nxt})):
+                return True
+        return False
+
+    assert sorted(m for m in graph if reaches(m, m, {m})) == []

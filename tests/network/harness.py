@@ -268,14 +268,14 @@ def prebuild_chain(testnet: Testnet, blocks: int,
     import shutil
 
     from consensus.commit import build_commit_certificate
-    from consensus.epochs import compute_mix_hash
+    from consensus.block_rules import compute_mix_hash
     from consensus.signing import LocalSigner
     from consensus.types import Vote, VoteType
     from consensus.validator_set import compute_proposer
     from kernel.genesis import Genesis
     from node.rewards import block_extra_data, reward_system_calls
     from node.service import consensus_domain, open_chain
-    from node.validators import ValidatorSets
+    from node.validators import ValidatorSetStore
     from wallet.keystore import load_keystore, read_password_file
 
     validators = [n for n in testnet.nodes.values() if n.validator]
@@ -290,8 +290,7 @@ def prebuild_chain(testnet: Testnet, blocks: int,
             account = load_keystore(node.home / "validator.json", read_password_file(node.home / "password.txt"))
             signer = LocalSigner(bytes(account.key), domain)
             signers[signer.address] = signer
-        epoch_length = chain.genesis.azora.epoch_length if chain.genesis.azora else 100
-        sets = ValidatorSets(chain, epoch_length)
+        sets = ValidatorSetStore(chain)
         parent_certificate = None
         for height in range(chain.head.block_number + 1, chain.head.block_number + 1 + blocks):
             validator_set = sets.for_height(height)

@@ -3,7 +3,7 @@ against the validator set of its height, and the header binds the parent's commi
 from __future__ import annotations
 
 from consensus.commit import verify_commit
-from consensus.epochs import compute_mix_hash
+from consensus.block_rules import compute_mix_hash
 from consensus.signing import SigningDomain
 from consensus.types import CommitCertificate
 from consensus.validator_set import Validator, ValidatorSet

@@ -43,3 +43,23 @@ def test_mine_and_time_controls(w3, dev_node):
 
     error = dev_node.rpc("evm_setNextBlockTimestamp", [hex(latest)])["error"]
     assert error["code"] == -32000 and "not after" in error["message"]
+
+
+def test_concurrent_snapshots_and_reverts_from_many_rpc_threads(w3, dev_node):
+    """RPC calls run on worker threads: a snapshot is consumed by exactly one of several
+    concurrent reverts, and concurrent snapshots never share an id."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    head = w3.eth.block_number
+    snapshot = dev_node.rpc("evm_snapshot")["result"]
+    dev_node.rpc("evm_mine", [{"blocks": "0x2"}])
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda _: dev_node.rpc("evm_revert", [snapshot])["result"], range(4)))
+    assert sorted(results) == [False, False, False, True]
+    assert w3.eth.block_number == head
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        ids = list(pool.map(lambda _: dev_node.rpc("evm_snapshot")["result"], range(40)))
+    assert len(set(ids)) == 40
+    assert dev_node.rpc("evm_revert", [min(ids, key=lambda i: int(i, 16))])["result"] is True
+    assert all(dev_node.rpc("evm_revert", [i])["result"] is False for i in ids)   # all consumed

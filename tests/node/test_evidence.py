@@ -82,3 +82,20 @@ def test_invalid_second_report_is_not_submitted(backend, dev_accounts):
     _mine(backend)
     # Another node reporting the same offence: the registry refuses, so nothing is sent.
     assert EvidenceReporter(backend, dev_accounts[3]).report(evidence) is None
+
+
+def test_reported_offences_are_remembered_in_bounded_memory(backend, dev_accounts, monkeypatch):
+    import node.evidence as evidence_module
+    monkeypatch.setattr(evidence_module, "MAX_REMEMBERED_REPORTS", 3)
+    registry = backend.chain.system_contracts["ValidatorRegistry"]
+    equivocator = LocalSigner(bytes(dev_accounts[2].key), SigningDomain(1337, to_canonical_address(registry)))
+    reporter = EvidenceReporter(backend, None)        # no key: remembers nothing, sends nothing
+    offences = [make_duplicate_vote_evidence(equivocator.sign_vote(Vote(VoteType.PREVOTE, h, 0, b"\x03" * 32)),
+                                             equivocator.sign_vote(Vote(VoteType.PREVOTE, h, 0, None)))
+                for h in range(1, 6)]
+    assert [reporter.report(e) for e in offences] == [None] * 5 and len(reporter._reported) == 0
+    reporter = EvidenceReporter(backend, dev_accounts[0])
+    for e in offences:
+        reporter.report(e)
+    assert len(reporter._reported) == 3
+    assert [key[2] for key in reporter._reported] == [3, 4, 5]      # the newest offences

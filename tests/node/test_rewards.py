@@ -15,10 +15,9 @@ from kernel.chain import Chain
 from kernel.db import LevelDB
 from kernel.genesis import Genesis
 from node.execution import CallArgs, Executor
-from node.rewards import (
-    block_extra_data, decode_signers, encode_signers, is_first_block_of_epoch, reward_system_calls,
-)
-from node.validators import ValidatorSets
+from consensus.block_rules import is_first_block_of_epoch, signer_bitmap, signers_from_bitmap
+from node.rewards import block_extra_data, reward_system_calls
+from node.validators import ValidatorSetStore
 
 EPOCH = 4
 REWARD = 10_000 * 10**18      # the default reward per epoch
@@ -43,7 +42,7 @@ def _rewards_of(chain, account):
 def test_first_block_of_an_epoch_pays_by_blocks_signed(chain, dev_accounts):
     domain = SigningDomain(1337, to_canonical_address(chain.system_contracts["ValidatorRegistry"]))
     signers = [LocalSigner(bytes(a.key), domain) for a in dev_accounts[:3]]
-    sets = ValidatorSets(chain, EPOCH)
+    sets = ValidatorSetStore(chain)
     certificate = None
     for height in range(1, EPOCH + 2):
         extra_data = block_extra_data(sets, height - 1, certificate)
@@ -62,19 +61,19 @@ def test_first_block_of_an_epoch_pays_by_blocks_signed(chain, dev_accounts):
 
 
 def test_signer_bitmap_round_trips_in_address_order(chain, dev_accounts):
-    sets = ValidatorSets(chain, EPOCH)
+    sets = ValidatorSetStore(chain)
     validator_set = sets.for_height(1)
     ordered = sorted(validator_set.addresses)
     certificate = build_commit_certificate(1, 0, b"\x01" * 32, [])
-    assert encode_signers(validator_set, None) == b""
-    assert decode_signers(validator_set, encode_signers(validator_set, certificate)) == []
+    assert signer_bitmap(validator_set, None) == b""
+    assert signers_from_bitmap(validator_set, signer_bitmap(validator_set, certificate)) == []
     signed = CommitCertificate(1, 0, b"\x01" * 32, tuple(sorted((a, b"\x00" * 65) for a in ordered[1:])))
-    bitmap = encode_signers(validator_set, signed)
-    assert bitmap == bytes([0b01100000]) and decode_signers(validator_set, bitmap) == ordered[1:]
+    bitmap = signer_bitmap(validator_set, signed)
+    assert bitmap == bytes([0b01100000]) and signers_from_bitmap(validator_set, bitmap) == ordered[1:]
 
 
 def test_other_blocks_run_no_system_call(chain):
-    sets = ValidatorSets(chain, EPOCH)
+    sets = ValidatorSetStore(chain)
     assert reward_system_calls(chain, sets, 1, b"") == []
     assert reward_system_calls(chain, sets, EPOCH, b"") == []
 

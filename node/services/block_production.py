@@ -1,0 +1,100 @@
+"""What a proposer puts in its block and when the next height starts."""
+from __future__ import annotations
+
+import logging
+import time
+from typing import Protocol
+
+import trio
+
+from consensus.block_rules import compute_mix_hash
+from consensus.config import TimeoutConfig, TimeoutKind
+from consensus.types import ValidatorSet
+from node.backend import Backend
+from node.rewards import block_extra_data, reward_system_calls
+from node.services.chain_writer import Candidate, ChainWriter
+from node.services.consensus_io import Offload
+from node.validators import ValidatorSetStore
+
+logger = logging.getLogger("azora.consensus")
+MAX_TXS_PER_BLOCK = 5_000
+# With other validators, a block must be built, sent and re-executed by each of them within
+# the propose timeout, or they prevote nil and the round is lost (measured on a 4-validator
+# testnet: an 882-transaction block needed round 5, 35 s). The proposer caps its block at what
+# it could execute in this fraction of the propose timeout, from the rate of its past builds.
+EXECUTION_SHARE_OF_PROPOSE_TIMEOUT = 0.3
+MIN_TXS_PER_BLOCK = 50
+INITIAL_TX_RATE = 200.0   # transactions/s before the first measured build
+
+
+class BlockPolicy(Protocol):
+    """When the next height starts and which timestamp a proposer puts in its block."""
+
+    async def wait_for_next_height(self, backend: Backend) -> None: ...
+    def timestamp(self, parent_timestamp: int) -> int: ...
+
+
+class IntervalPolicy:
+    """Networks: a block every ``interval`` seconds (CometBFT's timeout_commit), empty or not."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self._last = 0.0
+
+    async def wait_for_next_height(self, backend: Backend) -> None:
+        # Timestamps are whole seconds and strictly increasing, so a chain cannot outrun the
+        # clock: also wait until the head's timestamp is no longer in the future. Otherwise a
+        # sub-second interval has proposers stamp parent + 1 ever further ahead until their
+        # blocks fail the drift check and every other height needs a second round.
+        head_timestamp = backend.chain.head.timestamp
+        await trio.sleep(max(0.0, self._last + self.interval - time.time(), head_timestamp - time.time()))
+        self._last = time.time()
+
+    def timestamp(self, parent_timestamp: int) -> int:
+        return max(parent_timestamp + 1, int(time.time()))
+
+
+class BlockBuilder:
+    """Builds this validator's block from the pool, sized to what the others can re-execute."""
+
+    def __init__(self, backend: Backend, validator_sets: ValidatorSetStore, writer: ChainWriter,
+                 policy: BlockPolicy, timeouts: TimeoutConfig, *, offload: Offload = trio.to_thread.run_sync) -> None:
+        self.backend = backend
+        self.chain = backend.chain
+        self.validator_sets = validator_sets
+        self.writer = writer
+        self.policy = policy
+        self.timeouts = timeouts
+        self.offload = offload
+        self.tx_rate = INITIAL_TX_RATE
+
+    async def build(self, round: int, validator_set: ValidatorSet, coinbase: bytes) -> Candidate:
+        head = self.chain.head
+        parent_certificate = self.writer.head_certificate()
+        pool = self.backend.pool
+        transactions = pool.select(self.backend.next_base_fee(), self.tx_limit(validator_set, round))
+        extra_data = block_extra_data(self.validator_sets, head.block_number, parent_certificate)
+        system_calls = reward_system_calls(self.chain, self.validator_sets, head.block_number + 1, extra_data)
+        started = time.perf_counter()
+        pending = await self.offload(lambda: self.chain.execute_transactions(
+            transactions, timestamp=self.policy.timestamp(head.timestamp), coinbase=coinbase,
+            mix_hash=compute_mix_hash(parent_certificate), extra_data=extra_data,
+            system_calls=system_calls))
+        elapsed = time.perf_counter() - started
+        self.observe_build(len(transactions), elapsed)
+        logger.debug("built #%d from %d pool transactions in %.3fs", head.block_number + 1, len(transactions), elapsed)
+        if pending.result.rejected:
+            pool.on_new_head((), self.backend.head_accounts(), [tx for tx, _ in pending.result.rejected])
+        return Candidate(pending.block, parent_certificate, pending, True)
+
+    def tx_limit(self, validator_set: ValidatorSet | None, round: int) -> int:
+        """How many transactions to propose in ``round``: all that fit for a lone validator,
+        otherwise what the others can re-execute well within that round's propose timeout."""
+        if validator_set is None or len(validator_set.validators) <= 1:
+            return MAX_TXS_PER_BLOCK
+        budget = self.timeouts.duration(TimeoutKind.PROPOSE, round) * EXECUTION_SHARE_OF_PROPOSE_TIMEOUT
+        return max(MIN_TXS_PER_BLOCK, min(MAX_TXS_PER_BLOCK, int(self.tx_rate * budget)))
+
+    def observe_build(self, count: int, seconds: float) -> None:
+        if count >= MIN_TXS_PER_BLOCK // 2 and seconds > 0:   # small blocks measure overhead, not rate
+            self.tx_rate = 0.7 * self.tx_rate + 0.3 * (count / seconds)

@@ -1,0 +1,186 @@
+"""Blocks into the chain: the rules of ``consensus.block_rules`` applied to the chain's values,
+execution, and the one atomic commit of a block with its certificate.
+
+The proposal path (``validate``: a block proposed at the current height) and the sync path
+(``import_committed``: a block finalised elsewhere) both end in ``_persist``, one block at a
+time under one lock.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import rlp
+import trio
+from eth_typing import Address
+from eth.abc import BlockAPI, BlockHeaderAPI
+
+from consensus.block_rules import ParentContext, verify_committed_header, verify_proposed_header
+from consensus.signing import SigningDomain
+from consensus.types import CommitCertificate, SignedProposal, ValidatorSet
+from consensus.wire import ProposalMessage
+from kernel.chain import ChainError, PendingBlock
+from node.backend import Backend
+from node.chainio import decode_block
+from node.rewards import reward_system_calls
+from node.services.consensus_io import Offload
+from node.validators import ValidatorSetStore
+
+logger = logging.getLogger("azora.consensus")
+
+
+@dataclass
+class Candidate:
+    """A block proposed at the current height, executed once it is validated or built."""
+
+    block: BlockAPI
+    parent_certificate: CommitCertificate | None
+    pending: PendingBlock | None = None
+    valid: bool | None = None
+
+    def encoded_parent_certificate(self) -> bytes:
+        return self.parent_certificate.encode() if self.parent_certificate else b""
+
+
+class Candidates:
+    """The blocks proposed at the height in progress (built here or received), by hash."""
+
+    def __init__(self) -> None:
+        self._by_hash: dict[bytes, Candidate] = {}
+
+    def reset(self) -> None:
+        self._by_hash = {}
+
+    def add(self, candidate: Candidate) -> None:
+        self._by_hash.setdefault(candidate.block.hash, candidate)
+
+    def get(self, block_hash: bytes) -> Candidate | None:
+        return self._by_hash.get(block_hash)
+
+    def receive(self, message: ProposalMessage, height: int, decode: Callable[[bytes], BlockAPI]) -> str | None:
+        """Keep a proposed block of ``height`` for validation; returns why it is unusable, or None."""
+        try:
+            block = decode(message.block)
+            certificate = CommitCertificate.decode(message.parent_certificate) if message.parent_certificate else None
+        except (ValueError, IndexError, TypeError, rlp.DecodingError, rlp.DeserializationError) as exc:
+            # A block whose RLP is a list but not a header (IndexError, TypeError) is as
+            # undecodable as bad RLP: report it, do not fail the gossip handler.
+            return f"undecodable proposal: {exc!r}"
+        if block.hash != message.signed.proposal.block_hash:
+            return "the proposal signs another block"
+        if block.number == height:
+            self.add(Candidate(block, certificate))
+        return None
+
+    def proposal_message(self, signed: SignedProposal) -> ProposalMessage | None:
+        """``signed`` with its block and parent commit, as the proposal topic carries it."""
+        candidate = self.get(signed.proposal.block_hash)
+        if candidate is None:
+            return None
+        return ProposalMessage(signed, rlp.encode(candidate.block), candidate.encoded_parent_certificate())
+
+
+class ChainWriter:
+    """Checks, executes and persists blocks of ``backend``'s chain."""
+
+    def __init__(self, backend: Backend, validator_sets: ValidatorSetStore, domain: SigningDomain, *,
+                 offload: Offload = trio.to_thread.run_sync, clock: Callable[[], float] = time.time) -> None:
+        self.backend = backend
+        self.chain = backend.chain
+        self.validator_sets = validator_sets
+        self.domain = domain
+        self.offload = offload
+        self.clock = clock
+        self._lock = trio.Lock()     # one block commit at a time (consensus or sync)
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def head_certificate(self) -> CommitCertificate | None:
+        """The commit this node holds for its head: the parent commit of the next block."""
+        raw = self.chain.commit_of(self.chain.head.hash)
+        return CommitCertificate.decode(raw) if raw else None
+
+    def parent_context(self, parent: BlockHeaderAPI) -> ParentContext:
+        parent_set = self.validator_sets.for_height(parent.block_number) if parent.block_number > 0 else None
+        return ParentContext(parent.hash, parent.block_number, parent.timestamp, parent_set)
+
+    def decode_block(self, raw: bytes) -> BlockAPI:
+        return decode_block(self.chain, raw)
+
+    # -- the proposal path -----------------------------------------------------------------
+
+    def check_proposed(self, candidate: Candidate, round: int, validator_set: ValidatorSet) -> str | None:
+        """The consensus rules of a block proposed in ``round`` on our head, or why it fails."""
+        return verify_proposed_header(candidate.block.header, round, self.parent_context(self.chain.head),
+                                      validator_set, candidate.parent_certificate, self.domain, self.clock())
+
+    async def validate(self, candidate: Candidate, round: int, validator_set: ValidatorSet) -> bool:
+        """Check and execute a proposed block once; later calls answer from the first."""
+        if candidate.valid is None:
+            reason = self.check_proposed(candidate, round, validator_set)
+            if reason is None:
+                try:
+                    candidate.pending = await self.execute(candidate)
+                except ChainError as exc:
+                    reason = str(exc)
+            candidate.valid = reason is None
+            if reason:
+                logger.warning("invalid block 0x%s at height %d: %s", candidate.block.hash.hex()[:12],
+                               candidate.block.number, reason)
+        return bool(candidate.valid)
+
+    async def execute(self, candidate: Candidate) -> PendingBlock:
+        """Execute a block someone else built, with the system calls its height requires."""
+        header = candidate.block.header
+        calls = reward_system_calls(self.chain, self.validator_sets, header.block_number, header.extra_data)
+        return await self.offload(self.chain.execute_block, candidate.block, calls)
+
+    async def commit(self, candidate: Candidate, certificate: CommitCertificate) -> bool:
+        """Persist a block consensus decided; False if sync got there first."""
+        async with self._lock:
+            if self.chain.head.block_number >= certificate.height:
+                return False
+            if candidate.pending is None:
+                candidate.pending = await self.execute(candidate)
+            await self.offload(self._persist, candidate, certificate)
+        return True
+
+    # -- the sync path ---------------------------------------------------------------------
+
+    async def import_committed(self, block: BlockAPI, certificate: CommitCertificate,
+                               parent_certificate: CommitCertificate | None) -> bool:
+        """A block finalised elsewhere (range sync, block gossip): verify its certificate
+        against the set of its height and the parent certificate it binds, execute it and make
+        it the head. False if already had; ChainError if it breaks a rule."""
+        async with self._lock:
+            head = self.chain.head
+            if block.number <= head.block_number:
+                return False
+            # The parent's canonical commit (our copy may be another >2/3 subset) decides the
+            # epoch rewards this block may run: take the one its mixHash binds.
+            reason = verify_committed_header(block.header, block.hash, certificate, self.parent_context(head),
+                                             self.validator_sets.for_height(block.number), parent_certificate,
+                                             self.domain)
+            if reason:
+                raise ChainError(reason)
+            candidate = Candidate(block, parent_certificate)
+            candidate.pending = await self.execute(candidate)
+            await self.offload(self._persist, candidate, certificate)
+        return True
+
+    def _persist(self, candidate: Candidate, certificate: CommitCertificate) -> None:
+        block = candidate.block
+        assert candidate.pending is not None
+        self.chain.commit_block(candidate.pending, commit=certificate.encode())
+        if candidate.parent_certificate is not None:
+            # The proposer's choice of the parent's commit is the canonical one.
+            self.chain.set_commit(block.header.parent_hash, candidate.parent_certificate.encode())
+        self.validator_sets.for_height(block.number + 1)
+        senders = {Address(sender) for sender in self.chain.senders_of(block.header)}
+        self.backend.pool.on_new_head(senders, self.backend.head_accounts())
+        logger.info("committed #%d 0x%s round=%d txs=%d", block.number, block.hash.hex()[:12],
+                    certificate.round, len(block.transactions))
+        for hook in self.backend.on_new_block:
+            hook(block)

@@ -1,0 +1,257 @@
+"""The host of the consensus engine: it carries out the engine's outputs for one node.
+
+consensus/ decides; the host only dispatches each output to the collaborator that does it —
+sign (``ConsensusSigner``), broadcast (``Outbox``), schedule (``Timers``), build
+(``BlockBuilder``), validate and commit (``ChainWriter``) — and feeds the results back. One trio
+task owns the engine; py-evm work runs in worker threads (``offload``).
+"""
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import rlp
+import trio
+from eth.abc import BlockAPI
+
+from consensus.config import TimeoutConfig
+from consensus.driver import Driver
+from consensus.events import (
+    BlockValidated, BroadcastProposal, BroadcastVote, Commit, Evidence, Input, Output, RequestBlock,
+    ScheduleTimeout, SignProposal, SignVote, ValidateBlock, ValueProposed,
+)
+from consensus.sign_guard import GuardedSigner
+from consensus.signing import SigningDomain
+from consensus.types import CommitCertificate, DuplicateVoteEvidence, SignedProposal, SignedVote, ValidatorSet
+from consensus.wire import CommittedBlockMessage, ProposalMessage
+from node.backend import Backend
+from node.context import ConsensusStatus
+from node.services.block_production import BlockBuilder, BlockPolicy
+from node.services.chain_writer import Candidates, ChainWriter
+from node.services.consensus_io import (
+    ConsensusSigner, EvidenceLog, NullOutbox, Offload, Outbox, Timers,
+)
+from node.validators import ValidatorSetStore
+
+logger = logging.getLogger("azora.consensus")
+
+
+def build_consensus_host(backend: Backend, *, signer: GuardedSigner | None, domain: SigningDomain,
+                         validator_sets: ValidatorSetStore, timeouts: TimeoutConfig, policy: BlockPolicy,
+                         outbox: Outbox | None = None,
+                         on_evidence: Callable[[DuplicateVoteEvidence], Any] | None = None,
+                         clock: Callable[[], float] = time.time,
+                         offload: Offload = trio.to_thread.run_sync) -> "ConsensusHost":
+    """A host with the node's collaborators: the chain writer (proposal and sync path) and
+    the block builder share ``validator_sets``; py-evm work goes through ``offload``."""
+    writer = ChainWriter(backend, validator_sets, domain, offload=offload, clock=clock)
+    return ConsensusHost(backend, domain=domain, validator_sets=validator_sets, timeouts=timeouts, policy=policy,
+                         signing=ConsensusSigner(signer), writer=writer,
+                         builder=BlockBuilder(backend, validator_sets, writer, policy, timeouts, offload=offload),
+                         outbox=outbox or NullOutbox(), on_evidence=on_evidence, offload=offload)
+
+
+class ConsensusHost:
+    """Runs consensus for one node over ``backend``'s chain, through its collaborators."""
+
+    def __init__(self, backend: Backend, *, domain: SigningDomain, validator_sets: ValidatorSetStore,
+                 timeouts: TimeoutConfig, policy: BlockPolicy, signing: ConsensusSigner, writer: ChainWriter,
+                 builder: BlockBuilder, outbox: Outbox,
+                 on_evidence: Callable[[DuplicateVoteEvidence], Any] | None = None,
+                 offload: Offload = trio.to_thread.run_sync) -> None:
+        self.backend = backend
+        self.chain = backend.chain
+        self.domain = domain
+        self.validator_sets = validator_sets
+        self.policy = policy
+        self.signing = signing
+        self.writer = writer
+        self.builder = builder
+        self.outbox = outbox
+        self.on_evidence = on_evidence
+        self.offload = offload
+        self.address = signing.address
+        self._send, self._receive = trio.open_memory_channel[Input](math.inf)
+        self.timers = Timers(timeouts, self._send.send)
+        self.driver = Driver(self.address, domain)
+        self.validator_set: ValidatorSet | None = None
+        self.candidates = Candidates()
+        self.evidence = EvidenceLog()
+        self.round = 0     # the round the latest block was decided in (never a timer's round)
+        self._committed = trio.Condition()
+        self._height_lock = trio.Lock()    # held while a height is in progress
+        self._waiting: trio.CancelScope | None = None   # the height loop waiting for an input
+
+    @property
+    def signer(self) -> GuardedSigner | None:
+        return self.signing.guarded
+
+    @signer.setter
+    def signer(self, guarded: GuardedSigner | None) -> None:
+        self.signing.guarded = guarded
+
+    def status(self) -> ConsensusStatus:
+        """What RPC and metrics read of consensus (``node.context.ConsensusStatusSource``)."""
+        state = self.driver.state
+        return ConsensusStatus(height=max(self.driver.height, 0), round=self.round,
+                               step=state.step.name.lower() if state else "propose",
+                               validator=self.address if self.signer else None, evidence=len(self.evidence))
+
+    # -- the loop --------------------------------------------------------------------------
+
+    async def run(
+        self, *,
+        # trio-typing's stubs (installed with libp2p) shadow trio's own types and predate TaskStatus.
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,  # type: ignore[name-defined]
+    ) -> None:
+        task_status.started()
+        while True:
+            await self.policy.wait_for_next_height(self.backend)
+            async with self._height_lock:
+                await self._run_height()
+
+    async def _run_height(self) -> None:
+        height = self.chain.head.block_number + 1
+        self.validator_set = self.validator_sets.for_height(height)
+        self.candidates.reset()
+        restored = self.signer.restored_lock(height) if self.signer else None
+        try:
+            async with trio.open_nursery() as nursery:
+                self.timers.attach(nursery)
+                await self._carry_out(self.driver.start_height(height, self.validator_set, restored))
+                for restored_input in self.signing.restored_inputs(height):
+                    await self._carry_out(self.driver.apply(restored_input))
+                while self.chain.head.block_number < height:
+                    inp = await self._next_input()
+                    if inp is not None:
+                        await self._carry_out(self.driver.apply(inp))
+                nursery.cancel_scope.cancel()    # the height's timers and block work
+        finally:
+            self.timers.attach(None)
+
+    async def _next_input(self) -> Input | None:
+        """The next input, or None when sync imported this height's block meanwhile.
+
+        Only this wait is interrupted (``import_committed_block`` cancels it): cancelling the
+        task while it carries out an output could cut a gossip publish in half."""
+        with trio.CancelScope() as self._waiting:
+            return await self._receive.receive()
+        return None
+
+    async def feed(self, inp: Input) -> None:
+        """Hand the engine an input from the network (proposals, votes, certificates)."""
+        await self._send.send(inp)
+
+    async def _carry_out(self, outputs: list[Output]) -> None:
+        for output in outputs:
+            await self._carry_out_one(output)
+
+    async def _carry_out_one(self, output: Output) -> None:
+        if isinstance(output, (SignVote, SignProposal)):
+            signed = self.signing.sign(output)
+            if signed is not None:
+                await self._carry_out(self.driver.apply(signed))
+        elif isinstance(output, BroadcastProposal):
+            message = self.candidates.proposal_message(output.signed)
+            if message is not None:
+                await self.outbox.proposal(message)
+        elif isinstance(output, BroadcastVote):
+            await self.outbox.vote(output.signed)
+        elif isinstance(output, ScheduleTimeout):
+            self.timers.schedule(output)
+        elif isinstance(output, RequestBlock):
+            self.timers.start_soon(self._build, output)
+        elif isinstance(output, ValidateBlock):
+            self.timers.start_soon(self._validate, output)
+        elif isinstance(output, Commit):
+            await self._commit(output.certificate)
+        elif isinstance(output, Evidence):
+            await self._on_evidence(output.evidence)
+        # Decide never arrives here: the driver turns it into Commit with its certificate.
+
+    # -- outputs that take time ------------------------------------------------------------------
+
+    async def _build(self, request: RequestBlock) -> None:
+        assert self.validator_set is not None
+        candidate = await self.builder.build(request.round, self.validator_set, self.address)
+        self.candidates.add(candidate)
+        await self._send.send(ValueProposed(request.height, request.round, candidate.block.hash))
+
+    async def _validate(self, request: ValidateBlock) -> None:
+        candidate = self.candidates.get(request.block_hash)
+        if candidate is None or self.validator_set is None:
+            return  # the block never arrived; the round will time out
+        valid = await self.writer.validate(candidate, request.round, self.validator_set)
+        await self._send.send(BlockValidated(request.height, request.block_hash, valid))
+
+    async def _commit(self, certificate: CommitCertificate) -> None:
+        candidate = self.candidates.get(certificate.block_hash)
+        if candidate is None:
+            logger.warning("committed block 0x%s is unknown here; waiting for sync", certificate.block_hash.hex())
+            return
+        if not await self.writer.commit(candidate, certificate):
+            return   # sync got there first
+        self.round = certificate.round
+        await self.outbox.committed(CommittedBlockMessage(
+            rlp.encode(candidate.block), certificate.encode(), candidate.encoded_parent_certificate()))
+        await self._notify_committed()
+
+    async def _on_evidence(self, evidence: DuplicateVoteEvidence) -> None:
+        logger.warning("equivocation by 0x%s at height %d round %d", evidence.validator.hex(),
+                       evidence.vote_a.vote.height, evidence.vote_a.vote.round)
+        self.evidence.append(evidence)
+        await self.outbox.evidence(evidence)
+        if self.on_evidence is not None:
+            await self.offload(self.on_evidence, evidence)
+
+    # -- the network's entry points ------------------------------------------------------------
+
+    def receive_proposal_block(self, message: ProposalMessage) -> str | None:
+        """Keep a proposed block for validation; returns why it is unusable, or None."""
+        return self.candidates.receive(message, self.chain.head.block_number + 1, self.writer.decode_block)
+
+    async def import_committed_block(self, block: BlockAPI, certificate: CommitCertificate,
+                                     parent_certificate: CommitCertificate | None) -> bool:
+        """A block finalised elsewhere (range sync, block gossip): see ``ChainWriter``. It
+        completes the height in progress. False if already had."""
+        if not await self.writer.import_committed(block, certificate, parent_certificate):
+            return False
+        self.round = certificate.round
+        if self._waiting is not None:
+            self._waiting.cancel()    # a no-op unless the height loop is waiting right now
+        await self._notify_committed()
+        return True
+
+    def own_messages(self) -> list[ProposalMessage | SignedVote]:
+        """What this validator signed at the current height (its proposals with their blocks),
+        for re-gossip to peers that were away when it was first published."""
+        if self.signer is None:
+            return []
+        out: list[ProposalMessage | SignedVote] = []
+        for message in self.driver.gossip_messages():
+            if isinstance(message, SignedVote) and message.validator == self.address:
+                out.append(message)
+            elif isinstance(message, SignedProposal) and message.proposer == self.address:
+                proposal = self.candidates.proposal_message(message)
+                if proposal is not None:
+                    out.append(proposal)
+        return out
+
+    # -- waiting and exclusion -------------------------------------------------------------------
+
+    async def _notify_committed(self) -> None:
+        async with self._committed:
+            self._committed.notify_all()
+
+    async def wait_for_height(self, height: int) -> None:
+        async with self._committed:
+            while self.chain.head.block_number < height:
+                await self._committed.wait()
+
+    async def exclusive(self, fn: Callable[[], Any]) -> Any:
+        """Run ``fn`` between heights (dev chains' rewinds)."""
+        async with self._height_lock:
+            return await self.offload(fn)

@@ -1,0 +1,129 @@
+"""The consensus host's small collaborators for signing, broadcasting and timers."""
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import Any, Awaitable, Callable, Iterator, Protocol
+
+import trio
+
+from consensus.config import TimeoutConfig
+from consensus.events import (
+    Input, ProposalSigned, ScheduleTimeout, SignProposal, SignVote, TimeoutElapsed, VoteSigned,
+)
+from consensus.sign_guard import GuardedSigner, SignRefused
+from consensus.types import DuplicateVoteEvidence, SignedProposal, SignedVote
+from consensus.wire import CommittedBlockMessage, ProposalMessage
+
+logger = logging.getLogger("azora.consensus")
+
+# Runs blocking work (py-evm execution, LevelDB writes) off the event loop; tests on a
+# MockClock pass ``run_in_loop`` so virtual time cannot jump while a worker thread computes.
+Offload = Callable[..., Awaitable[Any]]
+
+
+async def run_in_loop(fn: Callable[..., Any], *args: Any) -> Any:
+    return fn(*args)
+
+
+class Outbox(Protocol):
+    """Where the host sends what must reach other validators (the node wires it to gossip)."""
+
+    async def proposal(self, message: ProposalMessage) -> None: ...
+    async def vote(self, signed: SignedVote) -> None: ...
+    async def committed(self, message: CommittedBlockMessage) -> None: ...
+    async def evidence(self, evidence: DuplicateVoteEvidence) -> None: ...
+
+
+class NullOutbox:
+    """A lone validator (``azora dev``) has no one to tell."""
+
+    async def proposal(self, message: ProposalMessage) -> None:
+        return None
+
+    async def vote(self, signed: SignedVote) -> None:
+        return None
+
+    async def committed(self, message: CommittedBlockMessage) -> None:
+        return None
+
+    async def evidence(self, evidence: DuplicateVoteEvidence) -> None:
+        return None
+
+
+class ConsensusSigner:
+    """Signs what the engine asks through the last-sign guard; a full node signs nothing."""
+
+    def __init__(self, guarded: GuardedSigner | None) -> None:
+        self.guarded = guarded
+
+    @property
+    def address(self) -> bytes:
+        return self.guarded.address if self.guarded else b"\0" * 20
+
+    def sign(self, request: SignVote | SignProposal) -> VoteSigned | ProposalSigned | None:
+        """The input to feed back, or None when there is no key or the guard refuses."""
+        if self.guarded is None:
+            return None
+        try:
+            if isinstance(request, SignVote):
+                return VoteSigned(self.guarded.sign_vote(request.vote))
+            return ProposalSigned(self.guarded.sign_proposal(request.proposal))
+        except SignRefused as refused:
+            logger.warning("refused to sign: %s", refused)
+            return None
+
+    def restored_inputs(self, height: int) -> list[Input]:
+        """After a restart: what we already signed at ``height``, as inputs that count again."""
+        if self.guarded is None:
+            return []
+        return [ProposalSigned(m) if isinstance(m, SignedProposal) else VoteSigned(m)
+                for m in self.guarded.restored_messages(height)]
+
+
+class Timers:
+    """The engine's timeouts of one height: each ``ScheduleTimeout`` sleeps its duration and
+    then sends ``TimeoutElapsed`` to the engine's input channel."""
+
+    def __init__(self, timeouts: TimeoutConfig, send: Callable[[Input], Awaitable[None]]) -> None:
+        self.timeouts = timeouts
+        self._send = send
+        self._nursery: trio.Nursery | None = None
+
+    def attach(self, nursery: trio.Nursery | None) -> None:
+        """Timers (and block work) of the current height run in ``nursery``; None between heights."""
+        self._nursery = nursery
+
+    def start_soon(self, fn: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        if self._nursery is None:
+            raise RuntimeError("no height in progress")
+        self._nursery.start_soon(fn, *args)
+
+    def schedule(self, output: ScheduleTimeout) -> None:
+        self.start_soon(self._fire, output)
+
+    async def _fire(self, output: ScheduleTimeout) -> None:
+        await trio.sleep(self.timeouts.duration(output.kind, output.round))
+        await self._send(TimeoutElapsed(output.kind, output.height, output.round))
+
+
+# Equivocations are rare, but a byzantine peer can produce many; keep the newest only.
+MAX_KEPT_EVIDENCE = 256
+
+
+class EvidenceLog:
+    """Evidence this node has seen: ``len`` counts every piece, only the newest are kept."""
+
+    def __init__(self, keep: int = MAX_KEPT_EVIDENCE) -> None:
+        self.seen = 0
+        self.recent: deque[DuplicateVoteEvidence] = deque(maxlen=keep)
+
+    def append(self, evidence: DuplicateVoteEvidence) -> None:
+        self.seen += 1
+        self.recent.append(evidence)
+
+    def __len__(self) -> int:
+        return self.seen
+
+    def __iter__(self) -> Iterator[DuplicateVoteEvidence]:
+        return iter(self.recent)

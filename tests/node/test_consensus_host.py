@@ -1,0 +1,265 @@
+"""The consensus host on virtual time (trio's MockClock): it dispatches the engine's outputs
+to its collaborators over a real chain, reports the round blocks are decided in, and ends a
+height when sync imports its block."""
+from __future__ import annotations
+
+import time
+
+import pytest
+import trio
+import trio.testing
+from eth_utils import to_canonical_address
+
+from consensus.commit import build_commit_certificate, verify_commit
+from consensus.config import DEV_TIMEOUTS, TESTNET_TIMEOUTS, TimeoutKind
+from consensus.events import ScheduleTimeout, TimeoutElapsed
+from consensus.sign_guard import GuardedSigner, MemorySignRecordStore
+from consensus.signing import LocalSigner, SigningDomain
+from consensus.types import CommitCertificate, Vote, VoteType, make_duplicate_vote_evidence
+from consensus.validator_set import compute_proposer
+from kernel.chain import Chain
+from kernel.db import LevelDB
+from kernel.genesis import Genesis
+from node.backend import Backend
+from node.dev import DevPolicy
+from node.service import consensus_domain, dev_genesis
+from node.services.block_production import IntervalPolicy
+from node.services.consensus_host import ConsensusHost, build_consensus_host
+from node.services.consensus_io import MAX_KEPT_EVIDENCE, EvidenceLog, Timers, run_in_loop
+from node.validators import ValidatorSetStore
+
+
+def _genesis(dev_accounts) -> Genesis:
+    genesis = dev_genesis(dev_accounts, chain_id=1337, balance_wei=10**24,
+                          validator=to_canonical_address(dev_accounts[0].address))
+    genesis["timestamp"] = hex(int(time.time()) - 100)
+    return Genesis.from_json(genesis)
+
+
+def _host(chain: Chain, guarded: GuardedSigner | None, policy) -> ConsensusHost:
+    return build_consensus_host(Backend(chain), signer=guarded, domain=consensus_domain(chain),
+                                validator_sets=ValidatorSetStore(chain), timeouts=DEV_TIMEOUTS, policy=policy,
+                                offload=run_in_loop)
+
+
+@pytest.fixture
+def chain(tmp_path, dev_accounts):
+    chain = Chain(LevelDB(tmp_path / "db"), _genesis(dev_accounts))
+    yield chain
+    chain.db.close()
+
+
+def _signer(chain: Chain, dev_accounts) -> LocalSigner:
+    return LocalSigner(bytes(dev_accounts[0].key), consensus_domain(chain))
+
+
+async def _mine(host: ConsensusHost, policy: DevPolicy, blocks: int) -> None:
+    target = host.chain.head.block_number + blocks
+    policy.forced.extend([None] * blocks)
+    policy.wake()
+    await host.wait_for_height(target)
+
+
+def test_lone_validator_commits_blocks_with_verifiable_certificates(chain, dev_accounts):
+    policy = DevPolicy(None)
+    host = _host(chain, GuardedSigner(_signer(chain, dev_accounts), MemorySignRecordStore()), policy)
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(host.run)
+            await _mine(host, policy, 3)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert chain.head.block_number == 3
+    for number in range(1, 4):
+        certificate = CommitCertificate.decode(chain.commit_of(chain.header_by_number(number).hash))
+        assert verify_commit(certificate, host.validator_sets.read(number), host.domain) is None
+    assert host.status().round == 0 and host.status().height == 3   # until the next height starts
+
+
+def test_round_reports_the_decision_not_the_timers(chain, dev_accounts):
+    """Height 1 needs round 1 (the validator restarts having voted nil in round 0), height 2
+    commits in round 0: the round shown is 0 again. It stayed at 1 when timers set it."""
+    local = _signer(chain, dev_accounts)
+    guarded = GuardedSigner(local, MemorySignRecordStore())
+    guarded.sign_vote(Vote(VoteType.PREVOTE, 1, 0, None))
+    guarded.sign_vote(Vote(VoteType.PRECOMMIT, 1, 0, None))
+    policy = DevPolicy(None)
+    host = _host(chain, guarded, policy)
+    rounds = []
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(host.run)
+            await _mine(host, policy, 1)
+            rounds.append(host.round)
+            await _mine(host, policy, 1)
+            rounds.append(host.round)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    commit_rounds = [CommitCertificate.decode(chain.commit_of(chain.header_by_number(n).hash)).round for n in (1, 2)]
+    assert commit_rounds == [1, 0]
+    assert rounds == [1, 0]
+
+
+def test_a_synced_block_ends_the_height_in_progress(tmp_path, chain, dev_accounts):
+    """A full node waiting in height 1 imports block 1 from sync and moves on to height 2."""
+    # Block 1 as the validator built and committed it, on another copy of the same chain.
+    source = Chain(LevelDB(tmp_path / "source"), chain.genesis)
+    try:
+        local = _signer(source, dev_accounts)
+        validator_set = ValidatorSetStore(source).for_height(1)
+        built = source.build_block([], timestamp=source.head.timestamp + 1,
+                                   coinbase=compute_proposer(validator_set, 0))
+        block = built.block
+    finally:
+        source.db.close()
+    certificate = build_commit_certificate(1, 0, block.hash, [local.sign_vote(
+        Vote(VoteType.PRECOMMIT, 1, 0, block.hash))])
+    host = _host(chain, None, IntervalPolicy(1.0))
+    heights = []
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(host.run)
+            await trio.sleep(5)              # the full node sits in height 1, its timers running
+            heights.append(host.driver.height)
+            assert await host.import_committed_block(block, certificate, None) is True
+            assert await host.import_committed_block(block, certificate, None) is False   # already had
+            await trio.sleep(5)
+            heights.append(host.driver.height)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert heights == [1, 2]
+    assert chain.head.hash == block.hash and host.round == 0
+
+
+def test_timers_fire_after_their_duration_on_virtual_time():
+    received = []
+
+    async def main() -> None:
+        send, receive = trio.open_memory_channel(10)
+        timers = Timers(TESTNET_TIMEOUTS, send.send)
+        async with trio.open_nursery() as nursery:
+            timers.attach(nursery)
+            timers.schedule(ScheduleTimeout(TimeoutKind.PROPOSE, 3, 2))
+            timers.schedule(ScheduleTimeout(TimeoutKind.PREVOTE, 3, 0))
+            for _ in range(2):
+                received.append((await receive.receive(), trio.current_time()))
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert received == [(TimeoutElapsed(TimeoutKind.PREVOTE, 3, 0), 1.0),
+                        (TimeoutElapsed(TimeoutKind.PROPOSE, 3, 2), 4.0)]
+
+
+def test_evidence_memory_is_bounded_but_every_piece_is_counted(dev_accounts):
+    signer = LocalSigner(bytes(dev_accounts[1].key), SigningDomain(1337, b"\x11" * 20))
+    log = EvidenceLog()
+    for height in range(MAX_KEPT_EVIDENCE + 10):
+        log.append(make_duplicate_vote_evidence(signer.sign_vote(Vote(VoteType.PREVOTE, height, 0, b"\x01" * 32)),
+                                                signer.sign_vote(Vote(VoteType.PREVOTE, height, 0, None))))
+    assert len(log) == MAX_KEPT_EVIDENCE + 10
+    kept = list(log)
+    assert len(kept) == MAX_KEPT_EVIDENCE and kept[-1].vote_a.vote.height == MAX_KEPT_EVIDENCE + 9
+
+
+def test_dev_producer_keeps_its_block_time_cadence_on_virtual_time(chain, dev_accounts):
+    """``azora dev --block-time 5``: a block every 5 s, empty or not; ``evm_mine`` adds one now."""
+    policy = DevPolicy(5.0)
+    host = _host(chain, GuardedSigner(_signer(chain, dev_accounts), MemorySignRecordStore()), policy)
+    committed_at: list[float] = []
+    host.backend.on_new_block.append(lambda block: committed_at.append(trio.current_time()))
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(host.run)
+            await trio.sleep(16)
+            await _mine(host, policy, 1)       # forced between two cadence blocks
+            await trio.sleep(20 - trio.current_time() + 0.5)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert committed_at == [5.0, 10.0, 15.0, 16.0, 20.0]
+    assert chain.head.block_number == 5
+
+
+def test_automine_makes_a_block_when_a_transaction_arrives(chain, dev_accounts):
+    from eth_account import Account
+    policy = DevPolicy(None)
+    host = _host(chain, GuardedSigner(_signer(chain, dev_accounts), MemorySignRecordStore()), policy)
+    backend = host.backend
+    signed = Account.sign_transaction({"chainId": 1337, "to": dev_accounts[2].address, "value": 1, "gas": 21_000,
+                                       "nonce": 0, "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9,
+                                       "type": 2}, dev_accounts[1].key)
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(host.run)
+            await trio.sleep(3600)                     # nothing to mine: no block, however long
+            assert chain.head.block_number == 0
+            backend.submit(backend.decode_transaction(bytes(signed.raw_transaction)), len(signed.raw_transaction))
+            policy.wake()
+            await host.wait_for_height(1)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert len(chain.block_of(chain.head).transactions) == 1
+
+
+def test_node_run_takes_consensus_timeouts_from_genesis_then_its_config(tmp_path, dev_accounts):
+    """``azora.timeouts`` in the genesis was parsed and never used: it now sets the network's
+    timeouts, which a node's own config may still override."""
+    import json
+
+    from node.config import NodeConfig
+    from node.service import build_network_node
+
+    genesis = _genesis(dev_accounts).raw
+    genesis = {**genesis, "azora": {**genesis["azora"], "timeouts": {"propose": 7, "precommitDelta": 0.75}}}
+    path = tmp_path / "genesis.json"
+    path.write_text(json.dumps(genesis))
+    config = NodeConfig(datadir=tmp_path / "node", genesis=path, p2p_port=0, timeouts={"propose": 9.0})
+    backend, _, node = build_network_node(config)
+    try:
+        timeouts = node.host.timers.timeouts
+        assert (timeouts.propose, timeouts.precommit_delta, timeouts.prevote) == (9.0, 0.75, 1.0)
+    finally:
+        backend.close()
+
+
+def test_invalid_proposal_blocks_are_not_kept(chain, dev_accounts):
+    import rlp
+
+    from consensus.types import Proposal
+    from consensus.wire import ProposalMessage
+    from node.chainio import decode_block
+    from node.services.chain_writer import Candidates
+
+    local = _signer(chain, dev_accounts)
+    pending = chain.execute_transactions([], timestamp=chain.head.timestamp + 1, coinbase=local.address)
+    pending.writes.discard()
+    block = rlp.encode(pending.block)
+    signed = local.sign_proposal(Proposal(1, 0, pending.block.hash, -1))
+    other = local.sign_proposal(Proposal(1, 0, b"\x01" * 32, -1))
+    candidates = Candidates()
+    decode = lambda raw: decode_block(chain, raw)   # noqa: E731
+    assert "undecodable" in candidates.receive(ProposalMessage(signed, b"\xc1\x80", b""), 1, decode)
+    assert "another block" in candidates.receive(ProposalMessage(other, block, b""), 1, decode)
+    assert candidates.receive(ProposalMessage(signed, block, b""), 2, decode) is None   # not this height
+    assert candidates.get(pending.block.hash) is None
+    assert candidates.receive(ProposalMessage(signed, block, b""), 1, decode) is None
+    assert candidates.proposal_message(signed) == ProposalMessage(signed, block, b"")
+
+
+@pytest.mark.parametrize("raw", [[b""], [[]], [[b"x"] * 5], [b"header", b"body"]])
+def test_invalid_block_bytes_from_peers_are_value_errors(chain, raw):
+    """Range sync catches ValueError around ``decode_block``; an IndexError used to escape
+    and end the node's sync task (and with it the node) on one bad item from a peer."""
+    import rlp
+
+    from node.chainio import decode_block
+    with pytest.raises(ValueError, match="not a block"):
+        decode_block(chain, rlp.encode(raw))
