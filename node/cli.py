@@ -11,6 +11,7 @@ from pathlib import Path
 import trio
 
 from kernel.genesis import Genesis
+from oracle.cli import add_oracle_commands, cmd_courses, cmd_oracle
 from wallet.cli import add_wallet_commands, cmd_wallet
 
 AZR = 10**18
@@ -80,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     trun.add_argument("dir", type=Path)
 
     add_wallet_commands(sub)
+    add_oracle_commands(sub)
 
     con = sub.add_parser("contracts", help="print the system contracts of a running node")
     con.add_argument("--rpc", default="http://127.0.0.1:8545", help="the node's JSON-RPC URL")
@@ -98,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     command = {"dev": cmd_dev, "import": cmd_import, "export": cmd_export, "serve": cmd_serve,
                "contracts": cmd_contracts, "node": cmd_node, "testnet": cmd_testnet,
-               "wallet": cmd_wallet}
+               "wallet": cmd_wallet, "courses": cmd_courses, "oracle": cmd_oracle}
     try:
         return command[args.command](args)
     except KeyboardInterrupt:
