@@ -281,9 +281,12 @@ class Oracle:
             if status is None:
                 return
             record.finalize_tx = None   # mined but still pending: reverted; try again
-        window = self.chain.rules().challenge_window
-        due = submitted_at + window + int(self._rank(record) * self.config.submit_grace_seconds)
-        if self.chain.now() < due:
+        if record.window_closed_at is None:
+            if self.chain.now() < submitted_at + self.chain.rules().challenge_window:
+                return
+            record.window_closed_at = time.time()
+        # the same rotation as for submitting: the others step in only if the first is down
+        if time.time() - record.window_closed_at < self._rank(record) * self.config.submit_grace_seconds:
             return
         try:
             tx_hash, raw = self.chain.build_finalize(self.account, key)

@@ -61,6 +61,7 @@ class Record:
     submitted_by: str | None = None
     submitted_at: int | None = None
     finalize_tx: str | None = None
+    window_closed_at: float | None = None   # local time we first saw the challenge window closed
     reward: int | None = None
     credential_id: int | None = None
     challenged_by: str | None = None
