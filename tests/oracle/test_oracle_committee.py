@@ -264,3 +264,76 @@ def test_with_two_members_down_nothing_is_submitted_until_one_returns(setup, dev
         for index in (1, 2):
             if index not in committee.procs:
                 committee.start(index)
+
+
+def test_member_killed_between_signing_and_submission_resumes_without_a_second_submission(setup, dev_accounts):
+    committee, pok = setup["committee"], setup["pok"]
+    learner = dev_accounts[8].address
+    committee.stop(1)
+    committee.stop(2)
+    body = statement(learner, COURSES[2])
+    assert committee.post(0, body).status_code == 200
+    assert committee.get(0, body["id"])["state"] == "signed"
+    committee.procs.pop(0).kill()      # SIGKILL with the signature stored, the claim not yet sent
+    for index in range(3):
+        committee.start(index)
+    view = committee.wait_state(0, body["id"], {"submitted"}, timeout=90)
+    close_challenge_window(setup["node"])
+    committee.wait_state(0, body["id"], {"finalized"}, timeout=90)
+    submitted = pok.events.Submitted().get_logs(from_block=0, argument_filters={"learner": learner})
+    assert [e.args.claimKey.hex() for e in submitted] == [view["claimKey"].removeprefix("0x")]
+
+
+def run_dao_proposal(w3: Web3, calls: list[tuple[str, bytes]], description: str) -> None:
+    """Wrap AZR, delegate, propose, vote, queue and execute `calls` as the DAO (as scripts/dao_flow.py)."""
+    from web3.logs import DISCARD
+
+    table = w3.provider.make_request("azora_nodeInfo", [])["result"]["contracts"]
+    azr = w3.eth.contract(address=table["AZR"], abi=load_artifact("AZR")["abi"])
+    governor = w3.eth.contract(address=table["Governor"], abi=load_artifact("Governor")["abi"])
+    proposer, supporter = w3.eth.accounts[0], w3.eth.accounts[9]
+
+    def send(call, sender, value=0):
+        receipt = w3.eth.wait_for_transaction_receipt(call.transact({"from": sender, "value": value}), timeout=60)
+        assert receipt.status == 1
+        return receipt
+
+    def mine(blocks: int) -> None:
+        w3.provider.make_request("evm_mine", [{"blocks": hex(blocks)}])
+
+    for account in (proposer, supporter):
+        send(azr.functions.deposit(), account, 6_000 * 10**18)
+        send(azr.functions.delegate(proposer), account)
+    mine(1)
+    proposal = ([t for t, _ in calls], [0] * len(calls), [d for _, d in calls], description)
+    receipt = send(governor.functions.propose(*proposal), proposer)
+    proposal_id = governor.events.ProposalCreated().process_receipt(receipt, errors=DISCARD)[0].args.proposalId
+    mine(governor.functions.votingDelay().call() + 1)
+    send(governor.functions.castVote(proposal_id, 1), proposer)
+    mine(governor.functions.votingPeriod().call() + 1)
+    receipt = send(governor.functions.queue(*proposal[:3], Web3.keccak(text=description)), proposer)
+    eta = governor.events.ProposalQueued().process_receipt(receipt, errors=DISCARD)[0].args.eta
+    w3.provider.make_request("evm_setNextBlockTimestamp", [eta])
+    mine(1)
+    send(governor.functions.execute(*proposal[:3], Web3.keccak(text=description)), proposer)
+
+
+def test_invalid_inactive_course_or_score_below_the_dao_minimum(setup, dev_accounts):
+    committee, pok, w3 = setup["committee"], setup["pok"], setup["w3"]
+    retired = COURSES[1]
+    course_id = Web3.keccak(text=retired)
+    issuer = pok.functions.courses(course_id).call()[0]
+    window, bond, timeout = (pok.functions.challengeWindow().call(), pok.functions.challengeBond().call(),
+                             pok.functions.challengeTimeout().call())
+    run_dao_proposal(w3, [
+        (pok.address, pok.encode_abi("setCourse", [course_id, issuer, 10_000, False])),
+        (pok.address, pok.encode_abi("setChallengeParams", [window, bond, timeout, 8_000])),
+    ], "Retire a course and require 80 %")
+    time.sleep(2.5)   # the members cache the catalog and rules for two seconds
+    learner = dev_accounts[6].address
+    reply = committee.post(0, statement(learner, retired))
+    assert reply.status_code == 400 and "not active" in reply.json()["error"]
+    reply = committee.post(0, statement(learner, COURSES[2], result={"success": True, "score": {"scaled": 0.79}}))
+    assert reply.status_code == 400 and "below the minimum 8000" in reply.json()["error"]
+    out = azora("courses", "--rpc", setup["node"].url, "--json")
+    assert [c["active"] for c in json.loads(out.stdout) if c["iri"] == retired] == [False]
