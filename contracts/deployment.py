@@ -151,13 +151,18 @@ def parse_courses(entries: Sequence[Mapping[str, Any]]) -> list[CourseSpec]:
             raise ValueError(f"genesis: azora.courses entry {entry!r} needs an `iri` string")
         specs.append(CourseSpec(
             iri=entry["iri"], title=str(entry.get("title", "")),
-            reward_weight=int(entry.get("rewardWeight", 10_000)), active=bool(entry.get("active", True)),
+            reward_weight=_quantity(entry.get("rewardWeight", 10_000)), active=bool(entry.get("active", True)),
             issuer=entry.get("issuer"),
         ))
     ids = [c.course_id for c in specs]
     if len(set(ids)) != len(ids) or VALIDATOR_COURSE_ID in ids:
         raise ValueError("genesis: azora.courses lists a course twice (or the validator course)")
     return specs
+
+
+def _quantity(value: Any) -> int:
+    # genesis files write numbers as JSON integers or hex/decimal strings, as geth accepts
+    return int(value, 0) if isinstance(value, str) else int(value)
 
 
 def default_atokens() -> list[ATokenSpec]:
