@@ -17,6 +17,7 @@ import requests
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 DEV_ACCOUNTS = 10          # `azora dev` funds ten accounts; the last three are the committee
 MANIFEST = "oracles.json"
+DEV_AUTH = {"username": "demo", "password": "demo"}
 
 
 def add_oracle_commands(sub: argparse._SubParsersAction) -> None:
@@ -142,7 +143,8 @@ def oracle_init(args: argparse.Namespace) -> int:
         print(f"error: not in the on-chain committee: {', '.join(strangers)}", file=sys.stderr)
         return 2
     quorum = args.quorum or rules.quorum
-    auth = {"username": "platform", "password": secrets.token_urlsafe(16)}
+    # a dev committee has well-known platform credentials, as the dev chain has a well-known mnemonic
+    auth = DEV_AUTH if args.dev else {"username": "platform", "password": secrets.token_urlsafe(16)}
     members = []
     peers = []
     for index, account in enumerate(accounts):

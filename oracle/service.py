@@ -393,6 +393,8 @@ async def run_oracle(oracle: Oracle, *, task_status: trio.TaskStatus[None] = tri
 
     async def worker() -> None:
         while True:
+            # keep the committee and rules fresh here, so the topic validator never waits on RPC
+            await trio.to_thread.run_sync(lambda: oracle.chain.rules(fresh=True))
             for record in await trio.to_thread.run_sync(lambda: list(oracle.store.active())):
                 outbox = Outbox()
                 await trio.to_thread.run_sync(oracle.advance, record.statement_id, outbox)
