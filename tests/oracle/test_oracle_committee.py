@@ -151,10 +151,18 @@ def test_init_writes_configs_and_manifest(setup):
         assert Path(member["config"]).exists() and member["xapi"].startswith("http://127.0.0.1:")
 
 
+def docs_statement() -> dict:
+    """The statement docs/oracle.md posts with curl, as written there."""
+    text = (REPO / "docs" / "oracle.md").read_text()
+    start = text.index("xapi/statements -d '") + len("xapi/statements -d '")
+    return json.loads(text[start:text.index("'", start)])
+
+
 def test_statement_posted_to_one_member_ends_as_reward_and_credential(setup, dev_accounts):
     committee, pok, creds, w3 = setup["committee"], setup["pok"], setup["creds"], setup["w3"]
     learner = dev_accounts[1].address
-    body = statement(learner, COURSES[0])
+    body = docs_statement()
+    assert body["actor"]["account"]["name"] == learner and body["object"]["id"] == COURSES[0]
     reply = committee.post(0, body)
     assert reply.status_code == 200, reply.text
     assert reply.json() == [body["id"]]
@@ -337,3 +345,60 @@ def test_invalid_inactive_course_or_score_below_the_dao_minimum(setup, dev_accou
     assert reply.status_code == 400 and "below the minimum 8000" in reply.json()["error"]
     out = azora("courses", "--rpc", setup["node"].url, "--json")
     assert [c["active"] for c in json.loads(out.stdout) if c["iri"] == retired] == [False]
+
+
+def test_invalid_attestations_on_the_topic_are_rejected_and_change_nothing(setup, dev_accounts):
+    """A peer gossips forged, non-member and wrong-chain attestations to a real member."""
+    import trio
+    import yaml
+    from eth_account import Account
+
+    from oracle.attestation import Attestation, completion_for, encode_attestation
+    from oracle.completion import Domain, compute_digest, sign_digest
+    from p2p import P2PConfig, P2PService
+    from p2p.config import TopicKind
+    from libp2p.crypto.secp256k1 import create_new_key_pair
+
+    committee, pok = setup["committee"], setup["pok"]
+    member0_addr = yaml.safe_load(Path(committee.members[1]["config"]).read_text())["p2p"]["peers"][0]
+    chain_id = setup["w3"].eth.chain_id
+    domain = Domain(chain_id, pok.address)
+    member_key = dev_accounts[9]          # a real committee member's key, for the forged case
+    stranger = Account.from_key(b"\x42" * 32)
+    learner = dev_accounts[2].address
+
+    def make(signer_key, named_signer, att_domain) -> tuple[str, bytes]:
+        body = {**statement(learner, COURSES[0]), "timestamp": "2026-12-01T10:00:00+00:00"}
+        completion = completion_for(body, oracle_set_version=1, deadline=2**40)
+        signature = sign_digest(bytes(signer_key.key), compute_digest(completion, att_domain))
+        att = Attestation(att_domain.chain_id, att_domain.contract, body, completion, named_signer, signature)
+        return body["id"], encode_attestation(att)
+
+    cases = [
+        make(stranger, member_key.address, domain),                   # forged: not the named signer's
+        make(stranger, stranger.address, domain),                     # not a committee member
+        make(member_key, member_key.address, Domain(chain_id + 1, pok.address)),  # another chain
+    ]
+
+    async def gossip() -> None:
+        service = P2PService(P2PConfig(chain_id=chain_id, listen_host="127.0.0.1", port=0,
+                                       status_on_connect=False), create_new_key_pair(b"\x07" * 32))
+        async with trio.open_nursery() as nursery:
+            await nursery.start(service.run)
+            peer = await service.connect(member0_addr)
+            await service.gossip.pubsub.wait_for_subscription(
+                peer, service.gossip.topic(TopicKind.ATTESTATION), timeout=15)
+            await trio.sleep(1.5)   # the mesh forms on the next heartbeat
+            for _, payload in cases:
+                await service.publish(TopicKind.ATTESTATION, payload)
+            await trio.sleep(2)
+            nursery.cancel_scope.cancel()
+
+    trio.run(gossip)
+    log = committee.procs[0].log_path.read_text()
+    for reason in ("not the named signer", "not a committee member", "another chain"):
+        assert f"attestation reject: " in log and reason in log, reason
+    for statement_id, _ in cases:
+        reply = requests.get(committee.url(0), params={"statementId": statement_id}, auth=committee.auth,
+                             headers=XAPI, timeout=30)
+        assert reply.status_code == 404
