@@ -7,12 +7,16 @@
         an arbiter (the DAO timelock or an appointed arbiter), then funds
         milestones. Per milestone:
             CREATED --fund--> FUNDED --submit--> SUBMITTED --approve--> RELEASED
-        FUNDED or SUBMITTED --dispute (either party)--> DISPUTED --rule--> RESOLVED
+        FUNDED --dispute (client)--> DISPUTED --rule--> RESOLVED
+        SUBMITTED --dispute (either party)--> DISPUTED --rule--> RESOLVED
         Every waiting state has a timeout:
         - provider silent: FUNDED past `deliveryPeriod` -> client `refund`s;
         - client silent: SUBMITTED past `reviewPeriod` -> provider `claimTimeout`;
         - arbiter silent: DISPUTED past `arbitrationPeriod` -> either party
-          `resolveTimeout`, which splits the amount evenly.
+          `resolveTimeout`, which restores the status quo: what the milestone's
+          own timeout would have done without the dispute (refund if it was
+          FUNDED, release if SUBMITTED), and never earlier than that timeout.
+          A dispute thus buys its caller nothing but the arbiter's attention.
         Payouts are credited and pulled with `withdraw` (pull payments); every
         state-changing function is non-reentrant, and a token that delivers less
         than asked (fee-on-transfer) is refused.
@@ -48,6 +52,9 @@ struct Milestone:
     amount: uint256
     state: uint8
     since: uint256
+    # @dev While DISPUTED: the state and `since` the dispute interrupted.
+    disputedFrom: uint8
+    disputedSince: uint256
 
 event JobCreated:
     jobId: indexed(uint256)
@@ -239,14 +246,21 @@ def refund(job_id: uint256, index: uint256):
 @nonreentrant
 def dispute(job_id: uint256, index: uint256):
     """
-    @notice Sends a funded or submitted milestone to the arbiter (client or provider).
+    @notice Sends a milestone to the arbiter: the client a funded or submitted one,
+            the provider only one it submitted.
+    @dev A provider that never delivered has nothing to argue: letting it dispute a
+         FUNDED milestone would block the client's refund behind the arbiter.
     @param job_id The job.
     @param index The milestone.
     """
     job: Job = self.jobs[job_id]
     assert msg.sender == job.client or msg.sender == job.provider, "Escrow: not a party"
-    state: uint8 = self.milestones[job_id][index].state
-    assert state == FUNDED or state == SUBMITTED, "Escrow: not disputable"
+    milestone: Milestone = self.milestones[job_id][index]
+    assert milestone.state == FUNDED or milestone.state == SUBMITTED, "Escrow: not disputable"
+    if msg.sender == job.provider:
+        assert milestone.state == SUBMITTED, "Escrow: provider disputes only a submission"
+    self.milestones[job_id][index].disputedFrom = milestone.state
+    self.milestones[job_id][index].disputedSince = milestone.since
     self._set_state(job_id, index, DISPUTED)
 
 
@@ -272,7 +286,12 @@ def rule(job_id: uint256, index: uint256, provider_share_bps: uint256):
 @nonreentrant
 def resolveTimeout(job_id: uint256, index: uint256):
     """
-    @notice Splits a dispute evenly when the arbiter did not rule within `arbitrationPeriod` (either party).
+    @notice Ends a dispute the arbiter left unruled past `arbitrationPeriod` (either party)
+            with the status quo: a disputed FUNDED milestone is refunded once its
+            delivery period is over too, a disputed SUBMITTED one is released once its
+            review period is over too.
+    @dev An even split would pay a party for disputing; the status quo pays what the
+         undisputed timeout would have paid, so a silent arbiter changes nothing.
     @param job_id The job.
     @param index The milestone.
     """
@@ -280,8 +299,14 @@ def resolveTimeout(job_id: uint256, index: uint256):
     assert msg.sender == job.client or msg.sender == job.provider, "Escrow: not a party"
     milestone: Milestone = self._milestone_in(job_id, index, DISPUTED)
     assert block.timestamp >= milestone.since + job.arbitrationPeriod, "Escrow: arbitration period running"
+    share: uint256 = 0
+    if milestone.disputedFrom == FUNDED:
+        assert block.timestamp >= milestone.disputedSince + job.deliveryPeriod, "Escrow: delivery period running"
+    else:
+        assert block.timestamp >= milestone.disputedSince + job.reviewPeriod, "Escrow: review period running"
+        share = BPS
     self._set_state(job_id, index, RESOLVED)
-    self._payout(job, milestone.amount, BPS // 2)
+    self._payout(job, milestone.amount, share)
 
 
 @external
@@ -307,7 +332,9 @@ def _add_milestone(job_id: uint256, amount: uint256) -> uint256:
     index: uint256 = self.jobs[job_id].milestoneCount
     assert index < MAX_MILESTONES, "Escrow: too many milestones"
     self.jobs[job_id].milestoneCount = index + 1
-    self.milestones[job_id][index] = Milestone(amount=amount, state=CREATED, since=block.timestamp)
+    self.milestones[job_id][index] = Milestone(
+        amount=amount, state=CREATED, since=block.timestamp, disputedFrom=0, disputedSince=0
+    )
     log MilestoneAdded(jobId=job_id, index=index, amount=amount)
     return index
 

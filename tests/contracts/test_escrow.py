@@ -140,8 +140,9 @@ def test_timeouts_for_silent_provider_client_and_arbiter(env):
     escrow.claimTimeout(job, 1, sender=e["provider"])
     escrow.resolveTimeout(job, 2, sender=e["provider"])
     assert [state(e, job, i) for i in range(3)] == [REFUNDED, RELEASED, RESOLVED]
-    assert escrow.credits(tok, e["client"]) == 10 * ETHER + 20 * ETHER
-    assert escrow.credits(tok, e["provider"]) == 20 * ETHER + 20 * ETHER
+    # the silent arbiter restores the status quo: the undelivered milestone 2 is refunded
+    assert escrow.credits(tok, e["client"]) == 10 * ETHER + 40 * ETHER
+    assert escrow.credits(tok, e["provider"]) == 20 * ETHER
 
 
 def test_invalid_fee_on_transfer_token_is_refused(env, users):
@@ -220,3 +221,46 @@ def test_escrow_balance_equals_unreleased_milestones_plus_credits(env, actions):
             credits = escrow.credits(tok, e["client"]) + escrow.credits(tok, e["provider"])
             assert escrow.owed(tok) == credits
             assert token.balanceOf(escrow.address) == unreleased + credits
+
+
+# --- attacks (issue 12) -----------------------------------------------------------
+
+
+def test_attack_provider_who_did_nothing_cannot_dispute_for_half(env):
+    # a provider that never submitted used to dispute and, with a silent arbiter, collect 50 %
+    e, escrow, tok = env, env["escrow"], env["token"].address
+    job = open_job(e, [10 * ETHER])
+    escrow.fund(job, 0, sender=e["client"])
+    with boa.reverts("Escrow: provider disputes only a submission"):
+        escrow.dispute(job, 0, sender=e["provider"])
+    boa.env.time_travel(seconds=DAY)
+    escrow.refund(job, 0, sender=e["client"])
+    assert escrow.credits(tok, e["client"]) == 10 * ETHER and escrow.credits(tok, e["provider"]) == 0
+
+
+def test_attack_client_dispute_before_review_timeout_with_silent_arbiter_releases(env):
+    # the mirror: the client disputes a delivery just before the provider's claim timeout
+    e, escrow, tok = env, env["escrow"], env["token"].address
+    job = open_job(e, [10 * ETHER])
+    escrow.fund(job, 0, sender=e["client"])
+    escrow.submit(job, 0, sender=e["provider"])
+    boa.env.time_travel(seconds=2 * DAY - 1)
+    escrow.dispute(job, 0, sender=e["client"])
+    boa.env.time_travel(seconds=3 * DAY)
+    escrow.resolveTimeout(job, 0, sender=e["client"])
+    assert state(e, job, 0) == RESOLVED
+    assert escrow.credits(tok, e["provider"]) == 10 * ETHER and escrow.credits(tok, e["client"]) == 0
+
+
+def test_silent_arbiter_on_a_disputed_undelivered_milestone_refunds_but_not_before_delivery_period(env):
+    e, escrow, tok = env, env["escrow"], env["token"].address
+    job = e["escrow"].createJob(e["provider"], tok, e["arbiter"], [10 * ETHER], 5 * DAY, DAY, DAY, sender=e["client"])
+    escrow.fund(job, 0, sender=e["client"])
+    escrow.dispute(job, 0, sender=e["client"])
+    boa.env.time_travel(seconds=DAY)
+    # the dispute cannot shorten the provider's delivery period
+    with boa.reverts("Escrow: delivery period running"):
+        escrow.resolveTimeout(job, 0, sender=e["client"])
+    boa.env.time_travel(seconds=4 * DAY)
+    escrow.resolveTimeout(job, 0, sender=e["provider"])
+    assert escrow.credits(tok, e["client"]) == 10 * ETHER and escrow.credits(tok, e["provider"]) == 0
