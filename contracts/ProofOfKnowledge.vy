@@ -17,7 +17,10 @@
            `withdrawRewards` (pull payment, callable by anyone for a learner).
         Emission: `baseReward * weight / 10000`, halved every `halvingEpochs`
         epochs, bounded by the per-epoch bucket, the per-learner-per-epoch cap
-        and one reward per (learner, course). A revoked credential lets anyone
+        and one reward per (learner, course). What the caps hold back is not
+        lost: it stays `deferredReward` and anyone `payDeferred`s it in a later
+        epoch, within that epoch's caps (finalize is open to anyone, so a cut
+        would let anyone shrink a learner's reward by finalizing at a bad time). A revoked credential lets anyone
         `clawback` its reward; what was already withdrawn becomes a debt
         netted against the learner's future rewards.
 
@@ -125,6 +128,17 @@ event Finalized:
     reward: uint256
     credentialId: uint256
 
+event RewardDeferred:
+    claimKey: indexed(bytes32)
+    learner: indexed(address)
+    amount: uint256
+
+event DeferredPaid:
+    claimKey: indexed(bytes32)
+    learner: indexed(address)
+    amount: uint256
+    stillDeferred: uint256
+
 event ClawedBack:
     claimKey: indexed(bytes32)
     learner: indexed(address)
@@ -166,6 +180,8 @@ claims: HashMap[bytes32, Claim]
 claimOf: public(HashMap[bytes32, bytes32])
 epochPaid: public(HashMap[uint256, uint256])
 learnerEpochPaid: public(HashMap[address, HashMap[uint256, uint256]])
+# @dev Claim key -> the part of its reward the caps held back, still owed to the learner.
+deferredReward: public(HashMap[bytes32, uint256])
 # @dev Rewards credited and not yet withdrawn.
 claimable: public(HashMap[address, uint256])
 # @dev Clawed-back rewards already withdrawn, netted against future rewards.
@@ -451,13 +467,14 @@ def finalize(claim_key: bytes32) -> uint256:
     assert claim.status == STATUS_PENDING, "ProofOfKnowledge: not pending"
     assert block.timestamp >= claim.submittedAt + self.challengeWindow, "ProofOfKnowledge: in challenge window"
     course: Course = self.courses[claim.courseId]
-    reward: uint256 = self._compute_reward(claim.learner, course.rewardWeight)
-    epoch: uint256 = self._epoch()
-    self.epochPaid[epoch] += reward
-    self.learnerEpochPaid[claim.learner][epoch] += reward
+    # the full reward is fixed now; the caps only decide when it is paid
+    entitled: uint256 = self._entitled_reward(course.rewardWeight)
+    reward: uint256 = self._pay_within_caps(claim.learner, entitled)
     self.claims[claim_key].status = STATUS_FINALIZED
     self.claims[claim_key].reward = reward
-    self._credit(claim.learner, reward)
+    if entitled > reward:
+        self.deferredReward[claim_key] = entitled - reward
+        log RewardDeferred(claimKey=claim_key, learner=claim.learner, amount=entitled - reward)
     # the only external call, to the trusted Credentials contract, comes after every effect
     credential_id: uint256 = extcall credentials.issueFor(
         course.issuer, claim.learner, claim.courseId, claim.courseVersion,
@@ -466,6 +483,27 @@ def finalize(claim_key: bytes32) -> uint256:
     self.claims[claim_key].credentialId = credential_id
     log Finalized(claimKey=claim_key, learner=claim.learner, reward=reward, credentialId=credential_id)
     return reward
+
+
+@external
+@nonreentrant
+def payDeferred(claim_key: bytes32) -> uint256:
+    """
+    @notice Credits what the caps held back of a finalized claim's reward, as far as the
+            current epoch's caps allow. Anyone may call.
+    @param claim_key The claim.
+    @return uint256 The amount credited now.
+    """
+    claim: Claim = self.claims[claim_key]
+    assert claim.status == STATUS_FINALIZED, "ProofOfKnowledge: not finalized"
+    deferred: uint256 = self.deferredReward[claim_key]
+    assert deferred > 0, "ProofOfKnowledge: nothing deferred"
+    paid: uint256 = self._pay_within_caps(claim.learner, deferred)
+    assert paid > 0, "ProofOfKnowledge: caps used up"
+    self.deferredReward[claim_key] = deferred - paid
+    self.claims[claim_key].reward = claim.reward + paid
+    log DeferredPaid(claimKey=claim_key, learner=claim.learner, amount=paid, stillDeferred=deferred - paid)
+    return paid
 
 
 @external
@@ -490,6 +528,8 @@ def clawback(claim_key: bytes32):
     self.totalLiabilities -= recovered
     self.debt[claim.learner] += owed
     self.totalEmitted -= recovered
+    # what the caps held back is simply never paid
+    self.deferredReward[claim_key] = 0
     self.claims[claim_key].status = STATUS_CLAWED_BACK
     log ClawedBack(claimKey=claim_key, learner=claim.learner, recovered=recovered, debt=owed)
 
@@ -611,15 +651,36 @@ def _epoch() -> uint256:
 
 @internal
 @view
-def _compute_reward(learner: address, weight: uint256) -> uint256:
+def _halvings() -> uint256:
+    return min(self._epoch() // halvingEpochs, 255)
+
+
+@internal
+@view
+def _entitled_reward(weight: uint256) -> uint256:
+    return (self.baseReward * weight // BPS) >> self._halvings()
+
+
+@internal
+@view
+def _capped(learner: address, amount: uint256) -> uint256:
+    # the part of `amount` the current epoch's bucket, the learner's cap and the reserve allow
     epoch: uint256 = self._epoch()
-    halvings: uint256 = min(epoch // halvingEpochs, 255)
-    reward: uint256 = (self.baseReward * weight // BPS) >> halvings
-    bucket: uint256 = self.epochEmission >> halvings
-    reward = min(reward, bucket - min(bucket, self.epochPaid[epoch]))
+    bucket: uint256 = self.epochEmission >> self._halvings()
+    reward: uint256 = min(amount, bucket - min(bucket, self.epochPaid[epoch]))
     cap: uint256 = self.learnerEpochCap
     reward = min(reward, cap - min(cap, self.learnerEpochPaid[learner][epoch]))
     return min(reward, self.balance - self.totalLiabilities)
+
+
+@internal
+def _pay_within_caps(learner: address, amount: uint256) -> uint256:
+    reward: uint256 = self._capped(learner, amount)
+    epoch: uint256 = self._epoch()
+    self.epochPaid[epoch] += reward
+    self.learnerEpochPaid[learner][epoch] += reward
+    self._credit(learner, reward)
+    return reward
 
 
 @internal
