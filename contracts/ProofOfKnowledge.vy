@@ -42,6 +42,10 @@ exports: (ownable.owner, ownable.transfer_ownership, eip712_domain_separator.eip
 
 from .interfaces import ICredentials
 
+# @dev Kept here, not in ICredentials, which ValidatorRegistry also compiles against.
+interface ICredentialChain:
+    def latestOf(token_id: uint256) -> uint256: view
+
 MAX_ORACLES: constant(uint256) = 16
 MAX_COURSES: constant(uint256) = 1024
 MAX_IRI_LENGTH: constant(uint256) = 256
@@ -511,7 +515,9 @@ def payDeferred(claim_key: bytes32) -> uint256:
 def clawback(claim_key: bytes32):
     """
     @notice Takes back the reward of a finalized claim whose credential was revoked. Anyone may call.
-    @dev Unwithdrawn reward returns to the reserve; the withdrawn part becomes debt.
+    @dev Unwithdrawn reward returns to the reserve; the withdrawn part becomes debt. The
+         credential is followed through re-issues (`latestOf`), and a burned one can still
+         be revoked, so neither moving nor burning it escapes the clawback.
     @param claim_key The claim.
     """
     claim: Claim = self.claims[claim_key]
@@ -519,7 +525,8 @@ def clawback(claim_key: bytes32):
     status: uint8 = 0
     issuer: address = empty(address)
     attesters: DynArray[address, 16] = []
-    status, issuer, attesters = staticcall credentials.verify(claim.credentialId)
+    current: uint256 = staticcall ICredentialChain(credentials.address).latestOf(claim.credentialId)
+    status, issuer, attesters = staticcall credentials.verify(current)
     assert status == _STATUS_REVOKED, "ProofOfKnowledge: credential not revoked"
     available: uint256 = self.claimable[claim.learner]
     recovered: uint256 = min(available, claim.reward)

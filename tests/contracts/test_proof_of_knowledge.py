@@ -473,3 +473,32 @@ def test_clawback_cancels_a_deferred_reward(env, users, deployer):
     with boa.reverts("ProofOfKnowledge: not finalized"):
         pok.payDeferred(key)
     assert pok.reserveBalance() == RESERVE
+
+
+def test_attack_burning_the_credential_does_not_escape_clawback(env, users):
+    pok, creds = env["pok"], env["creds"]
+    learner = users[0]
+    key = claim_after_window(pok, learner)
+    cred = pok.getClaim(key).credentialId
+    creds.burn(cred, sender=learner)  # the fraudulent learner "unequips" before the issuer acts
+    with boa.reverts("ProofOfKnowledge: credential not revoked"):
+        pok.clawback(key)  # burning alone is no fraud
+    creds.revoke(cred, "fraud", sender=env["issuer"])
+    assert creds.verify(cred)[0] == 2  # revoked, though burned
+    pok.clawback(key, sender=users[3])
+    assert pok.getClaim(key).status == CLAWED_BACK and pok.claimable(learner) == 0
+    assert pok.reserveBalance() == RESERVE
+
+
+def test_attack_reissue_does_not_escape_clawback(env, users):
+    pok, creds = env["pok"], env["creds"]
+    key = claim_after_window(pok, users[0])
+    old = pok.getClaim(key).credentialId
+    mid = creds.reissue(old, users[1], sender=env["issuer"])
+    new = creds.reissue(mid, users[2], sender=env["issuer"])
+    assert creds.latestOf(old) == new and creds.latestOf(mid) == new and creds.latestOf(new) == new
+    with boa.reverts("Credentials: replaced"):
+        creds.revoke(old, "fraud", sender=env["issuer"])  # revoke what the learner holds now
+    creds.revoke(new, "fraud", sender=env["issuer"])
+    pok.clawback(key)  # the claim still names `old`: clawback follows the replacements
+    assert pok.getClaim(key).status == CLAWED_BACK and pok.claimable(users[0]) == 0
