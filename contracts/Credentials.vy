@@ -299,19 +299,27 @@ def burn(token_id: uint256):
 @external
 def reissue(token_id: uint256, new_holder: address) -> uint256:
     """
-    @notice Moves a credential to a new wallet after key loss (its issuer only).
-    @dev The old token is burned and points to the new one; the record is copied.
+    @notice Moves a credential to a new wallet after key loss (its issuer, while still
+            registered).
+    @dev The old token is burned and points to the new one; the record is copied. The
+         prerequisite was checked at first issue and is not checked again (the learner
+         moves its credentials one at a time, in any order); the copy names the
+         prerequisite's latest id. An issuer removed with `setIssuer(False)` can no
+         longer move credentials to a wallet of its choosing.
     @param token_id The credential to replace (not revoked).
     @param new_holder The learner's new wallet.
     @return uint256 The new credential id.
     """
     erc721._require_minted(token_id)
     old: Credential = self._records[token_id]
-    assert old.issuer == msg.sender, "Credentials: not issuer"
+    assert old.issuer == msg.sender and self.isIssuer[msg.sender], "Credentials: not issuer"
     assert old.revokedAt == 0, "Credentials: revoked"
-    new_id: uint256 = self._issue(
+    prerequisite: uint256 = old.prerequisite
+    if prerequisite != 0:
+        prerequisite = self._latest_of(prerequisite)
+    new_id: uint256 = self._record_and_mint(
         new_holder, old.issuer, old.courseId, old.courseVersion, old.expiry,
-        old.prerequisite, old.evidenceHash, old.attesters
+        prerequisite, old.evidenceHash, old.attesters
     )
     self._records[token_id].replacedBy = new_id
     first: uint256 = self._first_of(token_id)
@@ -346,10 +354,7 @@ def latestOf(token_id: uint256) -> uint256:
     @param token_id The credential.
     @return uint256 The latest id of its re-issue chain.
     """
-    latest: uint256 = self._latestOf[self._first_of(token_id)]
-    if latest == 0:
-        return token_id
-    return latest
+    return self._latest_of(token_id)
 
 
 @external
@@ -398,6 +403,15 @@ def _first_of(token_id: uint256) -> uint256:
 
 @internal
 @view
+def _latest_of(token_id: uint256) -> uint256:
+    latest: uint256 = self._latestOf[self._first_of(token_id)]
+    if latest == 0:
+        return token_id
+    return latest
+
+
+@internal
+@view
 def _status(token_id: uint256) -> uint8:
     # revocation first: a burned credential revoked afterwards still reads as revoked
     if self._records[token_id].revokedAt != 0:
@@ -424,6 +438,22 @@ def _issue(
     if prerequisite != 0:
         assert erc721._owner_of(prerequisite) == holder, "Credentials: prerequisite not held"
         assert self._status(prerequisite) == STATUS_VALID, "Credentials: prerequisite invalid"
+    return self._record_and_mint(
+        holder, issuer, course_id, course_version, expiry, prerequisite, evidence_hash, attesters
+    )
+
+
+@internal
+def _record_and_mint(
+    holder: address,
+    issuer: address,
+    course_id: bytes32,
+    course_version: uint32,
+    expiry: uint64,
+    prerequisite: uint256,
+    evidence_hash: bytes32,
+    attesters: DynArray[address, MAX_ATTESTERS],
+) -> uint256:
     token_id: uint256 = self.lastTokenId + 1
     self.lastTokenId = token_id
     self._records[token_id] = Credential(
