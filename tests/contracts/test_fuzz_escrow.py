@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import boa
 from hypothesis import strategies as st
-from hypothesis.stateful import invariant, precondition, rule
+from hypothesis.stateful import initialize, invariant, precondition, rule
 
 from contract_helpers import ETHER, load_mock, load_partial
 from fuzzing import AnchoredMachine, reverted, run_machine
@@ -43,7 +43,12 @@ def test_escrow_invariants(deployer, users):
             # what the provider may be paid: milestones it submitted or a decision covered
             self.provider_earnable = 0
 
-        @rule(amounts=st.lists(st.integers(1, 300), min_size=1, max_size=3),
+        @initialize(amounts=st.lists(st.integers(1, 300), min_size=1, max_size=2),
+                    periods=st.tuples(*[st.sampled_from([HOUR, DAY, 3 * DAY])] * 3))
+        def open_accepted_job(self, amounts: list[int], periods: tuple[int, int, int]) -> None:
+            self.create_job(amounts, periods, True)
+
+        @rule(amounts=st.lists(st.integers(1, 300), min_size=1, max_size=2),
               periods=st.tuples(*[st.sampled_from([HOUR, DAY, 3 * DAY])] * 3), accept=st.booleans())
         def create_job(self, amounts: list[int], periods: tuple[int, int, int], accept: bool) -> None:
             wei = [a * ETHER for a in amounts]
@@ -62,14 +67,8 @@ def test_escrow_invariants(deployer, users):
             ok = parties[who] == provider and not escrow.jobs(job).accepted
             assert reverted(lambda: escrow.acceptJob(job, sender=parties[who])) == (not ok)
 
-        @precondition(lambda self: self.milestones)
-        @rule(n=st.integers(0, 50), who=st.integers(0, 3),
-              action=st.sampled_from(["fund", "submit", "approve", "dispute", "rule", "refund",
-                                      "claimTimeout", "resolveTimeout"]),
-              share=st.integers(0, 10_000))
-        def act(self, n: int, who: int, action: str, share: int) -> None:
+        def act(self, n: int, sender: str, action: str, share: int = 0) -> None:
             job, index, amount = self.milestones[n % len(self.milestones)]
-            sender = parties[who]
             before = escrow.milestones(job, index).state
             call = {
                 "fund": lambda: escrow.fund(job, index, sender=sender),
@@ -95,11 +94,39 @@ def test_escrow_invariants(deployer, users):
                 assert sender == client or (sender == provider and before == SUBMITTED)
             if action == "resolveTimeout":
                 assert sender in (client, provider)
-            if action == "submit":
-                self.provider_earnable += amount
-            if action in ("approve", "rule"):
+            if action in ("submit", "approve", "rule"):
                 self.provider_earnable += amount
             self.states[(job, index)] = after
+
+        # each party's own moves get a rule of their own, so that long legal sequences
+        # (fund, dispute, wait, timeout) come up often; `anyone_calls` tries every role
+        @precondition(lambda self: self.milestones)
+        @rule(n=st.integers(0, 50), action=st.sampled_from(["fund", "approve", "refund", "dispute"]))
+        def client_acts(self, n: int, action: str) -> None:
+            self.act(n, client, action)
+
+        @precondition(lambda self: self.milestones)
+        @rule(n=st.integers(0, 50), action=st.sampled_from(["submit", "claimTimeout", "dispute"]))
+        def provider_acts(self, n: int, action: str) -> None:
+            self.act(n, provider, action)
+
+        @precondition(lambda self: self.milestones)
+        @rule(n=st.integers(0, 50), share=st.integers(0, 10_000))
+        def arbiter_rules(self, n: int, share: int) -> None:
+            self.act(n, arbiter, "rule", share)
+
+        @precondition(lambda self: self.milestones)
+        @rule(n=st.integers(0, 50), who=st.sampled_from([0, 1]))
+        def timeout(self, n: int, who: int) -> None:
+            self.act(n, parties[who], "resolveTimeout")
+
+        @precondition(lambda self: self.milestones)
+        @rule(n=st.integers(0, 50), who=st.integers(0, 3),
+              action=st.sampled_from(["fund", "submit", "approve", "dispute", "rule", "refund",
+                                      "claimTimeout", "resolveTimeout"]),
+              share=st.integers(0, 10_000))
+        def anyone_calls(self, n: int, who: int, action: str, share: int) -> None:
+            self.act(n, parties[who], action, share)
 
         @rule(who=st.integers(0, 3))
         def withdraw(self, who: int) -> None:
@@ -122,4 +149,4 @@ def test_escrow_invariants(deployer, users):
             assert paid_provider <= self.provider_earnable
             assert escrow.credits(tok, arbiter) == 0 and escrow.credits(tok, stranger) == 0
 
-    run_machine(EscrowMachine)
+    run_machine(EscrowMachine, steps=20)
