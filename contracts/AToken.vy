@@ -8,7 +8,11 @@
         - admin (the DAO timelock, snekmate `ownable`): sets the issuer, the
           mint cap and period, pauses, and is the only one that releases the
           AZR reserve;
-        - issuer: mints, at most `mintCap` per `mintPeriod` seconds;
+        - issuer: mints from a token bucket, as rate-limited bridges (xERC20)
+          do: it holds at most `mintCap` and refills linearly at
+          `mintCap / mintPeriod` per second, so no window of `mintPeriod`
+          seconds, wherever it starts, sees more than the bucket plus one
+          refill (fixed windows allowed twice the cap within one second);
         - holders: transfer, permit, burn their own tokens.
         The nation's native AZR reserve sits in this contract; `fundReserve`
         (or a plain transfer) adds to it and only the admin releases it, never
@@ -62,12 +66,16 @@ event ReserveReleased:
 
 # @dev The account allowed to mint (within the rate limit).
 issuer: public(address)
-# @dev Most tokens the issuer may mint within one period.
+# @dev Longest refill period (bounds the refill arithmetic).
+MAX_MINT_PERIOD: public(constant(uint256)) = 366 * 86_400
+
+# @dev Capacity of the mint bucket: most tokens the issuer may mint at once.
 mintCap: public(uint256)
-# @dev Length of a minting period in seconds.
+# @dev Seconds an empty bucket takes to refill completely.
 mintPeriod: public(uint256)
-# @dev Period index -> amount minted in it.
-mintedInPeriod: public(HashMap[uint256, uint256])
+# @dev Bucket level at `_bucketUpdatedAt` (read it through `mintable()`).
+_bucketLevel: uint256
+_bucketUpdatedAt: uint256
 # @dev Native AZR ever added to the reserve.
 reserveFunded: public(uint256)
 # @dev Native AZR ever released from the reserve (never above `reserveFunded`).
@@ -95,6 +103,7 @@ def __init__(
     """
     assert admin_ != empty(address), "AToken: zero admin"
     assert mint_period_ > 0, "AToken: zero period"
+    assert mint_period_ <= MAX_MINT_PERIOD, "AToken: period too long"
     ownable.__init__()
     erc20.__init__(name_, symbol_, 18, symbol_, "1")
     pausable.__init__()
@@ -102,6 +111,8 @@ def __init__(
     self.issuer = issuer_
     self.mintCap = mint_cap_
     self.mintPeriod = mint_period_
+    self._bucketLevel = mint_cap_
+    self._bucketUpdatedAt = block.timestamp
     self.reserveFunded = msg.value
 
 
@@ -182,17 +193,27 @@ def transferFrom(owner: address, to: address, amount: uint256) -> bool:
 @external
 def mint(to: address, amount: uint256):
     """
-    @notice Mints `amount` to `to`; issuer only, within the current period's cap.
+    @notice Mints `amount` to `to`; issuer only, at most what the bucket holds (`mintable()`).
     @param to The receiver.
     @param amount The amount.
     """
     assert msg.sender == self.issuer, "AToken: not issuer"
     pausable._require_not_paused()
-    period: uint256 = block.timestamp // self.mintPeriod
-    minted: uint256 = self.mintedInPeriod[period] + amount
-    assert minted <= self.mintCap, "AToken: mint cap exceeded"
-    self.mintedInPeriod[period] = minted
+    available: uint256 = self._mintable()
+    assert amount <= available, "AToken: mint cap exceeded"
+    self._bucketLevel = available - amount
+    self._bucketUpdatedAt = block.timestamp
     erc20._mint(to, amount)
+
+
+@external
+@view
+def mintable() -> uint256:
+    """
+    @notice What the issuer may mint now: the bucket's level.
+    @return uint256 The amount.
+    """
+    return self._mintable()
 
 
 @external
@@ -229,12 +250,25 @@ def setIssuer(new_issuer: address):
 @external
 def setMintLimit(mint_cap: uint256, mint_period: uint256):
     """
-    @notice Sets the per-period mint cap and period length (admin only).
-    @param mint_cap Most tokens per period.
-    @param mint_period Period length in seconds, above zero.
+    @notice Sets the bucket's capacity and refill period (admin only).
+    @dev As xERC20's limit change, the bucket's level moves by the change of capacity
+         (never below zero): lowering the cap also takes away what was left of the old
+         one, so the issuer cannot front-run a lower limit by minting the remainder.
+    @param mint_cap Capacity: most tokens mintable at once.
+    @param mint_period Seconds to refill an empty bucket, in (0, MAX_MINT_PERIOD].
     """
     ownable._check_owner()
     assert mint_period > 0, "AToken: zero period"
+    assert mint_period <= MAX_MINT_PERIOD, "AToken: period too long"
+    available: uint256 = self._mintable()
+    old_cap: uint256 = self.mintCap
+    if mint_cap >= old_cap:
+        # available <= old_cap, so this cannot exceed mint_cap nor overflow
+        available += mint_cap - old_cap
+    else:
+        available -= min(available, old_cap - mint_cap)
+    self._bucketLevel = available
+    self._bucketUpdatedAt = block.timestamp
     self.mintCap = mint_cap
     self.mintPeriod = mint_period
     log MintLimitChanged(mintCap=mint_cap, mintPeriod=mint_period)
@@ -256,6 +290,20 @@ def unpause():
     """
     ownable._check_owner()
     pausable._unpause()
+
+
+@internal
+@view
+def _mintable() -> uint256:
+    cap: uint256 = self.mintCap
+    period: uint256 = self.mintPeriod
+    level: uint256 = self._bucketLevel
+    elapsed: uint256 = block.timestamp - self._bucketUpdatedAt
+    if elapsed >= period:
+        return cap
+    # cap * elapsed // period without the product (cap may be 2**256-1): elapsed < period
+    refill: uint256 = cap // period * elapsed + cap % period * elapsed // period
+    return level + min(refill, cap - level)
 
 
 @internal

@@ -57,8 +57,8 @@ def createAToken(
     @param name Token name.
     @param symbol Unique symbol, e.g. "aKES".
     @param issuer The initial issuer.
-    @param mint_cap Most tokens mintable per period.
-    @param mint_period Period length in seconds.
+    @param mint_cap The mint bucket's capacity (most tokens mintable at once).
+    @param mint_period Seconds the bucket takes to refill.
     @return address The new token.
     """
     ownable._check_owner()

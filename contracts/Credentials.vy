@@ -14,7 +14,11 @@
           re-issues to a new wallet after key loss, only its own credentials;
         - a minter (the ProofOfKnowledge contract) issues in the name of a
           registered issuer;
-        - the holder may burn ("unequip") its credential.
+        - the holder may burn ("unequip") its credential; the issuer can still
+          revoke the burned record, so burning never escapes a revocation (and a
+          clawback that depends on it).
+        A re-issue links the old id to the new one: `latestOf(id)` is the credential
+        a learner holds now for any id in the chain.
         `verify(id)` tells valid / revoked / expired with issuer and attesters.
 """
 
@@ -102,6 +106,10 @@ isMinter: public(HashMap[address, bool])
 # @dev Id of the last credential issued (ids start at 1).
 lastTokenId: public(uint256)
 _records: HashMap[uint256, Credential]
+# @dev Re-issue chains: any id -> the first id of its chain (0 for a first id), and
+#      first id -> the latest id (0 while never re-issued). O(1) `latestOf`.
+_firstOf: HashMap[uint256, uint256]
+_latestOf: HashMap[uint256, uint256]
 
 
 @deploy
@@ -264,12 +272,14 @@ def issueFor(
 @external
 def revoke(token_id: uint256, reason: String[128]):
     """
-    @notice Revokes a credential with a reason (its issuer only).
+    @notice Revokes a credential with a reason (its issuer only), even one its holder burned.
+    @dev A re-issued id is refused: revoke `latestOf(id)`, the one the learner holds.
     @param token_id The credential.
     @param reason Why, kept on chain.
     """
-    erc721._require_minted(token_id)
+    # the record, not the token: a holder must not dodge revocation by burning
     assert self._records[token_id].issuer == msg.sender, "Credentials: not issuer"
+    assert self._records[token_id].replacedBy == 0, "Credentials: replaced"
     assert self._records[token_id].revokedAt == 0, "Credentials: already revoked"
     self._records[token_id].revokedAt = convert(block.timestamp, uint64)
     self._records[token_id].revocationReason = reason
@@ -289,21 +299,32 @@ def burn(token_id: uint256):
 @external
 def reissue(token_id: uint256, new_holder: address) -> uint256:
     """
-    @notice Moves a credential to a new wallet after key loss (its issuer only).
-    @dev The old token is burned and points to the new one; the record is copied.
+    @notice Moves a credential to a new wallet after key loss (its issuer, while still
+            registered).
+    @dev The old token is burned and points to the new one; the record is copied. The
+         prerequisite was checked at first issue and is not checked again (the learner
+         moves its credentials one at a time, in any order); the copy names the
+         prerequisite's latest id. An issuer removed with `setIssuer(False)` can no
+         longer move credentials to a wallet of its choosing.
     @param token_id The credential to replace (not revoked).
     @param new_holder The learner's new wallet.
     @return uint256 The new credential id.
     """
     erc721._require_minted(token_id)
     old: Credential = self._records[token_id]
-    assert old.issuer == msg.sender, "Credentials: not issuer"
+    assert old.issuer == msg.sender and self.isIssuer[msg.sender], "Credentials: not issuer"
     assert old.revokedAt == 0, "Credentials: revoked"
-    new_id: uint256 = self._issue(
+    prerequisite: uint256 = old.prerequisite
+    if prerequisite != 0:
+        prerequisite = self._latest_of(prerequisite)
+    new_id: uint256 = self._record_and_mint(
         new_holder, old.issuer, old.courseId, old.courseVersion, old.expiry,
-        old.prerequisite, old.evidenceHash, old.attesters
+        prerequisite, old.evidenceHash, old.attesters
     )
     self._records[token_id].replacedBy = new_id
+    first: uint256 = self._first_of(token_id)
+    self._firstOf[new_id] = first
+    self._latestOf[first] = new_id
     erc721._burn(token_id)
     log Reissued(oldTokenId=token_id, newTokenId=new_id, holder=new_holder)
     return new_id
@@ -316,12 +337,24 @@ def verify(token_id: uint256) -> (uint8, address, DynArray[address, MAX_ATTESTER
     @notice Whether a credential is valid now, with its issuer and attesters.
     @param token_id The credential.
     @return uint8 STATUS_NONE (no such token, burned or replaced), STATUS_VALID,
-            STATUS_REVOKED or STATUS_EXPIRED.
+            STATUS_REVOKED (also when revoked after a burn) or STATUS_EXPIRED.
     @return address The issuer.
     @return DynArray The attesting oracles.
     """
     record: Credential = self._records[token_id]
     return self._status(token_id), record.issuer, record.attesters
+
+
+@external
+@view
+def latestOf(token_id: uint256) -> uint256:
+    """
+    @notice The credential that replaced `token_id` through any number of re-issues,
+            or `token_id` itself if it was never re-issued.
+    @param token_id The credential.
+    @return uint256 The latest id of its re-issue chain.
+    """
+    return self._latest_of(token_id)
 
 
 @external
@@ -361,11 +394,30 @@ def courseOf(token_id: uint256) -> bytes32:
 
 @internal
 @view
+def _first_of(token_id: uint256) -> uint256:
+    first: uint256 = self._firstOf[token_id]
+    if first == 0:
+        return token_id
+    return first
+
+
+@internal
+@view
+def _latest_of(token_id: uint256) -> uint256:
+    latest: uint256 = self._latestOf[self._first_of(token_id)]
+    if latest == 0:
+        return token_id
+    return latest
+
+
+@internal
+@view
 def _status(token_id: uint256) -> uint8:
-    if not erc721._exists(token_id):
-        return STATUS_NONE
+    # revocation first: a burned credential revoked afterwards still reads as revoked
     if self._records[token_id].revokedAt != 0:
         return STATUS_REVOKED
+    if not erc721._exists(token_id):
+        return STATUS_NONE
     expiry: uint64 = self._records[token_id].expiry
     if expiry != 0 and block.timestamp >= convert(expiry, uint256):
         return STATUS_EXPIRED
@@ -386,6 +438,22 @@ def _issue(
     if prerequisite != 0:
         assert erc721._owner_of(prerequisite) == holder, "Credentials: prerequisite not held"
         assert self._status(prerequisite) == STATUS_VALID, "Credentials: prerequisite invalid"
+    return self._record_and_mint(
+        holder, issuer, course_id, course_version, expiry, prerequisite, evidence_hash, attesters
+    )
+
+
+@internal
+def _record_and_mint(
+    holder: address,
+    issuer: address,
+    course_id: bytes32,
+    course_version: uint32,
+    expiry: uint64,
+    prerequisite: uint256,
+    evidence_hash: bytes32,
+    attesters: DynArray[address, MAX_ATTESTERS],
+) -> uint256:
     token_id: uint256 = self.lastTokenId + 1
     self.lastTokenId = token_id
     self._records[token_id] = Credential(

@@ -17,7 +17,10 @@
            `withdrawRewards` (pull payment, callable by anyone for a learner).
         Emission: `baseReward * weight / 10000`, halved every `halvingEpochs`
         epochs, bounded by the per-epoch bucket, the per-learner-per-epoch cap
-        and one reward per (learner, course). A revoked credential lets anyone
+        and one reward per (learner, course). What the caps hold back is not
+        lost: it stays `deferredReward` and anyone `payDeferred`s it in a later
+        epoch, within that epoch's caps (finalize is open to anyone, so a cut
+        would let anyone shrink a learner's reward by finalizing at a bad time). A revoked credential lets anyone
         `clawback` its reward; what was already withdrawn becomes a debt
         netted against the learner's future rewards.
 
@@ -39,7 +42,14 @@ exports: (ownable.owner, ownable.transfer_ownership, eip712_domain_separator.eip
 
 from .interfaces import ICredentials
 
+# @dev Kept here, not in ICredentials, which ValidatorRegistry also compiles against.
+interface ICredentialChain:
+    def latestOf(token_id: uint256) -> uint256: view
+
 MAX_ORACLES: constant(uint256) = 16
+MAX_COURSES: constant(uint256) = 1024
+MAX_IRI_LENGTH: constant(uint256) = 256
+MAX_TITLE_LENGTH: constant(uint256) = 128
 BPS: constant(uint256) = 10_000
 COMPLETION_TYPEHASH: public(constant(bytes32)) = keccak256(
     "Completion(address learner,bytes32 courseId,uint32 courseVersion,uint16 score,uint64 completedAt,bytes32 evidenceHash,uint64 oracleSetVersion,uint64 deadline)"
@@ -69,6 +79,11 @@ struct Course:
     rewardWeight: uint256
     active: bool
 
+# @dev What people and programs show for a course: its xAPI activity IRI and a title.
+struct CourseInfo:
+    iri: String[MAX_IRI_LENGTH]
+    title: String[MAX_TITLE_LENGTH]
+
 struct Claim:
     learner: address
     courseId: bytes32
@@ -89,6 +104,8 @@ event CourseSet:
     issuer: address
     rewardWeight: uint256
     active: bool
+    iri: String[MAX_IRI_LENGTH]
+    title: String[MAX_TITLE_LENGTH]
 
 event OracleCommitteeSet:
     version: indexed(uint64)
@@ -115,6 +132,17 @@ event Finalized:
     reward: uint256
     credentialId: uint256
 
+event RewardDeferred:
+    claimKey: indexed(bytes32)
+    learner: indexed(address)
+    amount: uint256
+
+event DeferredPaid:
+    claimKey: indexed(bytes32)
+    learner: indexed(address)
+    amount: uint256
+    stillDeferred: uint256
+
 event ClawedBack:
     claimKey: indexed(bytes32)
     learner: indexed(address)
@@ -134,6 +162,10 @@ epochDuration: public(immutable(uint256))
 halvingEpochs: public(immutable(uint256))
 
 courses: public(HashMap[bytes32, Course])
+# @dev Kept apart from `courses` so `submit` and `finalize` do not load the strings.
+courseInfo: public(HashMap[bytes32, CourseInfo])
+# @dev Every course id ever set, in the order first set: the catalog's index.
+courseIds: public(DynArray[bytes32, MAX_COURSES])
 isOracle: public(HashMap[address, bool])
 oracles: public(DynArray[address, MAX_ORACLES])
 quorum: public(uint256)
@@ -152,6 +184,8 @@ claims: HashMap[bytes32, Claim]
 claimOf: public(HashMap[bytes32, bytes32])
 epochPaid: public(HashMap[uint256, uint256])
 learnerEpochPaid: public(HashMap[address, HashMap[uint256, uint256]])
+# @dev Claim key -> the part of its reward the caps held back, still owed to the learner.
+deferredReward: public(HashMap[bytes32, uint256])
 # @dev Rewards credited and not yet withdrawn.
 claimable: public(HashMap[address, uint256])
 # @dev Clawed-back rewards already withdrawn, netted against future rewards.
@@ -215,18 +249,41 @@ def __default__():
 
 
 @external
-def setCourse(course_id: bytes32, issuer: address, reward_weight: uint256, active: bool):
+def setCourse(
+    course_id: bytes32,
+    issuer: address,
+    reward_weight: uint256,
+    active: bool,
+    iri: String[MAX_IRI_LENGTH] = "",
+    title: String[MAX_TITLE_LENGTH] = "",
+):
     """
     @notice Adds or updates a catalog course (owner, i.e. the DAO, only).
+    @dev An empty `iri` keeps the IRI and title already recorded, so a DAO
+         vote that only deactivates a course need not restate them.
     @param course_id keccak256 of the course's activity IRI.
     @param issuer The credential issuer for the course.
     @param reward_weight Reward weight in basis points (10000 = base reward).
     @param active Whether completions are accepted.
+    @param iri The xAPI activity IRI; its keccak256 must be `course_id`.
+    @param title A human-readable name for wallets and oracles.
     """
     ownable._check_owner()
     assert issuer != empty(address), "ProofOfKnowledge: zero issuer"
+    info: CourseInfo = self.courseInfo[course_id]
+    if len(iri) > 0:
+        # the id is what learners' claims name: the IRI must be the one it stands for
+        assert keccak256(iri) == course_id, "ProofOfKnowledge: id is not keccak256(iri)"
+        info = CourseInfo(iri=iri, title=title)
+        self.courseInfo[course_id] = info
+    if self.courses[course_id].issuer == empty(address):
+        # a set issuer marks a course already listed: each id is listed once
+        self.courseIds.append(course_id)
     self.courses[course_id] = Course(issuer=issuer, rewardWeight=reward_weight, active=active)
-    log CourseSet(courseId=course_id, issuer=issuer, rewardWeight=reward_weight, active=active)
+    log CourseSet(
+        courseId=course_id, issuer=issuer, rewardWeight=reward_weight, active=active,
+        iri=info.iri, title=info.title,
+    )
 
 
 @external
@@ -414,13 +471,14 @@ def finalize(claim_key: bytes32) -> uint256:
     assert claim.status == STATUS_PENDING, "ProofOfKnowledge: not pending"
     assert block.timestamp >= claim.submittedAt + self.challengeWindow, "ProofOfKnowledge: in challenge window"
     course: Course = self.courses[claim.courseId]
-    reward: uint256 = self._compute_reward(claim.learner, course.rewardWeight)
-    epoch: uint256 = self._epoch()
-    self.epochPaid[epoch] += reward
-    self.learnerEpochPaid[claim.learner][epoch] += reward
+    # the full reward is fixed now; the caps only decide when it is paid
+    entitled: uint256 = self._entitled_reward(course.rewardWeight)
+    reward: uint256 = self._pay_within_caps(claim.learner, entitled)
     self.claims[claim_key].status = STATUS_FINALIZED
     self.claims[claim_key].reward = reward
-    self._credit(claim.learner, reward)
+    if entitled > reward:
+        self.deferredReward[claim_key] = entitled - reward
+        log RewardDeferred(claimKey=claim_key, learner=claim.learner, amount=entitled - reward)
     # the only external call, to the trusted Credentials contract, comes after every effect
     credential_id: uint256 = extcall credentials.issueFor(
         course.issuer, claim.learner, claim.courseId, claim.courseVersion,
@@ -433,10 +491,33 @@ def finalize(claim_key: bytes32) -> uint256:
 
 @external
 @nonreentrant
+def payDeferred(claim_key: bytes32) -> uint256:
+    """
+    @notice Credits what the caps held back of a finalized claim's reward, as far as the
+            current epoch's caps allow. Anyone may call.
+    @param claim_key The claim.
+    @return uint256 The amount credited now.
+    """
+    claim: Claim = self.claims[claim_key]
+    assert claim.status == STATUS_FINALIZED, "ProofOfKnowledge: not finalized"
+    deferred: uint256 = self.deferredReward[claim_key]
+    assert deferred > 0, "ProofOfKnowledge: nothing deferred"
+    paid: uint256 = self._pay_within_caps(claim.learner, deferred)
+    assert paid > 0, "ProofOfKnowledge: caps used up"
+    self.deferredReward[claim_key] = deferred - paid
+    self.claims[claim_key].reward = claim.reward + paid
+    log DeferredPaid(claimKey=claim_key, learner=claim.learner, amount=paid, stillDeferred=deferred - paid)
+    return paid
+
+
+@external
+@nonreentrant
 def clawback(claim_key: bytes32):
     """
     @notice Takes back the reward of a finalized claim whose credential was revoked. Anyone may call.
-    @dev Unwithdrawn reward returns to the reserve; the withdrawn part becomes debt.
+    @dev Unwithdrawn reward returns to the reserve; the withdrawn part becomes debt. The
+         credential is followed through re-issues (`latestOf`), and a burned one can still
+         be revoked, so neither moving nor burning it escapes the clawback.
     @param claim_key The claim.
     """
     claim: Claim = self.claims[claim_key]
@@ -444,7 +525,8 @@ def clawback(claim_key: bytes32):
     status: uint8 = 0
     issuer: address = empty(address)
     attesters: DynArray[address, 16] = []
-    status, issuer, attesters = staticcall credentials.verify(claim.credentialId)
+    current: uint256 = staticcall ICredentialChain(credentials.address).latestOf(claim.credentialId)
+    status, issuer, attesters = staticcall credentials.verify(current)
     assert status == _STATUS_REVOKED, "ProofOfKnowledge: credential not revoked"
     available: uint256 = self.claimable[claim.learner]
     recovered: uint256 = min(available, claim.reward)
@@ -453,6 +535,8 @@ def clawback(claim_key: bytes32):
     self.totalLiabilities -= recovered
     self.debt[claim.learner] += owed
     self.totalEmitted -= recovered
+    # what the caps held back is simply never paid
+    self.deferredReward[claim_key] = 0
     self.claims[claim_key].status = STATUS_CLAWED_BACK
     log ClawedBack(claimKey=claim_key, learner=claim.learner, recovered=recovered, debt=owed)
 
@@ -503,6 +587,17 @@ def reserveBalance() -> uint256:
     @return uint256 Balance minus owed rewards and bonds.
     """
     return self.balance - self.totalLiabilities
+
+
+@external
+@view
+def getCourseIds() -> DynArray[bytes32, MAX_COURSES]:
+    """
+    @notice Every catalog course id, active or not, in the order first set.
+    @dev Read each with `courses(id)` and `courseInfo(id)`.
+    @return DynArray The course ids.
+    """
+    return self.courseIds
 
 
 @external
@@ -563,15 +658,36 @@ def _epoch() -> uint256:
 
 @internal
 @view
-def _compute_reward(learner: address, weight: uint256) -> uint256:
+def _halvings() -> uint256:
+    return min(self._epoch() // halvingEpochs, 255)
+
+
+@internal
+@view
+def _entitled_reward(weight: uint256) -> uint256:
+    return (self.baseReward * weight // BPS) >> self._halvings()
+
+
+@internal
+@view
+def _capped(learner: address, amount: uint256) -> uint256:
+    # the part of `amount` the current epoch's bucket, the learner's cap and the reserve allow
     epoch: uint256 = self._epoch()
-    halvings: uint256 = min(epoch // halvingEpochs, 255)
-    reward: uint256 = (self.baseReward * weight // BPS) >> halvings
-    bucket: uint256 = self.epochEmission >> halvings
-    reward = min(reward, bucket - min(bucket, self.epochPaid[epoch]))
+    bucket: uint256 = self.epochEmission >> self._halvings()
+    reward: uint256 = min(amount, bucket - min(bucket, self.epochPaid[epoch]))
     cap: uint256 = self.learnerEpochCap
     reward = min(reward, cap - min(cap, self.learnerEpochPaid[learner][epoch]))
     return min(reward, self.balance - self.totalLiabilities)
+
+
+@internal
+def _pay_within_caps(learner: address, amount: uint256) -> uint256:
+    reward: uint256 = self._capped(learner, amount)
+    epoch: uint256 = self._epoch()
+    self.epochPaid[epoch] += reward
+    self.learnerEpochPaid[learner][epoch] += reward
+    self._credit(learner, reward)
+    return reward
 
 
 @internal

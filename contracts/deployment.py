@@ -23,7 +23,7 @@ proposer, canceller and executor, and the deployer holds no role anywhere.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from eth_abi import decode, encode
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
@@ -41,6 +41,16 @@ DEFAULT_ADMIN_ROLE = b"\x00" * 32
 # keccak of the activity IRI, as the oracle derives course ids from xAPI objects
 VALIDATOR_COURSE_IRI = "https://azora.africa/courses/validator"
 VALIDATOR_COURSE_ID = keccak(text=VALIDATOR_COURSE_IRI)
+VALIDATOR_COURSE_TITLE = "Azora Validator"
+
+# The catalog `azora dev` and `azora testnet init` start with, in the genesis' `azora.courses` form.
+DEMO_COURSES: tuple[dict[str, Any], ...] = (
+    {"iri": "https://azora.africa/courses/blockchain-101", "title": "Blockchain 101", "rewardWeight": 10_000},
+    {"iri": "https://azora.africa/courses/smart-contracts", "title": "Smart Contracts with Vyper",
+     "rewardWeight": 15_000},
+    {"iri": "https://azora.africa/courses/digital-finance", "title": "Digital Finance Basics",
+     "rewardWeight": 5_000},
+)
 
 # names under which `values` holds the system contracts, as azora_nodeInfo reports them
 SYSTEM_CONTRACTS = (
@@ -118,6 +128,43 @@ class ATokenSpec:
     issuer: str | None = None  # None: no issuer until the DAO appoints one
 
 
+@dataclass(frozen=True)
+class CourseSpec:
+    """A genesis catalog course; its id is keccak256 of `iri`. No issuer: the DAO issues."""
+
+    iri: str
+    title: str
+    reward_weight: int = 10_000
+    active: bool = True
+    issuer: str | None = None
+
+    @property
+    def course_id(self) -> bytes:
+        return keccak(text=self.iri)
+
+
+def parse_courses(entries: Sequence[Mapping[str, Any]]) -> list[CourseSpec]:
+    """The genesis' `azora.courses` list: `{"iri", "title", "rewardWeight"?, "active"?, "issuer"?}`."""
+    specs = []
+    for entry in entries:
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("iri"), str) or not entry["iri"]:
+            raise ValueError(f"genesis: azora.courses entry {entry!r} needs an `iri` string")
+        specs.append(CourseSpec(
+            iri=entry["iri"], title=str(entry.get("title", "")),
+            reward_weight=_quantity(entry.get("rewardWeight", 10_000)), active=bool(entry.get("active", True)),
+            issuer=entry.get("issuer"),
+        ))
+    ids = [c.course_id for c in specs]
+    if len(set(ids)) != len(ids) or VALIDATOR_COURSE_ID in ids:
+        raise ValueError("genesis: azora.courses lists a course twice (or the validator course)")
+    return specs
+
+
+def _quantity(value: Any) -> int:
+    # genesis files write numbers as JSON integers or hex/decimal strings, as geth accepts
+    return int(value, 0) if isinstance(value, str) else int(value)
+
+
 def default_atokens() -> list[ATokenSpec]:
     """The five genesis a-tokens sharing the 54 million AZR seed reserve for African nations."""
     share = 54_000_000 * ETHER // 5
@@ -139,6 +186,7 @@ class DeploymentParams:
     oracle_quorum: int
     validators: Sequence[ValidatorSpec]
     atokens: Sequence[ATokenSpec] = field(default_factory=default_atokens)
+    courses: Sequence[CourseSpec] = ()
     mining_reserve: int = 100_000_000 * ETHER
     treasury_reserve: int = 50_000_000 * ETHER
     credentials_base_uri: str = ""
@@ -231,8 +279,25 @@ def _configure_mining(p: DeploymentParams) -> list[Step]:
         Call("Credentials", "setIssuer", (Ref("Timelock"), True)),
         Call("Credentials", "setMinter", (Ref("ProofOfKnowledge"), True)),
         Call("ProofOfKnowledge", "setOracleCommittee", (members, p.oracle_quorum)),
-        Call("ProofOfKnowledge", "setCourse", (p.validator_course_id, Ref("Timelock"), 10_000, True)),
+        Call(
+            "ProofOfKnowledge", "setCourse",
+            (p.validator_course_id, Ref("Timelock"), 10_000, True, *_validator_course_label(p)),
+        ),
+        *(
+            Call(
+                "ProofOfKnowledge", "setCourse",
+                (c.course_id, c.issuer or Ref("Timelock"), c.reward_weight, c.active, c.iri, c.title),
+            )
+            for c in p.courses
+        ),
     ]
+
+
+def _validator_course_label(p: DeploymentParams) -> tuple[str, str]:
+    # a chain configured with another validator course id has no IRI we could name for it
+    if p.validator_course_id == VALIDATOR_COURSE_ID:
+        return VALIDATOR_COURSE_IRI, VALIDATOR_COURSE_TITLE
+    return "", ""
 
 
 def _register_validators(p: DeploymentParams) -> list[Step]:

@@ -14,6 +14,7 @@ import trio
 from consensus.config import DEV_TIMEOUTS
 from consensus.sign_guard import GuardedSigner, MemorySignRecordStore
 from consensus.signing import LocalSigner, SigningDomain
+from contracts.deployment import DEMO_COURSES
 from eth_account import Account
 from eth_utils import to_canonical_address
 from kernel.chain import Chain
@@ -71,6 +72,7 @@ def dev_genesis(accounts: list[Any], *, chain_id: int, balance_wei: int, validat
         "azora": {"validators": [{"address": "0x" + validator.hex(), "stake": hex(DEV_VALIDATOR_STAKE)}],
                   "oracles": {"members": oracles, "quorum": min(2, len(oracles))},
                   "epochLength": AZORA_DEFAULTS.epoch_length,
+                  "courses": [dict(c) for c in DEMO_COURSES],
                   "systemContracts": DEV_SYSTEM_PARAMS},
     }
 

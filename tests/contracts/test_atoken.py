@@ -168,3 +168,53 @@ def test_reserves_are_never_over_released(env, users, steps):
                 t.fundReserve(value=amount, sender=users[1])
             assert t.reserveReleased() <= t.reserveFunded()
             assert boa.env.get_balance(t.address) == t.reserveFunded() - t.reserveReleased()
+
+
+# --- attacks (issue 12) -----------------------------------------------------------
+
+
+def test_attack_mint_twice_the_cap_across_a_window_boundary(env, users):
+    # fixed windows let the issuer mint the cap at 23:59:59 and again at 00:00:00
+    t, issuer = env["token"], env["issuer"]
+    now = boa.env.evm.patch.timestamp
+    boa.env.time_travel(seconds=DAY - now % DAY - 1)  # one second before a window boundary
+    t.mint(users[0], 1_000 * ETHER, sender=issuer)
+    boa.env.time_travel(seconds=2)
+    with boa.reverts("AToken: mint cap exceeded"):
+        t.mint(users[0], 1_000 * ETHER, sender=issuer)
+    assert t.totalSupply() == 1_000 * ETHER
+
+
+def test_mint_allowance_refills_linearly_up_to_the_cap(env, users):
+    t, issuer = env["token"], env["issuer"]
+    assert t.mintable() == 1_000 * ETHER
+    t.mint(users[0], 1_000 * ETHER, sender=issuer)
+    assert t.mintable() == 0
+    boa.env.time_travel(seconds=DAY // 4)
+    assert t.mintable() == 250 * ETHER
+    with boa.reverts("AToken: mint cap exceeded"):
+        t.mint(users[0], 250 * ETHER + 1, sender=issuer)
+    t.mint(users[0], 250 * ETHER, sender=issuer)
+    boa.env.time_travel(seconds=10 * DAY)
+    assert t.mintable() == 1_000 * ETHER  # never above the cap
+    # within any window of mintPeriod seconds at most 2 caps: the full bucket plus one refill
+    t.mint(users[0], 1_000 * ETHER, sender=issuer)
+    boa.env.time_travel(seconds=DAY)
+    t.mint(users[0], 1_000 * ETHER, sender=issuer)
+
+
+def test_lowering_or_raising_the_limit_moves_the_allowance_by_the_difference(env, users):
+    # as xERC20's limit change: a lower cap cannot be dodged by minting what was left
+    t, admin, issuer = env["token"], env["admin"], env["issuer"]
+    t.mint(users[0], 300 * ETHER, sender=issuer)
+    t.setMintLimit(500 * ETHER, DAY, sender=admin)
+    assert t.mintable() == 200 * ETHER
+    t.setMintLimit(2_000 * ETHER, DAY, sender=admin)
+    assert t.mintable() == 1_700 * ETHER
+    t.setMintLimit(100 * ETHER, DAY, sender=admin)
+    assert t.mintable() == 0
+    t.setMintLimit(2**256 - 1, DAY, sender=admin)  # an unlimited cap cannot overflow the refill
+    boa.env.time_travel(seconds=DAY // 2)
+    t.mint(users[0], 10**30, sender=issuer)
+    with boa.reverts("AToken: period too long"):
+        t.setMintLimit(1, 2**255, sender=admin)

@@ -62,6 +62,7 @@ def test_invalid_escrow_with_a_token_that_returns_false_or_too_many_milestones(d
     token.approve(escrow.address, 2**256 - 1, sender=client)
     token.set_returns_false(True)
     job = escrow.createJob(provider, token.address, arbiter, [ETHER], DAY, DAY, DAY, sender=client)
+    escrow.acceptJob(job, sender=provider)
     with boa.reverts("Escrow: transfer failed"):
         escrow.fund(job, 0, sender=client)
     token.set_returns_false(False)

@@ -144,3 +144,33 @@ def test_prerequisite_must_be_held_and_valid(creds, users):
 def test_invalid_privileged_call_by_arbitrary_caller(creds, users, call):
     with boa.reverts("ownable: caller is not the owner"):
         call(creds, users[2])
+
+
+# --- attacks and defects (issue 12) ------------------------------------------------
+
+
+@pytest.mark.parametrize("base_moves_first", [False, True])
+def test_credential_with_a_prerequisite_can_be_reissued(creds, users, base_moves_first):
+    issuer, old_wallet, new_wallet = users[0], users[3], users[4]
+    base = issue(creds, issuer, old_wallet)
+    advanced = issue(creds, issuer, old_wallet, prerequisite=base)
+    if base_moves_first:
+        new_base = creds.reissue(base, new_wallet, sender=issuer)
+        new_advanced = creds.reissue(advanced, new_wallet, sender=issuer)
+    else:
+        new_advanced = creds.reissue(advanced, new_wallet, sender=issuer)
+        new_base = creds.reissue(base, new_wallet, sender=issuer)
+    assert creds.ownerOf(new_advanced) == new_wallet and creds.verify(new_advanced)[0] == VALID
+    # the copy names the prerequisite's chain; latestOf finds the one held now
+    assert creds.latestOf(creds.credential(new_advanced).prerequisite) == new_base
+    assert creds.ownerOf(new_base) == new_wallet
+
+
+def test_attack_removed_issuer_cannot_reissue(creds, users, deployer):
+    issuer, learner, accomplice = users[0], users[3], users[2]
+    tid = issue(creds, issuer, learner)
+    creds.setIssuer(issuer, False, sender=deployer)
+    # a removed (say, compromised) issuer used to move any of its credentials anywhere
+    with boa.reverts("Credentials: not issuer"):
+        creds.reissue(tid, accomplice, sender=issuer)
+    assert creds.ownerOf(tid) == learner and creds.verify(tid)[0] == VALID

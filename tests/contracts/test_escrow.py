@@ -25,9 +25,13 @@ def env(deployer, users):
     return {"escrow": escrow, "token": token, "client": client, "provider": provider, "arbiter": arbiter}
 
 
-def open_job(env, amounts=(100 * ETHER, 50 * ETHER)) -> int:
+def open_job(env, amounts=(100 * ETHER, 50 * ETHER), periods=(DAY, 2 * DAY, 3 * DAY), token=None) -> int:
+    """A job the provider has accepted."""
     e = env
-    return e["escrow"].createJob(e["provider"], e["token"].address, e["arbiter"], list(amounts), DAY, 2 * DAY, 3 * DAY, sender=e["client"])
+    token = token or e["token"].address
+    job = e["escrow"].createJob(e["provider"], token, e["arbiter"], list(amounts), *periods, sender=e["client"])
+    e["escrow"].acceptJob(job, sender=e["provider"])
+    return job
 
 
 def state(env, job, i) -> int:
@@ -70,7 +74,7 @@ def test_invalid_job_creation(env, users):
         ((p, users[4], a, [1], DAY, DAY, DAY), "Escrow: token not a contract"),
         ((p, tok, "0x" + "00" * 20, [1], DAY, DAY, DAY), "Escrow: zero arbiter"),
         ((p, tok, p, [1], DAY, DAY, DAY), "Escrow: arbiter is a party"),
-        ((p, tok, a, [1], 0, DAY, DAY), "Escrow: zero period"),
+        ((p, tok, a, [1], 0, DAY, DAY), "Escrow: bad period"),
         ((p, tok, a, [0], DAY, DAY, DAY), "Escrow: zero amount"),
     ]
     for args, reason in cases:
@@ -140,8 +144,9 @@ def test_timeouts_for_silent_provider_client_and_arbiter(env):
     escrow.claimTimeout(job, 1, sender=e["provider"])
     escrow.resolveTimeout(job, 2, sender=e["provider"])
     assert [state(e, job, i) for i in range(3)] == [REFUNDED, RELEASED, RESOLVED]
-    assert escrow.credits(tok, e["client"]) == 10 * ETHER + 20 * ETHER
-    assert escrow.credits(tok, e["provider"]) == 20 * ETHER + 20 * ETHER
+    # the silent arbiter restores the status quo: the undelivered milestone 2 is refunded
+    assert escrow.credits(tok, e["client"]) == 10 * ETHER + 40 * ETHER
+    assert escrow.credits(tok, e["provider"]) == 20 * ETHER
 
 
 def test_invalid_fee_on_transfer_token_is_refused(env, users):
@@ -150,7 +155,7 @@ def test_invalid_fee_on_transfer_token_is_refused(env, users):
     fee_token.mint(e["client"], 100 * ETHER)
     fee_token.approve(escrow.address, 2**256 - 1, sender=e["client"])
     fee_token.set_fee(100)
-    job = escrow.createJob(e["provider"], fee_token.address, e["arbiter"], [10 * ETHER], DAY, DAY, DAY, sender=e["client"])
+    job = open_job(e, [10 * ETHER], (DAY, DAY, DAY), fee_token.address)
     with boa.reverts("Escrow: fee-on-transfer token"):
         escrow.fund(job, 0, sender=e["client"])
     assert escrow.locked(fee_token.address) == 0
@@ -220,3 +225,104 @@ def test_escrow_balance_equals_unreleased_milestones_plus_credits(env, actions):
             credits = escrow.credits(tok, e["client"]) + escrow.credits(tok, e["provider"])
             assert escrow.owed(tok) == credits
             assert token.balanceOf(escrow.address) == unreleased + credits
+
+
+# --- attacks (issue 12) -----------------------------------------------------------
+
+
+def test_attack_provider_who_did_nothing_cannot_dispute_for_half(env):
+    # a provider that never submitted used to dispute and, with a silent arbiter, collect 50 %
+    e, escrow, tok = env, env["escrow"], env["token"].address
+    job = open_job(e, [10 * ETHER])
+    escrow.fund(job, 0, sender=e["client"])
+    with boa.reverts("Escrow: provider disputes only a submission"):
+        escrow.dispute(job, 0, sender=e["provider"])
+    boa.env.time_travel(seconds=DAY)
+    escrow.refund(job, 0, sender=e["client"])
+    assert escrow.credits(tok, e["client"]) == 10 * ETHER and escrow.credits(tok, e["provider"]) == 0
+
+
+def test_attack_client_dispute_before_review_timeout_with_silent_arbiter_releases(env):
+    # the mirror: the client disputes a delivery just before the provider's claim timeout
+    e, escrow, tok = env, env["escrow"], env["token"].address
+    job = open_job(e, [10 * ETHER])
+    escrow.fund(job, 0, sender=e["client"])
+    escrow.submit(job, 0, sender=e["provider"])
+    boa.env.time_travel(seconds=2 * DAY - 1)
+    escrow.dispute(job, 0, sender=e["client"])
+    boa.env.time_travel(seconds=3 * DAY)
+    escrow.resolveTimeout(job, 0, sender=e["client"])
+    assert state(e, job, 0) == RESOLVED
+    assert escrow.credits(tok, e["provider"]) == 10 * ETHER and escrow.credits(tok, e["client"]) == 0
+
+
+def test_silent_arbiter_on_a_disputed_undelivered_milestone_refunds_but_not_before_delivery_period(env):
+    e, escrow, tok = env, env["escrow"], env["token"].address
+    job = open_job(e, [10 * ETHER], (5 * DAY, DAY, DAY))
+    escrow.fund(job, 0, sender=e["client"])
+    escrow.dispute(job, 0, sender=e["client"])
+    boa.env.time_travel(seconds=DAY)
+    # the dispute cannot shorten the provider's delivery period
+    with boa.reverts("Escrow: delivery period running"):
+        escrow.resolveTimeout(job, 0, sender=e["client"])
+    boa.env.time_travel(seconds=4 * DAY)
+    escrow.resolveTimeout(job, 0, sender=e["provider"])
+    assert escrow.credits(tok, e["client"]) == 10 * ETHER and escrow.credits(tok, e["provider"]) == 0
+
+
+def test_attack_terms_the_provider_never_accepted_do_not_bind(env, users):
+    # the client names its own second wallet as arbiter: nothing can be funded until the
+    # provider has seen and accepted the terms
+    e, escrow, tok = env, env["escrow"], env["token"].address
+    own_arbiter = users[3]
+    job = escrow.createJob(e["provider"], tok, own_arbiter, [10 * ETHER], DAY, DAY, DAY, sender=e["client"])
+    assert not escrow.jobs(job).accepted
+    with boa.reverts("Escrow: not accepted"):
+        escrow.fund(job, 0, sender=e["client"])
+    with boa.reverts("Escrow: not provider"):
+        escrow.acceptJob(job, sender=e["client"])
+    escrow.acceptJob(job, sender=e["provider"])
+    (event,) = escrow.get_logs()
+    assert (event.jobId, event.provider, event.arbiter) == (job, e["provider"], own_arbiter)
+    with boa.reverts("Escrow: already accepted"):
+        escrow.acceptJob(job, sender=e["provider"])
+    escrow.fund(job, 0, sender=e["client"])
+
+
+@pytest.mark.parametrize("periods", [(2**256 - 1, DAY, DAY), (DAY, 2**256 - 1, DAY), (DAY, DAY, 2**256 - 1),
+                                     (366 * DAY + 1, DAY, DAY), (DAY, DAY, 3_599)])
+def test_attack_unbounded_periods_are_refused(env, periods):
+    # with 2**256-1 every `since + period` check overflowed and the milestone was stuck forever
+    e = env
+    with boa.reverts("Escrow: bad period"):
+        e["escrow"].createJob(e["provider"], e["token"].address, e["arbiter"], [ETHER], *periods, sender=e["client"])
+
+
+def test_longest_periods_still_time_out(env):
+    e, escrow, tok = env, env["escrow"], env["token"].address
+    longest = 366 * DAY
+    job = open_job(e, [ETHER, ETHER], (longest, longest, longest))
+    escrow.fund(job, 0, sender=e["client"])
+    escrow.fund(job, 1, sender=e["client"])
+    escrow.submit(job, 1, sender=e["provider"])
+    escrow.dispute(job, 1, sender=e["client"])
+    boa.env.time_travel(seconds=longest)
+    escrow.refund(job, 0, sender=e["client"])
+    escrow.resolveTimeout(job, 1, sender=e["provider"])
+    assert escrow.credits(tok, e["client"]) == ETHER and escrow.credits(tok, e["provider"]) == ETHER
+
+
+def test_attack_a_huge_milestone_cannot_overflow_the_split(env):
+    # amount * shareBps overflowed above 2**256 / 10000: the ruling reverted and the funds froze
+    e, escrow = env, env["escrow"]
+    big = load_mock("MockToken").deploy()
+    amount = 2**255
+    big.mint(e["client"], amount)
+    big.approve(escrow.address, 2**256 - 1, sender=e["client"])
+    job = open_job(e, [amount], token=big.address)
+    escrow.fund(job, 0, sender=e["client"])
+    escrow.dispute(job, 0, sender=e["client"])
+    escrow.rule(job, 0, 7_000, sender=e["arbiter"])
+    to_provider = escrow.credits(big.address, e["provider"])
+    assert to_provider == amount * 7_000 // 10_000
+    assert to_provider + escrow.credits(big.address, e["client"]) == amount

@@ -399,3 +399,106 @@ def test_reserve_is_never_over_released(env, users, actions):
             assert balance == pok.reserveBalance() + pok.totalLiabilities()
             assert paid + balance == RESERVE
             assert pok.totalEmitted() <= RESERVE
+
+
+def test_catalog_records_iri_and_title_and_lists_each_course_once(env, deployer):
+    pok = env["pok"]
+    iri = "https://azora.africa/courses/blockchain-101"
+    course = keccak(text=iri)
+    before = list(pok.getCourseIds())
+    pok.setCourse(course, env["issuer"], 7_500, True, iri, "Blockchain 101", sender=deployer)
+    (event,) = pok.get_logs()
+    assert (event.courseId, event.iri, event.title, event.rewardWeight) == (course, iri, "Blockchain 101", 7_500)
+    assert tuple(pok.courseInfo(course)) == (iri, "Blockchain 101")
+    assert tuple(pok.courses(course)) == (env["issuer"], 7_500, True)
+    # deactivating without restating the IRI keeps the label; the course stays listed once
+    pok.setCourse(course, env["issuer"], 7_500, False, sender=deployer)
+    (event,) = pok.get_logs()
+    assert (event.iri, event.title, event.active) == (iri, "Blockchain 101", False)
+    assert tuple(pok.courseInfo(course)) == (iri, "Blockchain 101")
+    assert list(pok.getCourseIds()) == before + [course]
+    assert pok.courseIds(len(before)) == course
+
+
+def test_invalid_course_iri_that_does_not_hash_to_its_id(env, deployer):
+    with boa.reverts("ProofOfKnowledge: id is not keccak256(iri)"):
+        env["pok"].setCourse(COURSE, env["issuer"], 1, True, "https://azora.africa/courses/other", "x",
+                             sender=deployer)
+
+
+# --- attacks (issue 12) -----------------------------------------------------------
+
+
+def test_attack_finalize_when_caps_are_used_up_keeps_the_full_reward_pending(env, users, deployer):
+    # anyone may finalize once the epoch's bucket is spent: the learner used to keep 0 for good
+    pok = env["pok"]
+    pok.setEmission(100 * ETHER, 150 * ETHER, 1_000 * ETHER, sender=deployer)
+    keys = [submit(pok, completion(users[i])) for i in range(3)]
+    assert finalize_together(pok, keys) == [100 * ETHER, 50 * ETHER, 0]
+    assert [pok.deferredReward(k) for k in keys] == [0, 50 * ETHER, 100 * ETHER]
+    with boa.reverts("ProofOfKnowledge: caps used up"):
+        pok.payDeferred(keys[1], sender=users[4])
+    boa.env.time_travel(seconds=DAY)  # a new epoch, a new bucket: anyone pushes the rest
+    assert pok.payDeferred(keys[1], sender=users[4]) == 50 * ETHER
+    assert pok.payDeferred(keys[2], sender=users[4]) == 100 * ETHER
+    assert [pok.getClaim(k).reward for k in keys] == [100 * ETHER] * 3
+    assert [pok.claimable(users[i]) for i in range(3)] == [100 * ETHER] * 3
+    assert pok.epochPaid(pok.currentEpoch()) == 150 * ETHER  # the new bucket bounds it too
+    with boa.reverts("ProofOfKnowledge: nothing deferred"):
+        pok.payDeferred(keys[2])
+
+
+def test_attack_learner_cap_defers_instead_of_cutting(env, users, deployer):
+    pok = env["pok"]
+    pok.setEmission(100 * ETHER, 1_000 * ETHER, 120 * ETHER, sender=deployer)
+    extra = keccak(text="extra")
+    pok.setCourse(extra, env["issuer"], 10_000, True, sender=deployer)
+    keys = [submit(pok, completion(users[0])), submit(pok, completion(users[0], extra))]
+    assert finalize_together(pok, keys) == [100 * ETHER, 20 * ETHER]
+    assert pok.deferredReward(keys[1]) == 80 * ETHER
+    boa.env.time_travel(seconds=DAY)
+    pok.payDeferred(keys[1])
+    assert pok.getClaim(keys[1]).reward == 100 * ETHER and pok.deferredReward(keys[1]) == 0
+
+
+def test_clawback_cancels_a_deferred_reward(env, users, deployer):
+    pok, creds = env["pok"], env["creds"]
+    pok.setEmission(100 * ETHER, 60 * ETHER, 1_000 * ETHER, sender=deployer)
+    (key,) = [submit(pok, completion(users[0]))]
+    assert finalize_together(pok, [key]) == [60 * ETHER]
+    creds.revoke(pok.getClaim(key).credentialId, "fraud", sender=env["issuer"])
+    pok.clawback(key)
+    assert pok.deferredReward(key) == 0 and pok.claimable(users[0]) == 0
+    boa.env.time_travel(seconds=DAY)
+    with boa.reverts("ProofOfKnowledge: not finalized"):
+        pok.payDeferred(key)
+    assert pok.reserveBalance() == RESERVE
+
+
+def test_attack_burning_the_credential_does_not_escape_clawback(env, users):
+    pok, creds = env["pok"], env["creds"]
+    learner = users[0]
+    key = claim_after_window(pok, learner)
+    cred = pok.getClaim(key).credentialId
+    creds.burn(cred, sender=learner)  # the fraudulent learner "unequips" before the issuer acts
+    with boa.reverts("ProofOfKnowledge: credential not revoked"):
+        pok.clawback(key)  # burning alone is no fraud
+    creds.revoke(cred, "fraud", sender=env["issuer"])
+    assert creds.verify(cred)[0] == 2  # revoked, though burned
+    pok.clawback(key, sender=users[3])
+    assert pok.getClaim(key).status == CLAWED_BACK and pok.claimable(learner) == 0
+    assert pok.reserveBalance() == RESERVE
+
+
+def test_attack_reissue_does_not_escape_clawback(env, users):
+    pok, creds = env["pok"], env["creds"]
+    key = claim_after_window(pok, users[0])
+    old = pok.getClaim(key).credentialId
+    mid = creds.reissue(old, users[1], sender=env["issuer"])
+    new = creds.reissue(mid, users[2], sender=env["issuer"])
+    assert creds.latestOf(old) == new and creds.latestOf(mid) == new and creds.latestOf(new) == new
+    with boa.reverts("Credentials: replaced"):
+        creds.revoke(old, "fraud", sender=env["issuer"])  # revoke what the learner holds now
+    creds.revoke(new, "fraud", sender=env["issuer"])
+    pok.clawback(key)  # the claim still names `old`: clawback follows the replacements
+    assert pok.getClaim(key).status == CLAWED_BACK and pok.claimable(users[0]) == 0
