@@ -198,6 +198,7 @@ class DeploymentParams:
     quorum_bps: int = 400
     late_quorum_extension: int = 14_400
     grace_period: int = 14 * DAY
+    queuing_period: int = 50_400
     # proof-of-knowledge mining
     epoch_duration: int = DAY
     halving_epochs: int = 4 * 365
@@ -257,6 +258,7 @@ def _deploy_core(p: DeploymentParams) -> list[Step]:
             (
                 Ref("AZR"), Ref("Timelock"), p.voting_delay, p.voting_period,
                 p.proposal_threshold, p.quorum_bps, p.late_quorum_extension, p.grace_period,
+                p.queuing_period,
             ),
         ),
         Deploy(

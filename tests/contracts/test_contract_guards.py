@@ -26,11 +26,11 @@ def test_invalid_constructor_arguments(some):
         load_partial("Credentials").deploy(ZERO, "")
     gov = load_partial("Governor")
     with boa.reverts("Governor: zero address"):
-        gov.deploy(ZERO, some, 1, 10, 0, 400, 0, DAY)
+        gov.deploy(ZERO, some, 1, 10, 0, 400, 0, DAY, 10)
     with boa.reverts("Governor: zero voting period"):
-        gov.deploy(some, some, 1, 0, 0, 400, 0, DAY)
+        gov.deploy(some, some, 1, 0, 0, 400, 0, DAY, 10)
     with boa.reverts("Governor: bad quorum"):
-        gov.deploy(some, some, 1, 10, 0, 10_001, 0, DAY)
+        gov.deploy(some, some, 1, 10, 0, 10_001, 0, DAY, 10)
     pok = load_partial("ProofOfKnowledge")
     with boa.reverts("ProofOfKnowledge: zero credentials"):
         pok.deploy(ZERO, DAY, 1, 1, 1, 1, 1, 1, 1)
