@@ -190,8 +190,8 @@ class DeploymentParams:
     mining_reserve: int = 100_000_000 * ETHER
     treasury_reserve: int = 50_000_000 * ETHER
     credentials_base_uri: str = ""
-    # timelock and governor (voting periods in blocks, the AZR clock)
-    timelock_delay: int = 2 * DAY
+    # timelock and governor (voting periods in blocks, the AZR clock); see check_governance_timing
+    timelock_delay: int = DAY
     voting_delay: int = 1
     voting_period: int = 50_400
     proposal_threshold: int = 10_000 * ETHER
@@ -205,7 +205,7 @@ class DeploymentParams:
     base_reward: int = 100 * ETHER
     epoch_emission: int = 100_000 * ETHER
     learner_epoch_cap: int = 500 * ETHER
-    challenge_window: int = DAY
+    challenge_window: int = 3 * DAY
     challenge_bond: int = 100 * ETHER
     challenge_timeout: int = 7 * DAY
     # validator registry
@@ -220,10 +220,40 @@ class DeploymentParams:
     system_caller: str = "0xfffffffffffffffffffffffffffffffffffffffe"
     validator_reward_reserve: int = 50_000_000 * ETHER
     reward_per_epoch: int = 10_000 * ETHER
+    # seconds per block that check_governance_timing assumes at most (blocks come every second
+    # by default, plus a consensus round)
+    block_time: int = 2
+
+
+def governance_latency(p: DeploymentParams) -> int:
+    """Seconds from a proposal to the first moment the Timelock can run it, at `block_time`.
+
+    Voting opens after `voting_delay` blocks, lasts `voting_period` blocks (plus a late-quorum
+    extension), the proposal is queued in the next block and runs `timelock_delay` seconds later.
+    """
+    blocks = p.voting_delay + p.voting_period + p.late_quorum_extension + 1
+    return blocks * p.block_time + p.timelock_delay
+
+
+def check_governance_timing(p: DeploymentParams) -> None:
+    """Refuse periods with which the DAO could not act on a Proof-of-Knowledge claim in time.
+
+    The DAO challenges a claim (for free) and rules on a challenge only through a proposal, so a
+    whole proposal cycle must fit in the challenge window, and in the challenge timeout after
+    which an unruled challenge lapses (docs/contracts.md, "Governance timing").
+    """
+    latency = governance_latency(p)
+    for name in ("challenge_window", "challenge_timeout"):
+        if latency > getattr(p, name):
+            raise ValueError(
+                f"deployment: a DAO proposal takes {latency} s (voting at {p.block_time} s per block "
+                f"+ timelock_delay {p.timelock_delay} s), longer than {name} {getattr(p, name)} s: "
+                "the DAO could not act in time")
 
 
 def system_deployment_plan(params: DeploymentParams) -> list[Step]:
     """The ordered steps that deploy and wire the whole system from `params.deployer`."""
+    check_governance_timing(params)
     return [
         *_deploy_core(params),
         *_configure_mining(params),
