@@ -307,8 +307,10 @@ def _deploy_core(p: DeploymentParams) -> list[Step]:
 def _configure_mining(p: DeploymentParams) -> list[Step]:
     members = sorted(p.oracles, key=lambda a: int(a, 16))
     return [
-        # the DAO itself issues (and can revoke) validator credentials
+        # the DAO itself issues (and can revoke) validator credentials, and the registry counts
+        # only credentials of issuers it trusts
         Call("Credentials", "setIssuer", (Ref("Timelock"), True)),
+        Call("ValidatorRegistry", "setIssuerTrust", (Ref("Timelock"), True)),
         Call("Credentials", "setMinter", (Ref("ProofOfKnowledge"), True)),
         Call("ProofOfKnowledge", "setOracleCommittee", (members, p.oracle_quorum)),
         Call(
@@ -342,13 +344,18 @@ def _register_validators(p: DeploymentParams) -> list[Step]:
                 result=f"credential:{v.address}",
             )
         )
-        steps.append(Call("ValidatorRegistry", "registerFor", (v.address, Ref(f"credential:{v.address}"))))
     steps.append(Call("Credentials", "setMinter", (p.deployer, False)))
     total = sum(v.stake for v in p.validators)
     if total:
         steps.append(Call("AZR", "deposit", value=total))
         steps.append(Call("AZR", "approve", (Ref("ValidatorRegistry"), total)))
-        steps.extend(Call("ValidatorRegistry", "bondFor", (v.address, v.stake)) for v in p.validators)
+    # registering takes the minimum bond at once (an unbonded candidate would hold a slot)
+    steps.extend(
+        Call("ValidatorRegistry", "registerFor", (v.address, Ref(f"credential:{v.address}"), v.stake))
+        for v in p.validators
+    )
+    # the set that signs from height 1, against which evidence of the first epoch is checked
+    steps.append(Call("ValidatorRegistry", "recordGenesisSet"))
     return steps
 
 
