@@ -20,7 +20,7 @@ import pytest
 from eth_utils import keccak
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
-from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
 from contract_helpers import ETHER, load_partial
 
@@ -46,7 +46,8 @@ STAKES = (1_000, 500, 100, 50)
 def env(deployer, users):
     azr = load_partial("AZR").deploy()
     timelock = load_partial("Timelock").deploy(DAY, [], [], deployer)
-    gov = load_partial("Governor").deploy(azr.address, timelock.address, 1, 8, 100 * ETHER, 1_000, 3, 2 * DAY, 6)
+    # a 40 % quorum: only the largest holder reaches it alone, so quorum defeats are common
+    gov = load_partial("Governor").deploy(azr.address, timelock.address, 1, 8, 100 * ETHER, 4_000, 3, 2 * DAY, 6)
     for role in ROLES:
         timelock.grantRole(role, gov.address)
     timelock.renounceRole(b"\x00" * 32, deployer)
@@ -83,6 +84,12 @@ class GovernorMachine(RuleBasedStateMachine):
     def _proposal(self, index: int) -> dict | None:
         return self.proposals[index % len(self.proposals)] if self.proposals else None
 
+    @initialize()
+    def an_open_vote(self) -> None:
+        # start with a proposal being voted on, so short runs already reach its later states
+        self.propose(1)
+        boa.env.time_travel(blocks=2)
+
     @rule(proposer=st.integers(0, 3))
     def propose(self, proposer: int) -> None:
         receiver = boa.env.generate_address()
@@ -104,7 +111,7 @@ class GovernorMachine(RuleBasedStateMachine):
         amount = min(amount * ETHER, self.azr.balanceOf(who))
         attempt(self.azr.transfer, self.voters[taker], amount, sender=who)
 
-    @rule(blocks=st.integers(1, 12))
+    @rule(blocks=st.sampled_from([1, 2, 10]))  # 10 closes a vote (period 8 + extension 3 from its start)
     def mine(self, blocks: int) -> None:
         boa.env.time_travel(blocks=blocks)
 
@@ -130,7 +137,7 @@ class GovernorMachine(RuleBasedStateMachine):
 
     @rule(setting=st.sampled_from(["setQuorumNumerator", "setGracePeriod", "setQueuingPeriod",
                                    "setVotingPeriod", "setLateQuorumExtension"]),
-          value=st.sampled_from([1, 2, 10, 100, 10_000, 10**6]))
+          value=st.sampled_from([1, 100, 10_000, 10**6]))
     def change_setting(self, setting: str, value: int) -> None:
         # what an executed proposal does; the fuzz reaches it without a vote
         attempt(getattr(self.gov, setting), value, sender=self.timelock.address)
@@ -176,7 +183,7 @@ def test_a_setting_change_never_revives_a_proposal(env):
     try:
         m.propose(0)
         m.mine(2)
-        m.vote(0, 2, 1)  # 100 FOR < 10 % quorum of 1650
+        m.vote(0, 2, 1)  # 100 FOR < 40 % quorum of 1650
         m.mine(12)
         m.states_only_move_forward()
         assert m.proposals[0]["state"] == DEFEATED
