@@ -190,21 +190,22 @@ class DeploymentParams:
     mining_reserve: int = 100_000_000 * ETHER
     treasury_reserve: int = 50_000_000 * ETHER
     credentials_base_uri: str = ""
-    # timelock and governor (voting periods in blocks, the AZR clock)
-    timelock_delay: int = 2 * DAY
+    # timelock and governor (voting periods in blocks, the AZR clock); see check_governance_timing
+    timelock_delay: int = DAY
     voting_delay: int = 1
     voting_period: int = 50_400
     proposal_threshold: int = 10_000 * ETHER
     quorum_bps: int = 400
     late_quorum_extension: int = 14_400
     grace_period: int = 14 * DAY
+    queuing_period: int = 50_400
     # proof-of-knowledge mining
     epoch_duration: int = DAY
     halving_epochs: int = 4 * 365
     base_reward: int = 100 * ETHER
     epoch_emission: int = 100_000 * ETHER
     learner_epoch_cap: int = 500 * ETHER
-    challenge_window: int = DAY
+    challenge_window: int = 3 * DAY
     challenge_bond: int = 100 * ETHER
     challenge_timeout: int = 7 * DAY
     # validator registry
@@ -219,10 +220,40 @@ class DeploymentParams:
     system_caller: str = "0xfffffffffffffffffffffffffffffffffffffffe"
     validator_reward_reserve: int = 50_000_000 * ETHER
     reward_per_epoch: int = 10_000 * ETHER
+    # seconds per block that check_governance_timing assumes at most (blocks come every second
+    # by default, plus a consensus round)
+    block_time: int = 2
+
+
+def governance_latency(p: DeploymentParams) -> int:
+    """Seconds from a proposal to the first moment the Timelock can run it, at `block_time`.
+
+    Voting opens after `voting_delay` blocks, lasts `voting_period` blocks (plus a late-quorum
+    extension), the proposal is queued in the next block and runs `timelock_delay` seconds later.
+    """
+    blocks = p.voting_delay + p.voting_period + p.late_quorum_extension + 1
+    return blocks * p.block_time + p.timelock_delay
+
+
+def check_governance_timing(p: DeploymentParams) -> None:
+    """Refuse periods with which the DAO could not act on a Proof-of-Knowledge claim in time.
+
+    The DAO challenges a claim (for free) and rules on a challenge only through a proposal, so a
+    whole proposal cycle must fit in the challenge window, and in the challenge timeout after
+    which an unruled challenge lapses (docs/contracts.md, "Governance timing").
+    """
+    latency = governance_latency(p)
+    for name in ("challenge_window", "challenge_timeout"):
+        if latency > getattr(p, name):
+            raise ValueError(
+                f"deployment: a DAO proposal takes {latency} s (voting at {p.block_time} s per block "
+                f"+ timelock_delay {p.timelock_delay} s), longer than {name} {getattr(p, name)} s: "
+                "the DAO could not act in time")
 
 
 def system_deployment_plan(params: DeploymentParams) -> list[Step]:
     """The ordered steps that deploy and wire the whole system from `params.deployer`."""
+    check_governance_timing(params)
     return [
         *_deploy_core(params),
         *_configure_mining(params),
@@ -257,6 +288,7 @@ def _deploy_core(p: DeploymentParams) -> list[Step]:
             (
                 Ref("AZR"), Ref("Timelock"), p.voting_delay, p.voting_period,
                 p.proposal_threshold, p.quorum_bps, p.late_quorum_extension, p.grace_period,
+                p.queuing_period,
             ),
         ),
         Deploy(
@@ -275,8 +307,10 @@ def _deploy_core(p: DeploymentParams) -> list[Step]:
 def _configure_mining(p: DeploymentParams) -> list[Step]:
     members = sorted(p.oracles, key=lambda a: int(a, 16))
     return [
-        # the DAO itself issues (and can revoke) validator credentials
+        # the DAO itself issues (and can revoke) validator credentials, and the registry counts
+        # only credentials of issuers it trusts
         Call("Credentials", "setIssuer", (Ref("Timelock"), True)),
+        Call("ValidatorRegistry", "setIssuerTrust", (Ref("Timelock"), True)),
         Call("Credentials", "setMinter", (Ref("ProofOfKnowledge"), True)),
         Call("ProofOfKnowledge", "setOracleCommittee", (members, p.oracle_quorum)),
         Call(
@@ -310,13 +344,18 @@ def _register_validators(p: DeploymentParams) -> list[Step]:
                 result=f"credential:{v.address}",
             )
         )
-        steps.append(Call("ValidatorRegistry", "registerFor", (v.address, Ref(f"credential:{v.address}"))))
     steps.append(Call("Credentials", "setMinter", (p.deployer, False)))
     total = sum(v.stake for v in p.validators)
     if total:
         steps.append(Call("AZR", "deposit", value=total))
         steps.append(Call("AZR", "approve", (Ref("ValidatorRegistry"), total)))
-        steps.extend(Call("ValidatorRegistry", "bondFor", (v.address, v.stake)) for v in p.validators)
+    # registering takes the minimum bond at once (an unbonded candidate would hold a slot)
+    steps.extend(
+        Call("ValidatorRegistry", "registerFor", (v.address, Ref(f"credential:{v.address}"), v.stake))
+        for v in p.validators
+    )
+    # the set that signs from height 1, against which evidence of the first epoch is checked
+    steps.append(Call("ValidatorRegistry", "recordGenesisSet"))
     return steps
 
 

@@ -7,8 +7,10 @@ block h+1 binds in its mixHash. So that any node can count signatures from the b
 the bitmap of those signers over h's validator set in address order (≤ 32 bytes, so at most
 256 validators; ``consensus.block_rules.signer_bitmap``); validators reject a proposal whose
 bitmap does not match the parent commit it carries. At the first block of epoch e+1 the block
-runs, as a system call, ``ValidatorRegistry.distributeRewards(e, validators, blocks_signed)``
-before its transactions. This module reads the chain for those rules and encodes the call.
+runs, as system calls, ``ValidatorRegistry.distributeRewards(e, validators, blocks_signed)``
+and ``recordValidatorSet(validators)`` with the set that signs from that block (so the registry
+accepts evidence only against a member of the offending height's set), before its transactions.
+This module reads the chain for those rules and encodes the calls.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from kernel.chain import Chain
 from node.validators import ValidatorSetStore
 
 DISTRIBUTE_SELECTOR = function_signature_to_4byte_selector("distributeRewards(uint256,address[],uint256[])")
+RECORD_SET_SELECTOR = function_signature_to_4byte_selector("recordValidatorSet(address[])")
 
 
 def block_extra_data(sets: ValidatorSetStore, parent_height: int,
@@ -58,4 +61,5 @@ def reward_system_calls(chain: Chain, sets: ValidatorSetStore, height: int,
     validators = sorted(signed)
     data = DISTRIBUTE_SELECTOR + encode(["uint256", "address[]", "uint256[]"],
                                         [epoch, validators, [signed[v] for v in validators]])
-    return [(to_canonical_address(registry), data)]
+    new_set = RECORD_SET_SELECTOR + encode(["address[]"], [sorted(sets.for_height(height).addresses)])
+    return [(to_canonical_address(registry), data), (to_canonical_address(registry), new_set)]

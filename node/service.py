@@ -55,7 +55,7 @@ class RpcSettings:
 DEV_VALIDATOR_STAKE = 10_000 * 10**18
 # Short governance periods so a DAO proposal goes through on a dev chain in minutes.
 DEV_SYSTEM_PARAMS = {"voting_delay": 1, "voting_period": 20, "late_quorum_extension": 5,
-                     "timelock_delay": 60, "challenge_window": 60, "epoch_duration": 3600,
+                     "timelock_delay": 5, "challenge_window": 60, "epoch_duration": 3600,
                      "unbonding_delay": 600}
 
 
