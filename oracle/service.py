@@ -35,6 +35,8 @@ from oracle.xapi import StatementError, compute_evidence_hash, parse_statement
 
 logger = logging.getLogger("azora.oracle")
 REPUBLISH_SECONDS = 2.0
+CHALLENGE_POLL_SECONDS = 10.0
+STUCK_SECONDS = 20.0            # an unmined transaction this old is checked for a nonce gap   # how often a claim inside its window is checked for a challenge
 # revert reasons of `submit` after which the claim can never go through as signed
 FATAL_SUBMIT_REASONS = ("already claimed", "expired", "stale oracle set", "course inactive", "bad score")
 
@@ -56,6 +58,8 @@ class Oracle:
         self.store = store
         self.lock = threading.RLock()
         self._published: dict[str, float] = {}
+        self._checked: dict[str, float] = {}
+        self._finalize_sent: dict[str, float] = {}
 
     @property
     def address(self) -> str:
@@ -116,6 +120,7 @@ class Oracle:
     def _signed_record(self, statement: dict[str, Any], completion: Completion, origin: str) -> Record:
         signature = sign_digest(bytes(self.account.key), compute_digest(completion, self.chain.domain))
         return Record(statement_id=statement["id"], statement=statement, state=SIGNED, stored_at=int(time.time()),
+                      timeline={"received": time.time()},
                       completion=completion.to_json(), claim_key="0x" + compute_struct_hash(completion).hex(),
                       signatures={self.address: "0x" + signature.hex()}, origin=origin)
 
@@ -169,6 +174,7 @@ class Oracle:
         if record.state == SIGNED and len(record.signatures) >= self.chain.rules().quorum:
             record.state = QUORUM
             record.quorum_at = time.time()
+            record.timeline.setdefault(QUORUM, record.quorum_at)
             logger.info("quorum for statement %s", record.statement_id)
 
     # -- the worker ------------------------------------------------------------------------------
@@ -189,10 +195,12 @@ class Oracle:
                     self._advance_quorum(record)
                 if record.state == SUBMITTED:
                     self._advance_submitted(record)
-            except (ContractLogicError, ValueError, OSError) as exc:
+            except Exception as exc:  # an RPC refusal or outage: record it, retry on the next pass
                 message = f"statement {statement_id}: {revert_reason(exc)}"
                 logger.warning(message)
                 self.store.add_error(message)
+                if "nonce" in str(exc):
+                    self.chain.forget_nonce(self.address)
             if record.to_json() != before:
                 self.store.put(record)
 
@@ -208,38 +216,65 @@ class Oracle:
         return submitter_rank(self.address, self.chain.rules().committee, self._claim_key(record))
 
     def _advance_quorum(self, record: Record) -> None:
+        if record.submit_tx is not None:
+            self._resume_submit(record)
+            return
+        # a member looks at the chain only when its turn comes: until then the one before it
+        # submits, and polling every claim on every pass would load the node for nothing
+        waited = time.time() - (record.quorum_at or 0)
+        if waited < self._rank(record) * self.config.submit_grace_seconds:
+            return
         claim = self.chain.claim(self._claim_key(record))
         if claim.status != CLAIM_NONE:
             self._mark_submitted(record, claim.submitted_at)
             return
-        if record.submit_tx is not None:
-            self._resume_submit(record)
-            return
-        waited = time.time() - (record.quorum_at or 0)
-        if not self.config.submit or waited < self._rank(record) * self.config.submit_grace_seconds:
+        if not self.config.submit:
             return
         completion = Completion.from_json(record.completion or {})
         signatures = order_signatures({a: bytes.fromhex(s[2:]) for a, s in record.signatures.items()},
                                       self.chain.rules().quorum)
         try:
-            tx_hash, raw = self.chain.build_submit(self.account, completion, signatures)
+            tx = self.chain.build_submit(self.account, completion, signatures)
         except ContractLogicError as exc:
             self._on_submit_revert(record, revert_reason(exc))
             return
         # durable before it leaves: after a crash the same bytes (same nonce) are sent again
-        record.submit_tx = {"hash": tx_hash, "raw": "0x" + raw.hex()}
+        record.submit_tx = {"hash": tx.hash, "raw": "0x" + tx.raw.hex(), "nonce": tx.nonce, "sentAt": time.time()}
         self.store.put(record)
-        self.chain.send_raw(raw)
-        logger.info("submitted statement %s in %s", record.statement_id, tx_hash)
+        if not self._send(tx):
+            record.submit_tx = None
+            return
+        logger.info("submitted statement %s in %s", record.statement_id, tx.hash)
+
+    def _send(self, tx: Any) -> bool:
+        """Send a transaction we signed; on any refusal its nonce is given back."""
+        try:
+            accepted = self.chain.send_raw(tx.raw)
+        except Exception:
+            self.chain.release_nonce(self.address, tx.nonce)
+            raise
+        if not accepted:
+            self.chain.forget_nonce(self.address)
+        return accepted
 
     def _resume_submit(self, record: Record) -> None:
         assert record.submit_tx is not None
         status = self.chain.receipt_status(record.submit_tx["hash"])
-        if status is None:
-            self.chain.send_raw(bytes.fromhex(record.submit_tx["raw"][2:]))
-        elif status == 0:
+        if status == 0:
             record.submit_tx = None   # reverted and the claim is not on chain: try again
-        # status 1: the claim is on chain; the next pass sees it
+            return
+        if status == 1:
+            self._mark_submitted(record, self.chain.claim(self._claim_key(record)).submitted_at)
+            return
+        stuck = time.time() - record.submit_tx.get("sentAt", 0) > STUCK_SECONDS
+        if not self.chain.send_raw(bytes.fromhex(record.submit_tx["raw"][2:])) or (
+                stuck and record.submit_tx.get("nonce", 0) > self.chain.mined_nonce(self.address)):
+            # its nonce went to another of our transactions, or one before it was lost and it
+            # waits behind a gap forever: sign it again with a fresh nonce. Should the old one
+            # still be mined, the contract refuses the second as replayed: one claim either way.
+            if self.chain.receipt_status(record.submit_tx["hash"]) is None:
+                record.submit_tx = None
+                self.chain.forget_nonce(self.address)
 
     def _on_submit_revert(self, record: Record, reason: str) -> None:
         if "replayed" in reason:
@@ -252,11 +287,17 @@ class Oracle:
     def _mark_submitted(self, record: Record, submitted_at: int) -> None:
         record.state = SUBMITTED
         record.submitted_at = submitted_at
+        record.timeline.setdefault(SUBMITTED, time.time())
         record.submitted_by = self.address if record.submit_tx else "another member"
         logger.info("statement %s is claimed on chain", record.statement_id)
 
     def _advance_submitted(self, record: Record) -> None:
         key = self._claim_key(record)
+        window_end = (record.submitted_at or 0) + self.chain.rules().challenge_window
+        last = self._checked.get(record.statement_id, 0.0)
+        if self.chain.now() < window_end and time.monotonic() - last < CHALLENGE_POLL_SECONDS:
+            return
+        self._checked[record.statement_id] = time.monotonic()
         claim = self.chain.claim(key)
         if claim.status == CLAIM_FINALIZED:
             record.state = FINALIZED
@@ -278,9 +319,14 @@ class Oracle:
     def _maybe_finalize(self, record: Record, key: bytes, submitted_at: int) -> None:
         if record.finalize_tx is not None:
             status = self.chain.receipt_status(record.finalize_tx)
-            if status is None:
+            sent = self._finalize_sent.setdefault(record.statement_id, time.time())
+            if status is None and time.time() - sent < STUCK_SECONDS:
                 return
-            record.finalize_tx = None   # mined but still pending: reverted; try again
+            # mined while the claim is still pending (reverted), or lost: try again
+            record.finalize_tx = None
+            self._finalize_sent.pop(record.statement_id, None)
+            if status is None:
+                self.chain.forget_nonce(self.address)
         if record.window_closed_at is None:
             if self.chain.now() < submitted_at + self.chain.rules().challenge_window:
                 return
@@ -289,16 +335,15 @@ class Oracle:
         if time.time() - record.window_closed_at < self._rank(record) * self.config.submit_grace_seconds:
             return
         try:
-            tx_hash, raw = self.chain.build_finalize(self.account, key)
+            tx = self.chain.build_finalize(self.account, key)
         except ContractLogicError as exc:
             reason = revert_reason(exc)
             if "in challenge window" not in reason and "not pending" not in reason:
                 self.store.add_error(f"statement {record.statement_id}: finalize would revert: {reason}")
             return
-        record.finalize_tx = tx_hash
-        self.store.put(record)
-        self.chain.send_raw(raw)
-        logger.info("finalizing statement %s in %s", record.statement_id, tx_hash)
+        if self._send(tx):
+            record.finalize_tx = tx.hash
+            logger.info("finalizing statement %s in %s", record.statement_id, tx.hash)
 
     def _reject(self, record: Record, reason: str) -> None:
         record.state = REJECTED
@@ -336,7 +381,8 @@ class Oracle:
             view["signatures"] = [record.signatures[s] for s in signers]
         view.update({"submitTx": (record.submit_tx or {}).get("hash"), "submittedBy": record.submitted_by,
                      "finalizeTx": record.finalize_tx, "reward": str(record.reward) if record.reward is not None else None,
-                     "credentialId": record.credential_id, "challengedBy": record.challenged_by})
+                     "credentialId": record.credential_id, "challengedBy": record.challenged_by,
+                     "timeline": record.timeline})
         return view
 
     def status(self) -> dict[str, Any]:
