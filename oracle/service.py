@@ -18,7 +18,7 @@ from eth_account.signers.local import LocalAccount
 from web3.exceptions import ContractLogicError
 
 from oracle.attestation import (
-    ACCEPT, IGNORE, Attestation, check_attestation, completion_for, encode_attestation,
+    ACCEPT, IGNORE, Attestation, check_attestation, completion_for, decode_attestation, encode_attestation,
 )
 from oracle.chain import (
     CLAIM_CHALLENGED, CLAIM_FINALIZED, CLAIM_NONE, CLAIM_PENDING, CLAIM_REJECTED, ChainView,
@@ -34,9 +34,12 @@ from oracle.store import (
 from oracle.xapi import StatementError, compute_evidence_hash, parse_statement
 
 logger = logging.getLogger("azora.oracle")
-REPUBLISH_SECONDS = 2.0
+REPUBLISH_SECONDS = 2.0         # first re-gossip of a signature still short of quorum ...
+REPUBLISH_MAX_SECONDS = 30.0    # ... then doubling up to this
+REPUBLISH_PER_PASS = 32         # re-gossip at most this many per worker pass: peers rate-limit the topic
 CHALLENGE_POLL_SECONDS = 10.0
-STUCK_SECONDS = 20.0            # an unmined transaction this old is checked for a nonce gap   # how often a claim inside its window is checked for a challenge
+STUCK_SECONDS = 20.0
+ABSORBERS = 4                   # attestations handled concurrently            # an unmined transaction this old is checked for a nonce gap   # how often a claim inside its window is checked for a challenge
 # revert reasons of `submit` after which the claim can never go through as signed
 FATAL_SUBMIT_REASONS = ("already claimed", "expired", "stale oracle set", "course inactive", "bad score")
 
@@ -57,7 +60,8 @@ class Oracle:
         self.chain = chain
         self.store = store
         self.lock = threading.RLock()
-        self._published: dict[str, float] = {}
+        self._published: dict[str, tuple[float, float]] = {}   # statement -> (last sent, interval)
+        self.republish_budget = REPUBLISH_PER_PASS
         self._checked: dict[str, float] = {}
         self._finalize_sent: dict[str, float] = {}
 
@@ -126,7 +130,8 @@ class Oracle:
 
     def _own_attestation(self, record: Record) -> bytes:
         assert record.completion is not None
-        self._published[record.statement_id] = time.monotonic()
+        _, interval = self._published.get(record.statement_id, (0.0, REPUBLISH_SECONDS / 2))
+        self._published[record.statement_id] = (time.monotonic(), min(2 * interval, REPUBLISH_MAX_SECONDS))
         return encode_attestation(Attestation(
             self.chain.chain_id, self.chain.address, record.statement, Completion.from_json(record.completion),
             self.address, bytes.fromhex(record.signatures[self.address][2:])))
@@ -142,33 +147,35 @@ class Oracle:
         """A peer's valid attestation: count its signature, co-signing what we can check."""
         key = compute_struct_hash(att.completion)
         with self.lock:
+            known = self.store.by_claim_key(key) is not None
+        # the chain checks of a new statement run outside the lock: the worker and the other
+        # attestations go on meanwhile
+        if not known and not self._may_cosign(att):
+            return
+        with self.lock:
             record = self.store.by_claim_key(key)
             if record is None:
-                record = self._cosign(att)
-                if record is None:
-                    return
+                if self.store.get(str(att.statement.get("id"))) is not None:
+                    return   # the same id arrived meanwhile with another completion
+                record = self._signed_record(att.statement, att.completion, origin="peer")
+                logger.info("co-signed statement %s first signed by %s", record.statement_id, att.signer)
                 outbox.payloads.append(self._own_attestation(record))
             if att.signer not in record.signatures:
                 record.signatures[att.signer] = "0x" + att.signature.hex()
                 self._maybe_reach_quorum(record)
-                self.store.put(record)
+            self.store.put(record)
 
-    def _cosign(self, att: Attestation) -> Record | None:
+    def _may_cosign(self, att: Attestation) -> bool:
         statement_id = str(att.statement.get("id"))
         if self.store.get(statement_id) is not None:
             logger.warning("attestation from %s reuses statement id %s for another completion", att.signer, statement_id)
-            return None
+            return False
         try:
             self.validate(att.statement)
         except StatementError as exc:
             logger.warning("not co-signing statement %s from %s: %s", statement_id, att.signer, exc.reason)
-            return None
-        if att.completion.deadline <= self.chain.now():
-            return None
-        record = self._signed_record(att.statement, att.completion, origin="peer")
-        self.store.put(record)
-        logger.info("co-signed statement %s first signed by %s", statement_id, att.signer)
-        return record
+            return False
+        return att.completion.deadline > self.chain.now()
 
     def _maybe_reach_quorum(self, record: Record) -> None:
         if record.state == SIGNED and len(record.signatures) >= self.chain.rules().quorum:
@@ -205,8 +212,13 @@ class Oracle:
                 self.store.put(record)
 
     def _due_republish(self, record: Record) -> bool:
-        # re-gossip until the quorum: a member that was down learns of the claim when it returns
-        return time.monotonic() - self._published.get(record.statement_id, 0) >= REPUBLISH_SECONDS
+        # re-gossip until the quorum, backing off: a member that was down learns of the claim
+        # when it returns, and a burst of statements does not become a storm of repeats
+        last, interval = self._published.get(record.statement_id, (0.0, 0.0))
+        if time.monotonic() - last < interval or self.republish_budget <= 0:
+            return False
+        self.republish_budget -= 1
+        return True
 
     def _claim_key(self, record: Record) -> bytes:
         assert record.claim_key is not None
@@ -422,9 +434,17 @@ async def run_oracle(oracle: Oracle, *, task_status: trio.TaskStatus[None] = tri
             logger.info("attestation %s: %s", verdict, reason)
         return {ACCEPT: ValidationResult.ACCEPT, IGNORE: ValidationResult.IGNORE}.get(verdict, ValidationResult.REJECT)
 
+    attestations_send, attestations_receive = trio.open_memory_channel[Attestation](4096)
+
     async def on_attestation(message: Any) -> None:
-        _, att, _ = oracle.check_gossip(message.payload)
-        if att is not None:
+        # the topic validator accepted it: decoding again is all that is left to do
+        att = decode_attestation(message.payload)
+        if att.signer != oracle.address:
+            await attestations_send.send(att)
+
+    async def absorber() -> None:
+        # a few at once: co-signing a new statement waits on chain reads
+        async for att in attestations_receive:
             outbox = Outbox()
             await trio.to_thread.run_sync(oracle.absorb, att, outbox)
             flush(outbox)
@@ -439,6 +459,7 @@ async def run_oracle(oracle: Oracle, *, task_status: trio.TaskStatus[None] = tri
 
     async def worker() -> None:
         while True:
+            oracle.republish_budget = REPUBLISH_PER_PASS
             # keep the committee and rules fresh here, so the topic validator never waits on RPC
             await trio.to_thread.run_sync(lambda: oracle.chain.rules(fresh=True))
             for record in await trio.to_thread.run_sync(lambda: list(oracle.store.active())):
@@ -454,6 +475,8 @@ async def run_oracle(oracle: Oracle, *, task_status: trio.TaskStatus[None] = tri
         await nursery.start(p2p.run)
         await nursery.start(serve, app, config.xapi_host, config.xapi_port)
         nursery.start_soon(publisher)
+        for _ in range(ABSORBERS):
+            nursery.start_soon(absorber)
         nursery.start_soon(worker)
         logger.info("oracle %s (%s) serving xAPI on %s:%s, p2p %s", config.name, oracle.address,
                     config.xapi_host, config.xapi_port, ", ".join(p2p.listen_addrs))
