@@ -11,7 +11,7 @@ import requests
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
-from web3.exceptions import ContractLogicError
+from web3.exceptions import ContractLogicError, Web3RPCError
 
 from contracts.build import load_artifact
 from oracle.completion import Completion, Domain
@@ -19,6 +19,7 @@ from oracle.completion import Completion, Domain
 ZERO_KEY = b"\x00" * 32
 CLAIM_NONE, CLAIM_PENDING, CLAIM_CHALLENGED, CLAIM_REJECTED, CLAIM_FINALIZED, CLAIM_CLAWED_BACK = range(6)
 CACHE_SECONDS = 2.0
+NOW_CACHE_SECONDS = 0.5
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,8 @@ class ChainView:
         self._lock = threading.Lock()
         self._rules: tuple[float, Rules] | None = None
         self._courses: dict[bytes, tuple[float, tuple[int, bool, str]]] = {}
+        self._nonces: dict[str, int] = {}
+        self._now: tuple[float, int] | None = None
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -124,26 +127,39 @@ class ChainView:
         return ClaimView(status=c[6], submitted_at=c[5], challenger=c[7], reward=c[10], credential_id=c[11])
 
     def now(self) -> int:
-        """The chain's time: the latest block's timestamp (what the challenge window counts)."""
-        return int(self.w3.eth.get_block("latest")["timestamp"])
+        """The chain's time: the latest block's timestamp (what the challenge window counts),
+        read at most once per half second."""
+        with self._lock:
+            if self._now and time.monotonic() - self._now[0] < NOW_CACHE_SECONDS:
+                return self._now[1]
+        value = int(self.w3.eth.get_block("latest")["timestamp"])
+        with self._lock:
+            self._now = (time.monotonic(), value)
+        return value
 
     # -- transactions -------------------------------------------------------------------------
 
-    def build_submit(self, account: LocalAccount, completion: Completion, signatures: list[bytes]) -> tuple[str, bytes]:
-        """A signed `submit` transaction (hash, raw); raises ContractLogicError if it would revert."""
-        fn = self.pok.functions.submit(completion.as_abi(), signatures)
-        return self._sign(account, fn)
+    def build_submit(self, account: LocalAccount, completion: Completion, signatures: list[bytes]) -> "SignedTx":
+        """A signed `submit` transaction; raises ContractLogicError if it would revert."""
+        return self._sign(account, self.pok.functions.submit(completion.as_abi(), signatures))
 
-    def build_finalize(self, account: LocalAccount, claim_key: bytes) -> tuple[str, bytes]:
+    def build_finalize(self, account: LocalAccount, claim_key: bytes) -> "SignedTx":
         return self._sign(account, self.pok.functions.finalize(claim_key))
 
-    def send_raw(self, raw: bytes) -> None:
+    def send_raw(self, raw: bytes) -> bool:
+        """Send a signed transaction; False if its nonce is already used on chain.
+
+        Sending the same bytes again (after a restart) is harmless: the node knows them.
+        """
         try:
             self.w3.eth.send_raw_transaction(raw)
-        except ValueError as exc:
-            # the same bytes sent again after a restart: the node already has them
-            if "already known" not in str(exc) and "nonce too low" not in str(exc):
-                raise
+        except (ValueError, Web3RPCError) as exc:
+            if "already known" in str(exc):
+                return True
+            if "nonce too low" in str(exc):
+                return False
+            raise
+        return True
 
     def receipt_status(self, tx_hash: str) -> int | None:
         """1 success, 0 reverted, None not mined yet."""
@@ -153,13 +169,46 @@ class ChainView:
             return None
         return None if receipt is None else int(receipt["status"])
 
-    def _sign(self, account: LocalAccount, fn: Any) -> tuple[str, bytes]:
-        tx = fn.build_transaction({
-            "from": account.address, "chainId": self.chain_id,
-            "nonce": self.w3.eth.get_transaction_count(account.address, "pending"),
-        })
+    def _sign(self, account: LocalAccount, fn: Any) -> "SignedTx":
+        # estimated without a nonce: a revert surfaces here as ContractLogicError, before signing
+        gas = fn.estimate_gas({"from": account.address})
+        tx = fn.build_transaction({"from": account.address, "chainId": self.chain_id, "nonce": 0,
+                                   "gas": gas * 6 // 5})
+        # the nonce is taken last, after every call that could fail: a taken nonce is always used
+        tx["nonce"] = self._take_nonce(account.address)
         signed = account.sign_transaction(tx)
-        return "0x" + bytes(signed.hash).hex(), bytes(signed.raw_transaction)
+        return SignedTx("0x" + bytes(signed.hash).hex(), bytes(signed.raw_transaction), tx["nonce"])
+
+    def _take_nonce(self, address: str) -> int:
+        """The next nonce: counted here too, since a node's pending count may lag its pool."""
+        latest = self.w3.eth.get_transaction_count(address, "latest")
+        pending = self.w3.eth.get_transaction_count(address, "pending")
+        with self._lock:
+            nonce = max(latest, pending, self._nonces.get(address, 0))
+            self._nonces[address] = nonce + 1
+        return nonce
+
+    def release_nonce(self, address: str, nonce: int) -> None:
+        """A signed transaction that was never accepted gives its nonce back (no gap behind it)."""
+        with self._lock:
+            if self._nonces.get(address) == nonce + 1:
+                self._nonces[address] = nonce
+
+    def forget_nonce(self, address: str) -> None:
+        """Count from the node's view again (after a refused send or a stuck transaction)."""
+        with self._lock:
+            self._nonces.pop(address, None)
+
+    def mined_nonce(self, address: str) -> int:
+        """Transactions of `address` included so far."""
+        return int(self.w3.eth.get_transaction_count(address, "latest"))
+
+
+@dataclass(frozen=True)
+class SignedTx:
+    hash: str
+    raw: bytes
+    nonce: int
 
 
 def revert_reason(exc: Exception) -> str:

@@ -18,7 +18,7 @@ from eth_account.signers.local import LocalAccount
 from web3.exceptions import ContractLogicError
 
 from oracle.attestation import (
-    ACCEPT, IGNORE, Attestation, check_attestation, completion_for, encode_attestation,
+    ACCEPT, IGNORE, Attestation, check_attestation, completion_for, decode_attestation, encode_attestation,
 )
 from oracle.chain import (
     CLAIM_CHALLENGED, CLAIM_FINALIZED, CLAIM_NONE, CLAIM_PENDING, CLAIM_REJECTED, ChainView,
@@ -34,7 +34,12 @@ from oracle.store import (
 from oracle.xapi import StatementError, compute_evidence_hash, parse_statement
 
 logger = logging.getLogger("azora.oracle")
-REPUBLISH_SECONDS = 2.0
+REPUBLISH_SECONDS = 2.0         # first re-gossip of a signature still short of quorum ...
+REPUBLISH_MAX_SECONDS = 30.0    # ... then doubling up to this
+REPUBLISH_PER_PASS = 32         # re-gossip at most this many per worker pass: peers rate-limit the topic
+CHALLENGE_POLL_SECONDS = 10.0
+STUCK_SECONDS = 20.0
+ABSORBERS = 4                   # attestations handled concurrently            # an unmined transaction this old is checked for a nonce gap   # how often a claim inside its window is checked for a challenge
 # revert reasons of `submit` after which the claim can never go through as signed
 FATAL_SUBMIT_REASONS = ("already claimed", "expired", "stale oracle set", "course inactive", "bad score")
 
@@ -55,7 +60,10 @@ class Oracle:
         self.chain = chain
         self.store = store
         self.lock = threading.RLock()
-        self._published: dict[str, float] = {}
+        self._published: dict[str, tuple[float, float]] = {}   # statement -> (last sent, interval)
+        self.republish_budget = REPUBLISH_PER_PASS
+        self._checked: dict[str, float] = {}
+        self._finalize_sent: dict[str, float] = {}
 
     @property
     def address(self) -> str:
@@ -116,12 +124,14 @@ class Oracle:
     def _signed_record(self, statement: dict[str, Any], completion: Completion, origin: str) -> Record:
         signature = sign_digest(bytes(self.account.key), compute_digest(completion, self.chain.domain))
         return Record(statement_id=statement["id"], statement=statement, state=SIGNED, stored_at=int(time.time()),
+                      timeline={"received": time.time()},
                       completion=completion.to_json(), claim_key="0x" + compute_struct_hash(completion).hex(),
                       signatures={self.address: "0x" + signature.hex()}, origin=origin)
 
     def _own_attestation(self, record: Record) -> bytes:
         assert record.completion is not None
-        self._published[record.statement_id] = time.monotonic()
+        _, interval = self._published.get(record.statement_id, (0.0, REPUBLISH_SECONDS / 2))
+        self._published[record.statement_id] = (time.monotonic(), min(2 * interval, REPUBLISH_MAX_SECONDS))
         return encode_attestation(Attestation(
             self.chain.chain_id, self.chain.address, record.statement, Completion.from_json(record.completion),
             self.address, bytes.fromhex(record.signatures[self.address][2:])))
@@ -137,38 +147,41 @@ class Oracle:
         """A peer's valid attestation: count its signature, co-signing what we can check."""
         key = compute_struct_hash(att.completion)
         with self.lock:
+            known = self.store.by_claim_key(key) is not None
+        # the chain checks of a new statement run outside the lock: the worker and the other
+        # attestations go on meanwhile
+        if not known and not self._may_cosign(att):
+            return
+        with self.lock:
             record = self.store.by_claim_key(key)
             if record is None:
-                record = self._cosign(att)
-                if record is None:
-                    return
+                if self.store.get(str(att.statement.get("id"))) is not None:
+                    return   # the same id arrived meanwhile with another completion
+                record = self._signed_record(att.statement, att.completion, origin="peer")
+                logger.info("co-signed statement %s first signed by %s", record.statement_id, att.signer)
                 outbox.payloads.append(self._own_attestation(record))
             if att.signer not in record.signatures:
                 record.signatures[att.signer] = "0x" + att.signature.hex()
                 self._maybe_reach_quorum(record)
-                self.store.put(record)
+            self.store.put(record)
 
-    def _cosign(self, att: Attestation) -> Record | None:
+    def _may_cosign(self, att: Attestation) -> bool:
         statement_id = str(att.statement.get("id"))
         if self.store.get(statement_id) is not None:
             logger.warning("attestation from %s reuses statement id %s for another completion", att.signer, statement_id)
-            return None
+            return False
         try:
             self.validate(att.statement)
         except StatementError as exc:
             logger.warning("not co-signing statement %s from %s: %s", statement_id, att.signer, exc.reason)
-            return None
-        if att.completion.deadline <= self.chain.now():
-            return None
-        record = self._signed_record(att.statement, att.completion, origin="peer")
-        self.store.put(record)
-        logger.info("co-signed statement %s first signed by %s", statement_id, att.signer)
-        return record
+            return False
+        return att.completion.deadline > self.chain.now()
 
     def _maybe_reach_quorum(self, record: Record) -> None:
         if record.state == SIGNED and len(record.signatures) >= self.chain.rules().quorum:
             record.state = QUORUM
             record.quorum_at = time.time()
+            record.timeline.setdefault(QUORUM, record.quorum_at)
             logger.info("quorum for statement %s", record.statement_id)
 
     # -- the worker ------------------------------------------------------------------------------
@@ -189,16 +202,23 @@ class Oracle:
                     self._advance_quorum(record)
                 if record.state == SUBMITTED:
                     self._advance_submitted(record)
-            except (ContractLogicError, ValueError, OSError) as exc:
+            except Exception as exc:  # an RPC refusal or outage: record it, retry on the next pass
                 message = f"statement {statement_id}: {revert_reason(exc)}"
                 logger.warning(message)
                 self.store.add_error(message)
+                if "nonce" in str(exc):
+                    self.chain.forget_nonce(self.address)
             if record.to_json() != before:
                 self.store.put(record)
 
     def _due_republish(self, record: Record) -> bool:
-        # re-gossip until the quorum: a member that was down learns of the claim when it returns
-        return time.monotonic() - self._published.get(record.statement_id, 0) >= REPUBLISH_SECONDS
+        # re-gossip until the quorum, backing off: a member that was down learns of the claim
+        # when it returns, and a burst of statements does not become a storm of repeats
+        last, interval = self._published.get(record.statement_id, (0.0, 0.0))
+        if time.monotonic() - last < interval or self.republish_budget <= 0:
+            return False
+        self.republish_budget -= 1
+        return True
 
     def _claim_key(self, record: Record) -> bytes:
         assert record.claim_key is not None
@@ -208,38 +228,65 @@ class Oracle:
         return submitter_rank(self.address, self.chain.rules().committee, self._claim_key(record))
 
     def _advance_quorum(self, record: Record) -> None:
+        if record.submit_tx is not None:
+            self._resume_submit(record)
+            return
+        # a member looks at the chain only when its turn comes: until then the one before it
+        # submits, and polling every claim on every pass would load the node for nothing
+        waited = time.time() - (record.quorum_at or 0)
+        if waited < self._rank(record) * self.config.submit_grace_seconds:
+            return
         claim = self.chain.claim(self._claim_key(record))
         if claim.status != CLAIM_NONE:
             self._mark_submitted(record, claim.submitted_at)
             return
-        if record.submit_tx is not None:
-            self._resume_submit(record)
-            return
-        waited = time.time() - (record.quorum_at or 0)
-        if not self.config.submit or waited < self._rank(record) * self.config.submit_grace_seconds:
+        if not self.config.submit:
             return
         completion = Completion.from_json(record.completion or {})
         signatures = order_signatures({a: bytes.fromhex(s[2:]) for a, s in record.signatures.items()},
                                       self.chain.rules().quorum)
         try:
-            tx_hash, raw = self.chain.build_submit(self.account, completion, signatures)
+            tx = self.chain.build_submit(self.account, completion, signatures)
         except ContractLogicError as exc:
             self._on_submit_revert(record, revert_reason(exc))
             return
         # durable before it leaves: after a crash the same bytes (same nonce) are sent again
-        record.submit_tx = {"hash": tx_hash, "raw": "0x" + raw.hex()}
+        record.submit_tx = {"hash": tx.hash, "raw": "0x" + tx.raw.hex(), "nonce": tx.nonce, "sentAt": time.time()}
         self.store.put(record)
-        self.chain.send_raw(raw)
-        logger.info("submitted statement %s in %s", record.statement_id, tx_hash)
+        if not self._send(tx):
+            record.submit_tx = None
+            return
+        logger.info("submitted statement %s in %s", record.statement_id, tx.hash)
+
+    def _send(self, tx: Any) -> bool:
+        """Send a transaction we signed; on any refusal its nonce is given back."""
+        try:
+            accepted = self.chain.send_raw(tx.raw)
+        except Exception:
+            self.chain.release_nonce(self.address, tx.nonce)
+            raise
+        if not accepted:
+            self.chain.forget_nonce(self.address)
+        return accepted
 
     def _resume_submit(self, record: Record) -> None:
         assert record.submit_tx is not None
         status = self.chain.receipt_status(record.submit_tx["hash"])
-        if status is None:
-            self.chain.send_raw(bytes.fromhex(record.submit_tx["raw"][2:]))
-        elif status == 0:
+        if status == 0:
             record.submit_tx = None   # reverted and the claim is not on chain: try again
-        # status 1: the claim is on chain; the next pass sees it
+            return
+        if status == 1:
+            self._mark_submitted(record, self.chain.claim(self._claim_key(record)).submitted_at)
+            return
+        stuck = time.time() - record.submit_tx.get("sentAt", 0) > STUCK_SECONDS
+        if not self.chain.send_raw(bytes.fromhex(record.submit_tx["raw"][2:])) or (
+                stuck and record.submit_tx.get("nonce", 0) > self.chain.mined_nonce(self.address)):
+            # its nonce went to another of our transactions, or one before it was lost and it
+            # waits behind a gap forever: sign it again with a fresh nonce. Should the old one
+            # still be mined, the contract refuses the second as replayed: one claim either way.
+            if self.chain.receipt_status(record.submit_tx["hash"]) is None:
+                record.submit_tx = None
+                self.chain.forget_nonce(self.address)
 
     def _on_submit_revert(self, record: Record, reason: str) -> None:
         if "replayed" in reason:
@@ -252,11 +299,17 @@ class Oracle:
     def _mark_submitted(self, record: Record, submitted_at: int) -> None:
         record.state = SUBMITTED
         record.submitted_at = submitted_at
+        record.timeline.setdefault(SUBMITTED, time.time())
         record.submitted_by = self.address if record.submit_tx else "another member"
         logger.info("statement %s is claimed on chain", record.statement_id)
 
     def _advance_submitted(self, record: Record) -> None:
         key = self._claim_key(record)
+        window_end = (record.submitted_at or 0) + self.chain.rules().challenge_window
+        last = self._checked.get(record.statement_id, 0.0)
+        if self.chain.now() < window_end and time.monotonic() - last < CHALLENGE_POLL_SECONDS:
+            return
+        self._checked[record.statement_id] = time.monotonic()
         claim = self.chain.claim(key)
         if claim.status == CLAIM_FINALIZED:
             record.state = FINALIZED
@@ -278,9 +331,14 @@ class Oracle:
     def _maybe_finalize(self, record: Record, key: bytes, submitted_at: int) -> None:
         if record.finalize_tx is not None:
             status = self.chain.receipt_status(record.finalize_tx)
-            if status is None:
+            sent = self._finalize_sent.setdefault(record.statement_id, time.time())
+            if status is None and time.time() - sent < STUCK_SECONDS:
                 return
-            record.finalize_tx = None   # mined but still pending: reverted; try again
+            # mined while the claim is still pending (reverted), or lost: try again
+            record.finalize_tx = None
+            self._finalize_sent.pop(record.statement_id, None)
+            if status is None:
+                self.chain.forget_nonce(self.address)
         if record.window_closed_at is None:
             if self.chain.now() < submitted_at + self.chain.rules().challenge_window:
                 return
@@ -289,16 +347,15 @@ class Oracle:
         if time.time() - record.window_closed_at < self._rank(record) * self.config.submit_grace_seconds:
             return
         try:
-            tx_hash, raw = self.chain.build_finalize(self.account, key)
+            tx = self.chain.build_finalize(self.account, key)
         except ContractLogicError as exc:
             reason = revert_reason(exc)
             if "in challenge window" not in reason and "not pending" not in reason:
                 self.store.add_error(f"statement {record.statement_id}: finalize would revert: {reason}")
             return
-        record.finalize_tx = tx_hash
-        self.store.put(record)
-        self.chain.send_raw(raw)
-        logger.info("finalizing statement %s in %s", record.statement_id, tx_hash)
+        if self._send(tx):
+            record.finalize_tx = tx.hash
+            logger.info("finalizing statement %s in %s", record.statement_id, tx.hash)
 
     def _reject(self, record: Record, reason: str) -> None:
         record.state = REJECTED
@@ -336,7 +393,8 @@ class Oracle:
             view["signatures"] = [record.signatures[s] for s in signers]
         view.update({"submitTx": (record.submit_tx or {}).get("hash"), "submittedBy": record.submitted_by,
                      "finalizeTx": record.finalize_tx, "reward": str(record.reward) if record.reward is not None else None,
-                     "credentialId": record.credential_id, "challengedBy": record.challenged_by})
+                     "credentialId": record.credential_id, "challengedBy": record.challenged_by,
+                     "timeline": record.timeline})
         return view
 
     def status(self) -> dict[str, Any]:
@@ -376,9 +434,17 @@ async def run_oracle(oracle: Oracle, *, task_status: trio.TaskStatus[None] = tri
             logger.info("attestation %s: %s", verdict, reason)
         return {ACCEPT: ValidationResult.ACCEPT, IGNORE: ValidationResult.IGNORE}.get(verdict, ValidationResult.REJECT)
 
+    attestations_send, attestations_receive = trio.open_memory_channel[Attestation](4096)
+
     async def on_attestation(message: Any) -> None:
-        _, att, _ = oracle.check_gossip(message.payload)
-        if att is not None:
+        # the topic validator accepted it: decoding again is all that is left to do
+        att = decode_attestation(message.payload)
+        if att.signer != oracle.address:
+            await attestations_send.send(att)
+
+    async def absorber() -> None:
+        # a few at once: co-signing a new statement waits on chain reads
+        async for att in attestations_receive:
             outbox = Outbox()
             await trio.to_thread.run_sync(oracle.absorb, att, outbox)
             flush(outbox)
@@ -393,6 +459,7 @@ async def run_oracle(oracle: Oracle, *, task_status: trio.TaskStatus[None] = tri
 
     async def worker() -> None:
         while True:
+            oracle.republish_budget = REPUBLISH_PER_PASS
             # keep the committee and rules fresh here, so the topic validator never waits on RPC
             await trio.to_thread.run_sync(lambda: oracle.chain.rules(fresh=True))
             for record in await trio.to_thread.run_sync(lambda: list(oracle.store.active())):
@@ -408,6 +475,8 @@ async def run_oracle(oracle: Oracle, *, task_status: trio.TaskStatus[None] = tri
         await nursery.start(p2p.run)
         await nursery.start(serve, app, config.xapi_host, config.xapi_port)
         nursery.start_soon(publisher)
+        for _ in range(ABSORBERS):
+            nursery.start_soon(absorber)
         nursery.start_soon(worker)
         logger.info("oracle %s (%s) serving xAPI on %s:%s, p2p %s", config.name, oracle.address,
                     config.xapi_host, config.xapi_port, ", ".join(p2p.listen_addrs))

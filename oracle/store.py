@@ -12,6 +12,7 @@ completed step. Keys (all from the functions below):
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -66,6 +67,7 @@ class Record:
     credential_id: int | None = None
     challenged_by: str | None = None
     origin: str = "local"   # "local": posted here; "peer": learned from an attestation
+    timeline: dict[str, float] = field(default_factory=dict)   # state -> local time first stored
 
     def to_json(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -96,6 +98,7 @@ class OracleStore:
 
     def put(self, record: Record) -> None:
         """Write `record` and its indexes in one atomic batch."""
+        record.timeline.setdefault(record.state, time.time())
         with self.db.raw.write_batch() as batch:
             batch.put(record_key(record.statement_id), json.dumps(record.to_json()).encode())
             if record.claim_key:

@@ -402,3 +402,32 @@ def test_invalid_attestations_on_the_topic_are_rejected_and_change_nothing(setup
         reply = requests.get(committee.url(0), params={"statementId": statement_id}, auth=committee.auth,
                              headers=XAPI, timeout=30)
         assert reply.status_code == 404
+
+
+def test_committee_that_leaves_submission_to_the_learner_hands_out_a_bundle_the_wallet_submits(setup, dev_accounts):
+    import yaml
+
+    committee, pok, w3 = setup["committee"], setup["pok"], setup["w3"]
+    for index, member in enumerate(committee.members):
+        committee.stop(index)
+        path = Path(member["config"])
+        config = yaml.safe_load(path.read_text())
+        path.write_text(yaml.safe_dump({**config, "submit": False}))
+    for index in range(3):
+        committee.start(index)
+    time.sleep(2)
+    learner = dev_accounts[5].address
+    body = statement(learner, COURSES[2])
+    assert committee.post(2, body).status_code == 200
+    view = committee.wait_state(2, body["id"], {"quorum"})
+    time.sleep(3)
+    assert committee.get(2, body["id"])["state"] == "quorum"        # nobody submitted for the learner
+    c = view["completion"]
+    completion = (c["learner"], bytes.fromhex(c["courseId"][2:]), c["courseVersion"], c["score"], c["completedAt"],
+                  bytes.fromhex(c["evidenceHash"][2:]), c["oracleSetVersion"], c["deadline"])
+    signatures = [bytes.fromhex(s[2:]) for s in view["signatures"]]
+    tx = pok.functions.submit(completion, signatures).transact({"from": learner})   # the learner pays
+    assert w3.eth.wait_for_transaction_receipt(tx).status == 1
+    committee.wait_state(2, body["id"], {"submitted"}, timeout=90)
+    close_challenge_window(setup["node"])
+    committee.wait_state(2, body["id"], {"finalized"}, timeout=90)

@@ -1,0 +1,203 @@
+"""Oracle throughput: statements per second from POST to submitted claim, beside the node's own
+ERC-20 rate in the same run.
+
+One run:
+  1. starts `azora dev` (automine) and measures ERC-20 transfers/s end to end over JSON-RPC
+     (bench.throughput's workload, 8 senders), before any oracle runs;
+  2. writes a dev committee (`azora oracle init --dev`: 3 members, quorum 2) and starts it;
+  3. POSTs `--count` statements (distinct learners, one course) to one member in batches of
+     `--batch`, and reports
+       accepted/s  statements accepted and signed (POST answered) per second,
+       submitted/s claims on chain (Submitted events) per second, first POST to last claim,
+       p50/p99     latency from a statement's POST to its claim being seen on chain (0.25 s polls).
+
+    python -m bench.oracle [--count 300] [--batch 50] [--erc20 2000]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import requests
+
+from bench.throughput import REPO, SENDERS, DevNode, dev_accounts, send_concurrently, token_deploy, workload
+
+XAPI = {"X-Experience-API-Version": "1.0.3", "Content-Type": "application/json"}
+COURSE = "https://azora.africa/courses/blockchain-101"
+EXTENSION = "https://azora.africa/xapi/extensions/oracle"
+
+
+@dataclass
+class OracleReport:
+    count: int
+    accepted_per_second: float
+    submitted_per_second: float
+    p50_seconds: float
+    p99_seconds: float
+    erc20_per_second: float
+
+    def lines(self) -> list[str]:
+        return [
+            f"{self.count} statements, 3 members, quorum 2",
+            f"accepted and signed   {self.accepted_per_second:8.1f} statements/s",
+            f"POST -> submitted     {self.submitted_per_second:8.1f} statements/s  "
+            f"(p50 {self.p50_seconds:.2f} s, p99 {self.p99_seconds:.2f} s)",
+            f"node ERC-20 transfers {self.erc20_per_second:8.1f} tx/s (same node, before the oracles ran)",
+        ]
+
+    def as_json(self) -> str:
+        return json.dumps(self.__dict__)
+
+
+def erc20_rate(node: DevNode, count: int) -> float:
+    accounts = dev_accounts(SENDERS + 1)
+    deployer, senders = accounts[0], accounts[1:]
+    raw, token = token_deploy(deployer, int(node.call("eth_getTransactionCount", deployer.address, "latest"), 16),
+                              senders)
+    node.wait_receipt(node.call("eth_sendRawTransaction", "0x" + raw.hex()))
+    nonces = [int(node.call("eth_getTransactionCount", a.address, "latest"), 16) for a in senders]
+    per_sender = workload("erc20", senders, nonces, count, token)
+    started = time.perf_counter()
+    send_concurrently(node.url, per_sender)
+    node.wait_nonces([a.address for a in senders], [n + len(t) for n, t in zip(nonces, per_sender)])
+    return sum(len(t) for t in per_sender) / (time.perf_counter() - started)
+
+
+def free_base_port() -> int:
+    for _ in range(200):
+        base = random.randrange(20_000, 32_000)   # below the ephemeral range
+        try:
+            for port in [base + i for i in range(3)] + [base + 100 + i for i in range(3)]:
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port))
+            return base
+        except OSError:
+            continue
+    raise RuntimeError("no free port range")
+
+
+def start_committee(rpc: str, directory: Path) -> tuple[dict[str, Any], list[subprocess.Popen]]:
+    subprocess.run([sys.executable, "-m", "node.cli", "oracle", "init", "--rpc", rpc, "--out", str(directory),
+                    "--dev", "--base-port", str(free_base_port())], cwd=REPO, check=True, capture_output=True)
+    manifest = json.loads((directory / "oracles.json").read_text())
+    procs = []
+    for member in manifest["oracles"]:
+        log = open(Path(member["config"]).parent / "oracle.log", "ab")
+        procs.append(subprocess.Popen([sys.executable, "-m", "node.cli", "--log-level", "WARNING", "oracle", "run",
+                                       "--config", member["config"]], cwd=REPO, stdout=log, stderr=subprocess.STDOUT))
+    for member in manifest["oracles"]:
+        wait_http(member["xapi"] + "/about")
+    time.sleep(2)   # the members dial each other and join the attestation topic
+    return manifest, procs
+
+
+def wait_http(url: str, timeout: float = 60) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            requests.get(url, timeout=1)
+            return
+        except requests.RequestException:
+            time.sleep(0.2)
+    raise RuntimeError(f"{url} did not answer")
+
+
+def statement(learner: str) -> dict[str, Any]:
+    return {"id": str(uuid.uuid4()),
+            "actor": {"account": {"homePage": "https://bench.example.org", "name": learner}},
+            "verb": {"id": "http://adlnet.gov/expapi/verbs/completed"},
+            "object": {"id": COURSE},
+            "result": {"success": True, "score": {"scaled": 0.9}}}
+
+
+def run_statements(rpc: str, manifest: dict[str, Any], count: int, batch: int,
+                   timeout: float) -> tuple[float, float, list[float]]:
+    """POST the statements; watch the chain's Submitted events for each learner's claim."""
+    from web3 import Web3
+
+    from contracts.build import load_artifact
+
+    w3 = Web3(Web3.HTTPProvider(rpc, request_kwargs={"timeout": 60}))
+    table = w3.provider.make_request("azora_nodeInfo", [])["result"]["contracts"]
+    pok = w3.eth.contract(address=table["ProofOfKnowledge"], abi=load_artifact("ProofOfKnowledge")["abi"])
+    auth = (manifest["auth"]["username"], manifest["auth"]["password"])
+    url = manifest["oracles"][0]["xapi"] + "/statements"
+    learners = [Web3.to_checksum_address("0x" + random.randbytes(20).hex()) for _ in range(count)]
+    statements = [statement(learner) for learner in learners]
+    posted_at: dict[str, float] = {}
+    claimed_at: dict[str, float] = {}
+    session = requests.Session()
+    from_block = w3.eth.block_number
+    started = time.time()
+    for i in range(0, count, batch):
+        chunk = statements[i:i + batch]
+        sent = time.time()
+        reply = session.post(url, data=json.dumps(chunk), auth=auth, headers=XAPI, timeout=120)
+        if reply.status_code != 200:
+            raise RuntimeError(f"POST refused: {reply.status_code} {reply.text}")
+        posted_at.update({s["actor"]["account"]["name"]: sent for s in chunk})
+    accepted = count / (time.time() - started)
+    deadline = time.time() + timeout
+    while len(claimed_at) < count and time.time() < deadline:
+        head = w3.eth.block_number
+        if head >= from_block:
+            for event in pok.events.Submitted().get_logs(from_block=from_block, to_block=head):
+                claimed_at.setdefault(event.args.learner, time.time())
+            from_block = head + 1
+        time.sleep(0.25)
+    if len(claimed_at) < count:
+        raise RuntimeError(f"{count - len(claimed_at)} of {count} claims not submitted in {timeout} s")
+    latencies = sorted(claimed_at[learner] - posted_at[learner] for learner in learners)
+    submitted = count / (max(claimed_at.values()) - started)
+    return accepted, submitted, latencies
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    return values[min(len(values) - 1, int(fraction * len(values)))]
+
+
+def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> OracleReport:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=300, help="statements to post")
+    parser.add_argument("--batch", type=int, default=50, help="statements per POST")
+    parser.add_argument("--erc20", type=int, default=2000, help="ERC-20 transfers for the node's rate")
+    parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="azora-bench-oracle-"))
+    node = DevNode([], work / "dev.log")
+    procs: list[subprocess.Popen] = []
+    try:
+        erc20 = erc20_rate(node, args.erc20)
+        manifest, procs = start_committee(node.url, work / "committee")
+        accepted, submitted, latencies = run_statements(node.url, manifest, args.count, args.batch, args.timeout)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        node.stop()
+    report = OracleReport(args.count, accepted, submitted, percentile(latencies, 0.5),
+                          percentile(latencies, 0.99), erc20)
+    for line in report.lines():
+        out(line)
+    if args.json:
+        out(report.as_json())
+    return report
+
+
+if __name__ == "__main__":
+    main()
