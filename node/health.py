@@ -1,5 +1,8 @@
 """GET /health on the RPC port: 200 when the node is synced and, for a validator, signing.
 
+Synced: no range sync in progress and, for a networked full node, at least one peer to learn
+the head from. Signing: the validator key is in the active set of the next height.
+
 Load balancers and orchestrators read the status code; the JSON body says why. Every fact comes
 from the node's :class:`~node.context.NodeContext` status sources, read when asked.
 """
@@ -22,6 +25,7 @@ class Health:
 
     head: int
     syncing: bool
+    peers: int | None              # None on a dev chain (no p2p)
     validator: str | None
     reasons: tuple[str, ...] = field(default=())
 
@@ -31,7 +35,7 @@ class Health:
 
     def as_json(self) -> dict[str, Any]:
         return {"status": "ok" if not self.reasons else "unhealthy", "head": self.head,
-                "syncing": self.syncing, "validator": self.validator, "reasons": list(self.reasons)}
+                "syncing": self.syncing, "peers": self.peers, "validator": self.validator, "reasons": list(self.reasons)}
 
 
 def get_sync_reason(sync: SyncStatus | None) -> str | None:
@@ -39,6 +43,16 @@ def get_sync_reason(sync: SyncStatus | None) -> str | None:
     if sync is None:
         return None
     return f"syncing: head {sync.current_block} of {sync.highest_block}"
+
+
+def get_peers_reason(peers: int | None, is_validator: bool) -> str | None:
+    """Why a networked full node cannot claim to be synced: it learns the head from peers.
+
+    A validator is exempt: a lone validator with all the power is a whole (test) network.
+    """
+    if peers is None or is_validator or peers > 0:
+        return None
+    return "no peers: cannot tell whether the head is current"
 
 
 def get_signing_reason(consensus: ConsensusStatus | None, active: set[bytes] | None) -> str | None:
@@ -57,9 +71,12 @@ def compute_health(context: NodeContext, head: int) -> Health:
     active: set[bytes] | None = None
     if consensus is not None and consensus.validator is not None and context.validator_sets is not None:
         active = {v.address for v in context.validator_sets.for_height(head + 1).validators}
-    reasons = tuple(r for r in (get_sync_reason(sync), get_signing_reason(consensus, active)) if r)
+    peers = context.peers.peer_count() if context.peers is not None and not context.dev else None
+    is_validator = consensus is not None and consensus.validator is not None
+    reasons = tuple(r for r in (get_sync_reason(sync), get_peers_reason(peers, is_validator),
+                                get_signing_reason(consensus, active)) if r)
     validator = "0x" + consensus.validator.hex() if consensus and consensus.validator else None
-    return Health(head=head, syncing=sync is not None, validator=validator, reasons=reasons)
+    return Health(head=head, syncing=sync is not None, peers=peers, validator=validator, reasons=reasons)
 
 
 def health_route(context: NodeContext, head_number: Callable[[], int]) -> Route:
