@@ -6,6 +6,7 @@ const LATEST_BLOCKS = 15;
 const SIGNED_WINDOW = 100;          // blocks over which the validator view counts signatures
 const PROPOSAL_STATES = ["Pending", "Active", "Canceled", "Defeated", "Succeeded", "Queued", "Expired", "Executed"];
 const OPEN_STATES = new Set(["Pending", "Active", "Succeeded", "Queued"]);
+const FAILED_STATES = new Set(["Canceled", "Defeated", "Expired"]);
 const VOTE_SUPPORT = ["Against", "For", "Abstain"];
 
 let rpcId = 0;
@@ -341,7 +342,7 @@ async function viewProposals() {
     const state = answers[2 * i] ? PROPOSAL_STATES[Number(decodeOutputs("Governor", "state", answers[2 * i])[0])] : "?";
     const tally = answers[2 * i + 1] ? decodeOutputs("Governor", "proposals", answers[2 * i + 1])[0] : null;
     const ballots = votes.filter(v => v.proposalId === p.proposalId).map(v => `<tr><td>${addressLink(v.voter, true)}</td><td>${VOTE_SUPPORT[Number(v.support)] || v.support}</td><td>${formatUnits(v.weight)}</td><td>${escapeHtml(v.reason)}</td></tr>`).join("");
-    return `<div class="log proposal" data-state="${state}"><div><b>${escapeHtml(p.description.split("\n")[0])}</b> <span class="pill${OPEN_STATES.has(state) ? "" : " bad"}">${state}</span></div>` + kv([
+    return `<div class="log proposal" data-state="${state}"><div><b>${escapeHtml(p.description.split("\n")[0])}</b> <span class="pill${FAILED_STATES.has(state) ? " bad" : ""}">${state}</span></div>` + kv([
       ["Proposal id", `<span class="mono">${escapeHtml(p.proposalId)}</span>`],
       ["Proposer", addressLink(p.proposer, true)],
       ["Created in", txLink(p.log.transactionHash) + " at block " + blockLink(num(p.log.blockNumber))],
