@@ -14,6 +14,7 @@ from kernel.genesis import Genesis
 from wallet.cli import add_wallet_commands, cmd_wallet
 from wallet.credentials import add_credential_commands, cmd_credential
 from wallet.dao import add_dao_commands, cmd_dao
+from wallet.status import add_status_commands, cmd_status
 
 AZR = 10**18
 
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_wallet_commands(sub)
     add_credential_commands(sub)
     add_dao_commands(sub)
+    add_status_commands(sub)
 
     con = sub.add_parser("contracts", help="print the system contracts of a running node")
     con.add_argument("--rpc", default="http://127.0.0.1:8545", help="the node's JSON-RPC URL")
@@ -102,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     command = {"dev": cmd_dev, "import": cmd_import, "export": cmd_export, "serve": cmd_serve,
                "contracts": cmd_contracts, "node": cmd_node, "testnet": cmd_testnet,
-               "wallet": cmd_wallet, "credential": cmd_credential, "dao": cmd_dao}
+               "wallet": cmd_wallet, "credential": cmd_credential, "dao": cmd_dao,
+               "status": cmd_status}
     try:
         return command[args.command](args)
     except KeyboardInterrupt:
