@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: install dev typecheck test bench clean
+.PHONY: install dev typecheck browser test bench clean
 
 $(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,15 @@ dev: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/python -m mypy
 
-test: typecheck
+# Headless Chromium for the explorer test (tests/node/test_explorer.py): Debian's package, never
+# a downloaded browser build. Installed when missing and we are root (as CI is); otherwise the
+# explorer test skips and this says how to install it.
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else echo "make browser: chromium is missing and we are not root: skipping (run 'sudo apt-get install -y chromium' for the explorer test)"; fi
+
+test: typecheck browser
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 bench: $(STAMP)

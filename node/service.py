@@ -24,6 +24,8 @@ from node.backend import Backend
 from node.context import NetworkIdentity, NodeContext, P2PPeers
 from node.services.consensus_host import build_consensus_host
 from node.evidence import EvidenceReporter
+from node.explorer import explorer_routes
+from node.health import health_route
 from node.metrics import RpcCounters, render as render_metrics
 from node.validators import ValidatorSetStore
 
@@ -165,7 +167,9 @@ async def run_services(backend: Backend, context: NodeContext, namespaces: dict[
             on_disconnect = ns.on_disconnect
     app = build_app(dispatcher, cors_origins=rpc.cors, on_disconnect=on_disconnect,
                     metrics=lambda: render_metrics(backend, context, rpc_counters),
-                    rate_limiter=RateLimiter(rpc.rate_limit) if rpc.rate_limit > 0 else None)
+                    rate_limiter=RateLimiter(rpc.rate_limit) if rpc.rate_limit > 0 else None,
+                    extra_routes=[health_route(context, lambda: backend.chain.head.block_number),
+                                  *explorer_routes()])
     async with trio.open_nursery() as nursery:
         for ns in hooks:
             if hasattr(ns, "run"):

@@ -18,7 +18,7 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from kernel.ratelimit import TokenBuckets
@@ -289,7 +289,8 @@ def _limit_exceeded() -> RpcResponse:
 def build_app(dispatcher: Dispatcher, *, cors_origins: Iterable[str] = ("*",),
               on_disconnect: Callable[[WebSocketConnection], None] | None = None,
               metrics: Callable[[], bytes] | None = None,
-              rate_limiter: RateLimiter | None = None) -> Starlette:
+              rate_limiter: RateLimiter | None = None,
+              extra_routes: Iterable[BaseRoute] = ()) -> Starlette:
     async def http_endpoint(request: Request) -> Response:
         if request.method == "GET":
             return JSONResponse({"jsonrpc": "2.0", "id": None,
@@ -353,6 +354,7 @@ def build_app(dispatcher: Dispatcher, *, cors_origins: Iterable[str] = ("*",),
     routes = [Route("/", http_endpoint, methods=["GET", "POST"]), WebSocketRoute("/", websocket_endpoint)]
     if metrics is not None:
         routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
+    routes.extend(extra_routes)   # /health, /explorer: served beside the RPC
     return Starlette(routes=routes, middleware=middleware)
 
 
