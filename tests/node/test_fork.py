@@ -1,0 +1,110 @@
+"""Fork mode's state: a second ``azora dev``'s accounts, code and storage read lazily through
+the JSON-RPC client, cached in a real LevelDB, with local writes kept apart from the remote."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import vyper
+from eth.db.account import AccountDB
+from eth_utils import to_canonical_address
+from web3 import Web3
+
+from kernel.db import LevelDB
+from kernel.fork import CachedStateSource, fork_account_db_class
+from node.fork import ForkError, JsonRpcStateSource
+
+SOURCE = (Path(__file__).parent / "contracts" / "Store.vy").read_text()
+
+
+@pytest.fixture
+def remote(start_azora, tmp_path):
+    """A remote dev chain holding a Store contract with values[7] = 42 (then 43)."""
+    node = start_azora("dev", "--datadir", str(tmp_path / "remote"))
+    w3 = Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 60}))
+    out = vyper.compile_code(SOURCE, output_formats=["abi", "bytecode"])
+    tx = w3.eth.contract(abi=out["abi"], bytecode=out["bytecode"]).constructor().transact({"from": w3.eth.accounts[0]})
+    store = w3.eth.contract(address=w3.eth.wait_for_transaction_receipt(tx, timeout=30).contractAddress,
+                            abi=out["abi"])
+    w3.eth.wait_for_transaction_receipt(store.functions.store(7, 42).transact({"from": w3.eth.accounts[0]}), timeout=30)
+    first = w3.eth.block_number
+    w3.eth.wait_for_transaction_receipt(store.functions.store(7, 43).transact({"from": w3.eth.accounts[0]}), timeout=30)
+    return node, w3, store, first
+
+
+def values_slot(key: int) -> int:
+    # Vyper 0.4 HashMap at storage slot 0: keccak(slot . key).
+    return int.from_bytes(Web3.solidity_keccak(["uint256", "uint256"], [0, key]), "big")
+
+
+def open_fork_db(tmp_path: Path, url: str, block: int) -> tuple[LevelDB, type[AccountDB]]:
+    db = LevelDB(tmp_path / "fork")
+    return db, fork_account_db_class(CachedStateSource(JsonRpcStateSource(url), db), block)
+
+
+def test_fork_reads_remote_balances_code_and_storage(remote, tmp_path):
+    node, w3, store, _ = remote
+    head = w3.eth.block_number
+    db, account_db_class = open_fork_db(tmp_path, node.url, head)
+    state = account_db_class(db)
+    address = to_canonical_address(store.address)
+    sender = to_canonical_address(w3.eth.accounts[0])
+    assert state.get_code(address) == bytes(w3.eth.get_code(store.address))
+    assert state.get_storage(address, values_slot(7)) == 43
+    assert state.get_balance(sender) == w3.eth.get_balance(w3.eth.accounts[0], head)
+    assert state.get_nonce(sender) == w3.eth.get_transaction_count(w3.eth.accounts[0], head)
+    db.close()
+
+
+def test_fork_keeps_its_own_writes_and_leaves_the_remote_unchanged(remote, tmp_path):
+    node, w3, store, _ = remote
+    head = w3.eth.block_number
+    db, account_db_class = open_fork_db(tmp_path, node.url, head)
+    state = account_db_class(db)
+    address = to_canonical_address(store.address)
+    sender = to_canonical_address(w3.eth.accounts[0])
+    state.set_storage(address, values_slot(7), 0)       # zero written locally stays zero
+    state.set_storage(address, values_slot(8), 99)
+    state.set_balance(sender, 5)
+    state.persist()
+    root = state.state_root
+
+    reopened = account_db_class(db, root)
+    assert reopened.get_storage(address, values_slot(7)) == 0
+    assert reopened.get_storage(address, values_slot(8)) == 99
+    assert reopened.get_balance(sender) == 5
+    assert reopened.get_code(address) == bytes(w3.eth.get_code(store.address))
+    assert store.functions.values(7).call() == 43
+    assert store.functions.values(8).call() == 0
+    assert w3.eth.get_balance(w3.eth.accounts[0]) > 5
+    db.close()
+
+
+def test_fork_of_a_past_block_reads_that_blocks_state(remote, tmp_path):
+    node, w3, store, first = remote
+    db, account_db_class = open_fork_db(tmp_path, node.url, first)
+    assert account_db_class(db).get_storage(to_canonical_address(store.address), values_slot(7)) == 42
+    db.close()
+
+
+def test_remote_reads_are_cached_in_the_datadir(remote, tmp_path):
+    node, w3, store, _ = remote
+    head = w3.eth.block_number
+    db, account_db_class = open_fork_db(tmp_path, node.url, head)
+    address = to_canonical_address(store.address)
+    assert account_db_class(db).get_storage(address, values_slot(7)) == 43
+    db.close()
+    node.stop()
+    # The remote is gone: the same reads come from the cache.
+    db = LevelDB(tmp_path / "fork")
+    offline = fork_account_db_class(
+        CachedStateSource(JsonRpcStateSource(node.url, timeout=1, retries=1), db), head)(db)
+    assert offline.get_storage(address, values_slot(7)) == 43
+    db.close()
+
+
+def test_invalid_unreachable_fork_url_is_one_clear_error():
+    source = JsonRpcStateSource("http://127.0.0.1:9", timeout=1, retries=2)
+    with pytest.raises(ForkError) as error:
+        source.fork_point(None)
+    assert str(error.value) == "cannot reach fork URL http://127.0.0.1:9: connection refused or host unknown"
