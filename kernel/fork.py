@@ -8,7 +8,7 @@ restart or a replay reads the same values without asking again.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, MutableMapping, Protocol
+from typing import Any, ClassVar, Mapping, MutableMapping, Protocol
 
 import rlp
 from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA3
@@ -16,6 +16,9 @@ from eth.db.account import AccountDB
 from eth.rlp.accounts import Account
 from eth_typing import Address
 from eth_utils import keccak
+
+from kernel.forks import ForkSchedule
+from kernel.genesis import Account as GenesisAccount, Genesis
 
 CACHE_PREFIX = b"azora-fork:cache:"
 # Marks a slot written on the fork (kept in the state's journal, so a reverted frame drops it):
@@ -139,3 +142,30 @@ def forked_vm_class(vm_class: Any, account_db_class: type[ForkAccountDB]) -> Any
     state_class = type(f"Forked{vm_class._state_class.__name__}", (vm_class._state_class,),
                        {"account_db_class": account_db_class})
     return type(f"Forked{vm_class.__name__}", (vm_class,), {"_state_class": state_class})
+
+
+def forked_schedule(schedule: ForkSchedule, source: RemoteStateSource, fork_block: int) -> ForkSchedule:
+    """``schedule`` with every VM's state reading through the remote at ``fork_block``."""
+    account_db_class = fork_account_db_class(source, fork_block)
+
+    def wrap(pairs: tuple[tuple[int, Any], ...]) -> tuple[tuple[int, Any], ...]:
+        return tuple((activation, forked_vm_class(vm, account_db_class)) for activation, vm in pairs)
+    return ForkSchedule(wrap(schedule.by_number), wrap(schedule.by_time))
+
+
+def fork_genesis(chain_id: int, schedule: ForkSchedule, source: RemoteStateSource, *, number: int,
+                 timestamp: int, gas_limit: int, base_fee_per_gas: int,
+                 balances: Mapping[Address, int]) -> Genesis:
+    """The local base of a fork: block ``number`` with the remote's header fields, its state the
+    remote's with ``balances`` (the dev accounts') written locally over the remote's, nonces kept.
+
+    Its parent hash is zero: py-evm persists a header without a stored parent only as a
+    genesis, so BLOCKHASH of blocks at or below the fork reads zero on the fork.
+    """
+    header = {"block_number": number, "timestamp": timestamp, "gas_limit": gas_limit,
+              "base_fee_per_gas": base_fee_per_gas, "extra_data": b"", "difficulty": 0,
+              "nonce": b"\0" * 8, "mix_hash": b"\0" * 32, "coinbase": b"\0" * 20}
+    alloc = {address: GenesisAccount(balance=balance, nonce=source.account(address, number).nonce)
+             for address, balance in balances.items()}
+    raw = {"config": {"chainId": chain_id}, "fork": {"number": number}}
+    return Genesis(chain_id, schedule, alloc, header, None, raw)

@@ -108,3 +108,42 @@ def test_invalid_unreachable_fork_url_is_one_clear_error():
     with pytest.raises(ForkError) as error:
         source.fork_point(None)
     assert str(error.value) == "cannot reach fork URL http://127.0.0.1:9: connection refused or host unknown"
+
+
+def test_local_blocks_on_a_fork_continue_after_the_fork_block_with_their_own_state(remote, tmp_path, dev_accounts):
+    from eth_account import Account
+    from kernel.chain import Chain
+    from kernel.fork import fork_genesis, forked_schedule
+    from kernel.forks import compute_fork_schedule
+
+    node, w3, store, _ = remote
+    head = w3.eth.get_block("latest")
+    db = LevelDB(tmp_path / "fork")
+    source = CachedStateSource(JsonRpcStateSource(node.url), db)
+    schedule = forked_schedule(compute_fork_schedule({"chainId": 1337}), source, head.number)
+    sender = dev_accounts[0]
+    genesis = fork_genesis(1337, schedule, source, number=head.number, timestamp=head.timestamp,
+                           gas_limit=head.gasLimit, base_fee_per_gas=head.baseFeePerGas,
+                           balances={to_canonical_address(sender.address): 7 * 10**18})
+    chain = Chain(db, genesis)
+    assert chain.head.block_number == head.number
+    state = chain.state_at(chain.head)
+    address = to_canonical_address(store.address)
+    assert state.get_balance(to_canonical_address(sender.address)) == 7 * 10**18
+    nonce = state.get_nonce(to_canonical_address(sender.address))
+    assert nonce == w3.eth.get_transaction_count(sender.address, head.number)
+
+    data = store.functions.store(7, 1000)._encode_transaction_data()
+    signed = Account.sign_transaction({"chainId": 1337, "nonce": nonce, "to": store.address, "data": data,
+                                       "gas": 200_000, "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 1,
+                                       "type": 2}, sender.key)
+    vm_class = chain.vm_class_for(head.number + 1, head.timestamp + 1)
+    tx = vm_class.get_transaction_builder().decode(bytes(signed.raw_transaction))
+    result = chain.build_block([tx], timestamp=head.timestamp + 1)
+    assert not result.rejected and result.receipts[0].gas_used > 21000
+    assert chain.head.block_number == head.number + 1
+    after = chain.state_at(chain.head)
+    assert after.get_storage(address, values_slot(7)) == 1000
+    assert after.get_storage(address, values_slot(8)) == 0
+    assert store.functions.values(7).call() == 43          # the remote is unchanged
+    db.close()
