@@ -5,13 +5,30 @@ Any Ethereum JSON-RPC node serves (``eth_getBalance``, ``eth_getTransactionCount
 """
 from __future__ import annotations
 
+import json
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import requests
+from eth_account import Account
+from eth_utils import to_canonical_address
 
-from kernel.fork import RemoteAccount
+from consensus.config import DEV_TIMEOUTS
+from consensus.sign_guard import GuardedSigner, MemorySignRecordStore
+from consensus.signing import LocalSigner, SigningDomain
+from consensus.validator_set import new_validator_set
+from kernel.chain import Chain
+from kernel.db import LevelDB
+from kernel.fork import CachedStateSource, RemoteAccount, fork_genesis, forked_schedule
+from kernel.forks import compute_fork_schedule
+from kernel.schema import SYSTEM_CONTRACTS
+from node.backend import Backend
+from node.consensus_host import ConsensusHost
+from node.dev import DevChain, DevPolicy
+from node.evidence import EvidenceReporter
+from node.validators import ValidatorSets, encode_validator_set, validator_set_key
 
 TIMEOUT_S = 10.0
 RETRIES = 3
@@ -103,3 +120,62 @@ def _reason(exc: Exception | None) -> str:
     if isinstance(exc, requests.Timeout):
         return "timed out"
     return str(exc)
+
+
+# A forked dev chain never reaches an epoch boundary: its one validator is fixed for its life
+# and no epoch rewards run (they would read the remote registry's set and blocks below the fork).
+FORK_EPOCH_LENGTH = 2**62
+
+
+def open_fork_chain(datadir: Path, source: JsonRpcStateSource, point: ForkPoint,
+                    balances: dict[bytes, int]) -> Chain:
+    """The local chain on top of ``point``: its base is the remote's block, its reads of state
+    never written locally go to ``source`` (cached in the datadir's LevelDB)."""
+    from node.service import DB_DIR
+
+    datadir.mkdir(parents=True, exist_ok=True)
+    db = LevelDB(datadir / DB_DIR)
+    cached = CachedStateSource(source, db)
+    schedule = forked_schedule(compute_fork_schedule({"chainId": point.chain_id}), cached, point.number)
+    genesis = fork_genesis(point.chain_id, schedule, cached, number=point.number, timestamp=point.timestamp,
+                           gas_limit=point.gas_limit, base_fee_per_gas=point.base_fee_per_gas,
+                           balances=balances)
+    chain = Chain(db, genesis)
+    if point.system_contracts:
+        chain.set_aux(SYSTEM_CONTRACTS, json.dumps(point.system_contracts).encode())
+    return chain
+
+
+def build_fork_dev_chain(backend: Backend, validator_key: bytes, block_time: float | None) -> DevChain:
+    """The dev producer on a fork: the dev validator alone signs, whatever the remote's set.
+
+    The signing domain names the remote's ValidatorRegistry when it has one (an Azora remote),
+    the zero address otherwise; the set is recorded for the fork's base and its child so the
+    consensus host never derives it from the remote's registry.
+    """
+    chain = backend.chain
+    registry = chain.system_contracts.get("ValidatorRegistry")
+    domain = SigningDomain(chain.chain_id, to_canonical_address(registry) if registry else b"\0" * 20)
+    validator = Account.from_key(validator_key)
+    dev_set = encode_validator_set(new_validator_set([(to_canonical_address(validator.address), 1)]))
+    base = chain.genesis.header.get("block_number", 0)
+    for height in (base, base + 1):
+        chain.set_aux(validator_set_key(height), dev_set)
+    local = LocalSigner(validator_key, domain)
+    policy = DevPolicy(block_time)
+    host = ConsensusHost(backend, signer=GuardedSigner(local, MemorySignRecordStore()), domain=domain,
+                         validator_sets=ValidatorSets(chain, FORK_EPOCH_LENGTH), timeouts=DEV_TIMEOUTS,
+                         policy=policy, on_evidence=EvidenceReporter(backend, validator).report)
+
+    def reset_signer() -> None:
+        host.signer = GuardedSigner(local, MemorySignRecordStore())
+
+    return DevChain(backend, host, policy, reset_signer)
+
+
+def open_fork(url: str, number: int | None, datadir: Path, addresses: list[str], balance_wei: int) -> Chain:
+    """``azora dev --fork-url``: reach the remote (ForkError if it cannot serve the fork), then
+    open the forked chain with ``addresses`` funded locally."""
+    source = JsonRpcStateSource(url)
+    point = source.fork_point(number)
+    return open_fork_chain(datadir, source, point, {to_canonical_address(a): balance_wei for a in addresses})

@@ -147,3 +147,43 @@ def test_local_blocks_on_a_fork_continue_after_the_fork_block_with_their_own_sta
     assert after.get_storage(address, values_slot(8)) == 0
     assert store.functions.values(7).call() == 43          # the remote is unchanged
     db.close()
+
+
+def test_azora_dev_fork_serves_the_remotes_state_and_keeps_its_own(remote, start_azora, tmp_path, dev_accounts):
+    node, w3, store, first = remote
+    head = w3.eth.block_number
+    fork = start_azora("dev", "--fork-url", node.url, "--datadir", str(tmp_path / "forked"))
+    fw3 = Web3(Web3.HTTPProvider(fork.url, request_kwargs={"timeout": 60}))
+    forked = fw3.eth.contract(address=store.address, abi=store.abi)
+    assert fw3.eth.chain_id == w3.eth.chain_id
+    assert fw3.eth.block_number == head
+    assert fw3.eth.get_code(store.address) == w3.eth.get_code(store.address)
+    assert forked.functions.values(7).call() == 43
+    receipt = fw3.eth.wait_for_transaction_receipt(
+        forked.functions.store(7, 5).transact({"from": fw3.eth.accounts[1]}), timeout=60)
+    assert receipt.status == 1 and receipt.blockNumber == head + 1
+    assert forked.functions.values(7).call() == 5
+    assert store.functions.values(7).call() == 43          # the remote keeps its own state
+    assert fw3.eth.get_balance(fw3.eth.accounts[2]) == 10_000 * 10**18
+
+
+def test_azora_dev_fork_of_a_past_block(remote, start_azora, tmp_path):
+    node, w3, store, first = remote
+    fork = start_azora("dev", "--fork-url", node.url, "--fork-block-number", str(first),
+                       "--datadir", str(tmp_path / "forked"))
+    fw3 = Web3(Web3.HTTPProvider(fork.url, request_kwargs={"timeout": 60}))
+    assert fw3.eth.block_number == first
+    assert fw3.eth.contract(address=store.address, abi=store.abi).functions.values(7).call() == 42
+
+
+def test_invalid_azora_dev_fork_of_an_unreachable_url_exits_1_with_one_line(tmp_path):
+    import os
+    import subprocess
+    import sys
+    proc = subprocess.run([sys.executable, "-m", "node.cli", "dev", "--fork-url", "http://127.0.0.1:9",
+                           "--datadir", str(tmp_path / "d")], capture_output=True, text=True, timeout=120,
+                          env={**os.environ})
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1] == \
+        "error: cannot reach fork URL http://127.0.0.1:9: connection refused or host unknown"
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
