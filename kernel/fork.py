@@ -105,9 +105,8 @@ class ForkAccountDB(AccountDB):
         remote = self.source.account(address, self.fork_block)
         if remote.is_empty:
             return b""
-        code_hash = EMPTY_SHA3
+        code_hash = keccak(remote.code) if remote.code else EMPTY_SHA3
         if remote.code:
-            code_hash = keccak(remote.code)
             self._journaldb[code_hash] = remote.code   # content-addressed: safe to keep
         return rlp.encode(Account(remote.nonce, remote.balance, BLANK_ROOT_HASH, code_hash), sedes=Account)
 
@@ -155,7 +154,7 @@ def forked_schedule(schedule: ForkSchedule, source: RemoteStateSource, fork_bloc
 
 def fork_genesis(chain_id: int, schedule: ForkSchedule, source: RemoteStateSource, *, number: int,
                  timestamp: int, gas_limit: int, base_fee_per_gas: int,
-                 balances: Mapping[Address, int]) -> Genesis:
+                 balances: Mapping[bytes, int]) -> Genesis:
     """The local base of a fork: block ``number`` with the remote's header fields, its state the
     remote's with ``balances`` (the dev accounts') written locally over the remote's, nonces kept.
 
@@ -165,7 +164,7 @@ def fork_genesis(chain_id: int, schedule: ForkSchedule, source: RemoteStateSourc
     header = {"block_number": number, "timestamp": timestamp, "gas_limit": gas_limit,
               "base_fee_per_gas": base_fee_per_gas, "extra_data": b"", "difficulty": 0,
               "nonce": b"\0" * 8, "mix_hash": b"\0" * 32, "coinbase": b"\0" * 20}
-    alloc = {address: GenesisAccount(balance=balance, nonce=source.account(address, number).nonce)
+    alloc = {Address(address): GenesisAccount(balance=balance, nonce=source.account(address, number).nonce)
              for address, balance in balances.items()}
     raw = {"config": {"chainId": chain_id}, "fork": {"number": number}}
     return Genesis(chain_id, schedule, alloc, header, None, raw)
