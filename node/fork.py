@@ -176,6 +176,23 @@ def build_fork_dev_chain(backend: Backend, validator_key: bytes, block_time: flo
 def open_fork(url: str, number: int | None, datadir: Path, addresses: list[str], balance_wei: int) -> Chain:
     """``azora dev --fork-url``: reach the remote (ForkError if it cannot serve the fork), then
     open the forked chain with ``addresses`` funded locally."""
+    stored = stored_fork_number(datadir)
+    if number is not None and stored is not None and number != stored:
+        raise ForkError(f"{datadir} holds a fork of block #{stored}, not #{number}: use another --datadir")
     source = JsonRpcStateSource(url)
-    point = source.fork_point(number)
-    return open_fork_chain(datadir, source, point, {to_canonical_address(a): balance_wei for a in addresses})
+    point = source.fork_point(stored if number is None else number)
+    chain = open_fork_chain(datadir, source, point, {to_canonical_address(a): balance_wei for a in addresses})
+    (datadir / FORK_FILE).write_text(json.dumps({"url": url, "number": point.number}))
+    return chain
+
+
+FORK_FILE = "fork.json"
+
+
+def stored_fork_number(datadir: Path) -> int | None:
+    """The block a datadir's fork was made at (a restart continues that fork, not the remote's
+    new head)."""
+    try:
+        return int(json.loads((datadir / FORK_FILE).read_text())["number"])
+    except FileNotFoundError:
+        return None

@@ -187,3 +187,20 @@ def test_invalid_azora_dev_fork_of_an_unreachable_url_exits_1_with_one_line(tmp_
     assert proc.stderr.strip().splitlines()[-1] == \
         "error: cannot reach fork URL http://127.0.0.1:9: connection refused or host unknown"
     assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_a_restarted_fork_continues_its_own_chain_at_its_fork_block(remote, start_azora, tmp_path):
+    node, w3, store, _ = remote
+    head = w3.eth.block_number
+    datadir = str(tmp_path / "forked")
+    fork = start_azora("dev", "--fork-url", node.url, "--datadir", datadir)
+    fw3 = Web3(Web3.HTTPProvider(fork.url, request_kwargs={"timeout": 60}))
+    forked = fw3.eth.contract(address=store.address, abi=store.abi)
+    fw3.eth.wait_for_transaction_receipt(forked.functions.store(9, 6).transact({"from": fw3.eth.accounts[1]}), timeout=60)
+    fork.stop()
+    # The remote moves on; the restarted fork stays on its own block N + 1.
+    w3.eth.wait_for_transaction_receipt(store.functions.store(9, 1).transact({"from": w3.eth.accounts[0]}), timeout=30)
+    again = start_azora("dev", "--fork-url", node.url, "--datadir", datadir)
+    aw3 = Web3(Web3.HTTPProvider(again.url, request_kwargs={"timeout": 60}))
+    assert aw3.eth.block_number == head + 1
+    assert aw3.eth.contract(address=store.address, abi=store.abi).functions.values(9).call() == 6
