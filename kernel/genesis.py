@@ -99,10 +99,12 @@ class Genesis:
         from eth.consensus.context import ConsensusContext
         from eth.vm.chain_context import ChainContext
 
+        # A fork's base block continues the remote's numbering; py-evm makes genesis headers at 0.
+        fields = {k: v for k, v in self.header.items() if k != "block_number"}
         # The state is built in the context of block 0 (zero base fee, a roomy gas limit) so
         # the system deployment can execute there.
         context_header = vm_class.create_genesis_header(**{
-            **self.header, "gas_limit": max(self.header["gas_limit"], 1_000_000_000),
+            **fields, "gas_limit": max(self.header["gas_limit"], 1_000_000_000),
             **({"base_fee_per_gas": 0} if "base_fee_per_gas" in self.header else {})})
         vm = vm_class(header=context_header, chaindb=ChainDB(db),
                       chain_context=ChainContext(self.chain_id), consensus_context=ConsensusContext(db))
@@ -123,7 +125,9 @@ class Genesis:
             if self.azora.deploy_system_contracts:
                 contracts = deploy_system_contracts(vm, self.azora)
         state.persist()
-        header = vm_class.create_genesis_header(**dict(self.header, state_root=state.state_root))
+        header = vm_class.create_genesis_header(**dict(fields, state_root=state.state_root))
+        if self.header.get("block_number"):
+            header = header.copy(block_number=self.header["block_number"])
         return GenesisResult(header, contracts)
 
 

@@ -43,6 +43,8 @@ def build_parser() -> argparse.ArgumentParser:
     dev.add_argument("--mnemonic", default=None)
     dev.add_argument("--chain-id", type=int, default=1337)
     dev.add_argument("--balance", type=int, default=10_000, help="AZR per dev account")
+    dev.add_argument("--fork-url", help="run on a copy of this JSON-RPC node's state, read lazily and cached")
+    dev.add_argument("--fork-block-number", type=int, help="the remote's block to fork at (default: its head)")
 
     imp = sub.add_parser("import", help="import an RLP chain file")
     imp.add_argument("--datadir", type=Path, required=True)
@@ -128,10 +130,20 @@ def cmd_dev(args: argparse.Namespace) -> int:
     validator = derive_accounts(mnemonic, 1)[0]   # the dev validator signs as account 0
     coinbase = bytes.fromhex(validator.address[2:])
     genesis = None
-    if not (datadir / "genesis.json").exists():
-        genesis = Genesis.from_json(dev_genesis(accounts, chain_id=args.chain_id,
-                                                balance_wei=args.balance * AZR, validator=coinbase))
-    chain = open_chain(datadir, genesis)
+    if args.fork_url:
+        from node.fork import ForkError, build_fork_dev_chain, open_fork
+        try:
+            chain = open_fork(args.fork_url, args.fork_block_number, datadir, [a.address for a in accounts],
+                              args.balance * AZR)
+        except ForkError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        build_dev_chain = build_fork_dev_chain
+    else:
+        if not (datadir / "genesis.json").exists():
+            genesis = Genesis.from_json(dev_genesis(accounts, chain_id=args.chain_id,
+                                                    balance_wei=args.balance * AZR, validator=coinbase))
+        chain = open_chain(datadir, genesis)
     managed = ManagedAccounts(accounts)
     backend = Backend(chain)
     producer = build_dev_chain(backend, bytes(validator.key), args.block_time)
