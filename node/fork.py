@@ -25,10 +25,11 @@ from kernel.fork import CachedStateSource, RemoteAccount, fork_genesis, forked_s
 from kernel.forks import compute_fork_schedule
 from kernel.schema import SYSTEM_CONTRACTS
 from node.backend import Backend
-from node.consensus_host import ConsensusHost
 from node.dev import DevChain, DevPolicy
 from node.evidence import EvidenceReporter
-from node.validators import ValidatorSets, encode_validator_set, validator_set_key
+from kernel.schema import make_validator_set_key
+from node.services.consensus_host import build_consensus_host
+from node.validators import ValidatorSetStore, encode_validator_set
 
 TIMEOUT_S = 10.0
 RETRIES = 3
@@ -160,12 +161,13 @@ def build_fork_dev_chain(backend: Backend, validator_key: bytes, block_time: flo
     dev_set = encode_validator_set(new_validator_set([(to_canonical_address(validator.address), 1)]))
     base = chain.genesis.header.get("block_number", 0)
     for height in (base, base + 1):
-        chain.set_aux(validator_set_key(height), dev_set)
+        chain.set_aux(make_validator_set_key(height), dev_set)
     local = LocalSigner(validator_key, domain)
     policy = DevPolicy(block_time)
-    host = ConsensusHost(backend, signer=GuardedSigner(local, MemorySignRecordStore()), domain=domain,
-                         validator_sets=ValidatorSets(chain, FORK_EPOCH_LENGTH), timeouts=DEV_TIMEOUTS,
-                         policy=policy, on_evidence=EvidenceReporter(backend, validator).report)
+    host = build_consensus_host(backend, signer=GuardedSigner(local, MemorySignRecordStore()), domain=domain,
+                                validator_sets=ValidatorSetStore(chain, epoch_length=FORK_EPOCH_LENGTH),
+                                timeouts=DEV_TIMEOUTS, policy=policy,
+                                on_evidence=EvidenceReporter(backend, validator).report)
 
     def reset_signer() -> None:
         host.signer = GuardedSigner(local, MemorySignRecordStore())

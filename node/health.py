@@ -70,7 +70,7 @@ def compute_health(context: NodeContext, head: int) -> Health:
     consensus = context.consensus.status() if context.consensus is not None else None
     active: set[bytes] | None = None
     if consensus is not None and consensus.validator is not None and context.validator_sets is not None:
-        active = {v.address for v in context.validator_sets.for_height(head + 1).validators}
+        active = {v.address for v in context.validator_sets.read(head + 1).validators}
     peers = context.peers.peer_count() if context.peers is not None and not context.dev else None
     is_validator = consensus is not None and consensus.validator is not None
     reasons = tuple(r for r in (get_sync_reason(sync), get_peers_reason(peers, is_validator),

@@ -58,11 +58,15 @@ class ValidatorSetStore:
     is the chain's, from its genesis.
     """
 
-    def __init__(self, chain: Chain) -> None:
-        if chain.genesis.azora is None:
-            raise RuntimeError("this chain has no azora section: it has no validator sets")
+    def __init__(self, chain: Chain, *, epoch_length: int | None = None) -> None:
+        """``epoch_length`` overrides the genesis's (a forked dev chain, whose genesis is the
+        remote's block, fixes one validator for its life)."""
+        if epoch_length is None:
+            if chain.genesis.azora is None:
+                raise RuntimeError("this chain has no azora section: it has no validator sets")
+            epoch_length = chain.genesis.azora.epoch_length
         self.chain = chain
-        self.epoch_length = chain.genesis.azora.epoch_length
+        self.epoch_length = epoch_length
         self.registry = chain.system_contracts.get("ValidatorRegistry")
         self._executor = Executor(chain)
         # Consensus (a worker thread), sync and RPC threads may derive at once: one at a time.

@@ -9,6 +9,7 @@ from typing import Any
 
 import requests
 from eth_account.signers.local import LocalAccount
+from eth_typing import HexStr
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 from web3.exceptions import ContractLogicError, Web3RPCError
@@ -117,7 +118,7 @@ class ChainView:
 
     def is_claimed(self, learner: str, course_id: bytes) -> bool:
         """True while (learner, course) has a live or rewarded claim on chain."""
-        pair = keccak(Web3.to_bytes(hexstr=learner).rjust(32, b"\0") + course_id)
+        pair = keccak(Web3.to_bytes(hexstr=HexStr(learner)).rjust(32, b"\0") + course_id)
         return bytes(self.pok.functions.claimOf(pair).call()) != ZERO_KEY
 
     def claim(self, claim_key: bytes) -> ClaimView:
@@ -164,7 +165,7 @@ class ChainView:
     def receipt_status(self, tx_hash: str) -> int | None:
         """1 success, 0 reverted, None not mined yet."""
         try:
-            receipt = self.w3.eth.get_transaction_receipt(tx_hash)
+            receipt = self.w3.eth.get_transaction_receipt(HexStr(tx_hash))
         except Exception:
             return None
         return None if receipt is None else int(receipt["status"])
@@ -181,8 +182,8 @@ class ChainView:
 
     def _take_nonce(self, address: str) -> int:
         """The next nonce: counted here too, since a node's pending count may lag its pool."""
-        latest = self.w3.eth.get_transaction_count(address, "latest")
-        pending = self.w3.eth.get_transaction_count(address, "pending")
+        latest = self.w3.eth.get_transaction_count(to_checksum_address(address), "latest")
+        pending = self.w3.eth.get_transaction_count(to_checksum_address(address), "pending")
         with self._lock:
             nonce = max(latest, pending, self._nonces.get(address, 0))
             self._nonces[address] = nonce + 1
@@ -201,7 +202,7 @@ class ChainView:
 
     def mined_nonce(self, address: str) -> int:
         """Transactions of `address` included so far."""
-        return int(self.w3.eth.get_transaction_count(address, "latest"))
+        return int(self.w3.eth.get_transaction_count(to_checksum_address(address), "latest"))
 
 
 @dataclass(frozen=True)

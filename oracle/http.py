@@ -135,7 +135,8 @@ def build_app(oracle: Any, *, on_publish: Callable[[Any], None]) -> Starlette:
 
 
 async def serve(app: Starlette, host: str, port: int, *,
-                task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED) -> None:
+                task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED,  # type: ignore[name-defined]
+                ) -> None:
     from hypercorn.config import Config
     from hypercorn.trio import serve as hypercorn_serve
 

@@ -410,7 +410,11 @@ def _content(statement: dict[str, Any]) -> bytes:
 # -- the trio service -------------------------------------------------------------------------------
 
 
-async def run_oracle(oracle: Oracle, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+async def run_oracle(
+    oracle: Oracle, *,
+    # trio-typing's stubs (installed with libp2p) shadow trio's own types and predate TaskStatus.
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,  # type: ignore[name-defined]
+) -> None:
     """xAPI endpoint, attestation gossip and the worker loop until SIGTERM/SIGINT."""
     from oracle.http import build_app, serve
     from p2p import P2PConfig, P2PService, load_or_create_node_key

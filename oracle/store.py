@@ -58,7 +58,7 @@ class Record:
     signatures: dict[str, str] = field(default_factory=dict)  # signer -> 0x signature
     reason: str | None = None
     quorum_at: float | None = None
-    submit_tx: dict[str, str] | None = None   # {"hash", "raw"}: persisted before it is sent
+    submit_tx: dict[str, Any] | None = None   # {"hash", "raw", "nonce", "sentAt"}: persisted before it is sent
     submitted_by: str | None = None
     submitted_at: int | None = None
     finalize_tx: str | None = None
