@@ -222,7 +222,7 @@ def test_node_run_takes_consensus_timeouts_from_genesis_then_its_config(tmp_path
     path = tmp_path / "genesis.json"
     path.write_text(json.dumps(genesis))
     config = NodeConfig(datadir=tmp_path / "node", genesis=path, p2p_port=0, timeouts={"propose": 9.0})
-    backend, _, node = build_network_node(config)
+    backend, _, _, node = build_network_node(config)
     try:
         timeouts = node.host.timers.timeouts
         assert (timeouts.propose, timeouts.precommit_delta, timeouts.prevote) == (9.0, 0.75, 1.0)
