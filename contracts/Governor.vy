@@ -16,8 +16,17 @@
           now + `lateQuorumExtension`;
         - the proposer may cancel while Pending;
         - succeeded proposals are queued in the Timelock and executed by it
-          (this contract is its only proposer and executor); a queued proposal
-          not executed within `gracePeriod` seconds after its ETA expires;
+          (this contract is its only proposer and executor); a succeeded
+          proposal not queued within `queuingPeriod` blocks after its deadline
+          expires, and so does a queued one not executed within `gracePeriod`
+          seconds after its ETA;
+        - a proposal keeps the quorum numerator, queuing period and grace
+          period in force when it was created, so a later change of settings
+          can never move it back (a Defeated proposal stays Defeated, an
+          Expired one stays Expired);
+        - a description ending in `#proposer=0x<address>` can only be proposed
+          by that address (OpenZeppelin's rule), so nobody can front-run a
+          proposal with the same id and cancel it;
         - every setting changes only through a proposal (caller == timelock).
         Proposal id = uint256(keccak256(abi_encode(targets, values, calldatas,
         keccak256(description)))), as in OpenZeppelin.
@@ -82,6 +91,10 @@ struct Proposal:
     canceled: bool
     executed: bool
     quorumReached: bool
+    # settings in force at creation: later changes never revive or expire this proposal
+    quorumNumerator: uint256
+    queuingPeriod: uint256
+    gracePeriod: uint256
 
 event ProposalCreated:
     proposalId: uint256
@@ -128,6 +141,8 @@ proposalThreshold: public(uint256)
 quorumNumerator: public(uint256)
 lateQuorumExtension: public(uint256)
 gracePeriod: public(uint256)
+# @dev Blocks after its deadline a succeeded proposal may still be queued.
+queuingPeriod: public(uint256)
 
 proposals: public(HashMap[uint256, Proposal])
 hasVoted: public(HashMap[uint256, HashMap[address, bool]])
@@ -144,6 +159,7 @@ def __init__(
     quorum_numerator_: uint256,
     late_quorum_extension_: uint256,
     grace_period_: uint256,
+    queuing_period_: uint256,
 ):
     """
     @notice Deploys the Governor; EIP-712 domain {name: "Azora Governor", version: "1"}.
@@ -155,6 +171,7 @@ def __init__(
     @param quorum_numerator_ Quorum in basis points of past total supply.
     @param late_quorum_extension_ Blocks a late quorum extends voting by.
     @param grace_period_ Seconds after the ETA a queued proposal can run before it expires.
+    @param queuing_period_ Blocks after the deadline a succeeded proposal can be queued.
     """
     assert token_ != empty(address) and timelock_ != empty(address), "Governor: zero address"
     assert voting_period_ > 0, "Governor: zero voting period"
@@ -168,6 +185,7 @@ def __init__(
     self.quorumNumerator = quorum_numerator_
     self.lateQuorumExtension = late_quorum_extension_
     self.gracePeriod = grace_period_
+    self.queuingPeriod = queuing_period_
 
 
 @external
@@ -227,6 +245,8 @@ def propose(
 ) -> uint256:
     """
     @notice Creates a proposal; the caller needs `proposalThreshold` votes at the previous block.
+    @dev A description ending in `#proposer=0x<40 hex digits>` may only be proposed by that
+         address; without the suffix anyone may propose it (OpenZeppelin's rule).
     @param targets Call targets.
     @param values Native AZR per call (paid from the Timelock).
     @param calldatas Calldata per call.
@@ -235,6 +255,7 @@ def propose(
     """
     assert len(targets) > 0, "Governor: empty proposal"
     assert len(targets) == len(values) and len(targets) == len(calldatas), "Governor: invalid proposal length"
+    assert self._is_valid_description_for_proposer(msg.sender, description), "Governor: proposer restricted"
     now: uint256 = block.number
     votes: uint256 = staticcall token.getPastVotes(msg.sender, now - 1)
     assert votes >= self.proposalThreshold, "Governor: proposer votes below threshold"
@@ -253,6 +274,9 @@ def propose(
         canceled=False,
         executed=False,
         quorumReached=False,
+        quorumNumerator=self.quorumNumerator,
+        queuingPeriod=self.queuingPeriod,
+        gracePeriod=self.gracePeriod,
     )
     log ProposalCreated(
         proposalId=proposal_id, proposer=msg.sender, targets=targets, values=values,
@@ -298,11 +322,26 @@ def proposalDeadline(proposal_id: uint256) -> uint256:
 @view
 def quorum(timepoint: uint256) -> uint256:
     """
-    @notice Votes needed (For + Abstain) for proposals snapshotted at `timepoint`.
+    @notice Votes needed (For + Abstain) at `timepoint` with today's quorum numerator; a
+            proposal counts with the numerator of its creation (`proposalQuorum`).
     @param timepoint A past block number.
     @return uint256 The quorum.
     """
-    return self._quorum(timepoint)
+    return self._quorum(timepoint, self.quorumNumerator)
+
+
+@external
+@view
+def proposalQuorum(proposal_id: uint256) -> uint256:
+    """
+    @notice Votes (For + Abstain) a proposal needs: its creation-time numerator of the
+            past total supply at its snapshot (reverts until the snapshot has passed).
+    @param proposal_id The proposal.
+    @return uint256 The quorum.
+    """
+    p: Proposal = self.proposals[proposal_id]
+    assert p.snapshot != 0, "Governor: unknown proposal id"
+    return self._quorum(p.snapshot, p.quorumNumerator)
 
 
 @external
@@ -502,6 +541,17 @@ def setGracePeriod(new_value: uint256):
     self.gracePeriod = new_value
 
 
+@external
+def setQueuingPeriod(new_value: uint256):
+    """
+    @notice Sets how many blocks after its deadline a succeeded proposal may be queued (governance only).
+    @param new_value Blocks.
+    """
+    self._only_governance()
+    log SettingChanged(setting="queuingPeriod", oldValue=self.queuingPeriod, newValue=new_value)
+    self.queuingPeriod = new_value
+
+
 @internal
 @view
 def _only_governance():
@@ -528,8 +578,35 @@ def _salt(proposal_id: uint256) -> bytes32:
 
 @internal
 @view
-def _quorum(timepoint: uint256) -> uint256:
-    return staticcall token.getPastTotalSupply(timepoint) * self.quorumNumerator // BPS
+def _quorum(timepoint: uint256, numerator: uint256) -> uint256:
+    return staticcall token.getPastTotalSupply(timepoint) * numerator // BPS
+
+
+@internal
+@pure
+def _is_valid_description_for_proposer(proposer: address, description: String[2_048]) -> bool:
+    # OpenZeppelin's rule: "...#proposer=0x<40 hex digits>" restricts who may propose; a
+    # shorter description, another ending or a non-hex address is no restriction
+    n: uint256 = len(description)
+    if n < 52:
+        return True
+    tail: Bytes[52] = convert(slice(description, n - 52, 52), Bytes[52])
+    if slice(tail, 0, 12) != b"#proposer=0x":
+        return True
+    value: uint256 = 0
+    for i: uint256 in range(12, 52):
+        c: uint256 = convert(slice(tail, i, 1), uint256)
+        digit: uint256 = 0
+        if c >= 48 and c <= 57:
+            digit = c - 48
+        elif c >= 97 and c <= 102:
+            digit = c - 87
+        elif c >= 65 and c <= 70:
+            digit = c - 55
+        else:
+            return True
+        value = value * 16 + digit
+    return convert(convert(value, uint160), address) == proposer
 
 
 @internal
@@ -548,8 +625,10 @@ def _state(proposal_id: uint256) -> uint8:
     if not self._is_succeeded(p):
         return DEFEATED
     if p.eta == 0:
+        if block.number > p.deadline + p.queuingPeriod:
+            return EXPIRED
         return SUCCEEDED
-    if block.timestamp > p.eta + self.gracePeriod:
+    if block.timestamp > p.eta + p.gracePeriod:
         return EXPIRED
     return QUEUED
 
@@ -557,7 +636,7 @@ def _state(proposal_id: uint256) -> uint8:
 @internal
 @view
 def _is_succeeded(p: Proposal) -> bool:
-    return p.forVotes > p.againstVotes and p.forVotes + p.abstainVotes >= self._quorum(p.snapshot)
+    return p.forVotes > p.againstVotes and p.forVotes + p.abstainVotes >= self._quorum(p.snapshot, p.quorumNumerator)
 
 
 @internal
@@ -574,7 +653,7 @@ def _cast_vote(proposal_id: uint256, voter: address, support: uint8, reason: Str
         p.forVotes += weight
     else:
         p.abstainVotes += weight
-    if not p.quorumReached and p.forVotes + p.abstainVotes >= self._quorum(p.snapshot):
+    if not p.quorumReached and p.forVotes + p.abstainVotes >= self._quorum(p.snapshot, p.quorumNumerator):
         # late quorum: give the opposition time to react to a last-minute quorum
         p.quorumReached = True
         extended: uint256 = block.number + self.lateQuorumExtension

@@ -40,6 +40,9 @@ exports: (ownable.owner, ownable.transfer_ownership, eip712_domain_separator.eip
 from .interfaces import ICredentials
 
 MAX_ORACLES: constant(uint256) = 16
+MAX_COURSES: constant(uint256) = 1024
+MAX_IRI_LENGTH: constant(uint256) = 256
+MAX_TITLE_LENGTH: constant(uint256) = 128
 BPS: constant(uint256) = 10_000
 COMPLETION_TYPEHASH: public(constant(bytes32)) = keccak256(
     "Completion(address learner,bytes32 courseId,uint32 courseVersion,uint16 score,uint64 completedAt,bytes32 evidenceHash,uint64 oracleSetVersion,uint64 deadline)"
@@ -69,6 +72,11 @@ struct Course:
     rewardWeight: uint256
     active: bool
 
+# @dev What people and programs show for a course: its xAPI activity IRI and a title.
+struct CourseInfo:
+    iri: String[MAX_IRI_LENGTH]
+    title: String[MAX_TITLE_LENGTH]
+
 struct Claim:
     learner: address
     courseId: bytes32
@@ -89,6 +97,8 @@ event CourseSet:
     issuer: address
     rewardWeight: uint256
     active: bool
+    iri: String[MAX_IRI_LENGTH]
+    title: String[MAX_TITLE_LENGTH]
 
 event OracleCommitteeSet:
     version: indexed(uint64)
@@ -134,6 +144,10 @@ epochDuration: public(immutable(uint256))
 halvingEpochs: public(immutable(uint256))
 
 courses: public(HashMap[bytes32, Course])
+# @dev Kept apart from `courses` so `submit` and `finalize` do not load the strings.
+courseInfo: public(HashMap[bytes32, CourseInfo])
+# @dev Every course id ever set, in the order first set: the catalog's index.
+courseIds: public(DynArray[bytes32, MAX_COURSES])
 isOracle: public(HashMap[address, bool])
 oracles: public(DynArray[address, MAX_ORACLES])
 quorum: public(uint256)
@@ -215,18 +229,41 @@ def __default__():
 
 
 @external
-def setCourse(course_id: bytes32, issuer: address, reward_weight: uint256, active: bool):
+def setCourse(
+    course_id: bytes32,
+    issuer: address,
+    reward_weight: uint256,
+    active: bool,
+    iri: String[MAX_IRI_LENGTH] = "",
+    title: String[MAX_TITLE_LENGTH] = "",
+):
     """
     @notice Adds or updates a catalog course (owner, i.e. the DAO, only).
+    @dev An empty `iri` keeps the IRI and title already recorded, so a DAO
+         vote that only deactivates a course need not restate them.
     @param course_id keccak256 of the course's activity IRI.
     @param issuer The credential issuer for the course.
     @param reward_weight Reward weight in basis points (10000 = base reward).
     @param active Whether completions are accepted.
+    @param iri The xAPI activity IRI; its keccak256 must be `course_id`.
+    @param title A human-readable name for wallets and oracles.
     """
     ownable._check_owner()
     assert issuer != empty(address), "ProofOfKnowledge: zero issuer"
+    info: CourseInfo = self.courseInfo[course_id]
+    if len(iri) > 0:
+        # the id is what learners' claims name: the IRI must be the one it stands for
+        assert keccak256(iri) == course_id, "ProofOfKnowledge: id is not keccak256(iri)"
+        info = CourseInfo(iri=iri, title=title)
+        self.courseInfo[course_id] = info
+    if self.courses[course_id].issuer == empty(address):
+        # a set issuer marks a course already listed: each id is listed once
+        self.courseIds.append(course_id)
     self.courses[course_id] = Course(issuer=issuer, rewardWeight=reward_weight, active=active)
-    log CourseSet(courseId=course_id, issuer=issuer, rewardWeight=reward_weight, active=active)
+    log CourseSet(
+        courseId=course_id, issuer=issuer, rewardWeight=reward_weight, active=active,
+        iri=info.iri, title=info.title,
+    )
 
 
 @external
@@ -503,6 +540,17 @@ def reserveBalance() -> uint256:
     @return uint256 Balance minus owed rewards and bonds.
     """
     return self.balance - self.totalLiabilities
+
+
+@external
+@view
+def getCourseIds() -> DynArray[bytes32, MAX_COURSES]:
+    """
+    @notice Every catalog course id, active or not, in the order first set.
+    @dev Read each with `courses(id)` and `courseInfo(id)`.
+    @return DynArray The course ids.
+    """
+    return self.courseIds
 
 
 @external

@@ -3,20 +3,29 @@
 @title ValidatorRegistry: who validates Azora, with bonds, credentials and slashing
 @custom:contract-name ValidatorRegistry
 @license MIT
-@notice Candidates bond AZR (the ERC-20 `AZR` token) and name a validator
-        credential (a soulbound `Credentials` token for the validator course:
-        the proof of knowledge). `activeValidators()` is what consensus reads
-        at each epoch boundary: eligible candidates (bond >= `minimumBond`,
-        credential valid, held by the candidate and for `validatorCourseId`,
-        not jailed), the top `maxValidators` by bond (ties: lower address
-        first), power = bond.
+@notice Candidates register with at least `minimumBond` AZR (the ERC-20
+        `AZR` token) and a validator credential (a soulbound `Credentials`
+        token for the validator course: the proof of knowledge) whose issuer
+        the registry trusts and the DAO has not disqualified.
+        `activeValidators()` is what consensus reads at each epoch boundary:
+        eligible candidates (bond >= `minimumBond`, credential valid, trusted,
+        held by the candidate and for `validatorCourseId`, not jailed), the top
+        `maxValidators` by bond (ties: lower address first), power = bond.
+        Anyone may `prune` a candidate that lost its bond or credential, so
+        the bounded candidate list cannot be held by the ineligible.
         Unbonding waits `unbondingDelay` seconds and stays slashable meanwhile.
+        The registry keeps each validator set consensus used, from the height
+        it signed (`recordGenesisSet` at deployment, then `recordValidatorSet`
+        by the node's system call at the first block of every epoch).
         `reportEquivocation` verifies two signed conflicting consensus votes on
-        chain, slashes `slashFractionBps` of bond + unbonding, pays the
-        reporter `reporterShareBps` of it, sends the rest to the treasury and
-        jails the validator for `jailDuration` seconds. Each (validator, type,
-        height, round) can be punished once. Parameters: owner (the DAO
-        timelock) only.
+        chain by a member of that height's set, not older than the unbonding
+        delay; it sends `slashFractionBps` of bond + unbonding to the
+        treasury, takes the reporter's `reporterShareBps` of that on top (so
+        a validator reporting itself from a second wallet still loses the
+        whole slash fraction) and jails the validator for `jailDuration`
+        seconds. One slash per jailing: evidence from sets that started before
+        the jail ended belongs to the punished incident. Parameters: owner
+        (the DAO timelock) only.
         The validator reward reserve (native AZR) also lives here: once per
         epoch the node's system caller `distributeRewards` with the blocks each
         validator signed; validators `claimRewards` (pull payment).
@@ -67,6 +76,12 @@ struct Candidate:
     unbonding: uint256
     unbondingReleaseAt: uint256
     jailedUntil: uint256
+    # end of the jail of the last slash: evidence from sets started before it is that incident
+    punishedUntil: uint256
+
+struct ValidatorSetRecord:
+    fromHeight: uint256
+    startedAt: uint256
 
 event Registered:
     validator: indexed(address)
@@ -74,6 +89,23 @@ event Registered:
 
 event Left:
     validator: indexed(address)
+
+event Pruned:
+    validator: indexed(address)
+    pruner: indexed(address)
+
+event IssuerTrustChanged:
+    issuer: indexed(address)
+    trusted: bool
+
+event CredentialDisqualified:
+    credentialId: indexed(uint256)
+    disqualified: bool
+
+event ValidatorSetRecorded:
+    index: indexed(uint256)
+    fromHeight: uint256
+    size: uint256
 
 event Bonded:
     validator: indexed(address)
@@ -135,6 +167,14 @@ candidates: public(HashMap[address, Candidate])
 candidateList: public(DynArray[address, MAX_CANDIDATES])
 # @dev keccak(validator, voteType, height, round) -> already punished.
 evidenceUsed: public(HashMap[bytes32, bool])
+# @dev Issuers whose validator credentials count (the DAO decides; the Timelock at genesis).
+trustedIssuer: public(HashMap[address, bool])
+# @dev Credentials the DAO disqualified, whoever issued them.
+disqualified: public(HashMap[uint256, bool])
+# @dev The validator sets consensus used, in order of `fromHeight`, and their members.
+validatorSetCount: public(uint256)
+validatorSets: public(HashMap[uint256, ValidatorSetRecord])
+inValidatorSet: public(HashMap[uint256, HashMap[address, bool]])
 
 # @dev The only caller of `distributeRewards`: the node's system-call address (as Prague's
 # EIP-2935/7002 system calls), so rewards follow the commit certificates every node holds.
@@ -197,23 +237,99 @@ def __init__(
 
 
 @external
-def register(credential_id: uint256):
+@nonreentrant
+def register(credential_id: uint256, amount: uint256):
     """
-    @notice Registers the caller as a candidate with its validator credential.
+    @notice Registers the caller as a candidate with its validator credential and a first
+            bond of at least `minimumBond` AZR (needs allowance).
     @param credential_id The caller's validator credential.
+    @param amount The bond, at least `minimumBond`.
     """
-    self._register(msg.sender, credential_id)
+    self._register(msg.sender, credential_id, amount)
 
 
 @external
-def registerFor(validator: address, credential_id: uint256):
+@nonreentrant
+def registerFor(validator: address, credential_id: uint256, amount: uint256):
     """
-    @notice Registers `validator` (owner only: the genesis builder, then the DAO).
+    @notice Registers `validator` with `amount` of the caller's AZR as its bond (owner only:
+            the genesis builder, then the DAO).
     @param validator The candidate's signing address.
     @param credential_id Its validator credential.
+    @param amount The bond, at least `minimumBond`.
     """
     ownable._check_owner()
-    self._register(validator, credential_id)
+    self._register(validator, credential_id, amount)
+
+
+@external
+def prune(validator: address):
+    """
+    @notice Removes a candidate whose bond fell below `minimumBond` or whose credential no
+            longer counts, freeing its slot in the bounded candidate list. Anyone may call.
+    @dev A jail alone is no reason: it ends. The bond starts unbonding (still slashable).
+    @param validator The candidate.
+    """
+    candidate: Candidate = self.candidates[validator]
+    assert candidate.registered, "ValidatorRegistry: not registered"
+    assert not self._has_lasting_eligibility(validator, candidate), "ValidatorRegistry: still eligible"
+    if candidate.bond > 0:
+        release_at: uint256 = block.timestamp + self.unbondingDelay
+        self.candidates[validator].unbonding = candidate.unbonding + candidate.bond
+        self.candidates[validator].bond = 0
+        self.candidates[validator].unbondingReleaseAt = release_at
+        log Unbonded(validator=validator, amount=candidate.bond, releaseAt=release_at)
+    self._remove_candidate(validator)
+    log Pruned(validator=validator, pruner=msg.sender)
+
+
+@external
+def setIssuerTrust(issuer: address, trusted: bool):
+    """
+    @notice Trusts (or stops trusting) `issuer`'s validator credentials (owner only).
+    @param issuer A credential issuer.
+    @param trusted Whether its credentials count.
+    """
+    ownable._check_owner()
+    self.trustedIssuer[issuer] = trusted
+    log IssuerTrustChanged(issuer=issuer, trusted=trusted)
+
+
+@external
+def disqualifyCredential(credential_id: uint256, disqualified: bool):
+    """
+    @notice Stops (or restores) one validator credential counting, whoever issued it (owner only).
+    @param credential_id The credential.
+    @param disqualified Whether it is disqualified.
+    """
+    ownable._check_owner()
+    self.disqualified[credential_id] = disqualified
+    log CredentialDisqualified(credentialId=credential_id, disqualified=disqualified)
+
+
+@external
+def recordGenesisSet():
+    """
+    @notice Records today's active set as the set that signs from height 1 (owner only, once,
+            before any other set: the genesis builder's last registry step).
+    """
+    ownable._check_owner()
+    assert self.validatorSetCount == 0, "ValidatorRegistry: set already recorded"
+    validators: DynArray[address, MAX_VALIDATORS] = []
+    powers: DynArray[uint256, MAX_VALIDATORS] = []
+    validators, powers = self._active_validators()
+    self._record_set(validators, 1)
+
+
+@external
+def recordValidatorSet(validators: DynArray[address, MAX_VALIDATORS]):
+    """
+    @notice Records the set consensus uses from this block on (system caller only, at the
+            first block of every epoch).
+    @param validators The set's signing addresses.
+    """
+    assert msg.sender == systemCaller, "ValidatorRegistry: not system caller"
+    self._record_set(validators, block.number)
 
 
 @external
@@ -239,13 +355,7 @@ def leave():
     assert candidate.bond == 0 and candidate.unbonding == 0, "ValidatorRegistry: still bonded"
     # a jailed validator stays listed until its jail ends, so leaving cannot wipe the record
     assert block.timestamp >= candidate.jailedUntil, "ValidatorRegistry: jailed"
-    self.candidates[msg.sender] = empty(Candidate)
-    count: uint256 = len(self.candidateList)
-    for i: uint256 in range(count, bound=MAX_CANDIDATES):
-        if self.candidateList[i] == msg.sender:
-            self.candidateList[i] = self.candidateList[count - 1]
-            self.candidateList.pop()
-            break
+    self._remove_candidate(msg.sender)
     log Left(validator=msg.sender)
 
 
@@ -320,11 +430,20 @@ def reportEquivocation(vote_a: Vote, signature_a: Bytes[65], vote_b: Vote, signa
     assert vote_a.blockHash != vote_b.blockHash, "ValidatorRegistry: votes do not conflict"
     signer: address = self._recover(vote_a, signature_a)
     assert self._recover(vote_b, signature_b) == signer, "ValidatorRegistry: different signers"
-    assert self.candidates[signer].registered, "ValidatorRegistry: not a validator"
-    # an equivocator reporting itself would claw back the reporter share of its own slash
+    # the reporter share is taken on top of the slash, so self-reporting gains nothing; the
+    # signing key itself is still refused as reporter
     assert msg.sender != signer, "ValidatorRegistry: self-report"
     key: bytes32 = keccak256(abi_encode(signer, vote_a.voteType, vote_a.height, vote_a.round))
     assert not self.evidenceUsed[key], "ValidatorRegistry: evidence already used"
+    sets: uint256 = self._sets_up_to(convert(vote_a.height, uint256))
+    assert sets > 0, "ValidatorRegistry: no validator set at that height"
+    record: ValidatorSetRecord = self.validatorSets[sets - 1]
+    assert self.inValidatorSet[sets - 1][signer], "ValidatorRegistry: not a validator at that height"
+    # record.startedAt is no later than the offence: evidence younger than the unbonding delay
+    # finds the stake bonded at the offence still here
+    assert block.timestamp < record.startedAt + self.unbondingDelay, "ValidatorRegistry: evidence too old"
+    # one slash per jailing: the validator kept signing until its set changed
+    assert record.startedAt >= self.candidates[signer].punishedUntil, "ValidatorRegistry: incident already punished"
     self.evidenceUsed[key] = True
     return self._slash_and_jail(signer, vote_a)
 
@@ -429,6 +548,8 @@ def unjail(validator: address):
     """
     ownable._check_owner()
     self.candidates[validator].jailedUntil = 0
+    # offences in sets that start from now on are a new incident
+    self.candidates[validator].punishedUntil = min(self.candidates[validator].punishedUntil, block.timestamp)
     log Jailed(validator=validator, until=0)
 
 
@@ -507,6 +628,12 @@ def activeValidators() -> (DynArray[address, MAX_VALIDATORS], DynArray[uint256, 
     @return DynArray The validators' signing addresses.
     @return DynArray Their voting powers.
     """
+    return self._active_validators()
+
+
+@internal
+@view
+def _active_validators() -> (DynArray[address, MAX_VALIDATORS], DynArray[uint256, MAX_VALIDATORS]):
     pool: DynArray[address, MAX_CANDIDATES] = []
     bonds: DynArray[uint256, MAX_CANDIDATES] = []
     for candidate: address in self.candidateList:
@@ -560,12 +687,24 @@ def _is_eligible(validator: address) -> bool:
 
 @internal
 @view
+def _has_lasting_eligibility(validator: address, candidate: Candidate) -> bool:
+    # eligibility but for a jail, which ends by itself
+    if candidate.bond < self.minimumBond or candidate.bond == 0:
+        return False
+    return self._credential_ok(validator, candidate.credentialId)
+
+
+@internal
+@view
 def _credential_ok(validator: address, credential_id: uint256) -> bool:
     status: uint8 = 0
     issuer: address = empty(address)
     attesters: DynArray[address, 16] = []
     status, issuer, attesters = staticcall credentials.verify(credential_id)
     if status != _CREDENTIAL_VALID:
+        return False
+    # any registered issuer may issue for any course: only those the DAO trusts count here
+    if not self.trustedIssuer[issuer] or self.disqualified[credential_id]:
         return False
     if staticcall credentials.holderOf(credential_id) != validator:
         return False
@@ -579,15 +718,60 @@ def _check_credential(validator: address, credential_id: uint256):
 
 
 @internal
-def _register(validator: address, credential_id: uint256):
+def _register(validator: address, credential_id: uint256, amount: uint256):
     assert validator != empty(address), "ValidatorRegistry: zero validator"
     assert not self.candidates[validator].registered, "ValidatorRegistry: already registered"
     assert len(self.candidateList) < MAX_CANDIDATES, "ValidatorRegistry: too many candidates"
+    # a slot in the bounded list costs a real bond, so it cannot be held for free
+    assert amount > 0 and amount >= self.minimumBond, "ValidatorRegistry: bond below minimum"
     self._check_credential(validator, credential_id)
     self.candidates[validator].registered = True
     self.candidates[validator].credentialId = credential_id
     self.candidateList.append(validator)
     log Registered(validator=validator, credentialId=credential_id)
+    self._bond(validator, amount)
+
+
+@internal
+def _remove_candidate(validator: address):
+    # jail and incident times stay: leaving and coming back must not wipe them
+    self.candidates[validator].registered = False
+    self.candidates[validator].credentialId = 0
+    count: uint256 = len(self.candidateList)
+    for i: uint256 in range(count, bound=MAX_CANDIDATES):
+        if self.candidateList[i] == validator:
+            self.candidateList[i] = self.candidateList[count - 1]
+            self.candidateList.pop()
+            break
+
+
+@internal
+def _record_set(validators: DynArray[address, MAX_VALIDATORS], from_height: uint256):
+    count: uint256 = self.validatorSetCount
+    if count > 0:
+        assert from_height > self.validatorSets[count - 1].fromHeight, "ValidatorRegistry: set already recorded"
+    self.validatorSets[count] = ValidatorSetRecord(fromHeight=from_height, startedAt=block.timestamp)
+    for validator: address in validators:
+        self.inValidatorSet[count][validator] = True
+    self.validatorSetCount = count + 1
+    log ValidatorSetRecorded(index=count, fromHeight=from_height, size=len(validators))
+
+
+@internal
+@view
+def _sets_up_to(height: uint256) -> uint256:
+    # how many recorded sets start at or before `height` (binary search; fromHeight ascends)
+    low: uint256 = 0
+    high: uint256 = self.validatorSetCount
+    for _: uint256 in range(256):
+        if low >= high:
+            break
+        middle: uint256 = (low + high) // 2
+        if self.validatorSets[middle].fromHeight <= height:
+            low = middle + 1
+        else:
+            high = middle
+    return low
 
 
 @internal
@@ -605,13 +789,18 @@ def _bond(validator: address, amount: uint256):
 @internal
 def _slash_and_jail(validator: address, vote: Vote) -> uint256:
     candidate: Candidate = self.candidates[validator]
-    slashed: uint256 = (candidate.bond + candidate.unbonding) * self.slashFractionBps // BPS
+    stake: uint256 = candidate.bond + candidate.unbonding
+    penalty: uint256 = stake * self.slashFractionBps // BPS
+    # the reporter's share comes on top of the penalty, so whoever reports (even the validator's
+    # own second wallet) the validator loses at least `slashFractionBps` of its stake
+    reporter_reward: uint256 = min(penalty * self.reporterShareBps // BPS, stake - penalty)
+    slashed: uint256 = penalty + reporter_reward
     from_bond: uint256 = min(slashed, candidate.bond)
     self.candidates[validator].bond = candidate.bond - from_bond
     self.candidates[validator].unbonding = candidate.unbonding - (slashed - from_bond)
-    until: uint256 = block.timestamp + self.jailDuration
-    self.candidates[validator].jailedUntil = max(candidate.jailedUntil, until)
-    reporter_reward: uint256 = slashed * self.reporterShareBps // BPS
+    until: uint256 = max(candidate.jailedUntil, block.timestamp + self.jailDuration)
+    self.candidates[validator].jailedUntil = until
+    self.candidates[validator].punishedUntil = until
     log Equivocation(
         validator=validator, reporter=msg.sender, height=vote.height, round=vote.round,
         voteType=vote.voteType, slashed=slashed, reporterReward=reporter_reward
@@ -619,8 +808,8 @@ def _slash_and_jail(validator: address, vote: Vote) -> uint256:
     log Jailed(validator=validator, until=until)
     if reporter_reward > 0:
         assert extcall token.transfer(msg.sender, reporter_reward), "ValidatorRegistry: transfer failed"
-    if slashed > reporter_reward:
-        assert extcall token.transfer(treasury, slashed - reporter_reward), "ValidatorRegistry: transfer failed"
+    if penalty > 0:
+        assert extcall token.transfer(treasury, penalty), "ValidatorRegistry: transfer failed"
     return slashed
 
 

@@ -23,7 +23,7 @@ proposer, canceller and executor, and the deployer holds no role anywhere.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 from eth_abi import decode, encode
 from eth_utils import function_signature_to_4byte_selector, keccak, to_checksum_address
@@ -41,6 +41,16 @@ DEFAULT_ADMIN_ROLE = b"\x00" * 32
 # keccak of the activity IRI, as the oracle derives course ids from xAPI objects
 VALIDATOR_COURSE_IRI = "https://azora.africa/courses/validator"
 VALIDATOR_COURSE_ID = keccak(text=VALIDATOR_COURSE_IRI)
+VALIDATOR_COURSE_TITLE = "Azora Validator"
+
+# The catalog `azora dev` and `azora testnet init` start with, in the genesis' `azora.courses` form.
+DEMO_COURSES: tuple[dict[str, Any], ...] = (
+    {"iri": "https://azora.africa/courses/blockchain-101", "title": "Blockchain 101", "rewardWeight": 10_000},
+    {"iri": "https://azora.africa/courses/smart-contracts", "title": "Smart Contracts with Vyper",
+     "rewardWeight": 15_000},
+    {"iri": "https://azora.africa/courses/digital-finance", "title": "Digital Finance Basics",
+     "rewardWeight": 5_000},
+)
 
 # names under which `values` holds the system contracts, as azora_nodeInfo reports them
 SYSTEM_CONTRACTS = (
@@ -118,6 +128,43 @@ class ATokenSpec:
     issuer: str | None = None  # None: no issuer until the DAO appoints one
 
 
+@dataclass(frozen=True)
+class CourseSpec:
+    """A genesis catalog course; its id is keccak256 of `iri`. No issuer: the DAO issues."""
+
+    iri: str
+    title: str
+    reward_weight: int = 10_000
+    active: bool = True
+    issuer: str | None = None
+
+    @property
+    def course_id(self) -> bytes:
+        return keccak(text=self.iri)
+
+
+def parse_courses(entries: Sequence[Mapping[str, Any]]) -> list[CourseSpec]:
+    """The genesis' `azora.courses` list: `{"iri", "title", "rewardWeight"?, "active"?, "issuer"?}`."""
+    specs = []
+    for entry in entries:
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("iri"), str) or not entry["iri"]:
+            raise ValueError(f"genesis: azora.courses entry {entry!r} needs an `iri` string")
+        specs.append(CourseSpec(
+            iri=entry["iri"], title=str(entry.get("title", "")),
+            reward_weight=_quantity(entry.get("rewardWeight", 10_000)), active=bool(entry.get("active", True)),
+            issuer=entry.get("issuer"),
+        ))
+    ids = [c.course_id for c in specs]
+    if len(set(ids)) != len(ids) or VALIDATOR_COURSE_ID in ids:
+        raise ValueError("genesis: azora.courses lists a course twice (or the validator course)")
+    return specs
+
+
+def _quantity(value: Any) -> int:
+    # genesis files write numbers as JSON integers or hex/decimal strings, as geth accepts
+    return int(value, 0) if isinstance(value, str) else int(value)
+
+
 def default_atokens() -> list[ATokenSpec]:
     """The five genesis a-tokens sharing the 54 million AZR seed reserve for African nations."""
     share = 54_000_000 * ETHER // 5
@@ -139,24 +186,26 @@ class DeploymentParams:
     oracle_quorum: int
     validators: Sequence[ValidatorSpec]
     atokens: Sequence[ATokenSpec] = field(default_factory=default_atokens)
+    courses: Sequence[CourseSpec] = ()
     mining_reserve: int = 100_000_000 * ETHER
     treasury_reserve: int = 50_000_000 * ETHER
     credentials_base_uri: str = ""
-    # timelock and governor (voting periods in blocks, the AZR clock)
-    timelock_delay: int = 2 * DAY
+    # timelock and governor (voting periods in blocks, the AZR clock); see check_governance_timing
+    timelock_delay: int = DAY
     voting_delay: int = 1
     voting_period: int = 50_400
     proposal_threshold: int = 10_000 * ETHER
     quorum_bps: int = 400
     late_quorum_extension: int = 14_400
     grace_period: int = 14 * DAY
+    queuing_period: int = 50_400
     # proof-of-knowledge mining
     epoch_duration: int = DAY
     halving_epochs: int = 4 * 365
     base_reward: int = 100 * ETHER
     epoch_emission: int = 100_000 * ETHER
     learner_epoch_cap: int = 500 * ETHER
-    challenge_window: int = DAY
+    challenge_window: int = 3 * DAY
     challenge_bond: int = 100 * ETHER
     challenge_timeout: int = 7 * DAY
     # validator registry
@@ -171,10 +220,40 @@ class DeploymentParams:
     system_caller: str = "0xfffffffffffffffffffffffffffffffffffffffe"
     validator_reward_reserve: int = 50_000_000 * ETHER
     reward_per_epoch: int = 10_000 * ETHER
+    # seconds per block that check_governance_timing assumes at most (blocks come every second
+    # by default, plus a consensus round)
+    block_time: int = 2
+
+
+def governance_latency(p: DeploymentParams) -> int:
+    """Seconds from a proposal to the first moment the Timelock can run it, at `block_time`.
+
+    Voting opens after `voting_delay` blocks, lasts `voting_period` blocks (plus a late-quorum
+    extension), the proposal is queued in the next block and runs `timelock_delay` seconds later.
+    """
+    blocks = p.voting_delay + p.voting_period + p.late_quorum_extension + 1
+    return blocks * p.block_time + p.timelock_delay
+
+
+def check_governance_timing(p: DeploymentParams) -> None:
+    """Refuse periods with which the DAO could not act on a Proof-of-Knowledge claim in time.
+
+    The DAO challenges a claim (for free) and rules on a challenge only through a proposal, so a
+    whole proposal cycle must fit in the challenge window, and in the challenge timeout after
+    which an unruled challenge lapses (docs/contracts.md, "Governance timing").
+    """
+    latency = governance_latency(p)
+    for name in ("challenge_window", "challenge_timeout"):
+        if latency > getattr(p, name):
+            raise ValueError(
+                f"deployment: a DAO proposal takes {latency} s (voting at {p.block_time} s per block "
+                f"+ timelock_delay {p.timelock_delay} s), longer than {name} {getattr(p, name)} s: "
+                "the DAO could not act in time")
 
 
 def system_deployment_plan(params: DeploymentParams) -> list[Step]:
     """The ordered steps that deploy and wire the whole system from `params.deployer`."""
+    check_governance_timing(params)
     return [
         *_deploy_core(params),
         *_configure_mining(params),
@@ -209,6 +288,7 @@ def _deploy_core(p: DeploymentParams) -> list[Step]:
             (
                 Ref("AZR"), Ref("Timelock"), p.voting_delay, p.voting_period,
                 p.proposal_threshold, p.quorum_bps, p.late_quorum_extension, p.grace_period,
+                p.queuing_period,
             ),
         ),
         Deploy(
@@ -227,12 +307,31 @@ def _deploy_core(p: DeploymentParams) -> list[Step]:
 def _configure_mining(p: DeploymentParams) -> list[Step]:
     members = sorted(p.oracles, key=lambda a: int(a, 16))
     return [
-        # the DAO itself issues (and can revoke) validator credentials
+        # the DAO itself issues (and can revoke) validator credentials, and the registry counts
+        # only credentials of issuers it trusts
         Call("Credentials", "setIssuer", (Ref("Timelock"), True)),
+        Call("ValidatorRegistry", "setIssuerTrust", (Ref("Timelock"), True)),
         Call("Credentials", "setMinter", (Ref("ProofOfKnowledge"), True)),
         Call("ProofOfKnowledge", "setOracleCommittee", (members, p.oracle_quorum)),
-        Call("ProofOfKnowledge", "setCourse", (p.validator_course_id, Ref("Timelock"), 10_000, True)),
+        Call(
+            "ProofOfKnowledge", "setCourse",
+            (p.validator_course_id, Ref("Timelock"), 10_000, True, *_validator_course_label(p)),
+        ),
+        *(
+            Call(
+                "ProofOfKnowledge", "setCourse",
+                (c.course_id, c.issuer or Ref("Timelock"), c.reward_weight, c.active, c.iri, c.title),
+            )
+            for c in p.courses
+        ),
     ]
+
+
+def _validator_course_label(p: DeploymentParams) -> tuple[str, str]:
+    # a chain configured with another validator course id has no IRI we could name for it
+    if p.validator_course_id == VALIDATOR_COURSE_ID:
+        return VALIDATOR_COURSE_IRI, VALIDATOR_COURSE_TITLE
+    return "", ""
 
 
 def _register_validators(p: DeploymentParams) -> list[Step]:
@@ -245,13 +344,18 @@ def _register_validators(p: DeploymentParams) -> list[Step]:
                 result=f"credential:{v.address}",
             )
         )
-        steps.append(Call("ValidatorRegistry", "registerFor", (v.address, Ref(f"credential:{v.address}"))))
     steps.append(Call("Credentials", "setMinter", (p.deployer, False)))
     total = sum(v.stake for v in p.validators)
     if total:
         steps.append(Call("AZR", "deposit", value=total))
         steps.append(Call("AZR", "approve", (Ref("ValidatorRegistry"), total)))
-        steps.extend(Call("ValidatorRegistry", "bondFor", (v.address, v.stake)) for v in p.validators)
+    # registering takes the minimum bond at once (an unbonded candidate would hold a slot)
+    steps.extend(
+        Call("ValidatorRegistry", "registerFor", (v.address, Ref(f"credential:{v.address}"), v.stake))
+        for v in p.validators
+    )
+    # the set that signs from height 1, against which evidence of the first epoch is checked
+    steps.append(Call("ValidatorRegistry", "recordGenesisSet"))
     return steps
 
 

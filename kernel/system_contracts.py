@@ -17,7 +17,7 @@ from eth_utils import keccak, to_canonical_address, to_checksum_address
 
 from contracts import deployment as plan_module
 from contracts.deployment import (
-    ATokenSpec, DeploymentParams, ValidatorSpec, encode_step, record_result,
+    ATokenSpec, DeploymentParams, ValidatorSpec, encode_step, parse_courses, record_result,
     system_deployment_plan, system_addresses,
 )
 from kernel.execution import decode_revert_reason
@@ -64,7 +64,7 @@ def deployment_params(azora: DeploymentSection) -> DeploymentParams:
         deployer=to_checksum_address(GENESIS_DEPLOYER),
         oracles=[to_checksum_address(a) for a in oracles.get("members", [])],
         oracle_quorum=int(oracles.get("quorum", 1 if oracles.get("members") else 0)),
-        validators=validators, **overrides)
+        validators=validators, courses=parse_courses(azora.raw.get("courses", ())), **overrides)
 
 
 def deploy_system_contracts(vm: VirtualMachineAPI, azora: DeploymentSection) -> dict[str, str]:

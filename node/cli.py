@@ -11,6 +11,7 @@ from pathlib import Path
 import trio
 
 from kernel.genesis import Genesis
+from oracle.cli import add_oracle_commands, cmd_courses, cmd_oracle
 from wallet.cli import add_wallet_commands, cmd_wallet
 from wallet.credentials import add_credential_commands, cmd_credential
 from wallet.dao import add_dao_commands, cmd_dao
@@ -84,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_wallet_commands(sub)
     add_credential_commands(sub)
     add_dao_commands(sub)
+    add_oracle_commands(sub)
 
     con = sub.add_parser("contracts", help="print the system contracts of a running node")
     con.add_argument("--rpc", default="http://127.0.0.1:8545", help="the node's JSON-RPC URL")
@@ -102,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     command = {"dev": cmd_dev, "import": cmd_import, "export": cmd_export, "serve": cmd_serve,
                "contracts": cmd_contracts, "node": cmd_node, "testnet": cmd_testnet,
-               "wallet": cmd_wallet, "credential": cmd_credential, "dao": cmd_dao}
+               "wallet": cmd_wallet, "credential": cmd_credential, "dao": cmd_dao,
+               "courses": cmd_courses, "oracle": cmd_oracle}
     try:
         return command[args.command](args)
     except KeyboardInterrupt:

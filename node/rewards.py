@@ -7,7 +7,9 @@ block h+1 binds in its mixHash. So that any node can count signatures from the b
 the bitmap of those signers over h's validator set in address order (≤ 32 bytes, so at most
 256 validators); validators reject a proposal whose bitmap does not match the parent commit
 it carries. At the first block of epoch e+1 the block runs, as a system call,
-``ValidatorRegistry.distributeRewards(e, validators, blocks_signed)`` before its transactions.
+``ValidatorRegistry.distributeRewards(e, validators, blocks_signed)`` before its transactions,
+and ``recordValidatorSet(validators)`` with the set that signs from that block, so the registry
+accepts evidence only against a member of the offending height's set.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from kernel.chain import Chain
 from node.validators import ValidatorSets
 
 DISTRIBUTE_SELECTOR = function_signature_to_4byte_selector("distributeRewards(uint256,address[],uint256[])")
+RECORD_SET_SELECTOR = function_signature_to_4byte_selector("recordValidatorSet(address[])")
 MAX_BITMAP_VALIDATORS = 32 * 8      # extraData holds at most 32 bytes
 
 
@@ -83,4 +86,5 @@ def reward_system_calls(chain: Chain, sets: ValidatorSets, height: int,
     validators = sorted(signed)
     data = DISTRIBUTE_SELECTOR + encode(["uint256", "address[]", "uint256[]"],
                                         [epoch, validators, [signed[v] for v in validators]])
-    return [(to_canonical_address(registry), data)]
+    new_set = RECORD_SET_SELECTOR + encode(["address[]"], [sorted(sets.for_height(height).addresses)])
+    return [(to_canonical_address(registry), data), (to_canonical_address(registry), new_set)]

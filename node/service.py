@@ -14,6 +14,7 @@ import trio
 from consensus.config import DEV_TIMEOUTS
 from consensus.sign_guard import GuardedSigner, MemorySignRecordStore
 from consensus.signing import LocalSigner, SigningDomain
+from contracts.deployment import DEMO_COURSES
 from eth_account import Account
 from eth_utils import to_canonical_address
 from kernel.chain import Chain
@@ -54,7 +55,7 @@ class RpcSettings:
 DEV_VALIDATOR_STAKE = 10_000 * 10**18
 # Short governance periods so a DAO proposal goes through on a dev chain in minutes.
 DEV_SYSTEM_PARAMS = {"voting_delay": 1, "voting_period": 20, "late_quorum_extension": 5,
-                     "timelock_delay": 60, "challenge_window": 60, "epoch_duration": 3600,
+                     "timelock_delay": 5, "challenge_window": 60, "epoch_duration": 3600,
                      "unbonding_delay": 600}
 
 
@@ -71,6 +72,7 @@ def dev_genesis(accounts: list[Any], *, chain_id: int, balance_wei: int, validat
         "azora": {"validators": [{"address": "0x" + validator.hex(), "stake": hex(DEV_VALIDATOR_STAKE)}],
                   "oracles": {"members": oracles, "quorum": min(2, len(oracles))},
                   "epochLength": 100,
+                  "courses": [dict(c) for c in DEMO_COURSES],
                   "systemContracts": DEV_SYSTEM_PARAMS},
     }
 

@@ -20,6 +20,7 @@ from eth_account import Account
 
 from node.accounts import DEV_MNEMONIC, derive_accounts
 from node.config import NodeConfig
+from contracts.deployment import DEMO_COURSES
 from node.service import DEV_SYSTEM_PARAMS
 from wallet.keystore import save_keystore
 
@@ -50,7 +51,8 @@ def init_testnet(out: Path, *, validators: int, full_nodes: int = 0, chain_id: i
                   **{k.address: {"balance": hex(100 * AZR)} for k in keys}},
         "azora": {"validators": [{"address": k.address, "stake": hex(VALIDATOR_STAKE)} for k in keys],
                   "oracles": {"members": [a.address for a in dev_accounts[-3:]], "quorum": 2},
-                  "epochLength": 100, "systemContracts": DEV_SYSTEM_PARAMS},
+                  "epochLength": 100, "courses": [dict(c) for c in DEMO_COURSES],
+                  "systemContracts": DEV_SYSTEM_PARAMS},
     }
     genesis_path = out / "genesis.json"
     genesis_path.write_text(json.dumps(genesis, indent=2))

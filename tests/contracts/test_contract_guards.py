@@ -26,11 +26,11 @@ def test_invalid_constructor_arguments(some):
         load_partial("Credentials").deploy(ZERO, "")
     gov = load_partial("Governor")
     with boa.reverts("Governor: zero address"):
-        gov.deploy(ZERO, some, 1, 10, 0, 400, 0, DAY)
+        gov.deploy(ZERO, some, 1, 10, 0, 400, 0, DAY, 10)
     with boa.reverts("Governor: zero voting period"):
-        gov.deploy(some, some, 1, 0, 0, 400, 0, DAY)
+        gov.deploy(some, some, 1, 0, 0, 400, 0, DAY, 10)
     with boa.reverts("Governor: bad quorum"):
-        gov.deploy(some, some, 1, 10, 0, 10_001, 0, DAY)
+        gov.deploy(some, some, 1, 10, 0, 10_001, 0, DAY, 10)
     pok = load_partial("ProofOfKnowledge")
     with boa.reverts("ProofOfKnowledge: zero credentials"):
         pok.deploy(ZERO, DAY, 1, 1, 1, 1, 1, 1, 1)
@@ -76,9 +76,11 @@ def test_invalid_escrow_with_a_token_that_returns_false_or_too_many_milestones(d
 
 
 def _registry_on(token, deployer, creds):
-    return load_partial("ValidatorRegistry").deploy(
+    reg = load_partial("ValidatorRegistry").deploy(
         token.address, creds.address, deployer, keccak(text="v"), 0, 10, DAY, 1_000, 1_000, DAY, deployer, 0
     )
+    reg.setIssuerTrust(deployer, True, sender=deployer)
+    return reg
 
 
 def test_invalid_bond_in_a_short_changing_or_failing_token(deployer, users):
@@ -87,9 +89,9 @@ def test_invalid_bond_in_a_short_changing_or_failing_token(deployer, users):
     token = load_mock("MockToken").deploy()
     reg = _registry_on(token, deployer, creds)
     v = users[0]
-    reg.register(creds.issue(v, keccak(text="v"), 1, 0, 0, b"\x00" * 32, []), sender=v)
     token.mint(v, 100 * ETHER)
     token.approve(reg.address, 2**256 - 1, sender=v)
+    reg.register(creds.issue(v, keccak(text="v"), 1, 0, 0, b"\x00" * 32, []), ETHER, sender=v)
     token.set_fee(100)
     with boa.reverts("ValidatorRegistry: short transfer"):
         reg.bond(ETHER, sender=v)
@@ -98,21 +100,24 @@ def test_invalid_bond_in_a_short_changing_or_failing_token(deployer, users):
     with boa.reverts("ValidatorRegistry: transfer failed"):
         reg.bond(ETHER, sender=v)
     with boa.reverts("ValidatorRegistry: zero validator"):
-        reg.registerFor(ZERO, 1, sender=deployer)
+        reg.registerFor(ZERO, 1, 1, sender=deployer)
 
 
 def test_invalid_registration_beyond_the_candidate_bound(deployer):
     creds = load_partial("Credentials").deploy(deployer, "")
     creds.setIssuer(deployer, True)
-    reg = _registry_on(load_mock("MockToken").deploy(), deployer, creds)
+    token = load_mock("MockToken").deploy()
+    reg = _registry_on(token, deployer, creds)
+    token.mint(deployer, 1_000)
+    token.approve(reg.address, 2**256 - 1, sender=deployer)
     course = keccak(text="v")
     for _ in range(128):
         who = boa.env.generate_address()
-        reg.registerFor(who, creds.issue(who, course, 1, 0, 0, b"\x00" * 32, []), sender=deployer)
+        reg.registerFor(who, creds.issue(who, course, 1, 0, 0, b"\x00" * 32, []), 1, sender=deployer)
     who = boa.env.generate_address()
     cred = creds.issue(who, course, 1, 0, 0, b"\x00" * 32, [])
     with boa.reverts("ValidatorRegistry: too many candidates"):
-        reg.registerFor(who, cred, sender=deployer)
+        reg.registerFor(who, cred, 1, sender=deployer)
 
 
 def test_invalid_call_to_a_missing_function_does_not_silently_succeed(deployer, users):

@@ -20,6 +20,7 @@ CANCELLER_ROLE = keccak(text="CANCELLER_ROLE")
 EXECUTOR_ROLE = keccak(text="EXECUTOR_ROLE")
 VOTING_PERIOD = 10
 LATE_EXT = 5
+QUEUING = 20
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,7 @@ def env(deployer, users):
     azr = load_partial("AZR").deploy()
     timelock = load_partial("Timelock").deploy(DAY, [], [], deployer)
     gov = load_partial("Governor").deploy(
-        azr.address, timelock.address, 1, VOTING_PERIOD, 100 * ETHER, 1_000, LATE_EXT, 14 * DAY
+        azr.address, timelock.address, 1, VOTING_PERIOD, 100 * ETHER, 1_000, LATE_EXT, 14 * DAY, QUEUING
     )
     for role in (PROPOSER_ROLE, CANCELLER_ROLE, EXECUTOR_ROLE):
         timelock.grantRole(role, gov.address)
@@ -220,11 +221,87 @@ def test_late_quorum_extends_the_deadline(env, users):
 @pytest.mark.parametrize(
     "setter",
     ["setVotingDelay", "setVotingPeriod", "setProposalThreshold", "setQuorumNumerator",
-     "setLateQuorumExtension", "setGracePeriod"],
+     "setLateQuorumExtension", "setGracePeriod", "setQueuingPeriod"],
 )
 def test_invalid_settings_change_outside_governance(env, users, deployer, setter):
     with boa.reverts("Governor: only governance"):
         getattr(env["gov"], setter)(1, sender=deployer)
+
+
+def execute_by_vote(env, users, actions, description):
+    """A proposal users[0] alone carries (1000 of 1600 votes), queued and executed."""
+    pid, args = propose(env, users[0], actions, description)
+    vote_and_close(env, pid, [(users[0], FOR)])
+    env["gov"].queue(*args)
+    boa.env.time_travel(seconds=DAY)
+    env["gov"].execute(*args)
+    return pid
+
+
+def test_invalid_revival_of_a_defeated_proposal_by_a_later_lower_quorum(env, users):
+    # Found in review: quorum was read with today's numerator, so a Defeated proposal became
+    # Succeeded once any later proposal lowered the quorum, and could then be queued and run.
+    gov = env["gov"]
+    pid, args = propose(env, users[0], set_delay_action(gov, 77), "short of quorum")
+    vote_and_close(env, pid, [(users[2], FOR)])  # 100 FOR < 10 % of 1600
+    assert gov.state(pid) == DEFEATED
+    lower = [gov.address], [0], [selector("setQuorumNumerator(uint256)") + encode(["uint256"], [100])]
+    execute_by_vote(env, users, lower, "quorum 1 %")
+    assert gov.quorumNumerator() == 100
+    assert gov.state(pid) == DEFEATED
+    assert gov.proposalQuorum(pid) == 160 * ETHER  # the numerator it was created with
+    with boa.reverts("Governor: proposal not successful"):
+        gov.queue(*args)
+    # a proposal created after the change counts with the new numerator
+    pid2, _ = propose(env, users[0], set_delay_action(gov, 78), "after the change")
+    vote_and_close(env, pid2, [(users[2], FOR)])
+    assert gov.state(pid2) == SUCCEEDED and gov.proposalQuorum(pid2) == 16 * ETHER
+
+
+def test_succeeded_proposal_not_queued_in_time_expires_for_good(env, users):
+    gov, timelock = env["gov"], env["timelock"]
+    pid, args = propose(env, users[0], set_delay_action(gov, 3), "forgotten")
+    vote_and_close(env, pid, [(users[0], FOR)])
+    assert gov.state(pid) == SUCCEEDED
+    mine(QUEUING)
+    assert gov.state(pid) == EXPIRED
+    with boa.reverts("Governor: proposal not successful"):
+        gov.queue(*args)
+    # settings changed later (as an executed proposal would) never move it back
+    gov.setQueuingPeriod(10**6, sender=timelock.address)
+    assert gov.state(pid) == EXPIRED
+
+
+def test_expired_queued_proposal_stays_expired_when_the_grace_period_grows(env, users):
+    gov, timelock = env["gov"], env["timelock"]
+    pid, args = propose(env, users[0], set_delay_action(gov, 3))
+    vote_and_close(env, pid, [(users[0], FOR)])
+    gov.queue(*args)
+    boa.env.time_travel(seconds=DAY + 14 * DAY + 1)
+    assert gov.state(pid) == EXPIRED
+    gov.setGracePeriod(365 * DAY, sender=timelock.address)
+    assert gov.state(pid) == EXPIRED
+    with boa.reverts("Governor: proposal not queued"):
+        gov.execute(*args)
+
+
+def test_invalid_front_run_of_a_proposal_restricted_to_its_proposer(env, users):
+    # Found in review: anyone with the threshold could submit the same actions and
+    # description first and cancel them, so the honest proposal reverted "proposal exists".
+    gov = env["gov"]
+    honest, attacker = users[1], users[0]
+    description = f"raise the voting delay#proposer={honest.lower()}"
+    with boa.reverts("Governor: proposer restricted"):
+        propose(env, attacker, set_delay_action(gov, 9), description)
+    pid, args = propose(env, honest, set_delay_action(gov, 9), description)
+    assert gov.proposals(pid).proposer == honest
+    # the address may be written in any case; a malformed suffix restricts nobody
+    checksummed = f"x#proposer={honest}"
+    propose(env, honest, set_delay_action(gov, 10), checksummed)
+    with boa.reverts("Governor: proposer restricted"):
+        propose(env, attacker, set_delay_action(gov, 11), checksummed)
+    propose(env, attacker, set_delay_action(gov, 12), "x#proposer=0x" + "zz" * 20)
+    propose(env, attacker, set_delay_action(gov, 13), "#proposer=0x12")
 
 
 def test_invalid_timelock_use_by_anyone_but_the_governor(env, users, deployer):

@@ -399,3 +399,28 @@ def test_reserve_is_never_over_released(env, users, actions):
             assert balance == pok.reserveBalance() + pok.totalLiabilities()
             assert paid + balance == RESERVE
             assert pok.totalEmitted() <= RESERVE
+
+
+def test_catalog_records_iri_and_title_and_lists_each_course_once(env, deployer):
+    pok = env["pok"]
+    iri = "https://azora.africa/courses/blockchain-101"
+    course = keccak(text=iri)
+    before = list(pok.getCourseIds())
+    pok.setCourse(course, env["issuer"], 7_500, True, iri, "Blockchain 101", sender=deployer)
+    (event,) = pok.get_logs()
+    assert (event.courseId, event.iri, event.title, event.rewardWeight) == (course, iri, "Blockchain 101", 7_500)
+    assert tuple(pok.courseInfo(course)) == (iri, "Blockchain 101")
+    assert tuple(pok.courses(course)) == (env["issuer"], 7_500, True)
+    # deactivating without restating the IRI keeps the label; the course stays listed once
+    pok.setCourse(course, env["issuer"], 7_500, False, sender=deployer)
+    (event,) = pok.get_logs()
+    assert (event.iri, event.title, event.active) == (iri, "Blockchain 101", False)
+    assert tuple(pok.courseInfo(course)) == (iri, "Blockchain 101")
+    assert list(pok.getCourseIds()) == before + [course]
+    assert pok.courseIds(len(before)) == course
+
+
+def test_invalid_course_iri_that_does_not_hash_to_its_id(env, deployer):
+    with boa.reverts("ProofOfKnowledge: id is not keccak256(iri)"):
+        env["pok"].setCourse(COURSE, env["issuer"], 1, True, "https://azora.africa/courses/other", "x",
+                             sender=deployer)

@@ -162,3 +162,52 @@ def test_addresses_are_predictable_from_the_deployer_nonce(system: dict, params:
     for name, address in predicted.items():
         assert system["values"][name] == address
     assert set(d.system_addresses(system["values"], params).values()) <= set(predicted.values())
+
+
+def test_default_and_dev_governance_fit_the_challenge_window(params: d.DeploymentParams) -> None:
+    # Found in review: the Timelock delay (2 days) exceeded the challenge window (1 day), so the
+    # DAO could never challenge a claim by a vote. A whole proposal cycle must fit the window.
+    from node.service import DEV_SYSTEM_PARAMS
+
+    for p in (params, d.DeploymentParams(**{**params.__dict__, **DEV_SYSTEM_PARAMS})):
+        assert d.governance_latency(p) <= p.challenge_window <= p.challenge_timeout
+        d.check_governance_timing(p)
+        assert d.system_deployment_plan(p)
+
+
+def test_invalid_deployment_where_the_dao_cannot_act_within_the_challenge_window(params: d.DeploymentParams) -> None:
+    slow = d.DeploymentParams(**{**params.__dict__, "timelock_delay": 2 * d.DAY, "challenge_window": d.DAY})
+    with pytest.raises(ValueError, match="longer than challenge_window"):
+        d.system_deployment_plan(slow)
+    unruled = d.DeploymentParams(**{**params.__dict__, "challenge_window": 30 * d.DAY, "challenge_timeout": d.DAY})
+    with pytest.raises(ValueError, match="longer than challenge_timeout"):
+        d.check_governance_timing(unruled)
+
+
+def test_a_dao_proposal_runs_within_the_challenge_window_at_the_assumed_block_time(
+        system: dict, params: d.DeploymentParams, users: list) -> None:
+    c, values = system["c"], system["values"]
+    gov, azr = c["Governor"], c["AZR"]
+    voter = users[0]
+    azr.deposit(value=200_000 * ETHER, sender=voter)
+    azr.delegate(voter, sender=voter)
+    boa.env.time_travel(blocks=1, block_delta=params.block_time)
+    start = boa.env.evm.patch.timestamp
+
+    def wait_blocks(n: int) -> None:
+        boa.env.time_travel(blocks=n, block_delta=params.block_time)
+
+    calldata = _call(gov, "setVotingDelay(uint256)", ["uint256"], [2])
+    description = "timing check"
+    pid = gov.propose([values["Governor"]], [0], [calldata], description, sender=voter)
+    wait_blocks(params.voting_delay + 1)
+    gov.castVote(pid, 1, sender=voter)
+    wait_blocks(params.voting_period + params.late_quorum_extension)
+    from eth_utils import keccak
+
+    args = ([values["Governor"]], [0], [calldata], keccak(text=description))
+    gov.queue(*args)
+    boa.env.time_travel(seconds=params.timelock_delay)
+    gov.execute(*args)
+    assert gov.votingDelay() == 2
+    assert boa.env.evm.patch.timestamp - start <= params.challenge_window
