@@ -16,6 +16,7 @@ from wallet.cli import add_wallet_commands, cmd_wallet
 from wallet.credentials import add_credential_commands, cmd_credential
 from wallet.dao import add_dao_commands, cmd_dao
 from wallet.status import add_status_commands, cmd_status
+from wallet.validator import add_validator_commands, cmd_validator
 
 AZR = 10**18
 
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_wallet_commands(sub)
     add_credential_commands(sub)
     add_dao_commands(sub)
+    add_validator_commands(sub)
     add_oracle_commands(sub)
     add_status_commands(sub)
 
@@ -108,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger(noisy).setLevel(logging.WARNING)
     command = {"dev": cmd_dev, "import": cmd_import, "export": cmd_export, "serve": cmd_serve,
                "contracts": cmd_contracts, "node": cmd_node, "testnet": cmd_testnet,
-               "wallet": cmd_wallet, "credential": cmd_credential, "dao": cmd_dao,
+               "wallet": cmd_wallet, "credential": cmd_credential, "dao": cmd_dao, "validator": cmd_validator,
                "courses": cmd_courses, "oracle": cmd_oracle, "status": cmd_status}
     try:
         return command[args.command](args)
