@@ -16,7 +16,7 @@ from trie import HexaryTrie
 
 from kernel.abc import AccountProof, AccountReaderAPI, BlobFees, StorageProof
 from kernel.chain import Chain
-from kernel.execution import AccessListResult, AccountOverride, CallExecutor, CallMessage
+from kernel.execution import AccessListResult, AccountOverride, CallExecutor, CallLimits, CallMessage
 from kernel.forks import ForkSchedule, blob_schedule_of, compute_base_fee_per_blob_gas
 from kernel.genesis import Genesis
 
@@ -24,9 +24,14 @@ from kernel.genesis import Genesis
 class ChainView:
     """Reads of one :class:`Chain` and executions on its states, never a write."""
 
-    def __init__(self, chain: Chain) -> None:
+    def __init__(self, chain: Chain, limits: CallLimits = CallLimits()) -> None:
         self._chain = chain
-        self._calls = CallExecutor(chain)
+        self._calls = CallExecutor(chain, limits)
+
+    @property
+    def call_limits(self) -> CallLimits:
+        """The EVM timeout and gas cap every execution of this view runs under."""
+        return self._calls.limits
 
     # -- chain facts ------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from kernel.chain import Chain
 from kernel.view import ChainView
 from node.admission import TxDecoder
 from node.execution import Executor
+from node.config import RpcLimits
 from node.mempool import MalformedTransaction, PoolLimits, TxPool, TxRejected, UnwantedTransaction
 from node.rpc.errors import RpcError, invalid_params, server_error
 from node.rpc.hexcodec import parse_hash, parse_quantity
@@ -47,9 +48,13 @@ class _HeadAccounts:
 
 
 class Backend:
-    def __init__(self, chain: Chain, *, pool: TxPool | None = None) -> None:
+    def __init__(self, chain: Chain, *, pool: TxPool | None = None,
+                 rpc_limits: RpcLimits = RpcLimits()) -> None:
         self.chain = chain
-        self.view = ChainView(chain)
+        # What clients may ask: the view's executions obey its timeout and gas cap, the
+        # namespaces read the log, filter and subscription bounds here.
+        self.rpc_limits = rpc_limits
+        self.view = ChainView(chain, rpc_limits.call_limits)
         self.pool = pool or TxPool(chain.chain_id, PoolLimits(block_gas_limit=chain.head.gas_limit))
         self.executor = Executor(chain)
         # Called after each transaction enters the pool, whatever its source.

@@ -20,7 +20,7 @@ from node.rpc.hexcodec import (
     data, parse_address, parse_bool, parse_data, parse_hash, parse_quantity, quantity,
 )
 from node.rpc.logs import LogQuery, query_logs
-from node.rpc.server import prepared_in_batches, serial
+from node.rpc.server import expensive, prepared_in_batches, serial
 
 MAX_FEE_HISTORY_BLOCKS = 1024
 DEFAULT_TIP = 1_000_000_000
@@ -243,6 +243,7 @@ class EthAPI:
 
     # -- execution ------------------------------------------------------------------------
 
+    @expensive
     def call(self, call: Any, tag: Any = "latest", overrides: Any = None, block_overrides: Any = None) -> str:
         header = self._b.resolve_header(tag)
         message, parsed = CallArgs.parse(call), parse_state_overrides(overrides)
@@ -251,6 +252,7 @@ class EthAPI:
         except CallError as exc:
             raise rpc_error(exc) from None
 
+    @expensive
     def estimateGas(self, call: Any, tag: Any = "latest", overrides: Any = None) -> str:
         header = self._b.resolve_header(tag)
         message, parsed = CallArgs.parse(call), parse_state_overrides(overrides)

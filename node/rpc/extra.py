@@ -27,7 +27,7 @@ from node.rpc.errors import METHOD_NOT_FOUND, RpcError, invalid_params, server_e
 from node.rpc.format import format_access_list, format_header, format_log, format_transaction
 from node.rpc.hexcodec import data, parse_address, parse_bool, quantity
 from node.rpc.logs import LogQuery, query_logs
-from node.rpc.server import needs_connection
+from node.rpc.server import expensive, needs_connection
 
 logger = logging.getLogger("azora.rpc.filters")
 
@@ -318,6 +318,7 @@ class EthExtraAPI:
 
     # -- eth_createAccessList ---------------------------------------------------------------
 
+    @expensive
     def createAccessList(self, call: Any, tag: Any = "latest") -> dict[str, Any]:
         header = self._b.resolve_header(tag)
         try:

@@ -2,6 +2,12 @@
 
 Handlers are plain synchronous methods of the namespace objects (``eth``, ``net``, ...): the
 dispatcher runs them in worker threads so py-evm's CPU work never blocks the event loop.
+
+Three lanes of threads keep cheap work from queueing behind expensive work: reads (head,
+blocks, balances, receipts, bounded logs) on eight threads; transaction admission
+(``@serial``) on one; EVM executions (``@expensive``: calls, estimates, access lists,
+traces, simulations) on two, each under the EVM timeout counted from the request's arrival,
+so a call that waited out its timeout for a thread is answered without running.
 """
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from kernel.execution import EVM_TIMEOUT, execution_deadline
 from kernel.ratelimit import TokenBuckets
 from node.rpc.errors import (
     INTERNAL_ERROR, INVALID_REQUEST, LIMIT_EXCEEDED, PARSE_ERROR, RpcError, invalid_params,
@@ -32,6 +39,10 @@ logger = logging.getLogger("azora.rpc")
 MAX_REQUEST_BYTES = 5 * 1024 * 1024     # geth's HTTP body limit
 MAX_BATCH = 1000                        # geth's BatchRequestLimit
 WORKER_THREADS = 8
+# EVM executions at once. py-evm holds the GIL: more threads only share one core, while every
+# busy one slows the block producer and the event loop. Two keep one slow call from blocking
+# the others and leave the node most of its time.
+EXECUTION_THREADS = 2
 # Service hooks a namespace object may define for the node (run, on_disconnect): not RPC methods.
 LIFECYCLE_METHODS = frozenset({"run", "on_disconnect"})
 
@@ -51,7 +62,8 @@ class Call(NamedTuple):
 class Dispatcher:
     """Maps ``namespace_method`` names onto the public methods of namespace objects."""
 
-    def __init__(self, namespaces: dict[str, object | list[object]]) -> None:
+    def __init__(self, namespaces: dict[str, object | list[object]], *,
+                 execution_timeout: float = EVM_TIMEOUT) -> None:
         self.methods: dict[str, Callable[..., Any]] = {}
         for prefix, apis in namespaces.items():
             for api in apis if isinstance(apis, list) else [apis]:
@@ -63,6 +75,8 @@ class Dispatcher:
         # eight threads only take turns and queue on the pool's lock (one thread admitted
         # transactions 1.5x faster than eight).
         self._serial_limiter = trio.CapacityLimiter(1)
+        self._execution_limiter = trio.CapacityLimiter(EXECUTION_THREADS)
+        self.execution_timeout = execution_timeout
         # (method, outcome) of every call, for metrics; unknown names count as one label.
         self.on_call: Callable[[str, str], None] | None = None
 
@@ -89,10 +103,8 @@ class Dispatcher:
             if all(self._is_sync(call) for call in payload):
                 # One worker thread for the whole batch: a thread hop per call cost more than
                 # the call itself for cheap ones (a batch of raw transactions).
-                serial = all(getattr(self._handler(call), "serial", False) for call in payload)
-                responses = await trio.to_thread.run_sync(
-                    lambda: self._answer_batch(payload),
-                    limiter=self._serial_limiter if serial else self._limiter)
+                handlers = [self._handler(call) for call in payload]
+                responses = await self._in_lane(handlers, lambda: self._answer_batch(payload))
             else:
                 responses = [await self.handle_call(item, connection) for item in payload]
             return [r for r in responses if r is not None]
@@ -191,8 +203,17 @@ class Dispatcher:
             return await fn(connection, *params)
         if inspect.iscoroutinefunction(fn):
             return await fn(*params)
-        limiter = self._serial_limiter if getattr(fn, "serial", False) else self._limiter
-        return await trio.to_thread.run_sync(lambda: fn(*params), limiter=limiter)
+        return await self._in_lane([fn], lambda: fn(*params))
+
+    async def _in_lane(self, handlers: list[Callable[..., Any] | None], work: Callable[[], Any]) -> Any:
+        """``work`` (the calls of ``handlers``) on its lane's thread: the execution lane, under
+        the EVM timeout from now, if any handler executes the EVM; the serial lane if all are
+        serial; else the read lane."""
+        if any(getattr(fn, "expensive", False) for fn in handlers):
+            with execution_deadline(self.execution_timeout):   # trio copies it into the thread
+                return await trio.to_thread.run_sync(work, limiter=self._execution_limiter)
+        serial = all(getattr(fn, "serial", False) for fn in handlers)
+        return await trio.to_thread.run_sync(work, limiter=self._serial_limiter if serial else self._limiter)
 
 
 def bind_params(fn: Callable[..., Any], params: list[Any]) -> None:
@@ -224,6 +245,14 @@ def needs_connection(fn: Callable[..., Any]) -> Callable[..., Any]:
 def serial(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Mark a CPU-bound handler to run on the dispatcher's single serial thread."""
     fn.serial = True  # type: ignore[attr-defined]
+    return fn
+
+
+def expensive(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a handler that executes the EVM (eth_call, traces, simulations): it runs on the
+    execution lane, under the EVM timeout counted from the request's arrival. Its executions
+    must stop at the deadline: the kernel's executors do (``kernel.execution.deadline_vm_class``)."""
+    fn.expensive = True  # type: ignore[attr-defined]
     return fn
 
 

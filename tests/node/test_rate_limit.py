@@ -21,6 +21,7 @@ from kernel.chain import Chain
 from kernel.db import LevelDB
 from kernel.genesis import Genesis
 from node.backend import Backend
+from node.context import NodeContext
 from node.rpc.server import Dispatcher, RateLimiter, build_app
 from node.service import build_namespaces
 
@@ -70,7 +71,7 @@ def rpc(tmp_path):
     db = LevelDB(tmp_path / "db")
     backend = Backend(Chain(db, Genesis.from_json({"config": {"chainId": 1337}, "timestamp": "0x1"})))
     clock = Clock()
-    app = build_app(Dispatcher(build_namespaces(backend)), rate_limiter=RateLimiter(10, clock=clock))
+    app = build_app(Dispatcher(build_namespaces(backend, NodeContext())), rate_limiter=RateLimiter(10, clock=clock))
     with TestClient(app, backend="trio") as client:
         yield client, clock
     backend.close()
