@@ -19,7 +19,7 @@ from node.rpc.format import (
 from node.rpc.hexcodec import (
     data, parse_address, parse_bool, parse_data, parse_hash, parse_quantity, quantity,
 )
-from node.rpc.logs import LogQuery, query_logs
+from node.rpc.logs import LogQuery, log_limits_of, query_logs
 from node.rpc.server import expensive, prepared_in_batches, serial
 
 MAX_FEE_HISTORY_BLOCKS = 1024
@@ -346,7 +346,7 @@ class EthAPI:
 
     def getLogs(self, criteria: Any) -> list[dict[str, Any]]:
         query = LogQuery.parse(criteria, self._b)
-        return query_logs(self._view, query)
+        return query_logs(self._view, query, log_limits_of(self._b))
 
 
 def _parse_slot(slot: Any) -> int:

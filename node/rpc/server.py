@@ -16,6 +16,7 @@ import inspect
 import json
 import logging
 import time
+from contextvars import ContextVar
 from typing import Any, Callable, Iterable, NamedTuple
 
 import trio
@@ -45,6 +46,10 @@ WORKER_THREADS = 8
 EXECUTION_THREADS = 2
 # Service hooks a namespace object may define for the node (run, on_disconnect): not RPC methods.
 LIFECYCLE_METHODS = frozenset({"run", "on_disconnect"})
+
+# The address of the client whose request is being answered (handlers that keep per-client
+# state read it; trio copies it into child tasks and worker threads).
+current_client: ContextVar[str] = ContextVar("azora_rpc_client", default="-")
 
 # JSON values (requests, params, results) stay Any: they are whatever the client sent.
 RpcResponse = dict[str, Any]   # a JSON-RPC response object
@@ -324,6 +329,7 @@ def build_app(dispatcher: Dispatcher, *, cors_origins: Iterable[str] = ("*",),
             return JSONResponse({"jsonrpc": "2.0", "id": None,
                                  "error": {"code": INVALID_REQUEST, "message": "use POST"}})
         client = request.client.host if request.client else "-"
+        current_client.set(client)
         # One token before reading the body, the rest of a batch's once it is parsed.
         if rate_limiter is not None and not rate_limiter.allow(client):
             return JSONResponse(_limit_exceeded(), status_code=429)
@@ -349,6 +355,7 @@ def build_app(dispatcher: Dispatcher, *, cors_origins: Iterable[str] = ("*",),
         await websocket.accept()
         connection = WebSocketConnection(websocket)
         client = websocket.client.host if websocket.client else "-"
+        current_client.set(client)
         try:
             async with trio.open_nursery() as nursery:
                 while True:

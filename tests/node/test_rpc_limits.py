@@ -183,3 +183,63 @@ def test_the_evmtimeout_and_gascap_flags_set_a_running_node(start_azora):
     elapsed, answer = timed(rpc, node_slow.url, "eth_call", LOOP_CALL, "latest")
     assert answer["error"] == {"code": -32000, "message": "execution aborted (timeout = 700ms)"}
     assert elapsed < 2.0
+
+
+# -- eth_getLogs, filters, subscriptions ---------------------------------------------------
+
+EMIT_ON_CREATE = bytes.fromhex("60006000a0")   # initcode: LOG0 of nothing, deploys no code
+
+
+def emitting_creation(account, nonce: int) -> str:
+    signed = account.sign_transaction({"chainId": 1337, "nonce": nonce, "value": 0, "gas": 60_000,
+                                       "data": EMIT_ON_CREATE, "maxFeePerGas": 10 * GWEI,
+                                       "maxPriorityFeePerGas": GWEI, "type": 2})
+    return "0x" + bytes(signed.raw_transaction).hex()
+
+
+def test_invalid_log_queries_over_the_limits_name_the_limit(start_azora, dev_accounts):
+    node = start_azora("dev", "--rpc.logs.maxrange", "5", "--rpc.logs.maxresults", "3")
+    blocks = []
+    for nonce in range(4):   # one log per block
+        tx_hash = rpc(node.url, "eth_sendRawTransaction", emitting_creation(dev_accounts[4], nonce))["result"]
+        blocks.append(int(node.wait_receipt(tx_hash)["blockNumber"], 16))
+    assert blocks == list(range(blocks[0], blocks[0] + 4))
+    assert "error" not in rpc(node.url, "evm_mine", {"blocks": "0x6"})
+    wide = rpc(node.url, "eth_getLogs", {"fromBlock": "0x0", "toBlock": "latest"})
+    assert wide["error"] == {"code": -32602, "message": "query exceeds max block range 5"}
+    first, last = blocks[0], blocks[-1]
+    many = rpc(node.url, "eth_getLogs", {"fromBlock": hex(first), "toBlock": hex(last)})
+    assert many["error"] == {"code": -32602, "message": f"query exceeds max results 3, retry with the "
+                                                        f"range {first}-{first + 2}"}
+    fitting = rpc(node.url, "eth_getLogs", {"fromBlock": hex(first), "toBlock": hex(first + 2)})
+    assert len(fitting["result"]) == 3
+    block_filter = rpc(node.url, "eth_newFilter", {"fromBlock": hex(first), "toBlock": hex(last)})["result"]
+    assert rpc(node.url, "eth_getFilterLogs", block_filter)["error"]["code"] == -32602
+    too_many = rpc(node.url, "eth_getLogs", {"address": ["0x" + "11" * 20] * 1001})
+    assert too_many["error"] == {"code": -32602, "message": "exceed max addresses or topics per search position"}
+
+
+def test_invalid_filters_beyond_the_limit_per_client(start_azora):
+    node = start_azora("dev", "--rpc.filters.max", "2")
+    ids = [rpc(node.url, "eth_newBlockFilter")["result"] for _ in range(2)]
+    refused = rpc(node.url, "eth_newPendingTransactionFilter")
+    assert refused["error"] == {"code": -32005, "message": "limit exceeded: too many filters (max 2 per client)"}
+    assert rpc(node.url, "eth_uninstallFilter", ids[0])["result"] is True
+    assert rpc(node.url, "eth_newFilter", {})["result"].startswith("0x")
+
+
+def test_invalid_subscriptions_beyond_the_limit_per_connection(start_azora):
+    import json
+    from websockets.sync.client import connect
+
+    node = start_azora("dev", "--rpc.subscriptions.max", "2")
+
+    def subscribe(ws) -> dict:
+        ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe", "params": ["newHeads"]}))
+        return json.loads(ws.recv(timeout=10))
+
+    with connect(node.ws_url) as first, connect(node.ws_url) as second:
+        assert all("result" in subscribe(first) for _ in range(2))
+        assert subscribe(first)["error"] == {
+            "code": -32005, "message": "limit exceeded: too many subscriptions (max 2 per connection)"}
+        assert "result" in subscribe(second)
