@@ -49,13 +49,16 @@ class _HeadAccounts:
 
 class Backend:
     def __init__(self, chain: Chain, *, pool: TxPool | None = None,
-                 rpc_limits: RpcLimits = RpcLimits()) -> None:
+                 rpc_limits: RpcLimits = RpcLimits(), refuse_below_base_fee: bool = False) -> None:
+        """``refuse_below_base_fee``: a dev chain's admission (anvil's): fee caps below the next
+        block's base fee are refused instead of kept until the base fee falls."""
         self.chain = chain
         # What clients may ask: the view's executions obey its timeout and gas cap, the
         # namespaces read the log, filter and subscription bounds here.
         self.rpc_limits = rpc_limits
         self.view = ChainView(chain, rpc_limits.call_limits)
-        self.pool = pool or TxPool(chain.chain_id, PoolLimits(block_gas_limit=chain.head.gas_limit))
+        self.pool = pool or TxPool(chain.chain_id, PoolLimits(block_gas_limit=chain.head.gas_limit,
+                                                              refuse_below_base_fee=refuse_below_base_fee))
         self.executor = Executor(chain)
         # Called after each transaction enters the pool, whatever its source.
         self.on_tx_added: list[Callable[[SignedTransactionAPI], None]] = []
@@ -64,6 +67,7 @@ class Backend:
         # Called (from the producer's worker thread) after each new canonical block.
         self.on_new_block: list[Callable[[BlockAPI], None]] = []
         self._head_accounts: _HeadAccounts | None = None
+        self._next_base_fee: tuple[bytes, int] | None = None   # (head hash, its child's base fee)
         self.decoder = TxDecoder()
         self._warm = threading.local()   # per RPC thread: a batch's transactions, decoded ahead
 
@@ -168,9 +172,8 @@ class Backend:
 
     def admit(self, tx: SignedTransactionAPI, encoded_size: int) -> bytes:
         """Into the pool from any source (clients or gossip); raises :class:`TxRejected`."""
-        head = self.chain.head
         tx_hash = self.pool.add(tx, self.head_accounts(), encoded_size=encoded_size,
-                                base_fee=getattr(head, "base_fee_per_gas", 0) or 0)
+                                base_fee=self.next_base_fee())
         for hook in self.on_tx_added:
             hook(tx)
         return tx_hash
@@ -187,7 +190,13 @@ class Backend:
         return self.pool.pending_nonce(address, self.chain.state_at(self.chain.head).get_nonce(address))
 
     def next_base_fee(self) -> int:
-        return self.view.next_base_fee(self.view.head)
+        """The base fee of the block after the head (computed once per head: admission asks
+        for every transaction)."""
+        head = self.view.head
+        cached = self._next_base_fee
+        if cached is None or cached[0] != head.hash:
+            cached = self._next_base_fee = (head.hash, self.view.next_base_fee(head))
+        return cached[1]
 
 
 def rpc_error_of(rejection: TxRejected) -> RpcError:

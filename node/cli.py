@@ -151,7 +151,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
                                                 balance_wei=args.balance * AZR, validator=coinbase))
     chain = open_chain(datadir, genesis)
     managed = ManagedAccounts(accounts)
-    backend = Backend(chain, rpc_limits=_rpc_limits(args))
+    backend = Backend(chain, rpc_limits=_rpc_limits(args), refuse_below_base_fee=True)
     producer = build_dev_chain(backend, bytes(validator.key), args.block_time)
     context = NodeContext(dev=True, accounts=managed, coinbase=coinbase, consensus=producer.host,
                           validator_sets=producer.host.validator_sets)

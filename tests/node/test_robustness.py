@@ -342,3 +342,42 @@ def test_signal_shuts_down_cleanly_and_the_datadir_reopens(start_azora, tmp_path
     assert "Traceback" not in node.log()
     again = start_azora("dev", "--datadir", datadir)
     assert result(again, "eth_getBlockByNumber", "latest", False)["hash"] == head
+
+
+# -- fee caps below the base fee -----------------------------------------------------------
+
+def test_invalid_fee_cap_below_the_base_fee_is_refused_by_dev_and_mines_nothing(start_azora, dev_accounts):
+    """It was accepted, and automine then made ~200 empty blocks a second waiting for it."""
+    node = start_azora("dev")
+    head = int(result(node, "eth_blockNumber"), 16)
+    answer = rpc(node, "eth_sendRawTransaction", sign(dev_accounts[8], 0, fee=1, tip=1))
+    assert answer["error"]["code"] == -32000
+    assert answer["error"]["message"].startswith("max fee per gas less than block base fee: ")
+    assert "maxFeePerGas: 1, baseFee: " in answer["error"]["message"]
+    time.sleep(1.0)
+    assert int(result(node, "eth_blockNumber"), 16) == head
+    assert result(node, "txpool_status") == {"pending": "0x0", "queued": "0x0"}
+    # The sender's next transaction at a payable fee goes through as usual.
+    assert node.wait_receipt(result(node, "eth_sendRawTransaction", sign(dev_accounts[8], 0)))["status"] == "0x1"
+
+
+def test_a_network_node_keeps_a_fee_cap_below_the_base_fee_and_never_selects_it(tmp_path, dev_accounts):
+    """geth's rule away from dev: kept (it may become payable), but no block takes it."""
+    from eth.vm.forks.prague.transactions import PragueTransactionBuilder
+    from kernel.chain import Chain
+    from kernel.db import LevelDB
+    from kernel.genesis import Genesis
+    from node.backend import Backend
+
+    genesis = Genesis.from_json({"config": {"chainId": CHAIN_ID}, "timestamp": "0x1", "baseFeePerGas": hex(GWEI),
+                                 "alloc": {dev_accounts[8].address: {"balance": hex(10**21)}}})
+    db = LevelDB(tmp_path / "db")
+    backend = Backend(Chain(db, genesis))
+    try:
+        raw = bytes.fromhex(sign(dev_accounts[8], 0, fee=1, tip=1)[2:])
+        tx = PragueTransactionBuilder.decode(raw)
+        backend.submit(tx, len(raw))
+        assert backend.pool.get(tx.hash) is not None
+        assert backend.pool.select(backend.next_base_fee()) == []
+    finally:
+        backend.close()
