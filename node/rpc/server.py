@@ -34,6 +34,7 @@ from node.rpc.errors import (
     INTERNAL_ERROR, INVALID_REQUEST, LIMIT_EXCEEDED, PARSE_ERROR, RpcError, invalid_params,
     method_not_found,
 )
+from node.rpc.params import as_client_error, check_params
 
 logger = logging.getLogger("azora.rpc")
 
@@ -163,6 +164,7 @@ class Dispatcher:
             if fn is None:
                 raise method_not_found(method)
             bind_params(fn, params)
+            check_params(method, params)
             result = fn(*params)
         except Exception as exc:
             return self._failed(request_id, notification, method, exc)
@@ -182,8 +184,11 @@ class Dispatcher:
         return Call(call.get("id"), "id" not in call, call["method"], params)
 
     def _failed(self, request_id: Any, notification: bool, method: str, exc: Exception) -> RpcResponse | None:
+        client_error = None if isinstance(exc, RpcError) else as_client_error(method, exc)
         if isinstance(exc, RpcError):
             error = exc
+        elif client_error is not None:
+            error = client_error
         else:  # a bug: answer it, keep serving, log it
             logger.error("internal error in %s", method, exc_info=exc)
             error = RpcError(INTERNAL_ERROR, f"internal error: {exc}")
@@ -204,6 +209,7 @@ class Dispatcher:
         if fn is None:
             raise method_not_found(method)
         bind_params(fn, params)
+        check_params(method, params)
         if getattr(fn, "needs_connection", False):
             return await fn(connection, *params)
         if inspect.iscoroutinefunction(fn):

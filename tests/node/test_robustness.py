@@ -381,3 +381,37 @@ def test_a_network_node_keeps_a_fee_cap_below_the_base_fee_and_never_selects_it(
         assert backend.pool.select(backend.next_base_fee()) == []
     finally:
         backend.close()
+
+
+DEV0 = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"
+TO = "0x" + "11" * 20
+U64, U256 = "0x1" + "0" * 16, "0x1" + "0" * 64     # one past uint64, one past an EVM word
+
+
+@pytest.mark.parametrize("method,params,names", [
+    # These were -32603 internal errors (and tracebacks in the log).
+    ("eth_signTypedData_v4", [DEV0, "{not json"], "typed data is not JSON"),
+    ("eth_signTypedData_v4", [DEV0, {"types": {}, "primaryType": "X", "domain": {}, "message": {}}], "primary type"),
+    ("eth_signTypedData_v4", [DEV0, ["x"]], "typed data must be an object"),
+    ("eth_call", [{"to": TO, "accessList": "x"}, "latest"], "accessList must be an array"),
+    ("eth_call", [{"to": TO}, "latest", {TO: "x"}], "must be an object"),
+    ("eth_call", [{"to": TO}, "latest", {TO: {"state": [1]}}], "slot"),
+    ("eth_call", [{"to": TO}, "latest", {TO: {"balance": U256}}], "balance: hex number > 256 bits"),
+    ("eth_call", [{"to": TO}, "latest", {TO: {"nonce": U64}}], "nonce: hex number > 64 bits"),
+    ("eth_sendTransaction", [{"from": DEV0, "to": TO, "gas": "0x5208", "accessList": "zz"}], "accessList"),
+    # Quantities that cannot fit their field: -32602, as geth's decoder answers.
+    ("eth_call", [{"to": TO, "value": U256}, "latest"], "value: hex number > 256 bits"),
+    ("eth_call", [{"to": TO, "gas": U64}, "latest"], "gas: hex number > 64 bits"),
+    ("eth_estimateGas", [{"to": TO, "nonce": U64}], "nonce: hex number > 64 bits"),
+    ("eth_sendTransaction", [{"from": DEV0, "to": TO, "maxFeePerGas": U256}], "hex number > 256 bits"),
+    ("eth_getTransactionByBlockNumberAndIndex", ["latest", U64], "index: hex number > 64 bits"),
+    ("eth_feeHistory", [U64, "latest", []], "blockCount: hex number > 64 bits"),
+    # A quantity given as a list.
+    ("eth_feeHistory", [["0x1"], "latest", []], "blockCount must be a hex quantity"),
+    ("eth_getBlockByNumber", [["0x1"], False], "unknown block tag"),
+])
+def test_invalid_inputs_are_invalid_params_naming_the_problem(dev_node, method, params, names):
+    answer = rpc(dev_node, method, *params)
+    assert answer["error"]["code"] == -32602, answer
+    assert names in answer["error"]["message"], answer
+    still_up(dev_node)
