@@ -415,3 +415,50 @@ def test_invalid_inputs_are_invalid_params_naming_the_problem(dev_node, method, 
     assert answer["error"]["code"] == -32602, answer
     assert names in answer["error"]["message"], answer
     still_up(dev_node)
+
+
+# -- exits without interpreter noise -------------------------------------------------------
+
+def test_sigterm_leaves_no_interpreter_noise_on_stderr(start_azora, dev_accounts):
+    """'Error in sys.excepthook: ... Original exception was:' came on every SIGTERM: a
+    LevelDB handle that py-evm's trie caches kept alive was freed during interpreter
+    teardown, when plyvel can no longer run its destructor."""
+    node = start_azora("dev")
+    node.wait_receipt(result(node, "eth_sendRawTransaction", sign(dev_accounts[7], 0)))
+    assert "error" in rpc(node, "eth_call", {"data": "0x5b600056", "gas": "0x10000"})   # runs code
+    assert node.stop() == 0
+    log = node.log_path.read_text(errors="replace")
+    assert "sys.excepthook" not in log and "Original exception was" not in log, log[-2000:]
+
+
+def test_a_failed_import_prints_one_clear_line(tmp_path, dev_accounts):
+    """Three good blocks (executed: py-evm's trie caches fill), then a truncated one."""
+    import subprocess
+    import sys
+
+    from eth.vm.forks.prague.transactions import PragueTransactionBuilder
+    from kernel.chain import Chain
+    from kernel.db import LevelDB
+    from kernel.genesis import Genesis
+    from node.chainio import export_chain
+
+    document = {"config": {"chainId": CHAIN_ID}, "timestamp": "0x1",
+                "alloc": {dev_accounts[1].address: {"balance": hex(10**21)}}}
+    genesis = tmp_path / "genesis.json"
+    genesis.write_text(json.dumps(document))
+    db = LevelDB(tmp_path / "source")
+    source = Chain(db, Genesis.from_json(document), check_seal=False)
+    for nonce in range(3):
+        tx = PragueTransactionBuilder.decode(bytes.fromhex(sign(dev_accounts[1], nonce)[2:]))
+        source.build_block([tx], timestamp=source.head.timestamp + 1)
+    chain_file = tmp_path / "chain.rlp"
+    export_chain(source, chain_file, first=1)
+    db.close()
+    chain_file.write_bytes(chain_file.read_bytes() + b"\xf9\x01\x00" + b"\x00" * 10)
+    done = subprocess.run([sys.executable, "-m", "node.cli", "import", "--no-seal-check", "--datadir",
+                           str(tmp_path / "data"), "--genesis", str(genesis), str(chain_file)],
+                          capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 1
+    lines = [line for line in done.stderr.splitlines() if line.strip() and " INFO " not in line]
+    assert lines == ["error: import stopped at head #3: byte " + lines[0].split("byte ", 1)[-1]], done.stderr
+    assert "truncated block" in lines[0]
