@@ -103,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--base-p2p-port", type=int, default=30300)
     init.add_argument("--base-http-port", type=int, default=8600)
     init.add_argument("--block-interval", type=float, default=1.0)
+    init.add_argument("--force", action="store_true",
+                      help="replace a testnet already in --out (its keys and chain data are deleted)")
     trun = testnet.add_parser("run", help="start every node of a testnet with a live status table")
     trun.add_argument("dir", type=Path)
 
@@ -255,6 +257,9 @@ def cmd_node(args: argparse.Namespace) -> int:
         password_file=args.password_file, block_interval=args.block_interval, rate_limit=args.rate_limit)
     try:
         config = config.with_overrides(rpc_limits=_rpc_limits(args, config.rpc_limits))
+        for secret in (config.validator_keystore, config.password_file):
+            if secret is not None:
+                check_private_file(secret)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -279,6 +284,18 @@ def cmd_node(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_private_file(path: Path) -> None:
+    """A key or password file others can read is refused, as the node key is."""
+    import stat
+
+    try:
+        mode = stat.S_IMODE(Path(path).stat().st_mode)
+    except FileNotFoundError:
+        raise ValueError(f"{path} does not exist") from None
+    if mode & 0o077:
+        raise ValueError(f"{path} is accessible by other users (mode {mode:o}); chmod 600 it")
+
+
 def _leaves(error: BaseException) -> list[BaseException]:
     """The innermost exceptions of (nested) exception groups, as trio's nurseries nest them."""
     if isinstance(error, BaseExceptionGroup):
@@ -287,12 +304,17 @@ def _leaves(error: BaseException) -> list[BaseException]:
 
 
 def cmd_testnet(args: argparse.Namespace) -> int:
-    from node.testnet import init_testnet, run_testnet
+    from node.testnet import TestnetExists, init_testnet, run_testnet
 
     if args.testnet_command == "init":
-        manifest = init_testnet(args.out, validators=args.validators, full_nodes=args.full_nodes,
-                                chain_id=args.chain_id, base_p2p_port=args.base_p2p_port,
-                                base_http_port=args.base_http_port, block_interval=args.block_interval)
+        try:
+            manifest = init_testnet(args.out, validators=args.validators, full_nodes=args.full_nodes,
+                                    chain_id=args.chain_id, base_p2p_port=args.base_p2p_port,
+                                    base_http_port=args.base_http_port, block_interval=args.block_interval,
+                                    force=args.force)
+        except TestnetExists as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         print(f"wrote {len(manifest['nodes'])} nodes to {args.out}; start them with `azora testnet run {args.out}`")
         return 0
     return run_testnet(args.dir)
