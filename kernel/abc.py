@@ -12,7 +12,7 @@ from typing import Any, Iterable, Mapping, Protocol, Sequence
 
 from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
 
-from kernel.execution import AccessListResult, AccountOverride, CallMessage
+from kernel.execution import AccessListResult, AccountOverride, CallLimits, CallMessage
 from kernel.forks import ForkSchedule
 from kernel.genesis import Genesis
 from kernel.simulate import SimulateRequest, SimulatedBlock
@@ -134,6 +134,11 @@ class ChainViewAPI(Protocol):
 
     def next_base_fee_per_blob_gas(self, parent: BlockHeaderAPI) -> int:
         """The blob base fee of the block after ``parent`` (0 before Cancun)."""
+
+    @property
+    def call_limits(self) -> CallLimits:
+        """The EVM timeout and gas cap that every execution below runs under (tracers and
+        simulators apply them too: ``kernel.execution.deadline_vm_class``)."""
 
     def call(self, header: BlockHeaderAPI, message: CallMessage,
              overrides: Mapping[bytes, AccountOverride] | None = None) -> bytes:

@@ -6,6 +6,8 @@ plyvel write batch, so a crash at any instant leaves either all of a block's wri
 """
 from __future__ import annotations
 
+import atexit
+import functools
 import weakref
 from contextlib import contextmanager
 from pathlib import Path
@@ -48,9 +50,22 @@ class _LevelDBWriteBatch(AtomicDBWriteBatch):
             self._diff().apply_to(_PlyvelBatchTarget(wb), apply_deletes=True)
 
 
-def _close_quietly(raw: "plyvel.DB") -> None:
-    if not raw.closed:
-        raw.close()
+class _ClosedDatabase:
+    """Where a closed LevelDB's plyvel handle was: every use fails as plyvel's would."""
+
+    closed = True
+
+    def __getattr__(self, name: str) -> None:
+        raise RuntimeError("Database is closed")
+
+
+_CLOSED = _ClosedDatabase()
+
+
+def _close_at_exit(ref: "weakref.ref[LevelDB]") -> None:
+    db = ref()
+    if db is not None:
+        db.close()
 
 
 class PendingWrites:
@@ -81,9 +96,13 @@ class LevelDB(BaseAtomicDB):
         self.sync = sync
         self.raw = plyvel.DB(str(path), create_if_missing=True, lru_cache_size=64 << 20,
                              write_buffer_size=32 << 20)
-        # Close before interpreter teardown: plyvel objects freed after their modules are gone
-        # make CPython print "Error in sys.excepthook" on exit.
-        weakref.finalize(self, _close_quietly, self.raw)
+        # Close, and free the plyvel handle, before interpreter teardown: py-evm's trie caches
+        # (class-level lru_caches of HexaryTrie and ChainDB) keep this object alive to the end,
+        # and a plyvel handle freed after its modules are gone makes CPython print "Error in
+        # sys.excepthook: ... Original exception was:" on every exit. A weak reference: the
+        # hook must not keep the database alive either.
+        self._exit_hook = functools.partial(_close_at_exit, weakref.ref(self))
+        atexit.register(self._exit_hook)
 
     def __getitem__(self, key: bytes) -> bytes:
         value = self.raw.get(key)
@@ -139,5 +158,9 @@ class LevelDB(BaseAtomicDB):
                 yield key, value
 
     def close(self) -> None:
-        if not self.raw.closed:
-            self.raw.close()
+        """Close the database and drop the plyvel handle (see ``__init__``: it must not be
+        freed at interpreter teardown)."""
+        raw, self.raw = self.raw, _CLOSED
+        if not raw.closed:
+            raw.close()
+        atexit.unregister(self._exit_hook)

@@ -6,16 +6,23 @@ happens on a state that is reverted afterwards and never persisted.
 """
 from __future__ import annotations
 
+import time
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Iterator, Mapping, Protocol, Sequence
 
 import rlp
-from eth.abc import BlockHeaderAPI, ComputationAPI, StateAPI, VirtualMachineAPI
+from eth.abc import (
+    BlockHeaderAPI, ComputationAPI, MessageAPI, OpcodeAPI, StateAPI, TransactionContextAPI,
+    VirtualMachineAPI,
+)
 from eth.exceptions import Revert
 from eth.vm.spoof import SpoofTransaction
 from eth_utils import ValidationError, keccak
 
 CALL_GAS_CAP = 50_000_000       # geth's RPCGasCap
+EVM_TIMEOUT = 5.0               # geth's RPCEVMTimeout, seconds
 MAX_ACCESS_LIST_ROUNDS = 16     # geth iterates until the list stops changing
 ERROR_STRING_SELECTOR = bytes.fromhex("08c379a0")   # Error(string)
 ZERO_ADDRESS = b"\0" * 20
@@ -51,6 +58,24 @@ class GasAllowanceExceeded(CallError):
     """No gas limit up to the cap lets the call succeed."""
 
 
+class ExecutionTimeout(CallError):
+    """The execution outlived its deadline and was stopped (geth's --rpc.evmtimeout)."""
+
+    def __init__(self, timeout: float) -> None:
+        super().__init__(f"execution aborted (timeout = {go_duration(timeout)})")
+        self.timeout = timeout
+
+
+def go_duration(seconds: float) -> str:
+    """A duration as Go prints it (geth's messages quote them): 5s, 1.5s, 500ms, 1m30s."""
+    if seconds >= 60:
+        minutes, rest = divmod(seconds, 60)
+        return f"{int(minutes)}m{go_duration(rest) if rest else '0s'}"
+    if seconds >= 1 or seconds == 0:
+        return f"{seconds:g}s"
+    return f"{seconds * 1000:g}ms"
+
+
 def decode_revert_reason(output: bytes) -> str | None:
     """The string of an ``Error(string)`` revert (selector 0x08c379a0), if that is what it is."""
     if len(output) < 68 or output[:4] != ERROR_STRING_SELECTOR:
@@ -73,6 +98,114 @@ def vm_error_message(error: Exception) -> str:
                 "InsufficientFunds": "insufficient balance for transfer",
                 "ContractCreationCollision": "contract address collision"}
     return messages.get(name, str(error) or name)
+
+
+# -- limits: the EVM timeout and the gas cap -------------------------------------------------
+
+@dataclass(frozen=True)
+class CallLimits:
+    """What one RPC execution may take: geth's ``--rpc.evmtimeout`` and ``--rpc.gascap``.
+
+    0 turns either off, as in geth.
+    """
+
+    timeout: float = EVM_TIMEOUT
+    gas_cap: int = CALL_GAS_CAP
+
+    def cap(self, gas: int) -> int:
+        return min(gas, self.gas_cap) if self.gas_cap else gas
+
+
+# (instant, timeout) by which the executions of this context must end. A context variable, so
+# the RPC dispatcher can start the clock when a request arrives (trio copies the context into
+# the worker thread) and a call that waited its whole timeout for a thread never runs.
+_deadline: ContextVar[tuple[float, float] | None] = ContextVar("azora_execution_deadline", default=None)
+
+
+@contextmanager
+def execution_deadline(timeout: float, *, started: float | None = None) -> Iterator[None]:
+    """Executions inside raise :class:`ExecutionTimeout` once ``timeout`` seconds have passed
+    since ``started`` (a ``time.monotonic()`` instant, now by default). Nested deadlines keep
+    the earliest; a timeout of 0 adds none."""
+    current = _deadline.get()
+    if timeout > 0:
+        at = (time.monotonic() if started is None else started) + timeout
+        if current is None or at < current[0]:
+            current = (at, timeout)
+    token = _deadline.set(current)
+    try:
+        yield
+    finally:
+        _deadline.reset(token)
+
+
+def check_deadline() -> None:
+    """Raise :class:`ExecutionTimeout` if this context's deadline has passed."""
+    current = _deadline.get()
+    if current is not None and time.monotonic() >= current[0]:
+        raise ExecutionTimeout(current[1])
+
+
+# Every unbounded execution passes one of these: a loop needs a jump, recursion a call or
+# create. Checking the clock there (and on entering any message) stops it within a few
+# opcodes of its deadline, at no cost to straight-line code.
+DEADLINE_OPCODES = frozenset({
+    0x56, 0x57,                          # JUMP, JUMPI
+    0xF0, 0xF1, 0xF2, 0xF4, 0xF5, 0xFA,  # CREATE, CALL, CALLCODE, DELEGATECALL, CREATE2, STATICCALL
+})
+
+
+class DeadlineOpcode(OpcodeAPI):
+    """An opcode that first checks the execution deadline (py-evm holds the GIL while it
+    runs: only the computation itself can stop itself)."""
+
+    __slots__ = ("inner", "mnemonic", "gas_cost")
+
+    def __init__(self, inner: OpcodeAPI) -> None:
+        self.inner = inner
+        self.mnemonic = inner.mnemonic
+        self.gas_cost = inner.gas_cost
+
+    def __call__(self, computation: ComputationAPI) -> None:
+        # check_deadline() inlined: this runs on every jump of every RPC execution.
+        current = _deadline.get()
+        if current is not None and time.monotonic() >= current[0]:
+            raise ExecutionTimeout(current[1])
+        self.inner(computation)
+
+    @classmethod
+    def as_opcode(cls, logic_fn: Any, mnemonic: str, gas_cost: int) -> OpcodeAPI:
+        raise NotImplementedError("wraps an existing opcode")
+
+
+_deadline_vm_classes: dict[type[VirtualMachineAPI], type[VirtualMachineAPI]] = {}
+
+
+def deadline_vm_class(vm_class: type[VirtualMachineAPI]) -> type[VirtualMachineAPI]:
+    """``vm_class`` whose executions stop at the context's deadline (see
+    :func:`execution_deadline`); one class per VM class, cached. Tracers and simulators
+    build their VMs from it so they obey the RPC timeout too."""
+    cached = _deadline_vm_classes.get(vm_class)
+    if cached is None:
+        state_class = vm_class.get_state_class()
+        base: Any = state_class.computation_class
+        opcodes = {code: DeadlineOpcode(fn) if code in DEADLINE_OPCODES else fn
+                   for code, fn in base.opcodes.items()}
+
+        def apply_computation(cls: Any, state: StateAPI, message: MessageAPI,
+                              transaction_context: TransactionContextAPI,
+                              parent_computation: ComputationAPI | None = None) -> ComputationAPI:
+            check_deadline()
+            return base.apply_computation.__func__(cls, state, message, transaction_context,
+                                                   parent_computation)
+
+        computation = type(f"Deadline{base.__name__}", (base,),
+                           {"opcodes": opcodes, "apply_computation": classmethod(apply_computation)})
+        timed_state = state_class.configure(__name__=f"Deadline{state_class.__name__}",
+                                            computation_class=computation)
+        cached = vm_class.configure(__name__=f"Deadline{vm_class.__name__}", _state_class=timed_state)
+        _deadline_vm_classes[vm_class] = cached
+    return cached
 
 
 # -- inputs ---------------------------------------------------------------------------------
@@ -132,18 +265,26 @@ class VMSource(Protocol):
 # -- the executor ---------------------------------------------------------------------------
 
 class CallExecutor:
-    """Runs message calls against a block's post-state without persisting anything."""
+    """Runs message calls against a block's post-state without persisting anything.
 
-    def __init__(self, chain: VMSource) -> None:
+    Each public method is one execution under ``limits``: it ends with
+    :class:`ExecutionTimeout` at its deadline (or the caller's, if earlier) and never gets
+    more gas than the cap.
+    """
+
+    def __init__(self, chain: VMSource, limits: CallLimits = CallLimits()) -> None:
         self.chain = chain
+        self.limits = limits
 
     def call(self, header: BlockHeaderAPI, message: CallMessage,
              overrides: StateOverrides | None = None) -> bytes:
         """The call's output; raises :class:`CallError` if it fails."""
-        vm = self._vm(header, message)
-        apply_state_overrides(vm.state, overrides or {})
-        gas = min(message.gas or CALL_GAS_CAP, CALL_GAS_CAP)
-        computation = self._run(vm, message, gas)
+        with execution_deadline(self.limits.timeout):
+            vm = self._vm(header, message)
+            apply_state_overrides(vm.state, overrides or {})
+            # geth: no gas given is the cap's worth (without a cap, its "infinite" 2**63/2).
+            gas = self.limits.cap(message.gas or self.limits.gas_cap or 2**62)
+            computation = self._run(vm, message, gas)
         if computation.is_error:
             raise computation_error(computation)
         return computation.output
@@ -151,9 +292,14 @@ class CallExecutor:
     def estimate_gas(self, header: BlockHeaderAPI, message: CallMessage,
                      overrides: StateOverrides | None = None) -> int:
         """The least gas limit with which the message succeeds (geth's binary search)."""
+        with execution_deadline(self.limits.timeout):
+            return self._estimate_gas(header, message, overrides)
+
+    def _estimate_gas(self, header: BlockHeaderAPI, message: CallMessage,
+                      overrides: StateOverrides | None) -> int:
         vm = self._vm(header, message)
         apply_state_overrides(vm.state, overrides or {})
-        cap = min(message.gas or header.gas_limit, header.gas_limit)
+        cap = self.limits.cap(min(message.gas or header.gas_limit, header.gas_limit))
         if message.pays_fees:
             price = message.max_fee or message.gas_price or 0
             affordable = (vm.state.get_balance(message.sender) - message.value) // max(price, 1)
@@ -184,7 +330,11 @@ class CallExecutor:
 
         The sender, the recipient and the precompiles are left out unless they carry slots.
         """
-        gas = message.gas if message.gas is not None else header.gas_limit
+        with execution_deadline(self.limits.timeout):
+            return self._create_access_list(header, message)
+
+    def _create_access_list(self, header: BlockHeaderAPI, message: CallMessage) -> AccessListResult:
+        gas = self.limits.cap(message.gas if message.gas is not None else header.gas_limit)
         vm = self._vm(header, message, tracing=True)
         state = vm.state
         assert isinstance(state, AccessRecordingState)
@@ -211,10 +361,10 @@ class CallExecutor:
         # geth runs a call without fees with a zero base fee, so callers need no funds.
         if not message.pays_fees and getattr(header, "base_fee_per_gas", None) is not None:
             header = header.copy(base_fee_per_gas=0)
-        if not tracing:
-            return self.chain.vm_at(header)
-        vm_class = self.chain.vm_class_for(header.block_number, header.timestamp)
-        return self.chain.vm_at(header, vm_class=access_recording_vm_class(vm_class))
+        vm_class = deadline_vm_class(self.chain.vm_class_for(header.block_number, header.timestamp))
+        if tracing:
+            vm_class = access_recording_vm_class(vm_class)
+        return self.chain.vm_at(header, vm_class=vm_class)
 
     def _transaction(self, vm: VirtualMachineAPI, message: CallMessage, gas: int) -> SpoofTransaction:
         state = vm.state
@@ -235,6 +385,7 @@ class CallExecutor:
         return SpoofTransaction(tx, from_=message.sender)
 
     def _run(self, vm: VirtualMachineAPI, message: CallMessage, gas: int) -> ComputationAPI:
+        check_deadline()   # a run that waited out its deadline (in a queue) does not start
         tx = self._transaction(vm, message, gas)
         snapshot = vm.state.snapshot()
         try:
@@ -356,7 +507,8 @@ def merge_access_list(base: AccessList, addresses: set[bytes], slots: set[tuple[
 
 
 __all__: Sequence[str] = (
-    "AccessListResult", "AccountOverride", "CALL_GAS_CAP", "CallError", "CallExecutor", "CallMessage",
-    "ExecutionFailed", "ExecutionReverted", "GasAllowanceExceeded", "InvalidCall", "decode_revert_reason",
-    "vm_error_message",
+    "AccessListResult", "AccountOverride", "CALL_GAS_CAP", "CallError", "CallExecutor", "CallLimits",
+    "CallMessage", "EVM_TIMEOUT", "ExecutionFailed", "ExecutionReverted", "ExecutionTimeout",
+    "GasAllowanceExceeded", "InvalidCall", "check_deadline", "deadline_vm_class", "decode_revert_reason",
+    "execution_deadline", "vm_error_message",
 )

@@ -16,7 +16,7 @@ from trie import HexaryTrie
 
 from kernel.abc import AccountProof, AccountReaderAPI, BlobFees, PendingBlockView, StorageProof
 from kernel.chain import Chain
-from kernel.execution import AccessListResult, AccountOverride, CallExecutor, CallMessage
+from kernel.execution import AccessListResult, AccountOverride, CallExecutor, CallLimits, CallMessage
 from kernel.forks import ForkSchedule, blob_schedule_of, compute_base_fee_per_blob_gas
 from kernel.genesis import Genesis
 from kernel.simulate import SimulateRequest, SimulatedBlock, Simulator
@@ -26,13 +26,20 @@ from kernel.tracing import BlockTrace, SystemCallsFor, TraceConfig, TracingEngin
 class ChainView:
     """Reads of one :class:`Chain` and executions on its states, never a write."""
 
-    def __init__(self, chain: Chain, *, system_calls_for: SystemCallsFor | None = None) -> None:
-        """``system_calls_for(block)``: the consensus-decided system calls of a block (the
-        node's rules), which replays for tracing run before the block's transactions."""
+    def __init__(self, chain: Chain, limits: CallLimits = CallLimits(), *,
+                 system_calls_for: SystemCallsFor | None = None) -> None:
+        """``limits``: the EVM timeout and gas cap of every execution through this view.
+        ``system_calls_for(block)``: the consensus-decided system calls of a block (the node's
+        rules), which replays for tracing run before the block's transactions."""
         self._chain = chain
-        self._calls = CallExecutor(chain)
+        self._calls = CallExecutor(chain, limits)
         self._traces = TracingEngine(chain, system_calls_for)
         self._simulator = Simulator(chain, chain.db.pending_batch)
+
+    @property
+    def call_limits(self) -> CallLimits:
+        """The EVM timeout and gas cap every execution of this view runs under."""
+        return self._calls.limits
 
     # -- chain facts ------------------------------------------------------------------------
 

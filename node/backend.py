@@ -14,6 +14,7 @@ import rlp
 from eth.abc import BlockAPI, BlockHeaderAPI, SignedTransactionAPI, TransactionBuilderAPI
 from eth.exceptions import HeaderNotFound
 from eth_typing import Address
+from trie.hexary import HexaryTrie
 
 from kernel.blobs import BlobSidecar, BlobSidecarError, split_network_form, verify_sidecar
 from kernel.chain import Chain
@@ -21,6 +22,7 @@ from kernel.view import ChainView
 from node.chainio import system_calls_for_chain as system_calls_of
 from node.admission import TxDecoder
 from node.execution import Executor
+from node.config import RpcLimits
 from node.mempool import (
     InvalidTransaction, MalformedTransaction, PoolLimits, TxPool, TxRejected, UnwantedTransaction,
 )
@@ -54,15 +56,22 @@ class _HeadAccounts:
 
 
 class Backend:
-    def __init__(self, chain: Chain, *, pool: TxPool | None = None) -> None:
+    def __init__(self, chain: Chain, *, pool: TxPool | None = None,
+                 rpc_limits: RpcLimits = RpcLimits(), refuse_below_base_fee: bool = False) -> None:
+        """``refuse_below_base_fee``: a dev chain's admission (anvil's): fee caps below the next
+        block's base fee are refused instead of kept until the base fee falls."""
         self.chain = chain
+        # What clients may ask: the view's executions obey its timeout and gas cap, the
+        # namespaces read the log, filter and subscription bounds here.
+        self.rpc_limits = rpc_limits
         # Traces replay each block after its consensus system calls (epoch rewards); the
         # validator sets they need are read on the first trace, not at start.
         rules = functools.cache(lambda: system_calls_of(chain))
-        self.view = ChainView(chain, system_calls_for=lambda block: rules()(block))
+        self.view = ChainView(chain, rpc_limits.call_limits, system_calls_for=lambda block: rules()(block))
         accepts_blobs = "blobSchedule" in chain.genesis.raw.get("config", {})
         self.pool = pool or TxPool(chain.chain_id, PoolLimits(block_gas_limit=chain.head.gas_limit,
-                                                              accepts_blobs=accepts_blobs))
+                                                              accepts_blobs=accepts_blobs,
+                                                              refuse_below_base_fee=refuse_below_base_fee))
         # Blob transactions' sidecars (blobs, commitments, proofs) by transaction hash, kept
         # beside the pool as geth's blob pool keeps them; blocks carry none.
         self.blob_sidecars: OrderedDict[bytes, BlobSidecar] = OrderedDict()
@@ -72,8 +81,9 @@ class Backend:
         # Called after a transaction from this node's clients (not from gossip) enters the pool.
         self.on_local_tx: list[Callable[[SignedTransactionAPI], None]] = []
         # Called (from the producer's worker thread) after each new canonical block.
-        self.on_new_block: list[Callable[[BlockAPI], None]] = []
+        self.on_new_block: list[Callable[[BlockAPI], None]] = [forget_trie_node_cache]
         self._head_accounts: _HeadAccounts | None = None
+        self._next_base_fee: tuple[bytes, int] | None = None   # (head hash, its child's base fee)
         self.decoder = TxDecoder()
         self._warm = threading.local()   # per RPC thread: a batch's transactions, decoded ahead
 
@@ -193,9 +203,8 @@ class Backend:
 
     def admit(self, tx: SignedTransactionAPI, encoded_size: int) -> bytes:
         """Into the pool from any source (clients or gossip); raises :class:`TxRejected`."""
-        head = self.chain.head
         tx_hash = self.pool.add(tx, self.head_accounts(), encoded_size=encoded_size,
-                                base_fee=getattr(head, "base_fee_per_gas", 0) or 0)
+                                base_fee=self.next_base_fee())
         for hook in self.on_tx_added:
             hook(tx)
         return tx_hash
@@ -212,7 +221,24 @@ class Backend:
         return self.pool.pending_nonce(address, self.chain.state_at(self.chain.head).get_nonce(address))
 
     def next_base_fee(self) -> int:
-        return self.view.next_base_fee(self.view.head)
+        """The base fee of the block after the head (computed once per head: admission asks
+        for every transaction)."""
+        head = self.view.head
+        cached = self._next_base_fee
+        if cached is None or cached[0] != head.hash:
+            cached = self._next_base_fee = (head.hash, self.view.next_base_fee(head))
+        return cached[1]
+
+
+def forget_trie_node_cache(_block: BlockAPI) -> None:
+    """Empty py-trie's class-wide node-encoding cache once a block is in.
+
+    ``HexaryTrie._cached_create_node_to_db_mapping`` is an ``lru_cache(4096)`` on a method:
+    each entry keys on the trie instance, so it pins that trie and the whole per-block database
+    stack under it (batch, journal, caches) — about 8 KB per produced block — although no
+    later block's trie can ever hit an entry of an earlier one.
+    """
+    HexaryTrie._cached_create_node_to_db_mapping.cache_clear()
 
 
 def rpc_error_of(rejection: TxRejected) -> RpcError:

@@ -11,6 +11,7 @@ from pathlib import Path
 import trio
 
 from kernel.genesis import Genesis
+from node.config import RpcLimits, parse_duration
 from oracle.cli import add_oracle_commands, cmd_courses, cmd_oracle
 from wallet.cli import add_wallet_commands, cmd_wallet
 from wallet.credentials import add_credential_commands, cmd_credential
@@ -28,6 +29,31 @@ def _add_rpc_flags(parser: argparse.ArgumentParser, default_port: int = 8545) ->
                         help="comma-separated allowed origins for browser clients")
     parser.add_argument("--http.ratelimit", dest="rate_limit", type=float, default=0.0,
                         help="JSON-RPC calls per second per client address, each call of a batch counted (HTTP and WebSocket); 0 = unlimited")
+    _add_rpc_limit_flags(parser)
+
+
+def _add_rpc_limit_flags(parser: argparse.ArgumentParser) -> None:
+    """geth's execution limits and the log/filter bounds (defaults: node.config.RpcLimits)."""
+    parser.add_argument("--rpc.evmtimeout", dest="evm_timeout", type=parse_duration,
+                        help="time limit of eth_call, eth_estimateGas, eth_createAccessList and traces "
+                             "(e.g. 5s, 500ms; 0 = none; default 5s)")
+    parser.add_argument("--rpc.gascap", dest="gas_cap", type=int,
+                        help="gas limit of those executions (0 = none; default 50000000)")
+    parser.add_argument("--rpc.logs.maxrange", dest="logs_max_range", type=int,
+                        help="blocks one eth_getLogs may span (0 = no limit; default 10000)")
+    parser.add_argument("--rpc.logs.maxresults", dest="logs_max_results", type=int,
+                        help="logs one eth_getLogs may return (0 = no limit; default 10000)")
+    parser.add_argument("--rpc.filters.max", dest="max_filters", type=int,
+                        help="polling filters per client address (0 = no limit; default 1000)")
+    parser.add_argument("--rpc.subscriptions.max", dest="max_subscriptions", type=int,
+                        help="subscriptions per WebSocket connection (0 = no limit; default 1000)")
+
+
+def _rpc_limits(args: argparse.Namespace, base: RpcLimits | None = None) -> RpcLimits:
+    return (base or RpcLimits()).with_overrides(
+        evm_timeout=args.evm_timeout, gas_cap=args.gas_cap, logs_max_range=args.logs_max_range,
+        logs_max_results=args.logs_max_results, max_filters=args.max_filters,
+        max_subscriptions=args.max_subscriptions)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,6 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--http.port", dest="http_port", type=int)
     run.add_argument("--http.ratelimit", dest="rate_limit", type=float,
                      help="JSON-RPC calls per second per client address, each call of a batch counted; 0 = unlimited")
+    _add_rpc_limit_flags(run)
     run.add_argument("--validator-key", dest="validator_keystore", type=Path, help="v3 keystore of the validator key")
     run.add_argument("--password-file", type=Path)
     run.add_argument("--block-interval", type=float, help="seconds between blocks (default 1)")
@@ -83,6 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--base-p2p-port", type=int, default=30300)
     init.add_argument("--base-http-port", type=int, default=8600)
     init.add_argument("--block-interval", type=float, default=1.0)
+    init.add_argument("--force", action="store_true",
+                      help="replace a testnet already in --out (its keys and chain data are deleted)")
     trun = testnet.add_parser("run", help="start every node of a testnet with a live status table")
     trun.add_argument("dir", type=Path)
 
@@ -147,7 +176,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
                                                     balance_wei=args.balance * AZR, validator=coinbase))
         chain = open_chain(datadir, genesis)
     managed = ManagedAccounts(accounts)
-    backend = Backend(chain)
+    backend = Backend(chain, rpc_limits=_rpc_limits(args), refuse_below_base_fee=True)
     producer = build_dev_chain(backend, bytes(validator.key), args.block_time)
     context = NodeContext(dev=True, accounts=managed, coinbase=coinbase, consensus=producer.host,
                           validator_sets=producer.host.validator_sets)
@@ -182,7 +211,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from node.service import RpcSettings, build_namespaces, open_chain, run_services, validator_set_store
 
     chain = open_chain(args.datadir)
-    backend = Backend(chain)
+    backend = Backend(chain, rpc_limits=_rpc_limits(args))
     context = NodeContext(validator_sets=validator_set_store(chain))
     try:
         rpc = RpcSettings(args.http_addr, args.http_port, tuple(args.cors.split(",")), args.rate_limit)
@@ -250,6 +279,14 @@ def cmd_node(args: argparse.Namespace) -> int:
         http_addr=args.http_addr, http_port=args.http_port, validator_keystore=args.validator_keystore,
         password_file=args.password_file, block_interval=args.block_interval, rate_limit=args.rate_limit)
     try:
+        config = config.with_overrides(rpc_limits=_rpc_limits(args, config.rpc_limits))
+        for secret in (config.validator_keystore, config.password_file):
+            if secret is not None:
+                check_private_file(secret)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
         backend, context, namespaces, node = build_network_node(config)
     except (KeystoreError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -270,6 +307,18 @@ def cmd_node(args: argparse.Namespace) -> int:
     return 0
 
 
+def check_private_file(path: Path) -> None:
+    """A key or password file others can read is refused, as the node key is."""
+    import stat
+
+    try:
+        mode = stat.S_IMODE(Path(path).stat().st_mode)
+    except FileNotFoundError:
+        raise ValueError(f"{path} does not exist") from None
+    if mode & 0o077:
+        raise ValueError(f"{path} is accessible by other users (mode {mode:o}); chmod 600 it")
+
+
 def _leaves(error: BaseException) -> list[BaseException]:
     """The innermost exceptions of (nested) exception groups, as trio's nurseries nest them."""
     if isinstance(error, BaseExceptionGroup):
@@ -278,12 +327,17 @@ def _leaves(error: BaseException) -> list[BaseException]:
 
 
 def cmd_testnet(args: argparse.Namespace) -> int:
-    from node.testnet import init_testnet, run_testnet
+    from node.testnet import TestnetExists, init_testnet, run_testnet
 
     if args.testnet_command == "init":
-        manifest = init_testnet(args.out, validators=args.validators, full_nodes=args.full_nodes,
-                                chain_id=args.chain_id, base_p2p_port=args.base_p2p_port,
-                                base_http_port=args.base_http_port, block_interval=args.block_interval)
+        try:
+            manifest = init_testnet(args.out, validators=args.validators, full_nodes=args.full_nodes,
+                                    chain_id=args.chain_id, base_p2p_port=args.base_p2p_port,
+                                    base_http_port=args.base_http_port, block_interval=args.block_interval,
+                                    force=args.force)
+        except TestnetExists as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
         print(f"wrote {len(manifest['nodes'])} nodes to {args.out}; start them with `azora testnet run {args.out}`")
         return 0
     return run_testnet(args.dir)

@@ -12,7 +12,7 @@ from kernel.execution import (
     ExecutionReverted, VMSource,
 )
 from node.rpc.errors import RpcError, invalid_params, reverted, server_error
-from node.rpc.hexcodec import parse_address, parse_data, parse_hash, parse_quantity
+from node.rpc.hexcodec import parse_access_list, parse_address, parse_data, parse_hash, parse_quantity
 
 __all__ = ["CALL_GAS_CAP", "CallArgs", "Executor", "parse_state_overrides", "rpc_error"]
 
@@ -28,10 +28,7 @@ class CallArgs(CallMessage):
         if "data" in obj and "input" in obj and obj["data"] != obj["input"]:
             raise invalid_params('both "data" and "input" are set and not equal')
         raw_data = obj.get("input", obj.get("data"))
-        access_list = tuple(
-            (parse_address(item["address"]), tuple(parse_quantity(k) if len(k) < 66 else int(k, 16)
-                                                   for k in item.get("storageKeys", [])))
-            for item in obj.get("accessList") or [])
+        access_list = parse_access_list(obj.get("accessList"))
 
         def optional(key: str) -> int | None:
             return parse_quantity(obj[key], key) if obj.get(key) is not None else None
@@ -54,8 +51,12 @@ def parse_state_overrides(overrides: Any) -> dict[bytes, AccountOverride]:
     parsed: dict[bytes, AccountOverride] = {}
     for address_hex, override in overrides.items():
         address = parse_address(address_hex, "override address")
+        if not isinstance(override, dict):
+            raise invalid_params(f"invalid argument 2: override of {address_hex} must be an object")
         if "state" in override and "stateDiff" in override:
             raise invalid_params(f"account {address_hex} has both 'state' and 'stateDiff'")
+        if not isinstance(override.get("state") or override.get("stateDiff") or {}, dict):
+            raise invalid_params(f"invalid argument 2: state of {address_hex} must be an object of slot → value")
         slots = {int.from_bytes(parse_hash(slot, "slot"), "big"): int.from_bytes(parse_hash(value, "value"), "big")
                  for slot, value in (override.get("state") or override.get("stateDiff") or {}).items()}
         parsed[address] = AccountOverride(

@@ -66,6 +66,10 @@ class PoolLimits:
     price_bump_percent: int = 10
     block_gas_limit: int = 30_000_000
     accepts_blobs: bool = False     # a chain with a blob network (a geth genesis with blobSchedule)
+    # anvil's rule for a dev chain: a fee cap below the next block's base fee is refused at
+    # once, since automine would otherwise make empty blocks waiting for it. A network keeps
+    # such a transaction (geth's rule) until the base fee falls to it or it is replaced.
+    refuse_below_base_fee: bool = False
 
 
 def fee_cap(tx: SignedTransactionAPI) -> int:
@@ -98,8 +102,15 @@ class TxPool:
 
     def add(self, tx: SignedTransactionAPI, accounts: AccountReader, *, encoded_size: int,
             base_fee: int = 0) -> bytes:
-        """Validate and admit ``tx``; returns its hash or raises :class:`TxRejected`."""
+        """Validate and admit ``tx``; returns its hash or raises :class:`TxRejected`.
+
+        ``base_fee`` is the next block's: the one ``tx`` would pay if included now.
+        """
         sender = self.validate_static(tx, encoded_size)
+        if self.limits.refuse_below_base_fee and fee_cap(tx) < base_fee:
+            raise UnwantedTransaction(
+                f"max fee per gas less than block base fee: address 0x{sender.hex()}, "
+                f"maxFeePerGas: {fee_cap(tx)}, baseFee: {base_fee}")
         # State reads stay outside the lock: eight RPC threads must not queue behind LevelDB.
         # A head that moves meanwhile is caught by on_new_head, which drops what went stale.
         read_nonce = accounts.get_nonce(sender)

@@ -157,7 +157,7 @@ async def run_services(backend: Backend, context: NodeContext, namespaces: dict[
                        on_listening: Callable[[], None] | None = None) -> None:
     """Run until SIGTERM/SIGINT: JSON-RPC server, block producer (the dev chain or the
     networked node), subscription feeds."""
-    dispatcher = Dispatcher(namespaces)
+    dispatcher = Dispatcher(namespaces, execution_timeout=backend.view.call_limits.timeout)
     rpc_counters = RpcCounters()
     dispatcher.on_call = rpc_counters.count
     hooks = [ns for group in namespaces.values() for ns in (group if isinstance(group, list) else [group])]
@@ -197,7 +197,7 @@ def build_network_node(config: "NodeConfig") -> tuple[Backend, NodeContext, dict
 
     genesis = Genesis.from_file(config.genesis) if config.genesis else None
     chain = open_chain(config.datadir, genesis)
-    backend = Backend(chain)
+    backend = Backend(chain, rpc_limits=config.rpc_limits)
     domain = consensus_domain(chain)
     account = None
     signer = None

@@ -8,7 +8,10 @@ table and stops them cleanly on Ctrl-C.
 from __future__ import annotations
 
 import json
+import os
+import re
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -28,16 +31,47 @@ AZR = 10**18
 VALIDATOR_STAKE = 10_000 * AZR
 PREFUND = 10_000 * AZR
 MANIFEST = "testnet.json"
+# What `init` writes into its folder: only these are removed by --force.
+_OWNED = re.compile(r"^(validator\d+|node\d+|genesis\.json|testnet\.json)$")
+
+
+class TestnetExists(Exception):
+    """``init`` would overwrite a folder that already holds files."""
+
+
+def clear_for_init(out: Path, *, force: bool) -> None:
+    """Make ``out`` ready for a new testnet. A folder that holds anything is refused unless
+    ``force``; then the previous testnet's nodes (keys, chain data), genesis and manifest go,
+    so no node starts on old data under a new genesis. Foreign files are never removed."""
+    if not out.exists() or not any(out.iterdir()):
+        return
+    if not force:
+        raise TestnetExists(f"{out} is not empty (it holds {', '.join(sorted(p.name for p in out.iterdir())[:4])}); "
+                            "choose another --out or pass --force to replace the testnet in it")
+    foreign = sorted(p.name for p in out.iterdir() if not _OWNED.match(p.name))
+    if foreign:
+        raise TestnetExists(f"{out} holds files a testnet did not write ({', '.join(foreign[:4])}); "
+                            "--force replaces only a previous testnet")
+    for entry in out.iterdir():
+        shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+
+
+def write_secret(path: Path, text: str) -> None:
+    """A file only its owner can read, from its creation on (never briefly world-readable)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
 
 
 def init_testnet(out: Path, *, validators: int, full_nodes: int = 0, chain_id: int = 31337,
                  base_p2p_port: int = 30300, base_http_port: int = 8600,
-                 block_interval: float = 1.0) -> dict[str, Any]:
+                 block_interval: float = 1.0, force: bool = False) -> dict[str, Any]:
     from p2p import load_or_create_node_key, peer_id_of
 
     if validators < 1:
         raise ValueError("a testnet needs at least one validator")
     out = Path(out).resolve()
+    clear_for_init(out, force=force)
     out.mkdir(parents=True, exist_ok=True)
     keys = [Account.create() for _ in range(validators)]
     dev_accounts = derive_accounts(DEV_MNEMONIC, 10)
@@ -73,8 +107,7 @@ def init_testnet(out: Path, *, validators: int, full_nodes: int = 0, chain_id: i
         keystore = password = None
         if is_validator:
             password = home / "password.txt"
-            password.write_text(secrets.token_hex(16) + "\n")
-            password.chmod(0o600)
+            write_secret(password, secrets.token_hex(16) + "\n")
             # Light scrypt parameters keep start-up quick; a real validator's key uses defaults.
             keystore = save_keystore(home / "validator.json", keys[index], password.read_text().strip(),
                                      kdf="pbkdf2", iterations=10_000)

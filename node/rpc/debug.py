@@ -20,6 +20,7 @@ from node.execution import CallArgs, parse_state_overrides, rpc_error
 from node.rpc.errors import invalid_params, server_error
 from node.rpc.eth import parse_block_overrides
 from node.rpc.hexcodec import data, parse_hash
+from node.rpc.server import expensive
 
 # Go's time.ParseDuration units, in seconds.
 DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "μs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -60,6 +61,7 @@ class DebugAPI:
 
     # -- tracing ----------------------------------------------------------------------------
 
+    @expensive
     def traceTransaction(self, tx_hash: Any, config: Any = None) -> Any:
         """geth's replay of a mined transaction under a tracer (the struct logger by default)."""
         chain = self._b.view
@@ -69,12 +71,14 @@ class DebugAPI:
         header = chain.header_by_number(location[0])
         return _traced(lambda: chain.trace_transaction(header, location[1], parse_trace_config(config)))
 
+    @expensive
     def traceBlockByNumber(self, number: Any, config: Any = None) -> list[dict[str, Any]]:
         header = self._b.resolve_header(number, allow_missing=True)
         if header is None:
             raise server_error(f"block #{int(number, 16)} not found")
         return self._trace_block(header, config)
 
+    @expensive
     def traceBlockByHash(self, block_hash: Any, config: Any = None) -> list[dict[str, Any]]:
         header = self._b.header_by_hash(parse_hash(block_hash, "block hash"))
         if header is None:
@@ -86,6 +90,7 @@ class DebugAPI:
         traces = _traced(lambda: self._b.view.trace_block(header, parsed))
         return [format_block_trace(trace) for trace in traces]
 
+    @expensive
     def traceCall(self, call: Any, block: Any = "latest", config: Any = None) -> Any:
         """geth's debug_traceCall: the call traced on the block's state, with ``stateOverrides``."""
         header = self._b.resolve_header(block)

@@ -24,8 +24,8 @@ from node.rpc.format import (
 from node.rpc.hexcodec import (
     data, parse_address, parse_bool, parse_data, parse_hash, parse_quantity, quantity,
 )
-from node.rpc.logs import LogQuery, query_logs
-from node.rpc.server import prepared_in_batches, serial
+from node.rpc.logs import LogQuery, log_limits_of, query_logs
+from node.rpc.server import expensive, prepared_in_batches, serial
 
 MAX_FEE_HISTORY_BLOCKS = 1024
 MAX_PENDING_TRANSACTIONS = 1000   # the pending block is rebuilt per call: bound its cost
@@ -282,6 +282,7 @@ class EthAPI:
 
     # -- execution ------------------------------------------------------------------------
 
+    @expensive
     def call(self, call: Any, tag: Any = "latest", overrides: Any = None, block_overrides: Any = None) -> str:
         header = self._b.resolve_header(tag)
         message, parsed = CallArgs.parse(call), parse_state_overrides(overrides)
@@ -290,6 +291,7 @@ class EthAPI:
         except CallError as exc:
             raise rpc_error(exc) from None
 
+    @expensive
     def estimateGas(self, call: Any, tag: Any = "latest", overrides: Any = None) -> str:
         header = self._b.resolve_header(tag)
         message, parsed = CallArgs.parse(call), parse_state_overrides(overrides)
@@ -298,6 +300,7 @@ class EthAPI:
         except CallError as exc:
             raise rpc_error(exc) from None
 
+    @expensive
     def simulateV1(self, payload: Any, tag: Any = "latest") -> list[dict[str, Any]]:
         """execution-apis' eth_simulateV1: calls in simulated blocks on top of ``tag``."""
         base = self._b.resolve_header(tag)
@@ -396,7 +399,7 @@ class EthAPI:
         if isinstance(criteria, dict) and _names_block_past(criteria, self._view.head.block_number):
             raise invalid_params("block range extends beyond current head block")
         query = LogQuery.parse(criteria, self._b)
-        return query_logs(self._view, query)
+        return query_logs(self._view, query, log_limits_of(self._b))
 
 
 def _names_block_past(criteria: dict[str, Any], head: int) -> bool:

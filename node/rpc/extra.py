@@ -23,11 +23,11 @@ from kernel.execution import CallError
 from kernel.forks import BLOB_SCHEDULES, ForkSchedule, fork_name
 from node.backend import Backend
 from node.execution import CallArgs, rpc_error
-from node.rpc.errors import METHOD_NOT_FOUND, RpcError, invalid_params, server_error
+from node.rpc.errors import LIMIT_EXCEEDED, METHOD_NOT_FOUND, RpcError, invalid_params, server_error
 from node.rpc.format import format_access_list, format_header, format_log, format_transaction
 from node.rpc.hexcodec import data, parse_address, parse_bool, quantity
-from node.rpc.logs import LogQuery, query_logs
-from node.rpc.server import needs_connection
+from node.rpc.logs import LogQuery, log_limits_of, query_logs
+from node.rpc.server import current_client, expensive, needs_connection
 
 logger = logging.getLogger("azora.rpc.filters")
 
@@ -45,6 +45,7 @@ class _Filter:
     query: LogQuery | None = None
     full_tx: bool = False
     changes: list[Any] = field(default_factory=list)
+    client: str = "-"                   # the address that installed it (limits count per client)
 
 
 class Subscriber(Protocol):
@@ -87,6 +88,10 @@ def filter_not_found() -> RpcError:
 
 def notifications_unsupported() -> RpcError:
     return RpcError(METHOD_NOT_FOUND, "notifications not supported")
+
+
+def too_many(what: str, limit: int, per: str) -> RpcError:
+    return RpcError(LIMIT_EXCEEDED, f"limit exceeded: too many {what} (max {limit} per {per})")
 
 
 class EthExtraAPI:
@@ -237,7 +242,7 @@ class EthExtraAPI:
             query = f.query
         if query is None:
             raise filter_not_found()
-        return query_logs(self._b.view, query)
+        return query_logs(self._b.view, query, log_limits_of(self._b))
 
     def uninstallFilter(self, filter_id: Any) -> bool:
         _check_id(filter_id)
@@ -249,7 +254,11 @@ class EthExtraAPI:
 
     def _install(self, f: _Filter) -> str:
         fid = new_id()
+        f.client = current_client.get()
+        limit = self._b.rpc_limits.max_filters
         with self._lock:
+            if limit and sum(1 for other in self._filters.values() if other.client == f.client) >= limit:
+                raise too_many("filters", limit, "client")
             self._filters[fid] = f
         return fid
 
@@ -283,7 +292,10 @@ class EthExtraAPI:
         else:
             raise invalid_params("invalid argument 0: subscription name must be a string")
         sid = new_id()
+        limit = self._b.rpc_limits.max_subscriptions
         with self._lock:
+            if limit and sum(1 for other in self._subscriptions.values() if other.connection is connection) >= limit:
+                raise too_many("subscriptions", limit, "connection")
             self._subscriptions[sid] = sub
         return sid
 
@@ -318,6 +330,7 @@ class EthExtraAPI:
 
     # -- eth_createAccessList ---------------------------------------------------------------
 
+    @expensive
     def createAccessList(self, call: Any, tag: Any = "latest") -> dict[str, Any]:
         header = self._b.resolve_header(tag)
         try:

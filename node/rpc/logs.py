@@ -8,15 +8,40 @@ from eth.abc import BlockHeaderAPI, LogAPI
 from eth_bloom import BloomFilter
 
 from kernel.abc import ChainViewAPI
-from node.rpc.errors import invalid_params, server_error
+from node.rpc.errors import RpcError, invalid_params, server_error
 from node.rpc.format import format_log
 from node.rpc.hexcodec import parse_address, parse_hash
 
 if TYPE_CHECKING:
     from node.backend import Backend
 
-MAX_LOG_RESULTS = 10_000
-MAX_UNINDEXED_RANGE = 100_000
+MAX_LOG_RESULTS = 10_000       # Infura's figure
+MAX_LOG_RANGE = 10_000
+MAX_QUERY_ALTERNATIVES = 1_000  # geth's --rpc.logquerylimit: addresses, or topics per position
+
+
+@dataclass(frozen=True)
+class LogLimits:
+    """What one log query may cost (0 turns a limit off): the blocks it spans and the logs it
+    returns. Over either it fails as reth and erigon-based providers fail, with a message that
+    clients (viem, ethers, web3 helpers) recognise and split the range on."""
+
+    max_range: int = MAX_LOG_RANGE
+    max_results: int = MAX_LOG_RESULTS
+
+
+def log_limits_of(backend: "Backend") -> LogLimits:
+    """The node's configured log limits (``--rpc.logs.maxrange``, ``--rpc.logs.maxresults``)."""
+    return LogLimits(backend.rpc_limits.logs_max_range, backend.rpc_limits.logs_max_results)
+
+
+def range_too_large(limit: int) -> RpcError:
+    return invalid_params(f"query exceeds max block range {limit}")
+
+
+def too_many_results(limit: int, first: int, last_complete: int) -> RpcError:
+    """reth's wording, with the range that would have fitted (to the last whole block)."""
+    return invalid_params(f"query exceeds max results {limit}, retry with the range {first}-{last_complete}")
 
 
 @dataclass(frozen=True)
@@ -35,12 +60,16 @@ class LogQuery:
         if address is None:
             addresses: tuple[bytes, ...] = ()
         elif isinstance(address, list):
+            if len(address) > MAX_QUERY_ALTERNATIVES:
+                raise invalid_params("exceed max addresses or topics per search position")
             addresses = tuple(parse_address(a) for a in address)
         else:
             addresses = (parse_address(address),)
         topics_in = criteria.get("topics") or []
         if not isinstance(topics_in, list) or len(topics_in) > 4:
             raise invalid_params("invalid argument 0: topics must be an array of at most 4")
+        if any(isinstance(t, list) and len(t) > MAX_QUERY_ALTERNATIVES for t in topics_in):
+            raise invalid_params("exceed max addresses or topics per search position")
         topics = tuple(
             None if t is None else
             (tuple(parse_hash(x, "topic") for x in t) or None) if isinstance(t, list) else
@@ -81,33 +110,36 @@ class LogQuery:
         return all(wanted is None or any(t in bloom for t in wanted) for wanted in self.topics)
 
 
-def query_logs(chain: ChainViewAPI, query: LogQuery) -> list[dict[str, Any]]:
+def query_logs(chain: ChainViewAPI, query: LogQuery, limits: LogLimits = LogLimits()) -> list[dict[str, Any]]:
     if query.block_hash is not None:
         try:
             header = chain.header_by_hash(query.block_hash)
         except Exception:
             raise server_error("unknown block") from None
-        return list(logs_of_block(chain, header, query))
+        logs = list(logs_of_block(chain, header, query))
+        if limits.max_results and len(logs) > limits.max_results:
+            raise too_many_results(limits.max_results, header.block_number, header.block_number)
+        return logs
     head = chain.head.block_number
     first = query.first if query.first is not None else head
     last = min(query.last if query.last is not None else head, head)
     if first > last:
         return []
+    if limits.max_range and last - first + 1 > limits.max_range:
+        raise range_too_large(limits.max_range)
     # Required topics (single-alternative positions) and addresses narrow via the index.
     required = [wanted[0] for wanted in query.topics if wanted is not None and len(wanted) == 1]
     indexed = chain.log_block_candidates(first, last, query.addresses, required)
-    if indexed is None and last - first > MAX_UNINDEXED_RANGE:
-        raise server_error(f"query range too large without an address or topic "
-                           f"(max {MAX_UNINDEXED_RANGE} blocks)")
     candidates: Iterable[int] = range(first, last + 1) if indexed is None else indexed
     out: list[dict[str, Any]] = []
     for number in candidates:
         header = chain.header_by_number(number)
         if not query.bloom_may_match(header):
             continue
-        out.extend(logs_of_block(chain, header, query))
-        if len(out) > MAX_LOG_RESULTS:
-            raise server_error(f"query returned more than {MAX_LOG_RESULTS} results")
+        found = list(logs_of_block(chain, header, query))
+        if limits.max_results and len(out) + len(found) > limits.max_results:
+            raise too_many_results(limits.max_results, first, max(first, number - 1))
+        out.extend(found)
     return out
 
 

@@ -2,6 +2,12 @@
 
 Handlers are plain synchronous methods of the namespace objects (``eth``, ``net``, ...): the
 dispatcher runs them in worker threads so py-evm's CPU work never blocks the event loop.
+
+Three lanes of threads keep cheap work from queueing behind expensive work: reads (head,
+blocks, balances, receipts, bounded logs) on eight threads; transaction admission
+(``@serial``) on one; EVM executions (``@expensive``: calls, estimates, access lists,
+traces, simulations) on two, each under the EVM timeout counted from the request's arrival,
+so a call that waited out its timeout for a thread is answered without running.
 """
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ import inspect
 import json
 import logging
 import time
+from contextvars import ContextVar
 from typing import Any, Callable, Iterable, NamedTuple
 
 import trio
@@ -21,19 +28,29 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from kernel.execution import EVM_TIMEOUT, execution_deadline
 from kernel.ratelimit import TokenBuckets
 from node.rpc.errors import (
     INTERNAL_ERROR, INVALID_REQUEST, LIMIT_EXCEEDED, PARSE_ERROR, RpcError, invalid_params,
     method_not_found,
 )
+from node.rpc.params import as_client_error, check_params
 
 logger = logging.getLogger("azora.rpc")
 
 MAX_REQUEST_BYTES = 5 * 1024 * 1024     # geth's HTTP body limit
 MAX_BATCH = 1000                        # geth's BatchRequestLimit
 WORKER_THREADS = 8
+# EVM executions at once. py-evm holds the GIL: more threads only share one core, while every
+# busy one slows the block producer and the event loop. Two keep one slow call from blocking
+# the others and leave the node most of its time.
+EXECUTION_THREADS = 2
 # Service hooks a namespace object may define for the node (run, on_disconnect): not RPC methods.
 LIFECYCLE_METHODS = frozenset({"run", "on_disconnect"})
+
+# The address of the client whose request is being answered (handlers that keep per-client
+# state read it; trio copies it into child tasks and worker threads).
+current_client: ContextVar[str] = ContextVar("azora_rpc_client", default="-")
 
 # JSON values (requests, params, results) stay Any: they are whatever the client sent.
 RpcResponse = dict[str, Any]   # a JSON-RPC response object
@@ -51,7 +68,8 @@ class Call(NamedTuple):
 class Dispatcher:
     """Maps ``namespace_method`` names onto the public methods of namespace objects."""
 
-    def __init__(self, namespaces: dict[str, object | list[object]]) -> None:
+    def __init__(self, namespaces: dict[str, object | list[object]], *,
+                 execution_timeout: float = EVM_TIMEOUT) -> None:
         self.methods: dict[str, Callable[..., Any]] = {}
         for prefix, apis in namespaces.items():
             for api in apis if isinstance(apis, list) else [apis]:
@@ -63,6 +81,8 @@ class Dispatcher:
         # eight threads only take turns and queue on the pool's lock (one thread admitted
         # transactions 1.5x faster than eight).
         self._serial_limiter = trio.CapacityLimiter(1)
+        self._execution_limiter = trio.CapacityLimiter(EXECUTION_THREADS)
+        self.execution_timeout = execution_timeout
         # (method, outcome) of every call, for metrics; unknown names count as one label.
         self.on_call: Callable[[str, str], None] | None = None
 
@@ -89,10 +109,8 @@ class Dispatcher:
             if all(self._is_sync(call) for call in payload):
                 # One worker thread for the whole batch: a thread hop per call cost more than
                 # the call itself for cheap ones (a batch of raw transactions).
-                serial = all(getattr(self._handler(call), "serial", False) for call in payload)
-                responses = await trio.to_thread.run_sync(
-                    lambda: self._answer_batch(payload),
-                    limiter=self._serial_limiter if serial else self._limiter)
+                handlers = [self._handler(call) for call in payload]
+                responses = await self._in_lane(handlers, lambda: self._answer_batch(payload))
             else:
                 responses = [await self.handle_call(item, connection) for item in payload]
             return [r for r in responses if r is not None]
@@ -146,6 +164,7 @@ class Dispatcher:
             if fn is None:
                 raise method_not_found(method)
             bind_params(fn, params)
+            check_params(method, params)
             result = fn(*params)
         except Exception as exc:
             return self._failed(request_id, notification, method, exc)
@@ -165,8 +184,11 @@ class Dispatcher:
         return Call(call.get("id"), "id" not in call, call["method"], params)
 
     def _failed(self, request_id: Any, notification: bool, method: str, exc: Exception) -> RpcResponse | None:
+        client_error = None if isinstance(exc, RpcError) else as_client_error(method, exc)
         if isinstance(exc, RpcError):
             error = exc
+        elif client_error is not None:
+            error = client_error
         else:  # a bug: answer it, keep serving, log it
             logger.error("internal error in %s", method, exc_info=exc)
             error = RpcError(INTERNAL_ERROR, f"internal error: {exc}")
@@ -187,12 +209,22 @@ class Dispatcher:
         if fn is None:
             raise method_not_found(method)
         bind_params(fn, params)
+        check_params(method, params)
         if getattr(fn, "needs_connection", False):
             return await fn(connection, *params)
         if inspect.iscoroutinefunction(fn):
             return await fn(*params)
-        limiter = self._serial_limiter if getattr(fn, "serial", False) else self._limiter
-        return await trio.to_thread.run_sync(lambda: fn(*params), limiter=limiter)
+        return await self._in_lane([fn], lambda: fn(*params))
+
+    async def _in_lane(self, handlers: list[Callable[..., Any] | None], work: Callable[[], Any]) -> Any:
+        """``work`` (the calls of ``handlers``) on its lane's thread: the execution lane, under
+        the EVM timeout from now, if any handler executes the EVM; the serial lane if all are
+        serial; else the read lane."""
+        if any(getattr(fn, "expensive", False) for fn in handlers):
+            with execution_deadline(self.execution_timeout):   # trio copies it into the thread
+                return await trio.to_thread.run_sync(work, limiter=self._execution_limiter)
+        serial = all(getattr(fn, "serial", False) for fn in handlers)
+        return await trio.to_thread.run_sync(work, limiter=self._serial_limiter if serial else self._limiter)
 
 
 def bind_params(fn: Callable[..., Any], params: list[Any]) -> None:
@@ -224,6 +256,14 @@ def needs_connection(fn: Callable[..., Any]) -> Callable[..., Any]:
 def serial(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Mark a CPU-bound handler to run on the dispatcher's single serial thread."""
     fn.serial = True  # type: ignore[attr-defined]
+    return fn
+
+
+def expensive(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a handler that executes the EVM (eth_call, traces, simulations): it runs on the
+    execution lane, under the EVM timeout counted from the request's arrival. Its executions
+    must stop at the deadline: the kernel's executors do (``kernel.execution.deadline_vm_class``)."""
+    fn.expensive = True  # type: ignore[attr-defined]
     return fn
 
 
@@ -296,6 +336,7 @@ def build_app(dispatcher: Dispatcher, *, cors_origins: Iterable[str] = ("*",),
             return JSONResponse({"jsonrpc": "2.0", "id": None,
                                  "error": {"code": INVALID_REQUEST, "message": "use POST"}})
         client = request.client.host if request.client else "-"
+        current_client.set(client)
         # One token before reading the body, the rest of a batch's once it is parsed.
         if rate_limiter is not None and not rate_limiter.allow(client):
             return JSONResponse(_limit_exceeded(), status_code=429)
@@ -321,6 +362,7 @@ def build_app(dispatcher: Dispatcher, *, cors_origins: Iterable[str] = ("*",),
         await websocket.accept()
         connection = WebSocketConnection(websocket)
         client = websocket.client.host if websocket.client else "-"
+        current_client.set(client)
         try:
             async with trio.open_nursery() as nursery:
                 while True:

@@ -342,3 +342,123 @@ def test_signal_shuts_down_cleanly_and_the_datadir_reopens(start_azora, tmp_path
     assert "Traceback" not in node.log()
     again = start_azora("dev", "--datadir", datadir)
     assert result(again, "eth_getBlockByNumber", "latest", False)["hash"] == head
+
+
+# -- fee caps below the base fee -----------------------------------------------------------
+
+def test_invalid_fee_cap_below_the_base_fee_is_refused_by_dev_and_mines_nothing(start_azora, dev_accounts):
+    """It was accepted, and automine then made ~200 empty blocks a second waiting for it."""
+    node = start_azora("dev")
+    head = int(result(node, "eth_blockNumber"), 16)
+    answer = rpc(node, "eth_sendRawTransaction", sign(dev_accounts[8], 0, fee=1, tip=1))
+    assert answer["error"]["code"] == -32000
+    assert answer["error"]["message"].startswith("max fee per gas less than block base fee: ")
+    assert "maxFeePerGas: 1, baseFee: " in answer["error"]["message"]
+    time.sleep(1.0)
+    assert int(result(node, "eth_blockNumber"), 16) == head
+    assert result(node, "txpool_status") == {"pending": "0x0", "queued": "0x0"}
+    # The sender's next transaction at a payable fee goes through as usual.
+    assert node.wait_receipt(result(node, "eth_sendRawTransaction", sign(dev_accounts[8], 0)))["status"] == "0x1"
+
+
+def test_a_network_node_keeps_a_fee_cap_below_the_base_fee_and_never_selects_it(tmp_path, dev_accounts):
+    """geth's rule away from dev: kept (it may become payable), but no block takes it."""
+    from eth.vm.forks.prague.transactions import PragueTransactionBuilder
+    from kernel.chain import Chain
+    from kernel.db import LevelDB
+    from kernel.genesis import Genesis
+    from node.backend import Backend
+
+    genesis = Genesis.from_json({"config": {"chainId": CHAIN_ID}, "timestamp": "0x1", "baseFeePerGas": hex(GWEI),
+                                 "alloc": {dev_accounts[8].address: {"balance": hex(10**21)}}})
+    db = LevelDB(tmp_path / "db")
+    backend = Backend(Chain(db, genesis))
+    try:
+        raw = bytes.fromhex(sign(dev_accounts[8], 0, fee=1, tip=1)[2:])
+        tx = PragueTransactionBuilder.decode(raw)
+        backend.submit(tx, len(raw))
+        assert backend.pool.get(tx.hash) is not None
+        assert backend.pool.select(backend.next_base_fee()) == []
+    finally:
+        backend.close()
+
+
+DEV0 = "0xf39fd6e51aad88f6f4ce6ab8827279cfffb92266"
+TO = "0x" + "11" * 20
+U64, U256 = "0x1" + "0" * 16, "0x1" + "0" * 64     # one past uint64, one past an EVM word
+
+
+@pytest.mark.parametrize("method,params,names", [
+    # These were -32603 internal errors (and tracebacks in the log).
+    ("eth_signTypedData_v4", [DEV0, "{not json"], "typed data is not JSON"),
+    ("eth_signTypedData_v4", [DEV0, {"types": {}, "primaryType": "X", "domain": {}, "message": {}}], "primary type"),
+    ("eth_signTypedData_v4", [DEV0, ["x"]], "typed data must be an object"),
+    ("eth_call", [{"to": TO, "accessList": "x"}, "latest"], "accessList must be an array"),
+    ("eth_call", [{"to": TO}, "latest", {TO: "x"}], "must be an object"),
+    ("eth_call", [{"to": TO}, "latest", {TO: {"state": [1]}}], "slot"),
+    ("eth_call", [{"to": TO}, "latest", {TO: {"balance": U256}}], "balance: hex number > 256 bits"),
+    ("eth_call", [{"to": TO}, "latest", {TO: {"nonce": U64}}], "nonce: hex number > 64 bits"),
+    ("eth_sendTransaction", [{"from": DEV0, "to": TO, "gas": "0x5208", "accessList": "zz"}], "accessList"),
+    # Quantities that cannot fit their field: -32602, as geth's decoder answers.
+    ("eth_call", [{"to": TO, "value": U256}, "latest"], "value: hex number > 256 bits"),
+    ("eth_call", [{"to": TO, "gas": U64}, "latest"], "gas: hex number > 64 bits"),
+    ("eth_estimateGas", [{"to": TO, "nonce": U64}], "nonce: hex number > 64 bits"),
+    ("eth_sendTransaction", [{"from": DEV0, "to": TO, "maxFeePerGas": U256}], "hex number > 256 bits"),
+    ("eth_getTransactionByBlockNumberAndIndex", ["latest", U64], "index: hex number > 64 bits"),
+    ("eth_feeHistory", [U64, "latest", []], "blockCount: hex number > 64 bits"),
+    # A quantity given as a list.
+    ("eth_feeHistory", [["0x1"], "latest", []], "blockCount must be a hex quantity"),
+    ("eth_getBlockByNumber", [["0x1"], False], "unknown block tag"),
+])
+def test_invalid_inputs_are_invalid_params_naming_the_problem(dev_node, method, params, names):
+    answer = rpc(dev_node, method, *params)
+    assert answer["error"]["code"] == -32602, answer
+    assert names in answer["error"]["message"], answer
+    still_up(dev_node)
+
+
+# -- exits without interpreter noise -------------------------------------------------------
+
+def test_sigterm_leaves_no_interpreter_noise_on_stderr(start_azora, dev_accounts):
+    """'Error in sys.excepthook: ... Original exception was:' came on every SIGTERM: a
+    LevelDB handle that py-evm's trie caches kept alive was freed during interpreter
+    teardown, when plyvel can no longer run its destructor."""
+    node = start_azora("dev")
+    node.wait_receipt(result(node, "eth_sendRawTransaction", sign(dev_accounts[7], 0)))
+    assert "error" in rpc(node, "eth_call", {"data": "0x5b600056", "gas": "0x10000"})   # runs code
+    assert node.stop() == 0
+    log = node.log_path.read_text(errors="replace")
+    assert "sys.excepthook" not in log and "Original exception was" not in log, log[-2000:]
+
+
+def test_a_failed_import_prints_one_clear_line(tmp_path, dev_accounts):
+    """Three good blocks (executed: py-evm's trie caches fill), then a truncated one."""
+    import subprocess
+    import sys
+
+    from eth.vm.forks.prague.transactions import PragueTransactionBuilder
+    from kernel.chain import Chain
+    from kernel.db import LevelDB
+    from kernel.genesis import Genesis
+    from node.chainio import export_chain
+
+    document = {"config": {"chainId": CHAIN_ID}, "timestamp": "0x1",
+                "alloc": {dev_accounts[1].address: {"balance": hex(10**21)}}}
+    genesis = tmp_path / "genesis.json"
+    genesis.write_text(json.dumps(document))
+    db = LevelDB(tmp_path / "source")
+    source = Chain(db, Genesis.from_json(document), check_seal=False)
+    for nonce in range(3):
+        tx = PragueTransactionBuilder.decode(bytes.fromhex(sign(dev_accounts[1], nonce)[2:]))
+        source.build_block([tx], timestamp=source.head.timestamp + 1)
+    chain_file = tmp_path / "chain.rlp"
+    export_chain(source, chain_file, first=1)
+    db.close()
+    chain_file.write_bytes(chain_file.read_bytes() + b"\xf9\x01\x00" + b"\x00" * 10)
+    done = subprocess.run([sys.executable, "-m", "node.cli", "import", "--no-seal-check", "--datadir",
+                           str(tmp_path / "data"), "--genesis", str(genesis), str(chain_file)],
+                          capture_output=True, text=True, timeout=120, cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 1
+    lines = [line for line in done.stderr.splitlines() if line.strip() and " INFO " not in line]
+    assert lines == ["error: import stopped at head #3: byte " + lines[0].split("byte ", 1)[-1]], done.stderr
+    assert "truncated block" in lines[0]

@@ -9,6 +9,7 @@ import pytest
 import trio
 from eth.vm.forks.prague.transactions import PragueTransactionBuilder
 
+from node.config import RpcLimits
 from node.rpc.errors import RpcError
 from node.rpc.extra import EthExtraAPI, fork_hash
 
@@ -19,6 +20,7 @@ class HookLists:
     def __init__(self) -> None:
         self.on_new_block: list[Any] = []
         self.on_tx_added: list[Any] = []
+        self.rpc_limits = RpcLimits()
 
 
 class RecordingConnection:

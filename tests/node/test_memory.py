@@ -1,0 +1,36 @@
+"""Memory that does not grow with the chain: what a produced block leaves behind is freed, and
+``bench/scale.py`` (RSS at chain-length checkpoints) runs."""
+from __future__ import annotations
+
+from trie.hexary import HexaryTrie
+
+from kernel.chain import Chain
+from kernel.db import LevelDB
+from kernel.genesis import Genesis
+from node.backend import Backend
+
+
+def test_a_new_block_frees_the_trie_caches_that_pin_each_blocks_database(tmp_path, dev_accounts):
+    """py-trie's class-wide lru_cache kept the trie (and the batch, journal and caches under
+    it) of up to 4,096 node writes: ~8 KB per produced block on azora dev."""
+    genesis = Genesis.from_json({"config": {"chainId": 1337}, "timestamp": "0x1",
+                                 "alloc": {dev_accounts[0].address: {"balance": hex(10**21)}}})
+    db = LevelDB(tmp_path / "db")
+    backend = Backend(Chain(db, genesis))
+    try:
+        cache = HexaryTrie._cached_create_node_to_db_mapping
+        built = backend.chain.build_block([], timestamp=backend.chain.head.timestamp + 1)
+        assert cache.cache_info().currsize > 0
+        for hook in backend.on_new_block:   # what the producer calls for each new block
+            hook(built.block)
+        assert cache.cache_info().currsize == 0
+    finally:
+        backend.close()
+
+
+def test_the_scale_benchmark_prints_rss_per_checkpoint(load_bench):
+    lines: list[str] = []
+    rows = load_bench("scale").main(["--checkpoints", "20,60", "--chunk", "20"], out=lines.append)
+    assert [row.blocks for row in rows] == [20, 60]
+    assert all(row.rss_bytes > 10 * 2**20 for row in rows)
+    assert lines[-1].startswith("RSS from 20 to 60 blocks: ")
