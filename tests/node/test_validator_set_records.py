@@ -18,7 +18,7 @@ from node.backend import Backend
 from node.evidence import EvidenceReporter
 from node.execution import CallArgs
 from node.rewards import block_extra_data, reward_system_calls
-from node.validators import ValidatorSets
+from node.validators import ValidatorSetStore
 
 EPOCH = 4
 STAKE = 20_000 * 10**18
@@ -50,7 +50,7 @@ def _build(backend, sets, transactions=()):
 
 
 def test_each_epoch_records_the_set_that_signs_it(backend, dev_accounts):
-    sets = ValidatorSets(backend.chain, EPOCH)
+    sets = ValidatorSetStore(backend.chain, epoch_length=EPOCH)
     for _ in range(2 * EPOCH + 1):
         _build(backend, sets)
     assert _view(backend, "validatorSetCount()", ["uint256"]) == (3,)
@@ -65,7 +65,7 @@ def test_each_epoch_records_the_set_that_signs_it(backend, dev_accounts):
 
 
 def test_evidence_against_a_member_of_a_recorded_set_slashes_once(backend, dev_accounts):
-    sets = ValidatorSets(backend.chain, EPOCH)
+    sets = ValidatorSetStore(backend.chain, epoch_length=EPOCH)
     for _ in range(EPOCH + 2):
         _build(backend, sets)
     registry = backend.chain.system_contracts["ValidatorRegistry"]

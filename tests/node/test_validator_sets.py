@@ -71,11 +71,12 @@ def test_reading_a_set_writes_nothing_and_agrees_with_the_recorded_one(tmp_path,
     assert [store.for_height(h) for h in range(1, EPOCH + 3)] == read
     assert chain.get_aux(make_validator_set_key(EPOCH + 2)) == encode_validator_set(read[-1])
     # azora_validators answers from the shared store and writes nothing either.
+    from node.context import NodeContext
     from node.rpc.azora import AzoraAPI
     fresh = Chain(LevelDB(tmp_path / "db2"), genesis)
     for _ in range(EPOCH + 2):
         fresh.build_block([], timestamp=fresh.head.timestamp + 1)
-    answer = AzoraAPI(Backend(fresh), ValidatorSetStore(fresh)).validators(hex(EPOCH + 2))
+    answer = AzoraAPI(Backend(fresh), NodeContext(validator_sets=ValidatorSetStore(fresh))).validators(hex(EPOCH + 2))
     assert answer == [{"address": "0x" + v.address.hex(), "power": hex(v.power)} for v in read[-1].validators]
     assert all(fresh.get_aux(make_validator_set_key(h)) is None for h in range(1, EPOCH + 3))
     # The key is the one it always was: datadirs written before keep their sets.

@@ -3,6 +3,7 @@ processes exchanging signatures over libp2p: a statement posted with HTTP ends a
 and a soulbound credential; bad input is refused precisely; members may be down."""
 from __future__ import annotations
 
+import importlib.util
 import json
 import random
 import socket
@@ -16,8 +17,24 @@ import pytest
 import requests
 from web3 import Web3
 
-from conftest import REPO, AzoraProcess, free_port
 from contracts.build import load_artifact
+
+
+def _suite_conftest():
+    """The suite's root conftest by path: under xdist another folder's ``conftest`` module
+    (tests/contracts/) may already own that name."""
+    name = "azora_suite_conftest"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "conftest.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+_conftest = _suite_conftest()
+REPO, AzoraProcess, free_port = _conftest.REPO, _conftest.AzoraProcess, _conftest.free_port
 
 pytestmark = pytest.mark.slow
 XAPI = {"X-Experience-API-Version": "1.0.3"}

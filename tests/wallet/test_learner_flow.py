@@ -131,9 +131,10 @@ def test_learner_flow_from_new_key_to_revoked_credential(wallet_home, w3):
     assert balance(env, "learner")["tokens"]["aZAR"] == "2.5"
     assert balance(env, "funder")["tokens"]["aZAR"] == "2.5"
 
-    # the holder unequips the revoked credential
+    # the holder unequips the revoked credential: burning does not erase the revocation
+    # (a burned credential stays revocable so a clawback cannot be dodged, issue 12)
     ok_json(run(env, "credential", "burn", str(credential_id), "--yes", "--json", signer="learner"))
-    assert json.loads(run(env, "credential", "verify", str(credential_id), "--json").stdout)["status"] == "none"
+    assert json.loads(run(env, "credential", "verify", str(credential_id), "--json").stdout)["status"] == "revoked"
 
 
 def error_line(result, exit_code: int = 1) -> str:
