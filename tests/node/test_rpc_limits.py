@@ -77,7 +77,7 @@ def test_ten_infinite_loop_calls_time_out_while_the_node_keeps_serving(start_azo
     assert receipt is not None and mined_after < 3.0, mined_after
     for elapsed, answer in answers:
         assert answer["error"] == {"code": -32000, "message": "execution aborted (timeout = 5s)"}, answer
-        assert elapsed < 5.0 + 1.5, elapsed
+        assert elapsed < 5.0 + 3.0, elapsed
 
 
 # -- the kernel's executor under its limits (a real chain in a tmp LevelDB) ----------------
@@ -95,7 +95,11 @@ def chain(tmp_path, dev_accounts):
 
 
 def ends_within(seconds: float, fn, *args):
-    """fn(*args)'s exception, checking it came within ``seconds``."""
+    """fn(*args)'s exception, checking it came within ``seconds``.
+
+    The bounds are loose on purpose (the suite runs two workers on two cores): unbounded, the
+    loop runs ~10 s and the recursion ~2 min, so a missing timeout still fails them.
+    """
     started = time.monotonic()
     with pytest.raises(Exception) as caught:
         fn(*args)
@@ -106,14 +110,14 @@ def ends_within(seconds: float, fn, *args):
 @pytest.mark.parametrize("target", [LOOPER, WRITER, RECURSE], ids=["loop", "loop-below-a-call", "recursion"])
 def test_a_call_that_would_run_for_minutes_stops_at_its_timeout(chain, target):
     executor = CallExecutor(chain, CallLimits(timeout=0.3))
-    error = ends_within(1.5, executor.call, chain.head, CallMessage(to=target, gas=50_000_000))
+    error = ends_within(5.0, executor.call, chain.head, CallMessage(to=target, gas=50_000_000))
     assert isinstance(error, ExecutionTimeout)
     assert str(error) == "execution aborted (timeout = 300ms)"
 
 
 def test_a_timed_out_call_leaves_the_state_as_it_was_and_the_next_call_runs(chain):
     executor = CallExecutor(chain, CallLimits(timeout=0.2))
-    ends_within(1.5, executor.call, chain.head, CallMessage(to=WRITER, gas=50_000_000))
+    ends_within(5.0, executor.call, chain.head, CallMessage(to=WRITER, gas=50_000_000))
     assert chain.state_at(chain.head).get_storage(WRITER, 0) == 0
     assert executor.call(chain.head, CallMessage(to=b"\x44" * 20)) == b""
 
@@ -121,17 +125,17 @@ def test_a_timed_out_call_leaves_the_state_as_it_was_and_the_next_call_runs(chai
 def test_estimates_and_access_lists_stop_at_the_timeout_too(chain):
     executor = CallExecutor(chain, CallLimits(timeout=0.3, gas_cap=0))
     message = CallMessage(to=LOOPER)
-    assert isinstance(ends_within(2.0, executor.estimate_gas, chain.head, message), ExecutionTimeout)
-    assert isinstance(ends_within(2.0, executor.create_access_list, chain.head, message), ExecutionTimeout)
+    assert isinstance(ends_within(5.0, executor.estimate_gas, chain.head, message), ExecutionTimeout)
+    assert isinstance(ends_within(5.0, executor.create_access_list, chain.head, message), ExecutionTimeout)
 
 
 def test_the_earliest_deadline_wins_and_a_call_past_it_does_not_start(chain):
     executor = CallExecutor(chain, CallLimits(timeout=60))
     with execution_deadline(0.2):
-        error = ends_within(1.5, executor.call, chain.head, CallMessage(to=LOOPER, gas=50_000_000))
+        error = ends_within(5.0, executor.call, chain.head, CallMessage(to=LOOPER, gas=50_000_000))
     assert str(error) == "execution aborted (timeout = 200ms)"
     with execution_deadline(0.01, started=time.monotonic() - 1):   # waited out in a queue
-        error = ends_within(0.5, executor.call, chain.head, CallMessage(to=b"\x44" * 20))
+        error = ends_within(2.0, executor.call, chain.head, CallMessage(to=b"\x44" * 20))
     assert isinstance(error, ExecutionTimeout)
 
 
