@@ -67,6 +67,13 @@ class PendingBlockView:
     receipts: tuple[ReceiptAPI, ...]
     senders: tuple[bytes, ...]
     state: AccountReaderAPI
+    # the in-memory overlay the block's state lives in (calls on "pending" run on it); dropped
+    # with the view, never written to the database
+    db: Any = None
+
+
+# Where a call runs: a block's header (its state and context), or the block being built.
+ExecutionPoint = BlockHeaderAPI | PendingBlockView
 
 
 class ChainViewAPI(Protocol):
@@ -140,15 +147,16 @@ class ChainViewAPI(Protocol):
         """The EVM timeout and gas cap that every execution below runs under (tracers and
         simulators apply them too: ``kernel.execution.deadline_vm_class``)."""
 
-    def call(self, header: BlockHeaderAPI, message: CallMessage,
+    def call(self, at: ExecutionPoint, message: CallMessage,
              overrides: Mapping[bytes, AccountOverride] | None = None) -> bytes:
-        """Run ``message`` on ``header``'s state; raises ``kernel.execution.CallError``."""
+        """Run ``message`` on the state after ``at`` in ``at``'s block context (a header, or the
+        pending block as geth's "pending" tag); raises ``kernel.execution.CallError``."""
 
-    def estimate_gas(self, header: BlockHeaderAPI, message: CallMessage,
+    def estimate_gas(self, at: ExecutionPoint, message: CallMessage,
                      overrides: Mapping[bytes, AccountOverride] | None = None) -> int:
         """The least gas with which ``message`` succeeds; raises ``CallError``."""
 
-    def create_access_list(self, header: BlockHeaderAPI, message: CallMessage) -> AccessListResult:
+    def create_access_list(self, at: ExecutionPoint, message: CallMessage) -> AccessListResult:
         """The accounts and slots ``message`` touches, and the gas it uses with them warm."""
 
     def trace_transaction(self, header: BlockHeaderAPI, index: int, config: TraceConfig) -> Any:

@@ -14,7 +14,7 @@ from typing import Any, Iterator, Mapping, Protocol, Sequence
 
 import rlp
 from eth.abc import (
-    BlockHeaderAPI, ComputationAPI, MessageAPI, OpcodeAPI, StateAPI, TransactionContextAPI,
+    AtomicDatabaseAPI, BlockHeaderAPI, ComputationAPI, MessageAPI, OpcodeAPI, StateAPI, TransactionContextAPI,
     VirtualMachineAPI,
 )
 from eth.exceptions import Revert
@@ -258,7 +258,7 @@ class VMSource(Protocol):
 
     def vm_class_for(self, number: int, timestamp: int) -> type[VirtualMachineAPI]: ...
 
-    def vm_at(self, header: BlockHeaderAPI, *,
+    def vm_at(self, header: BlockHeaderAPI, db: AtomicDatabaseAPI | None = None, *,
               vm_class: type[VirtualMachineAPI] | None = None) -> VirtualMachineAPI: ...
 
 
@@ -277,10 +277,11 @@ class CallExecutor:
         self.limits = limits
 
     def call(self, header: BlockHeaderAPI, message: CallMessage,
-             overrides: StateOverrides | None = None) -> bytes:
-        """The call's output; raises :class:`CallError` if it fails."""
+             overrides: StateOverrides | None = None, *, db: AtomicDatabaseAPI | None = None) -> bytes:
+        """The call's output; raises :class:`CallError` if it fails. ``db``: where ``header``'s
+        state lives when it is not the chain's (the pending block's overlay)."""
         with execution_deadline(self.limits.timeout):
-            vm = self._vm(header, message)
+            vm = self._vm(header, message, db=db)
             apply_state_overrides(vm.state, overrides or {})
             # geth: no gas given is the cap's worth (without a cap, its "infinite" 2**63/2).
             gas = self.limits.cap(message.gas or self.limits.gas_cap or 2**62)
@@ -290,14 +291,14 @@ class CallExecutor:
         return computation.output
 
     def estimate_gas(self, header: BlockHeaderAPI, message: CallMessage,
-                     overrides: StateOverrides | None = None) -> int:
+                     overrides: StateOverrides | None = None, *, db: AtomicDatabaseAPI | None = None) -> int:
         """The least gas limit with which the message succeeds (geth's binary search)."""
         with execution_deadline(self.limits.timeout):
-            return self._estimate_gas(header, message, overrides)
+            return self._estimate_gas(header, message, overrides, db)
 
     def _estimate_gas(self, header: BlockHeaderAPI, message: CallMessage,
-                      overrides: StateOverrides | None) -> int:
-        vm = self._vm(header, message)
+                      overrides: StateOverrides | None, db: AtomicDatabaseAPI | None) -> int:
+        vm = self._vm(header, message, db=db)
         apply_state_overrides(vm.state, overrides or {})
         cap = self.limits.cap(min(message.gas or header.gas_limit, header.gas_limit))
         if message.pays_fees:
@@ -325,17 +326,19 @@ class CallExecutor:
                 high = middle
         return high
 
-    def create_access_list(self, header: BlockHeaderAPI, message: CallMessage) -> AccessListResult:
+    def create_access_list(self, header: BlockHeaderAPI, message: CallMessage, *,
+                           db: AtomicDatabaseAPI | None = None) -> AccessListResult:
         """geth's eth_createAccessList: run until the accounts and slots touched stop changing.
 
         The sender, the recipient and the precompiles are left out unless they carry slots.
         """
         with execution_deadline(self.limits.timeout):
-            return self._create_access_list(header, message)
+            return self._create_access_list(header, message, db)
 
-    def _create_access_list(self, header: BlockHeaderAPI, message: CallMessage) -> AccessListResult:
+    def _create_access_list(self, header: BlockHeaderAPI, message: CallMessage,
+                            db: AtomicDatabaseAPI | None) -> AccessListResult:
         gas = self.limits.cap(message.gas if message.gas is not None else header.gas_limit)
-        vm = self._vm(header, message, tracing=True)
+        vm = self._vm(header, message, tracing=True, db=db)
         state = vm.state
         assert isinstance(state, AccessRecordingState)
         nonce = message.nonce if message.nonce is not None else state.get_nonce(message.sender)
@@ -357,14 +360,15 @@ class CallExecutor:
 
     # -- one run ------------------------------------------------------------------------
 
-    def _vm(self, header: BlockHeaderAPI, message: CallMessage, *, tracing: bool = False) -> VirtualMachineAPI:
+    def _vm(self, header: BlockHeaderAPI, message: CallMessage, *, tracing: bool = False,
+            db: AtomicDatabaseAPI | None = None) -> VirtualMachineAPI:
         # geth runs a call without fees with a zero base fee, so callers need no funds.
         if not message.pays_fees and getattr(header, "base_fee_per_gas", None) is not None:
             header = header.copy(base_fee_per_gas=0)
         vm_class = deadline_vm_class(self.chain.vm_class_for(header.block_number, header.timestamp))
         if tracing:
             vm_class = access_recording_vm_class(vm_class)
-        return self.chain.vm_at(header, vm_class=vm_class)
+        return self.chain.vm_at(header, db, vm_class=vm_class)
 
     def _transaction(self, vm: VirtualMachineAPI, message: CallMessage, gas: int) -> SpoofTransaction:
         state = vm.state

@@ -16,7 +16,7 @@ from typing import Any, Callable, Mapping, Optional, Protocol, Sequence
 
 from eth._utils.address import generate_contract_address, generate_safe_contract_address
 from eth.abc import (
-    BlockAPI, BlockHeaderAPI, ComputationAPI, MessageAPI, SignedTransactionAPI, StateAPI,
+    AtomicDatabaseAPI, BlockAPI, BlockHeaderAPI, ComputationAPI, MessageAPI, SignedTransactionAPI, StateAPI,
     TransactionContextAPI, VirtualMachineAPI,
 )
 from eth.exceptions import Halt, Revert, VMError
@@ -640,7 +640,7 @@ class ReplaySource(Protocol):
 
     def vm_class_for(self, number: int, timestamp: int) -> type[VirtualMachineAPI]: ...
 
-    def vm_at(self, header: BlockHeaderAPI, *,
+    def vm_at(self, header: BlockHeaderAPI, db: AtomicDatabaseAPI | None = None, *,
               vm_class: type[VirtualMachineAPI] | None = None) -> VirtualMachineAPI: ...
 
     def header_by_hash(self, block_hash: bytes) -> BlockHeaderAPI: ...
@@ -702,11 +702,12 @@ class TracingEngine(CallExecutor):
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _vm(self, header: BlockHeaderAPI, message: CallMessage, *, tracing: bool = False) -> VirtualMachineAPI:
+    def _vm(self, header: BlockHeaderAPI, message: CallMessage, *, tracing: bool = False,
+            db: AtomicDatabaseAPI | None = None) -> VirtualMachineAPI:
         if not message.pays_fees and getattr(header, "base_fee_per_gas", None) is not None:
             header = header.copy(base_fee_per_gas=0)
         vm_class = self.replay_source.vm_class_for(header.block_number, header.timestamp)
-        return self.replay_source.vm_at(header, vm_class=tracing_vm_class(vm_class))
+        return self.replay_source.vm_at(header, db, vm_class=tracing_vm_class(vm_class))
 
     def replay_vm(self, header: BlockHeaderAPI) -> tuple[VirtualMachineAPI, BlockAPI]:
         """A tracing VM in ``header``'s block context on its parent's state, after the

@@ -14,7 +14,7 @@ from eth.rlp.accounts import Account
 from eth_utils import keccak
 from trie import HexaryTrie
 
-from kernel.abc import AccountProof, AccountReaderAPI, BlobFees, PendingBlockView, StorageProof
+from kernel.abc import AccountProof, AccountReaderAPI, BlobFees, ExecutionPoint, PendingBlockView, StorageProof
 from kernel.chain import Chain
 from kernel.execution import AccessListResult, AccountOverride, CallExecutor, CallLimits, CallMessage
 from kernel.forks import ForkSchedule, blob_schedule_of, compute_base_fee_per_blob_gas
@@ -129,7 +129,8 @@ class ChainView:
         pending.writes.discard()
         block = pending.block
         state = cast(AccountReaderAPI, self._chain.vm_at(block.header, pending.writes.db).state)
-        return PendingBlockView(block, pending.result.receipts, tuple(tx.sender for tx in block.transactions), state)
+        return PendingBlockView(block, pending.result.receipts, tuple(tx.sender for tx in block.transactions), state,
+                                pending.writes.db)
 
     # -- fees -------------------------------------------------------------------------------
 
@@ -152,16 +153,19 @@ class ChainView:
 
     # -- execution --------------------------------------------------------------------------
 
-    def call(self, header: BlockHeaderAPI, message: CallMessage,
+    def call(self, at: ExecutionPoint, message: CallMessage,
              overrides: Mapping[bytes, AccountOverride] | None = None) -> bytes:
-        return self._calls.call(header, message, overrides)
+        header, db = _context_of(at)
+        return self._calls.call(header, message, overrides, db=db)
 
-    def estimate_gas(self, header: BlockHeaderAPI, message: CallMessage,
+    def estimate_gas(self, at: ExecutionPoint, message: CallMessage,
                      overrides: Mapping[bytes, AccountOverride] | None = None) -> int:
-        return self._calls.estimate_gas(header, message, overrides)
+        header, db = _context_of(at)
+        return self._calls.estimate_gas(header, message, overrides, db=db)
 
-    def create_access_list(self, header: BlockHeaderAPI, message: CallMessage) -> AccessListResult:
-        return self._calls.create_access_list(header, message)
+    def create_access_list(self, at: ExecutionPoint, message: CallMessage) -> AccessListResult:
+        header, db = _context_of(at)
+        return self._calls.create_access_list(header, message, db=db)
 
     # -- tracing ----------------------------------------------------------------------------
 
@@ -187,3 +191,11 @@ def trie_proof(trie: HexaryTrie, key: bytes) -> tuple[bytes, ...]:
     """
     nodes = [rlp.encode(node) for node in trie.get_proof(key)]
     return tuple(node for i, node in enumerate(nodes) if i == 0 or len(node) >= 32)
+
+
+def _context_of(at: ExecutionPoint) -> tuple[BlockHeaderAPI, Any]:
+    """The header whose state and block context a call runs in, and the database holding that
+    state (None: the chain's; the pending block's in-memory overlay otherwise)."""
+    if isinstance(at, PendingBlockView):
+        return at.block.header, at.db
+    return at, None

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import threading
+import time
 from collections import OrderedDict
 from typing import Any, Callable, Literal, overload
 
@@ -17,6 +18,7 @@ from eth_typing import Address
 from trie.hexary import HexaryTrie
 
 from kernel.blobs import BlobSidecar, BlobSidecarError, split_network_form, verify_sidecar
+from kernel.abc import PendingBlockView
 from kernel.chain import Chain
 from kernel.view import ChainView
 from node.chainio import system_calls_for_chain as system_calls_of
@@ -31,6 +33,8 @@ from node.rpc.hexcodec import parse_hash, parse_quantity
 
 MAX_BLOCK_NUMBER = 2**63 - 1    # geth's rpc.BlockNumber is an int64
 MAX_KEPT_SIDECARS = 1024        # ~128 MiB of blobs at most
+MAX_PENDING_TRANSACTIONS = 1000   # the pending block is rebuilt per request: bound its cost
+ZERO_ADDRESS = b"\0" * 20
 
 
 class _HeadAccounts:
@@ -91,6 +95,20 @@ class Backend:
         """Stop the decoder's worker and close the database."""
         self.decoder.close()
         self.chain.db.close()
+
+    # -- the pending block ---------------------------------------------------------------
+
+    def pending_block(self, coinbase: bytes | None) -> PendingBlockView:
+        """The block being built: the pool's executable transactions on the head (geth's
+        pending block), its state kept in memory for the "pending" tag."""
+        head = self.view.head
+        transactions = self.pool.select(self.view.next_base_fee(head), MAX_PENDING_TRANSACTIONS)
+        timestamp = max(head.timestamp + 1, int(time.time()))
+        return self.view.pending_block(transactions, timestamp, coinbase or ZERO_ADDRESS)
+
+    def execution_point(self, tag: Any, coinbase: bytes | None) -> BlockHeaderAPI | PendingBlockView:
+        """Where a call with block parameter ``tag`` runs: the pending block for "pending"."""
+        return self.pending_block(coinbase) if tag == "pending" else self.resolve_header(tag)
 
     # -- blocks ---------------------------------------------------------------------------
 

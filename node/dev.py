@@ -72,6 +72,9 @@ class DevPolicy:
     def timestamp(self, parent_timestamp: int) -> int:
         if self.next_timestamp is not None:
             chosen, self.next_timestamp = self.next_timestamp, None
+            # the clock goes on from the chosen time (Hardhat's and anvil's rule), so a later
+            # evm_increaseTime counts from there instead of vanishing behind it
+            self.time_offset = chosen - int(time.time())
         else:
             chosen = int(time.time()) + self.time_offset
         return max(chosen, parent_timestamp + 1)

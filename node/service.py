@@ -128,7 +128,7 @@ def validator_set_store(chain: Chain) -> ValidatorSetStore | None:
 def build_namespaces(backend: Backend, context: NodeContext, *,
                      producer: DevChain | None = None) -> dict[str, Any]:
     """One object per JSON-RPC namespace (``eth`` is split over several classes)."""
-    eth: list[Any] = [EthAPI(backend, context), EthExtraAPI(backend)]
+    eth: list[Any] = [EthAPI(backend, context), EthExtraAPI(backend, coinbase=context.coinbase)]
     namespaces: dict[str, Any] = {
         "eth": eth, "net": NetAPI(backend, context), "web3": Web3API(context), "txpool": TxpoolAPI(backend),
         "debug": DebugAPI(backend), "azora": AzoraAPI(backend, context),

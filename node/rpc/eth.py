@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from collections import OrderedDict
 from typing import Any, cast
 
@@ -28,8 +27,6 @@ from node.rpc.logs import LogQuery, log_limits_of, query_logs
 from node.rpc.server import expensive, prepared_in_batches, serial
 
 MAX_FEE_HISTORY_BLOCKS = 1024
-MAX_PENDING_TRANSACTIONS = 1000   # the pending block is rebuilt per call: bound its cost
-ZERO_ADDRESS = b"\0" * 20
 BLOB_TX_TYPE = 3
 DEFAULT_TIP = 1_000_000_000
 RECEIPT_CACHE_BLOCKS = 64     # 1 gwei: what eth_maxPriorityFeePerGas suggests on an idle chain
@@ -92,12 +89,7 @@ class EthAPI:
     # -- the pending block ----------------------------------------------------------------
 
     def _pending(self) -> PendingBlockView:
-        """The block being built: the pool's executable transactions on the head (geth's
-        pending block), its state kept in memory for the "pending" tag."""
-        head = self._view.head
-        transactions = self._b.pool.select(self._view.next_base_fee(head), MAX_PENDING_TRANSACTIONS)
-        timestamp = max(head.timestamp + 1, int(time.time()))
-        return self._view.pending_block(transactions, timestamp, self._node.coinbase or ZERO_ADDRESS)
+        return self._b.pending_block(self._node.coinbase)
 
     def _pending_block_json(self, full: bool) -> dict[str, Any]:
         pending = self._pending()
@@ -284,19 +276,19 @@ class EthAPI:
 
     @expensive
     def call(self, call: Any, tag: Any = "latest", overrides: Any = None, block_overrides: Any = None) -> str:
-        header = self._b.resolve_header(tag)
+        at = self._b.execution_point(tag, self._node.coinbase)
         message, parsed = CallArgs.parse(call), parse_state_overrides(overrides)
         try:
-            return data(self._view.call(header, message, parsed))
+            return data(self._view.call(at, message, parsed))
         except CallError as exc:
             raise rpc_error(exc) from None
 
     @expensive
     def estimateGas(self, call: Any, tag: Any = "latest", overrides: Any = None) -> str:
-        header = self._b.resolve_header(tag)
+        at = self._b.execution_point(tag, self._node.coinbase)
         message, parsed = CallArgs.parse(call), parse_state_overrides(overrides)
         try:
-            return quantity(self._view.estimate_gas(header, message, parsed))
+            return quantity(self._view.estimate_gas(at, message, parsed))
         except CallError as exc:
             raise rpc_error(exc) from None
 

@@ -97,8 +97,10 @@ def too_many(what: str, limit: int, per: str) -> RpcError:
 class EthExtraAPI:
     """Filters, subscriptions, eth_getProof, eth_createAccessList, eth_config, eth_capabilities."""
 
-    def __init__(self, backend: Backend, *, filter_timeout: float | None = None) -> None:
+    def __init__(self, backend: Backend, *, filter_timeout: float | None = None,
+                 coinbase: bytes | None = None) -> None:
         self._b = backend
+        self.coinbase = coinbase   # the pending block's, for calls on "pending"
         # A test shortens expiry through the environment of the node it starts.
         self.filter_timeout = filter_timeout if filter_timeout is not None else float(
             os.environ.get("AZORA_FILTER_TIMEOUT", FILTER_TIMEOUT))
@@ -332,9 +334,9 @@ class EthExtraAPI:
 
     @expensive
     def createAccessList(self, call: Any, tag: Any = "latest") -> dict[str, Any]:
-        header = self._b.resolve_header(tag)
+        at = self._b.execution_point(tag, self.coinbase)
         try:
-            traced = self._b.view.create_access_list(header, CallArgs.parse(call))
+            traced = self._b.view.create_access_list(at, CallArgs.parse(call))
         except CallError as exc:
             raise rpc_error(exc) from None
         result: dict[str, Any] = {"accessList": format_access_list(traced.access_list),

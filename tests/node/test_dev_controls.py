@@ -45,6 +45,18 @@ def test_mine_and_time_controls(w3, dev_node):
     assert error["code"] == -32000 and "not after" in error["message"]
 
 
+def test_time_goes_on_from_a_chosen_timestamp(w3, dev_node):
+    """As Hardhat and anvil: after evm_setNextBlockTimestamp the clock continues from the chosen
+    time, so evm_increaseTime moves blocks forward from there (a DAO test jumps to a Timelock
+    eta, then past a 60 s challenge window)."""
+    chosen = w3.eth.get_block("latest").timestamp + 100_000
+    dev_node.rpc("evm_setNextBlockTimestamp", [hex(chosen)])
+    dev_node.rpc("evm_mine")
+    dev_node.rpc("evm_increaseTime", [61])
+    dev_node.rpc("evm_mine")
+    assert w3.eth.get_block("latest").timestamp >= chosen + 61
+
+
 def test_concurrent_snapshots_and_reverts_from_many_rpc_threads(w3, dev_node):
     """RPC calls run on worker threads: a snapshot is consumed by exactly one of several
     concurrent reverts, and concurrent snapshots never share an id."""
