@@ -25,11 +25,26 @@ AZR = 10**18
 def _add_rpc_flags(parser: argparse.ArgumentParser, default_port: int = 8545) -> None:
     parser.add_argument("--http.addr", dest="http_addr", default="127.0.0.1")
     parser.add_argument("--http.port", dest="http_port", type=int, default=default_port)
-    parser.add_argument("--http.corsdomain", dest="cors", default="*",
-                        help="comma-separated allowed origins for browser clients")
+    _add_http_access_flags(parser, cors_default="localhost", vhosts_default="localhost")
     parser.add_argument("--http.ratelimit", dest="rate_limit", type=float, default=0.0,
                         help="JSON-RPC calls per second per client address, each call of a batch counted (HTTP and WebSocket); 0 = unlimited")
     _add_rpc_limit_flags(parser)
+
+
+def _add_http_access_flags(parser: argparse.ArgumentParser, *, cors_default: str | None = None,
+                           vhosts_default: str | None = None) -> None:
+    """geth's browser and host checks (node.rpc.server.build_app); a node's config file may
+    set them instead, so `azora node run` leaves them unset."""
+    parser.add_argument("--http.corsdomain", dest="cors", default=cors_default,
+                        help="comma-separated origins browser pages may call from; 'localhost' (the default) "
+                             "is any page served from this machine, '*' any page")
+    parser.add_argument("--http.vhosts", dest="vhosts", default=vhosts_default,
+                        help="comma-separated host names the server accepts in the Host header (IP addresses "
+                             "always pass); default localhost, '*' any")
+
+
+def _split(value: str | None) -> tuple[str, ...] | None:
+    return None if value is None else tuple(v.strip() for v in value.split(",") if v.strip())
 
 
 def _add_rpc_limit_flags(parser: argparse.ArgumentParser) -> None:
@@ -96,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--http.port", dest="http_port", type=int)
     run.add_argument("--http.ratelimit", dest="rate_limit", type=float,
                      help="JSON-RPC calls per second per client address, each call of a batch counted; 0 = unlimited")
+    _add_http_access_flags(run)
     _add_rpc_limit_flags(run)
     run.add_argument("--validator-key", dest="validator_keystore", type=Path, help="v3 keystore of the validator key")
     run.add_argument("--password-file", type=Path)
@@ -197,7 +213,8 @@ def cmd_dev(args: argparse.Namespace) -> int:
         print("\n".join(lines), flush=True)
 
     try:
-        rpc = RpcSettings(args.http_addr, args.http_port, tuple(args.cors.split(",")), args.rate_limit)
+        rpc = RpcSettings(args.http_addr, args.http_port, _split(args.cors) or (), args.rate_limit,
+                          _split(args.vhosts) or ())
         trio.run(partial(run_services, backend, context, namespaces, rpc, producer=producer,
                          on_listening=banner))
     finally:
@@ -214,7 +231,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     backend = Backend(chain, rpc_limits=_rpc_limits(args))
     context = NodeContext(validator_sets=validator_set_store(chain))
     try:
-        rpc = RpcSettings(args.http_addr, args.http_port, tuple(args.cors.split(",")), args.rate_limit)
+        rpc = RpcSettings(args.http_addr, args.http_port, _split(args.cors) or (), args.rate_limit,
+                          _split(args.vhosts) or ())
         trio.run(partial(run_services, backend, context, build_namespaces(backend, context), rpc, on_listening=lambda: print(
             f"Listening on {args.http_addr}:{args.http_port}", flush=True)))
     finally:
@@ -277,7 +295,8 @@ def cmd_node(args: argparse.Namespace) -> int:
         datadir=args.datadir, genesis=args.genesis, p2p_port=args.p2p_port, p2p_host=args.p2p_host,
         bootnodes=tuple(b for b in args.bootnodes.split(",") if b) if args.bootnodes else None,
         http_addr=args.http_addr, http_port=args.http_port, validator_keystore=args.validator_keystore,
-        password_file=args.password_file, block_interval=args.block_interval, rate_limit=args.rate_limit)
+        password_file=args.password_file, block_interval=args.block_interval, rate_limit=args.rate_limit,
+        cors=_split(args.cors), vhosts=_split(args.vhosts))
     try:
         config = config.with_overrides(rpc_limits=_rpc_limits(args, config.rpc_limits))
         for secret in (config.validator_keystore, config.password_file):
@@ -291,7 +310,7 @@ def cmd_node(args: argparse.Namespace) -> int:
     except (KeystoreError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    rpc = RpcSettings(config.http_addr, config.http_port, config.cors, config.rate_limit)
+    rpc = RpcSettings(config.http_addr, config.http_port, config.cors, config.rate_limit, config.vhosts)
     failure: list[BaseException] = []
     try:
         trio.run(partial(run_services, backend, context, namespaces, rpc, producer=node, on_listening=lambda: print(

@@ -90,8 +90,9 @@ class NodeConfig:
     genesis: Path | None = None
     http_addr: str = "127.0.0.1"
     http_port: int = 8545
-    cors: tuple[str, ...] = ("*",)
+    cors: tuple[str, ...] = ("localhost",)
     rate_limit: float = 0.0
+    vhosts: tuple[str, ...] = ("localhost",)
     p2p_host: str = "0.0.0.0"
     p2p_port: int = 30333
     bootnodes: tuple[str, ...] = ()
@@ -119,7 +120,8 @@ class NodeConfig:
             return cls(
                 datadir=(base / raw["datadir"]).resolve(), genesis=resolve(raw.get("genesis")),
                 http_addr=str(http.get("addr", "127.0.0.1")), http_port=int(http.get("port", 8545)),
-                cors=tuple(http.get("cors", ["*"])), rate_limit=float(http.get("ratelimit", 0)),
+                cors=tuple(http.get("cors", ["localhost"])), rate_limit=float(http.get("ratelimit", 0)),
+                vhosts=tuple(http.get("vhosts", ["localhost"])),
                 p2p_host=str(p2p.get("host", "0.0.0.0")), p2p_port=int(p2p.get("port", 30333)),
                 bootnodes=tuple(p2p.get("bootnodes", [])),
                 validator_keystore=resolve(validator.get("keystore")),

@@ -39,7 +39,7 @@ from node.rpc.eth import EthAPI
 from node.rpc.extra import EthExtraAPI
 from node.rpc.txpool import TxpoolAPI
 from node.rpc.misc import NetAPI, Web3API
-from node.rpc.server import Dispatcher, RateLimiter, build_app, serve
+from node.rpc.server import Dispatcher, RateLimiter, build_app, is_loopback, serve
 
 logger = logging.getLogger("azora.node")
 GENESIS_FILE = "genesis.json"
@@ -50,8 +50,9 @@ DB_DIR = "chaindata"
 class RpcSettings:
     host: str = "127.0.0.1"
     port: int = 8545
-    cors: tuple[str, ...] = ("*",)
+    cors: tuple[str, ...] = ("localhost",)
     rate_limit: float = 0.0      # requests per second per client address; 0 = unlimited
+    vhosts: tuple[str, ...] = ("localhost",)
 
 
 DEV_VALIDATOR_STAKE = 10_000 * 10**18
@@ -165,7 +166,10 @@ async def run_services(backend: Backend, context: NodeContext, namespaces: dict[
     for ns in hooks:
         if hasattr(ns, "on_disconnect"):
             on_disconnect = ns.on_disconnect
-    app = build_app(dispatcher, cors_origins=rpc.cors, on_disconnect=on_disconnect,
+    if not is_loopback(rpc.host) and rpc.rate_limit <= 0:
+        logger.warning("JSON-RPC listens on %s, beyond this machine, with no rate limit: anyone who reaches it "
+                       "can use all of it (set --http.ratelimit, or bind 127.0.0.1)", rpc.host)
+    app = build_app(dispatcher, cors_origins=rpc.cors, vhosts=rpc.vhosts, on_disconnect=on_disconnect,
                     metrics=lambda: render_metrics(backend, context, rpc_counters),
                     rate_limiter=RateLimiter(rpc.rate_limit) if rpc.rate_limit > 0 else None,
                     extra_routes=[health_route(context, lambda: backend.chain.head.block_number),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import ipaddress
 import json
 import logging
 import time
@@ -24,7 +25,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
@@ -326,7 +327,64 @@ def _limit_exceeded() -> RpcResponse:
     return _error_response(None, RpcError(LIMIT_EXCEEDED, "limit exceeded: too many requests"))
 
 
-def build_app(dispatcher: Dispatcher, *, cors_origins: Iterable[str] = ("*",),
+# geth's --http.corsdomain and --http.vhosts. 'localhost' as an origin is any page served from
+# this machine (any port); as a host name, the names a local client sends.
+LOCALHOST_ORIGINS = r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?"
+LOCALHOST_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def cors_middleware(domains: Iterable[str]) -> Middleware:
+    """The browser's cross-origin rule: '*' any page, 'localhost' pages from this machine, else
+    the origins listed (none: no browser page may call the node, geth's default for public nodes)."""
+    domains = list(domains)
+    origins = [d for d in domains if d != "localhost"]
+    return Middleware(CORSMiddleware, allow_origins=origins,
+                      allow_origin_regex=LOCALHOST_ORIGINS if "localhost" in domains else None,
+                      allow_methods=["POST", "GET", "OPTIONS"], allow_headers=["*"])
+
+
+def host_allowed(host_header: str, vhosts: Iterable[str]) -> bool:
+    """geth's virtual-host check (against DNS rebinding): an IP address always passes, a name
+    must be listed ('*' passes every name)."""
+    hosts = set(vhosts)
+    if "*" in hosts:
+        return True
+    host = host_header.rsplit(":", 1)[0] if host_header.count(":") == 1 else host_header
+    host = host.strip("[]").lower()
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    allowed = {h.lower() for h in hosts} | (LOCALHOST_NAMES if "localhost" in hosts else set())
+    return host in allowed
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` keeps the server on this machine."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+class VirtualHosts:
+    """Refuses HTTP requests whose Host header names a host not served (403, as geth)."""
+
+    def __init__(self, app: Any, vhosts: Iterable[str]) -> None:
+        self.app, self.vhosts = app, tuple(vhosts)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            host = dict(scope.get("headers") or []).get(b"host", b"").decode("latin-1")
+            if not host_allowed(host, self.vhosts):
+                await PlainTextResponse("invalid host specified\n", status_code=403)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def build_app(dispatcher: Dispatcher, *, cors_origins: Iterable[str] = ("localhost",),
+              vhosts: Iterable[str] = ("*",),
               on_disconnect: Callable[[WebSocketConnection], None] | None = None,
               metrics: Callable[[], bytes] | None = None,
               rate_limiter: RateLimiter | None = None,
@@ -387,8 +445,8 @@ def build_app(dispatcher: Dispatcher, *, cors_origins: Iterable[str] = ("*",),
             if on_disconnect is not None:
                 on_disconnect(connection)
 
-    middleware = [Middleware(CORSMiddleware, allow_origins=list(cors_origins),
-                             allow_methods=["POST", "GET", "OPTIONS"], allow_headers=["*"])]
+    middleware = [Middleware(VirtualHosts, vhosts=vhosts), cors_middleware(cors_origins)]
+
     async def metrics_endpoint(request: Request) -> Response:
         body = await trio.to_thread.run_sync(metrics) if metrics else b""
         return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
