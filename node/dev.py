@@ -29,6 +29,23 @@ class _Snapshot:
     time_offset: int
 
 
+# A header's timestamp is a uint64 and the EVM's TIMESTAMP must fit it: a dev clock moved past
+# it would make blocks no node can build on.
+MAX_TIMESTAMP = 2**64 - 1
+MAX_MINED_BLOCKS = 100_000      # one evm_mine call; a larger request is a typo, not a test
+
+
+def parse_timestamp(value: Any, name: str = "timestamp") -> int:
+    """Seconds as a JSON number or a hex quantity, within a block timestamp's 64 bits."""
+    if isinstance(value, bool) or not isinstance(value, (int, str)):
+        raise invalid_params(f"invalid argument 0: {name} must be a number or a hex quantity")
+    if isinstance(value, int):
+        if not 0 <= value <= MAX_TIMESTAMP:
+            raise invalid_params(f"invalid argument 0: {name}: number out of range (0 to 2**64-1)")
+        return value
+    return parse_quantity(value, name, bits=64)
+
+
 class DevPolicy:
     """When a dev chain makes blocks: as soon as transactions wait (automine), or every
     ``block_time`` seconds; ``evm_mine`` forces one, with an optional timestamp."""
@@ -162,10 +179,12 @@ class EvmAPI:
     def mine(self, options: Any = None) -> str:
         blocks, timestamp = 1, None
         if isinstance(options, dict):
-            blocks = parse_quantity(options["blocks"], "blocks") if "blocks" in options else 1
-            timestamp = parse_quantity(options["timestamp"], "timestamp") if "timestamp" in options else None
+            blocks = parse_quantity(options["blocks"], "blocks", bits=64) if "blocks" in options else 1
+            timestamp = parse_timestamp(options["timestamp"]) if "timestamp" in options else None
         elif options is not None:
-            timestamp = parse_quantity(options, "timestamp") if isinstance(options, str) else int(options)
+            timestamp = parse_timestamp(options)
+        if blocks > MAX_MINED_BLOCKS:
+            raise invalid_params(f"invalid argument 0: blocks: at most {MAX_MINED_BLOCKS} per call")
         self._p.mine(max(1, blocks), timestamp)
         return "0x0"
 
@@ -176,12 +195,15 @@ class EvmAPI:
         return self._p.revert(parse_quantity(snapshot_id, "snapshot id"))
 
     def increaseTime(self, seconds: Any) -> str:
-        amount = int(seconds) if isinstance(seconds, int) else parse_quantity(seconds, "seconds")
+        amount = parse_timestamp(seconds, "seconds")
+        if int(time.time()) + self._p.policy.time_offset + amount > MAX_TIMESTAMP:
+            raise invalid_params(f"invalid argument 0: seconds: the clock would pass the largest block "
+                                 f"timestamp ({MAX_TIMESTAMP})")
         self._p.policy.time_offset += amount
         return quantity(self._p.policy.time_offset)
 
     def setNextBlockTimestamp(self, timestamp: Any) -> None:
-        value = int(timestamp) if isinstance(timestamp, int) else parse_quantity(timestamp, "timestamp")
+        value = parse_timestamp(timestamp)
         if value <= self._p.backend.chain.head.timestamp:
             raise server_error(f"timestamp {value} is not after the head's "
                                f"{self._p.backend.chain.head.timestamp}")

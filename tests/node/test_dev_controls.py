@@ -75,3 +75,19 @@ def test_concurrent_snapshots_and_reverts_from_many_rpc_threads(w3, dev_node):
     assert len(set(ids)) == 40
     assert dev_node.rpc("evm_revert", [min(ids, key=lambda i: int(i, 16))])["result"] is True
     assert all(dev_node.rpc("evm_revert", [i])["result"] is False for i in ids)   # all consumed
+
+
+def test_times_that_cannot_be_block_timestamps_are_invalid_params(w3, dev_node):
+    """evm_increaseTime(2**256-1) once wedged the producer at the next epoch and, after a
+    restart, the datadir: a dev clock must stay within a header's uint64 timestamp."""
+    head = w3.eth.block_number
+    cases = [("evm_increaseTime", [2**256 - 1], "seconds"), ("evm_increaseTime", [hex(2**64)], "seconds"),
+             ("evm_increaseTime", [2**64 - 10], "largest block timestamp"),
+             ("evm_setNextBlockTimestamp", [hex(2**64)], "timestamp"), ("evm_mine", [hex(2**70)], "timestamp"),
+             ("evm_mine", [{"blocks": hex(2**40)}], "blocks"), ("evm_increaseTime", [[1]], "seconds")]
+    for method, params, names in cases:
+        error = dev_node.rpc(method, params)["error"]
+        assert error["code"] == -32602 and names in error["message"], (method, params, error)
+    assert w3.eth.block_number == head
+    dev_node.rpc("evm_mine")
+    assert w3.eth.block_number == head + 1      # still producing
