@@ -13,6 +13,7 @@ Usage from the node::
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -65,6 +66,25 @@ class ListenError(OSError):
     """The host could not bind its listen address."""
 
 
+def ensure_port_free(host: str, port: int) -> None:
+    """Refuse a port another process listens on, on this address or any it overlaps.
+
+    py-libp2p's listener shares ports (0.0.0.0:P beside another's 127.0.0.1:P), so a second
+    node on a taken port would start and hear nothing. A plain socket with SO_REUSEADDR (what a
+    restart needs past TIME_WAIT) still cannot bind beside a listening one: that is the probe.
+    """
+    if port == 0:
+        return
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise ListenError(f"cannot listen on {host}:{port}: {exc.strerror or exc} "
+                              "(another process holds the port?)") from None
+
+
 class P2PService:
     """Runs one libp2p host with Azora's gossip topics and req/resp protocols.
 
@@ -106,6 +126,7 @@ class P2PService:
     ) -> None:
         """Listen, join the topics, keep bootnodes connected; ``started`` once listening."""
         self.reqresp.install()
+        ensure_port_free(self.config.listen_host, self.config.port)
         listen = listen_multiaddr(self.config.listen_host, self.config.port)
         pubsub = self.gossip.pubsub
         try:
