@@ -202,6 +202,28 @@ def check_two_killed_halt_without_fork_then_resume(net: Testnet) -> None:
     net.assert_same_chain(VALIDATORS, height)
 
 
+def check_no_secret_in_logs(net: Testnet) -> None:
+    """Every log of the run (kills, restarts, bad peers, bursts included) is free of the
+    validators' private keys, their keystore passwords and the nodes' p2p keys."""
+    from wallet.keystore import load_keystore, read_password_file
+
+    secrets: dict[str, str] = {}
+    for name, node in net.nodes.items():
+        nodekey = next(node.home.rglob("nodekey"), None)
+        if nodekey is not None:
+            secrets[f"{name} node key"] = nodekey.read_text().strip()
+        if (node.home / "validator.json").exists():
+            password = read_password_file(node.home / "password.txt")
+            secrets[f"{name} password"] = password
+            secrets[f"{name} validator key"] = bytes(load_keystore(node.home / "validator.json", password).key).hex()
+    assert any("validator key" in what for what in secrets)
+    for name, node in net.nodes.items():
+        log = node.log_path.read_text(errors="replace").lower()
+        assert log, name
+        leaked = [what for what, secret in secrets.items() if secret.lower().removeprefix("0x") in log]
+        assert leaked == [], f"{name}'s log holds {leaked}"
+
+
 def test_four_validator_processes_finalize_carry_txs_shed_bad_peers_and_survive_kills(
         network: Testnet, dev_accounts: list[Any]) -> None:
     check_validators_finalize_and_agree(network)
@@ -210,6 +232,7 @@ def test_four_validator_processes_finalize_carry_txs_shed_bad_peers_and_survive_
     check_bad_peer_is_dropped(network)
     check_one_killed_rest_finalize_and_it_catches_up(network)
     check_two_killed_halt_without_fork_then_resume(network)
+    check_no_secret_in_logs(network)
 
 
 # -- a full node joining late ---------------------------------------------------------------------
