@@ -27,7 +27,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_stat
 from contract_helpers import ETHER, Signer, load_partial, struct_hash, typed_digest
 
 # each step reads every candidate: 100 examples keep this suite near a minute in CI
-EXAMPLES = int(os.environ.get("AZORA_FUZZ_EXAMPLES", "100"))
+EXAMPLES = int(os.environ.get("AZORA_FUZZ_EXAMPLES", "200"))
 DAY = 86_400
 COURSE = keccak(text="https://azora.africa/courses/validator")
 VOTE = "Vote(uint8 voteType,uint64 height,uint32 round,bytes32 blockHash)"
