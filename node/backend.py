@@ -25,6 +25,7 @@ from node.chainio import system_calls_for_chain as system_calls_of
 from node.admission import TxDecoder
 from node.execution import Executor
 from node.config import RpcLimits
+from node.timings import NodeTimings
 from node.mempool import (
     InvalidTransaction, MalformedTransaction, PoolLimits, TxPool, TxRejected, UnwantedTransaction,
 )
@@ -80,6 +81,7 @@ class Backend:
         # beside the pool as geth's blob pool keeps them; blocks carry none.
         self.blob_sidecars: OrderedDict[bytes, BlobSidecar] = OrderedDict()
         self.executor = Executor(chain)
+        self.timings = NodeTimings()   # latencies for /metrics, observed where they happen
         # Called after each transaction enters the pool, whatever its source.
         self.on_tx_added: list[Callable[[SignedTransactionAPI], None]] = []
         # Called after a transaction from this node's clients (not from gossip) enters the pool.

@@ -62,6 +62,7 @@ class NodeCollector:
             for (method, outcome), value in self.rpc.calls.items():
                 calls.add_metric([method, outcome], value)
         yield calls
+        yield from self.backend.timings.collect()
 
 
 def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:

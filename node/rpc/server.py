@@ -86,6 +86,8 @@ class Dispatcher:
         self.execution_timeout = execution_timeout
         # (method, outcome) of every call, for metrics; unknown names count as one label.
         self.on_call: Callable[[str, str], None] | None = None
+        # (method, seconds) of every call answered, for the latency histogram.
+        self.on_latency: Callable[[str, float], None] | None = None
 
     async def handle_payload(
         self, raw: bytes | str, connection: WebSocketConnection | None = None,
@@ -131,11 +133,12 @@ class Dispatcher:
         if isinstance(prepared, dict) or prepared is None:
             return prepared
         request_id, notification, method, params = prepared
+        started = time.perf_counter()
         try:
             result = await self.call(method, params, connection)
         except Exception as exc:
-            return self._failed(request_id, notification, method, exc)
-        return self._succeeded(request_id, notification, method, result)
+            return self._failed(request_id, notification, method, exc, started)
+        return self._succeeded(request_id, notification, method, result, started)
 
     def _answer_batch(self, payload: list[Any]) -> list[RpcResponse | None]:
         """A batch of synchronous calls, on one worker thread: each method's calls prepared
@@ -160,6 +163,7 @@ class Dispatcher:
         if isinstance(prepared, dict) or prepared is None:
             return prepared
         request_id, notification, method, params = prepared
+        started = time.perf_counter()
         try:
             fn = self.methods.get(method)
             if fn is None:
@@ -168,8 +172,8 @@ class Dispatcher:
             check_params(method, params)
             result = fn(*params)
         except Exception as exc:
-            return self._failed(request_id, notification, method, exc)
-        return self._succeeded(request_id, notification, method, result)
+            return self._failed(request_id, notification, method, exc, started)
+        return self._succeeded(request_id, notification, method, result, started)
 
     def _prepare(self, call: Any) -> Call | RpcResponse | None:
         """The call, or the error response for a bad envelope (None: a notification's)."""
@@ -184,7 +188,8 @@ class Dispatcher:
             return self._failed(call.get("id"), "id" not in call, call["method"], invalid_params("non-array args"))
         return Call(call.get("id"), "id" not in call, call["method"], params)
 
-    def _failed(self, request_id: Any, notification: bool, method: str, exc: Exception) -> RpcResponse | None:
+    def _failed(self, request_id: Any, notification: bool, method: str, exc: Exception,
+                started: float | None = None) -> RpcResponse | None:
         client_error = None if isinstance(exc, RpcError) else as_client_error(method, exc)
         if isinstance(exc, RpcError):
             error = exc
@@ -193,16 +198,20 @@ class Dispatcher:
         else:  # a bug: answer it, keep serving, log it
             logger.error("internal error in %s", method, exc_info=exc)
             error = RpcError(INTERNAL_ERROR, f"internal error: {exc}")
-        self._count(method, str(error.code))
+        self._count(method, str(error.code), started)
         return None if notification else _error_response(request_id, error)
 
-    def _succeeded(self, request_id: Any, notification: bool, method: str, result: Any) -> RpcResponse | None:
-        self._count(method, "ok")
+    def _succeeded(self, request_id: Any, notification: bool, method: str, result: Any,
+                   started: float) -> RpcResponse | None:
+        self._count(method, "ok", started)
         return None if notification else {"jsonrpc": "2.0", "id": request_id, "result": result}
 
-    def _count(self, method: str, outcome: str) -> None:
+    def _count(self, method: str, outcome: str, started: float | None) -> None:
+        name = method if method in self.methods else "unknown"
         if self.on_call is not None:
-            self.on_call(method if method in self.methods else "unknown", outcome)
+            self.on_call(name, outcome)
+        if self.on_latency is not None and started is not None:
+            self.on_latency(name, time.perf_counter() - started)
 
     async def call(self, method: str, params: list[Any],
                    connection: WebSocketConnection | None = None) -> Any:

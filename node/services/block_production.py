@@ -81,6 +81,7 @@ class BlockBuilder:
             mix_hash=compute_mix_hash(parent_certificate), extra_data=extra_data,
             system_calls=system_calls))
         elapsed = time.perf_counter() - started
+        self.backend.timings.block_execution.labels("build").observe(elapsed)
         self.observe_build(len(transactions), elapsed)
         logger.debug("built #%d from %d pool transactions in %.3fs", head.block_number + 1, len(transactions), elapsed)
         if pending.result.rejected:

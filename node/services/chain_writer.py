@@ -135,7 +135,10 @@ class ChainWriter:
         """Execute a block someone else built, with the system calls its height requires."""
         header = candidate.block.header
         calls = reward_system_calls(self.chain, self.validator_sets, header.block_number, header.extra_data)
-        return await self.offload(self.chain.execute_block, candidate.block, calls)
+        started = time.perf_counter()
+        pending = await self.offload(self.chain.execute_block, candidate.block, calls)
+        self.backend.timings.block_execution.labels("validate").observe(time.perf_counter() - started)
+        return pending
 
     async def commit(self, candidate: Candidate, certificate: CommitCertificate) -> bool:
         """Persist a block consensus decided; False if sync got there first."""
@@ -180,6 +183,7 @@ class ChainWriter:
         self.validator_sets.for_height(block.number + 1)
         senders = {Address(sender) for sender in self.chain.senders_of(block.header)}
         self.backend.pool.on_new_head(senders, self.backend.head_accounts())
+        self.backend.timings.finality.observe(max(0.0, self.clock() - block.header.timestamp))
         logger.info("committed #%d 0x%s round=%d txs=%d", block.number, block.hash.hex()[:12],
                     certificate.round, len(block.transactions))
         for hook in self.backend.on_new_block:
