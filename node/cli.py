@@ -241,7 +241,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from node.chainio import import_chain
+    from node.chainio import count_rlp_items, import_chain
+    from node.progress import ProgressReporter
     from node.service import open_chain
 
     try:
@@ -251,7 +252,8 @@ def cmd_import(args: argparse.Namespace) -> int:
         return 1
     chain = open_chain(args.datadir, genesis, check_seal=not args.no_seal_check)
     try:
-        count = import_chain(chain, args.chain)
+        with ProgressReporter("importing", count_rlp_items(args.chain), "blocks") as progress:
+            count = import_chain(chain, args.chain, lambda number: progress.advance(detail=f"#{number}"))
     except Exception as exc:
         print(f"error: import stopped at head #{chain.head.block_number}: {exc}", file=sys.stderr)
         return 1

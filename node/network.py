@@ -22,6 +22,7 @@ from consensus.signing import is_valid_vote_signature
 from consensus.types import CommitCertificate, DuplicateVoteEvidence, SignedVote, is_conflicting_pair
 from consensus.wire import CommittedBlockMessage, ProposalMessage, decode_commits, encode_commits
 from kernel.chain import ChainError
+from node.progress import RateTracker, format_eta
 from node.backend import Backend
 from node.chainio import decode_block
 from node.context import SyncStatus
@@ -377,6 +378,7 @@ class RangeSync:
         """Range-sync from the best peer until level with it; returns blocks imported."""
         imported = 0
         starting = self.chain.head.block_number
+        rate = RateTracker(None)
         try:
             while True:
                 ours = self.chain.head.block_number
@@ -398,6 +400,8 @@ class RangeSync:
                 imported += count
                 if count < len(batch):
                     self.peer_heads.pop(peer, None)   # it served something we cannot accept
-                logger.info("synced to #%d", self.chain.head.block_number)
+                rate.done, rate.total = imported, highest - starting
+                logger.info("synced to #%d of #%d (%s blocks/s, %s)", self.chain.head.block_number, highest,
+                            f"{rate.rate:,.0f}", format_eta(rate.eta))
         finally:
             self._progress = None

@@ -6,7 +6,9 @@ nodes costs most of a test's time on two shared cores.
 """
 from __future__ import annotations
 
+
 import dataclasses
+import re
 import signal
 import time
 from pathlib import Path
@@ -259,6 +261,8 @@ def test_full_node_joining_past_height_500_range_syncs_then_follows(tmp_path: Pa
         net.assert_same_chain(VALIDATORS + ["node0"], height)
         assert net.rpc("node0", "eth_getBalance", [recipient, "latest"]) == hex(SYNC_BLOCKS)
         assert "synced to #" in net.nodes["node0"].log(400_000)
+        # each batch says how far, how fast and how long is left
+        assert re.search(r"synced to #\d+ of #\d+ \([\d,]+ blocks/s, ETA ", net.nodes["node0"].log(400_000))
         print(f"node0 synced {target} blocks in {synced_in:.1f}s")
     finally:
         net.close()

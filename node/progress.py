@@ -1,0 +1,100 @@
+"""Rate and ETA of long jobs (`azora import`, range sync): a rich progress bar when a person
+watches a terminal, a plain log line every few seconds when the output goes to a file."""
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from types import TracebackType
+from typing import Callable, TextIO
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn, MofNCompleteColumn, Progress, ProgressColumn, Task, TaskID, TextColumn, TimeRemainingColumn,
+)
+from rich.text import Text
+
+logger = logging.getLogger("azora.progress")
+LOG_EVERY_SECONDS = 5.0
+
+
+def format_eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "ETA unknown"
+    seconds = int(seconds)
+    if seconds >= 3600:
+        return f"ETA {seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    if seconds >= 60:
+        return f"ETA {seconds // 60}m{seconds % 60:02d}s"
+    return f"ETA {seconds}s"
+
+
+class RateTracker:
+    """Items per second and the time left, over the whole job so far."""
+
+    def __init__(self, total: int | None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.total, self.clock = total, clock
+        self.started = clock()
+        self.done = 0
+
+    @property
+    def rate(self) -> float:
+        elapsed = self.clock() - self.started
+        return self.done / elapsed if elapsed > 0 else 0.0
+
+    @property
+    def eta(self) -> float | None:
+        if self.total is None or self.rate <= 0:
+            return None
+        return max(0, self.total - self.done) / self.rate
+
+    def describe(self, what: str, unit: str) -> str:
+        of = f"/{self.total}" if self.total is not None else ""
+        return f"{what}: {self.done}{of} {unit} ({self.rate:,.0f} {unit}/s, {format_eta(self.eta)})"
+
+
+class _RateColumn(ProgressColumn):
+    def __init__(self, unit: str) -> None:
+        super().__init__()
+        self.unit = unit
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        return Text(f"{speed:,.0f} {self.unit}/s" if speed else f"- {self.unit}/s")
+
+
+class ProgressReporter:
+    """``with ProgressReporter("importing", total, "blocks") as progress: progress.advance()``."""
+
+    def __init__(self, what: str, total: int | None, unit: str, *, stream: TextIO | None = None,
+                 every: float = LOG_EVERY_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
+        self.what, self.unit, self.every, self.clock = what, unit, every, clock
+        self.tracker = RateTracker(total, clock)
+        stream = stream if stream is not None else sys.stderr
+        self._bar: Progress | None = None
+        self._task: TaskID | None = None
+        self._logged_at = self.tracker.started
+        if stream.isatty():
+            self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 _RateColumn(unit), TimeRemainingColumn(),
+                                 console=Console(file=stream), transient=False)
+
+    def __enter__(self) -> "ProgressReporter":
+        if self._bar is not None:
+            self._bar.start()
+            self._task = self._bar.add_task(self.what, total=self.tracker.total)
+        return self
+
+    def advance(self, count: int = 1, detail: str = "") -> None:
+        self.tracker.done += count
+        if self._bar is not None and self._task is not None:
+            self._bar.update(self._task, advance=count,
+                             description=f"{self.what} {detail}".rstrip())
+        elif self.clock() - self._logged_at >= self.every:
+            self._logged_at = self.clock()
+            logger.info("%s%s", self.tracker.describe(self.what, self.unit), f" at {detail}" if detail else "")
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        if self._bar is not None:
+            self._bar.stop()
