@@ -6,7 +6,6 @@ nodes costs most of a test's time on two shared cores.
 """
 from __future__ import annotations
 
-
 import dataclasses
 import re
 import signal
