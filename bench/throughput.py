@@ -2,12 +2,16 @@
 
 One run prints, for ETH transfers and ERC-20 transfers from 8 senders:
   (a) in process: ``kernel.Chain.build_block`` on a temporary LevelDB (pre-signed txs);
-  (b) end to end: pre-signed raw txs sent by 8 concurrent senders over HTTP JSON-RPC batches
-      (``eth_sendRawTransaction``) to an ``azora dev`` process, automine and ``--block-time 1``,
-      timed from the first send to the last receipt;
+  (b) end to end: pre-signed raw txs sent to an ``azora dev`` process, automine and
+      ``--block-time 1``, timed from the first send to the last receipt, two ways:
+      ``batch``  8 concurrent senders posting JSON-RPC batches of ``eth_sendRawTransaction``;
+      ``single`` what dApps, bots and wallets do: ``--clients`` concurrent HTTP clients (keep-
+                 alive, 4 by default) each posting one transaction per request, then polling
+                 each of its receipts with ``eth_getTransactionReceipt``, one per request;
   (c) the ratio (b)/(a).
 
-    python -m bench.throughput [--count 8000] [--modes automine,block-time] [--profile DIR]
+    python -m bench.throughput [--count 8000] [--modes automine,block-time] [--send batch,single]
+                               [--clients 4] [--profile DIR]
 
 The default count measures sustained throughput: with ``--block-time 1`` and a 30M-gas
 block (1,428 transfers at most), a few thousand transactions span only two or three blocks,
@@ -20,6 +24,7 @@ profile shows where the CPU goes) during each end-to-end run, as raw collapsed s
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import shutil
 import signal
@@ -234,9 +239,48 @@ def send_concurrently(url: str, per_sender: list[list[bytes]]) -> None:
         raise RuntimeError(f"{len(errors)} sends refused, first: {errors[0]}")
 
 
-def end_to_end_rates(count: int, mode: str, profile_dir: Path | None) -> dict[str, float]:
+def send_one_per_request(url: str, per_sender: list[list[bytes]], clients: int) -> None:
+    """``clients`` keep-alive HTTP clients; each owns some senders, sends their transactions
+    one request each (a sender's in nonce order), then polls each receipt one request each
+    until all are mined: the path a dApp's users take."""
+    errors: list[str] = []
+    owned: list[list[list[bytes]]] = [per_sender[i::clients] for i in range(clients)]
+
+    def post(session: requests.Session, method: str, param: str) -> Any:
+        answer = session.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": [param]},
+                              timeout=600).json()
+        if "error" in answer:
+            errors.append(f"{method}: {answer['error']}")
+            return None
+        return answer["result"]
+
+    def run(mine: list[list[bytes]]) -> None:
+        session = requests.Session()
+        # round-robin over this client's senders: each sender's transactions stay in order
+        interleaved = [tx for group in itertools.zip_longest(*mine) for tx in group if tx is not None]
+        waiting = [post(session, "eth_sendRawTransaction", "0x" + raw.hex()) for raw in interleaved]
+        waiting = [h for h in waiting if h is not None]
+        deadline = time.time() + 600
+        while waiting and time.time() < deadline:
+            waiting = [h for h in waiting if post(session, "eth_getTransactionReceipt", h) is None]
+            if waiting:
+                time.sleep(0.05)
+        if waiting:
+            errors.append(f"{len(waiting)} receipts never came")
+
+    threads = [threading.Thread(target=run, args=(mine,)) for mine in owned if mine]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise RuntimeError(f"{len(errors)} requests failed, first: {errors[0]}")
+
+
+def end_to_end_rates(count: int, mode: str, profile_dir: Path | None, send: str = "batch",
+                     clients: int = 4) -> dict[str, float]:
     extra = ["--block-time", "1"] if mode == "block-time" else []
-    log_path = Path(tempfile.gettempdir()) / f"azora-bench-{mode}.log"
+    log_path = Path(tempfile.gettempdir()) / f"azora-bench-{mode}-{send}.log"
     node = DevNode(extra, log_path)
     accounts = dev_accounts(SENDERS + 1)
     deployer, senders = accounts[0], accounts[1:]
@@ -249,11 +293,14 @@ def end_to_end_rates(count: int, mode: str, profile_dir: Path | None) -> dict[st
             nonces = [int(node.call("eth_getTransactionCount", a.address, "latest"), 16) for a in senders]
             per_sender = workload(kind, senders, nonces, count, token)
             last_hashes = ["0x" + keccak(txs[-1]).hex() for txs in per_sender]
-            spy = _start_profiler(node.proc.pid, profile_dir, f"{mode}-{kind}") if profile_dir else None
+            spy = _start_profiler(node.proc.pid, profile_dir, f"{mode}-{send}-{kind}") if profile_dir else None
             targets = [n + len(txs) for n, txs in zip(nonces, per_sender)]
             started = time.perf_counter()
-            send_concurrently(node.url, per_sender)
-            node.wait_nonces([a.address for a in senders], targets)
+            if send == "single":
+                send_one_per_request(node.url, per_sender, clients)   # returns once every receipt is in
+            else:
+                send_concurrently(node.url, per_sender)
+                node.wait_nonces([a.address for a in senders], targets)
             elapsed = time.perf_counter() - started
             if spy is not None:
                 spy.send_signal(signal.SIGINT)   # py-spy writes its profile on Ctrl-C
@@ -289,12 +336,13 @@ class Report:
     end_to_end: dict[str, dict[str, float]]
 
     def lines(self) -> list[str]:
-        out = [f"{'':28}{'ETH transfers/s':>18}{'ERC-20 transfers/s':>22}",
-               f"{'(a) in-process build_block':28}{self.in_process['eth']:>18.1f}{self.in_process['erc20']:>22.1f}"]
+        # rows are keyed "mode" (batch sends) or "mode, single" (one transaction per request)
+        out = [f"{'':34}{'ETH transfers/s':>12}{'ERC-20 transfers/s':>22}",
+               f"{'(a) in-process build_block':34}{self.in_process['eth']:>12.1f}{self.in_process['erc20']:>22.1f}"]
         for mode, rates in self.end_to_end.items():
-            out.append(f"{'(b) JSON-RPC ' + mode:28}{rates['eth']:>18.1f}{rates['erc20']:>22.1f}")
+            out.append(f"{'(b) JSON-RPC ' + mode:34}{rates['eth']:>12.1f}{rates['erc20']:>22.1f}")
         for mode, rates in self.end_to_end.items():
-            out.append(f"{'(c) ratio ' + mode:28}{rates['eth'] / self.in_process['eth']:>18.2f}"
+            out.append(f"{'(c) ratio ' + mode:34}{rates['eth'] / self.in_process['eth']:>12.2f}"
                        f"{rates['erc20'] / self.in_process['erc20']:>22.2f}")
         return out
 
@@ -306,6 +354,9 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> R
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=8000, help="transactions per kind (split over 8 senders)")
     parser.add_argument("--modes", default="automine,block-time")
+    parser.add_argument("--send", default="batch,single",
+                        help="batch: JSON-RPC batches from 8 senders; single: one transaction per request")
+    parser.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients of the single mode")
     parser.add_argument("--profile", type=Path, default=None, help="write py-spy profiles here")
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     args = parser.parse_args(argv)
@@ -313,8 +364,11 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> R
     # The machine is shared: the in-process limit is measured before and after the end-to-end
     # runs and the better figure kept, so noise cannot flatter the ratio.
     first = in_process_rates(args.count)
-    end_to_end = {mode: end_to_end_rates(args.count, mode, args.profile)
-                  for mode in args.modes.split(",") if mode}
+    end_to_end = {}
+    for mode in (m for m in args.modes.split(",") if m):
+        for send in (s for s in args.send.split(",") if s):
+            name = mode if send == "batch" else f"{mode}, single"
+            end_to_end[name] = end_to_end_rates(args.count, mode, args.profile, send, args.clients)
     second = in_process_rates(args.count) if args.count >= 100 else first
     in_process = {kind: max(first[kind], second[kind]) for kind in first}
     report = Report(in_process, end_to_end)

@@ -7,6 +7,7 @@ def test_benchmark_prints_in_process_end_to_end_and_ratio_rows(load_bench):
     report = load_bench("throughput").main(["--count", "16", "--modes", "automine"], out=lines.append)
     assert set(report.in_process) == {"eth", "erc20"} and all(r > 0 for r in report.in_process.values())
     assert all(r > 0 for r in report.end_to_end["automine"].values())
+    assert all(r > 0 for r in report.end_to_end["automine, single"].values())   # one tx per request
     text = "\n".join(lines)
     assert "(a) in-process build_block" in text and "(b) JSON-RPC automine" in text
-    assert "(c) ratio automine" in text
+    assert "(c) ratio automine" in text and "(c) ratio automine, single" in text
