@@ -28,8 +28,8 @@ from node.rpc.server import expensive, prepared_in_batches, serial
 
 MAX_FEE_HISTORY_BLOCKS = 1024
 BLOB_TX_TYPE = 3
-DEFAULT_TIP = 1_000_000_000
-RECEIPT_CACHE_BLOCKS = 64     # 1 gwei: what eth_maxPriorityFeePerGas suggests on an idle chain
+DEFAULT_TIP = 1_000_000_000    # 1 gwei: what eth_maxPriorityFeePerGas suggests on an idle chain
+RECEIPT_CACHE_BLOCKS = 64      # blocks whose formatted receipts are kept
 
 
 class EthAPI:
@@ -38,6 +38,7 @@ class EthAPI:
         self._node = context
         self._receipts_cache: OrderedDict[bytes, list[dict[str, Any]]] = OrderedDict()
         self._receipts_lock = threading.Lock()
+        self._receipts_loading: dict[bytes, threading.Lock] = {}   # one formatter per block
 
     @property
     def _view(self) -> ChainViewAPI:
@@ -203,18 +204,27 @@ class EthAPI:
         # A block's receipts never change (its hash fixes them), and clients poll
         # eth_getTransactionReceipt for every transaction of a big block: format them once.
         # The cached dicts are shared: callers serialise them and must not mutate them.
+        # When a big block lands, every polling client misses at once: one thread formats its
+        # receipts while the others wait for that result instead of decoding the block again.
         with self._receipts_lock:
             cached = self._receipts_cache.get(header.hash)
             if cached is not None:
                 self._receipts_cache.move_to_end(header.hash)
                 return cached
-        block = self._view.block_of(header)
-        receipts = format_receipts(block, self._view.receipts_of(header), self._view.senders_of(header),
-                                   self._view.blob_fees_of(header).base_fee_per_blob_gas)
-        with self._receipts_lock:
-            self._receipts_cache[header.hash] = receipts
-            while len(self._receipts_cache) > RECEIPT_CACHE_BLOCKS:
-                self._receipts_cache.popitem(last=False)
+            loading = self._receipts_loading.setdefault(header.hash, threading.Lock())
+        with loading:
+            with self._receipts_lock:
+                cached = self._receipts_cache.get(header.hash)
+            if cached is not None:
+                return cached
+            block = self._view.block_of(header)
+            receipts = format_receipts(block, self._view.receipts_of(header), self._view.senders_of(header),
+                                       self._view.blob_fees_of(header).base_fee_per_blob_gas)
+            with self._receipts_lock:
+                self._receipts_cache[header.hash] = receipts
+                self._receipts_loading.pop(header.hash, None)
+                while len(self._receipts_cache) > RECEIPT_CACHE_BLOCKS:
+                    self._receipts_cache.popitem(last=False)
         return receipts
 
     def _warm_raw_transactions(self, batch: list[list[Any]]) -> None:

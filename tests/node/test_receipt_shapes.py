@@ -83,3 +83,39 @@ def test_a_blob_transaction_and_its_receipt_carry_the_blob_fields(prague_chain, 
     assert full_block["transactions"][0] == shown
     assert receipt["blobGasUsed"] == hex(2 * GAS_PER_BLOB)
     assert receipt["blobGasPrice"] == hex(chain.state_at(block.header).blob_base_fee)
+
+
+def test_clients_polling_a_new_block_at_once_format_its_receipts_once(prague_chain, dev_accounts):
+    """Every client polling for its receipt misses the cache when a big block lands: one
+    thread formats the block's receipts, the others take its result."""
+    import threading
+
+    chain = prague_chain
+    txs = [PragueTransactionBuilder.decode(dev_accounts[0].sign_transaction({
+        "chainId": CHAIN_ID, "nonce": n, "to": "0x" + "11" * 20, "value": 1, "gas": 21000,
+        "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9, "type": 2}).raw_transaction) for n in range(50)]
+    chain.build_block(txs, timestamp=11)
+    eth, backend = eth_over(chain)
+    reads, real_receipts_of = [], backend.view.receipts_of
+
+    def counted_receipts_of(header):   # the real read, counted
+        reads.append(header.block_number)
+        return real_receipts_of(header)
+
+    backend.view.receipts_of = counted_receipts_of   # type: ignore[method-assign]
+    start, answers = threading.Barrier(8), []
+
+    def poll(index: int) -> None:
+        start.wait()
+        answers.append(eth.getTransactionReceipt("0x" + txs[index].hash.hex()))
+
+    threads = [threading.Thread(target=poll, args=(i,)) for i in range(8)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        backend.decoder.close()
+    assert reads == [1]
+    assert sorted(int(a["transactionIndex"], 16) for a in answers) == list(range(8))
