@@ -27,7 +27,7 @@ from node.evidence import EvidenceReporter
 from node.explorer import explorer_routes
 from node.health import health_route
 from node.metrics import RpcCounters, render as render_metrics
-from node.validators import ValidatorSetStore
+from node.validators import StandingTracker, ValidatorSetStore
 
 if TYPE_CHECKING:
     from node.config import NodeConfig
@@ -228,8 +228,13 @@ def build_network_node(config: "NodeConfig") -> tuple[Backend, NodeContext, dict
                                     lambda: sync.peer_heads.values(), lambda: chain.head.block_number,
                                     grace=SOLO_GRACE_SECONDS))
     node = NetworkNode(backend, host, p2p, sync)
+    standing = None
+    if account is not None:
+        standing = StandingTracker(validator_sets, to_canonical_address(account.address))
+        backend.on_new_block.append(standing.on_block)
+        standing.log_standing()
     context = NodeContext(
-        consensus=host, sync=sync, peers=P2PPeers(p2p), validator_sets=validator_sets,
+        consensus=host, sync=sync, peers=P2PPeers(p2p), validator_sets=validator_sets, standing=standing,
         identity=NetworkIdentity(validator=account.address if account else None, peer_id=str(p2p.peer_id),
                                  listen=(f"/ip4/{config.p2p_host}/tcp/{config.p2p_port}",)))
     return backend, context, build_namespaces(backend, context), node

@@ -76,3 +76,65 @@ def test_a_second_copy_of_a_validator_key_refuses_to_start(network: Testnet, tmp
     network.wait_for_height(before + 3, VALIDATORS, timeout=90)
     for name in VALIDATORS:
         assert metrics(network, name)["azora_consensus_evidence"] == 0, name
+
+
+def node_info(net: Testnet, name: str) -> dict:
+    return net.rpc(name, "azora_nodeInfo")["consensus"]
+
+
+def start_outsider(net: Testnet, home: Path) -> tuple[subprocess.Popen[bytes], str, str]:
+    """A node with a fresh validator key that is in no set: (process, rpc url, address)."""
+    from eth_account import Account
+
+    from node.testnet import write_secret
+    from wallet.keystore import save_keystore
+
+    home.mkdir(parents=True)
+    account = Account.create()
+    write_secret(home / "password.txt", "outsider-password\n")
+    save_keystore(home / "validator.json", account, "outsider-password", kdf="pbkdf2", iterations=1_000)
+    p2p_port, http_port = free_port_range(1), free_port_range(1)
+    log = open(home / "node.log", "ab")
+    proc = subprocess.Popen(
+        AZORA + ["node", "run", "--datadir", str(home / "data"), "--genesis", net.manifest["genesis"],
+                 "--p2p.addr", "127.0.0.1", "--p2p.port", str(p2p_port), "--http.port", str(http_port),
+                 "--bootnodes", net.nodes["validator1"].p2p, "--validator-key", str(home / "validator.json"),
+                 "--password-file", str(home / "password.txt")],
+        cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    log.close()
+    return proc, f"http://127.0.0.1:{http_port}", account.address.lower()
+
+
+def test_each_node_says_where_it_stands_in_its_log_metrics_and_node_info(network: Testnet, tmp_path: Path) -> None:
+    network.wait_for_height(EPOCH_LENGTH + 2, VALIDATORS, timeout=120)
+    for name in VALIDATORS:
+        node = network.nodes[name]
+        log = node.log(2_000_000)
+        address = node.address.lower()
+        assert f"validator {address} at #1 (epoch 0): in the active set (power 10000)" in log, name
+        assert f"validator {address} at #{EPOCH_LENGTH + 1} (epoch 1): in the active set (power 10000)" in log, name
+        sample = metrics(network, name)
+        assert sample["azora_validator_in_active_set"] == 1 and sample["azora_validator_power"] == 10_000, name
+        assert sample["azora_validator_jailed"] == 0, name
+        assert sample["azora_validator_blocks_signed"] > 0, name
+        assert "azora_validator_missed_blocks" in sample, name
+        info = node_info(network, name)
+        assert (info["inActiveSet"], info["standing"], int(info["power"], 16)) == (True, "active", 10_000), name
+
+    proc, rpc, address = start_outsider(network, tmp_path / "outsider")
+    try:
+        network.wait_until(lambda: node_info_at(rpc)["inActiveSet"] is False, 90, "the outsider's RPC")
+        info = node_info_at(rpc)
+        assert (info["validator"], info["standing"], info["power"]) == (address, "inactive", "0x0")
+        text = requests.get(rpc + "/metrics", timeout=10).text.splitlines()
+        assert "azora_validator_in_active_set 0.0" in text and "azora_validator_power 0.0" in text
+        log = (tmp_path / "outsider" / "node.log").read_text()
+        assert f"validator {address} at #" in log and "): not in the active set" in log
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def node_info_at(rpc: str) -> dict:
+    from harness import rpc_call
+    return rpc_call(rpc, "azora_nodeInfo")["consensus"]
