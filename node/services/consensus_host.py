@@ -21,11 +21,13 @@ from consensus.config import TimeoutConfig
 from consensus.driver import Driver
 from consensus.events import (
     BlockValidated, BroadcastProposal, BroadcastVote, Commit, Evidence, Input, Output, RequestBlock,
-    ScheduleTimeout, SignProposal, SignVote, ValidateBlock, ValueProposed,
+    ScheduleTimeout, SignProposal, SignVote, ValidateBlock, ValueProposed, VoteReceived,
 )
 from consensus.sign_guard import GuardedSigner
 from consensus.signing import SigningDomain
-from consensus.types import CommitCertificate, DuplicateVoteEvidence, SignedProposal, SignedVote, ValidatorSet
+from consensus.types import (
+    CommitCertificate, DuplicateVoteEvidence, SignedProposal, SignedVote, ValidatorSet, VoteType,
+)
 from consensus.wire import CommittedBlockMessage, ProposalMessage
 from node.backend import Backend
 from node.context import ConsensusStatus
@@ -38,6 +40,7 @@ from node.services.consensus_io import (
 from node.validators import ValidatorSetStore
 
 logger = logging.getLogger("azora.consensus")
+LATE_PRECOMMIT_POLL_SECONDS = 0.02
 
 
 def build_consensus_host(backend: Backend, *, signer: GuardedSigner | None, domain: SigningDomain,
@@ -100,6 +103,7 @@ class ConsensusHost:
         self._height_lock = trio.Lock()    # held while a height is in progress
         self._waiting: trio.CancelScope | None = None   # the height loop waiting for an input
         self._halt = trio.Event()
+        self._committed_at = -math.inf    # trio time of our last commit: late precommits count until + commit
         self._halt_error: OwnKeyEquivocated | None = None
 
     @property
@@ -153,7 +157,7 @@ class ConsensusHost:
                     await self._carry_out(self.driver.apply(restored_input))
                 while self.chain.head.block_number < height:
                     inp = await self._next_input()
-                    if inp is not None:
+                    if inp is not None and not await self._absorb_late_precommit(inp):
                         await self._carry_out(self.driver.apply(inp))
                 nursery.cancel_scope.cancel()    # the height's timers and block work
         finally:
@@ -170,7 +174,19 @@ class ConsensusHost:
 
     async def feed(self, inp: Input) -> None:
         """Hand the engine an input from the network (proposals, votes, certificates)."""
+        if await self._absorb_late_precommit(inp):
+            return
         await self._send.send(inp)
+
+    async def _absorb_late_precommit(self, inp: Input) -> bool:
+        """A precommit for the block already committed at our head joins its commit, for the
+        next proposer to carry (the engine, on the next height, would drop it)."""
+        if not isinstance(inp, VoteReceived) or inp.signed.vote.vote_type != VoteType.PRECOMMIT:
+            return False
+        if inp.signed.vote.height != self.chain.head.block_number:
+            return False
+        await self.writer.add_late_precommit(inp.signed)
+        return True
 
     async def _carry_out(self, outputs: list[Output]) -> None:
         for output in outputs:
@@ -203,9 +219,27 @@ class ConsensusHost:
 
     async def _build(self, request: RequestBlock) -> None:
         assert self.validator_set is not None
+        await self._collect_late_precommits()
         candidate = await self.builder.build(request.round, self.validator_set, self.address)
         self.candidates.add(candidate)
         await self._send.send(ValueProposed(request.height, request.round, candidate.block.hash))
+
+    async def _collect_late_precommits(self) -> None:
+        """Before building on the head, give the precommits still on their way after its
+        commit until the commit timeout (from the commit) to join the commit this block will
+        carry: without it the fastest two thirds sign every block, and the epoch rewards
+        follow speed, not signing. Returns at once when every validator of the head signed."""
+        head = self.chain.head.block_number
+        deadline = self._committed_at + self.timers.timeouts.commit
+        if head == 0 or trio.current_time() >= deadline:
+            return
+        size = len(self.validator_sets.read(head).validators)
+        with trio.move_on_at(deadline):
+            while True:
+                certificate = self.writer.head_certificate()
+                if certificate is None or len(certificate.signatures) >= size:
+                    return
+                await trio.sleep(LATE_PRECOMMIT_POLL_SECONDS)
 
     async def _validate(self, request: ValidateBlock) -> None:
         candidate = self.candidates.get(request.block_hash)
@@ -222,6 +256,7 @@ class ConsensusHost:
         if not await self.writer.commit(candidate, certificate):
             return   # sync got there first
         self.round = certificate.round
+        self._committed_at = trio.current_time()
         await self.outbox.committed(CommittedBlockMessage(
             rlp.encode(candidate.block), certificate.encode(), candidate.encoded_parent_certificate()))
         await self._notify_committed()

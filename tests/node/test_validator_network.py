@@ -138,3 +138,18 @@ def test_each_node_says_where_it_stands_in_its_log_metrics_and_node_info(network
 def node_info_at(rpc: str) -> dict:
     from harness import rpc_call
     return rpc_call(rpc, "azora_nodeInfo")["consensus"]
+
+
+def signer_counts(net: Testnet, name: str, first: int, last: int) -> list[int]:
+    """Signers of the canonical commit of each block first..last (fixed by the next block)."""
+    return [len(net.rpc(name, "azora_getCommit", [hex(n)])["signatures"]) for n in range(first, last + 1)]
+
+
+def test_a_healthy_network_certificates_carry_all_four_signatures(network: Testnet) -> None:
+    start = network.height("validator0")
+    network.wait_for_height(start + 12, VALIDATORS, timeout=120)
+    counts = signer_counts(network, "validator0", start + 1, start + 11)
+    full = sum(1 for c in counts if c == 4)
+    assert full >= 0.8 * len(counts), f"signers per certificate: {counts}"
+    # Every node agrees on the canonical commits (block h+1's extraData binds h's).
+    assert signer_counts(network, "validator2", start + 1, start + 11) == counts
