@@ -33,6 +33,21 @@ def build_commit_certificate(height: int, round: int, block_hash: bytes,
     return CommitCertificate(height, round, block_hash, tuple(sorted(pairs.items())))
 
 
+def extend_commit_certificate(certificate: CommitCertificate, signed: SignedVote) -> CommitCertificate | None:
+    """``certificate`` with one more precommit for its block (CometBFT collects the precommits
+    that arrive during the commit timeout, so a healthy network's commits carry every signer,
+    not the fastest two thirds); None if ``signed`` is not such a precommit or is already in.
+    The caller verifies the signature and that the signer is in the height's set."""
+    vote = signed.vote
+    wanted = (VoteType.PRECOMMIT, certificate.height, certificate.round, certificate.block_hash)
+    if (vote.vote_type, vote.height, vote.round, vote.block_hash) != wanted:
+        return None
+    if any(validator == signed.validator for validator, _ in certificate.signatures):
+        return None
+    signatures = tuple(sorted(certificate.signatures + ((signed.validator, signed.signature),)))
+    return CommitCertificate(certificate.height, certificate.round, certificate.block_hash, signatures)
+
+
 def verify_commit(certificate: CommitCertificate, validator_set: ValidatorSet,
                   domain: SigningDomain) -> str | None:
     """None when the certificate is valid, otherwise the reason it is not."""

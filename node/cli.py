@@ -116,6 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--validator-key", dest="validator_keystore", type=Path, help="v3 keystore of the validator key")
     run.add_argument("--password-file", type=Path)
     run.add_argument("--block-interval", type=float, help="seconds between blocks (default 1)")
+    run.add_argument("--double-sign-check-height", dest="double_sign_check_height", type=int,
+                     help="before signing, refuse to start if the validator key signed any of this many "
+                          "latest commits that its last-sign record does not know (default 2; 0 = off)")
 
     testnet = sub.add_parser("testnet", help="a local multi-node network").add_subparsers(dest="testnet_command", required=True)
     init = testnet.add_parser("init", help="write genesis, keys and configs for a local network")
@@ -281,6 +284,7 @@ def cmd_node(args: argparse.Namespace) -> int:
     from node.config import ConfigError, NodeConfig
     from p2p.service import ListenError
     from node.service import RpcSettings, build_network_node, run_services
+    from node.services.consensus_io import ValidatorHalted
     from wallet.keystore import KeystoreError
 
     try:
@@ -298,8 +302,10 @@ def cmd_node(args: argparse.Namespace) -> int:
         bootnodes=tuple(b for b in args.bootnodes.split(",") if b) if args.bootnodes else None,
         http_addr=args.http_addr, http_port=args.http_port, validator_keystore=args.validator_keystore,
         password_file=args.password_file, block_interval=args.block_interval, rate_limit=args.rate_limit,
-        cors=_split(args.cors), vhosts=_split(args.vhosts))
+        cors=_split(args.cors), vhosts=_split(args.vhosts), double_sign_check_height=args.double_sign_check_height)
     try:
+        if config.double_sign_check_height < 0:
+            raise ValueError("--double-sign-check-height cannot be negative")
         config = config.with_overrides(rpc_limits=_rpc_limits(args, config.rpc_limits))
         for secret in (config.validator_keystore, config.password_file):
             if secret is not None:
@@ -319,6 +325,8 @@ def cmd_node(args: argparse.Namespace) -> int:
             f"Listening on {config.http_addr}:{config.http_port}; p2p {node.p2p.peer_id} "
             f"on port {config.p2p_port}", flush=True)))
     except* ListenError as group:
+        failure.extend(_leaves(group))
+    except* ValidatorHalted as group:
         failure.extend(_leaves(group))
     finally:
         backend.close()

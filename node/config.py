@@ -84,6 +84,13 @@ class RpcLimits:
         return limits
 
 
+def _non_negative(value: Any, key: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError(f"{key} cannot be negative")
+    return number
+
+
 @dataclass(frozen=True)
 class NodeConfig:
     datadir: Path
@@ -102,6 +109,9 @@ class NodeConfig:
     timeouts: dict[str, float] = field(default_factory=dict)
     metrics_port: int | None = None
     rpc_limits: RpcLimits = RpcLimits()
+    # CometBFT's double_sign_check_height: commits a starting validator searches for its own
+    # signature before it signs (0: no check).
+    double_sign_check_height: int = 2
 
     @classmethod
     def load(cls, path: Path) -> "NodeConfig":
@@ -129,7 +139,9 @@ class NodeConfig:
                 block_interval=float(raw.get("block_interval", 1.0)),
                 timeouts={k: float(v) for k, v in (raw.get("timeouts") or {}).items()},
                 metrics_port=int(raw["metrics_port"]) if raw.get("metrics_port") else None,
-                rpc_limits=RpcLimits.from_yaml(raw.get("rpc") or {}))
+                rpc_limits=RpcLimits.from_yaml(raw.get("rpc") or {}),
+                double_sign_check_height=_non_negative(raw.get("double_sign_check_height", 2),
+                                                       "double_sign_check_height"))
         except (TypeError, ValueError) as exc:
             raise ConfigError(f"config file {path}: {exc}") from None
 

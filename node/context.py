@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Mapping, Protocol
 
 if TYPE_CHECKING:
     from node.accounts import ManagedAccounts
-    from node.validators import ValidatorSetReader
+    from node.validators import StandingTracker, ValidatorSetReader
     from p2p import P2PService
 
 CLIENT_VERSION = "Azora/v0.1.0/python"
@@ -76,6 +76,7 @@ class NodeContext:
     accounts: "ManagedAccounts | None" = None
     coinbase: bytes | None = None
     validator_sets: "ValidatorSetReader | None" = None
+    standing: "StandingTracker | None" = None     # a validator node's key: where it stands
 
 
 class P2PPeers:

@@ -14,6 +14,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 
 from node.backend import Backend
 from node.context import NodeContext
+from node.validators import StandingTracker
 
 
 class RpcCounters:
@@ -50,6 +51,8 @@ class NodeCollector:
             yield _gauge("azora_consensus_height", "Height the engine is deciding", status.height)
             yield _gauge("azora_consensus_round", "Round of the current height", status.round)
             yield _gauge("azora_consensus_evidence", "Equivocations seen", status.evidence)
+        if self.context.standing is not None:
+            yield from _validator_metrics(self.context.standing)
         peers = self.context.peers
         if peers is not None:
             yield _gauge("azora_p2p_peers", "Connected peers", peers.peer_count())
@@ -63,6 +66,21 @@ class NodeCollector:
                 calls.add_metric([method, outcome], value)
         yield calls
         yield from self.backend.timings.collect()
+
+
+def _validator_metrics(tracker: StandingTracker) -> Iterator[Metric]:
+    """This node's validator key, as CometBFT's validator_* metrics."""
+    standing = tracker.read()
+    yield _gauge("azora_validator_in_active_set", "1 if the validator key is in the set of the next height",
+                 int(standing.in_set))
+    yield _gauge("azora_validator_power", "Voting power of the validator key at the next height", standing.power)
+    yield _gauge("azora_validator_jailed", "1 while the registry jails the validator key",
+                 int(standing.jailed_until is not None))
+    yield _gauge("azora_validator_blocks_signed",
+                 "Blocks whose canonical commit the validator key signed, since the node started", tracker.signed)
+    yield _gauge("azora_validator_missed_blocks",
+                 "Blocks the validator key should have signed but whose canonical commit lacks it, since the node "
+                 "started", tracker.missed)
 
 
 def _counter(name: str, documentation: str, value: float) -> CounterMetricFamily:

@@ -258,9 +258,7 @@ class NetworkNode:
         return ValidationResult.ACCEPT
 
     async def _on_evidence(self, message: GossipMessage) -> None:
-        evidence = DuplicateVoteEvidence.decode(message.payload)
-        if self.host.on_evidence is not None:
-            await trio.to_thread.run_sync(self.host.on_evidence, evidence)
+        await self.host.on_evidence_received(DuplicateVoteEvidence.decode(message.payload))
 
     # -- local transactions to the network -------------------------------------------------------
 

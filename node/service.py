@@ -27,7 +27,7 @@ from node.evidence import EvidenceReporter
 from node.explorer import explorer_routes
 from node.health import health_route
 from node.metrics import RpcCounters, render as render_metrics
-from node.validators import ValidatorSetStore
+from node.validators import StandingTracker, ValidatorSetStore
 
 if TYPE_CHECKING:
     from node.config import NodeConfig
@@ -56,6 +56,9 @@ class RpcSettings:
 
 
 DEV_VALIDATOR_STAKE = 10_000 * 10**18
+# A starting validator that has heard from no peer after this long is alone (a network of
+# one): its double-sign check reads its own chain.
+SOLO_GRACE_SECONDS = 5.0
 # Short governance periods so a DAO proposal goes through on a dev chain in minutes.
 DEV_SYSTEM_PARAMS = {"voting_delay": 1, "voting_period": 20, "late_quorum_extension": 5,
                      "timelock_delay": 5, "challenge_window": 60, "epoch_duration": 3600,
@@ -197,6 +200,7 @@ def build_network_node(config: "NodeConfig") -> tuple[Backend, NodeContext, dict
     from consensus.sign_guard import FileSignRecordStore
     from node.services.block_production import IntervalPolicy
     from node.network import GossipOutbox, NetworkNode, RangeSync
+    from node.services.consensus_io import wait_until_level
     from p2p import P2PConfig, P2PService, load_or_create_node_key
     from wallet.keystore import load_keystore, read_password_file
 
@@ -223,10 +227,19 @@ def build_network_node(config: "NodeConfig") -> tuple[Backend, NodeContext, dict
     host = build_consensus_host(backend, signer=signer, domain=domain,
                                 validator_sets=validator_sets, timeouts=timeouts,
                                 policy=IntervalPolicy(config.block_interval), outbox=GossipOutbox(p2p),
-                                on_evidence=EvidenceReporter(backend, account).report)
+                                on_evidence=EvidenceReporter(backend, account).report,
+                                double_sign_check_height=config.double_sign_check_height,
+                                wait_until_synced=lambda: wait_until_level(
+                                    lambda: sync.peer_heads.values(), lambda: chain.head.block_number,
+                                    grace=SOLO_GRACE_SECONDS))
     node = NetworkNode(backend, host, p2p, sync)
+    standing = None
+    if account is not None:
+        standing = StandingTracker(validator_sets, to_canonical_address(account.address))
+        backend.on_new_block.append(standing.on_block)
+        standing.log_standing()
     context = NodeContext(
-        consensus=host, sync=sync, peers=P2PPeers(p2p), validator_sets=validator_sets,
+        consensus=host, sync=sync, peers=P2PPeers(p2p), validator_sets=validator_sets, standing=standing,
         identity=NetworkIdentity(validator=account.address if account else None, peer_id=str(p2p.peer_id),
                                  listen=(f"/ip4/{config.p2p_host}/tcp/{config.p2p_port}",)))
     return backend, context, build_namespaces(backend, context), node

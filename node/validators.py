@@ -8,21 +8,27 @@ after a commit) is derived again.
 """
 from __future__ import annotations
 
+import logging
 import threading
-from typing import Protocol
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import rlp
-from eth.abc import BlockHeaderAPI
-from eth_abi import decode
+from eth.abc import BlockAPI, BlockHeaderAPI
+from eth_abi import decode, encode
 from eth_utils import function_signature_to_4byte_selector, to_canonical_address
 
-from consensus.block_rules import compute_next_validator_set, is_last_block_of_epoch
+from consensus.block_rules import (
+    compute_epoch, compute_next_validator_set, is_last_block_of_epoch, signers_from_bitmap,
+)
 from consensus.types import ValidatorSet
 from consensus.validator_set import Validator, new_validator_set
 from kernel.chain import Chain
 from kernel.schema import make_validator_set_key
 from node.execution import CallArgs, Executor
 
+logger = logging.getLogger("azora.validator")
 ACTIVE_VALIDATORS = "0x" + function_signature_to_4byte_selector("activeValidators()").hex()
 # Voting power is the bond in whole AZR: the bond in wei (1e22 for a 10,000 AZR bond) would
 # overflow the int64 arithmetic of CometBFT's proposer priorities, which the engine follows.
@@ -125,3 +131,114 @@ class ValidatorSetStore:
             if record:
                 self.chain.set_aux(make_validator_set_key(h + 1), encode_validator_set(current))
         return current
+
+
+# -- where this node's validator key stands ------------------------------------------------------
+
+CANDIDATES = function_signature_to_4byte_selector("candidates(address)")
+# registered, credentialId, bond, unbonding, unbondingReleaseAt, jailedUntil (then punishedUntil)
+CANDIDATE_TYPES = ["bool", "uint256", "uint256", "uint256", "uint256", "uint256"]
+STANDINGS = ("active", "inactive", "jailed", "unbonding")
+
+
+@dataclass(frozen=True)
+class ValidatorStanding:
+    """Where a validator key stands for block ``height``: in the set that signs it or not, and
+    why not (the registry's jail or unbonding, read in the state of the block before)."""
+
+    address: bytes
+    height: int
+    epoch: int
+    state: str                 # one of STANDINGS
+    power: int                 # voting power at ``height`` (0 outside the set)
+    jailed_until: int | None   # a timestamp, while jailed (even if still in this epoch's set)
+
+    @property
+    def in_set(self) -> bool:
+        return self.state == "active"
+
+    def describe(self) -> str:
+        """The log line's verdict: "in the active set (power P)", "not in the active set",
+        "jailed until ...", or "unbonding"."""
+        if self.state == "active":
+            where = f"in the active set (power {self.power})"
+            if self.jailed_until is not None:
+                where += f", jailed until {format_utc(self.jailed_until)}: leaves the set at the next epoch"
+            return where
+        if self.state == "jailed":
+            assert self.jailed_until is not None
+            return f"jailed until {format_utc(self.jailed_until)}"
+        return "unbonding" if self.state == "unbonding" else "not in the active set"
+
+
+def format_utc(timestamp: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(timestamp))
+
+
+def compute_standing(address: bytes, height: int, epoch: int, validator_set: ValidatorSet,
+                     candidate: tuple[Any, ...] | None, now: int) -> ValidatorStanding:
+    """The standing from the set of ``height`` and the registry's candidate record (None:
+    no registry); ``now`` is the head's timestamp. In the set wins: it signs this epoch."""
+    registered, _credential, bond, unbonding, _release, jailed_until = candidate or (False, 0, 0, 0, 0, 0)
+    jailed = int(jailed_until) if int(jailed_until) > now else None
+    if validator_set.contains(address):
+        return ValidatorStanding(address, height, epoch, "active", validator_set.power_of(address), jailed)
+    if jailed is not None:
+        state = "jailed"
+    elif int(unbonding) > 0 and (not registered or int(bond) == 0):
+        state = "unbonding"
+    else:
+        state = "inactive"
+    return ValidatorStanding(address, height, epoch, state, 0, jailed)
+
+
+class StandingTracker:
+    """This node's validator key: its standing (logged at start and at every epoch, read fresh
+    for metrics and RPC) and the blocks it signed and missed since the node started, counted
+    from each new block's signer bitmap (extraData lists who signed its parent's commit)."""
+
+    def __init__(self, sets: ValidatorSetStore, address: bytes) -> None:
+        self.sets = sets
+        self.chain = sets.chain
+        self.address = address
+        self.signed = 0
+        self.missed = 0
+        self._lock = threading.Lock()
+        self._cached: ValidatorStanding | None = None
+
+    def read(self) -> ValidatorStanding:
+        """The standing for the next height (cached until the head moves)."""
+        head = self.chain.head
+        with self._lock:
+            if self._cached is None or self._cached.height != head.block_number + 1:
+                self._cached = self._read(head)
+            return self._cached
+
+    def _read(self, head: BlockHeaderAPI) -> ValidatorStanding:
+        height = head.block_number + 1
+        candidate = None
+        if self.sets.registry is not None:
+            output = self.sets._executor.call(head, CallArgs.parse({
+                "to": self.sets.registry, "data": "0x" + (CANDIDATES + encode(["address"], [self.address])).hex()}))
+            candidate = decode(CANDIDATE_TYPES, output[:32 * len(CANDIDATE_TYPES)])
+        return compute_standing(self.address, height, compute_epoch(height, self.sets.epoch_length),
+                                self.sets.read(height), candidate, head.timestamp)
+
+    def log_standing(self) -> ValidatorStanding:
+        standing = self.read()
+        logger.info("validator 0x%s at #%d (epoch %d): %s", self.address.hex(), standing.height, standing.epoch,
+                    standing.describe())
+        return standing
+
+    def on_block(self, block: BlockAPI) -> None:
+        """A new head: count our signature of its parent, and say where we stand when it ends an epoch."""
+        number = block.header.block_number
+        if number >= 2:
+            parent_set = self.sets.read(number - 1)
+            if parent_set.contains(self.address):
+                if self.address in signers_from_bitmap(parent_set, block.header.extra_data):
+                    self.signed += 1
+                else:
+                    self.missed += 1
+        if is_last_block_of_epoch(number, self.sets.epoch_length):
+            self.log_standing()

@@ -37,8 +37,14 @@ class AzoraAPI:
         if self._node.consensus is None:
             return None
         status = self._node.consensus.status()
-        return {"height": quantity(status.height), "round": quantity(status.round),
-                "validator": data(status.validator) if status.validator is not None else None}
+        info: dict[str, Any] = {"height": quantity(status.height), "round": quantity(status.round),
+                                "validator": data(status.validator) if status.validator is not None else None}
+        if self._node.standing is not None:
+            # A key outside the set runs as a full node: say so, and why.
+            standing = self._node.standing.read()
+            info.update({"inActiveSet": standing.in_set, "power": quantity(standing.power),
+                         "standing": standing.state, "standingText": standing.describe()})
+        return info
 
     def getCommit(self, tag: Any) -> dict[str, Any] | None:
         """The commit certificate that finalised a block (null for genesis or unknown blocks)."""

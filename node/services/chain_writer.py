@@ -18,8 +18,9 @@ from eth_typing import Address
 from eth.abc import BlockAPI, BlockHeaderAPI
 
 from consensus.block_rules import ParentContext, verify_committed_header, verify_proposed_header
-from consensus.signing import SigningDomain
-from consensus.types import CommitCertificate, SignedProposal, ValidatorSet
+from consensus.commit import extend_commit_certificate
+from consensus.signing import SigningDomain, is_valid_vote_signature
+from consensus.types import CommitCertificate, SignedProposal, SignedVote, ValidatorSet, VoteType
 from consensus.wire import ProposalMessage
 from kernel.chain import ChainError, PendingBlock
 from node.backend import Backend
@@ -148,6 +149,23 @@ class ChainWriter:
             if candidate.pending is None:
                 candidate.pending = await self.execute(candidate)
             await self.offload(self._persist, candidate, certificate)
+        return True
+
+    async def add_late_precommit(self, signed: SignedVote) -> bool:
+        """Add a precommit for the head that arrived after it was committed to the head's
+        commit, which the next proposer carries as the canonical one; False if it is not one
+        (another height, round or block, already in, not a validator, a bad signature)."""
+        async with self._lock:
+            head = self.chain.head
+            raw = self.chain.commit_of(head.hash) if signed.vote.height == head.block_number else None
+            if raw is None:
+                return False
+            extended = extend_commit_certificate(CommitCertificate.decode(raw), signed)
+            if extended is None or not self.validator_sets.read(head.block_number).contains(signed.validator):
+                return False
+            if not is_valid_vote_signature(self.domain, signed):
+                return False
+            self.chain.set_commit(head.hash, extended.encode())
         return True
 
     # -- the sync path ---------------------------------------------------------------------

@@ -11,7 +11,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Awaitable, Callable
 
 import rlp
 import trio
@@ -21,22 +21,26 @@ from consensus.config import TimeoutConfig
 from consensus.driver import Driver
 from consensus.events import (
     BlockValidated, BroadcastProposal, BroadcastVote, Commit, Evidence, Input, Output, RequestBlock,
-    ScheduleTimeout, SignProposal, SignVote, ValidateBlock, ValueProposed,
+    ScheduleTimeout, SignProposal, SignVote, ValidateBlock, ValueProposed, VoteReceived,
 )
 from consensus.sign_guard import GuardedSigner
 from consensus.signing import SigningDomain
-from consensus.types import CommitCertificate, DuplicateVoteEvidence, SignedProposal, SignedVote, ValidatorSet
+from consensus.types import (
+    CommitCertificate, DuplicateVoteEvidence, SignedProposal, SignedVote, ValidatorSet, VoteType,
+)
 from consensus.wire import CommittedBlockMessage, ProposalMessage
 from node.backend import Backend
 from node.context import ConsensusStatus
 from node.services.block_production import BlockBuilder, BlockPolicy
 from node.services.chain_writer import Candidates, ChainWriter
 from node.services.consensus_io import (
-    ConsensusSigner, EvidenceLog, NullOutbox, Offload, Outbox, Timers,
+    ConsensusSigner, DoubleSignRisk, EvidenceLog, NullOutbox, Offload, Outbox, OwnKeyEquivocated, Timers,
+    describe_double_sign_risk, find_foreign_signature,
 )
 from node.validators import ValidatorSetStore
 
 logger = logging.getLogger("azora.consensus")
+LATE_PRECOMMIT_POLL_SECONDS = 0.02
 
 
 def build_consensus_host(backend: Backend, *, signer: GuardedSigner | None, domain: SigningDomain,
@@ -44,14 +48,21 @@ def build_consensus_host(backend: Backend, *, signer: GuardedSigner | None, doma
                          outbox: Outbox | None = None,
                          on_evidence: Callable[[DuplicateVoteEvidence], Any] | None = None,
                          clock: Callable[[], float] = time.time,
-                         offload: Offload = trio.to_thread.run_sync) -> "ConsensusHost":
+                         offload: Offload = trio.to_thread.run_sync,
+                         double_sign_check_height: int = 0,
+                         wait_until_synced: Callable[[], Awaitable[None]] | None = None) -> "ConsensusHost":
     """A host with the node's collaborators: the chain writer (proposal and sync path) and
-    the block builder share ``validator_sets``; py-evm work goes through ``offload``."""
+    the block builder share ``validator_sets``; py-evm work goes through ``offload``.
+
+    ``double_sign_check_height`` > 0: before its first signature the validator waits for
+    ``wait_until_synced`` and refuses to start if its key signed one of that many latest
+    commits without its last-sign record knowing (CometBFT's ``double_sign_check_height``)."""
     writer = ChainWriter(backend, validator_sets, domain, offload=offload, clock=clock)
     return ConsensusHost(backend, domain=domain, validator_sets=validator_sets, timeouts=timeouts, policy=policy,
                          signing=ConsensusSigner(signer), writer=writer,
                          builder=BlockBuilder(backend, validator_sets, writer, policy, timeouts, offload=offload),
-                         outbox=outbox or NullOutbox(), on_evidence=on_evidence, offload=offload)
+                         outbox=outbox or NullOutbox(), on_evidence=on_evidence, offload=offload,
+                         double_sign_check_height=double_sign_check_height, wait_until_synced=wait_until_synced)
 
 
 class ConsensusHost:
@@ -61,7 +72,8 @@ class ConsensusHost:
                  timeouts: TimeoutConfig, policy: BlockPolicy, signing: ConsensusSigner, writer: ChainWriter,
                  builder: BlockBuilder, outbox: Outbox,
                  on_evidence: Callable[[DuplicateVoteEvidence], Any] | None = None,
-                 offload: Offload = trio.to_thread.run_sync) -> None:
+                 offload: Offload = trio.to_thread.run_sync, double_sign_check_height: int = 0,
+                 wait_until_synced: Callable[[], Awaitable[None]] | None = None) -> None:
         self.backend = backend
         self.chain = backend.chain
         self.domain = domain
@@ -74,6 +86,12 @@ class ConsensusHost:
         self.on_evidence = on_evidence
         self.offload = offload
         self.address = signing.address
+        self.double_sign_check_height = double_sign_check_height
+        self.wait_until_synced = wait_until_synced
+        # Held back until the double-sign check passes (``_check_before_signing``).
+        self._unchecked: GuardedSigner | None = None
+        if double_sign_check_height > 0 and signing.guarded is not None:
+            self._unchecked, signing.guarded = signing.guarded, None
         self._send, self._receive = trio.open_memory_channel[Input](math.inf)
         self.timers = Timers(timeouts, self._send.send)
         self.driver = Driver(self.address, domain)
@@ -84,6 +102,9 @@ class ConsensusHost:
         self._committed = trio.Condition()
         self._height_lock = trio.Lock()    # held while a height is in progress
         self._waiting: trio.CancelScope | None = None   # the height loop waiting for an input
+        self._halt = trio.Event()
+        self._committed_at = -math.inf    # trio time of our last commit: late precommits count until + commit
+        self._halt_error: OwnKeyEquivocated | None = None
 
     @property
     def signer(self) -> GuardedSigner | None:
@@ -98,7 +119,8 @@ class ConsensusHost:
         state = self.driver.state
         return ConsensusStatus(height=max(self.driver.height, 0), round=self.round,
                                step=state.step.name.lower() if state else "propose",
-                               validator=self.address if self.signer else None, evidence=len(self.evidence))
+                               validator=self.address if (self.signer or self._unchecked) else None,
+                               evidence=len(self.evidence))
 
     # -- the loop --------------------------------------------------------------------------
 
@@ -108,10 +130,19 @@ class ConsensusHost:
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,  # type: ignore[name-defined]
     ) -> None:
         task_status.started()
-        while True:
-            await self.policy.wait_for_next_height(self.backend)
-            async with self._height_lock:
-                await self._run_height()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._halt_when_told)
+            await self._check_before_signing()
+            while True:
+                await self.policy.wait_for_next_height(self.backend)
+                async with self._height_lock:
+                    await self._run_height()
+
+    async def _halt_when_told(self) -> None:
+        """Raise the halt (evidence against our own key) in the host's task, wherever it was found."""
+        await self._halt.wait()
+        assert self._halt_error is not None
+        raise self._halt_error
 
     async def _run_height(self) -> None:
         height = self.chain.head.block_number + 1
@@ -126,7 +157,7 @@ class ConsensusHost:
                     await self._carry_out(self.driver.apply(restored_input))
                 while self.chain.head.block_number < height:
                     inp = await self._next_input()
-                    if inp is not None:
+                    if inp is not None and not await self._absorb_late_precommit(inp):
                         await self._carry_out(self.driver.apply(inp))
                 nursery.cancel_scope.cancel()    # the height's timers and block work
         finally:
@@ -143,7 +174,19 @@ class ConsensusHost:
 
     async def feed(self, inp: Input) -> None:
         """Hand the engine an input from the network (proposals, votes, certificates)."""
+        if await self._absorb_late_precommit(inp):
+            return
         await self._send.send(inp)
+
+    async def _absorb_late_precommit(self, inp: Input) -> bool:
+        """A precommit for the block already committed at our head joins its commit, for the
+        next proposer to carry (the engine, on the next height, would drop it)."""
+        if not isinstance(inp, VoteReceived) or inp.signed.vote.vote_type != VoteType.PRECOMMIT:
+            return False
+        if inp.signed.vote.height != self.chain.head.block_number:
+            return False
+        await self.writer.add_late_precommit(inp.signed)
+        return True
 
     async def _carry_out(self, outputs: list[Output]) -> None:
         for output in outputs:
@@ -176,9 +219,27 @@ class ConsensusHost:
 
     async def _build(self, request: RequestBlock) -> None:
         assert self.validator_set is not None
+        await self._collect_late_precommits()
         candidate = await self.builder.build(request.round, self.validator_set, self.address)
         self.candidates.add(candidate)
         await self._send.send(ValueProposed(request.height, request.round, candidate.block.hash))
+
+    async def _collect_late_precommits(self) -> None:
+        """Before building on the head, give the precommits still on their way after its
+        commit until the commit timeout (from the commit) to join the commit this block will
+        carry: without it the fastest two thirds sign every block, and the epoch rewards
+        follow speed, not signing. Returns at once when every validator of the head signed."""
+        head = self.chain.head.block_number
+        deadline = self._committed_at + self.timers.timeouts.commit
+        if head == 0 or trio.current_time() >= deadline:
+            return
+        size = len(self.validator_sets.read(head).validators)
+        with trio.move_on_at(deadline):
+            while True:
+                certificate = self.writer.head_certificate()
+                if certificate is None or len(certificate.signatures) >= size:
+                    return
+                await trio.sleep(LATE_PRECOMMIT_POLL_SECONDS)
 
     async def _validate(self, request: ValidateBlock) -> None:
         candidate = self.candidates.get(request.block_hash)
@@ -195,6 +256,7 @@ class ConsensusHost:
         if not await self.writer.commit(candidate, certificate):
             return   # sync got there first
         self.round = certificate.round
+        self._committed_at = trio.current_time()
         await self.outbox.committed(CommittedBlockMessage(
             rlp.encode(candidate.block), certificate.encode(), candidate.encoded_parent_certificate()))
         await self._notify_committed()
@@ -204,8 +266,55 @@ class ConsensusHost:
                        evidence.vote_a.vote.height, evidence.vote_a.vote.round)
         self.evidence.append(evidence)
         await self.outbox.evidence(evidence)
+        await self.on_evidence_received(evidence)
+
+    async def on_evidence_received(self, evidence: DuplicateVoteEvidence) -> None:
+        """Evidence seen here or gossiped: reported, unless it is against our own key — then
+        another process signs with it, and this one stops signing and halts the node."""
+        if evidence.validator == self.address and (self.signer is not None or self._unchecked is not None):
+            self.signer, self._unchecked = None, None
+            vote = evidence.vote_a.vote
+            message = (f"evidence of equivocation against this validator's own key 0x{self.address.hex()} "
+                       f"at height {vote.height} round {vote.round}: another process is signing with it; "
+                       "stopped signing")
+            logger.critical(message)
+            self._halt_error = OwnKeyEquivocated(message)
+            self._halt.set()
+            return
         if self.on_evidence is not None:
             await self.offload(self.on_evidence, evidence)
+
+    # -- double-sign protection at start -------------------------------------------------------
+
+    async def _check_before_signing(self) -> None:
+        """Arm the held-back signer once level with the network, or raise ``DoubleSignRisk``."""
+        held = self._unchecked
+        if held is None:
+            return
+        if self.wait_until_synced is not None:
+            await self.wait_until_synced()
+        last_signed = held.last.height if held.last is not None else 0
+        depth = self.double_sign_check_height
+        found = await self.offload(lambda: find_foreign_signature(held.address, self.recent_commits(depth),
+                                                                  last_signed))
+        if found is not None:
+            message = describe_double_sign_risk(held.address, found, depth)
+            logger.critical(message)
+            self._unchecked = None
+            raise DoubleSignRisk(message)
+        logger.info("double-sign check: no signature of 0x%s in the last %d commits; signing from #%d",
+                    held.address.hex(), depth, self.chain.head.block_number + 1)
+        self.signer, self._unchecked = held, None
+
+    def recent_commits(self, count: int) -> list[CommitCertificate]:
+        """The commits of the ``count`` newest blocks, newest first (as this node holds them)."""
+        commits = []
+        head = self.chain.head.block_number
+        for number in range(head, max(0, head - count), -1):
+            raw = self.chain.commit_of(self.chain.header_by_number(number).hash)
+            if raw:
+                commits.append(CommitCertificate.decode(raw))
+        return commits
 
     # -- the network's entry points ------------------------------------------------------------
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import Any, Awaitable, Callable, Iterator, Protocol
+from typing import Any, Awaitable, Callable, Iterable, Iterator, Protocol
 
 import trio
 
@@ -12,7 +12,7 @@ from consensus.events import (
     Input, ProposalSigned, ScheduleTimeout, SignProposal, SignVote, TimeoutElapsed, VoteSigned,
 )
 from consensus.sign_guard import GuardedSigner, SignRefused
-from consensus.types import DuplicateVoteEvidence, SignedProposal, SignedVote
+from consensus.types import CommitCertificate, DuplicateVoteEvidence, SignedProposal, SignedVote
 from consensus.wire import CommittedBlockMessage, ProposalMessage
 
 logger = logging.getLogger("azora.consensus")
@@ -127,3 +127,52 @@ class EvidenceLog:
 
     def __iter__(self) -> Iterator[DuplicateVoteEvidence]:
         return iter(self.recent)
+
+
+# -- a validator that must stop -------------------------------------------------------------------
+
+class ValidatorHalted(Exception):
+    """A validator must not sign any more: the process exits with this message (a non-zero code)."""
+
+
+class DoubleSignRisk(ValidatorHalted):
+    """At start, this key's signature is in a recent commit this datadir did not make."""
+
+
+class OwnKeyEquivocated(ValidatorHalted):
+    """Evidence against this validator's own key: another process signs with it."""
+
+
+def find_foreign_signature(address: bytes, commits: Iterable[CommitCertificate],
+                           last_signed_height: int) -> int | None:
+    """The height of a commit ``address`` signed above ``last_signed_height`` (the height of
+    this datadir's last-sign record: what it signed itself, e.g. before a restart), or None.
+
+    CometBFT's ``double_sign_check_height`` refuses any own signature in the last N commits,
+    which also stops a validator restarted within N blocks; the last-sign record tells a
+    restart (it signed up to there itself) from a second process with the same key."""
+    for certificate in commits:
+        if certificate.height > last_signed_height and any(v == address for v, _ in certificate.signatures):
+            return certificate.height
+    return None
+
+
+def describe_double_sign_risk(address: bytes, height: int, depth: int) -> str:
+    return (f"validator 0x{address.hex()} signed block #{height} within the last {depth} commits: "
+            "another process is running this key? refusing to sign")
+
+
+async def wait_until_level(peer_heads: Callable[[], Iterable[int]], head: Callable[[], int], *,
+                           grace: float, poll: float = 0.2) -> None:
+    """Until our head reaches the best head a peer announced (at least one must have), or
+    ``grace`` seconds pass without any peer (a network of one): the double-sign check reads
+    recent commits, so it must see the network's, not a stale local head's."""
+    waited = 0.0
+    while True:
+        heads = list(peer_heads())
+        if heads and head() >= max(heads):
+            return
+        if not heads and waited >= grace:
+            return
+        await trio.sleep(poll)
+        waited += poll

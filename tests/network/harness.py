@@ -262,8 +262,9 @@ def prebuild_chain(testnet: Testnet, blocks: int,
     the epoch-reward system call at
     each epoch's first block) and committed with precommits
     signed by every validator's keystore key, so it is indistinguishable from a block the
-    network finalized; full nodes then range-sync it, verifying every commit. The validators'
-    last-sign records are left untouched: they never signed these heights themselves.
+    network finalized; full nodes then range-sync it, verifying every commit. Each validator's
+    last-sign record is left at the last prebuilt precommit, as its node would have left it:
+    otherwise its double-sign check finds its key in the latest commits and refuses to start.
     """
     import shutil
 
@@ -308,6 +309,14 @@ def prebuild_chain(testnet: Testnet, blocks: int,
             sets.for_height(height + 1)
     finally:
         chain.db.close()
+    if parent_certificate is not None:
+        from consensus.sign_guard import FileSignRecordStore, GuardedSigner
+        for node in validators:
+            address = bytes.fromhex(node.address[2:]) if node.address else None
+            signer = next(s for a, s in signers.items() if a == address)
+            record = FileSignRecordStore(node.home / "data" / "consensus" / "last_sign.json")
+            GuardedSigner(signer, record).sign_vote(Vote(VoteType.PRECOMMIT, parent_certificate.height,
+                                                         parent_certificate.round, parent_certificate.block_hash))
     for node in validators[1:]:
         target = node.home / "data"
         shutil.copytree(datadir / "chaindata", target / "chaindata")
