@@ -63,6 +63,12 @@ class Driver:
     def height(self) -> int:
         return self.state.height if self.state else -1
 
+    def waiting_report(self) -> str | None:
+        """What the height being decided waits for (None before the first height)."""
+        if self.state is None or self.keeper is None:
+            return None
+        return self.keeper.waiting_report(self.state.round, self.state.step.name.lower())
+
     def start_height(self, height: int, validator_set: ValidatorSet,
                      restored: RestoredLock | None = None) -> list[Output]:
         """Begin ``height`` with its validator set; replays buffered messages for it."""

@@ -19,6 +19,9 @@ from consensus.commit import has_one_third, has_two_thirds
 from consensus.types import DuplicateVoteEvidence, SignedVote, ValidatorSet, VoteType, make_duplicate_vote_evidence
 
 
+MISSING_NAMED = 8    # validators named in a waiting report; the rest are counted
+
+
 @dataclass
 class _VoteTally:
     """Votes of one type in one round.
@@ -158,6 +161,23 @@ class VoteKeeper:
         """The counted votes for one value: a commit certificate's precommits."""
         round_votes = self._rounds.get(round)
         return list(round_votes.tally(vote_type).by_value.get(block_hash, {}).values()) if round_votes else []
+
+    def waiting_report(self, round: int, step: str) -> str:
+        """What ``round`` of this height has of each vote type and who has not voted, for an
+        operator watching a slow or halted height (CometBFT logs the same)::
+
+            height 7 round 1 (precommit): prevotes 75% (missing 0xab12..), precommits 50% (missing 0xcd34.., 0xef56..)
+        """
+        total = self.validator_set.total_power or 1
+        parts = []
+        for vote_type, name in ((VoteType.PREVOTE, "prevotes"), (VoteType.PRECOMMIT, "precommits")):
+            voted = {signed.validator for signed in self.votes(round, vote_type)}
+            share = sum(self.validator_set.power_of(address) for address in voted) * 100 // total
+            missing = [v.address for v in self.validator_set.validators if v.address not in voted]
+            named = ", ".join("0x" + address.hex()[:8] + ".." for address in missing[:MISSING_NAMED])
+            more = f" and {len(missing) - MISSING_NAMED} more" if len(missing) > MISSING_NAMED else ""
+            parts.append(f"{name} {share}%" + (f" (missing {named}{more})" if missing else ""))
+        return f"height {self.height} round {round} ({step}): " + ", ".join(parts)
 
     def has_vote(self, signed: SignedVote) -> bool:
         """True if this validator's vote for this value is already counted (a duplicate)."""

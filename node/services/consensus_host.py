@@ -41,6 +41,7 @@ from node.validators import ValidatorSetStore
 
 logger = logging.getLogger("azora.consensus")
 LATE_PRECOMMIT_POLL_SECONDS = 0.02
+SLOW_HEIGHT_REPORT_SECONDS = 5.0   # how often an undecided height says what it waits for
 
 
 def build_consensus_host(backend: Backend, *, signer: GuardedSigner | None, domain: SigningDomain,
@@ -132,11 +133,23 @@ class ConsensusHost:
         task_status.started()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._halt_when_told)
+            nursery.start_soon(self._report_slow_heights)
             await self._check_before_signing()
             while True:
                 await self.policy.wait_for_next_height(self.backend)
                 async with self._height_lock:
                     await self._run_height()
+
+    async def _report_slow_heights(self) -> None:
+        """Every few seconds a height stays undecided, say what it waits for: which round and
+        step, the share of prevotes and precommits seen, who is missing."""
+        while True:
+            height = self.driver.height
+            await trio.sleep(SLOW_HEIGHT_REPORT_SECONDS)
+            if self.driver.height == height and self.chain.head.block_number < height:
+                report = self.driver.waiting_report()
+                if report is not None:
+                    logger.warning("waiting: %s", report)
 
     async def _halt_when_told(self) -> None:
         """Raise the halt (evidence against our own key) in the host's task, wherever it was found."""

@@ -133,3 +133,18 @@ def test_highest_skip_round_and_certificate_votes() -> None:
     keeper.add_vote(vote(2, PC, None, round=1))
     assert keeper.precommit_value(1) == V
     assert {v.validator for v in keeper.votes_for(1, PC, V)} == {SIGNERS[0].address, SIGNERS[1].address}
+
+
+def test_waiting_report_names_the_shares_and_who_is_missing() -> None:
+    keeper = VoteKeeper(H, VSET)
+    for signed in (vote(0, PV, V, round=1), vote(1, PV, V, round=1), vote(3, PV, None, round=1),
+                   vote(0, PC, V, round=1)):
+        keeper.add_vote(signed)
+    by_power = [v.address for v in VSET.validators]     # powers 4, 3, 2, 1
+    short = lambda address: "0x" + address.hex()[:8] + ".."   # noqa: E731
+    assert keeper.waiting_report(1, "precommit") == (
+        f"height {H} round 1 (precommit): prevotes 80% (missing {short(by_power[2])}), "
+        f"precommits 40% (missing {short(by_power[1])}, {short(by_power[2])}, {short(by_power[3])})")
+    assert keeper.waiting_report(0, "propose") == (
+        f"height {H} round 0 (propose): prevotes 0% (missing {', '.join(short(a) for a in by_power)}), "
+        f"precommits 0% (missing {', '.join(short(a) for a in by_power)})")

@@ -193,6 +193,10 @@ def check_two_killed_halt_without_fork_then_resume(net: Testnet) -> None:
     stalled = net.heights(alive)
     time.sleep(8)
     assert net.heights(alive) == stalled, "blocks finalized with half the power gone"
+    # 11 s without a decision: the halted height has said what it waits for, naming the dead
+    dead = {net.nodes[name].address.lower()[2:10] for name in ("validator2", "validator3")}
+    waiting = [line for line in net.nodes["validator0"].log(50_000).splitlines() if "waiting: height" in line]
+    assert waiting and all(f"0x{prefix}.." in waiting[-1] for prefix in dead), waiting[-1:]
     top = min(stalled.values())
     net.assert_same_chain(alive, top)
     net.start("validator2")
