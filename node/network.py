@@ -299,9 +299,15 @@ class RangeSync:
         self.chain = backend.view
         self.peer_heads: dict[ID, int] = {}
         self._sync_wanted = trio.Event()
+        self._one_behind_since: tuple[int, float] | None = None   # (our head, since when)
         # (our head when the sync began, the best peer head seen since); None: not syncing.
         # One tuple, replaced whole, so RPC threads read it without a lock.
         self._progress: tuple[int, int] | None = None
+
+    @property
+    def sync_wanted(self) -> bool:
+        """Whether a peer's head has asked for a range sync that has not run yet."""
+        return self._sync_wanted.is_set()
 
     def handlers(self) -> ReqRespHandlers:
         return ReqRespHandlers(status=self.status, on_peer_status=self.on_peer_status,
@@ -322,6 +328,16 @@ class RangeSync:
 
     async def on_peer_status(self, peer: ID, status: Status) -> None:
         self.on_peer_head(peer, status.head_number)
+        ours = self.chain.head.block_number
+        if status.head_number == ours + 1:
+            # One behind is normal for a moment (the block is on its way by gossip). Still one
+            # behind at the same head a status poll later means the block was missed (a
+            # validator restarted after the others committed the height it had precommitted),
+            # and nobody gossips that height again: fetch it.
+            if self._one_behind_since is None or self._one_behind_since[0] != ours:
+                self._one_behind_since = (ours, trio.current_time())
+            elif trio.current_time() - self._one_behind_since[1] >= STATUS_POLL_SECONDS:
+                self._sync_wanted.set()
 
     def on_peer_head(self, peer: ID, height: int) -> None:
         """A peer is at ``height``; sync if that is more than the next block ahead of us."""
