@@ -206,3 +206,25 @@ def test_a_conflicting_vote_of_its_own_key_seen_in_consensus_stops_the_validator
         trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
     assert caught.value.subgroup(OwnKeyEquivocated) is not None
     assert host.evidence.seen == 1
+
+
+# -- configuration ---------------------------------------------------------------------------------------
+
+def test_the_check_height_comes_from_the_config_file_and_defaults_to_two(tmp_path):
+    from node.config import ConfigError, NodeConfig
+
+    path = tmp_path / "config.yaml"
+    path.write_text("datadir: data\n")
+    assert NodeConfig.load(path).double_sign_check_height == 2
+    path.write_text("datadir: data\ndouble_sign_check_height: 0\n")
+    assert NodeConfig.load(path).double_sign_check_height == 0
+    path.write_text("datadir: data\ndouble_sign_check_height: -1\n")
+    with pytest.raises(ConfigError, match="double_sign_check_height cannot be negative"):
+        NodeConfig.load(path)
+
+
+def test_invalid_negative_check_height_flag_is_a_usage_error(tmp_path, capsys):
+    from node.cli import main
+
+    assert main(["node", "run", "--datadir", str(tmp_path), "--double-sign-check-height", "-1"]) == 2
+    assert "--double-sign-check-height cannot be negative" in capsys.readouterr().err

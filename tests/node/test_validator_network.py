@@ -153,3 +153,84 @@ def test_a_healthy_network_certificates_carry_all_four_signatures(network: Testn
     assert full >= 0.8 * len(counts), f"signers per certificate: {counts}"
     # Every node agrees on the canonical commits (block h+1's extraData binds h's).
     assert signer_counts(network, "validator2", start + 1, start + 11) == counts
+
+
+def test_a_copy_started_without_the_check_equivocates_and_the_key_stops_and_is_jailed(
+        network: Testnet, tmp_path: Path, dev_accounts: list) -> None:
+    """The issue's scenario, with the start check turned off: the two copies equivocate within
+    seconds; each sees evidence against its own key and halts instead of signing on; the others
+    report it and the registry jails the key. Restarted alone, the node says it is jailed.
+    (Last in this module: the network goes on with three validators.)"""
+    original = network.nodes["validator0"]
+    p2p_port, http_port = free_port_range(1), free_port_range(1)
+    log_path = tmp_path / "copy.log"
+    with open(log_path, "ab") as log:
+        copy = subprocess.Popen(
+            AZORA + ["node", "run", "--datadir", str(tmp_path / "copy"), "--genesis", network.manifest["genesis"],
+                     "--p2p.addr", "127.0.0.1", "--p2p.port", str(p2p_port), "--http.port", str(http_port),
+                     "--bootnodes", network.nodes["validator1"].p2p,
+                     "--validator-key", str(original.home / "validator.json"),
+                     "--password-file", str(original.home / "password.txt"), "--double-sign-check-height", "0"],
+            cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    copy_rpc, sender = f"http://127.0.0.1:{http_port}", dev_accounts[6]
+    try:
+        assert original.proc is not None
+        # Empty blocks of one proposer at one second are identical whoever builds them: keep
+        # transactions arriving at the copy first, so the two copies' blocks (and votes) differ.
+        network.wait_until(lambda: requests.post(copy_rpc, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId",
+                                                                 "params": []}, timeout=2).ok, 90, "the copy's RPC")
+        nonce = int(network.rpc("validator1", "eth_getTransactionCount", [sender.address, "pending"]), 16)
+        deadline = time.time() + 300
+        while original.proc.poll() is None and time.time() < deadline:
+            signed = sender.sign_transaction({"type": 2, "chainId": 31337, "nonce": nonce, "to": sender.address,
+                                              "value": 1, "gas": 21_000, "maxFeePerGas": 20 * 10**9,
+                                              "maxPriorityFeePerGas": 10**9})
+            try:
+                requests.post(copy_rpc, json={"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction",
+                                              "params": ["0x" + bytes(signed.raw_transaction).hex()]}, timeout=5)
+            except requests.RequestException:
+                pass      # the copy halted first
+            nonce += 1
+            time.sleep(0.3)
+        code = original.proc.wait(10)
+        assert code != 0
+        log = original.log(2_000_000)
+        assert "CRITICAL" in log and "evidence of equivocation against this validator's own key" in log
+        assert "self-report" not in log
+        copy.wait(120)
+        assert "evidence of equivocation against this validator's own key" in log_path.read_text()
+    finally:
+        if copy.poll() is None:
+            copy.kill()
+            copy.wait(10)
+    original.proc = None
+    address = original.address.lower()
+    others = VALIDATORS[1:]
+
+    def jailed() -> bool:
+        return metrics_jailed(network, others[0], address)
+    network.wait_until(jailed, 120, "the registry to jail validator0")
+    before = network.height("validator1")
+    network.wait_for_height(before + 3, others, timeout=90)          # three of four finalize on
+
+    network.start("validator0")
+    network.wait_until(lambda: metrics(network, "validator0")["azora_validator_jailed"] == 1, 60,
+                       "validator0's jailed metric")
+    # At the next epoch's first block it says so in its log, and has left the set.
+    network.wait_until(lambda: "jailed until" in network.nodes["validator0"].log(400_000), 90,
+                       "validator0's standing line")
+    line = next(line for line in network.nodes["validator0"].log(400_000).splitlines() if "jailed until" in line)
+    assert f"validator {address} at #" in line and "): jailed until " in line
+
+
+def metrics_jailed(net: Testnet, name: str, address: str) -> bool:
+    """The registry's candidates(address).jailedUntil is in the future (an eth_call through ``name``)."""
+    from eth_abi import decode, encode
+    from eth_utils import function_signature_to_4byte_selector
+
+    registry = net.rpc(name, "azora_nodeInfo")["contracts"]["ValidatorRegistry"]
+    data = function_signature_to_4byte_selector("candidates(address)") + encode(["address"], [address])
+    out = bytes.fromhex(net.rpc(name, "eth_call", [{"to": registry, "data": "0x" + data.hex()}, "latest"])[2:])
+    jailed_until = decode(["bool", "uint256", "uint256", "uint256", "uint256", "uint256"], out[:192])[5]
+    head = net.rpc(name, "eth_getBlockByNumber", ["latest", False])
+    return jailed_until > int(head["timestamp"], 16)
