@@ -180,7 +180,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
     producer = build_dev_chain(backend, bytes(validator.key), args.block_time)
     context = NodeContext(dev=True, accounts=managed, coinbase=coinbase, consensus=producer.host,
                           validator_sets=producer.host.validator_sets)
-    namespaces = build_namespaces(backend, context, producer=producer)
+    namespaces = build_namespaces(backend, context, producer=producer, fork_url=args.fork_url)
 
     def banner() -> None:
         lines = ["", "Azora dev chain", "", "Available Accounts", "=================="]
