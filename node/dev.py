@@ -18,6 +18,7 @@ from eth_utils import to_checksum_address
 
 from node.accounts import ManagedAccounts
 from node.backend import Backend
+from node.dev_log import TransactionLog
 from node.services.block_production import BlockOverrides
 from node.services.consensus_host import ConsensusHost
 from node.rpc.errors import invalid_params, server_error
@@ -143,6 +144,7 @@ class DevChain:
         self.base_number = int(backend.chain.genesis.header.get("block_number", 0))   # a fork's base
         backend.on_tx_added.append(self._on_tx_added)
         backend.on_new_block.append(self._on_new_block)
+        backend.on_new_block.append(TransactionLog(backend.view))
 
     async def run(
         self, *,

@@ -36,6 +36,9 @@ def test_an_impersonated_address_sends_without_its_key(w3, dev_node):
     assert w3.eth.get_transaction(tx)["from"] == stranger
     assert w3.eth.get_balance(receiver) == before + 10**18
     assert w3.eth.get_transaction_count(stranger) == 1
+    # Traces replay it with its stored sender (its placeholder signature recovers nobody).
+    trace = dev_node.rpc("debug_traceTransaction", [tx.to_0x_hex(), {"tracer": "callTracer"}])["result"]
+    assert trace["from"] == stranger.lower() and trace["value"] == hex(10**18)
 
     assert dev_node.rpc("hardhat_stopImpersonatingAccount", [stranger])["result"] is True
     refused = error_of(dev_node.rpc("eth_sendTransaction", [{"from": stranger, "to": receiver, "value": "0x1"}]))
