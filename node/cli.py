@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import errno
 import json
-import logging
 import shutil
 import sys
 import tempfile
@@ -16,6 +15,7 @@ import trio
 
 from kernel.genesis import Genesis
 from node.config import RpcLimits, parse_duration
+from node.log_setup import add_logging_flags, add_logging_flags_to_subcommands, configure_logging
 from oracle.cli import add_oracle_commands, cmd_courses, cmd_oracle
 from wallet.cli import add_wallet_commands, cmd_wallet
 from wallet.credentials import add_credential_commands, cmd_credential
@@ -67,7 +67,7 @@ def _rpc_limits(args: argparse.Namespace, base: RpcLimits | None = None) -> RpcL
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="azora", description="Azora full node")
-    parser.add_argument("--log-level", default="INFO")
+    add_logging_flags(parser, default=True)
     sub = parser.add_subparsers(dest="command", required=True)
 
     dev = sub.add_parser("dev", help="run a one-validator development chain")
@@ -139,15 +139,13 @@ def build_parser() -> argparse.ArgumentParser:
     srv = sub.add_parser("serve", help="serve JSON-RPC over an existing datadir, producing no blocks")
     srv.add_argument("--datadir", type=Path, required=True)
     _add_rpc_flags(srv)
+    add_logging_flags_to_subcommands(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)-5s %(name)s: %(message)s")
-    for noisy in ("eth", "trie", "hypercorn.error", "hypercorn.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(args.log_level, args.log_format)
     command = {"dev": cmd_dev, "import": cmd_import, "export": cmd_export, "serve": cmd_serve,
                "contracts": cmd_contracts, "node": cmd_node, "testnet": cmd_testnet,
                "wallet": cmd_wallet, "credential": cmd_credential, "dao": cmd_dao, "validator": cmd_validator,
