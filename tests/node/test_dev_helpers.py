@@ -204,3 +204,28 @@ def test_a_network_node_has_no_dev_helpers(tmp_path):
             assert f"the method {method} does not exist/is not available" in str(refused.value)
     finally:
         net.close()
+
+
+def test_reset_on_a_fork_goes_back_to_the_fork_block(start_azora, tmp_path):
+    remote = start_azora("dev", "--datadir", str(tmp_path / "remote"))
+    remote_w3 = Web3(Web3.HTTPProvider(remote.url))
+    remote_w3.eth.wait_for_transaction_receipt(remote_w3.eth.send_transaction(
+        {"from": remote_w3.eth.accounts[1], "to": remote_w3.eth.accounts[2], "value": 1}), timeout=30)
+    base = remote_w3.eth.block_number
+    fork = start_azora("dev", "--fork-url", remote.url, "--datadir", str(tmp_path / "fork"))
+    w3 = Web3(Web3.HTTPProvider(fork.url, request_kwargs={"timeout": 60}))
+    target = Account.create().address
+    fork.rpc("anvil_setBalance", [target, hex(99)])
+    fork.rpc("anvil_mine", ["0x2"])
+    assert w3.eth.block_number == base + 3 and w3.eth.get_balance(target) == 99
+    info = fork.rpc("anvil_nodeInfo")["result"]
+    assert info["forkConfig"] == {"forkUrl": remote.url, "forkBlockNumber": base, "forkRetryBackoff": None}
+
+    assert fork.rpc("anvil_reset", [{"forking": {"jsonRpcUrl": remote.url, "blockNumber": base}}])["result"] is None
+    assert w3.eth.block_number == base and w3.eth.get_balance(target) == 0
+    refused = error_of(fork.rpc("anvil_reset", [{"forking": {"jsonRpcUrl": remote.url, "blockNumber": base - 1}}]))
+    assert refused["code"] == -32602 and "restart it with another --fork-url" in refused["message"]
+    # The fork goes on from its base.
+    receipt = w3.eth.wait_for_transaction_receipt(
+        w3.eth.send_transaction({"from": w3.eth.accounts[1], "to": target, "value": 1}), timeout=30)
+    assert receipt.blockNumber == base + 1 and w3.eth.get_balance(target) == 1
