@@ -270,6 +270,7 @@ class Impersonations:
     def __init__(self) -> None:
         self._addresses: set[bytes] = set()
         self._lock = threading.Lock()
+        self.every_address = False      # anvil_autoImpersonateAccount
 
     def add(self, address: bytes) -> None:
         with self._lock:
@@ -282,10 +283,11 @@ class Impersonations:
     def clear(self) -> None:
         with self._lock:
             self._addresses.clear()
+        self.every_address = False
 
     def __contains__(self, address: object) -> bool:
         with self._lock:
-            return address in self._addresses
+            return self.every_address or address in self._addresses
 
 
 class EvmAPI:

@@ -123,6 +123,10 @@ class AnvilAPI:
     def stopImpersonatingAccount(self, address: Any) -> None:
         self._dev.impersonated.remove(parse_address(address, "address"))
 
+    def autoImpersonateAccount(self, enabled: Any) -> None:
+        """Every address sends without its key (anvil's switch)."""
+        self._dev.impersonated.every_address = parse_flag(enabled, "enabled")
+
     def setBalance(self, address: Any, balance: Any) -> None:
         target = parse_address(address, "address")
         self._edit(target, balance_edit(target, parse_uint(balance, "balance")))

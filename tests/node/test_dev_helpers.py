@@ -46,6 +46,15 @@ def test_an_impersonated_address_sends_without_its_key(w3, dev_node):
     assert dev_node.rpc("hardhat_impersonateAccount", [stranger])["result"] is True
     w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction({"from": stranger, "to": receiver, "value": 1}))
 
+    # anvil_autoImpersonateAccount: any address, until switched off.
+    other = Account.create().address
+    dev_node.rpc("anvil_setBalance", [other, hex(AZR)])
+    assert dev_node.rpc("anvil_autoImpersonateAccount", [True])["result"] is None
+    w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction({"from": other, "to": receiver, "value": 1}))
+    dev_node.rpc("anvil_autoImpersonateAccount", [False])
+    refused = error_of(dev_node.rpc("eth_sendTransaction", [{"from": other, "to": receiver, "value": "0x1"}]))
+    assert refused["message"] == "unknown account"
+
 
 def test_state_edits_are_visible_at_latest_at_once(w3, dev_node):
     target = Account.create().address
@@ -86,6 +95,19 @@ def test_state_edits_are_visible_at_latest_at_once(w3, dev_node):
     ("evm_setAutomine", ["yes"], "automine"),
     ("anvil_dropTransaction", ["0x12"], "transaction hash"),
     ("anvil_setMinGasPrice", ["0x1"], "EIP-1559"),
+    ("anvil_setBalance", ["0x" + "11" * 20, 1.5], "balance"),
+    ("anvil_setBalance", ["0x" + "11" * 20, True], "balance"),
+    ("anvil_setNonce", ["0x" + "11" * 20, -1], "nonce"),
+    ("hardhat_impersonateAccount", [None], "address"),
+    ("anvil_setCoinbase", [{"a": 1}], "address"),
+    ("anvil_reset", ["now"], "reset options"),
+    ("anvil_reset", [{"forking": {"jsonRpcUrl": "http://127.0.0.1:1"}}], "--fork-url"),
+    ("anvil_mine", ["0x" + "f" * 8], "at most"),
+    ("evm_setIntervalMining", [1.5], "milliseconds"),
+    ("anvil_autoImpersonateAccount", ["yes"], "enabled"),
+    ("anvil_setStorageAt", ["0x" + "11" * 20, [], "0x1"], "slot"),
+    ("anvil_nodeInfo", [1], "too many arguments"),
+    ("anvil_setBalance", ["0x" + "11" * 20], "missing value"),
 ])
 def test_invalid_helper_params_are_minus_32602(dev_node, method, params, wanted):
     error = error_of(dev_node.rpc(method, params))
