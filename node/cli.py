@@ -164,7 +164,7 @@ def cmd_dev(args: argparse.Namespace) -> int:
         return _run_dev(args, datadir)
     except DevStartError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return exc.status
     finally:
         if temporary:   # a chain nobody can restart: anvil's are in memory
             shutil.rmtree(datadir, ignore_errors=True)
@@ -173,82 +173,99 @@ def cmd_dev(args: argparse.Namespace) -> int:
 class DevStartError(Exception):
     """``azora dev`` cannot start; the message is one line for the user."""
 
+    def __init__(self, message: str, status: int = 2) -> None:
+        super().__init__(message)
+        self.status = status
+
 
 def _run_dev(args: argparse.Namespace, datadir: Path) -> int:
-    from eth_account import Account
-
-    from kernel.chain import ChainError
     from node.accounts import DEV_MNEMONIC, ManagedAccounts, derive_accounts
     from node.backend import Backend
     from node.context import NodeContext
-    from node.service import (
-        GENESIS_FILE, RpcSettings, build_dev_chain, build_namespaces, dev_genesis, open_chain, run_services,
-    )
+    from node.service import GENESIS_FILE, build_namespaces
 
     check_port_free(args.http_addr, args.http_port)
     mnemonic = args.mnemonic or DEV_MNEMONIC
     accounts = derive_accounts(mnemonic, args.accounts)
     stored = read_json(datadir / GENESIS_FILE)
+    balance = dev_balance(args, stored, accounts)
+    validator = dev_validator(mnemonic, stored, accounts)
+    coinbase = bytes.fromhex(validator.address[2:])
+    chain, build_producer = open_dev_chain(args, datadir, stored, accounts, coinbase, balance)
+    backend = Backend(chain, rpc_limits=_rpc_limits(args), refuse_below_base_fee=True)
+    producer = build_producer(backend, bytes(validator.key), args.block_time)
+    context = NodeContext(dev=True, accounts=ManagedAccounts(accounts), coinbase=coinbase, consensus=producer.host,
+                          validator_sets=producer.host.validator_sets)
+    namespaces = build_namespaces(backend, context, producer=producer, fork_url=args.fork_url)
+    banner = dev_banner(accounts, balance, mnemonic, chain.chain_id, datadir, validator.address, args)
+    return serve_dev(args, backend, context, namespaces, producer, banner)
+
+
+def dev_balance(args: argparse.Namespace, stored: dict[str, Any] | None, accounts: list[Any]) -> int:
+    """AZR per dev account: the flag's (which must match a stored chain's), else the stored
+    chain's, else the default."""
     if stored is not None and not args.fork_url:
         conflict = dev_datadir_conflict(stored, args.chain_id, None if args.balance is None else args.balance * AZR,
                                         [a.address for a in accounts])
         if conflict:
-            raise DevStartError(f"{datadir} {conflict}")
-    validator = dev_validator(mnemonic, stored, accounts)
-    coinbase = bytes.fromhex(validator.address[2:])
-    balance = DEV_BALANCE if args.balance is None else args.balance
-    if stored is not None and args.balance is None and accounts:
-        balance = stored_balance(stored, accounts[0].address) // AZR
-    genesis = None
+            raise DevStartError(f"{args.datadir} {conflict}")
+        if args.balance is None and accounts:
+            return stored_balance(stored, accounts[0].address) // AZR
+    return DEV_BALANCE if args.balance is None else int(args.balance)
+
+
+def open_dev_chain(args: argparse.Namespace, datadir: Path, stored: dict[str, Any] | None, accounts: list[Any],
+                   validator: bytes, balance: int) -> tuple[Any, Any]:
+    """The chain (new, stored or forked) and the function that builds its producer."""
+    from kernel.chain import ChainError
+    from node.service import build_dev_chain, dev_genesis, open_chain
+
     try:
         if args.fork_url:
             from node.fork import ForkError, build_fork_dev_chain, open_fork
             try:
-                chain = open_fork(args.fork_url, args.fork_block_number, datadir, [a.address for a in accounts],
-                                  balance * AZR)
+                return open_fork(args.fork_url, args.fork_block_number, datadir, [a.address for a in accounts],
+                                 balance * AZR), build_fork_dev_chain
             except ForkError as exc:
-                print(f"error: {exc}", file=sys.stderr)
-                return 1
-            build_dev_chain = build_fork_dev_chain
-        else:
-            if stored is None:
-                genesis = Genesis.from_json(dev_genesis(accounts, chain_id=args.chain_id or DEV_CHAIN_ID,
-                                                        balance_wei=balance * AZR, validator=coinbase))
-            chain = open_chain(datadir, genesis)
+                raise DevStartError(str(exc), status=1) from None
+        genesis = None if stored is not None else Genesis.from_json(dev_genesis(
+            accounts, chain_id=args.chain_id or DEV_CHAIN_ID, balance_wei=balance * AZR, validator=validator))
+        return open_chain(datadir, genesis), build_dev_chain
     except ChainError as exc:
         raise DevStartError(str(exc)) from None
     except OSError as exc:
         if "lock" in str(exc).lower():
             raise DevStartError(f"{datadir} is in use by another azora process (its database is locked)") from None
         raise
-    managed = ManagedAccounts(accounts)
-    backend = Backend(chain, rpc_limits=_rpc_limits(args), refuse_below_base_fee=True)
-    producer = build_dev_chain(backend, bytes(validator.key), args.block_time)
-    context = NodeContext(dev=True, accounts=managed, coinbase=coinbase, consensus=producer.host,
-                          validator_sets=producer.host.validator_sets)
-    namespaces = build_namespaces(backend, context, producer=producer, fork_url=args.fork_url)
 
-    def banner() -> None:
-        lines = ["", "Azora dev chain", "", "Available Accounts", "=================="]
-        for i, a in enumerate(accounts):
-            lines.append(f"({i}) {a.address} ({balance} AZR)")
-        lines += ["", "Private Keys", "=================="]
-        for i, a in enumerate(accounts):
-            lines.append(f"({i}) 0x{a.key.hex().removeprefix('0x')}")
-        lines += ["", "Wallet", "==================", f"Mnemonic:          {mnemonic}",
-                  "Derivation path:   m/44'/60'/0'/0/", "",
-                  f"Chain ID:          {chain.chain_id}", f"Datadir:           {datadir}",
-                  f"Coinbase:          {Account.from_key(validator.key).address} (the dev validator)",
-                  f"Block time:        {args.block_time or 'automine'}", "",
-                  f"Listening on {args.http_addr}:{args.http_port}", ""]
-        print("\n".join(lines), flush=True)
+
+def dev_banner(accounts: list[Any], balance: int, mnemonic: str, chain_id: int, datadir: Path, coinbase: str,
+               args: argparse.Namespace) -> str:
+    """What ``azora dev`` prints once it listens (anvil's layout)."""
+    lines = ["", "Azora dev chain", "", "Available Accounts", "=================="]
+    lines += [f"({i}) {a.address} ({balance} AZR)" for i, a in enumerate(accounts)]
+    lines += ["", "Private Keys", "=================="]
+    lines += [f"({i}) 0x{a.key.hex().removeprefix('0x')}" for i, a in enumerate(accounts)]
+    lines += ["", "Wallet", "==================", f"Mnemonic:          {mnemonic}",
+              "Derivation path:   m/44'/60'/0'/0/", "",
+              f"Chain ID:          {chain_id}", f"Datadir:           {datadir}",
+              f"Coinbase:          {coinbase} (the dev validator)",
+              f"Block time:        {args.block_time or 'automine'}", "",
+              f"Listening on {args.http_addr}:{args.http_port}", ""]
+    return "\n".join(lines)
+
+
+def serve_dev(args: argparse.Namespace, backend: Any, context: Any, namespaces: dict[str, Any], producer: Any,
+              banner: str) -> int:
+    """Run until SIGTERM/SIGINT; the port taken between the check and the bind is one line."""
+    from node.service import RpcSettings, run_services
 
     failure: list[BaseException] = []
     try:
         rpc = RpcSettings(args.http_addr, args.http_port, tuple(args.cors.split(",")), args.rate_limit)
         trio.run(partial(run_services, backend, context, namespaces, rpc, producer=producer,
-                         on_listening=banner))
-    except* OSError as group:    # the port taken between the check and the bind
+                         on_listening=lambda: print(banner, flush=True)))
+    except* OSError as group:
         failure.extend(_leaves(group))
     finally:
         backend.close()
