@@ -49,3 +49,32 @@ def test_each_mined_transaction_is_printed_with_its_outcome(start_azora, tmp_pat
         block = log[log.index(tx.to_0x_hex()):]
         assert f"Gas used: {receipt.gasUsed}\n    Status: failed\n    {line}" in block, block[:400]
         assert "Contract created" not in block.split("Block Number")[0]
+
+
+# STATICCALLs Hardhat's console address with its calldata: CALLDATACOPY(0, 0, size),
+# STATICCALL(gas, console, 0, size, 0, 0), POP, STOP.
+CONSOLE_RUNTIME = "3660006000376000600036600073000000000000000000636f6e736f6c652e6c6f675afa5000"
+CONSOLE_INIT = "0x6026600c60003960266000f3" + CONSOLE_RUNTIME
+
+
+def test_console_log_calls_are_printed_before_their_transaction(start_azora, tmp_path):
+    from eth_utils import keccak
+
+    node = start_azora("dev", "--datadir", str(tmp_path / "chain"))
+    w3 = Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 60}))
+    sender = w3.eth.accounts[1]
+    logger = w3.eth.wait_for_transaction_receipt(
+        w3.eth.send_transaction({"from": sender, "data": CONSOLE_INIT}), timeout=30).contractAddress
+    calls = {  # Vyper's print(..., hardhat_compat=True) and Solidity's console.log encode alike
+        "0x" + (keccak(b"log(string,uint256)")[:4] + encode(["string", "uint256"], ["total is", 42])).hex():
+            "console.log: total is 42",
+        "0x" + (keccak(b"log(string,address,bool)")[:4] + encode(["string", "address", "bool"],
+                                                                  ["owner", sender, True])).hex():
+            f"console.log: owner {sender} true",
+        "0x" + (keccak(b"log(uint)")[:4] + encode(["uint256"], [7])).hex(): "console.log: 7",
+    }
+    for payload, line in calls.items():
+        tx = w3.eth.send_transaction({"from": sender, "to": logger, "data": payload, "gas": 100_000})
+        assert w3.eth.wait_for_transaction_receipt(tx, timeout=30).status == 1
+        log = wait_for_log(node, f"Transaction: {tx.to_0x_hex()}")
+        assert f"{line}\n    Transaction: {tx.to_0x_hex()}" in log, log[-1500:]
