@@ -78,3 +78,33 @@ def test_console_log_calls_are_printed_before_their_transaction(start_azora, tmp
         assert w3.eth.wait_for_transaction_receipt(tx, timeout=30).status == 1
         log = wait_for_log(node, f"Transaction: {tx.to_0x_hex()}")
         assert f"{line}\n    Transaction: {tx.to_0x_hex()}" in log, log[-1500:]
+
+
+PRINTING = '''# pragma version 0.4.3
+total: public(uint256)
+
+@external
+def add(amount: uint256):
+    self.total += amount
+    print("total is", self.total, hardhat_compat=True)
+'''
+
+
+def test_vyper_print_with_hardhat_compat_is_printed(start_azora, tmp_path):
+    import warnings
+
+    import vyper
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")          # vyper: "print should only be used for debugging"
+        out = vyper.compile_code(PRINTING, output_formats=["abi", "bytecode"])
+    node = start_azora("dev", "--datadir", str(tmp_path / "chain"))
+    w3 = Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 60}))
+    factory = w3.eth.contract(abi=out["abi"], bytecode=out["bytecode"])
+    sender = w3.eth.accounts[1]
+    address = w3.eth.wait_for_transaction_receipt(factory.constructor().transact({"from": sender}),
+                                                  timeout=30).contractAddress
+    tx = w3.eth.contract(address=address, abi=out["abi"]).functions.add(42).transact({"from": sender})
+    w3.eth.wait_for_transaction_receipt(tx, timeout=30)
+    log = wait_for_log(node, f"Transaction: {tx.to_0x_hex()}")
+    assert f"console.log: total is 42\n    Transaction: {tx.to_0x_hex()}" in log
