@@ -45,6 +45,8 @@ def test_an_impersonated_address_sends_without_its_key(w3, dev_node):
     assert refused["message"] == "unknown account"
     assert dev_node.rpc("hardhat_impersonateAccount", [stranger])["result"] is True
     w3.eth.wait_for_transaction_receipt(w3.eth.send_transaction({"from": stranger, "to": receiver, "value": 1}))
+    legacy = w3.eth.send_transaction({"from": stranger, "to": receiver, "value": 1, "gasPrice": 3 * 10**9})
+    assert w3.eth.wait_for_transaction_receipt(legacy).effectiveGasPrice == 3 * 10**9   # a gas price pays as set
 
     # anvil_autoImpersonateAccount: any address, until switched off.
     other = Account.create().address
