@@ -26,9 +26,11 @@ from wallet.validator import add_validator_commands, cmd_validator
 AZR = 10**18
 DEV_CHAIN_ID = 1337
 DEV_BALANCE = 10_000     # AZR per dev account
-# The dev validator's key: outside the dev accounts' path, so the coinbase (the proposer) is no
-# dev account and fees and rewards never flow back to one (anvil and Hardhat do the same).
-DEV_VALIDATOR_PATH = "m/44'/60'/1'/0/0"
+# The dev validator's key: an index far past the dev accounts', so the coinbase (the proposer)
+# is no dev account and fees and rewards never flow back to one (anvil and Hardhat do the
+# same); `azora wallet import --index 1000` gives its keystore.
+DEV_VALIDATOR_INDEX = 1000
+DEV_VALIDATOR_PATH = f"m/44'/60'/0'/0/{DEV_VALIDATOR_INDEX}"
 
 
 def _add_rpc_flags(parser: argparse.ArgumentParser, default_port: int = 8545) -> None:

@@ -41,6 +41,7 @@ def test_account_0_pays_exactly_value_and_gas_the_coinbase_is_no_dev_account(sta
     first, receiver = w3.eth.accounts[0], w3.eth.accounts[1]
     coinbase = Web3.to_checksum_address(node.rpc("eth_coinbase")["result"])
     assert coinbase not in w3.eth.accounts
+    assert coinbase == "0x6D58073AeeB28068c5925D618DA9f4c4F35727b3"     # index 1000 of the mnemonic
     start = w3.eth.get_balance(first)
     receipt = w3.eth.wait_for_transaction_receipt(
         w3.eth.send_transaction({"from": first, "to": receiver, "value": 12345}), timeout=30)
