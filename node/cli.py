@@ -192,8 +192,11 @@ def _run_dev(args: argparse.Namespace, datadir: Path) -> int:
     stored = read_json(datadir / GENESIS_FILE)
     balance = dev_balance(args, stored, accounts)
     validator = dev_validator(mnemonic, stored, accounts)
+    chain, build_producer = open_dev_chain(args, datadir, stored, accounts,
+                                           bytes.fromhex(validator.address[2:]), balance)
+    if args.fork_url:   # a fork's datadir has no genesis file: its validator-set record tells
+        validator = recorded_validator(chain, [validator, *accounts[:1]]) or validator
     coinbase = bytes.fromhex(validator.address[2:])
-    chain, build_producer = open_dev_chain(args, datadir, stored, accounts, coinbase, balance)
     backend = Backend(chain, rpc_limits=_rpc_limits(args), refuse_below_base_fee=True)
     producer = build_producer(backend, bytes(validator.key), args.block_time)
     context = NodeContext(dev=True, accounts=ManagedAccounts(accounts), coinbase=coinbase, consensus=producer.host,
@@ -315,6 +318,19 @@ def dev_datadir_conflict(genesis: dict[str, Any], chain_id: int | None, balance_
                 return (f"holds a chain whose dev account {address} started with {stored / AZR:g} AZR, not "
                         f"--balance {balance_wei // AZR}: drop --balance or use another --datadir")
     return None
+
+
+def recorded_validator(chain: Any, candidates: list[Any]) -> Any | None:
+    """The candidate the validator set recorded for the chain's next height names: a fork made
+    before the dev validator had its own key goes on signing as account 0."""
+    from kernel.schema import make_validator_set_key
+    from node.validators import decode_validator_set
+
+    raw = chain.get_aux(make_validator_set_key(chain.head.block_number + 1))
+    if raw is None:
+        return None
+    members = {v.address for v in decode_validator_set(raw).validators}
+    return next((c for c in candidates if bytes.fromhex(c.address[2:]) in members), None)
 
 
 def dev_validator(mnemonic: str, genesis: dict[str, Any] | None, accounts: list[Any]) -> Any:

@@ -92,3 +92,31 @@ def test_a_temporary_datadir_is_removed_at_exit(start_azora):
     assert datadir.exists()
     assert node.stop() == 0
     assert not datadir.exists()
+
+
+def test_a_fork_made_when_account_0_signed_goes_on_signing_as_account_0(start_azora, tmp_path, dev_accounts):
+    """A fork's datadir has no genesis file: the validator-set records say who signs."""
+    from eth_utils import to_canonical_address
+
+    from consensus.validator_set import new_validator_set
+    from kernel.db import LevelDB
+    from kernel.schema import make_validator_set_key
+    from node.validators import encode_validator_set
+
+    remote = start_azora("dev", "--datadir", str(tmp_path / "remote"))
+    datadir = tmp_path / "fork"
+    fork = start_azora("dev", "--fork-url", remote.url, "--datadir", str(datadir))
+    fork.rpc("evm_mine", [{"blocks": "0x2"}])
+    head = int(fork.rpc("eth_blockNumber")["result"], 16)
+    assert fork.stop() == 0
+    # What the fork's records held when the dev validator was account 0.
+    db = LevelDB(datadir / "chaindata")
+    old_set = encode_validator_set(new_validator_set([(to_canonical_address(dev_accounts[0].address), 1)]))
+    for height in range(head - 2, head + 2):
+        db[make_validator_set_key(height)] = old_set
+    db.close()
+
+    fork = start_azora("dev", "--fork-url", remote.url, "--datadir", str(datadir))
+    assert fork.rpc("eth_coinbase")["result"] == dev_accounts[0].address.lower()
+    fork.rpc("evm_mine")
+    assert int(fork.rpc("eth_blockNumber")["result"], 16) == head + 1
