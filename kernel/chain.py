@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from eth.abc import (
     AtomicDatabaseAPI, BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI, StateAPI,
@@ -152,12 +152,16 @@ class Chain:
         gas_limit: int | None = None,
         parent: BlockHeaderAPI | None = None,
         system_calls: Sequence[tuple[bytes, bytes]] = (),
+        base_fee_per_gas: int | None = None,
+        edit_state: Callable[[StateAPI], None] | None = None,
     ) -> "PendingBlock":
         """Build a block from ``transactions`` in order, without writing it.
 
         Invalid transactions (bad nonce, no funds, ...) are left out with their reason, and
         ones that no longer fit the block's gas are deferred. ``system_calls`` (to, data) run
         first, from the system address, as the consensus rules require for this block.
+        A dev chain may set the block's ``base_fee_per_gas`` and ``edit_state`` before the
+        transactions run (anvil's helpers); such a block is not one another node re-executes.
         """
         pending = self.db.pending_batch()
         parent = parent or self.head
@@ -166,13 +170,20 @@ class Chain:
         header = self.create_child_header(
             parent, timestamp=timestamp, coinbase=coinbase, mix_hash=mix_hash,
             extra_data=extra_data, gas_limit=gas_limit or parent.gas_limit)
+        if base_fee_per_gas is not None:
+            header = header.copy(base_fee_per_gas=base_fee_per_gas)
         vm = self.vm_at(header, pending.db)
         vm.system_calls = tuple(system_calls)
         vm.block_preprocessing(vm.get_block())
+        if edit_state is not None:
+            edit_state(vm.state)
         included, receipts, rejected, deferred = self._apply(vm, header, transactions)
         filled = vm.set_block_transactions_and_withdrawals(
             vm.get_block(), vm.get_header(), included, receipts)
-        block = vm.mine_block(filled).block
+        if base_fee_per_gas is None:
+            block = vm.mine_block(filled).block
+        else:   # py-evm's header validation would refuse the base fee the dev chain chose
+            block = vm.finalize_block(vm.pack_block(filled)).block
         result = BuildResult(block, tuple(receipts), tuple(rejected), tuple(deferred))
         return PendingBlock(result, pending)
 

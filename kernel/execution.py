@@ -371,8 +371,9 @@ class CallExecutor:
         return self.chain.vm_at(header, db, vm_class=vm_class)
 
     def _transaction(self, vm: VirtualMachineAPI, message: CallMessage, gas: int) -> SpoofTransaction:
-        state = vm.state
-        nonce = message.nonce if message.nonce is not None else state.get_nonce(message.sender)
+        # geth skips nonce checks in calls and estimates: the call object's nonce (ethers sends
+        # one, often stale) never refuses a run; the account's own nonce is the one used.
+        nonce = vm.state.get_nonce(message.sender)
         builder = vm.get_transaction_builder()
         to = message.to or b""
         base_fee = getattr(vm.get_header(), "base_fee_per_gas", None)

@@ -647,6 +647,8 @@ class ReplaySource(Protocol):
 
     def block_of(self, header: BlockHeaderAPI) -> BlockAPI: ...
 
+    def senders_of(self, header: BlockHeaderAPI) -> list[bytes]: ...
+
 
 SystemCallsFor = Callable[[BlockAPI], Sequence[tuple[bytes, bytes]]]
 
@@ -716,6 +718,10 @@ class TracingEngine(CallExecutor):
             raise TraceError("genesis is not traceable")
         parent = self.replay_source.header_by_hash(header.parent_hash)
         block = self.replay_source.block_of(header)
+        for tx, sender in zip(block.transactions, self.replay_source.senders_of(header)):
+            # The stored senders, not recovery: a dev chain's impersonated transactions carry
+            # no signature of theirs (py-evm caches ``sender`` in the instance).
+            tx.__dict__["sender"] = sender
         vm_class = self.replay_source.vm_class_for(header.block_number, header.timestamp)
         vm = self.replay_source.vm_at(header.copy(state_root=parent.state_root),
                                       vm_class=tracing_vm_class(vm_class))

@@ -90,6 +90,8 @@ class Backend:
         self.on_new_block: list[Callable[[BlockAPI], None]] = [forget_trie_node_cache]
         self._head_accounts: _HeadAccounts | None = None
         self._next_base_fee: tuple[bytes, int] | None = None   # (head hash, its child's base fee)
+        # A dev chain's anvil_setNextBlockBaseFeePerGas: the next block's base fee, until it is in.
+        self.next_base_fee_override: int | None = None
         self.decoder = TxDecoder()
         self._warm = threading.local()   # per RPC thread: a batch's transactions, decoded ahead
 
@@ -243,6 +245,8 @@ class Backend:
     def next_base_fee(self) -> int:
         """The base fee of the block after the head (computed once per head: admission asks
         for every transaction)."""
+        if self.next_base_fee_override is not None:
+            return self.next_base_fee_override
         head = self.view.head
         cached = self._next_base_fee
         if cached is None or cached[0] != head.hash:

@@ -2,16 +2,20 @@
 from __future__ import annotations
 
 import argparse
-import logging
+import errno
+import json
+import shutil
 import sys
 import tempfile
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import trio
 
 from kernel.genesis import Genesis
 from node.config import RpcLimits, parse_duration
+from node.log_setup import add_logging_flags, add_logging_flags_to_subcommands, configure_logging
 from oracle.cli import add_oracle_commands, cmd_courses, cmd_oracle
 from wallet.cli import add_wallet_commands, cmd_wallet
 from wallet.credentials import add_credential_commands, cmd_credential
@@ -20,6 +24,13 @@ from wallet.status import add_status_commands, cmd_status
 from wallet.validator import add_validator_commands, cmd_validator
 
 AZR = 10**18
+DEV_CHAIN_ID = 1337
+DEV_BALANCE = 10_000     # AZR per dev account
+# The dev validator's key: an index far past the dev accounts', so the coinbase (the proposer)
+# is no dev account and fees and rewards never flow back to one (anvil and Hardhat do the
+# same); `azora wallet import --index 1000` gives its keystore.
+DEV_VALIDATOR_INDEX = 1000
+DEV_VALIDATOR_PATH = f"m/44'/60'/0'/0/{DEV_VALIDATOR_INDEX}"
 
 
 def _add_rpc_flags(parser: argparse.ArgumentParser, default_port: int = 8545) -> None:
@@ -73,7 +84,7 @@ def _rpc_limits(args: argparse.Namespace, base: RpcLimits | None = None) -> RpcL
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="azora", description="Azora full node")
-    parser.add_argument("--log-level", default="INFO")
+    add_logging_flags(parser, default=True)
     sub = parser.add_subparsers(dest="command", required=True)
 
     dev = sub.add_parser("dev", help="run a one-validator development chain")
@@ -83,8 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="seconds between blocks (default: a block as soon as a tx arrives)")
     dev.add_argument("--accounts", type=int, default=10)
     dev.add_argument("--mnemonic", default=None)
-    dev.add_argument("--chain-id", type=int, default=1337)
-    dev.add_argument("--balance", type=int, default=10_000, help="AZR per dev account")
+    dev.add_argument("--chain-id", type=int, default=None,
+                     help=f"chain id of a new chain (default {DEV_CHAIN_ID}); a --datadir keeps its own")
+    dev.add_argument("--balance", type=int, default=None,
+                     help=f"AZR per dev account on a new chain (default {DEV_BALANCE}); a --datadir keeps its own")
     dev.add_argument("--fork-url", help="run on a copy of this JSON-RPC node's state, read lazily and cached")
     dev.add_argument("--fork-block-number", type=int, help="the remote's block to fork at (default: its head)")
 
@@ -147,15 +160,13 @@ def build_parser() -> argparse.ArgumentParser:
     srv = sub.add_parser("serve", help="serve JSON-RPC over an existing datadir, producing no blocks")
     srv.add_argument("--datadir", type=Path, required=True)
     _add_rpc_flags(srv)
+    add_logging_flags_to_subcommands(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)-5s %(name)s: %(message)s")
-    for noisy in ("eth", "trie", "hypercorn.error", "hypercorn.access"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+    configure_logging(args.log_level, args.log_format)
     command = {"dev": cmd_dev, "import": cmd_import, "export": cmd_export, "serve": cmd_serve,
                "contracts": cmd_contracts, "node": cmd_node, "testnet": cmd_testnet,
                "wallet": cmd_wallet, "credential": cmd_credential, "dao": cmd_dao, "validator": cmd_validator,
@@ -167,62 +178,191 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_dev(args: argparse.Namespace) -> int:
+    """``azora dev``; a startup failure (busy port, locked or mismatched datadir) is one line."""
+    temporary = args.datadir is None
+    datadir = args.datadir or Path(tempfile.mkdtemp(prefix="azora-dev-"))
+    try:
+        return _run_dev(args, datadir)
+    except DevStartError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.status
+    finally:
+        if temporary:   # a chain nobody can restart: anvil's are in memory
+            shutil.rmtree(datadir, ignore_errors=True)
+
+
+class DevStartError(Exception):
+    """``azora dev`` cannot start; the message is one line for the user."""
+
+    def __init__(self, message: str, status: int = 2) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _run_dev(args: argparse.Namespace, datadir: Path) -> int:
     from node.accounts import DEV_MNEMONIC, ManagedAccounts, derive_accounts
     from node.backend import Backend
     from node.context import NodeContext
-    from node.service import (
-        RpcSettings, build_dev_chain, build_namespaces, dev_genesis, open_chain, run_services,
-    )
+    from node.service import GENESIS_FILE, build_namespaces
 
-    datadir = args.datadir or Path(tempfile.mkdtemp(prefix="azora-dev-"))
+    check_port_free(args.http_addr, args.http_port)
     mnemonic = args.mnemonic or DEV_MNEMONIC
     accounts = derive_accounts(mnemonic, args.accounts)
-    validator = derive_accounts(mnemonic, 1)[0]   # the dev validator signs as account 0
+    stored = read_json(datadir / GENESIS_FILE)
+    balance = dev_balance(args, stored, accounts)
+    validator = dev_validator(mnemonic, stored, accounts)
+    chain, build_producer = open_dev_chain(args, datadir, stored, accounts,
+                                           bytes.fromhex(validator.address[2:]), balance)
+    if args.fork_url:   # a fork's datadir has no genesis file: its validator-set record tells
+        validator = recorded_validator(chain, [validator, *accounts[:1]]) or validator
     coinbase = bytes.fromhex(validator.address[2:])
-    genesis = None
-    if args.fork_url:
-        from node.fork import ForkError, build_fork_dev_chain, open_fork
-        try:
-            chain = open_fork(args.fork_url, args.fork_block_number, datadir, [a.address for a in accounts],
-                              args.balance * AZR)
-        except ForkError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 1
-        build_dev_chain = build_fork_dev_chain
-    else:
-        if not (datadir / "genesis.json").exists():
-            genesis = Genesis.from_json(dev_genesis(accounts, chain_id=args.chain_id,
-                                                    balance_wei=args.balance * AZR, validator=coinbase))
-        chain = open_chain(datadir, genesis)
-    managed = ManagedAccounts(accounts)
     backend = Backend(chain, rpc_limits=_rpc_limits(args), refuse_below_base_fee=True)
-    producer = build_dev_chain(backend, bytes(validator.key), args.block_time)
-    context = NodeContext(dev=True, accounts=managed, coinbase=coinbase, consensus=producer.host,
+    producer = build_producer(backend, bytes(validator.key), args.block_time)
+    context = NodeContext(dev=True, accounts=ManagedAccounts(accounts), coinbase=coinbase, consensus=producer.host,
                           validator_sets=producer.host.validator_sets)
-    namespaces = build_namespaces(backend, context, producer=producer)
+    namespaces = build_namespaces(backend, context, producer=producer, fork_url=args.fork_url)
+    banner = dev_banner(accounts, balance, mnemonic, chain.chain_id, datadir, validator.address, args)
+    return serve_dev(args, backend, context, namespaces, producer, banner)
 
-    def banner() -> None:
-        lines = ["", "Azora dev chain", "", "Available Accounts", "=================="]
-        for i, a in enumerate(accounts):
-            lines.append(f"({i}) {a.address} ({args.balance} AZR)")
-        lines += ["", "Private Keys", "=================="]
-        for i, a in enumerate(accounts):
-            lines.append(f"({i}) 0x{a.key.hex().removeprefix('0x')}")
-        lines += ["", "Wallet", "==================", f"Mnemonic:          {mnemonic}",
-                  "Derivation path:   m/44'/60'/0'/0/", "",
-                  f"Chain ID:          {chain.chain_id}", f"Datadir:           {datadir}",
-                  f"Block time:        {args.block_time or 'automine'}", "",
-                  f"Listening on {args.http_addr}:{args.http_port}", ""]
-        print("\n".join(lines), flush=True)
 
+def dev_balance(args: argparse.Namespace, stored: dict[str, Any] | None, accounts: list[Any]) -> int:
+    """AZR per dev account: the flag's (which must match a stored chain's), else the stored
+    chain's, else the default."""
+    if stored is not None and not args.fork_url:
+        conflict = dev_datadir_conflict(stored, args.chain_id, None if args.balance is None else args.balance * AZR,
+                                        [a.address for a in accounts])
+        if conflict:
+            raise DevStartError(f"{args.datadir} {conflict}")
+        if args.balance is None and accounts:
+            return stored_balance(stored, accounts[0].address) // AZR
+    return DEV_BALANCE if args.balance is None else int(args.balance)
+
+
+def open_dev_chain(args: argparse.Namespace, datadir: Path, stored: dict[str, Any] | None, accounts: list[Any],
+                   validator: bytes, balance: int) -> tuple[Any, Any]:
+    """The chain (new, stored or forked) and the function that builds its producer."""
+    from kernel.chain import ChainError
+    from node.service import build_dev_chain, dev_genesis, open_chain
+
+    try:
+        if args.fork_url:
+            from node.fork import ForkError, build_fork_dev_chain, open_fork
+            try:
+                return open_fork(args.fork_url, args.fork_block_number, datadir, [a.address for a in accounts],
+                                 balance * AZR), build_fork_dev_chain
+            except ForkError as exc:
+                raise DevStartError(str(exc), status=1) from None
+        genesis = None if stored is not None else Genesis.from_json(dev_genesis(
+            accounts, chain_id=args.chain_id or DEV_CHAIN_ID, balance_wei=balance * AZR, validator=validator))
+        return open_chain(datadir, genesis), build_dev_chain
+    except ChainError as exc:
+        raise DevStartError(str(exc)) from None
+    except OSError as exc:
+        if "lock" in str(exc).lower():
+            raise DevStartError(f"{datadir} is in use by another azora process (its database is locked)") from None
+        raise
+
+
+def dev_banner(accounts: list[Any], balance: int, mnemonic: str, chain_id: int, datadir: Path, coinbase: str,
+               args: argparse.Namespace) -> str:
+    """What ``azora dev`` prints once it listens (anvil's layout)."""
+    lines = ["", "Azora dev chain", "", "Available Accounts", "=================="]
+    lines += [f"({i}) {a.address} ({balance} AZR)" for i, a in enumerate(accounts)]
+    lines += ["", "Private Keys", "=================="]
+    lines += [f"({i}) 0x{a.key.hex().removeprefix('0x')}" for i, a in enumerate(accounts)]
+    lines += ["", "Wallet", "==================", f"Mnemonic:          {mnemonic}",
+              "Derivation path:   m/44'/60'/0'/0/", "",
+              f"Chain ID:          {chain_id}", f"Datadir:           {datadir}",
+              f"Coinbase:          {coinbase} (the dev validator)",
+              f"Block time:        {args.block_time or 'automine'}", "",
+              f"Listening on {args.http_addr}:{args.http_port}", ""]
+    return "\n".join(lines)
+
+
+def serve_dev(args: argparse.Namespace, backend: Any, context: Any, namespaces: dict[str, Any], producer: Any,
+              banner: str) -> int:
+    """Run until SIGTERM/SIGINT; the port taken between the check and the bind is one line."""
+    from node.service import RpcSettings, run_services
+
+    failure: list[BaseException] = []
     try:
         rpc = RpcSettings(args.http_addr, args.http_port, _split(args.cors) or (), args.rate_limit,
                           _split(args.vhosts) or ())
         trio.run(partial(run_services, backend, context, namespaces, rpc, producer=producer,
-                         on_listening=banner))
+                         on_listening=lambda: print(banner, flush=True)))
+    except* OSError as group:
+        failure.extend(_leaves(group))
     finally:
         backend.close()
+    if failure:
+        raise DevStartError(f"cannot serve JSON-RPC on {args.http_addr}:{args.http_port}: {failure[0]}")
     return 0
+
+
+def check_port_free(host: str, port: int) -> None:
+    """Fail before anything starts when another process listens on ``host:port``."""
+    import socket
+
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            reason = "address already in use" if exc.errno == errno.EADDRINUSE else exc.strerror
+            raise DevStartError(f"cannot listen on {host}:{port}: {reason} (choose another --http.port)") from None
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    try:
+        return dict(json.loads(path.read_text()))
+    except FileNotFoundError:
+        return None
+
+
+def stored_balance(genesis: dict[str, Any], address: str) -> int:
+    alloc = {a.lower(): v for a, v in genesis.get("alloc", {}).items()}
+    return int(alloc.get(address.lower(), {}).get("balance", "0x0"), 16)
+
+
+def dev_datadir_conflict(genesis: dict[str, Any], chain_id: int | None, balance_wei: int | None,
+                         addresses: list[str]) -> str | None:
+    """Why a dev datadir's chain does not match the flags given (None if it does): a restart
+    never silently ignores --chain-id or --balance."""
+    stored_id = int(genesis.get("config", {}).get("chainId", 0))
+    if chain_id is not None and chain_id != stored_id:
+        return f"holds chain id {stored_id}, not --chain-id {chain_id}: drop --chain-id or use another --datadir"
+    if balance_wei is not None:
+        for address in addresses:
+            stored = stored_balance(genesis, address)
+            if stored != balance_wei:
+                return (f"holds a chain whose dev account {address} started with {stored / AZR:g} AZR, not "
+                        f"--balance {balance_wei // AZR}: drop --balance or use another --datadir")
+    return None
+
+
+def recorded_validator(chain: Any, candidates: list[Any]) -> Any | None:
+    """The candidate the validator set recorded for the chain's next height names: a fork made
+    before the dev validator had its own key goes on signing as account 0."""
+    from kernel.schema import make_validator_set_key
+    from node.validators import decode_validator_set
+
+    raw = chain.get_aux(make_validator_set_key(chain.head.block_number + 1))
+    if raw is None:
+        return None
+    members = {v.address for v in decode_validator_set(raw).validators}
+    return next((c for c in candidates if bytes.fromhex(c.address[2:]) in members), None)
+
+
+def dev_validator(mnemonic: str, genesis: dict[str, Any] | None, accounts: list[Any]) -> Any:
+    """The dev validator's account: its own key, or account 0 for a datadir whose genesis
+    names it (chains made before the validator had its own key)."""
+    from eth_account import Account
+
+    own = Account.from_mnemonic(mnemonic, account_path=DEV_VALIDATOR_PATH)
+    named = [v.get("address", "").lower() for v in (genesis or {}).get("azora", {}).get("validators", [])]
+    if named and accounts and named[0] == accounts[0].address.lower():
+        return accounts[0]
+    return own
 
 
 def cmd_serve(args: argparse.Namespace) -> int:

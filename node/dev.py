@@ -12,10 +12,14 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import trio
+from eth.abc import BlockAPI, StateAPI
+from eth_typing import Address
 from eth_utils import to_checksum_address
 
 from node.accounts import ManagedAccounts
 from node.backend import Backend
+from node.dev_log import TransactionLog
+from node.services.block_production import BlockOverrides
 from node.services.consensus_host import ConsensusHost
 from node.rpc.errors import invalid_params, server_error
 from node.rpc.hexcodec import data, parse_address, parse_data, parse_quantity, quantity
@@ -47,14 +51,22 @@ def parse_timestamp(value: Any, name: str = "timestamp") -> int:
 
 
 class DevPolicy:
-    """When a dev chain makes blocks: as soon as transactions wait (automine), or every
-    ``block_time`` seconds; ``evm_mine`` forces one, with an optional timestamp."""
+    """When a dev chain makes blocks: as soon as transactions wait (automine), every
+    ``block_time`` seconds (interval mining), or only when asked (``evm_mine``, with an optional
+    timestamp); and what the dev helpers change in the block of a height (:meth:`overrides`)."""
 
     def __init__(self, block_time: float | None) -> None:
         self.block_time = block_time
+        self.automine = True
         self.time_offset = 0
         self.next_timestamp: int | None = None
         self.forced: list[int | None] = []       # timestamps of blocks evm_mine asked for
+        self.coinbase: bytes | None = None       # anvil_setCoinbase; None: the validator
+        self.next_base_fee: int | None = None    # anvil_setNextBlockBaseFeePerGas, one block
+        # State edits (anvil_setBalance, ...) by the height whose block applies them; heights
+        # built for edits alone leave the pool's transactions for the next block.
+        self._edits: dict[int, list[Callable[[StateAPI], None]]] = {}
+        self._edit_only: set[int] = set()
         self._wake = trio.Event()
         self._next_block_at: float | None = None
 
@@ -64,18 +76,26 @@ class DevPolicy:
     def is_awake(self) -> bool:
         return self._wake.is_set()
 
+    def set_block_time(self, block_time: float | None) -> None:
+        """Interval mining on (seconds) or off (None); the next block comes a full period later."""
+        self.block_time = block_time
+        self._next_block_at = None
+
     async def wait_for_next_height(self, backend: Backend) -> None:
-        if self.block_time:
-            if self._next_block_at is None:
-                self._next_block_at = trio.current_time() + self.block_time
-            # A fixed cadence: building time counts towards the period.
-            with trio.move_on_at(self._next_block_at):
-                while not self.forced:
+        while not self.forced:
+            if self.block_time:
+                now = trio.current_time()
+                if self._next_block_at is None:
+                    self._next_block_at = now + self.block_time
+                if now >= self._next_block_at:
+                    # A fixed cadence: building time counts towards the period.
+                    self._next_block_at = max(self._next_block_at + self.block_time, now)
+                    break
+                with trio.move_on_at(self._next_block_at):
                     await self._wait()
-            if not self.forced:
-                self._next_block_at = max(self._next_block_at + self.block_time, trio.current_time())
-        else:
-            while not self.forced and not backend.pool.pending_count:
+            elif self.automine and backend.pool.pending_count:
+                break
+            else:
                 await self._wait()
         if self.forced:
             explicit = self.forced.pop(0)
@@ -96,6 +116,33 @@ class DevPolicy:
             chosen = int(time.time()) + self.time_offset
         return max(chosen, parent_timestamp + 1)
 
+    def add_edit(self, height: int, edit: Callable[[StateAPI], None], *, edit_only: bool) -> None:
+        self._edits.setdefault(height, []).append(edit)
+        if edit_only:
+            self._edit_only.add(height)
+
+    def overrides(self, height: int) -> BlockOverrides:
+        edits = tuple(self._edits.get(height, ()))
+
+        def edit_state(state: StateAPI) -> None:
+            for edit in edits:
+                edit(state)
+        return BlockOverrides(coinbase=self.coinbase, base_fee_per_gas=self.next_base_fee,
+                              edit_state=edit_state if edits else None,
+                              include_transactions=height not in self._edit_only)
+
+    def block_committed(self, height: int) -> None:
+        """A block is in: its edits and the one-block base fee are spent."""
+        for done in [h for h in self._edits if h <= height]:
+            del self._edits[done]
+        self._edit_only = {h for h in self._edit_only if h > height}
+        self.next_base_fee = None
+
+    def forget_edits(self) -> None:
+        self._edits.clear()
+        self._edit_only.clear()
+        self.next_base_fee = None
+
 
 class DevChain:
     """``azora dev``: the consensus engine with the node's only validator, plus dev controls."""
@@ -111,7 +158,13 @@ class DevChain:
         # RPC worker threads take and revert snapshots concurrently: one at a time, so no two
         # snapshots share an id and a snapshot is consumed by exactly one revert.
         self._snapshots_lock = threading.Lock()
+        # One state edit at a time: each waits for the block that applies it.
+        self._edit_lock = threading.Lock()
+        self.impersonated = Impersonations()
+        self.base_number = int(backend.chain.genesis.header.get("block_number", 0))   # a fork's base
         backend.on_tx_added.append(self._on_tx_added)
+        backend.on_new_block.append(self._on_new_block)
+        backend.on_new_block.append(TransactionLog(backend.view))
 
     async def run(
         self, *,
@@ -126,20 +179,81 @@ class DevChain:
         # The wake-up is queued without waiting for the loop (an RPC thread blocked on it
         # per transaction stalled admission), and only once per burst (reading is_set() from
         # a thread is safe).
-        if self._token is not None and not self.policy.block_time and not self.policy.is_awake():
+        if self._token is not None and self.policy.automine and not self.policy.block_time \
+                and not self.policy.is_awake():
+            self._token.run_sync_soon(self.policy.wake)
+
+    def _on_new_block(self, block: BlockAPI) -> None:
+        self.policy.block_committed(block.number)
+        self.backend.next_base_fee_override = None
+
+    def _wake(self) -> None:
+        if self._token is not None:
             self._token.run_sync_soon(self.policy.wake)
 
     # -- dev controls, called from RPC worker threads -----------------------------------------
 
-    def mine(self, count: int, timestamp: int | None = None) -> None:
-        """Make ``count`` blocks now (empty if the pool is), the first at ``timestamp``."""
+    def mine(self, count: int, timestamp: int | None = None, interval: int | None = None) -> None:
+        """Make ``count`` blocks now (empty if the pool is), the first at ``timestamp``, each
+        ``interval`` seconds after the one before (when given)."""
+        if interval is not None:
+            head = self.backend.chain.head
+            first = timestamp if timestamp is not None else self.policy.timestamp(head.timestamp)
+            timestamps: list[int | None] = [first + index * interval for index in range(count)]
+        else:
+            timestamps = [timestamp] + [None] * (count - 1)
+
         async def mine_async() -> None:
             target = self.backend.chain.head.block_number + count
-            for index in range(count):
-                self.policy.forced.append(timestamp if index == 0 else None)
+            self.policy.forced.extend(timestamps)
             self.policy.wake()
             await self.host.wait_for_height(target)
         trio.from_thread.run(mine_async, trio_token=self._token)
+
+    def edit_state(self, edit: Callable[[StateAPI], None], touched: tuple[bytes, ...] = ()) -> None:
+        """Apply ``edit`` to the state in a block of its own, committed before this returns:
+        ``latest`` shows it at once and a restart keeps it (anvil edits its pending state
+        without a block). The pool re-reads the ``touched`` accounts (a nonce set lower)."""
+        with self._edit_lock:
+            height: list[int] = []
+
+            def queue() -> None:
+                height.append(self.backend.chain.head.block_number + 1)
+                self.policy.add_edit(height[0], edit, edit_only=True)
+
+            async def edit_async() -> None:
+                await self.host.exclusive(queue)
+                self.policy.forced.append(None)
+                self.policy.wake()
+                await self.host.wait_for_height(height[0])
+            trio.from_thread.run(edit_async, trio_token=self._token)
+            self.backend.pool.on_new_head([Address(a) for a in touched], self.backend.head_accounts())
+
+    def set_automine(self, enabled: bool) -> None:
+        self.policy.automine = enabled
+        self._wake()
+
+    def set_interval_mining(self, seconds: float | None) -> None:
+        self.policy.set_block_time(seconds)
+        self._wake()
+
+    def set_next_base_fee(self, base_fee: int) -> None:
+        self.policy.next_base_fee = base_fee
+        self.backend.next_base_fee_override = base_fee
+
+    def drop_transaction(self, tx_hash: bytes) -> bool:
+        return self.backend.pool.drop(tx_hash)
+
+    def reset(self) -> None:
+        """Back to the chain's first block (genesis, or a fork's base): blocks, pool,
+        snapshots, impersonations, the clock and the pending overrides."""
+        with self._snapshots_lock:
+            self._rewind(_Snapshot(self.base_number, 0))
+            self._snapshots.clear()
+        self.impersonated.clear()
+        self.policy.forget_edits()
+        self.policy.coinbase = None
+        self.backend.next_base_fee_override = None
 
     def snapshot(self) -> int:
         with self._snapshots_lock:
@@ -170,6 +284,32 @@ class DevChain:
         trio.from_thread.run(self.host.exclusive, rewind, trio_token=self._token)
 
 
+class Impersonations:
+    """Addresses whose transactions the dev chain accepts unsigned (anvil_impersonateAccount)."""
+
+    def __init__(self) -> None:
+        self._addresses: set[bytes] = set()
+        self._lock = threading.Lock()
+        self.every_address = False      # anvil_autoImpersonateAccount
+
+    def add(self, address: bytes) -> None:
+        with self._lock:
+            self._addresses.add(address)
+
+    def remove(self, address: bytes) -> None:
+        with self._lock:
+            self._addresses.discard(address)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._addresses.clear()
+        self.every_address = False
+
+    def __contains__(self, address: object) -> bool:
+        with self._lock:
+            return self.every_address or address in self._addresses
+
+
 class EvmAPI:
     """Dev-only ``evm_`` methods (hardhat/anvil names)."""
 
@@ -190,6 +330,20 @@ class EvmAPI:
 
     def snapshot(self) -> str:
         return quantity(self._p.snapshot())
+
+    def setAutomine(self, enabled: Any) -> None:
+        if not isinstance(enabled, bool):
+            raise invalid_params("invalid argument 0: automine must be true or false")
+        self._p.set_automine(enabled)
+
+    def setIntervalMining(self, milliseconds: Any) -> None:
+        """Hardhat's unit, milliseconds (anvil_setIntervalMining takes seconds); 0 stops it."""
+        if isinstance(milliseconds, bool) or not isinstance(milliseconds, (int, str)):
+            raise invalid_params("invalid argument 0: interval must be a number of milliseconds")
+        interval = milliseconds if isinstance(milliseconds, int) else parse_quantity(milliseconds, "interval")
+        if interval < 0:
+            raise invalid_params("invalid argument 0: interval must not be negative")
+        self._p.set_interval_mining(interval / 1000 or None)
 
     def revert(self, snapshot_id: Any) -> bool:
         return self._p.revert(parse_quantity(snapshot_id, "snapshot id"))
@@ -214,9 +368,11 @@ class DevSigningAPI:
     """eth_sendTransaction, eth_sign, eth_signTransaction, eth_signTypedData_v4 for the
     node's managed accounts (and personal_sign via :class:`PersonalAPI`)."""
 
-    def __init__(self, backend: Backend, accounts: ManagedAccounts) -> None:
+    def __init__(self, backend: Backend, accounts: ManagedAccounts,
+                 impersonated: "Impersonations | None" = None) -> None:
         self._b = backend
         self._accounts = accounts
+        self._impersonated = impersonated
 
     def _account(self, address: Any) -> Any:
         account = self._accounts.get(parse_address(address, "from"))
@@ -255,10 +411,21 @@ class DevSigningAPI:
         return out
 
     def sendTransaction(self, tx: Any) -> str:
+        sender = parse_address(tx.get("from"), "from") if isinstance(tx, dict) and "from" in tx else None
+        if sender is not None and self._impersonated is not None and sender in self._impersonated \
+                and self._accounts.get(sender) is None:
+            return self._send_impersonated(sender, tx)
         account = self._account(tx.get("from") if isinstance(tx, dict) else None)
         signed = account.sign_transaction(self._fill(tx))
         decoded = self._b.decode_transaction(bytes(signed.raw_transaction))
         return data(self._b.submit(decoded, len(signed.raw_transaction)))
+
+    def _send_impersonated(self, sender: bytes, tx: dict[str, Any]) -> str:
+        from node.dev_helpers import impersonated_transaction
+        head = self._b.chain.head
+        builder = self._b.chain.vm_class_for(head.block_number + 1, head.timestamp + 1).get_transaction_builder()
+        unsigned = impersonated_transaction(builder, self._fill(tx), sender)
+        return data(self._b.submit(unsigned, len(unsigned.encode())))
 
     def signTransaction(self, tx: Any) -> dict[str, Any]:
         account = self._account(tx.get("from") if isinstance(tx, dict) else None)

@@ -268,6 +268,17 @@ class TxPool:
             if tx.nonce in queue and queue[tx.nonce].hash == tx.hash:
                 del queue[tx.nonce]
 
+    def drop(self, tx_hash: bytes) -> bool:
+        """Remove one transaction (a dev chain's anvil_dropTransaction); its sender's later
+        ones wait in queued for the gap to fill. False if the pool does not hold it."""
+        with self._lock:
+            tx = self._by_hash.get(tx_hash)
+            if tx is None:
+                return False
+            self._remove(tx)
+            self._rebalance(tx.sender, self._base.get(tx.sender, 0))
+            return True
+
     def reset(self) -> None:
         with self._lock:
             self._pending.clear()

@@ -130,7 +130,7 @@ def validator_set_store(chain: Chain) -> ValidatorSetStore | None:
 
 
 def build_namespaces(backend: Backend, context: NodeContext, *,
-                     producer: DevChain | None = None) -> dict[str, Any]:
+                     producer: DevChain | None = None, fork_url: str | None = None) -> dict[str, Any]:
     """One object per JSON-RPC namespace (``eth`` is split over several classes)."""
     eth: list[Any] = [EthAPI(backend, context), EthExtraAPI(backend, coinbase=context.coinbase)]
     namespaces: dict[str, Any] = {
@@ -138,11 +138,14 @@ def build_namespaces(backend: Backend, context: NodeContext, *,
         "debug": DebugAPI(backend), "azora": AzoraAPI(backend, context),
     }
     if context.accounts is not None:
-        signing = DevSigningAPI(backend, context.accounts)
+        signing = DevSigningAPI(backend, context.accounts, producer.impersonated if producer else None)
         eth.append(signing)
         namespaces["personal"] = PersonalAPI(signing)
     if producer is not None:
+        from node.dev_helpers import AnvilAPI, HardhatAPI
         namespaces["evm"] = EvmAPI(producer)
+        namespaces["anvil"] = AnvilAPI(backend, producer, fork_url)
+        namespaces["hardhat"] = HardhatAPI(namespaces["anvil"])
     return namespaces
 
 

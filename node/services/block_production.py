@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Callable, Protocol
 
 import trio
+from eth.abc import StateAPI
 
 from consensus.block_rules import compute_mix_hash
 from consensus.config import TimeoutConfig, TimeoutKind
@@ -27,11 +29,26 @@ MIN_TXS_PER_BLOCK = 50
 INITIAL_TX_RATE = 200.0   # transactions/s before the first measured build
 
 
+@dataclass(frozen=True)
+class BlockOverrides:
+    """What a dev chain changes in the block it builds at a height (anvil's helpers: coinbase,
+    next base fee, state edits, a block without the pool's transactions); networks none."""
+
+    coinbase: bytes | None = None
+    base_fee_per_gas: int | None = None
+    edit_state: Callable[[StateAPI], None] | None = None
+    include_transactions: bool = True
+
+
+NO_OVERRIDES = BlockOverrides()
+
+
 class BlockPolicy(Protocol):
     """When the next height starts and which timestamp a proposer puts in its block."""
 
     async def wait_for_next_height(self, backend: Backend) -> None: ...
     def timestamp(self, parent_timestamp: int) -> int: ...
+    def overrides(self, height: int) -> BlockOverrides: ...
 
 
 class IntervalPolicy:
@@ -53,6 +70,9 @@ class IntervalPolicy:
     def timestamp(self, parent_timestamp: int) -> int:
         return max(parent_timestamp + 1, int(time.time()))
 
+    def overrides(self, height: int) -> BlockOverrides:
+        return NO_OVERRIDES
+
 
 class BlockBuilder:
     """Builds this validator's block from the pool, sized to what the others can re-execute."""
@@ -72,14 +92,17 @@ class BlockBuilder:
         head = self.chain.head
         parent_certificate = self.writer.head_certificate()
         pool = self.backend.pool
-        transactions = pool.select(self.backend.next_base_fee(), self.tx_limit(validator_set, round))
+        overrides = self.policy.overrides(head.block_number + 1)
+        transactions = pool.select(self.backend.next_base_fee(), self.tx_limit(validator_set, round)) \
+            if overrides.include_transactions else []
         extra_data = block_extra_data(self.validator_sets, head.block_number, parent_certificate)
         system_calls = reward_system_calls(self.chain, self.validator_sets, head.block_number + 1, extra_data)
         started = time.perf_counter()
         pending = await self.offload(lambda: self.chain.execute_transactions(
-            transactions, timestamp=self.policy.timestamp(head.timestamp), coinbase=coinbase,
-            mix_hash=compute_mix_hash(parent_certificate), extra_data=extra_data,
-            system_calls=system_calls))
+            transactions, timestamp=self.policy.timestamp(head.timestamp),
+            coinbase=overrides.coinbase or coinbase, mix_hash=compute_mix_hash(parent_certificate),
+            extra_data=extra_data, system_calls=system_calls, base_fee_per_gas=overrides.base_fee_per_gas,
+            edit_state=overrides.edit_state))
         elapsed = time.perf_counter() - started
         self.backend.timings.block_execution.labels("build").observe(elapsed)
         self.observe_build(len(transactions), elapsed)

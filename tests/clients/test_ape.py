@@ -146,3 +146,46 @@ def test_ape_deploys_calls_and_reads_reverts(ape_venv, dev_node, proxy, tmp_path
     assert {"eth_chainId", "eth_feeHistory", "eth_sendRawTransaction", "eth_getLogs",
             "eth_estimateGas"} <= asked, sorted(asked)
     assert {"debug_traceTransaction", "trace_transaction"} <= asked, sorted(asked)
+
+
+PLUGIN = Path(__file__).parent / "ape-azora"
+
+
+def install_plugin(venv: Path, tmp_path: Path) -> Path:
+    """ape-azora built from its source copy into a target directory (the cached venv stays as
+    its pins made it); on PYTHONPATH, ape finds it by its distribution name."""
+    source, target = tmp_path / "ape-azora-src", tmp_path / "ape-plugins"
+    shutil.copytree(PLUGIN, source, ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    subprocess.run([str(venv / "bin" / "pip"), "install", "-q", "--disable-pip-version-check", "--no-deps",
+                    "--no-build-isolation", "--no-index", "--target", str(target), str(source)],
+                   check=True, capture_output=True, timeout=300)
+    return target
+
+
+@pytest.mark.timeout(900)
+def test_ape_dev_helpers_through_the_azora_provider(ape_venv, dev_node, tmp_path):
+    """set_balance, chain.mine, impersonation, snapshots and return_value, which ape's node
+    provider leaves unimplemented (APINotImplementedError), through the ape-azora plugin."""
+    project = ape_project(tmp_path, dev_node.url)
+    config = project / "ape-config.yaml"
+    config.write_text(config.read_text().replace("default_provider: node", "default_provider: azora")
+                      .replace("\nnode:\n", "\nazora:\n"))
+    env = client_env(ape_venv, tmp_path / "ape-data")
+    env["PYTHONPATH"] = str(install_plugin(ape_venv, tmp_path))
+    run = subprocess.run([str(ape_venv / "bin" / "ape"), "run", "azora_helpers",
+                          "--network", "ethereum:azora-dev:azora"],
+                         cwd=project, env=env, capture_output=True, text=True, timeout=300)
+    output = run.stdout + run.stderr
+    assert run.returncode == 0, output[-4000:]
+    lines = [line for line in run.stdout.splitlines() if line.startswith("AZORA_RESULT ")]
+    assert lines, output[-4000:]
+    out = json.loads(lines[-1].removeprefix("AZORA_RESULT "))
+
+    stranger = "0x00000000000000000000000000000000000A20aa"
+    assert out["provider"] == "azora"
+    assert int(out["balance"]) == 5 * 10**18
+    assert out["mined"] == 3
+    assert out["transferStatus"] == 1 and out["transferSender"] == stranger
+    assert out["addStatus"] == 1 and out["addEvents"] == [[stranger, 5]]
+    assert out["returnValue"] == 5
+    assert out["totalAfterRestore"] == 5

@@ -86,7 +86,8 @@ def test_dev_validator_earns_and_claims_epoch_rewards(start_azora, tmp_path):
     w3 = Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 120}))
     registry = w3.eth.contract(address=node.rpc("azora_nodeInfo")["result"]["contracts"]["ValidatorRegistry"],
                                abi=load_artifact("ValidatorRegistry")["abi"])
-    validator = w3.eth.accounts[0]
+    validator = w3.to_checksum_address(node.rpc("azora_nodeInfo")["result"]["consensus"]["validator"])
+    assert validator not in w3.eth.accounts        # the dev validator has its own key
     assert registry.functions.rewards(validator).call() == 0
     node.rpc("evm_mine", [{"blocks": hex(101)}])        # epoch 0 (blocks 1..100) and block 101
     assert w3.eth.block_number == 101

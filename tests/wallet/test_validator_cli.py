@@ -14,7 +14,8 @@ from learner_chain import (
     AZR, MNEMONIC, advance_time, azora, execute_proposal, sign_completion_bundle, system_contract, write_json,
 )
 
-DEV_VALIDATOR = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"   # dev account 0
+DEV_VALIDATOR = "0x6D58073AeeB28068c5925D618DA9f4c4F35727b3"   # index 1000: no dev account
+DEV_VALIDATOR_INDEX = "1000"
 EPOCH = 100                                                    # dev epoch length in blocks
 
 
@@ -26,7 +27,7 @@ def env(tmp_path_factory, dev_node, w3):
     (home / "words").write_text(MNEMONIC)
     keys = str(home / "keys")
     dev = azora("wallet", "import", "--keystore-dir", keys, "--mnemonic-file", str(home / "words"),
-                "--index", "0", "--password-file", str(home / "pw"), "--json")
+                "--index", DEV_VALIDATOR_INDEX, "--password-file", str(home / "pw"), "--json")
     operator = azora("wallet", "new", "--keystore-dir", keys, "--password-file", str(home / "pw"), "--json")
     assert dev.returncode == 0 and operator.returncode == 0, dev.stderr + operator.stderr
     address = json.loads(operator.stdout)["address"]
