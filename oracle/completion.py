@@ -8,6 +8,7 @@ with v in {27, 28} and low s, as the contract (snekmate's ecdsa) accepts them.
 from __future__ import annotations
 
 from dataclasses import astuple, dataclass
+from functools import cached_property
 from typing import Any, Iterable, Mapping
 
 from eth_abi import encode
@@ -36,7 +37,7 @@ class Domain:
     chain_id: int
     contract: str
 
-    @property
+    @cached_property
     def separator(self) -> bytes:
         return keccak(encode(
             ["bytes32", "bytes32", "bytes32", "uint256", "address"],
