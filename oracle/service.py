@@ -537,17 +537,23 @@ async def run_oracle(
         for payload in outbox.payloads:
             send.send_nowait(payload)
 
+    accepted: dict[bytes, Attestation] = {}   # payload -> what the validator decoded, for the handler
+
     def validate(_peer: Any, payload: bytes) -> ValidationResult:
-        verdict, _, reason = oracle.check_gossip(payload)
+        verdict, att, reason = oracle.check_gossip(payload)
         if verdict != ACCEPT:
             logger.info("attestation %s: %s", verdict, reason)
+        elif att is not None:
+            if len(accepted) >= 4096:   # handlers that never came (a duplicate, say): start over
+                accepted.clear()
+            accepted[payload] = att
         return {ACCEPT: ValidationResult.ACCEPT, IGNORE: ValidationResult.IGNORE}.get(verdict, ValidationResult.REJECT)
 
     attestations_send, attestations_receive = trio.open_memory_channel[Attestation](4096)
 
     async def on_attestation(message: Any) -> None:
-        # the topic validator accepted it: decoding again is all that is left to do
-        att = decode_attestation(message.payload)
+        # the topic validator accepted it (and decoded it: decoding is most of checking)
+        att = accepted.pop(message.payload, None) or decode_attestation(message.payload)
         if att.signer != oracle.address:
             await attestations_send.send(att)
 
