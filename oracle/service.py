@@ -83,12 +83,12 @@ class Oracle:
         """
         unknown = [s for s in statements if self.store.get(s["id"]) is None]
         checked = dict(zip([s["id"] for s in unknown], self.check_statements(unknown)))
+        rules = self.chain.rules()
+        deadline = self.chain.now() + self.config.deadline_seconds
         with self.lock:
             fresh = self._screen(statements, checked)
             if not fresh:
                 return [statement["id"] for statement in statements]
-            rules = self.chain.rules()
-            deadline = self.chain.now() + self.config.deadline_seconds
             records = [self._signed_record(statement, completion_for(
                 statement, oracle_set_version=rules.oracle_set_version, deadline=deadline), origin="local")
                 for statement in fresh]
