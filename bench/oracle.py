@@ -74,8 +74,12 @@ def erc20_rate(node: DevNode, count: int) -> float:
 
 
 def free_base_port() -> int:
+    """A base port b for `azora oracle init --base-port b` (three members): b..b+2 (xAPI) and
+    b+100..b+102 (p2p) free, below the ephemeral range (32768+): a member that restarts must
+    find its port not taken by some client's outgoing connection. The one copy: the oracle
+    tests use it too."""
     for _ in range(200):
-        base = random.randrange(20_000, 32_000)   # below the ephemeral range
+        base = random.randrange(20_000, 32_000)
         try:
             for port in [base + i for i in range(3)] + [base + 100 + i for i in range(3)]:
                 with socket.socket() as s:

@@ -2,25 +2,32 @@
 claim rules of ProofOfKnowledge, and the transactions the oracle pays for."""
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import requests
 from eth_account.signers.local import LocalAccount
+from eth_abi import decode
 from eth_typing import HexStr
 from eth_utils import keccak, to_checksum_address
+from eth_utils.abi import function_abi_to_4byte_selector, get_abi_output_types
 from web3 import Web3
 from web3.exceptions import ContractLogicError, Web3RPCError
+from web3.types import RPCEndpoint
 
 from contracts.build import load_artifact
 from oracle.completion import Completion, Domain
 
-ZERO_KEY = b"\x00" * 32
 CLAIM_NONE, CLAIM_PENDING, CLAIM_CHALLENGED, CLAIM_REJECTED, CLAIM_FINALIZED, CLAIM_CLAWED_BACK = range(6)
 CACHE_SECONDS = 2.0
 NOW_CACHE_SECONDS = 0.5
+FEE_CACHE_SECONDS = 15.0
+GAS_MARGIN_PERCENT = 150   # over the first estimate: claims differ in cold storage and array sizes
+CLAIM_OF_SELECTOR = keccak(text="claimOf(bytes32)")[:4]
+RPC_BATCH = 1000     # the node's (and geth's) limit of calls per JSON-RPC batch
 
 
 @dataclass(frozen=True)
@@ -71,16 +78,28 @@ class ChainView:
 
     def __init__(self, rpc_url: str) -> None:
         info = node_info(rpc_url)
-        self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 30}))
+        self.rpc_url = rpc_url
+        # web3's validation asks eth_chainId before every call and transaction: ask it once
+        self.w3 = Web3(Web3.HTTPProvider(rpc_url, request_kwargs={"timeout": 30}, cache_allowed_requests=True,
+                                         cacheable_requests={RPCEndpoint("eth_chainId")}))
+        self._session = requests.Session()
+        self._ids = itertools.count(1)
         self.chain_id = int(info["chainId"], 16)
         self.address = to_checksum_address(info["contracts"]["ProofOfKnowledge"])
-        self.pok = self.w3.eth.contract(address=self.address, abi=load_artifact("ProofOfKnowledge")["abi"])
+        abi = load_artifact("ProofOfKnowledge")["abi"]
+        self.pok = self.w3.eth.contract(address=self.address, abi=abi)
+        get_claim = next(item for item in abi if item.get("name") == "getClaim")
+        self._get_claim = (function_abi_to_4byte_selector(get_claim), get_abi_output_types(get_claim))
         self.domain = Domain(self.chain_id, self.address)
         self._lock = threading.Lock()
         self._rules: tuple[float, Rules] | None = None
         self._courses: dict[bytes, tuple[float, tuple[int, bool, str]]] = {}
         self._nonces: dict[str, int] = {}
         self._now: tuple[float, int] | None = None
+        self._claims: dict[bytes, ClaimView] = {}     # as of block `_watched_to` or later
+        self._watched_to: int | None = None
+        self._fees: tuple[float, dict[str, int]] | None = None
+        self._gas: dict[str, int] = {}     # function name -> gas limit that worked
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -93,16 +112,26 @@ class ChainView:
             courses.append(Course(iri, bytes(course_id), title, weight, active, issuer))
         return courses
 
-    def rules(self, fresh: bool = False) -> Rules:
+    def rules(self, fresh: bool = False, max_age: float = CACHE_SECONDS) -> Rules:
         with self._lock:
-            if not fresh and self._rules and time.monotonic() - self._rules[0] < CACHE_SECONDS:
+            if not fresh and self._rules and time.monotonic() - self._rules[0] < max_age:
                 return self._rules[1]
-        f = self.pok.functions
-        rules = Rules(tuple(to_checksum_address(a) for a in f.getOracles().call()), f.quorum().call(),
-                      f.oracleSetVersion().call(), f.minScore().call(), f.challengeWindow().call())
+        oracles, quorum, version, min_score, window = self.call_views(
+            ["getOracles", "quorum", "oracleSetVersion", "minScore", "challengeWindow"])
+        rules = Rules(tuple(to_checksum_address(a) for a in oracles), quorum, version, min_score, window)
         with self._lock:
             self._rules = (time.monotonic(), rules)
         return rules
+
+    def call_views(self, names: Sequence[str]) -> list[Any]:
+        """The contract's argument-less views `names`, read in one JSON-RPC batch."""
+        results = self.batch_request([("eth_call", [{"to": self.address, "data": self.pok.encode_abi(name, [])},
+                                                    "latest"]) for name in names])
+        decoded = []
+        for name, result in zip(names, results):
+            values = decode(get_abi_output_types(self.pok.get_function_by_name(name).abi), bytes.fromhex(result[2:]))
+            decoded.append(values[0] if len(values) == 1 else values)
+        return decoded
 
     def course(self, course_id: bytes) -> tuple[int, bool, str]:
         """(rewardWeight, active, issuer), cached for a moment: a POST burst reads it once."""
@@ -118,14 +147,80 @@ class ChainView:
 
     def is_claimed(self, learner: str, course_id: bytes) -> bool:
         """True while (learner, course) has a live or rewarded claim on chain."""
-        pair = keccak(Web3.to_bytes(hexstr=HexStr(learner)).rjust(32, b"\0") + course_id)
-        return bytes(self.pok.functions.claimOf(pair).call()) != ZERO_KEY
+        return (learner, course_id) in self.claimed_pairs([(learner, course_id)])
 
-    def claim(self, claim_key: bytes) -> ClaimView:
-        c = self.pok.functions.getClaim(claim_key).call()
-        # (learner, courseId, courseVersion, score, evidenceHash, submittedAt, status, challenger,
-        #  bond, challengedAt, reward, credentialId, attesters)
-        return ClaimView(status=c[6], submitted_at=c[5], challenger=c[7], reward=c[10], credential_id=c[11])
+    def claimed_pairs(self, pairs: Sequence[tuple[str, bytes]]) -> set[tuple[str, bytes]]:
+        """The (learner, course id) pairs with a live or rewarded claim on chain: one JSON-RPC
+        batch of `claimOf` calls for all of them."""
+        pairs = list(dict.fromkeys(pairs))
+        if not pairs:
+            return set()
+        calls = [("eth_call", [{"to": self.address, "data": "0x" + (CLAIM_OF_SELECTOR + compute_pair_key(*pair)).hex()},
+                               "latest"]) for pair in pairs]
+        results = self.batch_request(calls)
+        return {pair for pair, result in zip(pairs, results) if int(result, 16) != 0}
+
+    def batch_request(self, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
+        """The results of `calls`, sent as JSON-RPC batches; raises RuntimeError on any error."""
+        results: list[Any] = []
+        for start in range(0, len(calls), RPC_BATCH):
+            chunk = calls[start:start + RPC_BATCH]
+            ids = [next(self._ids) for _ in chunk]
+            body = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in zip(ids, chunk)]
+            reply = self._session.post(self.rpc_url, json=body, timeout=60).json()
+            if not isinstance(reply, list):
+                raise RuntimeError(f"JSON-RPC batch refused: {reply}")
+            by_id = {item.get("id"): item for item in reply}
+            for i, (method, _) in zip(ids, chunk):
+                item = by_id.get(i) or {"error": {"message": "no answer in the batch"}}
+                if "error" in item:
+                    raise RuntimeError(f"{method}: {item['error'].get('message')}")
+                results.append(item["result"])
+        return results
+
+    def claim(self, claim_key: bytes, fresh: bool = False) -> ClaimView:
+        """The claim's record: as `watch_claims` keeps it current, or read now."""
+        with self._lock:
+            cached = self._claims.get(claim_key)
+        if cached is not None and not fresh:
+            return cached
+        view = self.claims([claim_key])[0]
+        with self._lock:
+            if self._watched_to is not None:   # read at or after the watched block: current
+                self._claims[claim_key] = view
+        return view
+
+    def claims(self, claim_keys: Sequence[bytes]) -> list[ClaimView]:
+        """The records of `claim_keys`, read in one JSON-RPC batch of `getClaim` calls."""
+        selector, types = self._get_claim
+        results = self.batch_request([("eth_call", [{"to": self.address, "data": "0x" + (selector + key).hex()},
+                                                    "latest"]) for key in claim_keys])
+        return [claim_view(decode(types, bytes.fromhex(result[2:]))[0]) for result in results]
+
+    def watch_claims(self, claim_keys: Sequence[bytes]) -> None:
+        """Bring the records of `claim_keys` up to the head for `claim`: one eth_getLogs of the
+        contract since the last call names the claims that changed (every event that changes a
+        claim has its key as first topic), and one batch reads those and the new ones. A worker
+        pass then costs two round trips, not one per claim."""
+        try:
+            head = int(self.w3.eth.block_number)
+            with self._lock:
+                watched_to, known = self._watched_to, dict(self._claims)
+            changed: set[bytes] = set()
+            if watched_to is not None and head > watched_to:
+                logs = self.batch_request([("eth_getLogs", [{"address": self.address, "fromBlock": hex(watched_to + 1),
+                                                             "toBlock": hex(head)}])])[0]
+                changed = {bytes.fromhex(log["topics"][1][2:]) for log in logs if len(log["topics"]) > 1}
+            keys = list(dict.fromkeys(claim_keys))
+            stale = [key for key in keys if key not in known or key in changed]
+            views = dict(zip(stale, self.claims(stale))) if stale else {}
+            with self._lock:
+                self._claims = {key: views.get(key) or known[key] for key in keys}
+                self._watched_to = head
+        except Exception:
+            with self._lock:   # nothing cached can be trusted now: `claim` reads afresh
+                self._claims, self._watched_to = {}, None
+            raise
 
     def now(self) -> int:
         """The chain's time: the latest block's timestamp (what the challenge window counts),
@@ -171,17 +266,61 @@ class ChainView:
         return None if receipt is None else int(receipt["status"])
 
     def _sign(self, account: LocalAccount, fn: Any) -> "SignedTx":
-        # estimated without a nonce: a revert surfaces here as ContractLogicError, before signing
-        gas = fn.estimate_gas({"from": account.address})
+        gas = self._gas_limit(account, fn)
         tx = fn.build_transaction({"from": account.address, "chainId": self.chain_id, "nonce": 0,
-                                   "gas": gas * 6 // 5})
+                                   "gas": gas, **self.fees()})
         # the nonce is taken last, after every call that could fail: a taken nonce is always used
         tx["nonce"] = self._take_nonce(account.address)
         signed = account.sign_transaction(tx)
         return SignedTx("0x" + bytes(signed.hash).hex(), bytes(signed.raw_transaction), tx["nonce"])
 
+    def _gas_limit(self, account: LocalAccount, fn: Any) -> int:
+        """A gas limit for `fn`, checked by running it once; raises ContractLogicError if it
+        would revert (before a nonce is taken or anything signed).
+
+        The node's estimateGas runs a call a dozen times (a search for the least gas), and
+        claims of one function cost much the same: the first estimate, with a margin, is
+        reused, and each transaction is only run once with it. Should that run fail for want
+        of gas, the estimate is made afresh."""
+        name = fn.fn_name
+        with self._lock:
+            gas = self._gas.get(name)
+        if gas is not None:
+            try:
+                fn.call({"from": account.address, "gas": gas})
+                return gas
+            except ContractLogicError:
+                raise
+            except (ValueError, Web3RPCError):   # out of gas, say: estimate again
+                pass
+        gas = fn.estimate_gas({"from": account.address}) * GAS_MARGIN_PERCENT // 100
+        with self._lock:
+            self._gas[name] = gas
+        return gas
+
+    def fees(self) -> dict[str, int]:
+        """EIP-1559 fee caps as web3.py would choose them (twice the base fee plus the tip),
+        read at most every 15 s: a burst of claims shares them (the node's tip suggestion reads
+        recent blocks, and the doubled base fee leaves room for it to rise)."""
+        with self._lock:
+            if self._fees and time.monotonic() - self._fees[0] < FEE_CACHE_SECONDS:
+                return self._fees[1]
+        tip = int(self.w3.eth.max_priority_fee)
+        base = int(self.w3.eth.get_block("latest").get("baseFeePerGas", 0))
+        fees = {"maxPriorityFeePerGas": tip, "maxFeePerGas": 2 * base + tip}
+        with self._lock:
+            self._fees = (time.monotonic(), fees)
+        return fees
+
     def _take_nonce(self, address: str) -> int:
-        """The next nonce: counted here too, since a node's pending count may lag its pool."""
+        """The next nonce, counted here once known: a node's pending count may lag its pool,
+        and asking for each transaction costs two round trips. A refused or stuck transaction
+        makes the caller `forget_nonce`, and the count starts again from the node's."""
+        with self._lock:
+            known = self._nonces.get(address)
+            if known is not None:
+                self._nonces[address] = known + 1
+                return known
         latest = self.w3.eth.get_transaction_count(to_checksum_address(address), "latest")
         pending = self.w3.eth.get_transaction_count(to_checksum_address(address), "pending")
         with self._lock:
@@ -203,6 +342,18 @@ class ChainView:
     def mined_nonce(self, address: str) -> int:
         """Transactions of `address` included so far."""
         return int(self.w3.eth.get_transaction_count(to_checksum_address(address), "latest"))
+
+
+def claim_view(fields: Sequence[Any]) -> ClaimView:
+    """`getClaim`'s tuple: (learner, courseId, courseVersion, score, evidenceHash, submittedAt,
+    status, challenger, bond, challengedAt, reward, credentialId, attesters)."""
+    return ClaimView(status=fields[6], submitted_at=fields[5], challenger=to_checksum_address(fields[7]),
+                     reward=fields[10], credential_id=fields[11])
+
+
+def compute_pair_key(learner: str, course_id: bytes) -> bytes:
+    """The key of `claimOf`: keccak(learner as a 32-byte word ++ course id)."""
+    return keccak(Web3.to_bytes(hexstr=HexStr(learner)).rjust(32, b"\0") + course_id)
 
 
 @dataclass(frozen=True)

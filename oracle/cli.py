@@ -122,7 +122,6 @@ def oracle_init(args: argparse.Namespace) -> int:
         print(f"error: cannot reach the node at {args.rpc}: {exc}", file=sys.stderr)
         return 1
     out = args.out.resolve()
-    out.mkdir(parents=True, exist_ok=True)
     try:
         if args.dev:
             Account.enable_unaudited_hdwallet_features()
@@ -143,6 +142,10 @@ def oracle_init(args: argparse.Namespace) -> int:
         print(f"error: not in the on-chain committee: {', '.join(strangers)}", file=sys.stderr)
         return 2
     quorum = args.quorum or rules.quorum
+    if not 1 <= quorum <= len(accounts):
+        print(f"error: --quorum {quorum} is not between 1 and the {len(accounts)} members", file=sys.stderr)
+        return 2
+    out.mkdir(parents=True, exist_ok=True)   # only now: a refused keystore leaves nothing behind
     # a dev committee has well-known platform credentials, as the dev chain has a well-known mnemonic
     auth = DEV_AUTH if args.dev else {"username": "platform", "password": secrets.token_urlsafe(16)}
     members = []

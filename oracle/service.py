@@ -31,15 +31,17 @@ from oracle.config import OracleConfig
 from oracle.store import (
     FINALIZED, QUORUM, REJECTED, SIGNED, SUBMITTED, OracleStore, Record,
 )
-from oracle.xapi import StatementError, compute_evidence_hash, parse_statement
+from oracle.xapi import ParsedStatement, StatementError, compute_evidence_hash, parse_statement
 
 logger = logging.getLogger("azora.oracle")
 REPUBLISH_SECONDS = 2.0         # first re-gossip of a signature still short of quorum ...
 REPUBLISH_MAX_SECONDS = 30.0    # ... then doubling up to this
 REPUBLISH_PER_PASS = 32         # re-gossip at most this many per worker pass: peers rate-limit the topic
-CHALLENGE_POLL_SECONDS = 10.0
-STUCK_SECONDS = 20.0
-ABSORBERS = 4                   # attestations handled concurrently            # an unmined transaction this old is checked for a nonce gap   # how often a claim inside its window is checked for a challenge
+CHALLENGE_POLL_SECONDS = 10.0   # how often a claim inside its window is checked for a challenge
+STUCK_SECONDS = 20.0            # an unmined transaction this old is checked for a nonce gap
+GOSSIP_RULES_MAX_AGE = 300.0    # the topic validator judges with rules up to this old (worker refreshes them)
+ABSORBERS = 2                   # batches of attestations handled concurrently
+ABSORB_BATCH = 500              # attestations absorbed together at most
 # revert reasons of `submit` after which the claim can never go through as signed
 FATAL_SUBMIT_REASONS = ("already claimed", "expired", "stale oracle set", "course inactive", "bad score")
 
@@ -74,52 +76,82 @@ class Oracle:
     def accept_statements(self, statements: list[dict[str, Any]], outbox: Outbox) -> list[str]:
         """Validate every statement, then sign and store the new ones; all or nothing.
 
-        Raises StatementError (400/409) naming the first statement that fails.
+        The chain is read once for the whole batch and outside the lock (the worker and the
+        peers' attestations go on meanwhile); the store is checked again under the lock, and
+        the batch is written in one LevelDB write. Raises StatementError (400/409) naming the
+        first statement that fails.
         """
+        unknown = [s for s in statements if self.store.get(s["id"]) is None]
+        checked = dict(zip([s["id"] for s in unknown], self.check_statements(unknown)))
+        rules = self.chain.rules()
+        deadline = self.chain.now() + self.config.deadline_seconds
         with self.lock:
-            fresh: list[tuple[dict[str, Any], Any]] = []
-            pairs: set[tuple[str, bytes]] = set()
-            for statement in statements:
-                existing = self.store.get(statement["id"])
-                if existing is not None:
-                    if _content(existing.statement) != _content(statement):
-                        raise StatementError(409, f"statement {statement['id']} was already posted with different content")
-                    continue  # the same statement again: accepted once
-                if any(s["id"] == statement["id"] for s, _ in fresh):
-                    continue
-                parsed = self.validate(statement)
-                pair = (parsed.learner, parsed.course_id)
-                if pair in pairs:
-                    raise StatementError(409, f"statement {statement['id']}: the batch names this learner and course twice")
-                pairs.add(pair)
-                fresh.append((statement, parsed))
-            rules = self.chain.rules()
-            deadline = self.chain.now() + self.config.deadline_seconds
-            for statement, _ in fresh:
-                completion = completion_for(statement, oracle_set_version=rules.oracle_set_version, deadline=deadline)
-                record = self._signed_record(statement, completion, origin="local")
-                self.store.put(record)
+            fresh = self._screen(statements, checked)
+            if not fresh:
+                return [statement["id"] for statement in statements]
+            records = [self._signed_record(statement, completion_for(
+                statement, oracle_set_version=rules.oracle_set_version, deadline=deadline), origin="local")
+                for statement in fresh]
+            self.store.put_many(records)
+            for record in records:
                 outbox.payloads.append(self._own_attestation(record))
-                logger.info("signed statement %s (claim %s)", record.statement_id, record.claim_key)
+            logger.info("signed %d statements (%s ... %s)", len(records), records[0].statement_id,
+                        records[-1].statement_id)
             return [statement["id"] for statement in statements]
 
-    def validate(self, statement: dict[str, Any]) -> Any:
-        """The contract's rules for a statement, checked before anything is signed."""
-        parsed = parse_statement(statement)
-        weight, active, issuer = self.chain.course(parsed.course_id)
-        if int(issuer, 16) == 0:
-            raise StatementError(400, f"course {parsed.course_iri} is not in the on-chain catalog")
-        if not active:
-            raise StatementError(400, f"course {parsed.course_iri} is not active")
+    def _screen(self, statements: list[dict[str, Any]],
+                checked: dict[str, ParsedStatement | StatementError]) -> list[dict[str, Any]]:
+        """The statements to sign, in order; raises the first statement's refusal. Under the lock."""
+        fresh: list[dict[str, Any]] = []
+        pairs: set[tuple[str, bytes]] = set()
+        for statement in statements:
+            existing = self.store.get(statement["id"])
+            if existing is not None:
+                if _content(existing.statement) != _content(statement):
+                    raise StatementError(409, f"statement {statement['id']} was already posted with different content")
+                continue  # the same statement again: accepted once
+            if any(s["id"] == statement["id"] for s in fresh):
+                continue
+            parsed = checked[statement["id"]]
+            if isinstance(parsed, StatementError):
+                raise parsed
+            refusal = self._live_claim_conflict(parsed)
+            if refusal is not None:
+                raise refusal
+            pair = (parsed.learner, parsed.course_id)
+            if pair in pairs:
+                raise StatementError(409, f"statement {statement['id']}: the batch names this learner and course twice")
+            pairs.add(pair)
+            fresh.append(statement)
+        return fresh
+
+    def check_statements(self, statements: list[dict[str, Any]]) -> list[ParsedStatement | StatementError]:
+        """The contract's rules for each statement, checked before anything is signed: the
+        statement itself, then the course (active, in the catalog), the minimum score and no
+        claim on chain yet. One read per course (cached) and one JSON-RPC batch of `claimOf`
+        reads for all the statements, instead of a round trip each."""
+        results: list[ParsedStatement | StatementError] = []
+        for statement in statements:
+            try:
+                results.append(parse_statement(statement))
+            except StatementError as exc:
+                results.append(exc)
         rules = self.chain.rules()
-        if parsed.score < rules.min_score:
-            raise StatementError(400, f"score {parsed.score} is below the minimum {rules.min_score} (basis points)")
-        if self.chain.is_claimed(parsed.learner, parsed.course_id):
-            raise StatementError(409, f"learner {parsed.learner} was already rewarded for {parsed.course_iri}")
+        for index, parsed in enumerate(results):
+            if isinstance(parsed, ParsedStatement):
+                refusal = course_refusal(parsed, self.chain.course(parsed.course_id), rules.min_score)
+                results[index] = refusal or parsed
+        pending = [p for p in results if isinstance(p, ParsedStatement)]
+        claimed = self.chain.claimed_pairs([(p.learner, p.course_id) for p in pending])
+        return [StatementError(409, f"learner {p.learner} was already rewarded for {p.course_iri}")
+                if isinstance(p, ParsedStatement) and (p.learner, p.course_id) in claimed else p for p in results]
+
+    def _live_claim_conflict(self, parsed: ParsedStatement) -> StatementError | None:
         live = self.store.live_claim_for(parsed.learner, parsed.course_id)
         if live is not None and live != parsed.statement_id:
-            raise StatementError(409, f"a claim for learner {parsed.learner} and {parsed.course_iri} is already in progress (statement {live})")
-        return parsed
+            return StatementError(409, f"a claim for learner {parsed.learner} and {parsed.course_iri} is already "
+                                       f"in progress (statement {live})")
+        return None
 
     def _signed_record(self, statement: dict[str, Any], completion: Completion, origin: str) -> Record:
         signature = sign_digest(bytes(self.account.key), compute_digest(completion, self.chain.domain))
@@ -139,43 +171,71 @@ class Oracle:
     # -- the attestation topic ----------------------------------------------------------------
 
     def check_gossip(self, payload: bytes) -> tuple[str, Attestation | None, str]:
-        rules = self.chain.rules()
+        # on the event loop: the rules the worker refreshes each pass, never a round trip here
+        rules = self.chain.rules(max_age=GOSSIP_RULES_MAX_AGE)
         return check_attestation(payload, domain=self.chain.domain, committee=rules.committee,
                                  oracle_set_version=rules.oracle_set_version)
 
-    def absorb(self, att: Attestation, outbox: Outbox) -> None:
-        """A peer's valid attestation: count its signature, co-signing what we can check."""
-        key = compute_struct_hash(att.completion)
-        with self.lock:
-            known = self.store.by_claim_key(key) is not None
-        # the chain checks of a new statement run outside the lock: the worker and the other
-        # attestations go on meanwhile
-        if not known and not self._may_cosign(att):
-            return
-        with self.lock:
-            record = self.store.by_claim_key(key)
-            if record is None:
-                if self.store.get(str(att.statement.get("id"))) is not None:
-                    return   # the same id arrived meanwhile with another completion
-                record = self._signed_record(att.statement, att.completion, origin="peer")
-                logger.info("co-signed statement %s first signed by %s", record.statement_id, att.signer)
-                outbox.payloads.append(self._own_attestation(record))
-            if att.signer not in record.signatures:
-                record.signatures[att.signer] = "0x" + att.signature.hex()
-                self._maybe_reach_quorum(record)
-            self.store.put(record)
+    def absorb(self, attestations: list[Attestation], outbox: Outbox) -> None:
+        """Peers' valid attestations: count their signatures, co-signing what we can check.
 
-    def _may_cosign(self, att: Attestation) -> bool:
+        The chain checks of new statements run once for the lot and outside the lock; the
+        records change in one LevelDB write."""
+        keys = [compute_struct_hash(att.completion) for att in attestations]
+        with self.lock:
+            unknown = [att for att, key in zip(attestations, keys) if self.store.by_claim_key(key) is None]
+        cosignable = self._cosignable(unknown)
+        with self.lock:
+            touched: dict[bytes, Record] = {}
+            for att, key in zip(attestations, keys):
+                record = touched.get(key) or self.store.by_claim_key(key)
+                if record is None:
+                    if key not in cosignable or not self._is_free(att, touched.values()):
+                        continue
+                    record = self._signed_record(att.statement, att.completion, origin="peer")
+                    logger.info("co-signed statement %s first signed by %s", record.statement_id, att.signer)
+                    outbox.payloads.append(self._own_attestation(record))
+                if att.signer not in record.signatures:
+                    record.signatures[att.signer] = "0x" + att.signature.hex()
+                    self._maybe_reach_quorum(record)
+                touched[key] = record
+            self.store.put_many(touched.values())
+
+    def _cosignable(self, attestations: list[Attestation]) -> set[bytes]:
+        """Claim keys of the attested statements this member would sign itself."""
+        if not attestations:
+            return set()
+        checks = self.check_statements([att.statement for att in attestations])
+        now = self.chain.now()
+        keys = set()
+        for att, parsed in zip(attestations, checks):
+            statement_id, key = str(att.statement.get("id")), compute_struct_hash(att.completion)
+            existing = self.store.get(statement_id)
+            if existing is not None:
+                if existing.claim_key != "0x" + key.hex():   # not merely co-signed meanwhile
+                    logger.warning("attestation from %s reuses statement id %s for another completion", att.signer,
+                                   statement_id)
+            elif isinstance(parsed, StatementError):
+                logger.warning("not co-signing statement %s from %s: %s", statement_id, att.signer, parsed.reason)
+            elif att.completion.deadline > now:
+                keys.add(key)
+        return keys
+
+    def _is_free(self, att: Attestation, pending: Any) -> bool:
+        """Neither its statement id nor its (learner, course) taken, in the store or by a record
+        about to be written with it. Under the lock."""
         statement_id = str(att.statement.get("id"))
+        learner, course_id = att.completion.learner, att.completion.course_id
         if self.store.get(statement_id) is not None:
-            logger.warning("attestation from %s reuses statement id %s for another completion", att.signer, statement_id)
+            return False   # the same id arrived meanwhile with another completion
+        live = self.store.live_claim_for(learner, course_id)
+        if live is not None and live != statement_id:
+            logger.warning("not co-signing statement %s: a claim for %s and this course is in progress", statement_id,
+                           learner)
             return False
-        try:
-            self.validate(att.statement)
-        except StatementError as exc:
-            logger.warning("not co-signing statement %s from %s: %s", statement_id, att.signer, exc.reason)
-            return False
-        return att.completion.deadline > self.chain.now()
+        pair = {"learner": learner, "courseId": "0x" + course_id.hex()}
+        return not any(r.statement_id == statement_id
+                       or {k: (r.completion or {}).get(k) for k in pair} == pair for r in pending)
 
     def _maybe_reach_quorum(self, record: Record) -> None:
         if record.state == SIGNED and len(record.signatures) >= self.chain.rules().quorum:
@@ -187,29 +247,53 @@ class Oracle:
     # -- the worker ------------------------------------------------------------------------------
 
     def advance(self, statement_id: str, outbox: Outbox) -> None:
-        """Move one record as far as the chain allows; safe to repeat after a crash."""
+        """Move one record as far as the chain allows; safe to repeat after a crash.
+
+        A signed record is counted under the lock (peers' attestations change it); past the
+        quorum only this worker changes a record but for late signatures, so the chain is
+        asked outside the lock and `_save` keeps what peers added meanwhile."""
         with self.lock:
             record = self.store.get(statement_id)
             if record is None or record.completion is None:
                 return
-            before = record.to_json()
-            try:
-                if record.state == SIGNED:
-                    self._maybe_reach_quorum(record)
-                    if record.state == SIGNED and self._due_republish(record):
-                        outbox.payloads.append(self._own_attestation(record))
-                if record.state == QUORUM:
-                    self._advance_quorum(record)
-                if record.state == SUBMITTED:
-                    self._advance_submitted(record)
-            except Exception as exc:  # an RPC refusal or outage: record it, retry on the next pass
-                message = f"statement {statement_id}: {revert_reason(exc)}"
-                logger.warning(message)
-                self.store.add_error(message)
-                if "nonce" in str(exc):
-                    self.chain.forget_nonce(self.address)
-            if record.to_json() != before:
-                self.store.put(record)
+            if record.state == SIGNED:
+                self._maybe_reach_quorum(record)
+                if record.state == SIGNED and self._due_republish(record):
+                    outbox.payloads.append(self._own_attestation(record))
+                if record.state != SIGNED:
+                    self.store.put(record)
+        if record.state not in (QUORUM, SUBMITTED):
+            return
+        before = record.to_json()
+        try:
+            if record.state == QUORUM:
+                self._advance_quorum(record)
+            if record.state == SUBMITTED:
+                self._advance_submitted(record)
+        except Exception as exc:  # an RPC refusal or outage: record it, retry on the next pass
+            message = f"statement {statement_id}: {revert_reason(exc)}"
+            logger.warning(message)
+            self.store.add_error(message)
+            if "nonce" in str(exc):
+                self.chain.forget_nonce(self.address)
+        if record.to_json() != before:
+            self._save(record)
+
+    def _save(self, record: Record) -> None:
+        """Write the worker's copy of a record, keeping signatures a peer's attestation added
+        since it was read."""
+        with self.lock:
+            current = self.store.get(record.statement_id)
+            if current is not None:
+                record.signatures = {**current.signatures, **record.signatures}
+            self.store.put(record)
+
+    def prefetch(self, records: list[Record]) -> None:
+        """Bring the claims this pass of the worker looks at up to the head, in two round trips:
+        those of the records past the quorum whose submitter this member is (now), and those
+        on chain already."""
+        self.chain.watch_claims([self._claim_key(r) for r in records if r.state == SUBMITTED or (
+            r.state == QUORUM and r.submit_tx is None and self._is_submit_turn(r))])
 
     def _due_republish(self, record: Record) -> bool:
         # re-gossip until the quorum, backing off: a member that was down learns of the claim
@@ -227,14 +311,17 @@ class Oracle:
     def _rank(self, record: Record) -> int:
         return submitter_rank(self.address, self.chain.rules().committee, self._claim_key(record))
 
+    def _is_submit_turn(self, record: Record) -> bool:
+        # a member looks at the chain only when its turn comes: until then the one before it
+        # submits, and polling every claim on every pass would load the node for nothing
+        waited = time.time() - (record.quorum_at or 0)
+        return waited >= self._rank(record) * self.config.submit_grace_seconds
+
     def _advance_quorum(self, record: Record) -> None:
         if record.submit_tx is not None:
             self._resume_submit(record)
             return
-        # a member looks at the chain only when its turn comes: until then the one before it
-        # submits, and polling every claim on every pass would load the node for nothing
-        waited = time.time() - (record.quorum_at or 0)
-        if waited < self._rank(record) * self.config.submit_grace_seconds:
+        if not self._is_submit_turn(record):
             return
         claim = self.chain.claim(self._claim_key(record))
         if claim.status != CLAIM_NONE:
@@ -252,7 +339,7 @@ class Oracle:
             return
         # durable before it leaves: after a crash the same bytes (same nonce) are sent again
         record.submit_tx = {"hash": tx.hash, "raw": "0x" + tx.raw.hex(), "nonce": tx.nonce, "sentAt": time.time()}
-        self.store.put(record)
+        self._save(record)
         if not self._send(tx):
             record.submit_tx = None
             return
@@ -276,7 +363,7 @@ class Oracle:
             record.submit_tx = None   # reverted and the claim is not on chain: try again
             return
         if status == 1:
-            self._mark_submitted(record, self.chain.claim(self._claim_key(record)).submitted_at)
+            self._mark_submitted(record, self.chain.claim(self._claim_key(record), fresh=True).submitted_at)
             return
         stuck = time.time() - record.submit_tx.get("sentAt", 0) > STUCK_SECONDS
         if not self.chain.send_raw(bytes.fromhex(record.submit_tx["raw"][2:])) or (
@@ -303,11 +390,16 @@ class Oracle:
         record.submitted_by = self.address if record.submit_tx else "another member"
         logger.info("statement %s is claimed on chain", record.statement_id)
 
-    def _advance_submitted(self, record: Record) -> None:
-        key = self._claim_key(record)
+    def _is_claim_check_due(self, record: Record) -> bool:
+        """Inside the window a claim is looked at now and then (for a challenge); after it, on
+        every pass until it is finalized."""
         window_end = (record.submitted_at or 0) + self.chain.rules().challenge_window
         last = self._checked.get(record.statement_id, 0.0)
-        if self.chain.now() < window_end and time.monotonic() - last < CHALLENGE_POLL_SECONDS:
+        return self.chain.now() >= window_end or time.monotonic() - last >= CHALLENGE_POLL_SECONDS
+
+    def _advance_submitted(self, record: Record) -> None:
+        key = self._claim_key(record)
+        if not self._is_claim_check_due(record):
             return
         self._checked[record.statement_id] = time.monotonic()
         claim = self.chain.claim(key)
@@ -402,6 +494,19 @@ class Oracle:
                 "errors": self.store.errors()}
 
 
+def course_refusal(parsed: ParsedStatement, course: tuple[int, bool, str], min_score: int) -> StatementError | None:
+    """Why the contract's rules refuse `parsed` for this course, or None: in the catalog, active,
+    a score at least the DAO's minimum."""
+    _, active, issuer = course
+    if int(issuer, 16) == 0:
+        return StatementError(400, f"course {parsed.course_iri} is not in the on-chain catalog")
+    if not active:
+        return StatementError(400, f"course {parsed.course_iri} is not active")
+    if parsed.score < min_score:
+        return StatementError(400, f"score {parsed.score} is below the minimum {min_score} (basis points)")
+    return None
+
+
 def _content(statement: dict[str, Any]) -> bytes:
     """What must match for a re-posted statement to be "the same": all but the timestamp we add."""
     return compute_evidence_hash({k: v for k, v in statement.items() if k not in ("timestamp", "stored")})
@@ -432,25 +537,38 @@ async def run_oracle(
         for payload in outbox.payloads:
             send.send_nowait(payload)
 
+    accepted: dict[bytes, Attestation] = {}   # payload -> what the validator decoded, for the handler
+
     def validate(_peer: Any, payload: bytes) -> ValidationResult:
-        verdict, _, reason = oracle.check_gossip(payload)
+        verdict, att, reason = oracle.check_gossip(payload)
         if verdict != ACCEPT:
             logger.info("attestation %s: %s", verdict, reason)
+        elif att is not None:
+            if len(accepted) >= 4096:   # handlers that never came (a duplicate, say): start over
+                accepted.clear()
+            accepted[payload] = att
         return {ACCEPT: ValidationResult.ACCEPT, IGNORE: ValidationResult.IGNORE}.get(verdict, ValidationResult.REJECT)
 
     attestations_send, attestations_receive = trio.open_memory_channel[Attestation](4096)
 
     async def on_attestation(message: Any) -> None:
-        # the topic validator accepted it: decoding again is all that is left to do
-        att = decode_attestation(message.payload)
+        # the topic validator accepted it (and decoded it: decoding is most of checking)
+        att = accepted.pop(message.payload, None) or decode_attestation(message.payload)
         if att.signer != oracle.address:
             await attestations_send.send(att)
 
     async def absorber() -> None:
-        # a few at once: co-signing a new statement waits on chain reads
+        # what has queued up is absorbed together: co-signing a burst of new statements then
+        # reads the chain once, not once per statement
         async for att in attestations_receive:
+            batch = [att]
+            while len(batch) < ABSORB_BATCH:
+                try:
+                    batch.append(attestations_receive.receive_nowait())
+                except trio.WouldBlock:
+                    break
             outbox = Outbox()
-            await trio.to_thread.run_sync(oracle.absorb, att, outbox)
+            await trio.to_thread.run_sync(oracle.absorb, batch, outbox)
             flush(outbox)
 
     async def publisher() -> None:
@@ -466,7 +584,12 @@ async def run_oracle(
             oracle.republish_budget = REPUBLISH_PER_PASS
             # keep the committee and rules fresh here, so the topic validator never waits on RPC
             await trio.to_thread.run_sync(lambda: oracle.chain.rules(fresh=True))
-            for record in await trio.to_thread.run_sync(lambda: list(oracle.store.active())):
+            records = await trio.to_thread.run_sync(lambda: list(oracle.store.active()))
+            try:
+                await trio.to_thread.run_sync(oracle.prefetch, records)
+            except Exception as exc:   # only a head start: each record reads its claim itself
+                logger.debug("claim prefetch failed: %r", exc)
+            for record in records:
                 outbox = Outbox()
                 await trio.to_thread.run_sync(oracle.advance, record.statement_id, outbox)
                 flush(outbox)

@@ -15,7 +15,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from kernel.db import LevelDB
 
@@ -98,23 +98,31 @@ class OracleStore:
 
     def put(self, record: Record) -> None:
         """Write `record` and its indexes in one atomic batch."""
-        record.timeline.setdefault(record.state, time.time())
+        self.put_many([record])
+
+    def put_many(self, records: Iterable[Record]) -> None:
+        """Write every record and its indexes in one atomic batch (a POST of many statements
+        costs one LevelDB write, and a crash keeps all of them or none)."""
         with self.db.raw.write_batch() as batch:
-            batch.put(record_key(record.statement_id), json.dumps(record.to_json()).encode())
-            if record.claim_key:
-                batch.put(claim_key_index(bytes.fromhex(record.claim_key[2:])), record.statement_id.encode())
-            if record.completion:
-                pair = pair_index(record.completion["learner"], bytes.fromhex(record.completion["courseId"][2:]))
-                if record.state == REJECTED:
-                    if self.live_claim_for(record.completion["learner"],
-                                           bytes.fromhex(record.completion["courseId"][2:])) == record.statement_id:
-                        batch.delete(pair)   # a rejected claim frees the pair for another statement
-                else:
-                    batch.put(pair, record.statement_id.encode())
-            if record.state in FINAL_STATES:
-                batch.delete(active_key(record.statement_id))
+            for record in records:
+                self._write(batch, record)
+
+    def _write(self, batch: Any, record: Record) -> None:
+        record.timeline.setdefault(record.state, time.time())
+        batch.put(record_key(record.statement_id), json.dumps(record.to_json()).encode())
+        if record.claim_key:
+            batch.put(claim_key_index(bytes.fromhex(record.claim_key[2:])), record.statement_id.encode())
+        if record.completion:
+            learner, course_id = record.completion["learner"], bytes.fromhex(record.completion["courseId"][2:])
+            if record.state == REJECTED:
+                if self.live_claim_for(learner, course_id) == record.statement_id:
+                    batch.delete(pair_index(learner, course_id))   # a rejected claim frees the pair
             else:
-                batch.put(active_key(record.statement_id), b"")
+                batch.put(pair_index(learner, course_id), record.statement_id.encode())
+        if record.state in FINAL_STATES:
+            batch.delete(active_key(record.statement_id))
+        else:
+            batch.put(active_key(record.statement_id), b"")
 
     def active(self) -> Iterator[Record]:
         """Records not yet finalized or rejected, in statement-id order."""

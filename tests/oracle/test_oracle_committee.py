@@ -3,10 +3,7 @@ processes exchanging signatures over libp2p: a statement posted with HTTP ends a
 and a soulbound credential; bad input is refused precisely; members may be down."""
 from __future__ import annotations
 
-import importlib.util
 import json
-import random
-import socket
 import subprocess
 import sys
 import time
@@ -17,24 +14,9 @@ import pytest
 import requests
 from web3 import Web3
 
+from bench.oracle import free_base_port
 from contracts.build import load_artifact
-
-
-def _suite_conftest():
-    """The suite's root conftest by path: under xdist another folder's ``conftest`` module
-    (tests/contracts/) may already own that name."""
-    name = "azora_suite_conftest"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "conftest.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-_conftest = _suite_conftest()
-REPO, AzoraProcess, free_port = _conftest.REPO, _conftest.AzoraProcess, _conftest.free_port
+from helpers import REPO, AzoraProcess, free_port
 
 pytestmark = pytest.mark.slow
 XAPI = {"X-Experience-API-Version": "1.0.3"}
@@ -46,22 +28,6 @@ EXTENSION = "https://azora.africa/xapi/extensions/oracle"
 def azora(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "node.cli", *args], cwd=REPO, capture_output=True, text=True,
                           timeout=120)
-
-
-def free_base_port() -> int:
-    """A base port b with b, b+1, b+2 (xAPI) and b+100..b+102 (p2p) free, below the ephemeral
-    range (32768+ here): a member that restarts must find its port not taken by some client's
-    outgoing connection."""
-    for _ in range(200):
-        base = random.randrange(20_000, 32_000)
-        try:
-            for port in [base + i for i in range(3)] + [base + 100 + i for i in range(3)]:
-                with socket.socket() as s:
-                    s.bind(("127.0.0.1", port))
-            return base
-        except OSError:
-            continue
-    raise RuntimeError("no free port range")
 
 
 class Committee:
@@ -121,9 +87,17 @@ def statement(learner: str, course: str, **changes) -> dict:
 
 
 def close_challenge_window(node: AzoraProcess) -> None:
-    """The dev chain's window is 60 s: jump past it and mine a block at the new time."""
-    assert "error" not in node.rpc("evm_increaseTime", [61])
-    assert "error" not in node.rpc("evm_mine")
+    """The dev chain's window is 60 s: mine a block 61 s after the head, which is at or after any
+    claim's submission.
+
+    Not `evm_increaseTime(61)` and a block: that block's time is the wall clock plus the offset,
+    or its parent's plus one if that is later; blocks mined in a burst (a DAO proposal's voting
+    period) run ahead of the wall clock, and an increase smaller than that lead closes nothing.
+    On an automining chain no block comes after that unless a transaction does: the claim stays
+    `submitted` for good (the learner-submits test failed so in the full suite, after the DAO test).
+    """
+    head = int(node.rpc("eth_getBlockByNumber", ["latest", False])["result"]["timestamp"], 16)
+    assert "error" not in node.rpc("evm_mine", [{"timestamp": hex(head + 61)}])
 
 
 @pytest.fixture(scope="module")
@@ -166,6 +140,54 @@ def test_init_writes_configs_and_manifest(setup):
     assert {m["address"] for m in manifest["oracles"]} == set(setup["pok"].functions.getOracles().call())
     for member in manifest["oracles"]:
         assert Path(member["config"]).exists() and member["xapi"].startswith("http://127.0.0.1:")
+
+
+def test_init_with_keystores_writes_each_member_a_config_with_its_own_key(setup, dev_accounts, tmp_path):
+    import yaml
+    from eth_account import Account
+
+    members = dev_accounts[7:10]   # the genesis committee
+    password = tmp_path / "password"
+    password.write_text("correct horse\n")
+    keystores = []
+    for account in members:
+        path = tmp_path / f"{account.address}.json"
+        path.write_text(json.dumps(Account.encrypt(account.key, "correct horse")))   # a real v3 keystore
+        keystores.append(str(path))
+    out = tmp_path / "committee"
+    done = azora("oracle", "init", "--rpc", setup["node"].url, "--out", str(out), "--keystores", ",".join(keystores),
+                 "--password-file", str(password), "--quorum", "2", "--base-port", str(free_base_port()))
+    assert done.returncode == 0, done.stderr
+    manifest = json.loads((out / "oracles.json").read_text())
+    assert manifest["quorum"] == 2
+    assert [m["address"] for m in manifest["oracles"]] == [a.address for a in members]
+    assert manifest["auth"]["username"] == "platform" and len(manifest["auth"]["password"]) >= 16
+    for member in manifest["oracles"]:
+        config_path = Path(member["config"])
+        config = yaml.safe_load(config_path.read_text())
+        assert config["platforms"] == [manifest["auth"]] and len(config["p2p"]["peers"]) == 2
+        keystore = json.loads((config_path.parent / config["keystore"]).read_text())
+        secret = (config_path.parent / config["password_file"]).read_text().strip()
+        assert Account.from_key(Account.decrypt(keystore, secret)).address == member["address"]
+        assert member["xapi"] == f"http://127.0.0.1:{config['xapi']['port']}/xapi"
+
+
+def test_invalid_keystore_password_or_quorum_for_init_is_a_one_line_error(setup, dev_accounts, tmp_path):
+    from eth_account import Account
+
+    keystore = tmp_path / "member.json"
+    keystore.write_text(json.dumps(Account.encrypt(dev_accounts[7].key, "right")))
+    wrong = tmp_path / "wrong"
+    wrong.write_text("wrong\n")
+    right = tmp_path / "right"
+    right.write_text("right\n")
+    for password, quorum, reason in ((wrong, "1", "wrong password"), (right, "2", "--quorum 2")):
+        out = tmp_path / f"committee-{quorum}"
+        done = azora("oracle", "init", "--rpc", setup["node"].url, "--out", str(out), "--keystores", str(keystore),
+                     "--password-file", str(password), "--quorum", quorum)
+        assert done.returncode == 2 and done.stdout == ""
+        assert done.stderr.startswith("error: ") and done.stderr.count("\n") == 1 and reason in done.stderr, done.stderr
+        assert not out.exists()   # nothing written
 
 
 def docs_statement() -> dict:
@@ -327,7 +349,8 @@ def run_dao_proposal(w3: Web3, calls: list[tuple[str, bytes]], description: str)
         w3.provider.make_request("evm_mine", [{"blocks": hex(blocks)}])
 
     for account in (proposer, supporter):
-        send(azr.functions.deposit(), account, 6_000 * 10**18)
+        if azr.functions.balanceOf(account).call() < 6_000 * 10**18:   # a second proposal in the module
+            send(azr.functions.deposit(), account, 6_000 * 10**18)
         send(azr.functions.delegate(proposer), account)
     mine(1)
     proposal = ([t for t, _ in calls], [0] * len(calls), [d for _, d in calls], description)
@@ -421,9 +444,41 @@ def test_invalid_attestations_on_the_topic_are_rejected_and_change_nothing(setup
         assert reply.status_code == 404
 
 
-@pytest.mark.xfail(strict=False, reason="passes alone; in the full -n 2 suite member 2 stays 'submitted' "
-                   "after the learner's own submit (its finalize never comes): under investigation, see the "
-                   "session note")
+def test_challenged_claim_is_reported_and_rejected_when_the_dao_upholds_it(setup, dev_accounts):
+    committee, pok, w3 = setup["committee"], setup["pok"], setup["w3"]
+    learner, challenger = dev_accounts[2].address, dev_accounts[3].address
+    body = statement(learner, COURSES[0])
+    assert committee.post(0, body).status_code == 200
+    view = committee.wait_state(0, body["id"], {"submitted"}, timeout=90)
+    key = bytes.fromhex(view["claimKey"][2:])
+    bond = pok.functions.challengeBond().call()
+    tx = pok.functions.challenge(key).transact({"from": challenger, "value": bond})
+    assert w3.eth.wait_for_transaction_receipt(tx).status == 1
+    deadline = time.time() + 60
+    while committee.get(0, body["id"])["challengedBy"] != challenger:
+        assert time.time() < deadline, committee.get(0, body["id"])
+        time.sleep(0.5)
+    status = json.loads(azora("oracle", "status", "--config", committee.members[0]["config"], "--json").stdout)
+    assert any(f"claim challenged by {challenger}" in e and body["id"] in e for e in status["errors"]), status
+    assert f"claim challenged by {challenger}" in committee.procs[0].log_path.read_text()
+    run_dao_proposal(w3, [(pok.address, pok.encode_abi("resolveChallenge", [key, True]))], "Uphold a challenge")
+    view = committee.wait_state(0, body["id"], {"rejected"}, timeout=90)
+    assert view["reason"] == "the DAO upheld a challenge" and view["challengedBy"] == challenger
+    assert pok.functions.claimable(challenger).call() >= bond     # the bond goes back to the challenger
+
+
+def test_claim_finalizes_when_the_chain_clock_runs_ahead_of_the_wall_clock(setup, dev_accounts):
+    """Blocks mined in a burst put the head's time ahead of the wall clock (as a DAO proposal's
+    voting period does); closing the window must still close it."""
+    committee, node = setup["committee"], setup["node"]
+    assert "error" not in node.rpc("evm_mine", [{"blocks": hex(90)}])   # the head 90 s ahead
+    body = statement(dev_accounts[0].address, COURSES[0])
+    assert committee.post(1, body).status_code == 200
+    committee.wait_state(1, body["id"], {"submitted"}, timeout=90)
+    close_challenge_window(node)
+    committee.wait_state(1, body["id"], {"finalized"}, timeout=60)
+
+
 def test_committee_that_leaves_submission_to_the_learner_hands_out_a_bundle_the_wallet_submits(setup, dev_accounts):
     import yaml
 
@@ -450,6 +505,4 @@ def test_committee_that_leaves_submission_to_the_learner_hands_out_a_bundle_the_
     assert w3.eth.wait_for_transaction_receipt(tx).status == 1
     committee.wait_state(2, body["id"], {"submitted"}, timeout=90)
     close_challenge_window(setup["node"])
-    # members finalize in rotation (rank x submit grace) once they see the window closed: on a
-    # loaded two-core machine a full rotation has taken longer than 90 s
-    committee.wait_state(2, body["id"], {"finalized"}, timeout=180)
+    committee.wait_state(2, body["id"], {"finalized"}, timeout=90)

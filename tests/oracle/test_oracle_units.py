@@ -166,6 +166,49 @@ def test_store_survives_reopen_and_tracks_active_records(tmp_path):
     store.close()
 
 
+def test_store_writes_a_batch_of_records_with_their_indexes_in_one_write(tmp_path):
+    store = OracleStore(tmp_path / "db")
+    records = []
+    for index in range(3):
+        st = statement(id=f"00000000-0000-4000-8000-00000000000{index}",
+                       actor={"account": {"name": MEMBERS[index].address}})
+        completion = completion_for(st, oracle_set_version=1, deadline=1)
+        records.append(Record(statement_id=st["id"], statement=st, state=SIGNED, stored_at=1,
+                              completion=completion.to_json(), claim_key="0x" + compute_struct_hash(completion).hex()))
+    store.put_many(records)
+    assert [r.statement_id for r in store.active()] == [r.statement_id for r in records]
+    for record, member in zip(records, MEMBERS):
+        assert store.live_claim_for(member.address, keccak(text=COURSE)) == record.statement_id
+        assert store.by_claim_key(bytes.fromhex(record.claim_key[2:])).statement_id == record.statement_id
+    store.close()
+
+
+@pytest.mark.parametrize("course, score, reason", [
+    ((10_000, True, "0x" + "11" * 20), 9_200, None),
+    ((10_000, True, "0x" + "00" * 20), 9_200, "not in the on-chain catalog"),
+    ((10_000, False, "0x" + "11" * 20), 9_200, "is not active"),
+    ((10_000, True, "0x" + "11" * 20), 7_999, "below the minimum 8000"),
+])
+def test_course_rules_refuse_unknown_inactive_and_low_scores(course, score, reason):
+    from oracle.service import course_refusal
+
+    parsed = parse_statement(statement(result={"success": True, "score": {"scaled": score / 10_000}}))
+    refusal = course_refusal(parsed, course, min_score=8_000)
+    assert (refusal is None) if reason is None else (refusal.status == 400 and reason in refusal.reason)
+
+
+def test_claim_key_words_match_the_abi_encoding():
+    from eth_abi import encode
+
+    from oracle.completion import COMPLETION_ABI_TYPES, COMPLETION_TYPEHASH
+
+    completion = completion_for(statement(), oracle_set_version=2**63, deadline=2**64 - 1)
+    expected = keccak(encode(["bytes32", *COMPLETION_ABI_TYPES], [COMPLETION_TYPEHASH, *completion.as_abi()]))
+    assert compute_struct_hash(completion) == expected
+    with pytest.raises(ValueError):
+        compute_struct_hash(Completion(**{**completion.__dict__, "score": 2**16}))
+
+
 @pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[2] / "oracle").glob("*.py")),
                          ids=lambda p: p.name)
 def test_oracle_module_does_not_import_node(path: Path):
