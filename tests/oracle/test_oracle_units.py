@@ -2,8 +2,6 @@
 validator, the durable store, and its layering."""
 from __future__ import annotations
 
-import ast
-from pathlib import Path
 
 import pytest
 import rlp
@@ -208,14 +206,3 @@ def test_claim_key_words_match_the_abi_encoding():
     with pytest.raises(ValueError):
         compute_struct_hash(Completion(**{**completion.__dict__, "score": 2**16}))
 
-
-@pytest.mark.parametrize("path", sorted((Path(__file__).resolve().parents[2] / "oracle").glob("*.py")),
-                         ids=lambda p: p.name)
-def test_oracle_module_does_not_import_node(path: Path):
-    roots = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            roots.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            roots.add(node.module.split(".")[0])
-    assert not roots & {"node", "consensus"}
