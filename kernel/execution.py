@@ -264,6 +264,9 @@ class VMSource(Protocol):
 
 # -- the executor ---------------------------------------------------------------------------
 
+ESTIMATE_ERROR_RATIO = 0.015   # geth's eth_estimateGas tolerance (an estimate may be this much high)
+
+
 class CallExecutor:
     """Runs message calls against a block's post-state without persisting anything.
 
@@ -314,11 +317,15 @@ class CallExecutor:
         # (used plus the 1/64 that CALLs withhold), so this costs one or two more runs.
         intrinsic = self._transaction(vm, message, cap).intrinsic_gas
         used = intrinsic + computation.get_gas_used()   # the message's gas excludes intrinsic
+        if used == intrinsic:
+            return intrinsic   # no code ran (a plain transfer): nothing more can be needed
         low, high = used - 1, cap
         guess = min(cap, (used + computation.get_gas_refund() + 2300) * 64 // 63)
         if guess < high and not self._run(vm, message, guess).is_error:
             high = guess
-        while high - low > 1:
+        # geth stops within 1.5 % above the least gas: wallets add 20-25 % anyway, and each
+        # further halving is one more full execution
+        while high - low > 1 and (high - low) / high >= ESTIMATE_ERROR_RATIO:
             middle = (low + high) // 2
             if self._run(vm, message, middle).is_error:
                 low = middle
