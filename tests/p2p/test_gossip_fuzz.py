@@ -345,3 +345,32 @@ def test_a_misbehaving_peer_cannot_crash_stall_or_stay_connected(testnet):
     assert result.refused_reconnects == result.dropped
     assert observer_connected
     assert "Traceback" not in testnet.nodes["validator0"].log(tail=10**9)
+
+
+# -- found by the campaign: a pubsub frame that is not protobuf killed the node ---------------
+
+
+@pytest.mark.timeout(60)
+def test_a_pubsub_frame_that_is_not_protobuf_penalises_the_peer_and_the_node_runs_on():
+    """The 10,000-message campaign took validator0 down with ``DecodeError: Error parsing
+    message with type 'pubsub.pb.RPC'`` raised out of py-libp2p's stream handler, which only
+    catches stream and varint errors: any peer could crash a node with one garbage frame."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from p2p_harness import Inbox, running_network, wait_until
+
+    from p2p.gossip import GOSSIPSUB_PROTOCOLS
+
+    async def main() -> None:
+        async with running_network(3) as (mallory, bob, carol):
+            inbox = Inbox()
+            bob.subscribe(TopicKind.TX, inbox.handler)
+            stream = await mallory.host.new_stream(bob.peer_id, list(GOSSIPSUB_PROTOCOLS))
+            garbage = b"\xff" * 40
+            await stream.write(encode_uvarint(len(garbage)) + garbage)
+            await wait_until(lambda: bob.scores.score(str(mallory.peer_id), trio.current_time()) < 0)
+            await carol.publish(TopicKind.TX, b"honest-tx")
+            await inbox.wait_for(1)
+            assert inbox.payloads() == [b"honest-tx"]
+            assert bob.metrics.gossip_malformed_rpc == 1
+
+    trio.run(main)
