@@ -229,12 +229,24 @@ class CampaignResult:
     labels: Counter = field(default_factory=Counter)
 
 
+async def connect_with_retries(mallory: P2PService, address: str, attempts: int = 5):
+    """A fresh identity's dial can fail on a loaded machine (a multiselect handshake that
+    times out): retry a few times; a node that stays unreachable fails the campaign."""
+    for attempt in range(attempts):
+        try:
+            return await mallory.connect(address)
+        except ConnectionError:
+            if attempt == attempts - 1:
+                raise
+            await trio.sleep(0.5)
+
+
 async def run_identity(chain_id: int, address: str, cases: list[Case], result: CampaignResult) -> None:
     """One Mallory identity: connect, send until dropped (or cases run out)."""
     mallory = P2PService(attacker_config(chain_id), create_new_key_pair())
     async with trio.open_nursery() as nursery:
         await nursery.start(mallory.run)
-        target = await mallory.connect(address)
+        target = await connect_with_retries(mallory, address)
         await mallory.gossip.pubsub.wait_for_subscription(target, mallory.gossip.topic(TopicKind.TX), timeout=15)
         result.identities += 1
         while cases and target in mallory.connected_peers():
