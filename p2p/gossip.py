@@ -22,7 +22,8 @@ from enum import Enum
 from typing import Any, Protocol
 
 import trio
-from libp2p.abc import IHost
+from google.protobuf.message import DecodeError
+from libp2p.abc import IHost, INetStream
 from libp2p.peer.id import ID
 from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, GossipSub
 from libp2p.pubsub.mcache import CacheEntry, MessageCache
@@ -165,6 +166,25 @@ class AzoraPubsub(Pubsub):
                 pass
             self.peers.pop(peer_id, None)
         self._forget_all_subscriptions(peer_id)
+
+    async def stream_handler(self, stream: INetStream) -> None:
+        """A frame that is not a pubsub protobuf must cost the peer its stream, not us the node.
+
+        py-libp2p 0.8.1's handler catches stream and varint errors only; protobuf's DecodeError
+        from ``RPC.ParseFromString`` escaped it and took the pubsub service and the node down:
+        one garbage frame from any peer crashed a validator (found by the gossip fuzz campaign).
+        """
+        peer_id = stream.muxed_conn.peer_id
+        try:
+            await super().stream_handler(stream)
+        except DecodeError as error:
+            logger.debug("malformed pubsub frame from %s: %s", peer_id, error)
+            self.gate.on_malformed_rpc(peer_id)
+            try:
+                await stream.reset()
+            except Exception:  # noqa: BLE001 - the stream may already be gone
+                pass
+            self._handle_dead_peer(peer_id)
 
     async def republish(self, topic: str, payload: bytes) -> None:
         """Send ``payload`` to the topic's peers again as a fresh message (new seqno).
@@ -332,6 +352,11 @@ class Gossip:
             self._buckets.forget((peer, kind))
 
     # -- the receive pipeline (called by AzoraPubsub) ------------------------------------
+
+    def on_malformed_rpc(self, peer: ID) -> None:
+        """A peer sent a pubsub frame that does not parse."""
+        self.metrics.gossip_malformed_rpc += 1
+        self._reputation.penalise(peer, Offence.INVALID_MESSAGE)
 
     def on_bad_signature(self, forwarder: ID) -> None:
         """A forwarded message failed its libp2p signature check."""

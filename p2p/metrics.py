@@ -18,6 +18,7 @@ class P2PMetrics:
     gossip_oversized: int = 0
     gossip_rate_limited: int = 0
     gossip_bad_signature: int = 0
+    gossip_malformed_rpc: int = 0
     gossip_validation_errors: int = 0
     gossip_delivery_dropped: int = 0
     gossip_outbound_dropped: int = 0

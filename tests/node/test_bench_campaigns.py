@@ -1,0 +1,29 @@
+"""The fault campaigns (bench/chaos.py, bench/soak.py) run end to end with tiny sizes."""
+from __future__ import annotations
+
+import pytest
+
+
+@pytest.mark.timeout(600)
+def test_chaos_kills_a_loaded_dev_node_three_times_and_loses_nothing(load_bench):
+    lines: list[str] = []
+    report = load_bench("chaos").main(["--kills", "3", "--seed", "7", "--max-gap", "1.5"], out=lines.append)
+    assert report.kills == 3 and len(report.recover_seconds) == 3
+    assert report.mined_seen > 0
+    assert report.losses == 0, "\n".join(lines)
+    text = "\n".join(lines)
+    assert "losses (must be 0)" in text and "restart to RPC ready: p50" in text
+
+
+@pytest.mark.timeout(600)
+def test_soak_samples_rss_files_pool_and_latency_per_interval(load_bench):
+    lines: list[str] = []
+    report = load_bench("soak").main(["--minutes", "0.2", "--interval", "3", "--peak-seconds", "3"],
+                                     out=lines.append)
+    assert report.peak and report.rate == pytest.approx(max(1.0, report.peak / 2))
+    assert len(report.samples) >= 3
+    assert all(s.rss_mib > 0 and s.open_files > 0 for s in report.samples)
+    assert report.samples[-1].sent > 0 and report.samples[-1].latency_p50 > 0
+    assert set(report.growth) == {"RSS", "open files", "pool", "latency p50"}
+    text = "\n".join(lines)
+    assert "RSS MiB" in text and "growth, first third -> last third" in text
