@@ -180,6 +180,11 @@ class NetworkNode:
         height = self.chain.head.block_number + 1
         if signed.vote.height < height - 1 or signed.vote.height > height + 1:
             return ValidationResult.IGNORE
+        # the head's and the next height's sets are known (the next one's only once the head is
+        # in): a well-signed vote from outside them is a peer relaying forgeries, not news
+        if signed.vote.height <= height and \
+                not self.host.validator_sets.read(signed.vote.height).contains(signed.validator):
+            return ValidationResult.REJECT
         return ValidationResult.ACCEPT
 
     async def _on_vote(self, message: GossipMessage) -> None:
