@@ -24,7 +24,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,6 +37,8 @@ from typing import Any, Callable
 import requests
 from eth_account import Account
 
+from bench.common import free_port, percentile
+
 REPO = Path(__file__).resolve().parents[1]
 CHAIN_ID = 1337
 GWEI = 10**9
@@ -48,11 +49,6 @@ RESEND_TIMEOUT = 60.0
 
 Account.enable_unaudited_hdwallet_features()
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class RpcError(RuntimeError):
@@ -77,10 +73,6 @@ def rpc_batch(session: requests.Session, url: str, method: str, params: list[lis
         results.extend(answers.get(i) for i in range(len(chunk)))
     return results
 
-
-def percentile(values: list[float], fraction: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] if ordered else 0.0
 
 
 class DevProcess:

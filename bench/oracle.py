@@ -30,6 +30,7 @@ from typing import Any, Callable
 
 import requests
 
+from bench.common import percentile
 from bench.throughput import REPO, SENDERS, DevNode, dev_accounts, send_concurrently, token_deploy, workload
 
 XAPI = {"X-Experience-API-Version": "1.0.3", "Content-Type": "application/json"}
@@ -165,9 +166,6 @@ def run_statements(rpc: str, manifest: dict[str, Any], count: int, batch: int,
     submitted = count / (max(claimed_at.values()) - started)
     return accepted, submitted, latencies
 
-
-def percentile(values: list[float], fraction: float) -> float:
-    return values[min(len(values) - 1, int(fraction * len(values)))]
 
 
 def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> OracleReport:

@@ -11,7 +11,6 @@ gives the RSS and the growth per block since the previous checkpoint; growth of 
 from __future__ import annotations
 
 import argparse
-import socket
 import subprocess
 import sys
 import tempfile
@@ -21,6 +20,8 @@ from pathlib import Path
 from typing import Callable
 
 import requests
+
+from bench.common import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 FLAT_WITHIN = 0.10
@@ -40,11 +41,6 @@ def rss_of(pid: int) -> int:
             return int(line.split()[1]) * 1024
     raise RuntimeError(f"no VmRSS for process {pid}")
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def call(url: str, method: str, *params: object, timeout: float = 600) -> object:

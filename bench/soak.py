@@ -28,6 +28,8 @@ from typing import Any, Callable
 import requests
 from eth_account import Account
 
+from bench.common import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 CHAIN_ID = 1337
 GWEI = 10**9
@@ -40,13 +42,6 @@ LATENCY_FLOOR = 0.05
 
 Account.enable_unaudited_hdwallet_features()
 
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def rpc(session: requests.Session, url: str, method: str, *params: Any, timeout: float = 30) -> Any:

@@ -28,7 +28,6 @@ import itertools
 import json
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -44,6 +43,8 @@ import vyper
 from eth_abi import encode
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
+
+from bench.common import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 CHAIN_ID = 1337
@@ -143,11 +144,6 @@ def in_process_rates(count: int) -> dict[str, float]:
 
 
 # -- (b) end to end ------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class DevNode:
