@@ -5,6 +5,8 @@ tests/contracts/conftest.py that owns it."""
 from __future__ import annotations
 
 import os
+import random
+import re
 import signal
 import socket
 import subprocess
@@ -23,6 +25,46 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def is_port_free(port: int) -> bool:
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port_range(count: int, low: int = 10_000, high: int = 32_000) -> int:
+    """The first port of ``count`` consecutive free ports (random base, so parallel workers
+    rarely pick the same range; ``testnet init`` numbers nodes from a base port). Below
+    Linux's ephemeral range (32768+), so outgoing connections never take a node's port."""
+    for _ in range(200):
+        base = random.randrange(low, high - count)
+        if all(is_port_free(base + offset) for offset in range(count)):
+            return base
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
+def doc_sh_blocks(path: Path) -> str:
+    """A doc's ``sh`` blocks, in order, as one script (``console`` and ``text`` blocks are prose)."""
+    return "\n".join(re.findall(r"```sh\n(.*?)```", path.read_text(), re.S))
+
+
+def doc_shell_env(tmp_path: Path, rpc_url: str, **extra: str) -> dict[str, str]:
+    """The environment a doc's commands run in: ``azora`` on PATH (this interpreter's), a HOME
+    of its own (the default keystore directory lands there), ``$RPC`` naming the node."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    shim = bin_dir / "azora"
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m node.cli "$@"\n')
+    shim.chmod(0o755)
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    return {**os.environ, "HOME": str(home), "RPC": rpc_url, "PATH": f"{bin_dir}:{os.environ['PATH']}",
+            "PYTHONPATH": os.environ.get("PYTHONPATH", str(REPO)), **extra}
 
 
 class AzoraProcess:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,29 +18,8 @@ from typing import Any, Callable
 
 import requests
 
-REPO = Path(__file__).resolve().parents[2]
-AZORA = [sys.executable, "-m", "node.cli"]
-
-
-def is_port_free(port: int) -> bool:
-    with socket.socket() as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
-def free_port_range(count: int, low: int = 10_000, high: int = 32_000) -> int:
-    """The first port of ``count`` consecutive free ports (random base, so parallel workers
-    rarely pick the same range; ``testnet init`` numbers nodes from a base port). Below
-    Linux's ephemeral range (32768+), so outgoing connections never take a node's port."""
-    for _ in range(200):
-        base = random.randrange(low, high - count)
-        if all(is_port_free(base + offset) for offset in range(count)):
-            return base
-    raise RuntimeError(f"no {count} consecutive free ports")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))   # tests/, for bench/network.py too
+from helpers import AZORA, REPO, free_port_range  # noqa: E402
 
 
 def azora(*args: str, timeout: float = 120) -> str:

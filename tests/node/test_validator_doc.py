@@ -4,13 +4,10 @@ page starts), with ``azora`` on PATH and the default keystore directory under a 
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from helpers import REPO, doc_shell_env
 SECTION = "## 7. Becoming a validator: from course to seat"
 
 
@@ -23,17 +20,9 @@ def doc_commands() -> str:
 
 def test_validator_doc_goes_from_the_course_to_an_active_seat(start_azora, tmp_path):
     dev = start_azora("dev", "--datadir", str(tmp_path / "chain"), "--balance", "100000")
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    shim = bin_dir / "azora"
-    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m node.cli "$@"\n')
-    shim.chmod(0o755)
-    home = tmp_path / "home"
-    home.mkdir()
     work = tmp_path / "work"
     work.mkdir()
-    env = {**os.environ, "HOME": str(home), "RPC": dev.url, "PATH": f"{bin_dir}:{os.environ['PATH']}",
-           "PYTHONPATH": os.environ.get("PYTHONPATH", str(REPO))}
+    env = doc_shell_env(tmp_path, dev.url)
     run = subprocess.run(["bash", "-euo", "pipefail", "-c", doc_commands()], cwd=work, env=env,
                          capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]

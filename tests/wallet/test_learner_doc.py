@@ -5,33 +5,20 @@ oracle committee (three `azora oracle run` processes the doc starts and stops)."
 from __future__ import annotations
 
 import os
-import re
 import signal
 import subprocess
-import sys
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "network"))
-from harness import free_port_range  # noqa: E402  (the suite's free port ranges)
+from helpers import REPO, doc_sh_blocks, doc_shell_env, free_port_range
 
 
 def doc_commands() -> str:
-    return "\n".join(re.findall(r"```sh\n(.*?)```", (REPO / "docs" / "learner.md").read_text(), re.S))
+    return doc_sh_blocks(REPO / "docs" / "learner.md")
 
 
 def test_learner_doc_runs_from_nothing_to_a_verified_credential_and_a_reward(dev_node, w3, tmp_path):
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    shim = bin_dir / "azora"
-    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m node.cli "$@"\n')
-    shim.chmod(0o755)
-    home = tmp_path / "home"
-    home.mkdir()
     # the committee's xAPI ports (base + 0..2) and p2p ports (base + 100..102)
-    env = {**os.environ, "HOME": str(home), "RPC": dev_node.url, "PATH": f"{bin_dir}:{os.environ['PATH']}",
-           "ORACLE_PORT": str(free_port_range(103)),
-           "PYTHONPATH": os.environ.get("PYTHONPATH", str(REPO))}
+    env = doc_shell_env(tmp_path, dev_node.url, ORACLE_PORT=str(free_port_range(103)))
+    home = tmp_path / "home"
     # its own process group: should the doc's waits never end, the oracles it started go too
     shell = subprocess.Popen(["bash", "-euo", "pipefail", "-c", doc_commands()], cwd=tmp_path, env=env,
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
