@@ -20,6 +20,7 @@ Prints the loss counts (all must be 0) and the time from restart to RPC-ready (p
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import random
 import shutil
@@ -37,12 +38,10 @@ from typing import Any, Callable
 import requests
 from eth_account import Account
 
-from bench.common import free_port, percentile
+from bench.common import DEV_MNEMONIC, REPO, RpcError, free_port, percentile, rpc as _rpc
 
-REPO = Path(__file__).resolve().parents[1]
 CHAIN_ID = 1337
 GWEI = 10**9
-MNEMONIC = "test test test test test test test test test test test junk"
 RECEIVER = "0x" + "77" * 20
 READY_TIMEOUT = 120.0
 RESEND_TIMEOUT = 60.0
@@ -51,16 +50,9 @@ Account.enable_unaudited_hdwallet_features()
 
 
 
-class RpcError(RuntimeError):
-    """A JSON-RPC error answer (the node is up but refused the call)."""
 
-
-def rpc(session: requests.Session, url: str, method: str, *params: Any, timeout: float = 10) -> Any:
-    answer = session.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)},
-                          timeout=timeout).json()
-    if "error" in answer:
-        raise RpcError(f"{method}: {answer['error']}")
-    return answer["result"]
+# a killed node must be noticed quickly
+rpc = functools.partial(_rpc, timeout=10)
 
 
 def rpc_batch(session: requests.Session, url: str, method: str, params: list[list[Any]]) -> list[Any]:
@@ -126,7 +118,7 @@ class Sender(threading.Thread):
         super().__init__(daemon=True)
         self.url = url
         self.interval = 1.0 / rate
-        self.account = Account.from_mnemonic(MNEMONIC, account_path="m/44'/60'/0'/0/3")
+        self.account = Account.from_mnemonic(DEV_MNEMONIC, account_path="m/44'/60'/0'/0/3")
         self.session = requests.Session()
         self.next_nonce = 0
         self.acked: dict[str, Sent] = {}      # every hash eth_sendRawTransaction returned

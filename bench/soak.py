@@ -28,12 +28,10 @@ from typing import Any, Callable
 import requests
 from eth_account import Account
 
-from bench.common import free_port
+from bench.common import DEV_MNEMONIC, REPO, free_port, rpc
 
-REPO = Path(__file__).resolve().parents[1]
 CHAIN_ID = 1337
 GWEI = 10**9
-MNEMONIC = "test test test test test test test test test test test junk"
 RECEIVER = "0x" + "77" * 20
 SENDERS = 4
 GROWTH_LIMIT = 0.10
@@ -43,13 +41,6 @@ LATENCY_FLOOR = 0.05
 Account.enable_unaudited_hdwallet_features()
 
 
-
-def rpc(session: requests.Session, url: str, method: str, *params: Any, timeout: float = 30) -> Any:
-    answer = session.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)},
-                          timeout=timeout).json()
-    if "error" in answer:
-        raise RuntimeError(f"{method}: {answer['error']}")
-    return answer["result"]
 
 
 def read_rss_kib(pid: int) -> int:
@@ -75,7 +66,7 @@ class Accounts:
     """Dev accounts with local nonces; signs transfers."""
 
     def __init__(self, count: int) -> None:
-        self.accounts = [Account.from_mnemonic(MNEMONIC, account_path=f"m/44'/60'/0'/0/{i + 4}")
+        self.accounts = [Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{i + 4}")
                          for i in range(count)]
         self.nonces = [0] * count
 

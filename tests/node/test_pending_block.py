@@ -16,9 +16,8 @@ CHAIN_ID = 1337
 RECIPIENT = "0x" + "77" * 20
 
 
-@pytest.fixture
-def backend(tmp_path, dev_accounts):
-    alloc = {a.address: {"balance": hex(10**24)} for a in dev_accounts}
+def backend_over(tmp_path, dev_accounts, alloc: dict):
+    """A backend over a real chain in a tmp LevelDB with ``alloc`` in its genesis."""
     genesis = Genesis.from_json({"config": {"chainId": CHAIN_ID}, "alloc": alloc, "timestamp": "0x1",
                                  "azora": {"oracles": {"members": [dev_accounts[9].address], "quorum": 1}}})
     db = LevelDB(tmp_path / "db")
@@ -26,6 +25,11 @@ def backend(tmp_path, dev_accounts):
     yield backend
     backend.decoder.close()
     db.close()
+
+
+@pytest.fixture
+def backend(tmp_path, dev_accounts):
+    yield from backend_over(tmp_path, dev_accounts, {a.address: {"balance": hex(10**24)} for a in dev_accounts})
 
 
 def test_the_pending_block_is_the_head_child_with_the_pools_executable_transactions(backend, dev_accounts):
@@ -71,13 +75,7 @@ BALANCE_CODE = "0x73" + "77" * 20 + "3160005260206000f3"
 def readers_backend(tmp_path, dev_accounts):
     alloc = {a.address: {"balance": hex(10**24)} for a in dev_accounts[:9]}
     alloc.update({NUMBER_READER: {"code": NUMBER_CODE}, BALANCE_READER: {"code": BALANCE_CODE}})
-    genesis = Genesis.from_json({"config": {"chainId": CHAIN_ID}, "alloc": alloc, "timestamp": "0x1",
-                                 "azora": {"oracles": {"members": [dev_accounts[9].address], "quorum": 1}}})
-    db = LevelDB(tmp_path / "db")
-    backend = Backend(Chain(db, genesis))
-    yield backend
-    backend.decoder.close()
-    db.close()
+    yield from backend_over(tmp_path, dev_accounts, alloc)
 
 
 def test_calls_estimates_and_access_lists_on_pending_run_on_the_block_being_built(readers_backend, dev_accounts):
