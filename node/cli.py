@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import errno
 import json
 import shutil
@@ -175,6 +176,11 @@ def main(argv: list[str] | None = None) -> int:
         return command[args.command](args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `azora … | head`: the reader left. Say nothing more (the interpreter would print a
+        # second traceback flushing stdout at exit) and exit as a shell's SIGPIPE does.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 def cmd_dev(args: argparse.Namespace) -> int:

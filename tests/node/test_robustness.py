@@ -464,3 +464,15 @@ def test_a_failed_import_prints_one_clear_line(tmp_path, dev_accounts):
     lines = [line for line in done.stderr.splitlines() if line.strip() and " INFO " not in line]
     assert lines == ["error: import stopped at head #3: byte " + lines[0].split("byte ", 1)[-1]], done.stderr
     assert "truncated block" in lines[0]
+
+
+def test_output_piped_into_a_reader_that_leaves_early_is_no_traceback(dev_node):
+    """`azora courses --json | head` printed a BrokenPipeError traceback (here the reader is
+    gone before azora writes, so every run hits the closed pipe)."""
+    import subprocess
+    import sys
+
+    run = subprocess.run(["bash", "-o", "pipefail", "-c",
+                          f'"{sys.executable}" -m node.cli courses --rpc {dev_node.url} --json | true'],
+                         capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in run.stderr and run.stderr == "", run.stderr
