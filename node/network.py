@@ -23,6 +23,7 @@ from consensus.types import CommitCertificate, DuplicateVoteEvidence, SignedVote
 from consensus.wire import CommittedBlockMessage, ProposalMessage, decode_commits, encode_commits
 from kernel.chain import ChainError
 from node.progress import RateTracker, format_eta
+from node.attestations import AttestationGate
 from node.backend import Backend
 from node.chainio import decode_block
 from node.context import SyncStatus
@@ -42,12 +43,6 @@ STATUS_POLL_SECONDS = 3.0
 REGOSSIP_SECONDS = 2.0
 
 BatchImporter = Callable[[list[BlockAndCommit]], Awaitable[int]]
-
-
-def validate_attestation(peer: ID, payload: bytes) -> ValidationResult:
-    """No attestation message is defined yet (the oracle will define it), so none is valid: a
-    topic without a validator would ACCEPT and forward whatever anyone published on it."""
-    return ValidationResult.REJECT
 
 
 class GossipOutbox:
@@ -104,7 +99,7 @@ class NetworkNode:
         p2p.set_validator(TopicKind.TX, self._validate_txs)
         p2p.set_validator(TopicKind.EVIDENCE, self._validate_evidence)
         p2p.subscribe(TopicKind.EVIDENCE, self._on_evidence)
-        p2p.set_validator(TopicKind.ATTESTATION, validate_attestation)
+        p2p.set_validator(TopicKind.ATTESTATION, AttestationGate(self.chain).validate)
 
     async def run(
         self, *,

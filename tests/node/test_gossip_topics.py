@@ -50,14 +50,45 @@ def network_node(tmp_path: Path, dev_accounts: list[Any]) -> Any:
     backend.close()
 
 
+def _attestation(signer: Any, named_signer: str, domain: Any, *, version: int = 1) -> bytes:
+    """A member's attestation of a statement, signed by ``signer`` over ``domain``."""
+    from oracle.attestation import Attestation, completion_for, encode_attestation
+    from oracle.completion import compute_digest, sign_digest
+
+    body = {"id": "38888674-6e45-4074-8385-ac98128f77e6",
+            "actor": {"account": {"homePage": "https://learn.example.org", "name": "0x" + "22" * 20}},
+            "verb": {"id": "http://adlnet.gov/expapi/verbs/completed"},
+            "object": {"id": "https://learn.example.org/courses/blockchain-101"},
+            "result": {"success": True, "score": {"scaled": 0.92}}, "timestamp": "2026-12-01T10:00:00Z"}
+    completion = completion_for(body, oracle_set_version=version, deadline=2**40)
+    signature = sign_digest(bytes(signer.key), compute_digest(completion, domain))
+    return encode_attestation(Attestation(domain.chain_id, domain.contract, body, completion, named_signer, signature))
+
+
 @pytest.mark.timeout(120)
-def test_invalid_attestations_and_transactions_are_rejected_not_forwarded_and_penalised(
+def test_attestations_a_member_would_reject_and_invalid_transactions_are_not_forwarded_and_penalised(
         network_node, dev_accounts):
-    """Until the oracle defines the attestation message nothing on its topic is valid; a
+    """The node judges attestations as the oracle members do, against the committee recorded
+    on chain (dev genesis: the last three dev accounts, version 1): a member's attestation is
+    relayed; garbage, a stranger's, a forged one and one for another chain are REJECTed; one
+    for another committee version is IGNOREd (dropped, the sender keeps its score). A
     transaction for another chain or below its intrinsic gas is invalid too. A valid
     transaction message sent last shows the line mallory - node - carol carries gossip, and
     the node, which only relays it (gossipsub forwards it), does not announce it as its own."""
+    from eth_account import Account
+    from oracle.completion import Domain
+
     node = network_node.p2p
+    member, stranger = dev_accounts[-1], Account.from_key(b"\x42" * 32)
+    domain = Domain(CHAIN_ID, network_node.chain.system_contracts["ProofOfKnowledge"])
+    member_attestation = _attestation(member, member.address, domain)
+    bad_attestations = [
+        b"an attestation of nothing",
+        _attestation(stranger, stranger.address, domain),                      # not a member
+        _attestation(stranger, member.address, domain),                        # forged
+        _attestation(member, member.address, Domain(CHAIN_ID + 1, domain.contract)),  # another chain
+    ]
+    stale = _attestation(member, member.address, domain, version=7)
     received: list[tuple[TopicKind, bytes]] = []
     announced: list[Any] = []
     network_node.backend.on_local_tx.append(announced.append)
@@ -75,19 +106,27 @@ def test_invalid_attestations_and_transactions_are_rejected_not_forwarded_and_pe
             await _linked(mallory, node)
             await _linked(carol, node)
             await trio.sleep(1.5)   # a heartbeat or two: the meshes form
-            await mallory.publish(TopicKind.ATTESTATION, b"an attestation of nothing")
+            # what must be relayed first: six rejections ban the sender, and a ban drops the rest
+            await mallory.publish(TopicKind.ATTESTATION, member_attestation)
+            valid = _transfer(dev_accounts[1])
+            await mallory.publish(TopicKind.TX, rlp.encode([valid]))
+            relayed = sorted([(TopicKind.ATTESTATION, member_attestation), (TopicKind.TX, rlp.encode([valid]))])
+            with trio.fail_after(30):
+                while len(received) < 2:
+                    await trio.sleep(0.05)
+            for payload in [stale, *bad_attestations]:
+                await mallory.publish(TopicKind.ATTESTATION, payload)
             other_chain = _transfer(dev_accounts[2], chainId=CHAIN_ID + 1)
             below_intrinsic_gas = _transfer(dev_accounts[3], gas=20_000)
             for raw in (other_chain, below_intrinsic_gas):
                 await mallory.publish(TopicKind.TX, rlp.encode([raw]))
-            valid = _transfer(dev_accounts[1])
-            await mallory.publish(TopicKind.TX, rlp.encode([valid]))
             with trio.fail_after(30):
-                while not received:
+                while node.metrics.gossip_rejected < len(bad_attestations) + 2:
                     await trio.sleep(0.05)
             await trio.sleep(0.5)   # anything else forwarded would be here by now
-            assert received == [(TopicKind.TX, rlp.encode([valid]))]
-            assert node.metrics.gossip_rejected == 3
+            assert sorted(received) == relayed
+            assert node.metrics.gossip_rejected == len(bad_attestations) + 2
+            assert node.metrics.gossip_ignored == 1   # the stale committee version
             assert node.scores.score(str(mallory.peer_id), trio.current_time()) < 0
             assert network_node.backend.pool.get(keccak(valid)) is not None and announced == []
             nursery.cancel_scope.cancel()
