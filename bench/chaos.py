@@ -16,6 +16,7 @@ restarts it on the same datadir and checks, before the sender resumes:
 Prints the loss counts (all must be 0) and the time from restart to RPC-ready (p50, max).
 
     python -m bench.chaos [--kills 100] [--rate 20] [--min-gap 0.2] [--max-gap 3] [--seed 1]
+    python -m bench.chaos --testnet [--kills 100] [--rate 20] ...   (bench/chaos_testnet.py)
 """
 from __future__ import annotations
 
@@ -296,7 +297,7 @@ def print_report(report: ChaosReport, datadir: Path, out: Callable[[str], None])
             f"p90 {percentile(times, 0.9):.2f}s  max {max(times):.2f}s")
 
 
-def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> ChaosReport:
+def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> Any:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--kills", type=int, default=100)
     parser.add_argument("--rate", type=float, default=20.0, help="transactions per second")
@@ -304,8 +305,13 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> C
     parser.add_argument("--max-gap", type=float, default=3.0, help="... and at most")
     parser.add_argument("--seed", type=int, default=int.from_bytes(os.urandom(4), "big"))
     parser.add_argument("--datadir", type=Path, help="keep the chain here (default: a temp dir)")
+    parser.add_argument("--testnet", action="store_true",
+                        help="kill validators of a 4-validator testnet instead of an azora dev")
     args = parser.parse_args(argv)
     out(f"seed {args.seed}")
+    if args.testnet:
+        from bench.chaos_testnet import run_testnet_chaos
+        return run_testnet_chaos(args.kills, args.rate, args.min_gap, args.max_gap, args.seed, out)
     return run_chaos(args.kills, args.rate, args.min_gap, args.max_gap, args.seed, args.datadir, out)
 
 

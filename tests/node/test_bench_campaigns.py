@@ -1,4 +1,5 @@
-"""The fault campaigns (bench/chaos.py, bench/soak.py) run end to end with tiny sizes."""
+"""The fault campaigns (bench/chaos.py on a dev node and on a testnet, bench/soak.py) run end to end
+with tiny sizes."""
 from __future__ import annotations
 
 import pytest
@@ -13,6 +14,17 @@ def test_chaos_kills_a_loaded_dev_node_three_times_and_loses_nothing(load_bench)
     assert report.losses == 0, "\n".join(lines)
     text = "\n".join(lines)
     assert "losses (must be 0)" in text and "restart to RPC ready: p50" in text
+
+
+@pytest.mark.timeout(600)
+def test_chaos_kills_a_validator_of_a_loaded_testnet_and_the_network_loses_nothing(load_bench):
+    lines: list[str] = []
+    report = load_bench("chaos").main(["--testnet", "--kills", "1", "--seed", "3", "--max-gap", "1", "--rate", "5"],
+                                      out=lines.append)
+    text = "\n".join(lines)
+    assert report.kills == 1 and len(report.catch_up_seconds) == 1, text
+    assert report.mined > 0 and report.losses == 0, text
+    assert "finalized blocks lost or changed" in text and "restart to the network's head: p50" in text
 
 
 @pytest.mark.timeout(600)
