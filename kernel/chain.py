@@ -201,8 +201,8 @@ class Chain:
             if tx.gas > current.gas_limit - current.gas_used:
                 deferred.append(tx)
                 continue
-            if blob_schedule is not None and get_total_blob_gas(tx) and \
-                    current.blob_gas_used + get_total_blob_gas(tx) > blob_schedule.max_blob_gas_per_block:
+            blob_gas = get_total_blob_gas(tx)
+            if blob_gas and blob_schedule and current.blob_gas_used + blob_gas > blob_schedule.max_blob_gas_per_block:
                 deferred.append(tx)     # as geth's miner: its blobs may fit a later block
                 continue
             try:

@@ -140,6 +140,18 @@ def test_standard_schedule_gives_the_same_blocks_as_a_config_without_one(chains,
     assert ChainView(named).next_base_fee_per_blob_gas(named.head) == STANDARD_FEE_11
 
 
+def test_genesis_excess_blob_gas_starts_the_custom_schedules_fees(chains, dev_accounts):
+    alice = dev_accounts[0]
+    chain = chains("custom", genesis_json(alice.address, cancun=CANCUN_CUSTOM, excessBlobGas=hex(2_621_440),
+                                          blobGasUsed="0x0"))
+    genesis = chain.header_by_number(0)
+    assert genesis.excess_blob_gas == 2_621_440
+    assert ChainView(chain).blob_fees_of(genesis).base_fee_per_blob_gas == CUSTOM_FEES[11]
+    # Nothing used: block 1's excess falls by the target, to block 10's above (fee 8).
+    child = chain.create_child_header(genesis, timestamp=12)
+    assert child.excess_blob_gas == 2_359_296 and chain.vm_at(child).state.blob_base_fee == CUSTOM_FEES[10]
+
+
 # -- the maximum blobs per block --------------------------------------------------------------
 
 def test_custom_prague_schedule_builds_and_imports_blocks_up_to_its_own_maximum(chains, dev_accounts):
