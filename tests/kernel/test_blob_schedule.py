@@ -152,6 +152,18 @@ def test_genesis_excess_blob_gas_starts_the_custom_schedules_fees(chains, dev_ac
     assert child.excess_blob_gas == 2_359_296 and chain.vm_at(child).state.blob_base_fee == CUSTOM_FEES[10]
 
 
+def test_the_first_prague_block_takes_its_excess_from_prague_custom_target(chains, dev_accounts):
+    # geth: a header's excess uses the schedule of the header's own fork, not its parent's.
+    alice = dev_accounts[0]
+    data = genesis_json(alice.address, cancun=CANCUN_CUSTOM, prague={**PRAGUE_CUSTOM, "target": 1})
+    data["config"]["pragueTime"] = 24
+    chain = chains("custom", data)
+    build_full_blocks(chain, alice, 1, blobs=4)                     # Cancun, 4 blobs, at 12
+    first_prague = chain.create_child_header(chain.head, timestamp=24)
+    # 524288 used - Prague's target 1 * 131072 (Cancun's 2 would give 262144; Prague's standard 6, 0).
+    assert first_prague.excess_blob_gas == 393_216
+
+
 # -- the maximum blobs per block --------------------------------------------------------------
 
 def test_custom_prague_schedule_builds_and_imports_blocks_up_to_its_own_maximum(chains, dev_accounts):
