@@ -19,6 +19,7 @@ import rlp
 
 from kernel.chain import Chain, ChainError
 from kernel.db import LevelDB
+from kernel.execution import AccountOverride, CallMessage
 from kernel.forks import GAS_PER_BLOB
 from kernel.genesis import Genesis
 from kernel.view import ChainView
@@ -113,6 +114,11 @@ def test_custom_cancun_schedule_sets_each_headers_excess_blob_gas_and_the_blob_b
         assert view.blob_fees_of(header).base_fee_per_blob_gas == CUSTOM_FEES[number]
     assert chain.vm_at(child).state.blob_base_fee == CUSTOM_FEES[11]
     assert view.next_base_fee_per_blob_gas(chain.head) == CUSTOM_FEES[11]
+    # BLOBBASEFEE in a call at the head (block 10): BLOBBASEFEE PUSH0 MSTORE PUSH1 32 PUSH0 RETURN.
+    probe = b"\x42" * 20
+    output = view.call(chain.head, CallMessage(to=probe),
+                       {probe: AccountOverride(code=bytes.fromhex("4a5f5260205ff3"))})
+    assert int.from_bytes(output, "big") == CUSTOM_FEES[10]
 
 
 def test_the_custom_blob_base_fee_is_what_a_blob_transaction_pays(chains, dev_accounts):
