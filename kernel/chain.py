@@ -23,7 +23,9 @@ from eth_utils import ValidationError
 from eth.chains.base import validate_imported_block_unchanged
 
 from kernel import schema
+from kernel.blobs import get_total_blob_gas
 from kernel.db import LevelDB, PendingWrites
+from kernel.forks import blob_schedule_of
 from kernel.genesis import Genesis
 
 logger = logging.getLogger("azora.kernel")
@@ -194,9 +196,14 @@ class Chain:
         rejected: list[tuple[SignedTransactionAPI, str]] = []
         deferred: list[SignedTransactionAPI] = []
         current = header
+        blob_schedule = blob_schedule_of(type(vm))      # None before Cancun
         for tx in transactions:
             if tx.gas > current.gas_limit - current.gas_used:
                 deferred.append(tx)
+                continue
+            blob_gas = get_total_blob_gas(tx)
+            if blob_gas and blob_schedule and current.blob_gas_used + blob_gas > blob_schedule.max_blob_gas_per_block:
+                deferred.append(tx)     # as geth's miner: its blobs may fit a later block
                 continue
             try:
                 # py-evm validates a transaction (nonce, balance, gas) before it touches state,
@@ -245,6 +252,9 @@ class Chain:
         if system_calls:
             vm.system_calls = tuple(system_calls)
         try:
+            if hasattr(vm, "validate_block_blobs"):
+                # Cancun on: the header's blob fields first, as geth checks headers before bodies.
+                vm.validate_block_blobs(block)
             imported = vm.import_block(block).block
             validate_imported_block_unchanged(imported, block)
             vm.validate_seal(block.header)

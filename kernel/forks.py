@@ -19,7 +19,11 @@ from eth.vm.forks import (
     ShanghaiVM, SpuriousDragonVM, TangerineWhistleVM,
 )
 
-from kernel.vm import AzoraPragueVM
+from kernel.blobs import (  # noqa: F401  (GAS_PER_BLOB and the fee function are read from here too)
+    GAS_PER_BLOB, BlobSchedule, compute_base_fee_per_blob_gas, fake_exponential,
+)
+from kernel.quantities import parse_quantity
+from kernel.vm import AzoraPragueVM, with_blob_schedule
 
 # (geth config key, VM class), oldest first. Keys ending in "Block" activate by number.
 BLOCK_FORKS: tuple[tuple[str, type[VirtualMachineAPI]], ...] = (
@@ -54,23 +58,6 @@ INFORMATIONAL_KEYS = frozenset({"chainId", "eip155Block", "eip150Hash", "ethash"
                                 "enableVerkleAtGenesis", "daoForkSupport"})
 
 
-GAS_PER_BLOB = 2**17
-MIN_BASE_FEE_PER_BLOB_GAS = 1
-
-
-@dataclass(frozen=True)
-class BlobSchedule:
-    """A fork's blob parameters (EIP-4844, raised by EIP-7691), as geth's ``blobSchedule``."""
-
-    target: int
-    max: int
-    base_fee_update_fraction: int
-
-    @property
-    def max_blob_gas_per_block(self) -> int:
-        return self.max * GAS_PER_BLOB
-
-
 BLOB_SCHEDULES: dict[str, BlobSchedule] = {
     "cancun": BlobSchedule(target=3, max=6, base_fee_update_fraction=3_338_477),
     "prague": BlobSchedule(target=6, max=9, base_fee_update_fraction=5_007_716),
@@ -87,23 +74,41 @@ def fork_name(vm_class: type[VirtualMachineAPI]) -> str:
 
 
 def blob_schedule_of(vm_class: type[VirtualMachineAPI]) -> BlobSchedule | None:
-    """The blob parameters of ``vm_class``'s fork; None before Cancun (no blobs)."""
-    return BLOB_SCHEDULES.get(fork_name(vm_class))
+    """The blob parameters ``vm_class`` runs with (its chain's, else its fork's standard
+    ones); None before Cancun (no blobs)."""
+    return getattr(vm_class, "blob_schedule", None) or BLOB_SCHEDULES.get(fork_name(vm_class))
 
 
-def fake_exponential(factor: int, numerator: int, denominator: int) -> int:
-    """EIP-4844's integer approximation of ``factor * e ** (numerator / denominator)``."""
-    i, output, accumulator = 1, 0, factor * denominator
-    while accumulator > 0:
-        output += accumulator
-        accumulator = (accumulator * numerator) // (denominator * i)
-        i += 1
-    return output // denominator
+def max_blobs_per_block(vm_class: type[VirtualMachineAPI]) -> int | None:
+    """The blobs a block of ``vm_class`` may carry; None before Cancun."""
+    schedule = blob_schedule_of(vm_class)
+    return None if schedule is None else schedule.max
 
 
-def compute_base_fee_per_blob_gas(excess_blob_gas: int, schedule: BlobSchedule) -> int:
-    """The blob base fee of a block with ``excess_blob_gas`` under ``schedule``'s fork."""
-    return fake_exponential(MIN_BASE_FEE_PER_BLOB_GAS, excess_blob_gas, schedule.base_fee_update_fraction)
+def parse_blob_schedules(config: Mapping[str, Any]) -> dict[str, BlobSchedule]:
+    """The ``blobSchedule`` entries of the forks this node runs (Cancun, Prague), checked as geth
+    checks them; entries for later forks are left to the activation check."""
+    section = config.get("blobSchedule") or {}
+    return {fork: parse_blob_schedule(fork, section[fork]) for fork in BLOB_SCHEDULES if fork in section}
+
+
+def parse_blob_schedule(fork: str, entry: Mapping[str, Any]) -> BlobSchedule:
+    schedule = BlobSchedule(target=parse_quantity(entry.get("target")), max=parse_quantity(entry.get("max")),
+                            base_fee_update_fraction=parse_quantity(entry.get("baseFeeUpdateFraction")))
+    # geth's BlobConfig.validate, in its order and words.
+    problem = ("max < 0" if schedule.max < 0 else "target < 0" if schedule.target < 0
+               else "update fraction must be defined and non-zero" if schedule.base_fee_update_fraction <= 0
+               else None)
+    if problem is not None:
+        raise ValueError(f'genesis: invalid chain configuration in blobSchedule for fork "{fork}": {problem}')
+    return schedule
+
+
+def with_chain_blob_schedule(vm_class: type[VirtualMachineAPI],
+                             schedules: Mapping[str, BlobSchedule]) -> type[VirtualMachineAPI]:
+    """``vm_class`` with the genesis' blob parameters for its fork, if the genesis names them."""
+    schedule = schedules.get(fork_name(vm_class))
+    return vm_class if schedule is None else with_blob_schedule(vm_class, schedule)
 
 
 @dataclass(frozen=True)
@@ -165,9 +170,11 @@ def compute_fork_schedule(config: Mapping[str, Any]) -> ForkSchedule:
     """Map a geth ``config`` section onto py-evm VMs.
 
     A config naming no fork at all is an Azora-native chain: Azora's Prague VM from genesis.
+    Cancun and Prague run with the config's ``blobSchedule`` entries where it has them.
     """
+    blob_schedules = parse_blob_schedules(config)
     if not FORK_KEYS & set(config):
-        return ForkSchedule(((0, AzoraPragueVM),), ())
+        return ForkSchedule(((0, with_chain_blob_schedule(AzoraPragueVM, blob_schedules)),), ())
     unsupported = [key for key in UNSUPPORTED_FORK_KEYS if config.get(key) is not None]
     if unsupported:
         raise ValueError(f"genesis: config.{unsupported[0]} names a fork this node cannot execute")
@@ -183,6 +190,6 @@ def compute_fork_schedule(config: Mapping[str, Any]) -> ForkSchedule:
         london = [a for a, vm in by_number if vm is LondonVM or vm is GrayGlacierVM]
         by_number.append((max(london) if london else 0, ParisVM))
     by_number.sort(key=lambda pair: pair[0])
-    by_time = tuple((int(config[key]), vm_class) for key, vm_class in TIME_FORKS
-                    if config.get(key) is not None)
+    by_time = tuple((int(config[key]), with_chain_blob_schedule(vm_class, blob_schedules))
+                    for key, vm_class in TIME_FORKS if config.get(key) is not None)
     return ForkSchedule(tuple(by_number), by_time)

@@ -77,6 +77,10 @@ class Genesis:
         genesis_vm = schedule.vm_class_at(0, header["timestamp"])
         if "base_fee_per_gas" in _header_fields(genesis_vm):
             header["base_fee_per_gas"] = parse_quantity(data.get("baseFeePerGas"), DEFAULT_BASE_FEE)
+        if "excess_blob_gas" in _header_fields(genesis_vm):
+            # geth's genesis fields (0 when absent): block 1's excess and blob base fee follow from them.
+            header["excess_blob_gas"] = parse_quantity(data.get("excessBlobGas"))
+            header["blob_gas_used"] = parse_quantity(data.get("blobGasUsed"))
         azora = _parse_azora(data["azora"]) if "azora" in data else None
         return cls(int(config["chainId"]), schedule, alloc, header, azora, data)
 

@@ -1,19 +1,26 @@
-"""Azora's VM: py-evm's newest fork (Prague), overriding only what Azora changes."""
+"""Azora's VM: py-evm's newest fork (Prague), overriding only what Azora changes; and the
+Cancun-or-later VMs of a chain whose genesis sets its own blob parameters."""
 from __future__ import annotations
 
 import functools
 import logging
-from typing import Any
+from typing import Any, ClassVar
 
 import ckzg
 import rlp
 import eth.precompiles.point_evaluation as point_evaluation
-from eth.abc import BlockAPI
+from eth._utils.db import get_block_header_by_hash
+from eth.abc import BlockAPI, BlockHeaderAPI, VirtualMachineAPI
 from eth.constants import SYSTEM_ADDRESS
+from eth.vm.base import VM
 from eth.vm.forks.prague import PragueVM
+from eth.vm.state import BaseState
 from eth_utils import keccak
 
 from kernel import ordered_trie
+from kernel.blobs import (
+    BlobSchedule, compute_base_fee_per_blob_gas, compute_excess_blob_gas, validate_block_blob_gas,
+)
 
 logger = logging.getLogger("azora.kernel.vm")
 
@@ -64,3 +71,51 @@ class AzoraPragueVM(PragueVM):
             if computation.is_error:
                 # Deterministic on every node; the block stays valid without the call's effects.
                 logger.warning("system call to 0x%s failed: %r", to.hex(), computation.error)
+
+
+class BlobScheduleVM(VM):
+    """Mixed in before a Cancun-or-later VM: the blob rules read this chain's ``blob_schedule``
+    (its genesis ``blobSchedule``) where py-evm reads its fork's module constants.
+
+    Every place py-evm reads them is overridden: the child header's excess blob gas (target),
+    block validation (target and max) and, through :class:`BlobScheduleState`, the blob base
+    fee (update fraction) that execution charges and BLOBBASEFEE pushes.
+    """
+
+    blob_schedule: ClassVar[BlobSchedule]
+
+    @classmethod
+    def create_header_from_parent(cls, parent_header: BlockHeaderAPI | None,
+                                  **header_params: Any) -> BlockHeaderAPI:
+        header = super().create_header_from_parent(parent_header, **header_params)
+        if parent_header is None:
+            return header       # a genesis header: its excess blob gas is the file's
+        return header.copy(excess_blob_gas=compute_excess_blob_gas(parent_header, cls.blob_schedule))
+
+    def validate_block_blobs(self, block: BlockAPI) -> None:
+        parent = get_block_header_by_hash(block.header.parent_hash, self.chaindb)
+        validate_block_blob_gas(block.header, parent, block.transactions, self.blob_schedule)
+
+
+class BlobScheduleState(BaseState):
+    """Mixed in before a Cancun-or-later state: the blob base fee under ``blob_schedule``."""
+
+    blob_schedule: ClassVar[BlobSchedule]
+
+    @property
+    def blob_base_fee(self) -> int:
+        return compute_base_fee_per_blob_gas(self.execution_context.excess_blob_gas, self.blob_schedule)
+
+
+@functools.cache
+def with_blob_schedule(vm_class: type[VirtualMachineAPI], schedule: BlobSchedule) -> type[VirtualMachineAPI]:
+    """``vm_class`` (Cancun or later) with ``schedule``'s blob parameters.
+
+    A new class per (VM, schedule), never a change to py-evm's module constants: chains with
+    different schedules run side by side in one process. Cached, so a genesis read twice
+    gives the same classes (and the per-class caches of tracing and calls stay small).
+    """
+    state_class = vm_class.get_state_class()
+    state = type(state_class.__name__, (BlobScheduleState, state_class), {"blob_schedule": schedule})
+    return type(vm_class.__name__, (BlobScheduleVM, vm_class),
+                {"blob_schedule": schedule, "_state_class": state, "__module__": __name__})

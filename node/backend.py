@@ -17,9 +17,10 @@ from eth.exceptions import HeaderNotFound
 from eth_typing import Address
 from trie.hexary import HexaryTrie
 
-from kernel.blobs import BlobSidecar, BlobSidecarError, split_network_form, verify_sidecar
+from kernel.blobs import BlobSidecar, BlobSidecarError, blob_count, split_network_form, verify_sidecar
 from kernel.abc import PendingBlockView
 from kernel.chain import Chain
+from kernel.forks import max_blobs_per_block
 from kernel.view import ChainView
 from node.chainio import system_calls_for_chain as system_calls_of
 from node.admission import TxDecoder
@@ -225,6 +226,11 @@ class Backend:
 
     def admit(self, tx: SignedTransactionAPI, encoded_size: int) -> bytes:
         """Into the pool from any source (clients or gossip); raises :class:`TxRejected`."""
+        head = self.chain.head
+        permitted = max_blobs_per_block(self.chain.vm_class_for(head.block_number, head.timestamp))
+        if self.pool.limits.accepts_blobs and permitted is not None and blob_count(tx) > permitted:
+            # geth's txpool: at most the head fork's blobs per block (the genesis blobSchedule's max).
+            raise UnwantedTransaction(f"too many blobs in transaction: have {blob_count(tx)}, permitted {permitted}")
         tx_hash = self.pool.add(tx, self.head_accounts(), encoded_size=encoded_size,
                                 base_fee=self.next_base_fee())
         for hook in self.on_tx_added:

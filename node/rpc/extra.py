@@ -20,7 +20,7 @@ import trio
 from eth.abc import BlockAPI, LogAPI, SignedTransactionAPI, VirtualMachineAPI
 
 from kernel.execution import CallError
-from kernel.forks import BLOB_SCHEDULES, ForkSchedule, fork_name
+from kernel.forks import ForkSchedule, blob_schedule_of, fork_name
 from node.backend import Backend
 from node.execution import CallArgs, rpc_error
 from node.rpc.errors import LIMIT_EXCEEDED, METHOD_NOT_FOUND, RpcError, invalid_params, server_error
@@ -363,7 +363,7 @@ class EthExtraAPI:
     def _fork_config(self, forks: list[tuple[int, int, type[VirtualMachineAPI]]],
                      index: int) -> dict[str, Any] | None:
         _, timestamp, vm_class = forks[index]
-        blob_schedule = BLOB_SCHEDULES.get(fork_name(vm_class))
+        blob_schedule = blob_schedule_of(vm_class)     # the genesis blobSchedule's, else the fork's
         if blob_schedule is None:
             return None
         blob_json = {"baseFeeUpdateFraction": blob_schedule.base_fee_update_fraction,
