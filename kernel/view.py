@@ -146,7 +146,9 @@ class ChainView:
         if schedule is None or excess is None:
             return BlobFees(0, 0.0)
         used = getattr(header, "blob_gas_used", 0) or 0
-        return BlobFees(compute_base_fee_per_blob_gas(excess, schedule), used / schedule.max_blob_gas_per_block)
+        # a schedule may allow no blobs at all (max 0): nothing used of nothing is a ratio of 0
+        ratio = used / schedule.max_blob_gas_per_block if schedule.max_blob_gas_per_block else 0.0
+        return BlobFees(compute_base_fee_per_blob_gas(excess, schedule), ratio)
 
     def next_base_fee_per_blob_gas(self, parent: BlockHeaderAPI) -> int:
         return self.blob_fees_of(self._child_header(parent)).base_fee_per_blob_gas

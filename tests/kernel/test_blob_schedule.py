@@ -254,6 +254,19 @@ def test_fee_history_blob_base_fee_and_config_answer_with_the_custom_schedule(tm
         backend.close()
 
 
+def test_fee_history_on_a_schedule_that_allows_no_blobs_gives_a_ratio_of_zero(tmp_path, dev_accounts):
+    """geth accepts ``max: 0`` (a chain without blobs); the used ratio is 0, not a division by zero."""
+    alice = dev_accounts[0]
+    backend = Backend(open_chain(tmp_path / "db", genesis_json(
+        alice.address, cancun={"target": 0, "max": 0, "baseFeeUpdateFraction": 1112826})))
+    try:
+        backend.chain.build_block([], timestamp=backend.chain.head.timestamp + 12)
+        history = EthAPI(backend, NodeContext()).feeHistory("0x1", "latest")
+        assert history["blobGasUsedRatio"] == [0.0] and history["baseFeePerBlobGas"] == ["0x1", "0x1"]
+    finally:
+        backend.close()
+
+
 # -- genesis ----------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("entry, reason", [
