@@ -61,7 +61,8 @@ class BuildResult:
 class Chain:
     """One chain in one LevelDB: the owner of every write to it."""
 
-    def __init__(self, db: LevelDB, genesis: Genesis, *, check_seal: bool = True) -> None:
+    def __init__(self, db: LevelDB, genesis: Genesis, *, check_seal: bool = True,
+                 genesis_progress: Callable[[int], None] | None = None) -> None:
         self.db = db
         self.genesis = genesis
         self.chain_id = genesis.chain_id
@@ -69,29 +70,29 @@ class Chain:
         self.chaindb = ChainDB(db)
         self._head: BlockHeaderAPI | None = None
         self._chain_context = ChainContext(self.chain_id)
-        self._initialise_genesis()
+        self._initialise_genesis(genesis_progress)
 
     # -- genesis -------------------------------------------------------------------------
 
-    def _initialise_genesis(self) -> None:
+    def _initialise_genesis(self, progress: Callable[[int], None] | None) -> None:
         try:
             stored = self.db[schema.GENESIS_HASH]
         except KeyError:
             stored = None
         if stored is None:
             with self.db.block_batch() as batch:
-                result = self.genesis.build(batch)
+                result = self.genesis.build(batch, progress)
                 header = result.header
                 ChainDB(batch).persist_header(header)
                 batch[schema.GENESIS_HASH] = header.hash
                 batch[schema.SYSTEM_CONTRACTS] = json.dumps(dict(result.contracts)).encode()
             logger.info("initialised genesis %s", header.hash.hex())
         else:
-            self._check_genesis_matches(stored)
+            self._check_genesis_matches(stored, progress)
 
-    def _check_genesis_matches(self, stored: bytes) -> None:
+    def _check_genesis_matches(self, stored: bytes, progress: Callable[[int], None] | None) -> None:
         from eth.db.atomic import AtomicDB
-        expected = self.genesis.build(AtomicDB()).header.hash
+        expected = self.genesis.build(AtomicDB(), progress).header.hash
         if expected != stored:
             raise ChainError(
                 f"database genesis 0x{stored.hex()} differs from the genesis file's "

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from eth.abc import AtomicDatabaseAPI, BlockHeaderAPI
 from eth.vm.forks.prague.constants import HISTORY_STORAGE_ADDRESS, HISTORY_STORAGE_CONTRACT_CODE
@@ -21,6 +21,9 @@ from kernel.system_contracts import deploy_system_contracts
 
 DEFAULT_GAS_LIMIT = 30_000_000
 DEFAULT_BASE_FEE = 1_000_000_000
+# Accounts written between two state roots while the alloc is built: the root's trie work is
+# most of a large genesis's time, so computing it per chunk is what lets progress be reported.
+ALLOC_CHUNK = 1000
 
 
 @dataclass(frozen=True)
@@ -95,9 +98,10 @@ class Genesis:
     def to_json(self) -> str:
         return json.dumps(self.raw, indent=2, sort_keys=True)
 
-    def build(self, db: AtomicDatabaseAPI) -> "GenesisResult":
+    def build(self, db: AtomicDatabaseAPI, progress: Callable[[int], None] | None = None) -> "GenesisResult":
         """Write the genesis state into ``db``; returns the header (not persisted) and, for an
-        Azora chain, the addresses of the system contracts deployed into that state."""
+        Azora chain, the addresses of the system contracts deployed into that state.
+        ``progress(count)`` is told of every ``count`` alloc accounts written."""
         vm_class = self.schedule.vm_class_at(0, self.header["timestamp"])
         from eth.db.chain import ChainDB
         from eth.consensus.context import ConsensusContext
@@ -113,13 +117,7 @@ class Genesis:
         vm = vm_class(header=context_header, chaindb=ChainDB(db),
                       chain_context=ChainContext(self.chain_id), consensus_context=ConsensusContext(db))
         state = vm.state
-        for address, account in self.alloc.items():
-            state.set_balance(address, account.balance)
-            state.set_nonce(address, account.nonce)
-            if account.code:
-                state.set_code(address, account.code)
-            for slot, value in account.storage.items():
-                state.set_storage(address, slot, value)
+        write_alloc(state, self.alloc, progress)
         contracts: dict[str, str] = {}
         if self.azora is not None:
             # Azora chains carry the Prague system contracts so their per-block steps run.
@@ -133,6 +131,31 @@ class Genesis:
         if self.header.get("block_number"):
             header = header.copy(block_number=self.header["block_number"])
         return GenesisResult(header, contracts)
+
+
+def write_alloc(state: Any, alloc: Mapping[Address, Account], progress: Callable[[int], None] | None = None,
+                chunk: int = ALLOC_CHUNK) -> None:
+    """Write the alloc into ``state``, its trie updated every ``chunk`` accounts. The root is
+    the one of a single update; the trie prunes the nodes a later chunk replaces but for about
+    one per chunk, left unreferenced in the database."""
+    pending = 0
+    for address, account in alloc.items():
+        state.set_balance(address, account.balance)
+        state.set_nonce(address, account.nonce)
+        if account.code:
+            state.set_code(address, account.code)
+        for slot, value in account.storage.items():
+            state.set_storage(address, slot, value)
+        pending += 1
+        if pending == chunk:
+            state.make_state_root()
+            if progress:
+                progress(pending)
+            pending = 0
+    if pending:
+        state.make_state_root()
+        if progress:
+            progress(pending)
 
 
 @dataclass(frozen=True)

@@ -515,7 +515,7 @@ def cmd_testnet(args: argparse.Namespace) -> int:
             return 2
         print(f"wrote {len(manifest['nodes'])} nodes to {args.out}; start them with `azora testnet run {args.out}`")
         return 0
-    return run_testnet(args.dir)
+    return run_testnet(args.dir, log_level=args.log_level, log_format=args.log_format)
 
 
 def cmd_contracts(args: argparse.Namespace) -> int:

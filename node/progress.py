@@ -1,12 +1,14 @@
-"""Rate and ETA of long jobs (`azora import`, range sync): a rich progress bar when a person
-watches a terminal, a plain log line every few seconds when the output goes to a file."""
+"""Rate and ETA of long jobs (`azora import`, range sync, building a large genesis): a rich
+progress bar when a person watches a terminal, a plain log line every few seconds when the
+output goes to a file."""
 from __future__ import annotations
 
 import logging
 import sys
 import time
+from contextlib import contextmanager
 from types import TracebackType
-from typing import Callable, TextIO
+from typing import Callable, Iterator, TextIO
 
 from rich.console import Console
 from rich.progress import (
@@ -16,6 +18,8 @@ from rich.text import Text
 
 logger = logging.getLogger("azora.progress")
 LOG_EVERY_SECONDS = 5.0
+# A genesis with fewer accounts builds in well under a second: no bar flashes at every start.
+GENESIS_PROGRESS_MIN_ACCOUNTS = 2000
 
 
 def format_eta(seconds: float | None) -> str:
@@ -98,3 +102,17 @@ class ProgressReporter:
                  traceback: TracebackType | None) -> None:
         if self._bar is not None:
             self._bar.stop()
+
+
+@contextmanager
+def genesis_progress(accounts: int, *, stream: TextIO | None = None, every: float = LOG_EVERY_SECONDS,
+                     clock: Callable[[], float] = time.monotonic) -> Iterator[Callable[[int], None] | None]:
+    """``progress(count)`` for ``Genesis.build`` over a genesis of ``accounts`` alloc accounts,
+    or None for a small one. The build runs on every start (a stored chain's genesis is rebuilt
+    to check it), so a large genesis shows it each time."""
+    if accounts < GENESIS_PROGRESS_MIN_ACCOUNTS:
+        yield None
+        return
+    with ProgressReporter("building genesis", accounts, "accounts", stream=stream, every=every,
+                          clock=clock) as progress:
+        yield progress.advance

@@ -27,6 +27,7 @@ from node.evidence import EvidenceReporter
 from node.explorer import explorer_routes
 from node.health import health_route
 from node.metrics import RpcCounters, render as render_metrics
+from node.progress import genesis_progress
 from node.validators import StandingTracker, ValidatorSetStore
 
 if TYPE_CHECKING:
@@ -96,7 +97,8 @@ def open_chain(datadir: Path, genesis: Genesis | None = None, *, check_seal: boo
         tmp = stored.with_suffix(".tmp")
         tmp.write_text(json.dumps(genesis.raw, indent=2))
         tmp.replace(stored)
-    return Chain(LevelDB(datadir / DB_DIR), genesis, check_seal=check_seal)
+    with genesis_progress(len(genesis.alloc)) as progress:
+        return Chain(LevelDB(datadir / DB_DIR), genesis, check_seal=check_seal, genesis_progress=progress)
 
 
 def consensus_domain(chain: Chain) -> SigningDomain:

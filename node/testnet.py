@@ -148,7 +148,15 @@ def _status(rpc: str) -> dict[str, Any]:
         return {}
 
 
-def run_testnet(directory: Path) -> int:
+def node_command(config: str, log_level: str, log_format: str) -> list[str]:
+    """``azora node run`` for one node of the testnet, logging as ``testnet run`` was told to."""
+    return [sys.executable, "-m", "node.cli", "node", "run", "--config", config,
+            "--log-level", log_level, "--log-format", log_format]
+
+
+def run_testnet(directory: Path, *, log_level: str = "INFO", log_format: str = "text") -> int:
+    """Start every node (each logs to ``node.log`` beside its config with ``log_level`` and
+    ``log_format``) under a live status table until SIGINT or SIGTERM."""
     from rich.live import Live
     from rich.table import Table
 
@@ -156,9 +164,8 @@ def run_testnet(directory: Path) -> int:
     processes: list[tuple[dict[str, Any], subprocess.Popen[bytes]]] = []
     for node in manifest["nodes"]:
         log = open(Path(node["config"]).parent / "node.log", "ab")
-        processes.append((node, subprocess.Popen(
-            [sys.executable, "-m", "node.cli", "node", "run", "--config", node["config"]],
-            stdout=log, stderr=subprocess.STDOUT)))
+        processes.append((node, subprocess.Popen(node_command(node["config"], log_level, log_format),
+                                                 stdout=log, stderr=subprocess.STDOUT)))
     stop = False
 
     def request_stop(*_: Any) -> None:

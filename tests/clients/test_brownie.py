@@ -32,6 +32,7 @@ VYPER_REQUIREMENTS = CLIENT / "vyper-requirements.txt"
 VYPER_VERSION = "0.3.10"
 DEV_ACCOUNT_0 = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
 DEV_ACCOUNT_1 = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+PAST_MIDDLEWARE_HORIZON = 60            # brownie looks up block `latest - 50` when it connects
 UNREACHABLE_PROXY = "http://127.0.0.1:9"     # the discard port: nothing listens, refusals are instant
 
 
@@ -83,6 +84,12 @@ def test_brownie_deploys_calls_and_reads_reverts(brownie_venv, dev_node, tmp_pat
     env = client_env(brownie_venv, tmp_path / "home")
     (tmp_path / "home").mkdir()
 
+    # brownie installs its middlewares only where block `latest - 50` exists (below it the
+    # lookup fails and brownie silently runs with none): take the chain past block 50, where
+    # a developer's long-lived chain is, so the test sees what they see; 10 s apart, so the
+    # 50 blocks span the 250 s from which brownie caches requests as well.
+    assert "error" not in dev_node.rpc("anvil_mine", [hex(PAST_MIDDLEWARE_HORIZON), hex(10)])
+    assert int(dev_node.rpc("eth_blockNumber")["result"], 16) >= PAST_MIDDLEWARE_HORIZON
     run_brownie(brownie_venv, ["networks", "add", "Azora", "azora-dev", f"host={dev_node.url}",
                                "chainid=1337"], project, env)
     output = run_brownie(brownie_venv, ["run", "azora_check", "--network", "azora-dev"], project, env)
@@ -94,14 +101,18 @@ def test_brownie_deploys_calls_and_reads_reverts(brownie_venv, dev_node, tmp_pat
     assert out["network"] == "azora-dev" and out["chainId"] == 1337
     assert out["managed"] == DEV_ACCOUNT_0 and out["nodeAccounts"] == 10
     assert out["local"] == DEV_ACCOUNT_1
+    # the 60 blocks span 600 s, so brownie caches requests too (it does where 50 blocks span 250 s)
+    assert {"TxRevertCatcherMiddleware", "RequestCachingMiddleware"} <= set(out["middlewares"]), out
     code = dev_node.rpc("eth_getCode", [out["deployed"], "latest"])["result"]
     assert len(code) > 2
     assert out["status"] == [1, 1] and out["total"] == 42
     assert out["receiptEvents"] == [["Added", DEV_ACCOUNT_0, 37, 42]]
     assert out["queriedEvents"] == [5, 42]
-    assert out["estimateRevert"] == "execution reverted: Counter: zero amount"
+    # Past block 50 brownie's middlewares turn reverts into its own errors, as against geth.
+    assert out["estimateRevert"].startswith("ValueError: Gas estimation failed: 'Counter: zero amount'")
     assert out["sentWhileEstimating"] == 0
-    assert out["callRevert"] == "execution reverted: Counter: zero amount"
+    assert out["callRevert"] == "VirtualMachineError: Counter: zero amount"
+    assert out["revertsCaught"]
     # The mined revert: status 0 on chain; brownie reads a mined revert's reason only through
     # debug_traceTransaction, and shows it as it does against geth.
     assert out["minedRevertStatus"] == 0

@@ -44,6 +44,25 @@ try {
 } catch (error) {
   out.estimateRevert = error.reason ?? error.shortMessage;
 }
+// A transaction with its gas limit given is sent without an estimate and mined although it
+// reverts. ethers 6's wait() throws CALL_EXCEPTION with the receipt and reason null; the reason
+// comes from re-running it as a call on the state it ran on.
+const mined = await contract.store(1n, 0n, { gasLimit: 100_000n });
+out.minedRevertTx = mined.hash;
+try {
+  await mined.wait();
+  out.minedRevert = "no revert";
+} catch (error) {
+  out.minedRevertStatus = error.receipt?.status;
+  out.minedRevertWaitReason = error.reason ?? null;
+  try {
+    await provider.call({ from: mined.from, to: mined.to, data: mined.data, value: mined.value,
+                          blockTag: error.receipt.blockNumber - 1 });
+    out.minedRevert = "no revert on re-run";
+  } catch (replay) {
+    out.minedRevert = replay.reason ?? replay.shortMessage;
+  }
+}
 const block = await provider.getBlock("latest", true);
 out.blockHasBaseFee = block.baseFeePerGas !== null;
 console.log(JSON.stringify(out));

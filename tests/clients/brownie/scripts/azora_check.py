@@ -7,27 +7,33 @@ prints one JSON line.
 import json
 from collections.abc import Callable
 
-from brownie import Counter, accounts, chain, history, network
+from brownie import Counter, accounts, chain, history, network, web3
 from brownie.exceptions import RPCRequestError, VirtualMachineError
+# what `brownie test` offers as `brownie.reverts`
+from brownie.test.managers.runner import RevertContextManager as reverts
 from web3.exceptions import ContractLogicError
 
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 
 
 def revert_reason(action: Callable[[], object]) -> str | None:
-    """The reason a reverting call or transaction gives, None if it did not revert.
+    """What a reverting call or transaction raises, as ``Type: reason``; None if it did not revert.
 
-    brownie 1.22.2 catches only ValueError and Web3RPCError around eth_call/eth_estimateGas,
-    so the ContractLogicError that its web3 7 raises for geth's revert answer (code 3, message
-    "execution reverted: <reason>", data = the revert bytes) reaches the caller unwrapped; the
-    same happens against geth. Either way the reason is the node's.
+    Which error it is depends on brownie's middlewares, which it installs only on a chain that
+    has a block ``latest - 50`` (below block 50 the lookup fails and brownie runs without any):
+    with them, a revert in eth_call is a VirtualMachineError carrying the reason and one in
+    gas estimation a ValueError ("Gas estimation failed: '<reason>'. ..."); without them, web3's
+    ContractLogicError ("execution reverted: <reason>") reaches the caller unwrapped. The same
+    happens against geth. Either way the reason is the node's.
     """
     try:
         action()
     except VirtualMachineError as err:
-        return err.revert_msg
+        return f"VirtualMachineError: {err.revert_msg}"
     except ContractLogicError as err:
-        return err.message
+        return f"ContractLogicError: {err.message}"
+    except ValueError as err:
+        return f"ValueError: {err}"
     return None
 
 
@@ -41,7 +47,9 @@ def main() -> None:
     local = accounts.from_mnemonic(DEV_MNEMONIC, count=1, offset=1)
     out: dict = {"network": network.show_active(), "chainId": chain.id,
                  "managed": managed.address, "local": local.address,
-                 "nodeAccounts": node_accounts}
+                 "nodeAccounts": node_accounts,
+                 # what brownie installed when it connected (none below block 50)
+                 "middlewares": sorted(type(m).__name__ for _, m in web3._custom_middleware)}
 
     counter = Counter.deploy({"from": local})
     out["deployed"] = counter.address
@@ -59,6 +67,10 @@ def main() -> None:
     out["sentWhileEstimating"] = local.nonce - nonce
     # A call that reverts (eth_call).
     out["callRevert"] = revert_reason(lambda: counter.add.call(0, {"from": local}))
+    # brownie's own way to expect a revert in a test
+    with reverts("Counter: zero amount"):
+        counter.add.call(0, {"from": local})
+    out["revertsCaught"] = True
 
     # A mined revert (gas given, reverts allowed): the receipt has status 0. On a live network
     # brownie reads the reason of a mined revert only through debug_traceTransaction (the
