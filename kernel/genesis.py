@@ -80,6 +80,10 @@ class Genesis:
         genesis_vm = schedule.vm_class_at(0, header["timestamp"])
         if "base_fee_per_gas" in _header_fields(genesis_vm):
             header["base_fee_per_gas"] = parse_quantity(data.get("baseFeePerGas"), DEFAULT_BASE_FEE)
+        if "parent_beacon_block_root" in _header_fields(genesis_vm):
+            # EIP-4788 as geth reads it: the genesis block has no parent, its beacon root is zero
+            # (py-evm's default is the empty trie root, which gives another genesis hash).
+            header["parent_beacon_block_root"] = b"\0" * 32
         if "excess_blob_gas" in _header_fields(genesis_vm):
             # geth's genesis fields (0 when absent): block 1's excess and blob base fee follow from them.
             header["excess_blob_gas"] = parse_quantity(data.get("excessBlobGas"))

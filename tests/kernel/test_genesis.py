@@ -82,3 +82,17 @@ def test_invalid_azora_genesis_without_oracles_is_refused():
 def test_invalid_system_parameter_is_named():
     with pytest.raises(ValueError, match="no_such_knob"):
         azora_genesis(systemContracts={"no_such_knob": 1}).build(AtomicDB())
+
+
+@pytest.mark.parametrize("fork", ["cancunTime", "pragueTime"])
+def test_a_genesis_under_cancun_has_a_zero_parent_beacon_root_as_geths(fork):
+    """geth's genesis (core/genesis.go, EIP-4788): the genesis block has no parent, so its
+    parentBeaconBlockRoot is the zero hash. py-evm's default (the empty trie root) gives
+    another genesis hash, and a geth chain's block 1 would not connect to it."""
+    config = {"chainId": 1337, "londonBlock": 0, "mergeNetsplitBlock": 0, "shanghaiTime": 0, "cancunTime": 0}
+    if fork == "pragueTime":
+        config["pragueTime"] = 0
+    header = Genesis.from_json({"config": config, "timestamp": "0x0", "difficulty": "0x0",
+                                "alloc": {VALIDATOR: {"balance": "0x1"}}}).build(AtomicDB()).header
+    assert header.parent_beacon_block_root == b"\0" * 32
+    assert header.excess_blob_gas == 0 and header.blob_gas_used == 0
