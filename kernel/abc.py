@@ -12,7 +12,7 @@ from typing import Any, Iterable, Mapping, Protocol, Sequence
 
 from eth.abc import BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI
 
-from kernel.execution import AccessListResult, AccountOverride, CallLimits, CallMessage
+from kernel.execution import AccessListResult, CallLimits, CallMessage, StateOverrides
 from kernel.forks import ForkSchedule
 from kernel.genesis import Genesis
 from kernel.simulate import SimulateRequest, SimulatedBlock
@@ -148,12 +148,12 @@ class ChainViewAPI(Protocol):
         simulators apply them too: ``kernel.execution.deadline_vm_class``)."""
 
     def call(self, at: ExecutionPoint, message: CallMessage,
-             overrides: Mapping[bytes, AccountOverride] | None = None) -> bytes:
+             overrides: StateOverrides | None = None) -> bytes:
         """Run ``message`` on the state after ``at`` in ``at``'s block context (a header, or the
         pending block as geth's "pending" tag); raises ``kernel.execution.CallError``."""
 
     def estimate_gas(self, at: ExecutionPoint, message: CallMessage,
-                     overrides: Mapping[bytes, AccountOverride] | None = None) -> int:
+                     overrides: StateOverrides | None = None) -> int:
         """The least gas with which ``message`` succeeds; raises ``CallError``."""
 
     def create_access_list(self, at: ExecutionPoint, message: CallMessage) -> AccessListResult:
@@ -167,7 +167,7 @@ class ChainViewAPI(Protocol):
         """Every transaction of ``header``'s block traced in order."""
 
     def trace_call(self, header: BlockHeaderAPI, message: CallMessage, config: TraceConfig,
-                   overrides: Mapping[bytes, AccountOverride] | None = None,
+                   overrides: StateOverrides | None = None,
                    block_fields: Mapping[str, Any] | None = None) -> Any:
         """``message`` traced on ``header``'s state, in a block context changed by
         ``block_fields`` (header fields); raises ``TraceError`` or ``CallError``."""

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar, cast
 
 from eth.abc import (
     AtomicDatabaseAPI, BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI, StateAPI,
@@ -17,8 +17,10 @@ from eth.consensus.context import ConsensusContext
 from eth.db.chain import ChainDB
 from eth.db.schema import SchemaV1
 from eth.exceptions import HeaderNotFound, TransactionNotFound
+from eth.vm.base import VM
 from eth.vm.chain_context import ChainContext
 from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
+from eth_typing import Address, BlockNumber, Hash32
 from eth_utils import ValidationError
 from eth.chains.base import validate_imported_block_unchanged
 
@@ -27,10 +29,12 @@ from kernel.blobs import get_total_blob_gas
 from kernel.db import LevelDB, PendingWrites
 from kernel.forks import blob_schedule_of
 from kernel.genesis import Genesis
+from kernel.vm import AzoraPragueVM
 
 logger = logging.getLogger("azora.kernel")
 
 ZERO_HASH = b"\0" * 32
+AnyVM = TypeVar("AnyVM", bound=VirtualMachineAPI)
 
 
 class ChainError(Exception):
@@ -113,15 +117,18 @@ class Chain:
 
     # -- VMs -----------------------------------------------------------------------------
 
-    def vm_class_for(self, number: int, timestamp: int) -> type[VirtualMachineAPI]:
-        return self.schedule.vm_class_at(number, timestamp)
+    def vm_class_for(self, number: int, timestamp: int) -> type[VM]:
+        # every class of a schedule derives from py-evm's VM (kernel.forks)
+        return cast(type[VM], self.schedule.vm_class_at(number, timestamp))
 
     def vm_at(self, header: BlockHeaderAPI, db: AtomicDatabaseAPI | None = None, *,
               vm_class: type[VirtualMachineAPI] | None = None) -> VirtualMachineAPI:
         """A VM whose state is ``header``'s state root and whose context is ``header``
         (of ``vm_class``, by default the schedule's VM for the header)."""
+        return self._new_vm(vm_class or self.vm_class_for(header.block_number, header.timestamp), header, db)
+
+    def _new_vm(self, vm_class: type[AnyVM], header: BlockHeaderAPI, db: AtomicDatabaseAPI | None) -> AnyVM:
         db = self.db if db is None else db
-        vm_class = vm_class or self.vm_class_for(header.block_number, header.timestamp)
         return vm_class(header=header, chaindb=ChainDB(db), chain_context=self._chain_context,
                         consensus_context=ConsensusContext(db))
 
@@ -175,8 +182,8 @@ class Chain:
             extra_data=extra_data, gas_limit=gas_limit or parent.gas_limit)
         if base_fee_per_gas is not None:
             header = header.copy(base_fee_per_gas=base_fee_per_gas)
-        vm = self.vm_at(header, pending.db)
-        vm.system_calls = tuple(system_calls)
+        vm = self._new_vm(self.vm_class_for(header.block_number, header.timestamp), header, pending.db)
+        install_system_calls(vm, system_calls)
         vm.block_preprocessing(vm.get_block())
         if edit_state is not None:
             edit_state(vm.state)
@@ -190,7 +197,7 @@ class Chain:
         result = BuildResult(block, tuple(receipts), tuple(rejected), tuple(deferred))
         return PendingBlock(result, pending)
 
-    def _apply(self, vm: VirtualMachineAPI, header: BlockHeaderAPI,
+    def _apply(self, vm: VM, header: BlockHeaderAPI,
                transactions: Sequence[SignedTransactionAPI]) -> tuple[list, list, list, list]:
         included: list[SignedTransactionAPI] = []
         receipts: list[ReceiptAPI] = []
@@ -250,8 +257,7 @@ class Chain:
             coinbase=block.header.coinbase)
         vm = vm_class(header=base.copy(gas_used=block.header.gas_used), chaindb=chaindb,
                       chain_context=self._chain_context, consensus_context=ConsensusContext(pending.db))
-        if system_calls:
-            vm.system_calls = tuple(system_calls)
+        install_system_calls(vm, system_calls)
         try:
             if hasattr(vm, "validate_block_blobs"):
                 # Cancun on: the header's blob fields first, as geth checks headers before bodies.
@@ -308,11 +314,11 @@ class Chain:
         The number→hash entries above it stay (py-evm's gap bookkeeping reads them) but are
         ignored because they lie above the head, and the next blocks overwrite them.
         """
-        header = self.chaindb.get_canonical_block_header_by_number(number)
+        header = self.chaindb.get_canonical_block_header_by_number(BlockNumber(number))
         with self.db.block_batch() as batch:
             chaindb = ChainDB(batch)
             for n in range(number + 1, self.head.block_number + 1):
-                old = chaindb.get_canonical_block_header_by_number(n)
+                old = chaindb.get_canonical_block_header_by_number(BlockNumber(n))
                 for tx_hash in chaindb.get_block_transaction_hashes(old):
                     chaindb._remove_transaction_from_canonical_chain(batch, tx_hash)
             batch[SchemaV1.make_canonical_head_hash_lookup_key()] = header.hash
@@ -332,10 +338,10 @@ class Chain:
     def header_by_number(self, number: int) -> BlockHeaderAPI:
         if number > self.head.block_number:   # e.g. entries left above a rewound head
             raise HeaderNotFound(f"no canonical block #{number}: the head is lower")
-        return self.chaindb.get_canonical_block_header_by_number(number)
+        return self.chaindb.get_canonical_block_header_by_number(BlockNumber(number))
 
     def header_by_hash(self, block_hash: bytes) -> BlockHeaderAPI:
-        return self.chaindb.get_block_header_by_hash(block_hash)
+        return self.chaindb.get_block_header_by_hash(Hash32(block_hash))
 
     def is_canonical(self, header: BlockHeaderAPI) -> bool:
         try:
@@ -371,7 +377,7 @@ class Chain:
         that instant sees the index entry first, so entries above the head are not yet there.
         """
         try:
-            number, index = self.chaindb.get_transaction_index(tx_hash)
+            number, index = self.chaindb.get_transaction_index(Hash32(tx_hash))
         except TransactionNotFound:
             return None
         if number > self.head.block_number:
@@ -400,3 +406,10 @@ class Chain:
         for key, _ in self.db.iterate_prefix(prefix, start=first.to_bytes(8, "big"),
                                              stop=(last + 1).to_bytes(8, "big")):
             yield int.from_bytes(key[-8:], "big")
+
+
+def install_system_calls(vm: VM, calls: Sequence[tuple[bytes, bytes]]) -> None:
+    """Azora's VMs (kernel.vm) run ``calls`` at the start of the block; the VMs of Ethereum's
+    own forks have no such step and take none."""
+    if isinstance(vm, AzoraPragueVM):
+        vm.system_calls = tuple((Address(to), data) for to, data in calls)

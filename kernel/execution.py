@@ -10,22 +10,24 @@ import time
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
-from typing import Any, Iterator, Mapping, Protocol, Sequence
+from typing import Any, Iterator, Mapping, Protocol, Sequence, cast
 
 import rlp
 from eth.abc import (
-    AtomicDatabaseAPI, BlockHeaderAPI, ComputationAPI, MessageAPI, OpcodeAPI, StateAPI, TransactionContextAPI,
-    VirtualMachineAPI,
+    AtomicDatabaseAPI, BlockHeaderAPI, ComputationAPI, MessageAPI, OpcodeAPI, SignedTransactionAPI, StateAPI,
+    TransactionContextAPI, VirtualMachineAPI,
 )
 from eth.exceptions import Revert
+from eth.vm.forks.frontier.state import FrontierTransactionExecutor
 from eth.vm.spoof import SpoofTransaction
+from eth_typing import Address
 from eth_utils import ValidationError, keccak
 
 CALL_GAS_CAP = 50_000_000       # geth's RPCGasCap
 EVM_TIMEOUT = 5.0               # geth's RPCEVMTimeout, seconds
 MAX_ACCESS_LIST_ROUNDS = 16     # geth iterates until the list stops changing
 ERROR_STRING_SELECTOR = bytes.fromhex("08c379a0")   # Error(string)
-ZERO_ADDRESS = b"\0" * 20
+ZERO_ADDRESS = Address(b"\0" * 20)
 
 AccessList = tuple[tuple[bytes, tuple[int, ...]], ...]
 
@@ -164,7 +166,8 @@ class DeadlineOpcode(OpcodeAPI):
     def __init__(self, inner: OpcodeAPI) -> None:
         self.inner = inner
         self.mnemonic = inner.mnemonic
-        self.gas_cost = inner.gas_cost
+        # every py-evm opcode has its static cost; OpcodeAPI does not declare it
+        self.gas_cost = cast(Any, inner).gas_cost
 
     def __call__(self, computation: ComputationAPI) -> None:
         # check_deadline() inlined: this runs on every jump of every RPC execution.
@@ -214,8 +217,8 @@ def deadline_vm_class(vm_class: type[VirtualMachineAPI]) -> type[VirtualMachineA
 class CallMessage:
     """A message to run: geth's call object with its fields decoded."""
 
-    sender: bytes = ZERO_ADDRESS
-    to: bytes | None = None
+    sender: Address = ZERO_ADDRESS
+    to: Address | None = None
     gas: int | None = None
     gas_price: int | None = None
     max_fee: int | None = None
@@ -241,7 +244,7 @@ class AccountOverride:
     state_diff: Mapping[int, int] = field(default_factory=dict)
 
 
-StateOverrides = Mapping[bytes, AccountOverride]
+StateOverrides = Mapping[Address, AccountOverride]
 
 
 @dataclass(frozen=True)
@@ -382,7 +385,7 @@ class CallExecutor:
         # one, often stale) never refuses a run; the account's own nonce is the one used.
         nonce = vm.state.get_nonce(message.sender)
         builder = vm.get_transaction_builder()
-        to = message.to or b""
+        to = message.to or Address(b"")   # py-evm spells a creation as an empty address
         base_fee = getattr(vm.get_header(), "base_fee_per_gas", None)
         if base_fee is not None and hasattr(builder, "new_unsigned_dynamic_fee_transaction"):
             max_fee = message.max_fee if message.max_fee is not None else (message.gas_price or 0)
@@ -401,7 +404,8 @@ class CallExecutor:
         tx = self._transaction(vm, message, gas)
         snapshot = vm.state.snapshot()
         try:
-            return vm.state.apply_transaction(tx)
+            # py-evm runs a SpoofTransaction (an unsigned one with a chosen sender) as signed
+            return vm.state.apply_transaction(cast(SignedTransactionAPI, tx))
         except ValidationError as exc:
             raise InvalidCall(geth_validation_message(str(exc), message)) from None
         finally:
@@ -453,7 +457,9 @@ def gas_used(state: StateAPI, gas: int, computation: ComputationAPI) -> int:
     Gas spent minus the capped refund, plus what EIP-7623's calldata floor adds.
     """
     spent = gas - computation.get_gas_remaining()
-    refund = state.transaction_executor_class.calculate_gas_refund(computation, spent)
+    # every fork's executor derives from Frontier's, which has it; the API class does not
+    executor = cast(type[FrontierTransactionExecutor], state.transaction_executor_class)
+    refund = executor.calculate_gas_refund(computation, spent)
     return spent - refund + (getattr(computation, "data_floor_gas", 0) or 0)
 
 

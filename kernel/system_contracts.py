@@ -8,11 +8,13 @@ committed contract artifacts.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Mapping, Protocol, Sequence
+from typing import Any, Mapping, Protocol, Sequence, cast
 
-from eth.abc import StateAPI, VirtualMachineAPI
+from eth.abc import SignedTransactionAPI, StateAPI, VirtualMachineAPI
 from eth.exceptions import Revert
+from eth.vm.forks.london.transactions import LondonTransactionBuilder
 from eth.vm.spoof import SpoofTransaction
+from eth_typing import Address
 from eth_utils import keccak, to_canonical_address, to_checksum_address
 
 from contracts import deployment as plan_module
@@ -24,7 +26,7 @@ from kernel.execution import decode_revert_reason
 from kernel.quantities import parse_quantity
 
 # Nobody holds this key: the address is a hash, and the plan renounces every role it had.
-GENESIS_DEPLOYER = keccak(b"azora:genesis-deployer")[12:]
+GENESIS_DEPLOYER = Address(keccak(b"azora:genesis-deployer")[12:])
 DEPLOY_GAS = 60_000_000
 
 
@@ -41,6 +43,9 @@ class DeploymentSection(Protocol):
     def oracles(self) -> Mapping[str, Any]: ...
     @property
     def system_contracts(self) -> Mapping[str, Any]: ...
+
+    @property
+    def raw(self) -> Mapping[str, Any]: ...
 
 
 def deployment_params(azora: DeploymentSection) -> DeploymentParams:
@@ -90,12 +95,14 @@ def deploy_system_contracts(vm: VirtualMachineAPI, azora: DeploymentSection) -> 
 
 def _execute(vm: VirtualMachineAPI, to: str | None, data: bytes, value: int) -> Any:
     state: StateAPI = vm.state
-    builder = vm.get_transaction_builder()
+    # the system contracts deploy on a London-or-later genesis: its builder makes type-2 txs
+    builder = cast(type[LondonTransactionBuilder], vm.get_transaction_builder())
     tx = builder.new_unsigned_dynamic_fee_transaction(
-        chain_id=vm.chain_context.chain_id, nonce=state.get_nonce(GENESIS_DEPLOYER),
+        chain_id=state.execution_context.chain_id, nonce=state.get_nonce(GENESIS_DEPLOYER),
         max_priority_fee_per_gas=0, max_fee_per_gas=0, gas=DEPLOY_GAS,
-        to=to_canonical_address(to) if to else b"", value=value, data=data, access_list=())
-    return state.apply_transaction(SpoofTransaction(tx, from_=GENESIS_DEPLOYER))
+        to=to_canonical_address(to) if to else Address(b""), value=value, data=data, access_list=())
+    # py-evm runs a SpoofTransaction (unsigned, with a chosen sender) as a signed one
+    return state.apply_transaction(cast(SignedTransactionAPI, SpoofTransaction(tx, from_=GENESIS_DEPLOYER)))
 
 
 def _reason(computation: Any) -> str:

@@ -16,7 +16,7 @@ from trie import HexaryTrie
 
 from kernel.abc import AccountProof, AccountReaderAPI, BlobFees, ExecutionPoint, PendingBlockView, StorageProof
 from kernel.chain import Chain
-from kernel.execution import AccessListResult, AccountOverride, CallExecutor, CallLimits, CallMessage
+from kernel.execution import AccessListResult, CallExecutor, CallLimits, CallMessage, StateOverrides
 from kernel.forks import ForkSchedule, blob_schedule_of, compute_base_fee_per_blob_gas
 from kernel.genesis import Genesis
 from kernel.simulate import SimulateRequest, SimulatedBlock, Simulator
@@ -156,12 +156,12 @@ class ChainView:
     # -- execution --------------------------------------------------------------------------
 
     def call(self, at: ExecutionPoint, message: CallMessage,
-             overrides: Mapping[bytes, AccountOverride] | None = None) -> bytes:
+             overrides: StateOverrides | None = None) -> bytes:
         header, db = _context_of(at)
         return self._calls.call(header, message, overrides, db=db)
 
     def estimate_gas(self, at: ExecutionPoint, message: CallMessage,
-                     overrides: Mapping[bytes, AccountOverride] | None = None) -> int:
+                     overrides: StateOverrides | None = None) -> int:
         header, db = _context_of(at)
         return self._calls.estimate_gas(header, message, overrides, db=db)
 
@@ -178,7 +178,7 @@ class ChainView:
         return self._traces.trace_block(header, config)
 
     def trace_call(self, header: BlockHeaderAPI, message: CallMessage, config: TraceConfig,
-                   overrides: Mapping[bytes, AccountOverride] | None = None,
+                   overrides: StateOverrides | None = None,
                    block_fields: Mapping[str, Any] | None = None) -> Any:
         return self._traces.trace_call(header, message, config, overrides, block_fields)
 

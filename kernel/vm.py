@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import ckzg
 import rlp
@@ -15,6 +15,7 @@ from eth.constants import SYSTEM_ADDRESS
 from eth.vm.base import VM
 from eth.vm.forks.prague import PragueVM
 from eth.vm.state import BaseState
+from eth_typing import Address
 from eth_utils import keccak
 
 from kernel import ordered_trie
@@ -47,7 +48,7 @@ class AzoraPragueVM(PragueVM):
     """
 
     fork = "prague"
-    system_calls: tuple[tuple[bytes, bytes], ...] = ()
+    system_calls: tuple[tuple[Address, bytes], ...] = ()
 
     def pack_block(self, block: BlockAPI, *args: Any, **kwargs: Any) -> BlockAPI:
         """py-evm's, without deep-copying the block's transactions: rlp's ``copy`` deep-copies
@@ -59,7 +60,8 @@ class AzoraPragueVM(PragueVM):
         else:
             uncles = block.uncles
         header = block.header.copy(**kwargs)
-        fields = {name: getattr(block, name) for name in block._meta.field_names}
+        # py-evm's blocks are rlp Serializables: their fields are named in ``_meta``
+        fields = {name: getattr(block, name) for name in cast(Any, block)._meta.field_names}
         return block.copy(**{**fields, "uncles": uncles, "header": header})
 
     def block_preprocessing(self, block: BlockAPI) -> None:
@@ -87,7 +89,8 @@ class BlobScheduleVM(VM):
     @classmethod
     def create_header_from_parent(cls, parent_header: BlockHeaderAPI | None,
                                   **header_params: Any) -> BlockHeaderAPI:
-        header = super().create_header_from_parent(parent_header, **header_params)
+        # py-evm's VMs take None for a genesis header, which its API does not declare
+        header = super().create_header_from_parent(cast(BlockHeaderAPI, parent_header), **header_params)
         if parent_header is None:
             return header       # a genesis header: its excess blob gas is the file's
         return header.copy(excess_blob_gas=compute_excess_blob_gas(parent_header, cls.blob_schedule))
@@ -104,7 +107,8 @@ class BlobScheduleState(BaseState):
 
     @property
     def blob_base_fee(self) -> int:
-        return compute_base_fee_per_blob_gas(self.execution_context.excess_blob_gas, self.blob_schedule)
+        # a Cancun-or-later context always has an excess (None is for earlier forks)
+        return compute_base_fee_per_blob_gas(self.execution_context.excess_blob_gas or 0, self.blob_schedule)
 
 
 @functools.cache

@@ -6,9 +6,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth.abc import BlockHeaderAPI
+from eth_typing import Address
 
 from kernel.execution import (
-    CALL_GAS_CAP, AccessListResult, AccountOverride, CallError, CallExecutor, CallMessage,
+    CALL_GAS_CAP, ZERO_ADDRESS, AccessListResult, AccountOverride, CallError, CallExecutor, CallMessage,
     ExecutionReverted, VMSource,
 )
 from node.rpc.errors import RpcError, invalid_params, reverted, server_error
@@ -34,7 +35,7 @@ class CallArgs(CallMessage):
             return parse_quantity(obj[key], key) if obj.get(key) is not None else None
 
         return cls(
-            sender=parse_address(obj["from"], "from") if obj.get("from") else b"\0" * 20,
+            sender=parse_address(obj["from"], "from") if obj.get("from") else ZERO_ADDRESS,
             to=parse_address(obj["to"], "to") if obj.get("to") else None,
             gas=optional("gas"), gas_price=optional("gasPrice"), max_fee=optional("maxFeePerGas"),
             max_priority_fee=optional("maxPriorityFeePerGas"), value=optional("value") or 0,
@@ -42,13 +43,13 @@ class CallArgs(CallMessage):
             nonce=optional("nonce"), access_list=access_list)
 
 
-def parse_state_overrides(overrides: Any) -> dict[bytes, AccountOverride]:
+def parse_state_overrides(overrides: Any) -> dict[Address, AccountOverride]:
     """geth's state override set: address → balance, nonce, code, state or stateDiff."""
     if not overrides:
         return {}
     if not isinstance(overrides, dict):
         raise invalid_params("invalid argument 2: state override set expected")
-    parsed: dict[bytes, AccountOverride] = {}
+    parsed: dict[Address, AccountOverride] = {}
     for address_hex, override in overrides.items():
         address = parse_address(address_hex, "override address")
         if not isinstance(override, dict):
