@@ -22,7 +22,7 @@ from consensus.signing import is_valid_vote_signature
 from consensus.types import CommitCertificate, DuplicateVoteEvidence, SignedVote, is_conflicting_pair
 from consensus.wire import CommittedBlockMessage, ProposalMessage, decode_commits, encode_commits
 from kernel.chain import ChainError
-from node.progress import RateTracker, format_eta
+from node.progress import SyncProgress
 from node.attestations import AttestationGate
 from node.backend import Backend
 from node.chainio import decode_block
@@ -392,7 +392,7 @@ class RangeSync:
         """Range-sync from the best peer until level with it; returns blocks imported."""
         imported = 0
         starting = self.chain.head.block_number
-        rate = RateTracker(None)
+        progress = SyncProgress(starting)
         try:
             while True:
                 ours = self.chain.head.block_number
@@ -414,8 +414,7 @@ class RangeSync:
                 imported += count
                 if count < len(batch):
                     self.peer_heads.pop(peer, None)   # it served something we cannot accept
-                rate.done, rate.total = imported, highest - starting
-                logger.info("synced to #%d of #%d (%s blocks/s, %s)", self.chain.head.block_number, highest,
-                            f"{rate.rate:,.0f}", format_eta(rate.eta))
+                progress.update(self.chain.head.block_number, highest, imported)
         finally:
+            progress.close()
             self._progress = None

@@ -89,6 +89,12 @@ class ProgressReporter:
             self._task = self._bar.add_task(self.what, total=self.tracker.total)
         return self
 
+    def set_total(self, total: int | None) -> None:
+        """The job grew (range sync: peers' heads move on while we fetch)."""
+        self.tracker.total = total
+        if self._bar is not None and self._task is not None:
+            self._bar.update(self._task, total=total)
+
     def advance(self, count: int = 1, detail: str = "") -> None:
         self.tracker.done += count
         if self._bar is not None and self._task is not None:
@@ -116,3 +122,31 @@ def genesis_progress(accounts: int, *, stream: TextIO | None = None, every: floa
     with ProgressReporter("building genesis", accounts, "accounts", stream=stream, every=every,
                           clock=clock) as progress:
         yield progress.advance
+
+
+class SyncProgress:
+    """Range sync's report: a bar (rate, ETA) on a terminal; otherwise one log line per batch
+    ("synced to #H of #T (R blocks/s, ETA ...)"), which operators and tests read."""
+
+    def __init__(self, starting: int, *, stream: TextIO | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.starting = starting
+        stream = stream if stream is not None else sys.stderr
+        self._bar = ProgressReporter("range sync", None, "blocks", stream=stream, clock=clock) \
+            if stream.isatty() else None
+        self._rate = RateTracker(None, clock)
+        if self._bar is not None:
+            self._bar.__enter__()
+
+    def update(self, head: int, highest: int, imported: int) -> None:
+        if self._bar is not None:
+            self._bar.set_total(highest - self.starting)
+            self._bar.advance(imported - self._bar.tracker.done, f"#{head} of #{highest}")
+            return
+        self._rate.done, self._rate.total = imported, highest - self.starting
+        logger.info("synced to #%d of #%d (%s blocks/s, %s)", head, highest, f"{self._rate.rate:,.0f}",
+                    format_eta(self._rate.eta))
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)

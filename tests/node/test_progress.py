@@ -8,7 +8,7 @@ import logging
 import rlp
 
 from node.chainio import count_rlp_items
-from node.progress import ProgressReporter, RateTracker, format_eta
+from node.progress import ProgressReporter, RateTracker, SyncProgress, format_eta
 
 
 class Clock:
@@ -57,6 +57,27 @@ def test_a_terminal_gets_a_bar_with_rate_and_eta(caplog):
     assert caplog.records == []
     shown = terminal.getvalue()
     assert "importing #19" in shown and "20/20" in shown and "blocks/s" in shown
+
+
+def test_range_sync_logs_a_line_per_batch_to_a_file_and_shows_a_bar_on_a_terminal(caplog):
+    """The peers' head moves on while we fetch: the total grows with it."""
+    clock = Clock()
+    with caplog.at_level(logging.INFO, logger="azora.progress"):
+        to_file = SyncProgress(100, stream=io.StringIO(), clock=clock)
+        clock.now += 2
+        to_file.update(356, 1100, 256)
+        to_file.close()
+    assert [r.getMessage() for r in caplog.records] == ["synced to #356 of #1100 (128 blocks/s, ETA 5s)"]
+    terminal = Terminal()
+    caplog.clear()
+    with caplog.at_level(logging.INFO, logger="azora.progress"):
+        on_terminal = SyncProgress(100, stream=terminal, clock=clock)
+        on_terminal.update(356, 1100, 256)
+        on_terminal.update(612, 1200, 512)
+        on_terminal.close()
+    assert caplog.records == []
+    shown = terminal.getvalue()
+    assert "range sync #612 of #1200" in shown and "512/1100" in shown and "blocks/s" in shown
 
 
 def test_count_rlp_items_reads_only_length_prefixes(tmp_path):
