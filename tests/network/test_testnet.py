@@ -7,8 +7,10 @@ nodes costs most of a test's time on two shared cores.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import signal
+import subprocess
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -24,7 +26,7 @@ from consensus.signing import LocalSigner, SigningDomain
 from consensus.types import SignedVote, Vote, VoteType
 from p2p import GossipConfig, P2PConfig, P2PService, TopicKind, TopicLimits
 from p2p.config import DEFAULT_TOPIC_LIMITS, KIB, MIB
-from harness import Testnet, backdate_genesis, prebuild_chain
+from harness import AZORA, REPO, Testnet, azora, backdate_genesis, prebuild_chain
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(480)]
 
@@ -281,10 +283,6 @@ def _typed(account: Any, nonce: int, to: str) -> Any:
 # -- init options ------------------------------------------------------------------------------------
 
 def test_init_writes_the_epoch_length_and_jail_duration_it_is_given_into_genesis(tmp_path: Path) -> None:
-    import json
-    import subprocess
-
-    from harness import AZORA, REPO, azora
     azora("testnet", "init", "--validators", "2", "--out", str(tmp_path / "net"), "--epoch-length", "10",
           "--jail-duration", "90")
     genesis = json.loads((tmp_path / "net" / "genesis.json").read_text())
