@@ -143,6 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     init.add_argument("--base-p2p-port", type=int, default=30300)
     init.add_argument("--base-http-port", type=int, default=8600)
     init.add_argument("--block-interval", type=float, default=1.0)
+    init.add_argument("--epoch-length", type=int, default=100,
+                      help="blocks per epoch: the validator set changes at epoch boundaries (default 100)")
+    init.add_argument("--jail-duration", type=int,
+                      help="seconds a slashed validator stays jailed (default: the registry's 30 days)")
     init.add_argument("--force", action="store_true",
                       help="replace a testnet already in --out (its keys and chain data are deleted)")
     trun = testnet.add_parser("run", help="start every node of a testnet with a live status table")
@@ -509,8 +513,9 @@ def cmd_testnet(args: argparse.Namespace) -> int:
             manifest = init_testnet(args.out, validators=args.validators, full_nodes=args.full_nodes,
                                     chain_id=args.chain_id, base_p2p_port=args.base_p2p_port,
                                     base_http_port=args.base_http_port, block_interval=args.block_interval,
+                                    epoch_length=args.epoch_length, jail_duration=args.jail_duration,
                                     force=args.force)
-        except TestnetExists as exc:
+        except (TestnetExists, ValueError) as exc:   # a folder in use, or options out of range
             print(f"error: {exc}", file=sys.stderr)
             return 2
         print(f"wrote {len(manifest['nodes'])} nodes to {args.out}; start them with `azora testnet run {args.out}`")

@@ -65,11 +65,18 @@ def write_secret(path: Path, text: str) -> None:
 
 def init_testnet(out: Path, *, validators: int, full_nodes: int = 0, chain_id: int = 31337,
                  base_p2p_port: int = 30300, base_http_port: int = 8600,
-                 block_interval: float = 1.0, force: bool = False) -> dict[str, Any]:
+                 block_interval: float = 1.0, epoch_length: int = 100, jail_duration: int | None = None,
+                 force: bool = False) -> dict[str, Any]:
+    """``jail_duration`` (seconds) replaces the registry's 30-day default: a testnet that tries
+    jailing and unjailing needs a jail that ends within the session."""
     from p2p import load_or_create_node_key, peer_id_of
 
     if validators < 1:
         raise ValueError("a testnet needs at least one validator")
+    if epoch_length < 1:
+        raise ValueError("the epoch length must be at least one block")
+    if jail_duration is not None and jail_duration < 0:
+        raise ValueError("the jail duration cannot be negative")
     out = Path(out).resolve()
     clear_for_init(out, force=force)
     out.mkdir(parents=True, exist_ok=True)
@@ -85,8 +92,9 @@ def init_testnet(out: Path, *, validators: int, full_nodes: int = 0, chain_id: i
                   **{k.address: {"balance": hex(100 * AZR)} for k in keys}},
         "azora": {"validators": [{"address": k.address, "stake": hex(VALIDATOR_STAKE)} for k in keys],
                   "oracles": {"members": [a.address for a in dev_accounts[-3:]], "quorum": 2},
-                  "epochLength": 100, "courses": [dict(c) for c in DEMO_COURSES],
-                  "systemContracts": DEV_SYSTEM_PARAMS},
+                  "epochLength": epoch_length, "courses": [dict(c) for c in DEMO_COURSES],
+                  "systemContracts": {**DEV_SYSTEM_PARAMS,
+                                      **({} if jail_duration is None else {"jail_duration": jail_duration})}},
     }
     genesis_path = out / "genesis.json"
     genesis_path.write_text(json.dumps(genesis, indent=2))

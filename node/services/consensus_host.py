@@ -42,6 +42,10 @@ from node.validators import ValidatorSetStore
 logger = logging.getLogger("azora.consensus")
 LATE_PRECOMMIT_POLL_SECONDS = 0.02
 SLOW_HEIGHT_REPORT_SECONDS = 5.0   # how often an undecided height says what it waits for
+# A validator halting on evidence against its own key lives this long after it stopped signing:
+# the evidence it just published waits in libp2p's per-peer send queues, and when it alone saw
+# the conflicting vote, exiting at once would leave the equivocation unreported.
+HALT_GRACE_SECONDS = 2.0
 
 
 def build_consensus_host(backend: Backend, *, signer: GuardedSigner | None, domain: SigningDomain,
@@ -155,6 +159,7 @@ class ConsensusHost:
         """Raise the halt (evidence against our own key) in the host's task, wherever it was found."""
         await self._halt.wait()
         assert self._halt_error is not None
+        await trio.sleep(HALT_GRACE_SECONDS)     # signing stopped already; let the evidence leave
         raise self._halt_error
 
     async def _run_height(self) -> None:

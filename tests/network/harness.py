@@ -82,13 +82,16 @@ class Testnet:
 
     @classmethod
     def init(cls, directory: Path, *, validators: int = 4, full_nodes: int = 0,
-             block_interval: float = 0.5, chain_id: int = 31337) -> "Testnet":
+             block_interval: float = 0.5, chain_id: int = 31337, epoch_length: int | None = None,
+             jail_duration: int | None = None) -> "Testnet":
         total = validators + full_nodes
         p2p_base = free_port_range(total)
         http_base = free_port_range(total)
+        options = [*(["--epoch-length", str(epoch_length)] if epoch_length is not None else []),
+                   *(["--jail-duration", str(jail_duration)] if jail_duration is not None else [])]
         azora("testnet", "init", "--validators", str(validators), "--full-nodes", str(full_nodes),
               "--out", str(directory), "--chain-id", str(chain_id), "--base-p2p-port", str(p2p_base),
-              "--base-http-port", str(http_base), "--block-interval", str(block_interval))
+              "--base-http-port", str(http_base), "--block-interval", str(block_interval), *options)
         return cls(directory, json.loads((directory / "testnet.json").read_text()))
 
     # -- processes -------------------------------------------------------------------------

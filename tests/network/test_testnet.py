@@ -7,8 +7,10 @@ nodes costs most of a test's time on two shared cores.
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 import signal
+import subprocess
 import time
 from pathlib import Path
 from typing import Any, Iterator
@@ -24,7 +26,7 @@ from consensus.signing import LocalSigner, SigningDomain
 from consensus.types import SignedVote, Vote, VoteType
 from p2p import GossipConfig, P2PConfig, P2PService, TopicKind, TopicLimits
 from p2p.config import DEFAULT_TOPIC_LIMITS, KIB, MIB
-from harness import Testnet, backdate_genesis, prebuild_chain
+from harness import AZORA, REPO, Testnet, azora, backdate_genesis, prebuild_chain
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(480)]
 
@@ -276,3 +278,20 @@ def _typed(account: Any, nonce: int, to: str) -> Any:
     from eth.vm.forks.prague.transactions import PragueTransactionBuilder
     raw, _ = transfer(account, nonce, to)
     return PragueTransactionBuilder.decode(bytes.fromhex(raw[2:]))
+
+
+# -- init options ------------------------------------------------------------------------------------
+
+def test_init_writes_the_epoch_length_and_jail_duration_it_is_given_into_genesis(tmp_path: Path) -> None:
+    azora("testnet", "init", "--validators", "2", "--out", str(tmp_path / "net"), "--epoch-length", "10",
+          "--jail-duration", "90")
+    genesis = json.loads((tmp_path / "net" / "genesis.json").read_text())
+    assert genesis["azora"]["epochLength"] == 10
+    assert genesis["azora"]["systemContracts"]["jail_duration"] == 90
+    azora("testnet", "init", "--validators", "1", "--out", str(tmp_path / "default"))
+    genesis = json.loads((tmp_path / "default" / "genesis.json").read_text())
+    # without the flags: 100-block epochs and the registry's own (30-day) jail
+    assert genesis["azora"]["epochLength"] == 100 and "jail_duration" not in genesis["azora"]["systemContracts"]
+    bad = subprocess.run(AZORA + ["testnet", "init", "--out", str(tmp_path / "bad"), "--epoch-length", "0"],
+                         cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.strip() == "error: the epoch length must be at least one block"

@@ -17,16 +17,17 @@ from consensus.config import DEV_TIMEOUTS
 from consensus.events import VoteReceived
 from consensus.sign_guard import GuardedSigner, MemorySignRecordStore
 from consensus.signing import LocalSigner
-from consensus.types import Vote, VoteType, make_duplicate_vote_evidence
+from consensus.types import DuplicateVoteEvidence, Vote, VoteType, make_duplicate_vote_evidence
 from kernel.chain import Chain
 from kernel.db import LevelDB
 from kernel.genesis import Genesis
 from node.backend import Backend
 from node.dev import DevPolicy
 from node.service import consensus_domain, dev_genesis
-from node.services.consensus_host import ConsensusHost, build_consensus_host
+from node.services.consensus_host import HALT_GRACE_SECONDS, ConsensusHost, build_consensus_host
 from node.services.consensus_io import (
-    DoubleSignRisk, OwnKeyEquivocated, ValidatorHalted, find_foreign_signature, run_in_loop, wait_until_level,
+    DoubleSignRisk, NullOutbox, OwnKeyEquivocated, ValidatorHalted, find_foreign_signature, run_in_loop,
+    wait_until_level,
 )
 from node.validators import ValidatorSetStore
 
@@ -206,6 +207,48 @@ def test_a_conflicting_vote_of_its_own_key_seen_in_consensus_stops_the_validator
         trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
     assert caught.value.subgroup(OwnKeyEquivocated) is not None
     assert host.evidence.seen == 1
+
+
+class EvidenceOutbox(NullOutbox):
+    """Records when the host hands evidence to the network."""
+
+    def __init__(self) -> None:
+        self.published_at: list[float] = []
+
+    async def evidence(self, evidence: DuplicateVoteEvidence) -> None:
+        self.published_at.append(trio.current_time())
+
+
+def test_a_validator_halting_on_its_own_evidence_lives_on_until_the_evidence_has_left(chain, dev_accounts):
+    """Found on a 4-validator testnet: the validator that alone saw the other copy's conflicting
+    vote published the evidence and exited in the same millisecond, before libp2p's send queues
+    carried it to a peer: nobody reported the equivocation and the other copy signed on."""
+    guarded = GuardedSigner(_local(chain, dev_accounts), MemorySignRecordStore())
+    policy = DevPolicy(None)
+    outbox = EvidenceOutbox()
+    host = build_consensus_host(Backend(chain), signer=guarded, domain=consensus_domain(chain),
+                                validator_sets=ValidatorSetStore(chain), timeouts=DEV_TIMEOUTS, policy=policy,
+                                offload=run_in_loop, outbox=outbox)
+    halted_at: list[float] = []
+
+    async def main() -> None:
+        try:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(host.run)
+                other_process = _local(chain, dev_accounts)
+                await host.feed(VoteReceived(other_process.sign_vote(Vote(VoteType.PREVOTE, 1, 0, b"\x07" * 32))))
+                policy.forced.append(None)
+                policy.wake()
+                await trio.sleep(60)
+        finally:
+            halted_at.append(trio.current_time())
+
+    with pytest.raises(BaseExceptionGroup) as caught:
+        trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert caught.value.subgroup(OwnKeyEquivocated) is not None
+    assert host.signer is None
+    [published] = outbox.published_at
+    assert halted_at[0] - published >= HALT_GRACE_SECONDS
 
 
 # -- configuration ---------------------------------------------------------------------------------------
