@@ -29,9 +29,11 @@ browser:
 	elif [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	else echo "make browser: chromium is missing and we are not root: skipping (run 'sudo apt-get install -y chromium' for the explorer test)"; fi
 
-# The 25 slowest tests close the report: where the suite's 20 minutes go.
+# One test file per worker at a time (--dist loadfile): a module's fixtures (a dev chain, an
+# oracle committee, a 4-validator testnet) are built once, not once on each worker that got
+# one of its tests. The 25 slowest tests close the report: where the suite's time goes.
 test: typecheck browser
-	$(BIN)/python -m pytest -n 2 --durations=25 $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 --dist loadfile --durations=25 $(PYTEST_ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python bench/throughput.py
