@@ -104,6 +104,9 @@ class SimNode:
     certificates: list[CommitCertificate] = field(default_factory=list)
     decided_messages: dict[int, list[Message]] = field(default_factory=dict)
     seen: set[Message] = field(default_factory=set)
+    # Votes handed to the driver for the height it was deciding, by (incarnation, validator,
+    # height, round, type): two values under one key are an equivocation this node witnessed.
+    current_votes: dict[tuple[int, bytes, int, int, int], set[bytes | None]] = field(default_factory=dict)
     evidence: list[DuplicateVoteEvidence] = field(default_factory=list)
     signed_by_me: list[Message] = field(default_factory=list)
     splits: dict[tuple[int, int], tuple[list["SimNode"], list["SimNode"]]] = field(default_factory=dict)
@@ -201,6 +204,10 @@ class Simulation:
             if not self._is_relayable(node, message):
                 continue
             relay.append(message)
+            if isinstance(message, SignedVote) and message.vote.height == node.height:
+                vote = message.vote
+                key = (node.incarnation, message.validator, vote.height, vote.round, int(vote.vote_type))
+                node.current_votes.setdefault(key, set()).add(vote.block_hash)
             self.handle(node, node.driver.apply(_as_input(message)))
         if relay and node.behaviour != "silent":
             self.broadcast(node, relay, self._mesh_peers(node))
@@ -480,6 +487,14 @@ class SimResult:
 
     def evidence_against(self) -> set[bytes]:
         return {e.validator for n in self.honest for e in n.evidence}
+
+    def witnessed_equivocators(self) -> set[bytes]:
+        """Validators some honest node received two different votes from (one height, round
+        and type) while deciding that height, within one incarnation: evidence it must report.
+        An equivocation whose halves never meet at one node (lost messages, the height decided
+        before the other half arrives, a crash in between) cannot be seen by anyone."""
+        return {validator for n in self.honest for (_, validator, *_), values in n.current_votes.items()
+                if len(values) > 1}
 
     def double_signs(self) -> list[str]:
         """Honest nodes that signed two different messages for one (height, round, step)."""
