@@ -1,14 +1,15 @@
 """A validator on a real 4-validator network (``azora testnet init`` run as ``azora node run``
 processes): a second copy of a validator's key refuses to start, each node says where it stands
 (log lines and /metrics), commit certificates carry every healthy validator's signature, a
-double-signing key is jailed and, after its jail, bonds up, unjails and signs again, and a
-learner goes from the validator course (through a real oracle committee) to a seat.
+double-signing key is jailed and, after its jail, bonds up, unjails and signs again, a
+learner goes from the validator course (through a real oracle committee) to a seat, and the
+DAO's proposals pass, fail and expire on the live chain.
 
 One network serves every test of this module: starting four nodes is most of the cost on two
 shared cores. Its epochs are 10 blocks and its jail 90 s (``azora testnet init --epoch-length
 --jail-duration``), so set changes and a whole jail come within the tests. The tests run in
 file order and overlap the waits: the learner's claim is submitted by the first test and
-finalized after the tests between have outlasted its challenge window (60 s), and the learner
+finalized after the tests between have outlasted its challenge window (100 s here), and the learner
 takes its seat while the equivocating key's jail runs. Each test asks only for fixtures, so any
 one of them also runs alone (waiting out what the others would have covered).
 """
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -40,6 +42,10 @@ EPOCH_LENGTH = 10
 # Long enough that a jailed node, restarted on a loaded machine, sees an epoch start while still
 # jailed; the learner's seat (the test between) is taken while it runs.
 JAIL_SECONDS = 90
+# Seconds a queued DAO proposal may wait past its ETA (the default is 14 days).
+GRACE_SECONDS = 20
+VOTING_BLOCKS = 40
+CHALLENGE_SECONDS = 100
 VALIDATOR_COURSE = "https://azora.africa/courses/validator"
 XAPI = {"X-Experience-API-Version": "1.0.3"}
 ORACLE_EXTENSION = "https://azora.africa/xapi/extensions/oracle"
@@ -49,6 +55,14 @@ ORACLE_EXTENSION = "https://azora.africa/xapi/extensions/oracle"
 def network(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Testnet]:
     net = Testnet.init(tmp_path_factory.mktemp("validators") / "net", validators=4, block_interval=0.5,
                        epoch_length=EPOCH_LENGTH, jail_duration=JAIL_SECONDS)
+    genesis_path = Path(net.manifest["genesis"])
+    genesis = json.loads(genesis_path.read_text())
+    # A queued proposal expires within the test, and votes have 40 blocks to arrive even on a loaded
+    # machine; the challenge window grows with the voting period, as deployment requires (a DAO
+    # proposal must fit in it, counted at 2 s a block).
+    genesis["azora"]["systemContracts"].update(grace_period=GRACE_SECONDS, voting_period=VOTING_BLOCKS,
+                                               challenge_window=CHALLENGE_SECONDS)
+    genesis_path.write_text(json.dumps(genesis, indent=2))
     try:
         net.start()
         net.wait_for_height(3, VALIDATORS, timeout=120)
@@ -424,7 +438,7 @@ def test_a_learner_finalizes_the_validator_credential_bonds_and_from_the_next_ep
     operator, rpc = learner.operator, network.nodes["validator2"].rpc
     deadline = time.time() + 120
     while (finalized := operator.run(rpc, "wallet", "finalize", learner.claim, "--yes", "--json")).returncode != 0:
-        assert time.time() < deadline, finalized.stderr      # the window is 60 s from the claim
+        assert time.time() < deadline, finalized.stderr      # the window is 100 s from the claim
         time.sleep(3)
     credential = json.loads(finalized.stdout)["credential"]
     verified = ok_json(operator.run(rpc, "credential", "verify", operator.address, "--course", VALIDATOR_COURSE,
@@ -513,3 +527,82 @@ def metrics_jailed(net: Testnet, name: str, address: str) -> bool:
     """The registry's jail of ``address`` runs past the head."""
     head = net.rpc(name, "eth_getBlockByNumber", ["latest", False])
     return jailed_until_of(net, name, address) > int(head["timestamp"], 16)
+
+
+# -- the DAO governs the network ---------------------------------------------------------------
+
+def dev_operator(account: Any, home: Path, rpc: str) -> Operator:
+    """A dev account as a DAO member holds it: a cheap keystore and a shell of its own."""
+    from wallet.keystore import save_keystore
+
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "pw").write_text("pw\n")
+    keystore = save_keystore(home / "key.json", account, "pw", kdf="pbkdf2", iterations=2)
+    return Operator(account.address, keystore, home / "pw", doc_shell_env(home, rpc))
+
+
+def test_the_dao_governs_the_network_a_quorum_change_takes_effect_a_voteless_one_is_defeated_a_late_one_expires(
+        network: Testnet, dev_accounts: list[Any], tmp_path: Path) -> None:
+    """On the live network, with ``azora dao`` alone and real blocks (voting delay 1 block,
+    period 40, Timelock 5 s, grace 20 s): three proposals at once. The oracle quorum change gets
+    a ballot signed offline (``vote-by-sig``) and relayed by another account, passes, is queued
+    and executed, and the committee's quorum on chain is 3; the one nobody votes on misses
+    quorum and is Defeated; the one queued and left past its grace period is Expired and can no
+    longer be executed."""
+    rpc = network.nodes["validator1"].rpc
+    voter, backer, balloter, relayer = (dev_operator(dev_accounts[i], tmp_path / f"member{i}", rpc)
+                                        for i in (5, 6, 1, 0))
+    for member, amount in ((voter, "6000"), (backer, "6000"), (balloter, "1000")):
+        ok(member.run(rpc, "wallet", "wrap", "--amount", amount, "--yes"))
+    ok_json(voter.run(rpc, "dao", "delegate", "--yes", "--json"))
+    ok_json(backer.run(rpc, "dao", "delegate", voter.address, "--yes", "--json"))
+    ok_json(balloter.run(rpc, "dao", "delegate", "--yes", "--json"))
+    network.wait_for_height(network.height("validator1") + 1)   # votes count from the next block
+
+    def propose(*template: str) -> str:
+        return str(ok_json(voter.run(rpc, "dao", "propose", "--template", *template, "--yes", "--json"))["proposalId"])
+
+    def show(pid: str) -> dict[str, Any]:
+        return dict(ok_json(voter.run(rpc, "dao", "show", pid, "--json", sign=False)))
+
+    def open_for_votes(pid: str) -> None:
+        network.wait_for_height(int(show(pid)["snapshot"]) + 1, ["validator1"], timeout=60)
+
+    # Each proposal is voted on as soon as it opens: 40 blocks are 20 s, a few commands on a
+    # loaded machine.
+    quorum_change = propose("oracle-committee", "--param", "quorum=3")
+    ballot = tmp_path / "ballot.json"
+    ok_json(balloter.run(rpc, "dao", "vote-by-sig", quorum_change, "for", "--out", str(ballot), "--json"))
+    open_for_votes(quorum_change)
+    with ThreadPoolExecutor(1) as pool:      # another account relays while the voter votes
+        relayed = pool.submit(relayer.run, rpc, "dao", "relay", str(ballot), "--yes", "--json")
+        ok_json(voter.run(rpc, "dao", "vote", quorum_change, "for", "--yes", "--json"))
+        ok_json(relayed.result())
+    left_queued = propose("governor", "--param", "late_quorum_extension=7")
+    open_for_votes(left_queued)
+    ok_json(voter.run(rpc, "dao", "vote", left_queued, "for", "--yes", "--json"))
+    voteless = propose("challenge", "--param", "min_score=9000")
+    assert show(quorum_change)["for"] == "13000.0"
+
+    deadline = max(show(pid)["deadline"] for pid in (quorum_change, voteless, left_queued))
+    network.wait_for_height(int(deadline) + 1, ["validator1"], timeout=90)
+    assert show(voteless)["state"] == "Defeated"
+    assert "is Defeated" in refused(voter.run(rpc, "dao", "queue", voteless, "--yes"))
+    for pid in (quorum_change, left_queued):
+        ok_json(voter.run(rpc, "dao", "queue", pid, "--yes", "--json"))
+        assert show(pid)["state"] == "Queued"
+
+    def head_time() -> int:
+        return int(network.rpc("validator1", "eth_getBlockByNumber", ["latest", False])["timestamp"], 16)
+    eta = int(show(quorum_change)["eta"])
+    network.wait_until(lambda: head_time() > eta, 60, "the Timelock delay")
+    ok_json(relayer.run(rpc, "dao", "execute", quorum_change, "--yes", "--json"))
+    assert show(quorum_change)["state"] == "Executed"
+    pok = network.rpc("validator1", "azora_nodeInfo")["contracts"]["ProofOfKnowledge"]
+    quorum = network.rpc("validator2", "eth_call", [{"to": pok, "data": "0x1703a018"}, "latest"])
+    assert int(quorum, 16) == 3            # quorum(): the committee's new rule, read from another node
+
+    expires = int(show(left_queued)["eta"]) + GRACE_SECONDS
+    network.wait_until(lambda: head_time() > expires, 90, "the grace period")
+    assert show(left_queued)["state"] == "Expired"
+    assert "is Expired" in refused(voter.run(rpc, "dao", "execute", left_queued, "--yes"))
