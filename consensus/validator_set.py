@@ -191,7 +191,7 @@ def compute_validator_changes(validator_set: ValidatorSet,
     return sorted(changes)
 
 
-@lru_cache(maxsize=4096)
+@lru_cache(maxsize=256)   # the current heights' sets; 4096 grew with the chain for 4K blocks
 def compute_proposer(validator_set: ValidatorSet, round: int) -> bytes:
     """The proposer of ``round`` for the height whose set is ``validator_set``."""
     if round == 0:

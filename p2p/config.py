@@ -68,7 +68,9 @@ class ScoringConfig:
 
     A fresh peer starts at 0; the score decays toward 0 with ``half_life`` so old faults are
     forgiven. Falling below ``ban_threshold`` disconnects the peer and bans it for
-    ``ban_seconds``.
+    ``ban_seconds``. At most ``max_tracked_peers`` peers are remembered: a Sybil attacker
+    mints identities for free, so past the cap the least recently seen record is dropped
+    (its ban with it: that identity was thrown away already).
     """
 
     reject_penalty: float = 10.0
@@ -80,6 +82,7 @@ class ScoringConfig:
     ban_threshold: float = -50.0
     half_life: float = 300.0
     ban_seconds: float = 600.0
+    max_tracked_peers: int = 10_000
 
 
 @dataclass(frozen=True)

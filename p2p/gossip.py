@@ -105,6 +105,30 @@ class ContentAddressedMessageCache(MessageCache):
         self.history[0].append(CacheEntry(mid, msg.topicIDs))
 
 
+class AzoraGossipSub(GossipSub):
+    """GossipSub whose GRAFT-flood check counts only the PRUNEs we sent.
+
+    py-libp2p 0.8.1 records the time of a PRUNE *received* from a peer as if we had pruned it,
+    and then treats that peer's GRAFT within 10 s as a flood: it penalises the peer (10 points
+    that never decay with the default parameters) and prunes it back. Two honest peers that
+    reshuffle their meshes thus score each other down until one graylists the other and drops
+    all its gossip: the fuzz campaign's honest observer, whose only peer was validator0, heard
+    no block for the last minute of a 10,000-message run. A peer that GRAFTs while we keep it
+    in backoff is still refused by ``handle_graft``'s backoff check.
+    """
+
+    async def handle_prune(self, prune_msg: rpc_pb2.ControlPrune, sender_peer_id: ID) -> None:
+        topic = prune_msg.topicID
+        ours = self.graft_flood_tracking.get(sender_peer_id, {}).get(topic)
+        await super().handle_prune(prune_msg, sender_peer_id)
+        tracking = self.graft_flood_tracking.get(sender_peer_id)
+        if tracking is not None:
+            if ours is None:
+                tracking.pop(topic, None)
+            else:
+                tracking[topic] = ours
+
+
 class _SizedQueues(dict[ID, RpcQueue]):
     """``Pubsub.peer_queues`` with Azora's queue bounds applied as each queue is registered.
 
@@ -257,7 +281,7 @@ class Gossip:
         }
         self._send = {kind: pair[0] for kind, pair in channels.items()}
         self._receive = {kind: pair[1] for kind, pair in channels.items()}
-        self.router = GossipSub(
+        self.router = AzoraGossipSub(
             protocols=GOSSIPSUB_PROTOCOLS,
             degree=config.mesh_degree,
             degree_low=config.mesh_degree_low,

@@ -12,9 +12,12 @@ from collections.abc import Callable
 import multiaddr
 import trio
 from libp2p import create_yamux_muxer_option, new_host
-from libp2p.abc import IHost, INetConn, INetStream, INetwork, INotifee
+from libp2p.abc import IHost, IMuxedConn, INetConn, INetStream, INetwork, INotifee
 from libp2p.crypto.keys import KeyPair
 from libp2p.crypto.x25519 import create_new_key_pair as create_new_x25519_key_pair
+from libp2p.io.abc import ReadWriteCloser
+from libp2p.network.connection.raw_connection import RawConnection
+from libp2p.network.swarm import Swarm
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
 from libp2p.security.noise.transport import PROTOCOL_ID as NOISE_PROTOCOL_ID
@@ -29,14 +32,72 @@ class BootnodeError(ValueError):
     """A bootnode string is not a dialable multiaddr ending in /p2p/<peer id>."""
 
 
+# How often a connection's inbound slot re-checks the connection in case its close event was missed.
+CLOSE_POLL_SECONDS = 1.0
+
+
 def build_host(key_pair: KeyPair) -> IHost:
     """A host with the node's identity, TCP transport, Noise security and yamux/mplex."""
     noise = NoiseTransport(key_pair, noise_privkey=create_new_x25519_key_pair().private_key)
-    return new_host(
+    host = new_host(
         key_pair=key_pair,
         sec_opt={NOISE_PROTOCOL_ID: noise},
         muxer_opt=create_yamux_muxer_option(),
     )
+    network = host.get_network()
+    if isinstance(network, Swarm):
+        release_inbound_slots_on_close(network)
+    return host
+
+
+def release_inbound_slots_on_close(swarm: Swarm) -> None:
+    """Make an inbound connection hold its inbound slot only while it is open.
+
+    py-libp2p 0.8.1 (``Swarm._handle_inbound_connection``) takes one of
+    ``max_connections - min_connections`` (250) inbound slots per accepted connection and
+    releases it when ``_do_handle_inbound_connection`` returns; that handler, after the
+    upgrade, awaits ``self.manager.wait_finished()`` -- the end of the whole swarm. So every
+    inbound connection ever accepted keeps its slot (and its handler task) after it closes:
+    after 250 of them (about 120 banned Sybil identities that each connected and redialled
+    once) the node closed every new inbound connection before the handshake, honest peers
+    included. This handler upgrades the same way and returns once the connection is closed.
+    """
+
+    async def handle_inbound(
+        read_write_closer: ReadWriteCloser, maddr: multiaddr.Multiaddr, failure_event: object
+    ) -> None:
+        remote = swarm._build_remote_multiaddr(read_write_closer)
+        if remote is not None and not await swarm.connection_gate.is_allowed(remote):
+            await _close_quietly(read_write_closer)
+            return
+        raw_conn = RawConnection(read_write_closer, False)
+        try:
+            muxed_conn = await swarm.upgrade_inbound_raw_conn(raw_conn, maddr)
+        except Exception as error:  # a failed handshake: py-libp2p logs it the same way
+            logger.debug("inbound connection from %s failed: %r", remote, error)
+            await _close_quietly(raw_conn)
+            return
+        await wait_until_closed(swarm, muxed_conn)
+
+    swarm._do_handle_inbound_connection = handle_inbound  # type: ignore[method-assign]
+
+
+async def wait_until_closed(swarm: Swarm, muxed_conn: IMuxedConn) -> None:
+    """Return once ``muxed_conn`` and the swarm's connection wrapping it are closed."""
+    while True:
+        wrapper = next((conn for conn in swarm.connections.get(muxed_conn.peer_id, [])
+                        if conn.muxed_conn is muxed_conn), None)
+        if wrapper is None or wrapper.is_closed or muxed_conn.is_closed:
+            return
+        with trio.move_on_after(CLOSE_POLL_SECONDS):
+            await wrapper.event_closed.wait()
+
+
+async def _close_quietly(closer: ReadWriteCloser) -> None:
+    try:
+        await closer.close()
+    except Exception:  # noqa: BLE001 - the socket may already be gone
+        pass
 
 
 def listen_multiaddr(listen_host: str, port: int) -> multiaddr.Multiaddr:

@@ -55,10 +55,25 @@ class PeerScoreTable:
         return record.score * math.pow(0.5, elapsed / self.config.half_life)
 
     def _record(self, peer: str, now: float) -> PeerRecord:
-        record = self._records.setdefault(peer, PeerRecord(updated_at=now))
+        record = self._records.pop(peer, None) or PeerRecord(updated_at=now)
+        # Re-inserted so the dict's order is least recently seen first (see evict_oldest).
+        self._records[peer] = record
         record.score = self._decayed(record, now)
         record.updated_at = now
         return record
+
+    def __len__(self) -> int:
+        return len(self._records)
+
+    def evict_oldest(self) -> list[str]:
+        """Drop the least recently seen records beyond ``max_tracked_peers``; return them."""
+        excess = len(self._records) - self.config.max_tracked_peers
+        if excess <= 0:
+            return []
+        evicted = list(self._records)[:excess]
+        for peer in evicted:
+            del self._records[peer]
+        return evicted
 
     def score(self, peer: str, now: float) -> float:
         """The peer's current score (0 for a peer never seen)."""
@@ -105,7 +120,7 @@ class PeerScoreTable:
         return {peer: self._decayed(record, now) for peer, record in self._records.items()}
 
     def forget_idle(self, now: float, epsilon: float = 0.01) -> None:
-        """Drop records that decayed to ~0 and are not banned, bounding the table's size."""
+        """Drop records that decayed to ~0 and are not banned (``evict_oldest`` caps the rest)."""
         idle = [
             peer
             for peer, record in self._records.items()

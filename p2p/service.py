@@ -105,6 +105,7 @@ class P2PService:
         self.host = build_host(key_pair)
         self.peer_id: ID = self.host.get_id()
         self.bootnodes = [parse_bootnode(address) for address in config.bootnodes]
+        self._bootnode_ids = {info.peer_id for info in self.bootnodes}
         self._events_send, self._events_receive = trio.open_memory_channel[tuple[str, ID]](
             EVENT_CHANNEL_SIZE
         )
@@ -250,17 +251,23 @@ class P2PService:
         if self.scores.penalise(str(peer), offence, trio.current_time()):
             logger.warning("banning peer %s after %s", peer, offence.value)
             self._emit("ban", peer)
+        self._bound_scores()
 
     def reward(self, peer: ID) -> None:
         """Credit ``peer`` for a useful delivery."""
         if peer != self.peer_id:
             self.scores.reward(str(peer), trio.current_time())
+            self._bound_scores()
 
     def is_banned(self, peer: ID) -> bool:
         """True while ``peer`` is banned."""
         return self.scores.is_banned(str(peer), trio.current_time())
 
     # -- internals ------------------------------------------------------------------------
+
+    def _bound_scores(self) -> None:
+        for peer in self.scores.evict_oldest():
+            self.gossip.pubsub.remove_from_blacklist(ID.from_base58(peer))
 
     def _emit(self, kind: str, peer: ID) -> None:
         try:
@@ -275,7 +282,22 @@ class P2PService:
             elif kind == "connected":
                 await self._on_connected(peer)
             elif kind == "disconnected" and not self.host.get_network().get_connections(peer):
-                self.gossip.forget_peer(peer)
+                self._forget_peer(peer)
+
+    def _forget_peer(self, peer: ID) -> None:
+        """Drop what the host keeps about a peer that has no connection left.
+
+        py-libp2p's peerstore keeps every peer's key, addresses and protocols forever; with
+        identities free to mint, that is a table an attacker grows at will. Bootnodes keep
+        theirs (we redial them); any other peer re-announces all of it when it reconnects.
+        """
+        self.gossip.forget_peer(peer)
+        if peer in self._bootnode_ids:
+            return
+        try:
+            self.host.get_peerstore().clear_peerdata(peer)
+        except Exception:  # noqa: BLE001 - PeerStoreError: nothing stored
+            pass
 
     async def _ban(self, peer: ID) -> None:
         self.metrics.peers_banned_total += 1

@@ -289,3 +289,18 @@ async def test_invalid_gossip_signature_is_penalised_and_not_delivered() -> None
         await inbox.wait_for(1)
         assert inbox.payloads() == [b"honest-tx"]
         assert bob.scores.score(str(mallory.peer_id), trio.current_time()) < 0
+
+
+@pytest.mark.timeout(60)
+@trio_test
+async def test_a_peer_that_pruned_us_and_grafts_again_is_not_penalised_as_a_graft_flood() -> None:
+    """py-libp2p took a PRUNE it received for one it sent, called the sender's next GRAFT a
+    flood and penalised it for good: the 10,000-message fuzz campaign's honest observer
+    graylisted validator0 this way and heard no block in the campaign's last minute."""
+    async with running_network(2) as (alice, bob):
+        topic = alice.gossip.topic(TopicKind.BLOCK)
+        await bob.gossip.router.emit_prune(topic, alice.peer_id, False, False)
+        await wait_until(lambda: bob.peer_id not in alice.gossip.router.mesh[topic])
+        await bob.gossip.router.emit_graft(topic, alice.peer_id)
+        await trio.sleep(0.5)
+        assert alice.gossip.router.scorer.graft_flood_penalties.get(bob.peer_id, 0.0) == 0.0

@@ -66,3 +66,16 @@ def test_idle_records_are_forgotten_but_bans_are_kept() -> None:
     table.forget_idle(now=4000)
     assert "erin" not in table.snapshot(now=4000)
     assert table.is_banned("mallory", now=4000)
+
+
+@pytest.mark.timeout(10)
+def test_the_table_keeps_at_most_max_tracked_peers_dropping_the_least_recently_seen() -> None:
+    table = PeerScoreTable(replace(CONFIG, max_tracked_peers=3))
+    for now, peer in enumerate(["a", "b", "c"]):
+        table.penalise(peer, Offence.INVALID_MESSAGE, now=now)
+    table.reward("a", now=3)          # seen again: now the most recent
+    table.penalise("d", Offence.INVALID_MESSAGE, now=4)
+    assert table.evict_oldest() == ["b"]
+    assert len(table) == 3
+    assert sorted(table.snapshot(now=4)) == ["a", "c", "d"]
+    assert table.evict_oldest() == []
