@@ -17,6 +17,7 @@ from libp2p.crypto.keys import KeyPair
 from libp2p.crypto.x25519 import create_new_key_pair as create_new_x25519_key_pair
 from libp2p.io.abc import ReadWriteCloser
 from libp2p.network.connection.raw_connection import RawConnection
+from libp2p.network.connection.swarm_connection import SwarmConn
 from libp2p.network.swarm import Swarm
 from libp2p.peer.id import ID
 from libp2p.peer.peerinfo import PeerInfo, info_from_p2p_addr
@@ -86,7 +87,7 @@ async def wait_until_closed(swarm: Swarm, muxed_conn: IMuxedConn) -> None:
     """Return once ``muxed_conn`` and the swarm's connection wrapping it are closed."""
     while True:
         wrapper = next((conn for conn in swarm.connections.get(muxed_conn.peer_id, [])
-                        if conn.muxed_conn is muxed_conn), None)
+                        if isinstance(conn, SwarmConn) and conn.muxed_conn is muxed_conn), None)
         if wrapper is None or wrapper.is_closed or muxed_conn.is_closed:
             return
         with trio.move_on_after(CLOSE_POLL_SECONDS):
