@@ -7,20 +7,12 @@ import os
 import re
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 from web3 import Web3
 
-REPO = Path(__file__).resolve().parents[2]
-AZORA = [sys.executable, "-m", "node.cli"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from helpers import AZORA, REPO, free_port
 
 
 def run_azora(*args: str, timeout: float = 90) -> subprocess.CompletedProcess[str]:
