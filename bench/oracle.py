@@ -4,14 +4,17 @@ ERC-20 rate in the same run.
 One run:
   1. starts `azora dev` (automine) and measures ERC-20 transfers/s end to end over JSON-RPC
      (bench.throughput's workload, 8 senders), before any oracle runs;
-  2. writes a dev committee (`azora oracle init --dev`: 3 members, quorum 2) and starts it;
-  3. POSTs `--count` statements (distinct learners, one course) to one member in batches of
+  2. measures the chain's own rate for claims: `--claims` `submit` transactions, each carrying
+     a completion the dev committee's keys signed here, sent by 8 senders in JSON-RPC batches
+     (what the committee can at best get on chain: a claim costs ~312k gas, 96 to a block);
+  3. writes a dev committee (`azora oracle init --dev`: 3 members, quorum 2) and starts it;
+  4. POSTs `--count` statements (distinct learners, one course) to one member in batches of
      `--batch`, and reports
        accepted/s  statements accepted and signed (POST answered) per second,
        submitted/s claims on chain (Submitted events) per second, first POST to last claim,
        p50/p99     latency from a statement's POST to its claim being seen on chain (0.25 s polls).
 
-    python -m bench.oracle [--count 300] [--batch 50] [--erc20 2000]
+    python -m bench.oracle [--count 300] [--batch 50] [--erc20 2000] [--claims 300]
 """
 from __future__ import annotations
 
@@ -31,7 +34,7 @@ from typing import Any, Callable
 import requests
 
 from bench.common import percentile
-from bench.throughput import REPO, SENDERS, DevNode, dev_accounts, send_concurrently, token_deploy, workload
+from bench.throughput import REPO, SENDERS, DevNode, dev_accounts, send_concurrently, sign, token_deploy, workload
 
 XAPI = {"X-Experience-API-Version": "1.0.3", "Content-Type": "application/json"}
 COURSE = "https://azora.africa/courses/blockchain-101"
@@ -46,6 +49,7 @@ class OracleReport:
     p50_seconds: float
     p99_seconds: float
     erc20_per_second: float
+    chain_claims_per_second: float
 
     def lines(self) -> list[str]:
         return [
@@ -54,6 +58,8 @@ class OracleReport:
             f"POST -> submitted     {self.submitted_per_second:8.1f} statements/s  "
             f"(p50 {self.p50_seconds:.2f} s, p99 {self.p99_seconds:.2f} s)",
             f"node ERC-20 transfers {self.erc20_per_second:8.1f} tx/s (same node, before the oracles ran)",
+            f"node claims included  {self.chain_claims_per_second:8.1f} claims/s (signed here, sent directly) -> "
+            f"the committee submits at {self.submitted_per_second / self.chain_claims_per_second:.2f} of it",
         ]
 
     def as_json(self) -> str:
@@ -72,6 +78,43 @@ def erc20_rate(node: DevNode, count: int) -> float:
     send_concurrently(node.url, per_sender)
     node.wait_nonces([a.address for a in senders], [n + len(t) for n, t in zip(nonces, per_sender)])
     return sum(len(t) for t in per_sender) / (time.perf_counter() - started)
+
+
+def claim_rate(node: DevNode, count: int) -> float:
+    """Claims/s the chain includes when they are handed to it directly: completions signed with
+    two of the dev committee's keys (accounts 7-9 of the dev mnemonic), `submit` sent by 8
+    senders as the ERC-20 workload is."""
+    from contracts.build import load_artifact
+    from oracle.attestation import completion_for
+    from oracle.completion import Domain, compute_digest, order_signatures, sign_digest
+    from web3 import Web3
+
+    info = node.call("azora_nodeInfo")
+    pok = Web3().eth.contract(address=Web3.to_checksum_address(info["contracts"]["ProofOfKnowledge"]),
+                              abi=load_artifact("ProofOfKnowledge")["abi"])
+    chain_id = int(node.call("eth_chainId"), 16)
+    domain = Domain(chain_id, pok.address)
+    version = int(node.call("eth_call", {"to": pok.address, "data": pok.encode_abi("oracleSetVersion", [])},
+                            "latest"), 16)
+    deadline = int(node.call("eth_getBlockByNumber", "latest", False)["timestamp"], 16) + 3600
+    accounts = dev_accounts(10)
+    committee, senders = accounts[7:9], accounts[1:1 + SENDERS]
+    nonces = [int(node.call("eth_getTransactionCount", a.address, "latest"), 16) for a in senders]
+    per_sender: list[list[bytes]] = [[] for _ in senders]
+    for i in range(count):
+        body = statement(Web3.to_checksum_address("0x" + random.randbytes(20).hex()))
+        body["timestamp"] = "2026-01-01T00:00:00Z"   # what a member adds on receipt
+        completion = completion_for(body, oracle_set_version=version, deadline=deadline)
+        digest = compute_digest(completion, domain)
+        signatures = order_signatures({m.address: sign_digest(bytes(m.key), digest) for m in committee}, 2)
+        k = i % len(senders)
+        data = bytes.fromhex(pok.encode_abi("submit", [completion.as_abi(), signatures])[2:])
+        per_sender[k].append(sign(senders[k], nonces[k] + len(per_sender[k]), to=pok.address, data=data,
+                                  gas=400_000))
+    started = time.perf_counter()
+    send_concurrently(node.url, per_sender)
+    node.wait_nonces([a.address for a in senders], [n + len(t) for n, t in zip(nonces, per_sender)])
+    return count / (time.perf_counter() - started)
 
 
 def free_base_port() -> int:
@@ -157,7 +200,8 @@ def run_statements(rpc: str, manifest: dict[str, Any], count: int, batch: int,
         head = w3.eth.block_number
         if head >= from_block:
             for event in pok.events.Submitted().get_logs(from_block=from_block, to_block=head):
-                claimed_at.setdefault(event.args.learner, time.time())
+                if event.args.learner in posted_at:
+                    claimed_at.setdefault(event.args.learner, time.time())
             from_block = head + 1
         time.sleep(0.25)
     if len(claimed_at) < count:
@@ -173,6 +217,7 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> O
     parser.add_argument("--count", type=int, default=300, help="statements to post")
     parser.add_argument("--batch", type=int, default=50, help="statements per POST")
     parser.add_argument("--erc20", type=int, default=2000, help="ERC-20 transfers for the node's rate")
+    parser.add_argument("--claims", type=int, default=300, help="claims sent directly for the chain's rate")
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
@@ -181,6 +226,7 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> O
     procs: list[subprocess.Popen] = []
     try:
         erc20 = erc20_rate(node, args.erc20)
+        chain_claims = claim_rate(node, args.claims)
         manifest, procs = start_committee(node.url, work / "committee")
         accepted, submitted, latencies = run_statements(node.url, manifest, args.count, args.batch, args.timeout)
     finally:
@@ -193,7 +239,7 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> O
                 proc.kill()
         node.stop()
     report = OracleReport(args.count, accepted, submitted, percentile(latencies, 0.5),
-                          percentile(latencies, 0.99), erc20)
+                          percentile(latencies, 0.99), erc20, chain_claims)
     for line in report.lines():
         out(line)
     if args.json:

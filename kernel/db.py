@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import atexit
 import functools
+import threading
 import weakref
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,15 +25,18 @@ class _PlyvelBatchTarget(BaseDB):
 
     def __init__(self, batch: "plyvel.WriteBatch") -> None:
         self._batch = batch
+        self.written_keys: list[bytes] = []
 
     def __getitem__(self, key: bytes) -> bytes:
         raise NotImplementedError("a write batch target is write-only")
 
     def __setitem__(self, key: bytes, value: bytes) -> None:
         self._batch.put(key, value)
+        self.written_keys.append(key)
 
     def __delitem__(self, key: bytes) -> None:
         self._batch.delete(key)
+        self.written_keys.append(key)
 
     def _exists(self, key: bytes) -> bool:
         raise NotImplementedError("a write batch target is write-only")
@@ -46,8 +50,12 @@ class _LevelDBWriteBatch(AtomicDBWriteBatch):
         self._leveldb = leveldb
 
     def _commit(self) -> None:
-        with self._leveldb.raw.write_batch(transaction=True, sync=self._leveldb.sync) as wb:
-            self._diff().apply_to(_PlyvelBatchTarget(wb), apply_deletes=True)
+        leveldb = self._leveldb
+        with leveldb.writing:
+            with leveldb.raw.write_batch(transaction=True, sync=leveldb.sync) as wb:
+                target = _PlyvelBatchTarget(wb)
+                self._diff().apply_to(target, apply_deletes=True)
+            leveldb.written(target.written_keys)
 
 
 class _ClosedDatabase:
@@ -88,6 +96,9 @@ class PendingWrites:
 
 LEVELDB_BLOCK_CACHE_BYTES = 8 << 20
 LEVELDB_WRITE_BUFFER_BYTES = 4 << 20
+# Values of 32-byte keys (trie nodes, code, headers: py-evm files them under their hash) kept
+# as Python bytes, in two generations of at most this many entries each (~10 MB in all).
+NODE_CACHE_ENTRIES = 1 << 14
 
 
 class LevelDB(BaseAtomicDB):
@@ -110,23 +121,67 @@ class LevelDB(BaseAtomicDB):
         # hook must not keep the database alive either.
         self._exit_hook = functools.partial(_close_at_exit, weakref.ref(self))
         atexit.register(self._exit_hook)
+        # Every state read (a block's execution, each eth_call) builds its tries afresh, so the
+        # same trie nodes were fetched from LevelDB, through plyvel, again and again: hot ones
+        # are kept here. Writers hold `writing` and count themselves in `_writes`; a reader
+        # keeps what it fetched only if no write began meanwhile, so nothing stale is kept
+        # even for a key that is not a hash.
+        self.writing = threading.Lock()
+        self._writes = 0
+        self._young: dict[bytes, bytes] = {}
+        self._old: dict[bytes, bytes] = {}
 
     def __getitem__(self, key: bytes) -> bytes:
-        value = self.raw.get(key)
+        if len(key) != 32:
+            value = self.raw.get(key)
+        else:
+            seen = self._writes   # before any look-up: a write from here on voids what we find
+            value = self._young.get(key)
+            if value is not None:
+                return value
+            value = self._old.get(key)
+            if value is None:
+                value = self.raw.get(key)
+            if value is not None:
+                self._keep(key, value, seen)
         if value is None:
             raise KeyError(key)
         return value
 
+    def _keep(self, key: bytes, value: bytes, seen: int) -> None:
+        with self.writing:
+            if self._writes != seen:
+                return
+            self._young[key] = value
+            if len(self._young) >= NODE_CACHE_ENTRIES:
+                self._old, self._young = self._young, {}
+
+    def written(self, keys: list[bytes]) -> None:
+        """After a write of `keys`, under `writing`: no cached value of them is served again."""
+        self._writes += 1
+        for key in keys:
+            if len(key) == 32:
+                self._young.pop(key, None)
+                self._old.pop(key, None)
+
     def __setitem__(self, key: bytes, value: bytes) -> None:
-        self.raw.put(key, value, sync=self.sync)
+        with self.writing:
+            self.raw.put(key, value, sync=self.sync)
+            self.written([key])
 
     def __delitem__(self, key: bytes) -> None:
-        if self.raw.get(key) is None:
-            raise KeyError(key)
-        self.raw.delete(key, sync=self.sync)
+        with self.writing:
+            if self.raw.get(key) is None:
+                raise KeyError(key)
+            self.raw.delete(key, sync=self.sync)
+            self.written([key])
 
     def _exists(self, key: bytes) -> bool:
-        return self.raw.get(key) is not None
+        try:
+            self[key]
+        except KeyError:
+            return False
+        return True
 
     @contextmanager
     def atomic_batch(self) -> Iterator[AtomicWriteBatchAPI]:

@@ -20,7 +20,7 @@ from libp2p.peer.id import ID
 
 from kernel.chain import Chain
 from node.execution import CallArgs, Executor
-from oracle.attestation import ACCEPT, IGNORE, check_attestation
+from oracle.attestation import ACCEPT, IGNORE, check_attestations
 from oracle.completion import Domain
 from p2p import ValidationResult
 
@@ -71,8 +71,8 @@ class AttestationGate:
         committee = self.committee()
         if committee is None:
             return ValidationResult.REJECT   # this chain has no oracle: nothing on the topic is valid
-        verdict, _, reason = check_attestation(payload, domain=committee.domain, committee=committee.members,
-                                               oracle_set_version=committee.version)
+        verdict, _, reason = check_attestations(payload, domain=committee.domain, committee=committee.members,
+                                                oracle_set_version=committee.version)
         if verdict == ACCEPT:
             return ValidationResult.ACCEPT
         logger.debug("attestation from %s: %s (%s)", peer, verdict, reason)

@@ -19,7 +19,7 @@ from web3.exceptions import ContractLogicError, Web3RPCError
 from web3.types import RPCEndpoint
 
 from contracts.build import load_artifact
-from oracle.completion import Completion, Domain
+from oracle.completion import Completion, Domain, compute_struct_hash
 
 CLAIM_NONE, CLAIM_PENDING, CLAIM_CHALLENGED, CLAIM_REJECTED, CLAIM_FINALIZED, CLAIM_CLAWED_BACK = range(6)
 CACHE_SECONDS = 2.0
@@ -28,6 +28,9 @@ FEE_CACHE_SECONDS = 15.0
 GAS_MARGIN_PERCENT = 150   # over the first estimate: claims differ in cold storage and array sizes
 CLAIM_OF_SELECTOR = keccak(text="claimOf(bytes32)")[:4]
 RPC_BATCH = 1000     # the node's (and geth's) limit of calls per JSON-RPC batch
+SUBMITTED_TOPIC = "0x" + keccak(text="Submitted(bytes32,address,bytes32)").hex()
+ZERO_ADDRESS = "0x" + "00" * 20
+MAX_WATCHED_EVENTS = 200_000   # claims whose last event is remembered; past it the watch starts over
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,8 @@ class ChainView:
         self._now: tuple[float, int] | None = None
         self._claims: dict[bytes, ClaimView] = {}     # as of block `_watched_to` or later
         self._watched_to: int | None = None
+        self._watch_started: float | None = None
+        self._events: dict[bytes, ClaimView | None] = {}   # what the logs since `_watch_started` said
         self._fees: tuple[float, dict[str, int]] | None = None
         self._gas: dict[str, int] = {}     # function name -> gas limit that worked
 
@@ -162,7 +167,17 @@ class ChainView:
 
     def batch_request(self, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
         """The results of `calls`, sent as JSON-RPC batches; raises RuntimeError on any error."""
-        results: list[Any] = []
+        results = []
+        for (method, _), outcome in zip(calls, self.batch_outcomes(calls)):
+            if isinstance(outcome, RPCFailure):
+                raise RuntimeError(f"{method}: {outcome.message}")
+            results.append(outcome)
+        return results
+
+    def batch_outcomes(self, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
+        """Each call's result, or an RPCFailure for a call the node refused, in order: JSON-RPC
+        batches of at most RPC_BATCH calls. Raises RuntimeError if a batch itself is refused."""
+        outcomes: list[Any] = []
         for start in range(0, len(calls), RPC_BATCH):
             chunk = calls[start:start + RPC_BATCH]
             ids = [next(self._ids) for _ in chunk]
@@ -171,24 +186,40 @@ class ChainView:
             if not isinstance(reply, list):
                 raise RuntimeError(f"JSON-RPC batch refused: {reply}")
             by_id = {item.get("id"): item for item in reply}
-            for i, (method, _) in zip(ids, chunk):
+            for i in ids:
                 item = by_id.get(i) or {"error": {"message": "no answer in the batch"}}
-                if "error" in item:
-                    raise RuntimeError(f"{method}: {item['error'].get('message')}")
-                results.append(item["result"])
-        return results
+                error = item.get("error")
+                outcomes.append(RPCFailure(str(error.get("message")), error.get("data")) if error else item["result"])
+        return outcomes
 
     def claim(self, claim_key: bytes, fresh: bool = False) -> ClaimView:
         """The claim's record: as `watch_claims` keeps it current, or read now."""
+        if fresh:
+            view = self.claims([claim_key])[0]
+            with self._lock:
+                if self._watched_to is not None:   # read at or after the watched block: current
+                    self._claims[claim_key] = view
+            return view
+        return self.current_claims([claim_key])[0]
+
+    def current_claims(self, claim_keys: Sequence[bytes], born: Sequence[bytes] = ()) -> list[ClaimView]:
+        """The records of `claim_keys`: those `watch_claims` keeps current or its logs showed,
+        no claim for those `born` after the watch began (see `watch_claims`) and no event
+        since, and one batch read for the others."""
+        born_set = set(born)
         with self._lock:
-            cached = self._claims.get(claim_key)
-        if cached is not None and not fresh:
-            return cached
-        view = self.claims([claim_key])[0]
-        with self._lock:
-            if self._watched_to is not None:   # read at or after the watched block: current
-                self._claims[claim_key] = view
-        return view
+            known = {key: self._claims.get(key) or self._events.get(key) for key in claim_keys}
+            if self._watch_started is not None:
+                known.update({key: NO_CLAIM for key, view in known.items()
+                              if view is None and key in born_set and key not in self._events})
+        missing = [key for key, view in known.items() if view is None]
+        if missing:
+            fetched = dict(zip(missing, self.claims(missing)))
+            with self._lock:
+                if self._watched_to is not None:
+                    self._claims.update(fetched)
+            known.update(fetched)
+        return [known[key] for key in claim_keys]   # type: ignore[misc]
 
     def claims(self, claim_keys: Sequence[bytes]) -> list[ClaimView]:
         """The records of `claim_keys`, read in one JSON-RPC batch of `getClaim` calls."""
@@ -197,30 +228,74 @@ class ChainView:
                                                     "latest"]) for key in claim_keys])
         return [claim_view(decode(types, bytes.fromhex(result[2:]))[0]) for result in results]
 
-    def watch_claims(self, claim_keys: Sequence[bytes]) -> None:
-        """Bring the records of `claim_keys` up to the head for `claim`: one eth_getLogs of the
-        contract since the last call names the claims that changed (every event that changes a
-        claim has its key as first topic), and one batch reads those and the new ones. A worker
-        pass then costs two round trips, not one per claim."""
+    def watch_claims(self, claim_keys: Sequence[bytes], born: Sequence[bytes] = ()) -> None:
+        """Bring the records of `claim_keys` up to the head for `claim`, reading as little as
+        possible: one eth_getLogs of the contract since the last call says which claims changed
+        (every event that changes a claim has its key as first topic). A `Submitted` event says
+        all of the claim a member needs (pending, submitted at its block's time); after any
+        other event the claim is read. A key watched for the first time is read, unless it is
+        in `born`: claims of records made after `watching_since`, whose every event since
+        then these logs have shown (none yet: no claim). One batch reads the rest, so a worker
+        pass costs a few round trips, not one per claim."""
         try:
-            head = int(self.w3.eth.block_number)
             with self._lock:
-                watched_to, known = self._watched_to, dict(self._claims)
-            changed: set[bytes] = set()
+                watched_to, known, started = self._watched_to, dict(self._claims), self._watch_started
+            if watched_to is None:
+                started = time.time()   # before the head is read: nothing after it is missed
+            head = int(self.w3.eth.block_number)
+            changed: dict[bytes, ClaimView | None] = {}
             if watched_to is not None and head > watched_to:
                 logs = self.batch_request([("eth_getLogs", [{"address": self.address, "fromBlock": hex(watched_to + 1),
                                                              "toBlock": hex(head)}])])[0]
-                changed = {bytes.fromhex(log["topics"][1][2:]) for log in logs if len(log["topics"]) > 1}
-            keys = list(dict.fromkeys(claim_keys))
-            stale = [key for key in keys if key not in known or key in changed]
-            views = dict(zip(stale, self.claims(stale))) if stale else {}
+                changed = self._changes(logs)
             with self._lock:
-                self._claims = {key: views.get(key) or known[key] for key in keys}
-                self._watched_to = head
+                self._events.update(changed)
+                events = dict(self._events) if len(self._events) <= MAX_WATCHED_EVENTS else None
+            if events is None:
+                raise RuntimeError("too many claims changed to follow: reading them afresh")
+            born_set = set(born)
+            views: dict[bytes, ClaimView | None] = {}
+            for key in dict.fromkeys(claim_keys):
+                if key in changed:
+                    views[key] = changed[key]
+                elif key in known:
+                    views[key] = known[key]
+                elif key in events:
+                    views[key] = events[key]
+                elif key in born_set:
+                    views[key] = NO_CLAIM
+                else:
+                    views[key] = None
+            stale = [key for key, view in views.items() if view is None]
+            read = dict(zip(stale, self.claims(stale))) if stale else {}
+            with self._lock:
+                self._claims = {key: view or read[key] for key, view in views.items()}
+                self._watched_to, self._watch_started = head, started
         except Exception:
             with self._lock:   # nothing cached can be trusted now: `claim` reads afresh
-                self._claims, self._watched_to = {}, None
+                self._claims, self._watched_to, self._watch_started, self._events = {}, None, None, {}
             raise
+
+    def watching_since(self) -> float | None:
+        """The time since which `watch_claims` has seen every event of the contract."""
+        with self._lock:
+            return self._watch_started
+
+    def _changes(self, logs: list[dict[str, Any]]) -> dict[bytes, ClaimView | None]:
+        """Claim key -> its record as the logs leave it (a submission), or None (read it)."""
+        submitted_blocks = sorted({int(log["blockNumber"], 16) for log in logs if log["topics"][0] == SUBMITTED_TOPIC})
+        times = dict(zip(submitted_blocks, (int(block["timestamp"], 16) for block in self.batch_request(
+            [("eth_getBlockByNumber", [hex(n), False]) for n in submitted_blocks])))) if submitted_blocks else {}
+        changes: dict[bytes, ClaimView | None] = {}
+        for log in logs:
+            if len(log["topics"]) < 2:
+                continue
+            key = bytes.fromhex(log["topics"][1][2:])
+            if log["topics"][0] == SUBMITTED_TOPIC:
+                changes[key] = ClaimView(CLAIM_PENDING, times[int(log["blockNumber"], 16)], ZERO_ADDRESS, 0, 0)
+            else:
+                changes[key] = None
+        return changes
 
     def now(self) -> int:
         """The chain's time: the latest block's timestamp (what the challenge window counts),
@@ -235,9 +310,68 @@ class ChainView:
 
     # -- transactions -------------------------------------------------------------------------
 
-    def build_submit(self, account: LocalAccount, completion: Completion, signatures: list[bytes]) -> "SignedTx":
-        """A signed `submit` transaction; raises ContractLogicError if it would revert."""
-        return self._sign(account, self.pok.functions.submit(completion.as_abi(), signatures))
+    def build_submits(self, account: LocalAccount, claims: Sequence[tuple[Completion, list[bytes]]], *,
+                      trial: bool = True) -> list["SignedTx | ContractLogicError"]:
+        """Signed `submit` transactions for many claims.
+
+        With `trial`, each is run first, in one JSON-RPC batch of calls for all of them: a claim
+        whose call reverts gets its ContractLogicError in place of a transaction (no nonce
+        taken). Without, only the gas limit is learned (once, from one estimate); the caller
+        has checked what can be checked before signing, and a claim whose transaction reverts
+        is built again with its trial."""
+        if not claims:
+            return []
+        calls = [self.pok.functions.submit(completion.as_abi(), signatures) for completion, signatures in claims]
+        data = [self.pok.encode_abi("submit", [completion.as_abi(), signatures]) for completion, signatures in claims]
+        with self._lock:
+            known = self._gas.get("submit")
+        if trial or not known:
+            # the first batch ever runs with the node's gas cap; its first success is then estimated
+            limit = {"gas": hex(known)} if known else {}
+            outcomes = self.batch_outcomes([("eth_call", [{"from": account.address, "to": self.address, "data": d,
+                                                           **limit}, "latest"]) for d in data])
+        else:
+            outcomes = ["0x"] * len(claims)
+        gas = known or next((self._gas_limit(account, fn) for fn, outcome in zip(calls, outcomes)
+                             if not isinstance(outcome, RPCFailure)), 0)
+        fees = self.fees()
+        built: list[SignedTx | ContractLogicError] = []
+        for fn, d, outcome in zip(calls, data, outcomes):
+            if isinstance(outcome, RPCFailure) and outcome.is_revert:
+                built.append(ContractLogicError(outcome.message, data=outcome.data))
+            elif isinstance(outcome, RPCFailure):   # out of gas, say: this one the slow way
+                try:
+                    built.append(self._sign(account, fn))
+                except ContractLogicError as exc:
+                    built.append(exc)
+            else:
+                tx = {"type": 2, "chainId": self.chain_id, "to": self.address, "value": 0, "data": d, "gas": gas,
+                      **fees, "nonce": self._take_nonce(account.address)}
+                signed = account.sign_transaction(tx)
+                built.append(SignedTx("0x" + bytes(signed.hash).hex(), bytes(signed.raw_transaction), tx["nonce"]))
+        return built
+
+    def claims_in_pool(self, senders: Sequence[str]) -> set[bytes]:
+        """Claim keys of the `submit` transactions from `senders` (the other members) that the
+        node holds, not yet mined: one JSON-RPC batch of geth's `txpool_contentFrom`. Empty if
+        the node does not answer it."""
+        selector = "0x" + function_abi_to_4byte_selector(self.pok.get_function_by_name("submit").abi).hex()
+        keys: set[bytes] = set()
+        for outcome in self.batch_outcomes([("txpool_contentFrom", [sender]) for sender in senders]):
+            if isinstance(outcome, RPCFailure) or not isinstance(outcome, dict):
+                continue
+            for txs in outcome.values():
+                for tx in txs.values():
+                    if tx.get("to", "").lower() != self.address.lower() or not tx.get("input", "").startswith(selector):
+                        continue
+                    try:
+                        _, args = self.pok.decode_function_input(tx["input"])
+                        fields = args["completion"]   # web3 decodes a struct as a dict of its fields
+                        keys.add(compute_struct_hash(Completion(*(fields.values() if isinstance(fields, dict)
+                                                                   else fields))))
+                    except Exception:   # not a claim we can read: no claim of ours either
+                        continue
+        return keys
 
     def build_finalize(self, account: LocalAccount, claim_key: bytes) -> "SignedTx":
         return self._sign(account, self.pok.functions.finalize(claim_key))
@@ -247,23 +381,33 @@ class ChainView:
 
         Sending the same bytes again (after a restart) is harmless: the node knows them.
         """
-        try:
-            self.w3.eth.send_raw_transaction(raw)
-        except (ValueError, Web3RPCError) as exc:
-            if "already known" in str(exc):
-                return True
-            if "nonce too low" in str(exc):
-                return False
-            raise
-        return True
+        outcome = self.send_raws([raw])[0]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    def send_raws(self, raws: Sequence[bytes]) -> list[bool | Exception]:
+        """Send signed transactions in one JSON-RPC batch: for each, True if the node has it,
+        False if its nonce is already used on chain, or the node's refusal as an exception."""
+        outcomes = self.batch_outcomes([("eth_sendRawTransaction", ["0x" + raw.hex()]) for raw in raws])
+        results: list[bool | Exception] = []
+        for outcome in outcomes:
+            if not isinstance(outcome, RPCFailure) or "already known" in outcome.message:
+                results.append(True)
+            elif "nonce too low" in outcome.message:
+                results.append(False)
+            else:
+                results.append(ValueError(outcome.message))
+        return results
 
     def receipt_status(self, tx_hash: str) -> int | None:
         """1 success, 0 reverted, None not mined yet."""
-        try:
-            receipt = self.w3.eth.get_transaction_receipt(HexStr(tx_hash))
-        except Exception:
-            return None
-        return None if receipt is None else int(receipt["status"])
+        return self.receipt_statuses([tx_hash])[0]
+
+    def receipt_statuses(self, tx_hashes: Sequence[str]) -> list[int | None]:
+        """`receipt_status` of each, in one JSON-RPC batch."""
+        outcomes = self.batch_outcomes([("eth_getTransactionReceipt", [h]) for h in tx_hashes])
+        return [None if isinstance(o, RPCFailure) or o is None else int(o["status"], 16) for o in outcomes]
 
     def _sign(self, account: LocalAccount, fn: Any) -> "SignedTx":
         gas = self._gas_limit(account, fn)
@@ -344,6 +488,9 @@ class ChainView:
         return int(self.w3.eth.get_transaction_count(to_checksum_address(address), "latest"))
 
 
+NO_CLAIM = ClaimView(CLAIM_NONE, 0, ZERO_ADDRESS, 0, 0)
+
+
 def claim_view(fields: Sequence[Any]) -> ClaimView:
     """`getClaim`'s tuple: (learner, courseId, courseVersion, score, evidenceHash, submittedAt,
     status, challenger, bond, challengedAt, reward, credentialId, attesters)."""
@@ -354,6 +501,18 @@ def claim_view(fields: Sequence[Any]) -> ClaimView:
 def compute_pair_key(learner: str, course_id: bytes) -> bytes:
     """The key of `claimOf`: keccak(learner as a 32-byte word ++ course id)."""
     return keccak(Web3.to_bytes(hexstr=HexStr(learner)).rjust(32, b"\0") + course_id)
+
+
+@dataclass(frozen=True)
+class RPCFailure:
+    """A call the node answered with an error, inside a JSON-RPC batch."""
+
+    message: str
+    data: Any = None
+
+    @property
+    def is_revert(self) -> bool:
+        return self.message.startswith("execution reverted")
 
 
 @dataclass(frozen=True)

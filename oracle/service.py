@@ -18,7 +18,7 @@ from eth_account.signers.local import LocalAccount
 from web3.exceptions import ContractLogicError
 
 from oracle.attestation import (
-    ACCEPT, IGNORE, Attestation, check_attestation, completion_for, decode_attestation, encode_attestation,
+    ACCEPT, IGNORE, Attestation, check_attestations, completion_for, decode_attestations, pack_attestations,
 )
 from oracle.chain import (
     CLAIM_CHALLENGED, CLAIM_FINALIZED, CLAIM_NONE, CLAIM_PENDING, CLAIM_REJECTED, ChainView,
@@ -36,9 +36,12 @@ from oracle.xapi import ParsedStatement, StatementError, compute_evidence_hash, 
 logger = logging.getLogger("azora.oracle")
 REPUBLISH_SECONDS = 2.0         # first re-gossip of a signature still short of quorum ...
 REPUBLISH_MAX_SECONDS = 30.0    # ... then doubling up to this
-REPUBLISH_PER_PASS = 32         # re-gossip at most this many per worker pass: peers rate-limit the topic
+REPUBLISH_PER_PASS = 256        # re-gossip at most this many per worker pass (one message's worth)
 CHALLENGE_POLL_SECONDS = 10.0   # how often a claim inside its window is checked for a challenge
 STUCK_SECONDS = 20.0            # an unmined transaction this old is checked for a nonce gap
+BORN_MARGIN_SECONDS = 5.0       # a record this long after the claim watch began has no claim but what its logs show
+POOL_PATIENCE = 6               # grace periods a claim another member sent may sit in the pool
+RESEND_CHECK_SECONDS = 5.0      # an in-flight submit's receipt is looked at (and it is re-sent) this often
 GOSSIP_RULES_MAX_AGE = 300.0    # the topic validator judges with rules up to this old (worker refreshes them)
 ABSORBERS = 2                   # batches of attestations handled concurrently
 ABSORB_BATCH = 500              # attestations absorbed together at most
@@ -50,7 +53,7 @@ FATAL_SUBMIT_REASONS = ("already claimed", "expired", "stale oracle set", "cours
 class Outbox:
     """Attestations to gossip, produced by the synchronous logic for the async host."""
 
-    payloads: list[bytes] = field(default_factory=list)
+    attestations: list[Attestation] = field(default_factory=list)
 
 
 class Oracle:
@@ -66,6 +69,8 @@ class Oracle:
         self.republish_budget = REPUBLISH_PER_PASS
         self._checked: dict[str, float] = {}
         self._finalize_sent: dict[str, float] = {}
+        self._resend_checked: dict[str, float] = {}   # statement -> when its in-flight submit was last looked after
+        self._reverted: set[str] = set()   # statements whose submit reverted on chain: run the next one first
 
     @property
     def address(self) -> str:
@@ -94,7 +99,7 @@ class Oracle:
                 for statement in fresh]
             self.store.put_many(records)
             for record in records:
-                outbox.payloads.append(self._own_attestation(record))
+                outbox.attestations.append(self._own_attestation(record))
             logger.info("signed %d statements (%s ... %s)", len(records), records[0].statement_id,
                         records[-1].statement_id)
             return [statement["id"] for statement in statements]
@@ -160,21 +165,21 @@ class Oracle:
                       completion=completion.to_json(), claim_key="0x" + compute_struct_hash(completion).hex(),
                       signatures={self.address: "0x" + signature.hex()}, origin=origin)
 
-    def _own_attestation(self, record: Record) -> bytes:
+    def _own_attestation(self, record: Record) -> Attestation:
         assert record.completion is not None
         _, interval = self._published.get(record.statement_id, (0.0, REPUBLISH_SECONDS / 2))
         self._published[record.statement_id] = (time.monotonic(), min(2 * interval, REPUBLISH_MAX_SECONDS))
-        return encode_attestation(Attestation(
+        return Attestation(
             self.chain.chain_id, self.chain.address, record.statement, Completion.from_json(record.completion),
-            self.address, bytes.fromhex(record.signatures[self.address][2:])))
+            self.address, bytes.fromhex(record.signatures[self.address][2:]))
 
     # -- the attestation topic ----------------------------------------------------------------
 
-    def check_gossip(self, payload: bytes) -> tuple[str, Attestation | None, str]:
+    def check_gossip(self, payload: bytes) -> tuple[str, list[Attestation], str]:
         # on the event loop: the rules the worker refreshes each pass, never a round trip here
         rules = self.chain.rules(max_age=GOSSIP_RULES_MAX_AGE)
-        return check_attestation(payload, domain=self.chain.domain, committee=rules.committee,
-                                 oracle_set_version=rules.oracle_set_version)
+        return check_attestations(payload, domain=self.chain.domain, committee=rules.committee,
+                                  oracle_set_version=rules.oracle_set_version)
 
     def absorb(self, attestations: list[Attestation], outbox: Outbox) -> None:
         """Peers' valid attestations: count their signatures, co-signing what we can check.
@@ -194,7 +199,7 @@ class Oracle:
                         continue
                     record = self._signed_record(att.statement, att.completion, origin="peer")
                     logger.info("co-signed statement %s first signed by %s", record.statement_id, att.signer)
-                    outbox.payloads.append(self._own_attestation(record))
+                    outbox.attestations.append(self._own_attestation(record))
                 if att.signer not in record.signatures:
                     record.signatures[att.signer] = "0x" + att.signature.hex()
                     self._maybe_reach_quorum(record)
@@ -247,7 +252,9 @@ class Oracle:
     # -- the worker ------------------------------------------------------------------------------
 
     def advance(self, statement_id: str, outbox: Outbox) -> None:
-        """Move one record as far as the chain allows; safe to repeat after a crash.
+        """Move one record as far as the chain allows, but for submissions (the worker makes
+        and looks after those together: `submit_ready`, `resume_submits`); safe to repeat
+        after a crash.
 
         A signed record is counted under the lock (peers' attestations change it); past the
         quorum only this worker changes a record but for late signatures, so the chain is
@@ -259,17 +266,16 @@ class Oracle:
             if record.state == SIGNED:
                 self._maybe_reach_quorum(record)
                 if record.state == SIGNED and self._due_republish(record):
-                    outbox.payloads.append(self._own_attestation(record))
+                    outbox.attestations.append(self._own_attestation(record))
                 if record.state != SIGNED:
                     self.store.put(record)
         if record.state not in (QUORUM, SUBMITTED):
             return
+        if record.state == QUORUM:
+            return   # submitted, or looked after in flight, with the others of this pass
         before = record.to_json()
         try:
-            if record.state == QUORUM:
-                self._advance_quorum(record)
-            if record.state == SUBMITTED:
-                self._advance_submitted(record)
+            self._advance_submitted(record)
         except Exception as exc:  # an RPC refusal or outage: record it, retry on the next pass
             message = f"statement {statement_id}: {revert_reason(exc)}"
             logger.warning(message)
@@ -293,7 +299,15 @@ class Oracle:
         those of the records past the quorum whose submitter this member is (now), and those
         on chain already."""
         self.chain.watch_claims([self._claim_key(r) for r in records if r.state == SUBMITTED or (
-            r.state == QUORUM and r.submit_tx is None and self._is_submit_turn(r))])
+            r.state == QUORUM and (r.submit_tx is not None or self._is_submit_turn(r)))], born=self._born(records))
+
+    def _born(self, records: list[Record]) -> list[bytes]:
+        """Claim keys of records made well after the claim watch began: their claims' every
+        event is in the watched logs (their chain checks ran after the watch began too), so
+        no event means no claim."""
+        since = self.chain.watching_since()
+        return [self._claim_key(r) for r in records if since is not None and r.claim_key is not None
+                and r.timeline.get("received", 0) > since + BORN_MARGIN_SECONDS]
 
     def _due_republish(self, record: Record) -> bool:
         # re-gossip until the quorum, backing off: a member that was down learns of the claim
@@ -317,33 +331,108 @@ class Oracle:
         waited = time.time() - (record.quorum_at or 0)
         return waited >= self._rank(record) * self.config.submit_grace_seconds
 
-    def _advance_quorum(self, record: Record) -> None:
-        if record.submit_tx is not None:
-            self._resume_submit(record)
-            return
-        if not self._is_submit_turn(record):
-            return
-        claim = self.chain.claim(self._claim_key(record))
-        if claim.status != CLAIM_NONE:
-            self._mark_submitted(record, claim.submitted_at)
-            return
-        if not self.config.submit:
-            return
-        completion = Completion.from_json(record.completion or {})
-        signatures = order_signatures({a: bytes.fromhex(s[2:]) for a, s in record.signatures.items()},
-                                      self.chain.rules().quorum)
+    def submit_ready(self, statement_ids: list[str]) -> None:
+        """Submit, together, the claims of these records that reached the quorum and whose
+        submitter this member is now: their chain checks, their trial runs and their sends are
+        one JSON-RPC batch each, so a burst of completions goes on chain at the rate blocks take
+        it, not one round trip after another. Records not ready are left to `advance`."""
         try:
-            tx = self.chain.build_submit(self.account, completion, signatures)
-        except ContractLogicError as exc:
-            self._on_submit_revert(record, revert_reason(exc))
+            self._submit_ready(statement_ids)
+        except Exception as exc:  # an RPC refusal or outage: record it, retry on the next pass
+            message = f"submitting {len(statement_ids)} claims: {revert_reason(exc)}"
+            logger.warning(message)
+            self.store.add_error(message)
+            self.chain.forget_nonce(self.address)   # a nonce may have been taken and never sent
+
+    def _submit_ready(self, statement_ids: list[str]) -> None:
+        with self.lock:
+            records = [r for r in (self.store.get(i) for i in statement_ids)
+                       if r is not None and r.state == QUORUM and r.submit_tx is None and self._is_submit_turn(r)]
+        if not records:
             return
-        # durable before it leaves: after a crash the same bytes (same nonce) are sent again
-        record.submit_tx = {"hash": tx.hash, "raw": "0x" + tx.raw.hex(), "nonce": tx.nonce, "sentAt": time.time()}
-        self._save(record)
-        if not self._send(tx):
+        due = []
+        keys = [self._claim_key(r) for r in records]
+        for record, claim in zip(records, self.chain.current_claims(keys, born=self._born(records))):
+            if claim.status != CLAIM_NONE:
+                self._mark_submitted(record, claim.submitted_at)
+                self._save(record)
+            else:
+                due.append(record)
+        if not self.config.submit or not due:
+            return
+        due = self._not_in_flight_elsewhere(due)
+        if not due:
+            return
+        quorum = self.chain.rules().quorum
+
+        def signed_claim(r: Record) -> tuple[Completion, list[bytes]]:
+            return (Completion.from_json(r.completion or {}),
+                    order_signatures({a: bytes.fromhex(sig[2:]) for a, sig in r.signatures.items()}, quorum))
+
+        # a first submission is not run beforehand (the node would execute each claim twice,
+        # and the checks before signing cover what can go wrong); one that reverted is
+        retried = [r for r in due if r.statement_id in self._reverted]
+        fresh = [r for r in due if r.statement_id not in self._reverted]
+        due = retried + fresh
+        built = (self.chain.build_submits(self.account, [signed_claim(r) for r in retried], trial=True)
+                 + self.chain.build_submits(self.account, [signed_claim(r) for r in fresh], trial=False))
+        sending = []
+        for record, tx in zip(due, built):
+            if isinstance(tx, ContractLogicError):
+                self._on_submit_revert(record, revert_reason(tx))
+                if record.state == REJECTED:
+                    self._save(record)
+                continue
+            record.submit_tx = {"hash": tx.hash, "raw": "0x" + tx.raw.hex(), "nonce": tx.nonce, "sentAt": time.time()}
+            sending.append((record, tx))
+        # durable before they leave: after a crash the same bytes (same nonces) are sent again
+        self._save_many([record for record, _ in sending])
+        outcomes = self.chain.send_raws([tx.raw for _, tx in sending]) if sending else []
+        refused = []
+        for (record, tx), outcome in zip(sending, outcomes):
+            self._resend_checked[record.statement_id] = time.monotonic()
+            if outcome is True:
+                logger.info("submitted statement %s in %s", record.statement_id, tx.hash)
+                continue
+            if isinstance(outcome, Exception):
+                message = f"statement {record.statement_id}: {outcome}"
+                logger.warning(message)
+                self.store.add_error(message)
             record.submit_tx = None
-            return
-        logger.info("submitted statement %s in %s", record.statement_id, tx.hash)
+            refused.append(record)
+        if refused:
+            # a refused nonce leaves a gap: count from the node's view again, and the ones
+            # after it that wait behind the gap are signed again once they look stuck
+            self.chain.forget_nonce(self.address)
+            self._save_many(refused)
+
+    def _not_in_flight_elsewhere(self, records: list[Record]) -> list[Record]:
+        """Drop the claims another member has sent and the node holds, not mined yet: a busy
+        chain can take longer than the grace periods to include a claim, and a second
+        submission of it only reverts (replayed) and costs gas. A claim waits so at most
+        POOL_PATIENCE grace periods past this member's turn (a sender gone for good)."""
+        backups = [r for r in records if self._rank(r) > 0]
+        if not backups:
+            return records
+        others = [m for m in self.chain.rules().committee if m != self.address]
+        try:
+            pooled = self.chain.claims_in_pool(others)
+        except Exception as exc:   # only a saving: without it the grace periods rule alone
+            logger.debug("reading the pool failed: %r", exc)
+            return records
+        grace = self.config.submit_grace_seconds
+        return [r for r in records
+                if self._claim_key(r) not in pooled
+                or time.time() - (r.quorum_at or 0) >= (self._rank(r) + POOL_PATIENCE) * grace]
+
+    def _save_many(self, records: list[Record]) -> None:
+        """`_save` for many records in one LevelDB write."""
+        with self.lock:
+            for record in records:
+                current = self.store.get(record.statement_id)
+                if current is not None:
+                    record.signatures = {**current.signatures, **record.signatures}
+            self.store.put_many(records)
 
     def _send(self, tx: Any) -> bool:
         """Send a transaction we signed; on any refusal its nonce is given back."""
@@ -356,24 +445,61 @@ class Oracle:
             self.chain.forget_nonce(self.address)
         return accepted
 
-    def _resume_submit(self, record: Record) -> None:
-        assert record.submit_tx is not None
-        status = self.chain.receipt_status(record.submit_tx["hash"])
-        if status == 0:
-            record.submit_tx = None   # reverted and the claim is not on chain: try again
+    def resume_submits(self, statement_ids: list[str]) -> None:
+        """Look after claims whose submission is in flight, together: done once the claim is on
+        chain (whoever sent it: the watched logs say so, no receipt needed); otherwise, every
+        RESEND_CHECK_SECONDS (and at once after a restart), one batch of receipts and one of
+        re-sends, and a fresh signature for one whose nonce was taken or waits behind a gap."""
+        try:
+            self._resume_submits(statement_ids)
+        except Exception as exc:  # an RPC refusal or outage: record it, retry on the next pass
+            message = f"resuming {len(statement_ids)} submissions: {revert_reason(exc)}"
+            logger.warning(message)
+            self.store.add_error(message)
+
+    def _resume_submits(self, statement_ids: list[str]) -> None:
+        with self.lock:
+            records = [r for r in (self.store.get(i) for i in statement_ids)
+                       if r is not None and r.state == QUORUM and r.submit_tx is not None]
+        if not records:
             return
-        if status == 1:
-            self._mark_submitted(record, self.chain.claim(self._claim_key(record), fresh=True).submitted_at)
-            return
-        stuck = time.time() - record.submit_tx.get("sentAt", 0) > STUCK_SECONDS
-        if not self.chain.send_raw(bytes.fromhex(record.submit_tx["raw"][2:])) or (
-                stuck and record.submit_tx.get("nonce", 0) > self.chain.mined_nonce(self.address)):
-            # its nonce went to another of our transactions, or one before it was lost and it
-            # waits behind a gap forever: sign it again with a fresh nonce. Should the old one
-            # still be mined, the contract refuses the second as replayed: one claim either way.
-            if self.chain.receipt_status(record.submit_tx["hash"]) is None:
-                record.submit_tx = None
-                self.chain.forget_nonce(self.address)
+        changed: list[Record] = []
+        due: list[Record] = []
+        now = time.monotonic()
+        for record, claim in zip(records, self.chain.current_claims([self._claim_key(r) for r in records])):
+            if claim.status != CLAIM_NONE:
+                self._mark_submitted(record, claim.submitted_at)
+                changed.append(record)
+            elif now - self._resend_checked.get(record.statement_id, -RESEND_CHECK_SECONDS) >= RESEND_CHECK_SECONDS:
+                self._resend_checked[record.statement_id] = now
+                due.append(record)
+        pending: list[Record] = []
+        for record, status in zip(due, self.chain.receipt_statuses([r.submit_tx["hash"] for r in due if r.submit_tx])):
+            if status == 0:
+                record.submit_tx = None   # reverted and the claim is not on chain: try again, run first
+                self._reverted.add(record.statement_id)
+                changed.append(record)
+            elif status == 1:   # mined and the claim not seen yet: read it now
+                self._mark_submitted(record, self.chain.claim(self._claim_key(record), fresh=True).submitted_at)
+                changed.append(record)
+            else:
+                pending.append(record)
+        if pending:
+            sent = self.chain.send_raws([bytes.fromhex((r.submit_tx or {})["raw"][2:]) for r in pending])
+            mined = self.chain.mined_nonce(self.address)
+            for record, outcome in zip(pending, sent):
+                tx = record.submit_tx or {}
+                stuck = time.time() - tx.get("sentAt", 0) > STUCK_SECONDS and tx.get("nonce", 0) > mined
+                if outcome is not True or stuck:
+                    # its nonce went to another of our transactions, or one before it was lost
+                    # and it waits behind a gap forever: sign it again with a fresh nonce.
+                    # Should the old one still be mined, the contract refuses the second as
+                    # replayed: one claim either way.
+                    if self.chain.receipt_status(tx["hash"]) is None:
+                        record.submit_tx = None
+                        self.chain.forget_nonce(self.address)
+                        changed.append(record)
+        self._save_many(changed)
 
     def _on_submit_revert(self, record: Record, reason: str) -> None:
         if "replayed" in reason:
@@ -384,6 +510,8 @@ class Oracle:
             self.store.add_error(f"statement {record.statement_id}: submit would revert: {reason}")
 
     def _mark_submitted(self, record: Record, submitted_at: int) -> None:
+        self._resend_checked.pop(record.statement_id, None)
+        self._reverted.discard(record.statement_id)
         record.state = SUBMITTED
         record.submitted_at = submitted_at
         record.timeline.setdefault(SUBMITTED, time.time())
@@ -450,6 +578,7 @@ class Oracle:
             logger.info("finalizing statement %s in %s", record.statement_id, tx.hash)
 
     def _reject(self, record: Record, reason: str) -> None:
+        self._reverted.discard(record.statement_id)
         record.state = REJECTED
         record.reason = reason
         logger.warning("statement %s rejected: %s", record.statement_id, reason)
@@ -534,37 +663,38 @@ async def run_oracle(
     send, receive = trio.open_memory_channel[bytes](4096)
 
     def flush(outbox: Outbox) -> None:
-        for payload in outbox.payloads:
+        for payload in pack_attestations(outbox.attestations):
             send.send_nowait(payload)
 
-    accepted: dict[bytes, Attestation] = {}   # payload -> what the validator decoded, for the handler
+    accepted: dict[bytes, list[Attestation]] = {}   # payload -> what the validator decoded, for the handler
 
     def validate(_peer: Any, payload: bytes) -> ValidationResult:
-        verdict, att, reason = oracle.check_gossip(payload)
+        verdict, atts, reason = oracle.check_gossip(payload)
         if verdict != ACCEPT:
             logger.info("attestation %s: %s", verdict, reason)
-        elif att is not None:
+        else:
             if len(accepted) >= 4096:   # handlers that never came (a duplicate, say): start over
                 accepted.clear()
-            accepted[payload] = att
+            accepted[payload] = atts
         return {ACCEPT: ValidationResult.ACCEPT, IGNORE: ValidationResult.IGNORE}.get(verdict, ValidationResult.REJECT)
 
-    attestations_send, attestations_receive = trio.open_memory_channel[Attestation](4096)
+    attestations_send, attestations_receive = trio.open_memory_channel[list[Attestation]](4096)
 
     async def on_attestation(message: Any) -> None:
         # the topic validator accepted it (and decoded it: decoding is most of checking)
-        att = accepted.pop(message.payload, None) or decode_attestation(message.payload)
-        if att.signer != oracle.address:
-            await attestations_send.send(att)
+        atts = accepted.pop(message.payload, None) or decode_attestations(message.payload)
+        theirs = [att for att in atts if att.signer != oracle.address]
+        if theirs:
+            await attestations_send.send(theirs)
 
     async def absorber() -> None:
         # what has queued up is absorbed together: co-signing a burst of new statements then
         # reads the chain once, not once per statement
-        async for att in attestations_receive:
-            batch = [att]
+        async for atts in attestations_receive:
+            batch = list(atts)
             while len(batch) < ABSORB_BATCH:
                 try:
-                    batch.append(attestations_receive.receive_nowait())
+                    batch.extend(attestations_receive.receive_nowait())
                 except trio.WouldBlock:
                     break
             outbox = Outbox()
@@ -589,10 +719,16 @@ async def run_oracle(
                 await trio.to_thread.run_sync(oracle.prefetch, records)
             except Exception as exc:   # only a head start: each record reads its claim itself
                 logger.debug("claim prefetch failed: %r", exc)
+            batched = [r.statement_id for r in records if r.state in (SIGNED, QUORUM) and r.submit_tx is None]
+            in_flight = [r.statement_id for r in records if r.state == QUORUM and r.submit_tx is not None]
             for record in records:
+                if record.state == QUORUM:
+                    continue   # below, with the others
                 outbox = Outbox()
                 await trio.to_thread.run_sync(oracle.advance, record.statement_id, outbox)
                 flush(outbox)
+            await trio.to_thread.run_sync(oracle.resume_submits, in_flight)
+            await trio.to_thread.run_sync(oracle.submit_ready, batched)
             await trio.sleep(config.poll_seconds)
 
     p2p.set_validator(TopicKind.ATTESTATION, validate)

@@ -58,7 +58,7 @@ DEFAULT_TOPIC_LIMITS: dict[TopicKind, TopicLimits] = {
     TopicKind.PROPOSAL: TopicLimits(max_message_bytes=10 * MIB, rate_per_second=20, burst=64),
     TopicKind.TX: TopicLimits(max_message_bytes=256 * KIB, rate_per_second=1000, burst=4000),
     TopicKind.EVIDENCE: TopicLimits(max_message_bytes=16 * KIB, rate_per_second=20, burst=100),
-    TopicKind.ATTESTATION: TopicLimits(max_message_bytes=16 * KIB, rate_per_second=100, burst=500),
+    TopicKind.ATTESTATION: TopicLimits(max_message_bytes=256 * KIB, rate_per_second=100, burst=500),
 }
 
 

@@ -113,7 +113,9 @@ class Dispatcher:
                 # One worker thread for the whole batch: a thread hop per call cost more than
                 # the call itself for cheap ones (a batch of raw transactions).
                 handlers = [self._handler(call) for call in payload]
-                responses = await self._in_lane(handlers, lambda: self._answer_batch(payload))
+                arrived = time.monotonic()
+                responses = await self._in_lane(handlers, lambda: self._answer_batch(payload, arrived),
+                                                batch=True)
             else:
                 responses = [await self.handle_call(item, connection) for item in payload]
             return [r for r in responses if r is not None]
@@ -140,9 +142,13 @@ class Dispatcher:
             return self._failed(request_id, notification, method, exc, started)
         return self._succeeded(request_id, notification, method, result, started)
 
-    def _answer_batch(self, payload: list[Any]) -> list[RpcResponse | None]:
+    def _answer_batch(self, payload: list[Any], arrived: float) -> list[RpcResponse | None]:
         """A batch of synchronous calls, on one worker thread: each method's calls prepared
-        together first (see :func:`prepared_in_batches`), then answered in order."""
+        together first (see :func:`prepared_in_batches`), then answered in order.
+
+        Each execution has its own EVM timeout, as in geth: the first one's counts from the
+        batch's arrival (the wait for a thread is its time too), each later one's from its
+        start, so one slow call does not time out the calls after it."""
         groups: dict[str, list[list[Any]]] = {}
         for call in payload:
             fn = self._handler(call)
@@ -155,7 +161,16 @@ class Dispatcher:
                 prepare(getattr(fn, "__self__"), params)
             except Exception:   # preparing is only a head start: the calls still run
                 logger.exception("preparing a batch of %s failed", method)
-        return [self._answer_sync(call) for call in payload]
+        responses = []
+        started: float | None = arrived
+        for call in payload:
+            if getattr(self._handler(call), "expensive", False):
+                with execution_deadline(self.execution_timeout, started=started):
+                    responses.append(self._answer_sync(call))
+                started = None
+            else:
+                responses.append(self._answer_sync(call))
+        return responses
 
     def _answer_sync(self, call: Any) -> RpcResponse | None:
         """``handle_call`` for a synchronous method, already on a worker thread."""
@@ -226,11 +241,14 @@ class Dispatcher:
             return await fn(*params)
         return await self._in_lane([fn], lambda: fn(*params))
 
-    async def _in_lane(self, handlers: list[Callable[..., Any] | None], work: Callable[[], Any]) -> Any:
+    async def _in_lane(self, handlers: list[Callable[..., Any] | None], work: Callable[[], Any],
+                       batch: bool = False) -> Any:
         """``work`` (the calls of ``handlers``) on its lane's thread: the execution lane, under
-        the EVM timeout from now, if any handler executes the EVM; the serial lane if all are
-        serial; else the read lane."""
+        the EVM timeout from now (a batch times each execution itself), if any handler
+        executes the EVM; the serial lane if all are serial; else the read lane."""
         if any(getattr(fn, "expensive", False) for fn in handlers):
+            if batch:
+                return await trio.to_thread.run_sync(work, limiter=self._execution_limiter)
             with execution_deadline(self.execution_timeout):   # trio copies it into the thread
                 return await trio.to_thread.run_sync(work, limiter=self._execution_limiter)
         serial = all(getattr(fn, "serial", False) for fn in handlers)

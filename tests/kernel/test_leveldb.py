@@ -6,6 +6,7 @@ import pytest
 from eth.tools.db.atomic import AtomicDatabaseBatchAPITestSuite
 from eth.tools.db.base import DatabaseAPITestSuite
 
+from kernel import db as db_module
 from kernel.db import LevelDB
 
 
@@ -88,3 +89,56 @@ def test_iterate_prefix_from_start_stays_inside_the_prefix(leveldb):
         leveldb[b"p" + bytes([i])] = bytes([i])
     leveldb[b"q\0"] = b"x"
     assert [v for _, v in leveldb.iterate_prefix(b"p", start=b"\1")] == [b"\1", b"\2"]
+
+
+# -- the read cache of 32-byte keys -------------------------------------------------------------
+
+KEY = bytes(range(32))
+
+
+def test_cached_value_is_replaced_by_every_kind_of_write(leveldb):
+    leveldb[KEY] = b"one"
+    assert leveldb[KEY] == b"one"                      # now cached
+    leveldb[KEY] = b"two"                              # single put
+    assert leveldb[KEY] == b"two"
+    with leveldb.atomic_batch() as batch:              # a block's batch
+        batch[KEY] = b"three"
+    assert leveldb[KEY] == b"three"
+    pending = leveldb.pending_batch()                  # consensus: executed, committed later
+    pending.db[KEY] = b"four"
+    assert leveldb[KEY] == b"three"
+    pending.commit()
+    assert leveldb[KEY] == b"four"
+    del leveldb[KEY]
+    assert KEY not in leveldb
+    with pytest.raises(KeyError):
+        leveldb[KEY]
+
+
+def test_cache_serves_hot_keys_without_leveldb(leveldb):
+    leveldb[KEY] = b"node"
+    assert leveldb[KEY] == b"node"
+    leveldb.raw.put(KEY, b"behind the cache's back")   # only to observe where reads come from
+    assert leveldb[KEY] == b"node"
+    other = b"k" * 31                                   # not a hash-sized key: never cached
+    leveldb[other] = b"a"
+    leveldb.raw.put(other, b"b")
+    assert leveldb[other] == b"b"
+
+
+def test_a_read_that_raced_a_write_is_not_kept(leveldb):
+    leveldb[KEY] = b"old"
+    seen = leveldb._writes            # a reader looked up the key and missed ...
+    leveldb[KEY] = b"new"             # ... a writer went first ...
+    leveldb._keep(KEY, b"old", seen)  # ... and the reader's stale value arrives late
+    assert leveldb[KEY] == b"new"
+
+
+def test_cache_is_bounded(leveldb, monkeypatch):
+    monkeypatch.setattr(db_module, "NODE_CACHE_ENTRIES", 8)
+    for i in range(40):
+        key = i.to_bytes(32, "big")
+        leveldb[key] = b"v%d" % i
+        assert leveldb[key] == b"v%d" % i
+    assert len(leveldb._young) + len(leveldb._old) <= 16
+    assert all(leveldb[i.to_bytes(32, "big")] == b"v%d" % i for i in range(40))

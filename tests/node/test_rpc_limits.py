@@ -189,6 +189,21 @@ def test_the_evmtimeout_and_gascap_flags_set_a_running_node(start_azora):
     assert elapsed < 2.0
 
 
+def test_each_call_of_a_batch_has_its_own_evm_timeout(start_azora):
+    """geth's rpc.evmtimeout is per call: a batch whose first call runs out its time does not
+    time out the calls after it (ethers and multicall-style clients batch their eth_calls)."""
+    node = start_azora("dev", "--rpc.evmtimeout", "700ms")
+    body = [{"jsonrpc": "2.0", "id": 1, "method": "eth_call", "params": [LOOP_CALL, "latest"]},
+            {"jsonrpc": "2.0", "id": 2, "method": "eth_call", "params": [{"data": "0x600160005260206000f3"}, "latest"]},
+            {"jsonrpc": "2.0", "id": 3, "method": "eth_blockNumber", "params": []}]
+    elapsed, answers = timed(lambda: requests.post(node.url, json=body, timeout=60).json())
+    by_id = {answer["id"]: answer for answer in answers}
+    assert by_id[1]["error"] == {"code": -32000, "message": "execution aborted (timeout = 700ms)"}
+    assert by_id[2]["result"] == "0x" + "00" * 31 + "01"
+    assert by_id[3]["result"].startswith("0x")
+    assert elapsed < 3.0
+
+
 # -- eth_getLogs, filters, subscriptions ---------------------------------------------------
 
 EMIT_ON_CREATE = bytes.fromhex("60006000a0")   # initcode: LOG0 of nothing, deploys no code

@@ -10,7 +10,8 @@ from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
 from oracle.attestation import (
-    ACCEPT, IGNORE, REJECT, Attestation, check_attestation, completion_for, encode_attestation,
+    ACCEPT, IGNORE, MAX_ATTESTATIONS_PER_MESSAGE, MAX_MESSAGE_BYTES, REJECT, Attestation, check_attestations,
+    completion_for, encode_attestation, encode_attestations, pack_attestations,
 )
 from oracle.completion import (
     SECP256K1_N, Completion, Domain, compute_digest, compute_struct_hash, order_signatures,
@@ -48,7 +49,7 @@ def attestation(signer=MEMBERS[0], domain=DOMAIN, st=None, **completion_changes)
 
 
 def check(payload: bytes) -> str:
-    return check_attestation(payload, domain=DOMAIN, committee=COMMITTEE, oracle_set_version=1)[0]
+    return check_attestations(payload, domain=DOMAIN, committee=COMMITTEE, oracle_set_version=1)[0]
 
 
 def test_statement_maps_to_learner_course_and_basis_point_score():
@@ -144,7 +145,32 @@ def test_invalid_attestations_are_rejected_on_the_topic():
 
 def test_attestation_for_another_committee_version_is_ignored():
     payload = encode_attestation(attestation())
-    assert check_attestation(payload, domain=DOMAIN, committee=COMMITTEE, oracle_set_version=2)[0] == IGNORE
+    assert check_attestations(payload, domain=DOMAIN, committee=COMMITTEE, oracle_set_version=2)[0] == IGNORE
+
+
+def test_a_message_carries_many_attestations_and_one_bad_one_condemns_it():
+    atts = [attestation(signer=MEMBERS[i % 3], st=statement(id=f"38888674-6e45-4074-8385-ac98128f77e{i}", actor={"account": {
+        "homePage": "https://learn.example.org", "name": MEMBERS[(i + 1) % 3].address}})) for i in range(5)]
+    verdict, decoded, _ = check_attestations(encode_attestations(atts), domain=DOMAIN, committee=COMMITTEE,
+                                             oracle_set_version=1)
+    assert verdict == ACCEPT and decoded == atts
+    stranger = Account.from_key(keccak(text="not a member"))
+    verdict, decoded, reason = check_attestations(encode_attestations(atts + [attestation(signer=stranger)]),
+                                                  domain=DOMAIN, committee=COMMITTEE, oracle_set_version=1)
+    assert (verdict, decoded) == (REJECT, []) and reason.startswith("attestation 5: ")
+    assert check(rlp.encode([])) == REJECT                                          # empty
+    assert check(encode_attestations([atts[0]] * (MAX_ATTESTATIONS_PER_MESSAGE + 1))) == REJECT
+
+
+def test_packing_keeps_order_within_the_count_and_size_limits():
+    big = statement(context={"extensions": {"https://learn.example.org/notes": "x" * 12_000}})
+    atts = [attestation()] * (MAX_ATTESTATIONS_PER_MESSAGE + 3) + [attestation(st=big)] * 40
+    messages = pack_attestations(atts)
+    unpacked = [att for message in messages
+                for att in check_attestations(message, domain=DOMAIN, committee=COMMITTEE, oracle_set_version=1)[1]]
+    assert unpacked == atts
+    assert all(len(message) <= MAX_MESSAGE_BYTES for message in messages) and len(messages) == 3
+    assert pack_attestations([]) == []
 
 
 def test_store_survives_reopen_and_tracks_active_records(tmp_path):
