@@ -121,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--p2p.port", dest="p2p_port", type=int)
     run.add_argument("--p2p.addr", dest="p2p_host")
     run.add_argument("--bootnodes", help="comma-separated multiaddrs with /p2p/<peer id>")
+    run.add_argument("--direct-peers", dest="direct_peers",
+                     help="comma-separated multiaddrs with /p2p/<peer id> of gossipsub direct peers (each "
+                          "must list this node too): every message goes to them, whatever the mesh does")
     run.add_argument("--http.addr", dest="http_addr")
     run.add_argument("--http.port", dest="http_port", type=int)
     run.add_argument("--http.ratelimit", dest="rate_limit", type=float,
@@ -450,6 +453,7 @@ def cmd_node(args: argparse.Namespace) -> int:
     config = config.with_overrides(
         datadir=args.datadir, genesis=args.genesis, p2p_port=args.p2p_port, p2p_host=args.p2p_host,
         bootnodes=tuple(b for b in args.bootnodes.split(",") if b) if args.bootnodes else None,
+        direct_peers=_split(args.direct_peers),
         http_addr=args.http_addr, http_port=args.http_port, validator_keystore=args.validator_keystore,
         password_file=args.password_file, block_interval=args.block_interval, rate_limit=args.rate_limit,
         cors=_split(args.cors), vhosts=_split(args.vhosts), double_sign_check_height=args.double_sign_check_height)

@@ -103,6 +103,7 @@ class NodeConfig:
     p2p_host: str = "0.0.0.0"
     p2p_port: int = 30333
     bootnodes: tuple[str, ...] = ()
+    direct_peers: tuple[str, ...] = ()
     validator_keystore: Path | None = None
     password_file: Path | None = None
     block_interval: float = 1.0
@@ -133,7 +134,7 @@ class NodeConfig:
                 cors=tuple(http.get("cors", ["localhost"])), rate_limit=float(http.get("ratelimit", 0)),
                 vhosts=tuple(http.get("vhosts", ["localhost"])),
                 p2p_host=str(p2p.get("host", "0.0.0.0")), p2p_port=int(p2p.get("port", 30333)),
-                bootnodes=tuple(p2p.get("bootnodes", [])),
+                bootnodes=tuple(p2p.get("bootnodes", [])), direct_peers=tuple(p2p.get("direct_peers", [])),
                 validator_keystore=resolve(validator.get("keystore")),
                 password_file=resolve(validator.get("password_file")),
                 block_interval=float(raw.get("block_interval", 1.0)),
@@ -154,7 +155,8 @@ class NodeConfig:
         document: dict[str, Any] = {
             "datadir": rel(self.datadir), "genesis": rel(self.genesis),
             "http": {"addr": self.http_addr, "port": self.http_port, "ratelimit": self.rate_limit},
-            "p2p": {"host": self.p2p_host, "port": self.p2p_port, "bootnodes": list(self.bootnodes)},
+            "p2p": {"host": self.p2p_host, "port": self.p2p_port, "bootnodes": list(self.bootnodes),
+                    "direct_peers": list(self.direct_peers)},
             "block_interval": self.block_interval,
             "rpc": self.rpc_limits.to_yaml(),
         }

@@ -227,7 +227,8 @@ def build_network_node(config: "NodeConfig") -> tuple[Backend, NodeContext, dict
     validator_sets = ValidatorSetStore(chain)
     sync = RangeSync(backend)
     p2p = P2PService(P2PConfig(chain_id=chain.chain_id, listen_host=config.p2p_host,
-                               port=config.p2p_port, bootnodes=config.bootnodes),
+                               port=config.p2p_port, bootnodes=config.bootnodes,
+                               direct_peers=config.direct_peers),
                      load_or_create_node_key(config.datadir), handlers=sync.handlers())
     host = build_consensus_host(backend, signer=signer, domain=domain,
                                 validator_sets=validator_sets, timeouts=timeouts,

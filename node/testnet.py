@@ -125,7 +125,11 @@ def init_testnet(out: Path, *, validators: int, full_nodes: int = 0, chain_id: i
             # Every node dials the validators before it (full nodes dial every validator), so
             # the validators form a full mesh: with one bootnode as the hub, losing it would
             # partition the rest.
-            bootnodes=tuple(addresses[:min(index, validators)]), validator_keystore=keystore,
+            bootnodes=tuple(addresses[:min(index, validators)]),
+            # validators are each other's gossipsub direct peers: votes and proposals reach every
+            # validator whatever the mesh does (a PRUNE and its backoff once cut one off the votes)
+            direct_peers=tuple(a for i, a in enumerate(addresses[:validators]) if i != index) if is_validator else (),
+            validator_keystore=keystore,
             password_file=password, block_interval=block_interval)
         config_path = home / "config.yaml"
         config_path.write_text(config.to_yaml(home))

@@ -137,6 +137,13 @@ class P2PConfig:
     listen_host: str = "0.0.0.0"
     port: int = 30333
     bootnodes: tuple[str, ...] = ()
+    # gossipsub's direct peers (v1.1): every message goes to them whatever the mesh does, and
+    # they are never grafted or pruned. Validators list each other: the mesh's churn (a PRUNE,
+    # its backoff, a GRAFT refused while it lasts) must not cut a validator off the votes.
+    # Both ends must list each other. Dialing is the bootnodes' business: a pair in which one
+    # side also lists the other as a bootnode stays connected (both dialing at once would
+    # leave two connections).
+    direct_peers: tuple[str, ...] = ()
     bootnode_retry_min: float = 1.0
     bootnode_retry_max: float = 30.0
     dial_timeout: float = 10.0

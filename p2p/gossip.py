@@ -14,17 +14,19 @@ from __future__ import annotations
 import hashlib
 import inspect
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Protocol
+from typing import Any, Protocol, Sequence
 
 import trio
 from google.protobuf.message import DecodeError
 from libp2p.abc import IHost, INetStream
 from libp2p.peer.id import ID
+from libp2p.peer.peerinfo import PeerInfo
 from libp2p.pubsub.gossipsub import PROTOCOL_ID_V11, GossipSub
 from libp2p.pubsub.mcache import CacheEntry, MessageCache
 from libp2p.pubsub.pb import rpc_pb2
@@ -264,6 +266,7 @@ class Gossip:
         config: GossipConfig,
         reputation: Reputation,
         metrics: P2PMetrics,
+        direct_peers: Sequence[PeerInfo] = (),
     ) -> None:
         self.chain_id = chain_id
         self.config = config
@@ -297,6 +300,10 @@ class Gossip:
             adaptive_gossip_enabled=False,
             eclipse_protection_enabled=False,
             max_pending_messages_per_peer=config.pending_messages_per_peer,
+            direct_peers=list(direct_peers),
+            # the service keeps them connected (with its backoff and ban checks); py-libp2p's
+            # own loop would dial from both ends at once
+            direct_connect_initial_delay=math.inf,
         )
         self.router.mcache = ContentAddressedMessageCache(
             config.gossip_window, config.gossip_history

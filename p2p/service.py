@@ -105,11 +105,12 @@ class P2PService:
         self.host = build_host(key_pair)
         self.peer_id: ID = self.host.get_id()
         self.bootnodes = [parse_bootnode(address) for address in config.bootnodes]
-        self._bootnode_ids = {info.peer_id for info in self.bootnodes}
+        self.direct_peers = [parse_bootnode(address) for address in config.direct_peers]
+        self._kept_ids = {info.peer_id for info in self.bootnodes + self.direct_peers}
         self._events_send, self._events_receive = trio.open_memory_channel[tuple[str, ID]](
             EVENT_CHANNEL_SIZE
         )
-        self.gossip = Gossip(self.host, config.chain_id, config.gossip, self, self.metrics)
+        self.gossip = Gossip(self.host, config.chain_id, config.gossip, self, self.metrics, self.direct_peers)
         self.reqresp = ReqResp(
             self.host, config.reqresp, handlers or ReqRespHandlers(), self, self.metrics
         )
@@ -289,10 +290,11 @@ class P2PService:
 
         py-libp2p's peerstore keeps every peer's key, addresses and protocols forever; with
         identities free to mint, that is a table an attacker grows at will. Bootnodes keep
-        theirs (we redial them); any other peer re-announces all of it when it reconnects.
+        and direct peers keep theirs (we redial them, or they us); any other peer re-announces
+        all of it when it reconnects.
         """
         self.gossip.forget_peer(peer)
-        if peer in self._bootnode_ids:
+        if peer in self._kept_ids:
             return
         try:
             self.host.get_peerstore().clear_peerdata(peer)

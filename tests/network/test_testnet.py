@@ -295,3 +295,17 @@ def test_init_writes_the_epoch_length_and_jail_duration_it_is_given_into_genesis
     bad = subprocess.run(AZORA + ["testnet", "init", "--out", str(tmp_path / "bad"), "--epoch-length", "0"],
                          cwd=REPO, capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and bad.stderr.strip() == "error: the epoch length must be at least one block"
+
+
+def test_init_makes_the_validators_each_others_direct_peers(tmp_path: Path) -> None:
+    import yaml
+
+    azora("testnet", "init", "--validators", "3", "--full-nodes", "1", "--out", str(tmp_path / "net"))
+    manifest = json.loads((tmp_path / "net" / "testnet.json").read_text())
+    configs = {node["name"]: yaml.safe_load(Path(node["config"]).read_text()) for node in manifest["nodes"]}
+    validators = [node for node in manifest["nodes"] if node["validator"]]
+    for node in validators:
+        others = {other["p2p"] for other in validators if other is not node}
+        assert set(configs[node["name"]]["p2p"]["direct_peers"]) == others
+    full = [node for node in manifest["nodes"] if not node["validator"]]
+    assert full and all(configs[node["name"]]["p2p"]["direct_peers"] == [] for node in full)

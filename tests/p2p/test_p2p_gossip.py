@@ -304,3 +304,43 @@ async def test_a_peer_that_pruned_us_and_grafts_again_is_not_penalised_as_a_graf
         await bob.gossip.router.emit_graft(topic, alice.peer_id)
         await trio.sleep(0.5)
         assert alice.gossip.router.scorer.graft_flood_penalties.get(bob.peer_id, 0.0) == 0.0
+
+
+@pytest.mark.timeout(60)
+@trio_test
+async def test_direct_peers_get_every_message_whatever_the_mesh_does() -> None:
+    """Validators are each other's gossipsub direct peers (``azora testnet init`` writes them):
+    kept out of the mesh, so a PRUNE and its backoff (a GRAFT refused while it lasts) never
+    cut one off the votes, as they once did in the 10,000-message fuzz campaign."""
+    import socket
+
+    from libp2p.crypto.secp256k1 import create_new_key_pair
+    from libp2p.peer.id import ID
+
+    from p2p.service import P2PService
+
+    keys = [create_new_key_pair() for _ in range(2)]
+    ids = [ID.from_pubkey(key.public_key) for key in keys]
+    ports = []
+    for _ in keys:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    address = [f"/ip4/127.0.0.1/tcp/{port}/p2p/{peer.to_base58()}" for port, peer in zip(ports, ids)]
+    configs = [make_config(port=ports[0], direct_peers=(address[1],)),
+               make_config(port=ports[1], bootnodes=(address[0],), direct_peers=(address[0],))]
+    alice, bob = (P2PService(config, key) for config, key in zip(configs, keys))
+    inbox = Inbox()
+    bob.subscribe(TopicKind.VOTE, inbox.handler)
+    topic = alice.gossip.topic(TopicKind.VOTE)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(alice.run)
+        await nursery.start(bob.run)
+        await alice.gossip.pubsub.wait_for_subscription(ids[1], topic, timeout=15)
+        await trio.sleep(2)   # heartbeats: the mesh would have grafted bob by now
+        assert ids[1] not in alice.gossip.router.mesh.get(topic, set())
+        alice.gossip.router._add_back_off(ids[1], topic, False, 3600)   # as after a PRUNE
+        for n in range(20):
+            assert await alice.publish(TopicKind.VOTE, b"\xc2\x01" + bytes([n]))
+        await inbox.wait_for(20, timeout=5)
+        nursery.cancel_scope.cancel()
