@@ -44,3 +44,6 @@ def test_the_scale_benchmark_prints_rss_per_checkpoint(load_bench):
     assert [row.blocks for row in rows] == [20, 60]
     assert all(row.rss_bytes > 10 * 2**20 for row in rows)
     assert lines[-1].startswith("RSS from 20 to 60 blocks: ")
+    # the token's transfers are found over the whole chain; a restarted node answers at its height
+    assert rows[-1].logs >= 2 * 5 and rows[-1].logs_seconds > 0 and rows[-1].block_seconds > 0
+    assert any(line.startswith("restart: JSON-RPC ready at block ") for line in lines)
