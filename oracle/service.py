@@ -277,13 +277,17 @@ class Oracle:
         try:
             self._advance_submitted(record)
         except Exception as exc:  # an RPC refusal or outage: record it, retry on the next pass
-            message = f"statement {statement_id}: {revert_reason(exc)}"
-            logger.warning(message)
-            self.store.add_error(message)
+            self._note_failure(f"statement {statement_id}", exc)
             if "nonce" in str(exc):
                 self.chain.forget_nonce(self.address)
         if record.to_json() != before:
             self._save(record)
+
+    def _note_failure(self, what: str, exc: Exception) -> None:
+        """Log a failed step and keep it among the errors `azora oracle status` shows."""
+        message = f"{what}: {revert_reason(exc)}"
+        logger.warning(message)
+        self.store.add_error(message)
 
     def _save(self, record: Record) -> None:
         """Write the worker's copy of a record, keeping signatures a peer's attestation added
@@ -339,9 +343,7 @@ class Oracle:
         try:
             self._submit_ready(statement_ids)
         except Exception as exc:  # an RPC refusal or outage: record it, retry on the next pass
-            message = f"submitting {len(statement_ids)} claims: {revert_reason(exc)}"
-            logger.warning(message)
-            self.store.add_error(message)
+            self._note_failure(f"submitting {len(statement_ids)} claims", exc)
             self.chain.forget_nonce(self.address)   # a nonce may have been taken and never sent
 
     def _submit_ready(self, statement_ids: list[str]) -> None:
@@ -453,9 +455,7 @@ class Oracle:
         try:
             self._resume_submits(statement_ids)
         except Exception as exc:  # an RPC refusal or outage: record it, retry on the next pass
-            message = f"resuming {len(statement_ids)} submissions: {revert_reason(exc)}"
-            logger.warning(message)
-            self.store.add_error(message)
+            self._note_failure(f"resuming {len(statement_ids)} submissions", exc)
 
     def _resume_submits(self, statement_ids: list[str]) -> None:
         with self.lock:
