@@ -39,3 +39,12 @@ def test_soak_samples_rss_files_pool_and_latency_per_interval(load_bench):
     assert set(report.growth) == {"RSS", "open files", "pool", "latency p50"}
     text = "\n".join(lines)
     assert "RSS MiB" in text and "growth, first third -> last third" in text
+
+
+@pytest.mark.timeout(300)
+def test_rpc_load_measures_block_pace_quiet_and_under_infinite_loop_calls(load_bench):
+    lines: list[str] = []
+    quiet, loaded = load_bench("rpc_load").main(["--seconds", "4", "--callers", "3"], out=lines.append)
+    assert quiet.block_intervals and loaded.block_intervals and loaded.loop_seconds
+    assert not quiet.loop_seconds and max(loaded.loop_seconds) < 30   # the EVM timeout ends each
+    assert lines[-1].startswith("block interval p99 under load / quiet: ")
