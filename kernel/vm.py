@@ -14,6 +14,7 @@ from eth.abc import BlockAPI, BlockHeaderAPI, VirtualMachineAPI
 from eth.constants import SYSTEM_ADDRESS
 from eth.vm.base import VM
 from eth.vm.forks.prague import PragueVM
+from eth.vm.forks.prague.state import PragueState
 from eth.vm.state import BaseState
 from eth_typing import Address
 from eth_utils import keccak
@@ -37,6 +38,21 @@ ordered_trie.install()
 SYSTEM_CALL_GAS = 30_000_000
 
 
+class AzoraPragueState(PragueState):
+    """Prague state without py-evm's per-state "system contracts" step, which changes nothing.
+
+    py-evm 0.12.1b1 builds every state (each block, and each eth_call) by reading the code of
+    the EIP-4788 and EIP-2935 contracts and writing it back when it is already there
+    (``if not code != CONTRACT_CODE: set_code``); where it is not there it does nothing. Either
+    way the state is what it was — a same-code write leaves the account and the root as they
+    were — but the reads, the code hashing and the write were an eighth of an eth_call. The
+    contracts come with the genesis, as on Ethereum.
+    """
+
+    def set_system_contracts(self) -> None:
+        pass
+
+
 class AzoraPragueVM(PragueVM):
     """Prague execution; block headers are Ethereum headers (extraData ≤ 32 bytes,
     difficulty 0, nonce 0) whose coinbase and mixHash carry the BFT proposer and the hash of
@@ -48,6 +64,7 @@ class AzoraPragueVM(PragueVM):
     """
 
     fork = "prague"
+    _state_class = AzoraPragueState
     system_calls: tuple[tuple[Address, bytes], ...] = ()
 
     def pack_block(self, block: BlockAPI, *args: Any, **kwargs: Any) -> BlockAPI:

@@ -174,3 +174,23 @@ def test_blob_transaction_counts_its_blob_gas_and_imports_elsewhere(chain, tmp_p
     other = Chain(LevelDB(tmp_path / "other"), make_genesis(dev_accounts))
     other.import_block(result.block)
     assert other.head.hash == chain.head.hash
+
+
+def test_azora_state_skips_py_evms_system_contract_step_and_the_state_is_the_same(chain, dev_accounts):
+    """py-evm's Prague state rewrites the EIP-4788/2935 code it finds on every state it builds
+    (and adds none that is missing); Azora's skips the step. The roots must agree either way."""
+    from eth.vm.forks.prague import PragueVM
+    from eth.vm.forks.prague.state import PragueState
+
+    from kernel.vm import AzoraPragueState
+
+    genesis = chain.head
+    chain.build_block(transfers(dev_accounts[0], 3), timestamp=chain.head.timestamp + 1)
+    for header in (genesis, chain.head):
+        vm = chain.vm_at(header)
+        assert isinstance(vm.state, AzoraPragueState)
+        stock = chain.vm_at(header, vm_class=PragueVM).state
+        assert isinstance(stock, PragueState) and not isinstance(stock, AzoraPragueState)
+        for state in (vm.state, stock):
+            state.persist()
+        assert vm.state.state_root == stock.state_root == header.state_root
