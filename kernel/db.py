@@ -97,8 +97,9 @@ class PendingWrites:
 LEVELDB_BLOCK_CACHE_BYTES = 8 << 20
 LEVELDB_WRITE_BUFFER_BYTES = 4 << 20
 # Values of 32-byte keys (trie nodes, code, headers: py-evm files them under their hash) kept
-# as Python bytes, in two generations of at most this many entries each (~10 MB in all).
-NODE_CACHE_ENTRIES = 1 << 14
+# as Python bytes, in two generations of at most this many entries each (a few MB in all: full
+# within the first thousand blocks, so the node's memory stays flat as the chain grows).
+NODE_CACHE_ENTRIES = 1 << 13
 
 
 class LevelDB(BaseAtomicDB):
