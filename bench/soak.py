@@ -2,7 +2,8 @@
 
 Measures a quick peak first (four senders as fast as they can for ``--peak-seconds``) unless
 ``--rate`` is given, then sends at half of it for ``--minutes`` (automine), and every
-``--interval`` seconds samples the node process's RSS (/proc/PID/status), its open files
+``--interval`` seconds samples the node process's RSS and its own (anonymous) part
+(/proc/PID/status), its open files
 (/proc/PID/fd), the pool (txpool_status) and the send→receipt latency of the interval's
 transactions. Prints one row per interval, then compares the mean of the first third of the
 intervals with the last third: growth beyond 10% is flagged.
@@ -29,6 +30,7 @@ import requests
 from eth_account import Account
 
 from bench.common import DEV_MNEMONIC, REPO, free_port, rpc
+from bench.scale import memory_of
 
 CHAIN_ID = 1337
 GWEI = 10**9
@@ -41,14 +43,6 @@ LATENCY_FLOOR = 0.05
 Account.enable_unaudited_hdwallet_features()
 
 
-
-
-def read_rss_kib(pid: int) -> int:
-    """VmRSS of ``pid`` in KiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    return 0
 
 
 def count_open_files(pid: int) -> int:
@@ -171,6 +165,7 @@ class Load(threading.Thread):
 class Sample:
     elapsed: float
     rss_mib: float
+    anon_mib: float      # the node's own memory: RSS less LevelDB's memory-mapped table files
     open_files: int
     pool: int
     sent: int
@@ -195,9 +190,11 @@ def sample_node(pid: int, url: str, session: requests.Session, load: Load, start
                 since: float) -> Sample:
     status = rpc(session, url, "txpool_status")
     latencies = sorted(load.latencies_since(since))
+    memory = memory_of(pid)
     return Sample(
         elapsed=time.monotonic() - started,
-        rss_mib=read_rss_kib(pid) / 1024,
+        rss_mib=memory["VmRSS"] / 2**20,
+        anon_mib=memory.get("RssAnon", 0) / 2**20,
         open_files=count_open_files(pid),
         pool=int(status["pending"], 16) + int(status["queued"], 16),
         sent=load.sent,
@@ -237,7 +234,7 @@ def run_soak(minutes: float, rate: float | None, interval: float | None, peak_se
         interval = interval or max(1.0, seconds / 12)
         out(f"soak: azora dev (pid {proc.pid}) for {minutes:g} min at {rate:.1f} tx/s"
             + (f" (half the measured peak {peak:.1f} tx/s)" if peak else "") + f", every {interval:g}s")
-        out(f"{'t (s)':>8} {'RSS MiB':>8} {'fds':>5} {'pool':>6} {'sent':>7} {'head':>7} "
+        out(f"{'t (s)':>8} {'RSS MiB':>8} {'anon MiB':>8} {'fds':>5} {'pool':>6} {'sent':>7} {'head':>7} "
             f"{'lat p50':>8} {'lat p95':>8}")
         load = Load(url, accounts, rate)
         started = time.monotonic()
@@ -248,12 +245,15 @@ def run_soak(minutes: float, rate: float | None, interval: float | None, peak_se
             sample = sample_node(proc.pid, url, session, load, started, since)
             since = time.monotonic()
             report.samples.append(sample)
-            out(f"{sample.elapsed:8.1f} {sample.rss_mib:8.1f} {sample.open_files:5d} {sample.pool:6d} "
+            out(f"{sample.elapsed:8.1f} {sample.rss_mib:8.1f} {sample.anon_mib:8.1f} {sample.open_files:5d} {sample.pool:6d} "
                 f"{sample.sent:7d} {sample.head:7d} {sample.latency_p50:7.3f}s {sample.latency_p95:7.3f}s")
         load.stop.set()
         samples = report.samples
         report.growth = {
             "RSS": growth([s.rss_mib for s in samples]),
+            # RSS also counts the pages of LevelDB's mapped table files, which follow the
+            # database's size and which the kernel takes back under pressure (bench/scale.py)
+            "anon memory": growth([s.anon_mib for s in samples]),
             "open files": growth([s.open_files for s in samples]),
             # Floors below which a change is noise, not growth: a pool holding less than one
             # second of the load (0 -> 1 would be +inf; 2 -> 4 at 100 tx/s is timing) and the

@@ -36,7 +36,8 @@ def test_soak_samples_rss_files_pool_and_latency_per_interval(load_bench):
     assert len(report.samples) >= 3
     assert all(s.rss_mib > 0 and s.open_files > 0 for s in report.samples)
     assert report.samples[-1].sent > 0 and report.samples[-1].latency_p50 > 0
-    assert set(report.growth) == {"RSS", "open files", "pool", "latency p50"}
+    assert set(report.growth) == {"RSS", "anon memory", "open files", "pool", "latency p50"}
+    assert all(0 < s.anon_mib < s.rss_mib for s in report.samples)
     text = "\n".join(lines)
     assert "RSS MiB" in text and "growth, first third -> last third" in text
 
