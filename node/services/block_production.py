@@ -98,8 +98,11 @@ class BlockBuilder:
         extra_data = block_extra_data(self.validator_sets, head.block_number, parent_certificate)
         system_calls = reward_system_calls(self.chain, self.validator_sets, head.block_number + 1, extra_data)
         started = time.perf_counter()
+        # on `head`, the parent everything above was chosen for: the chain's head may move
+        # meanwhile (the height decided elsewhere, arriving by sync), and the candidate then
+        # dies with its height rather than being executed on a parent it was not made for
         pending = await self.offload(lambda: self.chain.execute_transactions(
-            transactions, timestamp=self.policy.timestamp(head.timestamp),
+            transactions, timestamp=self.policy.timestamp(head.timestamp), parent=head,
             coinbase=overrides.coinbase or coinbase, mix_hash=compute_mix_hash(parent_certificate),
             extra_data=extra_data, system_calls=system_calls, base_fee_per_gas=overrides.base_fee_per_gas,
             edit_state=overrides.edit_state))

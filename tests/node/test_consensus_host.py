@@ -263,3 +263,40 @@ def test_invalid_block_bytes_from_peers_are_value_errors(chain, raw):
     from node.chainio import decode_block
     with pytest.raises(ValueError, match="not a block"):
         decode_block(chain, rlp.encode(raw))
+
+
+def test_a_block_committed_while_ours_is_built_does_not_crash_the_builder(tmp_path, chain, dev_accounts):
+    """The head may move while a proposer builds (the height was decided elsewhere and arrived
+    by sync): the block is built on the head it was begun on, and the stale candidate dies with
+    its height. It used to be executed on the new head with the old head's timestamp: 'timestamp
+    not after parent's', and the whole node stopped (a copy of a validator key did, in CI)."""
+    source = Chain(LevelDB(tmp_path / "source"), chain.genesis)
+    try:
+        local = _signer(source, dev_accounts)
+        validator_set = ValidatorSetStore(source).for_height(1)
+        # a timestamp the builder's clock has not reached: its own block's would be no later
+        built = source.build_block([], timestamp=int(time.time()) + 30, coinbase=compute_proposer(validator_set, 0))
+        block = built.block
+    finally:
+        source.db.close()
+    certificate = build_commit_certificate(1, 0, block.hash, [local.sign_vote(
+        Vote(VoteType.PRECOMMIT, 1, 0, block.hash))])
+    genesis = chain.head
+    arrived = []
+
+    async def offload(fn, *args):
+        if not arrived:   # the decided block lands just before our execution starts
+            arrived.append(True)
+            assert await host.import_committed_block(block, certificate, None) is True
+        return fn(*args)
+
+    host = build_consensus_host(Backend(chain), signer=None, domain=consensus_domain(chain),
+                                validator_sets=ValidatorSetStore(chain), timeouts=DEV_TIMEOUTS,
+                                policy=IntervalPolicy(1.0), offload=offload)
+
+    async def main() -> None:
+        candidate = await host.builder.build(0, ValidatorSetStore(chain).for_height(1), b"\x01" * 20)
+        assert candidate.block.header.parent_hash == genesis.hash and candidate.block.number == 1
+        assert chain.head.hash == block.hash
+
+    trio.run(main)
