@@ -248,24 +248,23 @@ class ChainView:
                 logs = self.batch_request([("eth_getLogs", [{"address": self.address, "fromBlock": hex(watched_to + 1),
                                                              "toBlock": hex(head)}])])[0]
                 changed = self._changes(logs)
-            with self._lock:
-                self._events.update(changed)
-                events = dict(self._events) if len(self._events) <= MAX_WATCHED_EVENTS else None
-            if events is None:
-                raise RuntimeError("too many claims changed to follow: reading them afresh")
             born_set = set(born)
             views: dict[bytes, ClaimView | None] = {}
-            for key in dict.fromkeys(claim_keys):
-                if key in changed:
-                    views[key] = changed[key]
-                elif key in known:
-                    views[key] = known[key]
-                elif key in events:
-                    views[key] = events[key]
-                elif key in born_set:
-                    views[key] = NO_CLAIM
-                else:
-                    views[key] = None
+            with self._lock:   # look-ups only: the event table is not copied on every pass
+                self._events.update(changed)
+                if len(self._events) > MAX_WATCHED_EVENTS:
+                    raise RuntimeError("too many claims changed to follow: reading them afresh")
+                for key in dict.fromkeys(claim_keys):
+                    if key in changed:
+                        views[key] = changed[key]
+                    elif key in known:
+                        views[key] = known[key]
+                    elif key in self._events:
+                        views[key] = self._events[key]
+                    elif key in born_set:
+                        views[key] = NO_CLAIM
+                    else:
+                        views[key] = None
             stale = [key for key, view in views.items() if view is None]
             read = dict(zip(stale, self.claims(stale))) if stale else {}
             with self._lock:
