@@ -21,7 +21,9 @@ from typing import Iterable, Protocol
 from consensus.commit import verify_commit
 from consensus.signing import SigningDomain
 from consensus.types import CommitCertificate, ValidatorSet, compute_certificate_hash
-from consensus.validator_set import advance_validator_set, compute_proposer, compute_validator_changes
+from consensus.validator_set import (
+    advance_validator_set, compute_proposer, compute_validator_changes, increment_proposer_priority,
+)
 
 
 @dataclass(frozen=True)
@@ -140,8 +142,24 @@ def compute_mix_hash(parent_certificate: CommitCertificate | None) -> bytes:
 
 
 def is_valid_proposer(validator_set: ValidatorSet, round: int, coinbase: bytes) -> bool:
-    """``coinbase`` must be the proposer of the round the block was proposed in."""
-    return compute_proposer(validator_set, round) == coinbase
+    """``coinbase`` must be the proposer of a round up to ``round``, the one proposing it now.
+
+    The round that built a block is not always the one that proposes it: Tendermint's proposer
+    re-proposes a valid value of an earlier round unchanged, and a certificate may finalise a
+    block in a later round than the one it was built in. The block keeps its builder's coinbase
+    (the fees go to who built it), so requiring this round's proposer would make every node
+    that first sees the block in a later round reject it (CometBFT only asks that the proposer
+    address be a validator's; this is stricter: no builder can name a later round's proposer).
+    """
+    if not validator_set.contains(coinbase):
+        return False
+    current = validator_set
+    for r in range(round + 1):
+        if r > 0:
+            current = increment_proposer_priority(current, 1)   # the proposer of round r
+        if current.proposer == coinbase:
+            return True
+    return False
 
 
 def is_valid_timestamp(timestamp: int, parent_timestamp: int, local_time: float) -> bool:

@@ -147,7 +147,8 @@ def test_mix_hash_binds_the_parent_certificate() -> None:
 
 def test_proposer_and_timestamp_rules() -> None:
     assert is_valid_proposer(GENESIS_SET, 0, compute_proposer(GENESIS_SET, 0))
-    assert not is_valid_proposer(GENESIS_SET, 1, compute_proposer(GENESIS_SET, 0))
+    assert not is_valid_proposer(GENESIS_SET, 0, compute_proposer(GENESIS_SET, 1))
+    assert not is_valid_proposer(GENESIS_SET, 5, C)      # not in the set: never a proposer
     assert is_valid_timestamp(101, 100, 100.0)
     assert is_valid_timestamp(102, 100, 100.0)
     assert not is_valid_timestamp(100, 100, 100.0)    # not after the parent
@@ -191,6 +192,14 @@ PROPOSED_TABLE = [
     ("not a child of the head", {"parent_hash": BLOCK_HASH}, 0, "not a child"),
     ("skips a height", {"block_number": 7}, 0, "not a child"),
     ("coinbase is not the round's proposer", {"coinbase": compute_proposer(VSET, 1)}, 0, "not the proposer"),
+    # Tendermint re-proposes a valid value of an earlier round as it is: the block keeps the
+    # coinbase of the round that built it. A node that first sees it in the later round must
+    # accept it, or the validators locked on it never gather the others' prevotes (a testnet
+    # stalled at one height for 19 rounds under bench/chaos.py --testnet).
+    ("a round-0 block re-proposed in round 2", {}, 2, None),
+    ("a round-1 block re-proposed in round 3", {"coinbase": compute_proposer(VSET, 1)}, 3, None),
+    ("coinbase of a later round than the proposal's", {"coinbase": compute_proposer(VSET, 2)}, 1, "not the proposer"),
+    ("coinbase outside the validator set", {"coinbase": b"\x09" * 20}, 7, "not the proposer"),
     ("mixHash binds nothing", {"mix_hash": b"\x07" * 32}, 0, "mixHash"),
     ("extraData claims a fourth signer", {"extra_data": bytes([0b11110000])}, 0, "extraData"),
     ("timestamp not after the parent's", {"timestamp": 990}, 0, "timestamp"),
