@@ -64,6 +64,7 @@ class TestnetChaosReport:
     mined: int = 0
     resent: int = 0
     corrupt_datadirs: int = 0
+    crashed: int = 0
     finalized_lost: int = 0
     forks: int = 0
     equivocations: int = 0
@@ -74,7 +75,7 @@ class TestnetChaosReport:
 
     @property
     def losses(self) -> int:
-        return (self.corrupt_datadirs + self.finalized_lost + self.forks + self.equivocations
+        return (self.corrupt_datadirs + self.crashed + self.finalized_lost + self.forks + self.equivocations
                 + self.lost_transactions)
 
     def lines(self) -> list[str]:
@@ -84,6 +85,7 @@ class TestnetChaosReport:
                f"  ... mined                                      {self.mined:6d}",
                f"  ... re-sent to another node (no receipt in {RESEND_AFTER:.0f} s) {self.resent:6d}",
                f"  corrupt datadirs (restart failed)              {self.corrupt_datadirs:6d}",
+               f"  validators that died unkilled (not answering)  {self.crashed:6d}",
                f"  finalized blocks lost or changed               {self.finalized_lost:6d}",
                f"  forks (nodes disagreeing at a height)          {self.forks:6d}",
                f"  equivocations (double signatures)              {self.equivocations:6d}",
@@ -214,7 +216,12 @@ def run_testnet_chaos(kills: int, rate: float, min_gap: float, max_gap: float, s
                 report.finalized_lost += 1
                 out(f"kill {index + 1}: {victim} lost or changed finalized block #{held_height}")
             others = [n for n in validators if n != victim]
-            target = max(net.height(n) for n in others)
+            try:
+                target = max(net.height(n) for n in others)
+            except (requests.RequestException, RuntimeError) as error:
+                report.crashed += 1
+                out(f"kill {index + 1}: a validator that was not killed stopped answering: {error}")
+                break
             net.wait_for_height(target, [victim], timeout=CATCH_UP_TIMEOUT)
             report.catch_up_seconds.append(time.monotonic() - restarted)
             if (index + 1) % 10 == 0:
