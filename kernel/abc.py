@@ -113,6 +113,12 @@ class ChainViewAPI(Protocol):
 
     def receipts_of(self, header: BlockHeaderAPI) -> tuple[ReceiptAPI, ...]: ...
 
+    def canonical_hash(self, number: int) -> bytes:
+        """The hash of canonical block ``number``; raises ``HeaderNotFound`` above the head."""
+
+    def block_logs_record(self, block_hash: bytes) -> bytes | None:
+        """The block's logs as one record (``kernel.block_logs``); None where none was written."""
+
     def senders_of(self, header: BlockHeaderAPI) -> list[bytes]:
         """The recovered senders of the block's transactions, in order."""
 

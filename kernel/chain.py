@@ -25,6 +25,7 @@ from eth_utils import ValidationError
 from eth.chains.base import validate_imported_block_unchanged
 
 from kernel import schema
+from kernel.block_logs import encode_block_logs
 from kernel.blobs import get_total_blob_gas
 from kernel.db import LevelDB, PendingWrites
 from kernel.forks import blob_schedule_of
@@ -290,6 +291,7 @@ class Chain:
             chaindb._set_as_canonical_chain_head(batch, block.header, block.header.parent_hash)
         batch[schema.make_block_senders_key(block.hash)] = b"".join(
             tx.sender for tx in block.transactions)
+        batch[schema.make_block_logs_key(block.hash)] = encode_block_logs(block, receipts)
         if commit is not None:
             batch[schema.make_commit_key(block.hash)] = commit
         for receipt in receipts:
@@ -356,6 +358,18 @@ class Chain:
     def receipts_of(self, header: BlockHeaderAPI, chaindb: ChainDB | None = None) -> tuple[ReceiptAPI, ...]:
         vm_class = self.vm_class_for(header.block_number, header.timestamp)
         return tuple((chaindb or self.chaindb).get_receipts(header, vm_class.get_receipt_builder()))
+
+    def canonical_hash(self, number: int) -> bytes:
+        """The hash of canonical block ``number`` without decoding its header; raises
+        ``HeaderNotFound`` above the head."""
+        if number > self.head.block_number:
+            raise HeaderNotFound(f"no canonical block #{number}: the head is lower")
+        return self.chaindb.get_canonical_block_hash(BlockNumber(number))
+
+    def block_logs_record(self, block_hash: bytes) -> bytes | None:
+        """The block's log record (``kernel.block_logs``), or None for a block persisted before
+        records were written (genesis, older datadirs)."""
+        return self.db.raw.get(schema.make_block_logs_key(block_hash))
 
     def senders_of(self, header: BlockHeaderAPI) -> list[bytes]:
         try:

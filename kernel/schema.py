@@ -12,6 +12,11 @@ def make_block_senders_key(block_hash: bytes) -> bytes:
     return b"azora:senders:" + block_hash
 
 
+def make_block_logs_key(block_hash: bytes) -> bytes:
+    """A block's logs with their transaction hashes and its timestamp (``kernel.block_logs``)."""
+    return b"azora:logs:" + block_hash
+
+
 def make_commit_key(block_hash: bytes) -> bytes:
     """The commit certificate (RLP) that finalised a block."""
     return b"azora:commit:" + block_hash

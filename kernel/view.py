@@ -84,6 +84,12 @@ class ChainView:
     def receipts_of(self, header: BlockHeaderAPI) -> tuple[ReceiptAPI, ...]:
         return self._chain.receipts_of(header)
 
+    def canonical_hash(self, number: int) -> bytes:
+        return self._chain.canonical_hash(number)
+
+    def block_logs_record(self, block_hash: bytes) -> bytes | None:
+        return self._chain.block_logs_record(block_hash)
+
     def senders_of(self, header: BlockHeaderAPI) -> list[bytes]:
         return self._chain.senders_of(header)
 

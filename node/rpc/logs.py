@@ -8,9 +8,10 @@ from eth.abc import BlockHeaderAPI, LogAPI
 from eth_bloom import BloomFilter
 
 from kernel.abc import ChainViewAPI
+from kernel.block_logs import block_timestamp, decode_block_logs
 from node.rpc.errors import RpcError, invalid_params, server_error
 from node.rpc.format import format_log
-from node.rpc.hexcodec import parse_address, parse_hash
+from node.rpc.hexcodec import data, parse_address, parse_hash, quantity
 
 if TYPE_CHECKING:
     from node.backend import Backend
@@ -94,12 +95,15 @@ class LogQuery:
         return backend.view.head.block_number + 1 if header is None else header.block_number
 
     def matches(self, log: LogAPI) -> bool:
-        if self.addresses and log.address not in self.addresses:
+        return self.matches_fields(log.address, tuple(topic.to_bytes(32, "big") for topic in log.topics))
+
+    def matches_fields(self, address: bytes, topics: Sequence[bytes]) -> bool:
+        if self.addresses and address not in self.addresses:
             return False
-        if len(self.topics) > len(log.topics):
+        if len(self.topics) > len(topics):
             return False
-        for wanted, topic in zip(self.topics, log.topics):
-            if wanted is not None and topic.to_bytes(32, "big") not in wanted:
+        for wanted, topic in zip(self.topics, topics):
+            if wanted is not None and topic not in wanted:
                 return False
         return True
 
@@ -116,7 +120,9 @@ def query_logs(chain: ChainViewAPI, query: LogQuery, limits: LogLimits = LogLimi
             header = chain.header_by_hash(query.block_hash)
         except Exception:
             raise server_error("unknown block") from None
-        logs = list(logs_of_block(chain, header, query))
+        record = chain.block_logs_record(header.hash)
+        logs = list(logs_of_block(chain, header, query) if record is None else
+                    logs_of_record(record, header.block_number, header.hash, query))
         if limits.max_results and len(logs) > limits.max_results:
             raise too_many_results(limits.max_results, header.block_number, header.block_number)
         return logs
@@ -133,14 +139,42 @@ def query_logs(chain: ChainViewAPI, query: LogQuery, limits: LogLimits = LogLimi
     candidates: Iterable[int] = range(first, last + 1) if indexed is None else indexed
     out: list[dict[str, Any]] = []
     for number in candidates:
-        header = chain.header_by_number(number)
-        if not query.bloom_may_match(header):
-            continue
-        found = list(logs_of_block(chain, header, query))
+        found = list(logs_of_number(chain, number, query))
         if limits.max_results and len(out) + len(found) > limits.max_results:
             raise too_many_results(limits.max_results, first, max(first, number - 1))
         out.extend(found)
     return out
+
+
+def logs_of_number(chain: ChainViewAPI, number: int, query: LogQuery) -> Iterable[dict[str, Any]]:
+    """The matching logs of canonical block ``number``: from its log record (one read), or for a
+    block that has none from its header, receipts and transactions."""
+    block_hash = chain.canonical_hash(number)
+    record = chain.block_logs_record(block_hash)
+    if record is None:
+        header = chain.header_by_hash(block_hash)
+        return logs_of_block(chain, header, query) if query.bloom_may_match(header) else ()
+    return logs_of_record(record, number, block_hash, query)
+
+
+def logs_of_record(record: bytes, number: int, block_hash: bytes, query: LogQuery) -> Iterable[dict[str, Any]]:
+    if len(record) == 8:
+        return
+    block_number, hash_hex, timestamp = quantity(number), data(block_hash), quantity(block_timestamp(record))
+    for log in decode_block_logs(record):
+        if query.matches_fields(log.address, log.topics):
+            yield {
+                "address": data(log.address),
+                "topics": [data(topic) for topic in log.topics],
+                "data": data(log.data),
+                "blockNumber": block_number,
+                "blockHash": hash_hex,
+                "blockTimestamp": timestamp,
+                "transactionHash": data(log.tx_hash),
+                "transactionIndex": quantity(log.tx_index),
+                "logIndex": quantity(log.log_index),
+                "removed": False,
+            }
 
 
 def logs_of_block(chain: ChainViewAPI, header: BlockHeaderAPI, query: LogQuery) -> Iterable[dict[str, Any]]:
