@@ -1,7 +1,12 @@
 """Compile the Azora system contracts to JSON artifacts.
 
 ``python -m contracts.build`` compiles every ``contracts/*.vy`` with Vyper 0.4.3 and writes
-``contracts/build/<Name>.json`` = ``{"abi", "bytecode", "deployedBytecode", "compiler"}``.
+``contracts/build/<Name>.json`` = ``{"abi", "bytecode", "deployedBytecode", "compiler",
+"storageLayout"}``. ``storageLayout`` is the compiler's storage layout (``vyper -f layout``,
+its ``storage_layout`` part): each variable's ``slot`` and ``n_slots``, those of an
+``initializes:``d module nested under its name. Programs that read a contract's storage
+directly (the oracle reads ``ProofOfKnowledge.claimOf`` with ``eth_getStorageAt``) take the
+slots from here, never from a count of the declarations, and need no compiler at run time.
 
 The output is a pure function of the sources: the search paths are fixed (this folder, then
 the folder holding the installed ``snekmate`` package) and ``sys.path`` is not consulted, so
@@ -54,7 +59,7 @@ def compile_source(path: Path) -> dict[str, Any]:
     # compile relative to the contracts folder so no absolute path can leak into the output
     out = compile_files(
         [path.name],
-        ("abi", "bytecode", "bytecode_runtime"),
+        ("abi", "bytecode", "bytecode_runtime", "layout"),
         paths=search_paths(),
         include_sys_path=False,
     )
@@ -64,6 +69,7 @@ def compile_source(path: Path) -> dict[str, Any]:
         "bytecode": result["bytecode"],
         "deployedBytecode": result["bytecode_runtime"],
         "compiler": COMPILER,
+        "storageLayout": result["layout"].get("storage_layout", {}),
     }
 
 

@@ -6,7 +6,7 @@ import itertools
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import requests
 from eth_account.signers.local import LocalAccount
@@ -27,6 +27,12 @@ NOW_CACHE_SECONDS = 0.5
 FEE_CACHE_SECONDS = 15.0
 GAS_MARGIN_PERCENT = 150   # over the first estimate: claims differ in cold storage and array sizes
 CLAIM_OF_SELECTOR = keccak(text="claimOf(bytes32)")[:4]
+# The variables read by storage slot, with the types their decoding assumes (each in whole
+# slots: Vyper packs nothing; a DynArray is its length, then one slot per item)
+STORAGE_TYPES = {"claimOf": "HashMap[bytes32, bytes32]", "quorum": "uint256", "oracleSetVersion": "uint64",
+                 "minScore": "uint16", "challengeWindow": "uint256", "oracles": "DynArray[address, 16]"}
+STORAGE_MAX_ORACLES = 16   # as STORAGE_TYPES["oracles"] says
+RULES_READS = 3    # attempts at reading the rules' slots at one length of the committee
 RPC_BATCH = 1000     # the node's (and geth's) limit of calls per JSON-RPC batch
 SUBMITTED_TOPIC = "0x" + keccak(text="Submitted(bytes32,address,bytes32)").hex()
 ZERO_ADDRESS = "0x" + "00" * 20
@@ -89,8 +95,13 @@ class ChainView:
         self._ids = itertools.count(1)
         self.chain_id = int(info["chainId"], 16)
         self.address = to_checksum_address(info["contracts"]["ProofOfKnowledge"])
-        abi = load_artifact("ProofOfKnowledge")["abi"]
+        artifact = load_artifact("ProofOfKnowledge")
+        abi = artifact["abi"]
         self.pok = self.w3.eth.contract(address=self.address, abi=abi)
+        # slots of STORAGE_TYPES, read directly once the node's code is known to be this artifact's
+        self._slots_in_artifact = layout_slots(artifact.get("storageLayout"))
+        self._runtime_code = str(artifact.get("deployedBytecode", "")).lower()
+        self._slots: dict[str, int] | None = None
         get_claim = next(item for item in abi if item.get("name") == "getClaim")
         self._get_claim = (function_abi_to_4byte_selector(get_claim), get_abi_output_types(get_claim))
         self.domain = Domain(self.chain_id, self.address)
@@ -121,12 +132,60 @@ class ChainView:
         with self._lock:
             if not fresh and self._rules and time.monotonic() - self._rules[0] < max_age:
                 return self._rules[1]
-        oracles, quorum, version, min_score, window = self.call_views(
-            ["getOracles", "quorum", "oracleSetVersion", "minScore", "challengeWindow"])
-        rules = Rules(tuple(to_checksum_address(a) for a in oracles), quorum, version, min_score, window)
+        if {"oracles", "quorum", "oracleSetVersion", "minScore", "challengeWindow"} <= set(self.storage_slots()):
+            rules = self.rules_by_storage()
+        else:
+            oracles, quorum, version, min_score, window = self.call_views(
+                ["getOracles", "quorum", "oracleSetVersion", "minScore", "challengeWindow"])
+            rules = Rules(tuple(to_checksum_address(a) for a in oracles), quorum, version, min_score, window)
         with self._lock:
             self._rules = (time.monotonic(), rules)
         return rules
+
+    def rules_by_storage(self) -> Rules:
+        """`rules` read from the contract's storage in one JSON-RPC batch of eth_getStorageAt (no
+        EVM runs; the worker reads the rules every pass): the four numbers, the committee's
+        length and as many members as it had last time (at first, as many as it can have); read
+        again should it have grown meanwhile."""
+        slots = self._slots_in_artifact
+        base = slots["oracles"]
+        with self._lock:
+            size = len(self._rules[1].committee) if self._rules else STORAGE_MAX_ORACLES
+        for _ in range(RULES_READS):
+            words = self.storage_words([slots["quorum"], slots["oracleSetVersion"], slots["minScore"],
+                                        slots["challengeWindow"], base] + [base + 1 + i for i in range(size)])
+            quorum, version, min_score, window, length = (int.from_bytes(word, "big") for word in words[:5])
+            if length > STORAGE_MAX_ORACLES:
+                raise RuntimeError(f"ProofOfKnowledge storage: {length} oracles")
+            if length <= size:
+                committee = tuple(to_checksum_address(word[12:]) for word in words[5:5 + length])
+                return Rules(committee, quorum, version, min_score, window)
+            size = length
+        raise RuntimeError("the oracle committee kept changing while it was read")
+
+    def storage_words(self, slots: Sequence[int | bytes]) -> list[bytes]:
+        """The contract's storage words at `slots` (numbers, or 32-byte keccak slots), in one
+        JSON-RPC batch of eth_getStorageAt."""
+        return [word_bytes(result) for result in self.batch_request([
+            ("eth_getStorageAt", [self.address, "0x" + (slot if isinstance(slot, bytes) else slot.to_bytes(32, "big"))
+                                  .hex(), "latest"]) for slot in slots])]
+
+    def storage_slots(self) -> dict[str, int]:
+        """The slots of STORAGE_TYPES' variables the oracle may read directly: those the
+        artifact's storage layout gives, if the node runs the artifact's code (its runtime code
+        then the immutables); none (everything is read with calls) for a node running another
+        build, whose layout may differ. Checked once, with one eth_getCode."""
+        with self._lock:
+            if self._slots is not None:
+                return self._slots
+        slots = self._slots_in_artifact
+        if slots:
+            code = str(self.batch_request([("eth_getCode", [self.address, "latest"])])[0]).lower()
+            if len(self._runtime_code) <= 2 or not code.startswith(self._runtime_code):
+                slots = {}
+        with self._lock:
+            self._slots = slots
+        return slots
 
     def call_views(self, names: Sequence[str]) -> list[Any]:
         """The contract's argument-less views `names`, read in one JSON-RPC batch."""
@@ -156,14 +215,28 @@ class ChainView:
 
     def claimed_pairs(self, pairs: Sequence[tuple[str, bytes]]) -> set[tuple[str, bytes]]:
         """The (learner, course id) pairs with a live or rewarded claim on chain: one JSON-RPC
-        batch of `claimOf` calls for all of them."""
+        batch of `claimOf` reads for all of them (see `claim_of`)."""
         pairs = list(dict.fromkeys(pairs))
         if not pairs:
             return set()
-        calls = [("eth_call", [{"to": self.address, "data": "0x" + (CLAIM_OF_SELECTOR + compute_pair_key(*pair)).hex()},
-                               "latest"]) for pair in pairs]
-        results = self.batch_request(calls)
-        return {pair for pair, result in zip(pairs, results) if int(result, 16) != 0}
+        words = self.claim_of([compute_pair_key(*pair) for pair in pairs])
+        return {pair for pair, word in zip(pairs, words) if any(word)}
+
+    def claim_of(self, pair_keys: Sequence[bytes], *, by_storage: bool | None = None) -> list[bytes]:
+        """`claimOf[key]` for each pair key (a claim key, or 32 zero bytes), in one JSON-RPC batch.
+
+        Read from storage with eth_getStorageAt at keccak256(claimOf's slot ++ key), which runs
+        no EVM (a `claimOf` eth_call builds one: several times the node's work), when
+        `storage_slots` has the slot; else with `claimOf` calls. `by_storage` forces one way
+        (tests compare them)."""
+        if not pair_keys:
+            return []
+        use_storage = "claimOf" in self.storage_slots() if by_storage is None else by_storage
+        if use_storage:
+            return self.storage_words([mapping_slot(self._slots_in_artifact["claimOf"], key) for key in pair_keys])
+        return [word_bytes(result) for result in self.batch_request([
+            ("eth_call", [{"to": self.address, "data": "0x" + (CLAIM_OF_SELECTOR + key).hex()}, "latest"])
+            for key in pair_keys])]
 
     def batch_request(self, calls: Sequence[tuple[str, list[Any]]]) -> list[Any]:
         """The results of `calls`, sent as JSON-RPC batches; raises RuntimeError on any error."""
@@ -495,6 +568,36 @@ def claim_view(fields: Sequence[Any]) -> ClaimView:
     status, challenger, bond, challengedAt, reward, credentialId, attesters)."""
     return ClaimView(status=fields[6], submitted_at=fields[5], challenger=to_checksum_address(fields[7]),
                      reward=fields[10], credential_id=fields[11])
+
+
+def layout_slots(layout: Any) -> dict[str, int]:
+    """The slot of each of STORAGE_TYPES' variables in a ProofOfKnowledge artifact's
+    `storageLayout` (the compiler's, see contracts/build.py) that is there with its expected
+    type; none from a missing layout."""
+    slots: dict[str, int] = {}
+    for name, expected in STORAGE_TYPES.items():
+        entry = layout.get(name) if isinstance(layout, Mapping) else None
+        slot = entry.get("slot") if isinstance(entry, Mapping) and entry.get("type") == expected else None
+        if isinstance(slot, int) and not isinstance(slot, bool) and 0 <= slot < 2**255:
+            slots[name] = slot
+    return slots
+
+
+def mapping_slot(base_slot: int, key: bytes) -> bytes:
+    """Where Vyper keeps `HashMap[bytes32, ...]`'s value for `key`: keccak256(the mapping's
+    base slot as a 32-byte word ++ key)."""
+    if len(key) != 32:
+        raise ValueError("a bytes32 key is 32 bytes")
+    return keccak(base_slot.to_bytes(32, "big") + key)
+
+
+def word_bytes(result: Any) -> bytes:
+    """A 32-byte word from a JSON-RPC hex result (eth_call's ABI-encoded bytes32 or
+    eth_getStorageAt's value, which some nodes send without leading zeros). An empty "0x"
+    (a call to an address without code) is no word."""
+    if not isinstance(result, str) or not result.startswith("0x") or not 2 < len(result) <= 66:
+        raise RuntimeError(f"not a 32-byte word: {result!r}")
+    return int(result, 16).to_bytes(32, "big")
 
 
 def compute_pair_key(learner: str, course_id: bytes) -> bytes:
