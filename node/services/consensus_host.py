@@ -98,7 +98,8 @@ class ConsensusHost:
         if double_sign_check_height > 0 and signing.guarded is not None:
             self._unchecked, signing.guarded = signing.guarded, None
         self._send, self._receive = trio.open_memory_channel[Input](math.inf)
-        self.timers = Timers(timeouts, self._send.send)
+        self._block_work = 0   # blocks being built or executed for this node's engine
+        self.timers = Timers(timeouts, self._send.send, busy=lambda: self._block_work > 0)
         self.driver = Driver(self.address, domain)
         self.validator_set: ValidatorSet | None = None
         self.candidates = Candidates()
@@ -238,9 +239,13 @@ class ConsensusHost:
     async def _build(self, request: RequestBlock) -> None:
         assert self.validator_set is not None
         await self._collect_late_precommits()
-        candidate = await self.builder.build(request.round, self.validator_set, self.address)
-        self.candidates.add(candidate)
-        await self._send.send(ValueProposed(request.height, request.round, candidate.block.hash))
+        self._block_work += 1
+        try:
+            candidate = await self.builder.build(request.round, self.validator_set, self.address)
+            self.candidates.add(candidate)
+            await self._send.send(ValueProposed(request.height, request.round, candidate.block.hash))
+        finally:
+            self._block_work -= 1
 
     async def _collect_late_precommits(self) -> None:
         """Before building on the head, give the precommits still on their way after its
@@ -263,8 +268,12 @@ class ConsensusHost:
         candidate = self.candidates.get(request.block_hash)
         if candidate is None or self.validator_set is None:
             return  # the block never arrived; the round will time out
-        valid = await self.writer.validate(candidate, request.round, self.validator_set)
-        await self._send.send(BlockValidated(request.height, request.block_hash, valid))
+        self._block_work += 1
+        try:
+            valid = await self.writer.validate(candidate, request.round, self.validator_set)
+            await self._send.send(BlockValidated(request.height, request.block_hash, valid))
+        finally:
+            self._block_work -= 1
 
     async def _commit(self, certificate: CommitCertificate) -> None:
         candidate = self.candidates.get(certificate.block_hash)

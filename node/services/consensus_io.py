@@ -7,7 +7,7 @@ from typing import Any, Awaitable, Callable, Iterable, Iterator, Protocol
 
 import trio
 
-from consensus.config import TimeoutConfig
+from consensus.config import TimeoutConfig, TimeoutKind
 from consensus.events import (
     Input, ProposalSigned, ScheduleTimeout, SignProposal, SignVote, TimeoutElapsed, VoteSigned,
 )
@@ -81,13 +81,24 @@ class ConsensusSigner:
                 for m in self.guarded.restored_messages(height)]
 
 
+BUSY_POLL_SECONDS = 0.02
+
+
 class Timers:
     """The engine's timeouts of one height: each ``ScheduleTimeout`` sleeps its duration and
-    then sends ``TimeoutElapsed`` to the engine's input channel."""
+    then sends ``TimeoutElapsed`` to the engine's input channel.
 
-    def __init__(self, timeouts: TimeoutConfig, send: Callable[[Input], Awaitable[None]]) -> None:
+    A propose timeout bounds the wait for a proposal to *arrive*. While ``busy()`` (the host is
+    building our proposal or executing one it received) it is held until the work is done, so
+    the block's validity reaches the engine first: as in CometBFT, whose state machine executes
+    a proposal before it handles the next timeout. Vote timeouts are never held.
+    """
+
+    def __init__(self, timeouts: TimeoutConfig, send: Callable[[Input], Awaitable[None]],
+                 busy: Callable[[], bool] = lambda: False) -> None:
         self.timeouts = timeouts
         self._send = send
+        self._busy = busy
         self._nursery: trio.Nursery | None = None
 
     def attach(self, nursery: trio.Nursery | None) -> None:
@@ -104,6 +115,8 @@ class Timers:
 
     async def _fire(self, output: ScheduleTimeout) -> None:
         await trio.sleep(self.timeouts.duration(output.kind, output.round))
+        while output.kind == TimeoutKind.PROPOSE and self._busy():
+            await trio.sleep(BUSY_POLL_SECONDS)
         await self._send(TimeoutElapsed(output.kind, output.height, output.round))
 
 

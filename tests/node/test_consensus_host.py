@@ -300,3 +300,54 @@ def test_a_block_committed_while_ours_is_built_does_not_crash_the_builder(tmp_pa
         assert chain.head.hash == block.hash
 
     trio.run(main)
+
+
+def test_a_block_slower_to_build_than_the_propose_timeout_is_decided_in_round_0(chain, dev_accounts):
+    """The propose timeout waits for a proposal to arrive, not for its execution: while this node
+    builds or validates a block, the timeout is held until that is done (CometBFT's state
+    machine executes a proposal before it handles the next timeout). It fired mid-execution: a
+    proposer busier than 3 s prevoted nil on its own block, and validators on blocks they were
+    still executing, so loaded testnets needed second rounds."""
+    slow = TESTNET_TIMEOUTS.propose + 2.0
+
+    async def offload(fn, *args):
+        await trio.sleep(slow)       # execution on a busy machine, on virtual time
+        return fn(*args)
+
+    policy = DevPolicy(None)
+    guarded = GuardedSigner(_signer(chain, dev_accounts), MemorySignRecordStore())
+    host = build_consensus_host(Backend(chain), signer=guarded, domain=consensus_domain(chain),
+                                validator_sets=ValidatorSetStore(chain), timeouts=TESTNET_TIMEOUTS,
+                                policy=policy, offload=offload)
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(host.run)
+            await _mine(host, policy, 2)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    rounds = [CommitCertificate.decode(chain.commit_of(chain.header_by_number(n).hash)).round for n in (1, 2)]
+    assert rounds == [0, 0]
+
+
+def test_propose_timeouts_wait_for_block_work_in_progress_and_vote_timeouts_do_not():
+    received = []
+    busy = [True]
+
+    async def main() -> None:
+        send, receive = trio.open_memory_channel(10)
+        timers = Timers(TESTNET_TIMEOUTS, send.send, busy=lambda: busy[0])
+        async with trio.open_nursery() as nursery:
+            timers.attach(nursery)
+            timers.schedule(ScheduleTimeout(TimeoutKind.PROPOSE, 3, 0))
+            timers.schedule(ScheduleTimeout(TimeoutKind.PREVOTE, 3, 0))
+            received.append((await receive.receive(), trio.current_time()))
+            await trio.sleep(10 - trio.current_time())
+            busy[0] = False
+            received.append((await receive.receive(), trio.current_time()))
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert received[0] == (TimeoutElapsed(TimeoutKind.PREVOTE, 3, 0), 1.0)
+    event, at = received[1]
+    assert event == TimeoutElapsed(TimeoutKind.PROPOSE, 3, 0) and 10.0 <= at <= 10.2
