@@ -251,6 +251,9 @@ class AzoraPubsub(Pubsub):
             return False
 
 
+BULK_TOPICS = frozenset({TopicKind.TX, TopicKind.ATTESTATION})
+
+
 class Gossip:
     """Azora's gossip layer over one py-libp2p host: the node's view of topics.
 
@@ -277,7 +280,13 @@ class Gossip:
         self._handlers: dict[TopicKind, list[GossipHandler]] = {kind: [] for kind in TopicKind}
         self._verdicts: OrderedDict[bytes, ValidationResult | None] = OrderedDict()
         self._buckets: TokenBuckets[tuple[ID, TopicKind]] = TokenBuckets()
-        self._validation_slots = trio.Semaphore(config.max_concurrent_validations)
+        # Bulk topics (transactions, oracle attestations: each message a batch, validated in
+        # a worker thread) have their own slots: under a flood of them, consensus messages
+        # waited for a free slot for seconds and rounds timed out.
+        consensus_slots = trio.Semaphore(config.max_concurrent_validations)
+        bulk_slots = trio.Semaphore(config.max_concurrent_validations)
+        self._validation_slots = {kind: bulk_slots if kind in BULK_TOPICS else consensus_slots
+                                  for kind in TopicKind}
         channels = {
             kind: trio.open_memory_channel[GossipMessage](config.subscription_channel_size)
             for kind in TopicKind
@@ -498,7 +507,7 @@ class Gossip:
         validator = self._validators.get(kind)
         if validator is None:
             return ValidationResult.ACCEPT
-        async with self._validation_slots:
+        async with self._validation_slots[kind]:
             with trio.move_on_after(self.config.validation_timeout):
                 try:
                     result = validator(forwarder, payload)

@@ -344,3 +344,35 @@ async def test_direct_peers_get_every_message_whatever_the_mesh_does() -> None:
             assert await alice.publish(TopicKind.VOTE, b"\xc2\x01" + bytes([n]))
         await inbox.wait_for(20, timeout=5)
         nursery.cancel_scope.cancel()
+
+
+@pytest.mark.timeout(60)
+@trio_test
+async def test_consensus_messages_never_wait_for_transaction_validations() -> None:
+    """Transaction and attestation messages are validated in their own slots: a flood of them
+    (each one a pool admission in a worker thread) held every slot, and votes waited behind
+    them for seconds, so loaded testnets timed out rounds (bench/network.py: precommits took
+    6-12 s to arrive while 1,500 transfers were gossiped)."""
+    few_slots = make_config(gossip=GossipConfig(max_concurrent_validations=4, validation_timeout=30))
+    async with running_network(2, configs=[make_config(), few_slots]) as (alice, bob):
+        release = trio.Event()
+        started = []
+
+        async def slow_txs(peer: object, payload: bytes) -> ValidationResult:
+            started.append(payload)
+            await release.wait()
+            return ValidationResult.ACCEPT
+
+        votes, txs = Inbox(), Inbox()
+        bob.set_validator(TopicKind.TX, slow_txs)
+        bob.set_validator(TopicKind.VOTE, lambda peer, payload: ValidationResult.ACCEPT)
+        bob.subscribe(TopicKind.TX, txs.handler)
+        bob.subscribe(TopicKind.VOTE, votes.handler)
+        for index in range(8):
+            await alice.publish(TopicKind.TX, b"txs-%d" % index)
+        await wait_until(lambda: len(started) >= 4)
+        await alice.publish(TopicKind.VOTE, b"precommit")
+        with trio.fail_after(5):
+            await votes.wait_for(1)
+        release.set()
+        await txs.wait_for(8)
