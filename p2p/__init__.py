@@ -4,6 +4,7 @@ The node uses ``P2PService`` (service.py) and the types re-exported here; docs/p
 describes the topics, protocols, limits and scoring.
 """
 
+import p2p.libp2p_costs  # noqa: F401  (before any host exists: see the module)
 from p2p.config import (
     GossipConfig,
     P2PConfig,

@@ -376,3 +376,45 @@ async def test_consensus_messages_never_wait_for_transaction_validations() -> No
             await votes.wait_for(1)
         release.set()
         await txs.wait_for(8)
+
+
+@pytest.mark.timeout(60)
+@trio_test
+async def test_a_peers_signed_record_is_verified_once_not_on_every_rpc() -> None:
+    """py-libp2p checks the sender's signed peer record on every pubsub RPC (a secp256k1
+    verification each); p2p.libp2p_costs keeps the records already verified."""
+    import libp2p.pubsub.pubsub
+
+    from p2p.libp2p_costs import verified_records
+
+    assert libp2p.pubsub.pubsub.maybe_consume_signed_record is verified_records
+    async with running_network(2) as (alice, bob):
+        inbox = Inbox()
+        bob.subscribe(TopicKind.TX, inbox.handler)
+        before = verified_records.checks
+        for index in range(50):
+            await alice.publish(TopicKind.TX, b"tx-%d" % index)
+        await inbox.wait_for(50)
+        assert verified_records.checks - before <= 2
+
+
+def test_a_record_that_fails_is_checked_again_and_a_good_one_after_the_recheck_time() -> None:
+    from p2p.libp2p_costs import VerifiedRecords
+
+    class Rpc:
+        senderRecord = b"record"
+
+        def HasField(self, name: str) -> bool:
+            return True
+
+    class Peer:
+        def to_bytes(self) -> bytes:
+            return b"peer"
+
+    verdicts, now = [False, True, True, True], [0.0]
+    records = VerifiedRecords(lambda msg, host, peer: verdicts.pop(0), clock=lambda: now[0], recheck=10)
+    assert records(Rpc(), None, Peer()) is False
+    assert records(Rpc(), None, Peer()) is True and records.checks == 2
+    assert records(Rpc(), None, Peer()) is True and records.checks == 2   # cached
+    now[0] = 11.0
+    assert records(Rpc(), None, Peer()) is True and records.checks == 3   # re-verified
