@@ -182,13 +182,20 @@ def format_receipts(block: BlockAPI, receipts: Sequence[ReceiptAPI],
 
 def format_log(log: LogAPI, header: BlockHeaderAPI, tx_hash: bytes, tx_index: int,
                log_index: int) -> dict[str, Any]:
+    return log_object(log.address, [t.to_bytes(32, "big") for t in log.topics], log.data, header.block_number,
+                      header.hash, header.timestamp, tx_hash, tx_index, log_index)
+
+
+def log_object(address: bytes, topics: Sequence[bytes], log_data: bytes, block_number: int, block_hash: bytes,
+               timestamp: int, tx_hash: bytes, tx_index: int, log_index: int) -> dict[str, Any]:
+    """A log as JSON-RPC shows it (eth_getLogs, receipts, filters, subscriptions)."""
     return {
-        "address": data(log.address),
-        "topics": [data(t.to_bytes(32, "big")) for t in log.topics],
-        "data": data(log.data),
-        "blockNumber": quantity(header.block_number),
-        "blockHash": data(header.hash),
-        "blockTimestamp": quantity(header.timestamp),
+        "address": data(address),
+        "topics": [data(topic) for topic in topics],
+        "data": data(log_data),
+        "blockNumber": quantity(block_number),
+        "blockHash": data(block_hash),
+        "blockTimestamp": quantity(timestamp),
         "transactionHash": data(tx_hash),
         "transactionIndex": quantity(tx_index),
         "logIndex": quantity(log_index),

@@ -10,8 +10,8 @@ from eth_bloom import BloomFilter
 from kernel.abc import ChainViewAPI
 from kernel.block_logs import block_timestamp, decode_block_logs
 from node.rpc.errors import RpcError, invalid_params, server_error
-from node.rpc.format import format_log
-from node.rpc.hexcodec import data, parse_address, parse_hash, quantity
+from node.rpc.format import format_log, log_object
+from node.rpc.hexcodec import parse_address, parse_hash
 
 if TYPE_CHECKING:
     from node.backend import Backend
@@ -158,23 +158,11 @@ def logs_of_number(chain: ChainViewAPI, number: int, query: LogQuery) -> Iterabl
 
 
 def logs_of_record(record: bytes, number: int, block_hash: bytes, query: LogQuery) -> Iterable[dict[str, Any]]:
-    if len(record) == 8:
-        return
-    block_number, hash_hex, timestamp = quantity(number), data(block_hash), quantity(block_timestamp(record))
+    timestamp = block_timestamp(record)
     for log in decode_block_logs(record):
         if query.matches_fields(log.address, log.topics):
-            yield {
-                "address": data(log.address),
-                "topics": [data(topic) for topic in log.topics],
-                "data": data(log.data),
-                "blockNumber": block_number,
-                "blockHash": hash_hex,
-                "blockTimestamp": timestamp,
-                "transactionHash": data(log.tx_hash),
-                "transactionIndex": quantity(log.tx_index),
-                "logIndex": quantity(log.log_index),
-                "removed": False,
-            }
+            yield log_object(log.address, log.topics, log.data, number, block_hash, timestamp,
+                             log.tx_hash, log.tx_index, log.log_index)
 
 
 def logs_of_block(chain: ChainViewAPI, header: BlockHeaderAPI, query: LogQuery) -> Iterable[dict[str, Any]]:
