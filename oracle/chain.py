@@ -10,7 +10,7 @@ from typing import Any, Mapping, Sequence
 
 import requests
 from eth_account.signers.local import LocalAccount
-from eth_abi import decode
+from eth_abi import decode, encode
 from eth_typing import HexStr
 from eth_utils import keccak, to_checksum_address
 from eth_utils.abi import function_abi_to_4byte_selector, get_abi_output_types
@@ -19,7 +19,7 @@ from web3.exceptions import ContractLogicError, Web3RPCError
 from web3.types import RPCEndpoint
 
 from contracts.build import load_artifact
-from oracle.completion import Completion, Domain, compute_struct_hash
+from oracle.completion import COMPLETION_ABI_TYPES, Completion, Domain, compute_struct_hash
 
 CLAIM_NONE, CLAIM_PENDING, CLAIM_CHALLENGED, CLAIM_REJECTED, CLAIM_FINALIZED, CLAIM_CLAWED_BACK = range(6)
 CACHE_SECONDS = 2.0
@@ -27,10 +27,21 @@ NOW_CACHE_SECONDS = 0.5
 FEE_CACHE_SECONDS = 15.0
 GAS_MARGIN_PERCENT = 150   # over the first estimate: claims differ in cold storage and array sizes
 CLAIM_OF_SELECTOR = keccak(text="claimOf(bytes32)")[:4]
+# `submit(Completion, bytes[])` encoded and decoded here with eth-abi: web3's contract objects
+# find a function by hashing every signature of the ABI, which was most of a member's time
+# when a burst of claims went out (and when reading the pool's pending claims)
+SUBMIT_ARGS = (f"({','.join(COMPLETION_ABI_TYPES)})", "bytes[]")
+SUBMIT_SELECTOR = keccak(text=f"submit({SUBMIT_ARGS[0]},{SUBMIT_ARGS[1]})")[:4]
 # The variables read by storage slot, with the types their decoding assumes (each in whole
 # slots: Vyper packs nothing; a DynArray is its length, then one slot per item)
 STORAGE_TYPES = {"claimOf": "HashMap[bytes32, bytes32]", "quorum": "uint256", "oracleSetVersion": "uint64",
-                 "minScore": "uint16", "challengeWindow": "uint256", "oracles": "DynArray[address, 16]"}
+                 "minScore": "uint16", "challengeWindow": "uint256", "oracles": "DynArray[address, 16]",
+                 "claims": "HashMap[bytes32, Claim]"}
+# The fields of a `Claim` a member follows, by their place in the struct: a HashMap's struct
+# value takes consecutive slots from keccak256(base slot ++ key), one per field in order
+# (learner, courseId, courseVersion, score, evidenceHash, submittedAt, status, challenger,
+# bond, challengedAt, reward, credentialId, attesters)
+CLAIM_FIELDS = {"submittedAt": 5, "status": 6, "challenger": 7, "reward": 10, "credentialId": 11}
 STORAGE_MAX_ORACLES = 16   # as STORAGE_TYPES["oracles"] says
 RULES_READS = 3    # attempts at reading the rules' slots at one length of the committee
 RPC_BATCH = 1000     # the node's (and geth's) limit of calls per JSON-RPC batch
@@ -116,6 +127,7 @@ class ChainView:
         self._events: dict[bytes, ClaimView | None] = {}   # what the logs since `_watch_started` said
         self._fees: tuple[float, dict[str, int]] | None = None
         self._gas: dict[str, int] = {}     # function name -> gas limit that worked
+        self._pool_claims: dict[str, bytes | None] = {}   # pooled tx hash -> its claim key, see claims_in_pool
 
     # -- reads ------------------------------------------------------------------------------
 
@@ -294,8 +306,25 @@ class ChainView:
             known.update(fetched)
         return [known[key] for key in claim_keys]   # type: ignore[misc]
 
-    def claims(self, claim_keys: Sequence[bytes]) -> list[ClaimView]:
-        """The records of `claim_keys`, read in one JSON-RPC batch of `getClaim` calls."""
+    def claims(self, claim_keys: Sequence[bytes], *, by_storage: bool | None = None) -> list[ClaimView]:
+        """The records of `claim_keys`, read in one JSON-RPC batch: the fields a member follows
+        by eth_getStorageAt (five reads per claim cost the node less than one `getClaim` call,
+        which builds an EVM), or `getClaim` calls when the slots are not known (`claim_of`
+        says when; `by_storage` forces one way)."""
+        if not claim_keys:
+            return []
+        if "claims" in self.storage_slots() if by_storage is None else by_storage:
+            bases = [int.from_bytes(mapping_slot(self._slots_in_artifact["claims"], key), "big") for key in claim_keys]
+            words = iter(self.storage_words([(base + offset) % 2**256 for base in bases
+                                             for offset in CLAIM_FIELDS.values()]))
+            views = []
+            for _ in bases:
+                field = {name: next(words) for name in CLAIM_FIELDS}
+                number = {name: int.from_bytes(word, "big") for name, word in field.items()}
+                views.append(ClaimView(status=number["status"], submitted_at=number["submittedAt"],
+                                       challenger=to_checksum_address(field["challenger"][12:]),
+                                       reward=number["reward"], credential_id=number["credentialId"]))
+            return views
         selector, types = self._get_claim
         results = self.batch_request([("eth_call", [{"to": self.address, "data": "0x" + (selector + key).hex()},
                                                     "latest"]) for key in claim_keys])
@@ -313,9 +342,11 @@ class ChainView:
         try:
             with self._lock:
                 watched_to, known, started = self._watched_to, dict(self._claims), self._watch_started
-            if watched_to is None:
-                started = time.time()   # before the head is read: nothing after it is missed
             head = int(self.w3.eth.block_number)
+            if watched_to is None:
+                # once the head is known: any read sent from now on sees this block or a later
+                # one, and every event after it is in the logs the next calls read
+                started = time.time()
             changed: dict[bytes, ClaimView | None] = {}
             if watched_to is not None and head > watched_to:
                 logs = self.batch_request([("eth_getLogs", [{"address": self.address, "fromBlock": hex(watched_to + 1),
@@ -393,32 +424,47 @@ class ChainView:
         is built again with its trial."""
         if not claims:
             return []
-        calls = [self.pok.functions.submit(completion.as_abi(), signatures) for completion, signatures in claims]
-        data = [self.pok.encode_abi("submit", [completion.as_abi(), signatures]) for completion, signatures in claims]
+        data = ["0x" + (SUBMIT_SELECTOR + encode(SUBMIT_ARGS, [completion.as_abi(), signatures])).hex()
+                for completion, signatures in claims]
         with self._lock:
             known = self._gas.get("submit")
-        if trial or not known:
-            # the first batch ever runs with the node's gas cap; its first success is then estimated
-            limit = {"gas": hex(known)} if known else {}
+        if trial:
+            limit = {"gas": hex(known)} if known else {}   # at first, the node's gas cap
             outcomes = self.batch_outcomes([("eth_call", [{"from": account.address, "to": self.address, "data": d,
                                                            **limit}, "latest"]) for d in data])
         else:
             outcomes = ["0x"] * len(claims)
-        gas = known or next((self._gas_limit(account, fn) for fn, outcome in zip(calls, outcomes)
-                             if not isinstance(outcome, RPCFailure)), 0)
+
+        def call(claim: tuple[Completion, list[bytes]]) -> Any:
+            return self.pok.functions.submit(claim[0].as_abi(), claim[1])
+
+        # the first claims ever learn the gas limit from the first one that runs (not all of a
+        # burst run twice); one that reverts meanwhile gets its error in place
+        gas, reverted = known or 0, dict[int, ContractLogicError]()
+        for i, (claim, outcome) in enumerate(zip(claims, outcomes)):
+            if gas:
+                break
+            if isinstance(outcome, RPCFailure):
+                continue
+            try:
+                gas = self._gas_limit(account, call(claim))
+            except ContractLogicError as exc:
+                reverted[i] = exc
         fees = self.fees()
         built: list[SignedTx | ContractLogicError] = []
-        for fn, d, outcome in zip(calls, data, outcomes):
-            if isinstance(outcome, RPCFailure) and outcome.is_revert:
+        for i, (claim, d, outcome) in enumerate(zip(claims, data, outcomes)):
+            if i in reverted:
+                built.append(reverted[i])
+            elif isinstance(outcome, RPCFailure) and outcome.is_revert:
                 built.append(ContractLogicError(outcome.message, data=outcome.data))
             elif isinstance(outcome, RPCFailure):   # out of gas, say: this one the slow way
                 try:
-                    built.append(self._sign(account, fn))
+                    built.append(self._sign(account, call(claim)))
                 except ContractLogicError as exc:
                     built.append(exc)
             else:
-                tx = {"type": 2, "chainId": self.chain_id, "to": self.address, "value": 0, "data": d, "gas": gas,
-                      **fees, "nonce": self._take_nonce(account.address)}
+                tx: dict[str, Any] = {"type": 2, "chainId": self.chain_id, "to": self.address, "value": 0, "data": d,
+                                      "gas": gas, **fees, "nonce": self._take_nonce(account.address)}
                 signed = account.sign_transaction(tx)
                 built.append(SignedTx("0x" + bytes(signed.hash).hex(), bytes(signed.raw_transaction), tx["nonce"]))
         return built
@@ -427,8 +473,8 @@ class ChainView:
         """Claim keys of the `submit` transactions from `senders` (the other members) that the
         node holds, not yet mined: one JSON-RPC batch of geth's `txpool_contentFrom`. Empty if
         the node does not answer it."""
-        selector = "0x" + function_abi_to_4byte_selector(self.pok.get_function_by_name("submit").abi).hex()
-        keys: set[bytes] = set()
+        selector = "0x" + SUBMIT_SELECTOR.hex()
+        decoded: dict[str, bytes | None] = {}   # tx hash -> claim key: each pooled claim decoded once
         for outcome in self.batch_outcomes([("txpool_contentFrom", [sender]) for sender in senders]):
             if isinstance(outcome, RPCFailure) or not isinstance(outcome, dict):
                 continue
@@ -436,14 +482,16 @@ class ChainView:
                 for tx in txs.values():
                     if tx.get("to", "").lower() != self.address.lower() or not tx.get("input", "").startswith(selector):
                         continue
-                    try:
-                        _, args = self.pok.decode_function_input(tx["input"])
-                        fields = args["completion"]   # web3 decodes a struct as a dict of its fields
-                        keys.add(compute_struct_hash(Completion(*(fields.values() if isinstance(fields, dict)
-                                                                   else fields))))
-                    except Exception:   # not a claim we can read: no claim of ours either
-                        continue
-        return keys
+                    tx_hash = str(tx.get("hash"))
+                    if tx_hash not in self._pool_claims:
+                        try:
+                            fields, _ = decode(SUBMIT_ARGS, bytes.fromhex(tx["input"][10:]))
+                            self._pool_claims[tx_hash] = compute_struct_hash(Completion(*fields))
+                        except Exception:   # not a claim we can read: no claim of ours either
+                            self._pool_claims[tx_hash] = None
+                    decoded[tx_hash] = self._pool_claims[tx_hash]
+        self._pool_claims = decoded   # what left the pool is forgotten
+        return {key for key in decoded.values() if key is not None}
 
     def build_finalize(self, account: LocalAccount, claim_key: bytes) -> "SignedTx":
         return self._sign(account, self.pok.functions.finalize(claim_key))

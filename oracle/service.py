@@ -39,8 +39,11 @@ REPUBLISH_MAX_SECONDS = 30.0    # ... then doubling up to this
 REPUBLISH_PER_PASS = 256        # re-gossip at most this many per worker pass (one message's worth)
 CHALLENGE_POLL_SECONDS = 10.0   # how often a claim inside its window is checked for a challenge
 STUCK_SECONDS = 20.0            # an unmined transaction this old is checked for a nonce gap
-BORN_MARGIN_SECONDS = 5.0       # a record this long after the claim watch began has no claim but what its logs show
+# a record whose chain check began this long after the claim watch began has no claim but what
+# the watched logs show (the margin covers the wall clock being set back a little)
+BORN_MARGIN_SECONDS = 1.0
 POOL_PATIENCE = 6               # grace periods a claim another member sent may sit in the pool
+POOL_RECHECK_SECONDS = 5.0      # a claim seen in the pool is taken to be there this long (the pool is read less)
 RESEND_CHECK_SECONDS = 15.0     # an in-flight submit's receipt is looked at (and it is re-sent) this often
 GOSSIP_RULES_MAX_AGE = 300.0    # the topic validator judges with rules up to this old (worker refreshes them)
 ABSORBERS = 2                   # batches of attestations handled concurrently
@@ -70,6 +73,7 @@ class Oracle:
         self._checked: dict[str, float] = {}
         self._finalize_sent: dict[str, float] = {}
         self._resend_checked: dict[str, float] = {}   # statement -> when its in-flight submit was last looked after
+        self._seen_pooled: dict[bytes, float] = {}    # claim key -> when another member's submit was seen pooled
         self._reverted: set[str] = set()   # statements whose submit reverted on chain: run the next one first
 
     @property
@@ -87,6 +91,7 @@ class Oracle:
         first statement that fails.
         """
         unknown = [s for s in statements if self.store.get(s["id"]) is None]
+        checked_at = time.time()
         checked = dict(zip([s["id"] for s in unknown], self.check_statements(unknown)))
         rules = self.chain.rules()
         deadline = self.chain.now() + self.config.deadline_seconds
@@ -95,8 +100,8 @@ class Oracle:
             if not fresh:
                 return [statement["id"] for statement in statements]
             records = [self._signed_record(statement, completion_for(
-                statement, oracle_set_version=rules.oracle_set_version, deadline=deadline), origin="local")
-                for statement in fresh]
+                statement, oracle_set_version=rules.oracle_set_version, deadline=deadline), origin="local",
+                checked_at=checked_at) for statement in fresh]
             self.store.put_many(records)
             for record in records:
                 outbox.attestations.append(self._own_attestation(record))
@@ -158,12 +163,13 @@ class Oracle:
                                        f"in progress (statement {live})")
         return None
 
-    def _signed_record(self, statement: dict[str, Any], completion: Completion, origin: str) -> Record:
+    def _signed_record(self, statement: dict[str, Any], completion: Completion, origin: str,
+                       checked_at: float) -> Record:
         signature = sign_digest(bytes(self.account.key), compute_digest(completion, self.chain.domain))
         return Record(statement_id=statement["id"], statement=statement, state=SIGNED, stored_at=int(time.time()),
                       timeline={"received": time.time()},
                       completion=completion.to_json(), claim_key="0x" + compute_struct_hash(completion).hex(),
-                      signatures={self.address: "0x" + signature.hex()}, origin=origin)
+                      signatures={self.address: "0x" + signature.hex()}, origin=origin, checked_at=checked_at)
 
     def _own_attestation(self, record: Record) -> Attestation:
         assert record.completion is not None
@@ -189,6 +195,7 @@ class Oracle:
         keys = [compute_struct_hash(att.completion) for att in attestations]
         with self.lock:
             unknown = [att for att, key in zip(attestations, keys) if self.store.by_claim_key(key) is None]
+        checked_at = time.time()
         cosignable = self._cosignable(unknown)
         with self.lock:
             touched: dict[bytes, Record] = {}
@@ -197,7 +204,7 @@ class Oracle:
                 if record is None:
                     if key not in cosignable or not self._is_free(att, touched.values()):
                         continue
-                    record = self._signed_record(att.statement, att.completion, origin="peer")
+                    record = self._signed_record(att.statement, att.completion, origin="peer", checked_at=checked_at)
                     logger.info("co-signed statement %s first signed by %s", record.statement_id, att.signer)
                     outbox.attestations.append(self._own_attestation(record))
                 if att.signer not in record.signatures:
@@ -306,12 +313,13 @@ class Oracle:
             r.state == QUORUM and (r.submit_tx is not None or self._is_submit_turn(r)))], born=self._born(records))
 
     def _born(self, records: list[Record]) -> list[bytes]:
-        """Claim keys of records made well after the claim watch began: their claims' every
-        event is in the watched logs (their chain checks ran after the watch began too), so
-        no event means no claim."""
+        """Claim keys of records whose chain check began after the claim watch began: the check
+        found no claim for the learner and course at a block the watch starts from or later,
+        and the watched logs hold every event since, so no event means no claim. (A record
+        stored without its check's time is read.)"""
         since = self.chain.watching_since()
         return [self._claim_key(r) for r in records if since is not None and r.claim_key is not None
-                and r.timeline.get("received", 0) > since + BORN_MARGIN_SECONDS]
+                and r.checked_at is not None and r.checked_at > since + BORN_MARGIN_SECONDS]
 
     def _due_republish(self, record: Record) -> bool:
         # re-gossip until the quorum, backing off: a member that was down learns of the claim
@@ -409,23 +417,42 @@ class Oracle:
             self._save_many(refused)
 
     def _not_in_flight_elsewhere(self, records: list[Record]) -> list[Record]:
-        """Drop the claims another member has sent and the node holds, not mined yet: a busy
-        chain can take longer than the grace periods to include a claim, and a second
-        submission of it only reverts (replayed) and costs gas. A claim waits so at most
-        POOL_PATIENCE grace periods past this member's turn (a sender gone for good)."""
+        """Drop the claims another member has sent and the node holds, not mined yet, and those
+        mined since the claims were last looked at: a busy chain can take longer than the grace
+        periods to include a claim, and a second submission of it only reverts (replayed) and
+        costs gas (under a burst, a third of the claims went out twice, and their reverts took
+        the chain's time from the others). The pool is read first, then the claims themselves:
+        one that leaves the pool meanwhile is on chain by then. A claim waits so at most
+        POOL_PATIENCE grace periods past this member's turn (a sender gone for good, or its
+        transaction stuck behind a nonce gap)."""
         backups = [r for r in records if self._rank(r) > 0]
         if not backups:
             return records
         others = [m for m in self.chain.rules().committee if m != self.address]
+        now = time.monotonic()
+        # the pool (every pending claim of the others, rendered by the node) is read only when a
+        # claim due here was not seen in it lately: not on every pass while a burst waits
+        seen = {key: at for key, at in self._seen_pooled.items() if now - at < POOL_RECHECK_SECONDS}
         try:
-            pooled = self.chain.claims_in_pool(others)
+            if any(self._claim_key(r) not in seen for r in backups):
+                seen.update(dict.fromkeys(self.chain.claims_in_pool(others), now))
+            self._seen_pooled = seen
+            pooled = set(seen)
+            left = [r for r in backups if self._claim_key(r) not in pooled]
+            claimed = {self._claim_key(r): claim.submitted_at
+                       for r, claim in zip(left, self.chain.claims([self._claim_key(r) for r in left]))
+                       if claim.status != CLAIM_NONE}
         except Exception as exc:   # only a saving: without it the grace periods rule alone
-            logger.debug("reading the pool failed: %r", exc)
+            logger.debug("reading the pool or the claims failed: %r", exc)
             return records
+        for record in backups:
+            if self._claim_key(record) in claimed:
+                self._mark_submitted(record, claimed[self._claim_key(record)])
+        self._save_many([r for r in backups if self._claim_key(r) in claimed])
         grace = self.config.submit_grace_seconds
-        return [r for r in records
-                if self._claim_key(r) not in pooled
-                or time.time() - (r.quorum_at or 0) >= (self._rank(r) + POOL_PATIENCE) * grace]
+        return [r for r in records if self._claim_key(r) not in claimed and (
+            self._claim_key(r) not in pooled
+            or time.time() - (r.quorum_at or 0) >= (self._rank(r) + POOL_PATIENCE) * grace)]
 
     def _save_many(self, records: list[Record]) -> None:
         """`_save` for many records in one LevelDB write."""

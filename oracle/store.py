@@ -67,6 +67,7 @@ class Record:
     credential_id: int | None = None
     challenged_by: str | None = None
     origin: str = "local"   # "local": posted here; "peer": learned from an attestation
+    checked_at: float | None = None   # local time its chain check (no claim yet) began
     timeline: dict[str, float] = field(default_factory=dict)   # state -> local time first stored
 
     def to_json(self) -> dict[str, Any]:

@@ -91,6 +91,10 @@ def test_storage_reads_answer_as_claim_of_calls_on_a_real_node(dev_node, w3, dev
             compute_pair_key(claimed, keccak(text="https://azora.africa/courses/smart-contracts"))]
     by_storage = chain.claim_of(keys, by_storage=True)
     assert by_storage == chain.claim_of(keys, by_storage=False) == [claim_key, bytes(32), bytes(32)]
+    claim_keys = [claim_key, keccak(b"no such claim")]
+    views = chain.claims(claim_keys, by_storage=True)
+    assert views == chain.claims(claim_keys, by_storage=False)
+    assert views[0].status == 1 and views[0].submitted_at > 0 and views[1].status == 0
     pairs = [(claimed, course_id), (unclaimed, course_id)]
     assert chain.claimed_pairs(pairs) == {(claimed, course_id)}
     assert chain.is_claimed(claimed, course_id) and not chain.is_claimed(unclaimed, course_id)
@@ -104,6 +108,9 @@ def test_storage_reads_answer_as_claim_of_calls_on_a_real_node(dev_node, w3, dev
     sent.clear()
     assert chain.rules(fresh=True) == by_calls
     assert sent == ["eth_getStorageAt"] * (5 + 3)
+    sent.clear()
+    assert chain.claims(claim_keys) == views
+    assert sent == ["eth_getStorageAt"] * 5 * 2
 
     # an artifact without a layout, or of other code than the node runs: claimOf calls, same answers
     artifact = load_artifact("ProofOfKnowledge")
@@ -115,6 +122,7 @@ def test_storage_reads_answer_as_claim_of_calls_on_a_real_node(dev_node, w3, dev
         assert fallback.claimed_pairs(pairs) == {(claimed, course_id)}
         assert fallback.claim_of(keys) == by_storage
         assert fallback.rules(fresh=True) == by_calls
+        assert fallback.claims(claim_keys) == views
 
 
 def test_reading_claim_of_by_storage_costs_the_node_less_than_calls(dev_node):
@@ -127,6 +135,13 @@ def test_reading_claim_of_by_storage_costs_the_node_less_than_calls(dev_node):
         assert chain.claim_of(keys, by_storage=by_storage) == [bytes(32)] * len(keys)
         timings[by_storage] = min(timings.get(by_storage, float("inf")), time.perf_counter() - started)
     print(f"300 claimOf reads: eth_call {timings[False] * 1000:.0f} ms, eth_getStorageAt {timings[True] * 1000:.0f} ms")
+    claims = {}
+    for by_storage in (False, True, False, True):
+        started = time.perf_counter()
+        assert {view.status for view in chain.claims(keys, by_storage=by_storage)} == {0}
+        claims[by_storage] = min(claims.get(by_storage, float("inf")), time.perf_counter() - started)
+    print(f"300 claim records: getClaim calls {claims[False] * 1000:.0f} ms, "
+          f"eth_getStorageAt x5 {claims[True] * 1000:.0f} ms")
 
 
 def test_rules_by_storage_read_again_when_the_committee_grew():
