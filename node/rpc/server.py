@@ -18,7 +18,7 @@ import json
 import logging
 import time
 from contextvars import ContextVar
-from typing import Any, AsyncIterator, Callable, Iterable, NamedTuple
+from typing import Any, Callable, Iterable, NamedTuple
 
 import trio
 from starlette.applications import Starlette
@@ -410,96 +410,38 @@ class VirtualHosts:
         await self.app(scope, receive, send)
 
 
-async def answer_post(dispatcher: Dispatcher, rate_limiter: RateLimiter | None, client: str,
-                      declared_length: int, chunks: AsyncIterator[bytes]) -> tuple[int, bytes]:
-    """(HTTP status, body) for a JSON-RPC POST: rate limits, size limits, the answer (an empty
-    body for notifications only)."""
-    current_client.set(client)
-    # One token before reading the body, the rest of a batch's once it is parsed.
-    if rate_limiter is not None and not rate_limiter.allow(client):
-        return 429, _compact_json(_limit_exceeded())
-    if declared_length > MAX_REQUEST_BYTES:
-        return 413, _compact_json({"error": f"content length too large ({declared_length}>{MAX_REQUEST_BYTES})"})
-    body = b""
-    async for chunk in chunks:
-        body += chunk
-        if len(body) > MAX_REQUEST_BYTES:
-            return 413, _compact_json({"error": "request body too large"})
-    try:
-        response = await dispatcher.handle_payload(
-            body, admit=rate_limiter.batch_admission(client) if rate_limiter else None)
-    except RateLimited:
-        return 429, _compact_json(_limit_exceeded())
-    if response is None or response == []:
-        return 200, b""
-    return 200, json.dumps(response).encode()
-
-
-def _compact_json(value: Any) -> bytes:
-    """As Starlette's JSONResponse renders it."""
-    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
-
-
-def _post_response(status: int, body: bytes) -> Response:
-    return Response(body, status_code=status, media_type="application/json" if body else None)
-
-
-class PlainPosts:
-    """Answers a JSON-RPC ``POST /`` from a non-browser client (no Origin header: CORS has
-    nothing to add) whose Host is served, before Starlette's middleware and routing: what a
-    dApp's backend, a bot or a script sends one transaction at a time, where those layers took
-    a fifth of the node's time per request. Everything else (browsers, GET, WebSocket,
-    /metrics, /health, a refused Host) goes on to the Starlette app, whose answers these are."""
-
-    def __init__(self, app: Any, dispatcher: Dispatcher, vhosts: Iterable[str],
-                 rate_limiter: RateLimiter | None) -> None:
-        self.app, self.dispatcher, self.vhosts, self.rate_limiter = app, dispatcher, tuple(vhosts), rate_limiter
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        headers = dict(scope["headers"]) if scope["type"] == "http" else {}
-        try:
-            declared = int(headers.get(b"content-length") or 0)
-        except ValueError:
-            declared = -1
-        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != "/" or declared < 0 \
-                or b"origin" in headers or not host_allowed(headers.get(b"host", b"").decode("latin-1"), self.vhosts):
-            await self.app(scope, receive, send)
-            return
-
-        async def chunks() -> AsyncIterator[bytes]:
-            while True:
-                message = await receive()
-                if message["type"] == "http.disconnect":
-                    return
-                yield message.get("body", b"")
-                if not message.get("more_body", False):
-                    return
-
-        client = scope["client"][0] if scope.get("client") else "-"
-        status, body = await answer_post(self.dispatcher, self.rate_limiter, client, declared, chunks())
-        head = [(b"content-length", str(len(body)).encode())]
-        if body:
-            head.append((b"content-type", b"application/json"))
-        await send({"type": "http.response.start", "status": status, "headers": head})
-        await send({"type": "http.response.body", "body": body})
-
-
 def build_app(dispatcher: Dispatcher, *, cors_origins: Iterable[str] = ("localhost",),
               vhosts: Iterable[str] = ("*",),
               on_disconnect: Callable[[WebSocketConnection], None] | None = None,
               metrics: Callable[[], bytes] | None = None,
               rate_limiter: RateLimiter | None = None,
-              extra_routes: Iterable[BaseRoute] = ()) -> PlainPosts:
+              extra_routes: Iterable[BaseRoute] = ()) -> Starlette:
     async def http_endpoint(request: Request) -> Response:
         if request.method == "GET":
             return JSONResponse({"jsonrpc": "2.0", "id": None,
                                  "error": {"code": INVALID_REQUEST, "message": "use POST"}})
         client = request.client.host if request.client else "-"
+        current_client.set(client)
+        # One token before reading the body, the rest of a batch's once it is parsed.
+        if rate_limiter is not None and not rate_limiter.allow(client):
+            return JSONResponse(_limit_exceeded(), status_code=429)
+        length = int(request.headers.get("content-length") or 0)
+        if length > MAX_REQUEST_BYTES:
+            return JSONResponse({"error": f"content length too large ({length}>{MAX_REQUEST_BYTES})"},
+                                status_code=413)
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_REQUEST_BYTES:
+                return JSONResponse({"error": "request body too large"}, status_code=413)
         try:
-            declared = int(request.headers.get("content-length") or 0)
-        except ValueError:
-            declared = 0
-        return _post_response(*await answer_post(dispatcher, rate_limiter, client, declared, request.stream()))
+            response = await dispatcher.handle_payload(
+                body, admit=rate_limiter.batch_admission(client) if rate_limiter else None)
+        except RateLimited:
+            return JSONResponse(_limit_exceeded(), status_code=429)
+        if response is None or response == []:
+            return Response(status_code=200)
+        return Response(json.dumps(response), media_type="application/json")
 
     async def websocket_endpoint(websocket: WebSocket) -> None:
         await websocket.accept()
@@ -540,7 +482,7 @@ def build_app(dispatcher: Dispatcher, *, cors_origins: Iterable[str] = ("localho
     if metrics is not None:
         routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
     routes.extend(extra_routes)   # /health, /explorer: served beside the RPC
-    return PlainPosts(Starlette(routes=routes, middleware=middleware), dispatcher, vhosts, rate_limiter)
+    return Starlette(routes=routes, middleware=middleware)
 
 
 async def _answer(dispatcher: Dispatcher, connection: WebSocketConnection, raw: str | bytes,
@@ -557,7 +499,7 @@ async def _answer(dispatcher: Dispatcher, connection: WebSocketConnection, raw: 
 
 
 async def serve(
-    app: Starlette | PlainPosts, host: str, port: int, *,
+    app: Starlette, host: str, port: int, *,
     # trio-typing's stubs (installed with libp2p) shadow trio's own types and predate TaskStatus.
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,  # type: ignore[name-defined]
 ) -> None:
