@@ -12,7 +12,9 @@ One run:
      `--batch`, and reports
        accepted/s  statements accepted and signed (POST answered) per second,
        submitted/s claims on chain (Submitted events) per second, first POST to last claim,
-       p50/p99     latency from a statement's POST to its claim being seen on chain (0.25 s polls).
+       p50/p99     latency from a statement's POST to its claim being seen on chain (0.25 s polls),
+       on chain/s  claims/s from the first claim on chain to the last: the chain's own rate
+                   while the committee kept it fed (beside the members, on the same cores).
 
     python -m bench.oracle [--count 300] [--batch 50] [--erc20 2000] [--claims 300]
 """
@@ -27,7 +29,8 @@ import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -50,6 +53,9 @@ class OracleReport:
     p99_seconds: float
     erc20_per_second: float
     chain_claims_per_second: float
+    included_per_second: float = 0.0
+    claims_per_block: list[int] = field(default_factory=list)   # blocks with the run's claims, in order
+
 
     def lines(self) -> list[str]:
         return [
@@ -60,6 +66,11 @@ class OracleReport:
             f"node ERC-20 transfers {self.erc20_per_second:8.1f} tx/s (same node, before the oracles ran)",
             f"node claims included  {self.chain_claims_per_second:8.1f} claims/s (signed here, sent directly) -> "
             f"the committee submits at {self.submitted_per_second / self.chain_claims_per_second:.2f} of it",
+            f"while claims came in  {self.included_per_second:8.1f} claims/s on chain, first claim to last "
+            f"({self.included_per_second / self.chain_claims_per_second:.2f} of the direct rate, the committee's "
+            f"processes beside the node)",
+            f"claims per block      {self.claims_per_block} (blocks between the first and the last as full as "
+            f"the gas limit allows: the chain, not the committee, set the pace)",
         ]
 
     def as_json(self) -> str:
@@ -169,7 +180,7 @@ def statement(learner: str) -> dict[str, Any]:
 
 
 def run_statements(rpc: str, manifest: dict[str, Any], count: int, batch: int,
-                   timeout: float) -> tuple[float, float, list[float]]:
+                   timeout: float) -> tuple[float, float, list[float], float, list[int]]:
     """POST the statements; watch the chain's Submitted events for each learner's claim."""
     from web3 import Web3
 
@@ -184,6 +195,7 @@ def run_statements(rpc: str, manifest: dict[str, Any], count: int, batch: int,
     statements = [statement(learner) for learner in learners]
     posted_at: dict[str, float] = {}
     claimed_at: dict[str, float] = {}
+    blocks: Counter[int] = Counter()
     session = requests.Session()
     from_block = w3.eth.block_number
     started = time.time()
@@ -200,15 +212,18 @@ def run_statements(rpc: str, manifest: dict[str, Any], count: int, batch: int,
         head = w3.eth.block_number
         if head >= from_block:
             for event in pok.events.Submitted().get_logs(from_block=from_block, to_block=head):
-                if event.args.learner in posted_at:
-                    claimed_at.setdefault(event.args.learner, time.time())
+                if event.args.learner in posted_at and event.args.learner not in claimed_at:
+                    claimed_at[event.args.learner] = time.time()
+                    blocks[event.blockNumber] += 1
             from_block = head + 1
         time.sleep(0.25)
     if len(claimed_at) < count:
         raise RuntimeError(f"{count - len(claimed_at)} of {count} claims not submitted in {timeout} s")
     latencies = sorted(claimed_at[learner] - posted_at[learner] for learner in learners)
     submitted = count / (max(claimed_at.values()) - started)
-    return accepted, submitted, latencies
+    span = max(claimed_at.values()) - min(claimed_at.values())
+    included = (count - 1) / span if span > 0 else float(count)
+    return accepted, submitted, latencies, included, [blocks[n] for n in sorted(blocks)]
 
 
 
@@ -228,7 +243,8 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> O
         erc20 = erc20_rate(node, args.erc20)
         chain_claims = claim_rate(node, args.claims)
         manifest, procs = start_committee(node.url, work / "committee")
-        accepted, submitted, latencies = run_statements(node.url, manifest, args.count, args.batch, args.timeout)
+        accepted, submitted, latencies, included, per_block = run_statements(node.url, manifest, args.count, args.batch,
+                                                                  args.timeout)
     finally:
         for proc in procs:
             proc.terminate()
@@ -239,7 +255,7 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> O
                 proc.kill()
         node.stop()
     report = OracleReport(args.count, accepted, submitted, percentile(latencies, 0.5),
-                          percentile(latencies, 0.99), erc20, chain_claims)
+                          percentile(latencies, 0.99), erc20, chain_claims, included, per_block)
     for line in report.lines():
         out(line)
     if args.json:

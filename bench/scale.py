@@ -43,6 +43,7 @@ class Checkpoint:
     logs: int = 0                  # the token's logs over the whole chain
     logs_seconds: float = 0.0      # eth_getLogs of the token, fromBlock 0 to latest (median of 3)
     block_seconds: float = 0.0     # eth_getBlockByNumber of random heights (median of 20)
+    leveldb_bytes: int = 0         # LevelDB's memtables and block cache (part of anon), from /metrics
 
 
 def memory_of(pid: int) -> dict[str, int]:
@@ -141,8 +142,9 @@ def measure(checkpoints: list[int], chunk: int, out: Callable[[str], None] = pri
         try:
             token = Transfers(url) if transfers else None
             height = int(str(call(url, "eth_blockNumber")), 16)
-            out(f"{'blocks':>8} {'RSS MB':>8} {'anon MB':>8} {'files MB':>8} {'KB/block since last':>20} "
-                f"{'anon KB/block':>14} {'logs':>6} {'getLogs ms':>10} {'getBlock ms':>11} {'seconds':>8}")
+            out(f"{'blocks':>8} {'RSS MB':>8} {'anon MB':>8} {'files MB':>8} {'LevelDB MB':>10} "
+                f"{'KB/block since last':>20} {'anon KB/block':>14} {'logs':>6} {'getLogs ms':>10} "
+                f"{'getBlock ms':>11} {'seconds':>8}")
             for target in checkpoints:
                 while height < target:
                     if token is not None:
@@ -160,7 +162,8 @@ def measure(checkpoints: list[int], chunk: int, out: Callable[[str], None] = pri
                 memory = memory_of(node.pid)
                 row = Checkpoint(height, memory["VmRSS"], time.monotonic() - started,
                                  memory.get("RssAnon", 0), memory.get("RssFile", 0),
-                                 len(logs) if isinstance(logs, list) else 0, logs_seconds, block_seconds)
+                                 len(logs) if isinstance(logs, list) else 0, logs_seconds, block_seconds,
+                                 leveldb_memory(url))
                 previous = rows[-1] if rows else None
                 per_block = anon_per_block = ""
                 if previous is not None:
@@ -168,7 +171,8 @@ def measure(checkpoints: list[int], chunk: int, out: Callable[[str], None] = pri
                     per_block = f"{(row.rss_bytes - previous.rss_bytes) / blocks / 1024:.2f}"
                     anon_per_block = f"{(row.anon_bytes - previous.anon_bytes) / blocks / 1024:.2f}"
                 out(f"{row.blocks:>8} {row.rss_bytes / 2**20:>8.1f} {row.anon_bytes / 2**20:>8.1f} "
-                    f"{row.file_bytes / 2**20:>8.1f} {per_block:>20} {anon_per_block:>14} {row.logs:>6} "
+                    f"{row.file_bytes / 2**20:>8.1f} {row.leveldb_bytes / 2**20:>10.1f} {per_block:>20} "
+                    f"{anon_per_block:>14} {row.logs:>6} "
                     f"{row.logs_seconds * 1000:>10.1f} {row.block_seconds * 1000:>11.2f} {row.seconds:>8.1f}")
                 rows.append(row)
         finally:
@@ -187,6 +191,14 @@ def measure(checkpoints: list[int], chunk: int, out: Callable[[str], None] = pri
     return rows
 
 
+def leveldb_memory(url: str) -> int:
+    """The node's azora_leveldb_memory_bytes gauge (0 if it has none)."""
+    for line in requests.get(url + "/metrics", timeout=30).text.splitlines():
+        if line.startswith("azora_leveldb_memory_bytes "):
+            return int(float(line.split()[1]))
+    return 0
+
+
 def is_flat(rows: list[Checkpoint], within: float = FLAT_WITHIN) -> bool:
     """RSS at the last checkpoint within ``within`` of the one before it."""
     return len(rows) < 2 or rows[-1].rss_bytes <= rows[-2].rss_bytes * (1 + within)
@@ -194,9 +206,8 @@ def is_flat(rows: list[Checkpoint], within: float = FLAT_WITHIN) -> bool:
 
 def is_anon_flat(rows: list[Checkpoint], within: float = FLAT_WITHIN) -> bool:
     """The same for anonymous memory alone. RSS also counts the pages of LevelDB's memory-mapped
-    table files that were read: they grow with the database and the kernel drops them under
-    pressure (RSS fell 187 -> 145 MB from 30k to 40k blocks in one run), so the node's own
-    memory is the steadier signal."""
+    table files that were read (at most its 64 open tables', see kernel/db.py), which the kernel
+    drops under pressure, so the node's own memory is the steadier signal."""
     return len(rows) < 2 or rows[-1].anon_bytes <= rows[-2].anon_bytes * (1 + within)
 
 

@@ -227,6 +227,12 @@ class LevelDB(BaseAtomicDB):
                     return
                 yield key, value
 
+    def memory_bytes(self) -> int:
+        """LevelDB's own estimate of the memory it holds: its memtables and block cache (the
+        mapped tables are the kernel's page cache, not counted here)."""
+        value = self.raw.get_property(b"leveldb.approximate-memory-usage")
+        return int(value) if value else 0
+
     def close(self) -> None:
         """Close the database and drop the plyvel handle (see ``__init__``: it must not be
         freed at interpreter teardown)."""

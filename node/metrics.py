@@ -41,6 +41,8 @@ class NodeCollector:
         yield _gauge("azora_head_number", "Number of the head (finalized) block", head.block_number)
         yield _gauge("azora_head_timestamp_seconds", "Timestamp of the head block", head.timestamp)
         yield _gauge("azora_head_gas_used", "Gas used by the head block", head.gas_used)
+        yield _gauge("azora_leveldb_memory_bytes", "LevelDB's memtables and block cache (its own estimate)",
+                     chain.db.memory_bytes())
         yield _gauge("azora_txpool_pending", "Executable transactions in the pool", pool.pending_count)
         yield _gauge("azora_txpool_queued", "Gapped transactions in the pool", pool.queued_count)
         decoder = self.backend.decoder

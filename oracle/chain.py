@@ -336,8 +336,9 @@ class ChainView:
         (every event that changes a claim has its key as first topic). A `Submitted` event says
         all of the claim a member needs (pending, submitted at its block's time); after any
         other event the claim is read. A key watched for the first time is read, unless it is
-        in `born`: claims of records made after `watching_since`, whose every event since
-        then these logs have shown (none yet: no claim). One batch reads the rest, so a worker
+        in `born`: claims of records whose chain check (no claim yet) began after
+        `watching_since`, whose every event since then these logs have shown (none yet: no
+        claim). One batch reads the rest, so a worker
         pass costs a few round trips, not one per claim."""
         try:
             with self._lock:

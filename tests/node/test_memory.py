@@ -43,6 +43,7 @@ def test_the_scale_benchmark_prints_rss_per_checkpoint(load_bench):
     rows = load_bench("scale").main(["--checkpoints", "20,60", "--chunk", "20"], out=lines.append)
     assert [row.blocks for row in rows] == [20, 60]
     assert all(row.rss_bytes > 10 * 2**20 for row in rows)
+    assert all(0 < row.leveldb_bytes < row.anon_bytes for row in rows)   # read from /metrics
     assert lines[-1].startswith("RSS from 20 to 60 blocks: ")
     # the token's transfers are found over the whole chain; a restarted node answers at its height
     assert rows[-1].logs >= 2 * 5 and rows[-1].logs_seconds > 0 and rows[-1].block_seconds > 0

@@ -18,6 +18,8 @@ def test_metrics_follow_the_chain_and_count_rpc_calls(w3, dev_node):
     samples = _samples(dev_node.url)
     assert samples[("azora_head_number", ())] == w3.eth.block_number
     assert samples[("azora_txpool_pending", ())] == 0
+    # LevelDB's memtables and block cache: something, and within their configured sizes
+    assert 0 < samples[("azora_leveldb_memory_bytes", ())] < 3 * (4 << 20) + (8 << 20)
     assert samples[("azora_consensus_height", ())] >= w3.eth.block_number
     assert samples[("azora_rpc_calls_total", (("method", "eth_sendTransaction"), ("outcome", "ok")))] >= 1
     assert samples[("azora_rpc_calls_total", (("method", "unknown"), ("outcome", "-32601")))] >= 1

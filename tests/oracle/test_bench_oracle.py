@@ -13,4 +13,5 @@ def test_oracle_benchmark_prints_rates_latencies_and_the_node_erc20_rate(load_be
     assert report.chain_claims_per_second > 0
     text = "\n".join(lines)
     assert "accepted and signed" in text and "POST -> submitted" in text and "node ERC-20 transfers" in text
-    assert "node claims included" in text
+    assert "node claims included" in text and "while claims came in" in text
+    assert report.included_per_second > 0 and sum(report.claims_per_block) == 6
