@@ -18,7 +18,7 @@ import json
 import logging
 import time
 from contextvars import ContextVar
-from typing import Any, Callable, Iterable, NamedTuple
+from typing import Any, AsyncIterator, Callable, Iterable, NamedTuple
 
 import trio
 from starlette.applications import Starlette
@@ -410,38 +410,73 @@ class VirtualHosts:
         await self.app(scope, receive, send)
 
 
+async def answer_post(dispatcher: Dispatcher, rate_limiter: RateLimiter | None, client: str,
+                      declared_length: int, chunks: AsyncIterator[bytes]) -> tuple[int, bytes]:
+    """(HTTP status, body) for a JSON-RPC POST: rate limits, size limits, the answer (an empty
+    body for notifications only). The front's plain posts and the app's endpoint both use it."""
+    current_client.set(client)
+    # One token before reading the body, the rest of a batch's once it is parsed.
+    if rate_limiter is not None and not rate_limiter.allow(client):
+        return 429, _compact_json(_limit_exceeded())
+    if declared_length > MAX_REQUEST_BYTES:
+        return 413, _compact_json({"error": f"content length too large ({declared_length}>{MAX_REQUEST_BYTES})"})
+    body = b""
+    async for chunk in chunks:
+        body += chunk
+        if len(body) > MAX_REQUEST_BYTES:
+            return 413, _compact_json({"error": "request body too large"})
+    try:
+        response = await dispatcher.handle_payload(
+            body, admit=rate_limiter.batch_admission(client) if rate_limiter else None)
+    except RateLimited:
+        return 429, _compact_json(_limit_exceeded())
+    if response is None or response == []:
+        return 200, b""
+    return 200, json.dumps(response).encode()
+
+
+def _compact_json(value: Any) -> bytes:
+    """As Starlette's JSONResponse renders it."""
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+
+
+class RpcApp:
+    """The RPC port: the ASGI app for every request (served by hypercorn behind the front,
+    see node/rpc/front.py) and ``answer`` for the plain JSON-RPC posts the front answers itself."""
+
+    def __init__(self, app: Any, dispatcher: Dispatcher, rate_limiter: RateLimiter | None,
+                 vhosts: Iterable[str]) -> None:
+        from node.rpc.front import ForwardedClient
+
+        self.app = ForwardedClient(app)
+        self.dispatcher, self.rate_limiter, self.vhosts = dispatcher, rate_limiter, tuple(vhosts)
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self.app(scope, receive, send)
+
+    async def answer(self, client: str, declared_length: int, chunks: AsyncIterator[bytes]) -> tuple[int, bytes]:
+        return await answer_post(self.dispatcher, self.rate_limiter, client, declared_length, chunks)
+
+
 def build_app(dispatcher: Dispatcher, *, cors_origins: Iterable[str] = ("localhost",),
               vhosts: Iterable[str] = ("*",),
               on_disconnect: Callable[[WebSocketConnection], None] | None = None,
               metrics: Callable[[], bytes] | None = None,
               rate_limiter: RateLimiter | None = None,
-              extra_routes: Iterable[BaseRoute] = ()) -> Starlette:
+              extra_routes: Iterable[BaseRoute] = ()) -> RpcApp:
+    vhosts = tuple(vhosts)
+
     async def http_endpoint(request: Request) -> Response:
         if request.method == "GET":
             return JSONResponse({"jsonrpc": "2.0", "id": None,
                                  "error": {"code": INVALID_REQUEST, "message": "use POST"}})
         client = request.client.host if request.client else "-"
-        current_client.set(client)
-        # One token before reading the body, the rest of a batch's once it is parsed.
-        if rate_limiter is not None and not rate_limiter.allow(client):
-            return JSONResponse(_limit_exceeded(), status_code=429)
-        length = int(request.headers.get("content-length") or 0)
-        if length > MAX_REQUEST_BYTES:
-            return JSONResponse({"error": f"content length too large ({length}>{MAX_REQUEST_BYTES})"},
-                                status_code=413)
-        body = b""
-        async for chunk in request.stream():
-            body += chunk
-            if len(body) > MAX_REQUEST_BYTES:
-                return JSONResponse({"error": "request body too large"}, status_code=413)
         try:
-            response = await dispatcher.handle_payload(
-                body, admit=rate_limiter.batch_admission(client) if rate_limiter else None)
-        except RateLimited:
-            return JSONResponse(_limit_exceeded(), status_code=429)
-        if response is None or response == []:
-            return Response(status_code=200)
-        return Response(json.dumps(response), media_type="application/json")
+            declared = int(request.headers.get("content-length") or 0)
+        except ValueError:
+            declared = 0
+        status, body = await answer_post(dispatcher, rate_limiter, client, declared, request.stream())
+        return Response(body, status_code=status, media_type="application/json" if body else None)
 
     async def websocket_endpoint(websocket: WebSocket) -> None:
         await websocket.accept()
@@ -482,7 +517,7 @@ def build_app(dispatcher: Dispatcher, *, cors_origins: Iterable[str] = ("localho
     if metrics is not None:
         routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
     routes.extend(extra_routes)   # /health, /explorer: served beside the RPC
-    return Starlette(routes=routes, middleware=middleware)
+    return RpcApp(Starlette(routes=routes, middleware=middleware), dispatcher, rate_limiter, vhosts)
 
 
 async def _answer(dispatcher: Dispatcher, connection: WebSocketConnection, raw: str | bytes,
@@ -499,19 +534,48 @@ async def _answer(dispatcher: Dispatcher, connection: WebSocketConnection, raw: 
 
 
 async def serve(
-    app: Starlette, host: str, port: int, *,
+    app: RpcApp, host: str, port: int, *,
     # trio-typing's stubs (installed with libp2p) shadow trio's own types and predate TaskStatus.
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,  # type: ignore[name-defined]
 ) -> None:
-    """Serve ``app`` until cancelled; reports the bound addresses through ``task_status``."""
+    """Serve ``app`` on ``host:port`` until cancelled: the front (node/rpc/front.py) on the port,
+    hypercorn with the full app on a Unix socket in a private directory behind it. Reports the
+    bound address through ``task_status``."""
+    import functools
+    import shutil
+    import tempfile
+
     from hypercorn.config import Config
     from hypercorn.trio import serve as hypercorn_serve
 
+    from node.rpc.front import serve_connection
+
+    private = tempfile.mkdtemp(prefix="azora-rpc-")   # 0700: the socket is this process's
+    socket_path = f"{private}/app.sock"
     config = Config()
-    config.bind = [f"{host}:{port}"]
+    config.bind = [f"unix:{socket_path}"]
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     config.keep_alive_timeout = 75
     config.websocket_max_message_size = MAX_REQUEST_BYTES
     config.graceful_timeout = 1
-    await hypercorn_serve(app, config, task_status=task_status)  # type: ignore[arg-type]
+    try:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(functools.partial(hypercorn_serve, app, config))
+            listeners = await trio.open_tcp_listeners(port, host=host)
+            handler = functools.partial(_serve_client, answer=app.answer, vhosts=app.vhosts,
+                                        backend=functools.partial(trio.open_unix_socket, socket_path),
+                                        serve_connection=serve_connection)
+            nursery.start_soon(trio.serve_listeners, handler, listeners)
+            bound = listeners[0].socket.getsockname()
+            task_status.started([f"http://{host}:{bound[1]}"])
+    finally:
+        shutil.rmtree(private, ignore_errors=True)
+
+
+async def _serve_client(stream: trio.SocketStream, *, serve_connection: Callable[..., Any], **kwargs: Any) -> None:
+    """One client connection; whatever goes wrong with it ends it, never the server."""
+    try:
+        await serve_connection(stream, **kwargs)
+    except Exception:  # noqa: BLE001 - a bug answering one client must not stop the others
+        logger.exception("RPC connection failed")

@@ -1,0 +1,215 @@
+"""The RPC port's HTTP/1.1 loop: plain JSON-RPC POSTs answered here, everything else relayed.
+
+What bots, scripts and dApp backends send, one transaction or receipt poll per request, is a
+``POST /`` with a JSON body and no ``Origin`` header. py-spy put ~0.9 ms of the node's GIL per
+such request, about 60% of it in hypercorn's protocol layers; here one h11 connection per
+client parses it and the dispatcher answers it, without those layers.
+
+Any other request (GET, a WebSocket upgrade, a browser's request with ``Origin`` and its CORS
+preflight, ``/metrics``, ``/health``, ``/explorer``, a Host not served) hands its connection to
+the full ASGI app under hypercorn on a private Unix socket: the request as received, then the
+bytes both ways until either side closes. The client's address travels in ``X-Azora-Client``
+(a copy the client sent is dropped), which the app behind puts back in the ASGI scope, so rate
+limits and logs see the real client.
+"""
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any, Callable, Iterable
+
+import h11
+import trio
+
+from node.rpc.server import MAX_REQUEST_BYTES, host_allowed
+
+logger = logging.getLogger("azora.rpc")
+
+CLIENT_HEADER = b"x-azora-client"
+KEEP_ALIVE_SECONDS = 75.0     # as hypercorn was configured: an idle keep-alive connection closes
+READ_BYTES = 65536
+
+# answer(client, declared length, body chunks) -> (status, body): node.rpc.server.answer_post
+Answer = Callable[[str, int, Any], Any]
+
+
+def is_plain_post(request: h11.Request, vhosts: Iterable[str]) -> bool:
+    """A JSON-RPC POST the full app would answer with nothing but the dispatcher's answer."""
+    if request.method != b"POST" or request.target != b"/":
+        return False
+    headers = dict(request.headers)   # h11 gives names lower-cased
+    if b"origin" in headers or b"upgrade" in headers or b"expect" in headers:
+        return False
+    return host_allowed(headers.get(b"host", b"").decode("latin-1"), vhosts)
+
+
+class ForwardedClient:
+    """ASGI wrapper of the app behind the front: the client address the front saw."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] in ("http", "websocket"):
+            for name, value in scope.get("headers") or ():
+                if name == CLIENT_HEADER:
+                    host, _, port = value.decode("latin-1").rpartition(":")
+                    scope = {**scope, "client": (host, int(port) if port.isdigit() else 0)}
+                    break
+        await self.app(scope, receive, send)
+
+
+async def serve_connection(stream: trio.SocketStream, *, answer: Answer, vhosts: tuple[str, ...],
+                           backend: Callable[[], Any]) -> None:
+    """One client connection: plain posts answered in turn, until one request is not."""
+    try:
+        peer = stream.socket.getpeername()
+        client = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else ("-", 0)
+    except OSError:
+        return
+    connection = h11.Connection(h11.SERVER, max_incomplete_event_size=64 * 1024)
+    async with stream:
+        while True:
+            request = await _next_request(stream, connection)
+            if request is None:
+                return
+            if not is_plain_post(request, vhosts):
+                await _relay(stream, connection, request, client, backend)
+                return
+            if not await _answer(stream, connection, request, client[0], answer):
+                return
+            try:
+                connection.start_next_cycle()
+            except h11.LocalProtocolError:   # the client asked to close, or sent a body we did not read
+                return
+
+
+async def _next_request(stream: trio.SocketStream, connection: h11.Connection) -> h11.Request | None:
+    """The next request's head, or None when the client is gone or idle past keep-alive."""
+    timeout = KEEP_ALIVE_SECONDS
+    while True:
+        try:
+            event = connection.next_event()
+        except h11.RemoteProtocolError as exc:
+            await _send_error(stream, connection, exc.error_status_hint, str(exc))
+            return None
+        if event is h11.NEED_DATA:
+            data = b""
+            with trio.move_on_after(timeout):
+                data = await _receive(stream)
+            if not data:
+                return None
+            connection.receive_data(data)
+            timeout = math.inf if connection.their_state is h11.SEND_BODY else KEEP_ALIVE_SECONDS
+            continue
+        if isinstance(event, h11.Request):
+            return event
+        return None   # ConnectionClosed, or a PAUSED state after a close
+
+
+async def _answer(stream: trio.SocketStream, connection: h11.Connection, request: h11.Request,
+                  client: str, answer: Answer) -> bool:
+    """Read the body, answer it, send the response; False if the connection must close."""
+    headers = dict(request.headers)
+    try:
+        declared = int(headers.get(b"content-length", b"0"))
+    except ValueError:
+        declared = 0
+    finished = False
+
+    async def chunks() -> Any:
+        nonlocal finished
+        while True:
+            try:
+                event = connection.next_event()
+            except h11.RemoteProtocolError:
+                return
+            if event is h11.NEED_DATA:
+                data = await _receive(stream)
+                if not data:
+                    return
+                connection.receive_data(data)
+            elif isinstance(event, h11.Data):
+                yield bytes(event.data)
+            else:
+                finished = isinstance(event, h11.EndOfMessage)
+                return
+
+    status, body = await answer(client, declared, chunks())
+    response_headers = [(b"content-length", str(len(body)).encode())]
+    if body:
+        response_headers.append((b"content-type", b"application/json"))
+    if not finished:   # refused before its body was read (413, 429): no keep-alive after it
+        response_headers.append((b"connection", b"close"))
+    try:
+        await _send(stream, connection, h11.Response(status_code=status, headers=response_headers))
+        if body:
+            await _send(stream, connection, h11.Data(data=body))
+        await _send(stream, connection, h11.EndOfMessage())
+    except (trio.BrokenResourceError, trio.ClosedResourceError, h11.LocalProtocolError):
+        return False
+    return finished and connection.our_state is h11.DONE
+
+
+async def _relay(stream: trio.SocketStream, connection: h11.Connection, request: h11.Request,
+                 client: tuple[str, int], backend: Callable[[], Any]) -> None:
+    """Hand the connection to the app behind: this request's head as received (with the
+    client's address), what followed it, then bytes both ways."""
+    head = [request.method + b" " + request.target + b" HTTP/" + request.http_version]
+    for name, value in request.headers.raw_items():
+        if name.lower() != CLIENT_HEADER:
+            head.append(bytes(name) + b": " + bytes(value))
+    head.append(CLIENT_HEADER + b": " + f"{client[0]}:{client[1]}".encode())
+    rest, _ = connection.trailing_data
+    try:
+        upstream = await backend()
+    except OSError as exc:
+        logger.error("the RPC app behind the front is unreachable: %s", exc)
+        await _send_error(stream, connection, 502, "bad gateway")
+        return
+    async with upstream:
+        try:
+            await upstream.send_all(b"\r\n".join(head) + b"\r\n\r\n" + bytes(rest))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return
+        async with trio.open_nursery() as nursery:
+            async def pump(source: Any, sink: Any) -> None:
+                try:
+                    while data := await source.receive_some(READ_BYTES):
+                        await sink.send_all(data)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    pass
+                nursery.cancel_scope.cancel()   # either side closing ends the relay
+            nursery.start_soon(pump, stream, upstream)
+            nursery.start_soon(pump, upstream, stream)
+
+
+async def _receive(stream: trio.SocketStream) -> bytes:
+    try:
+        return await stream.receive_some(READ_BYTES)
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        return b""
+
+
+async def _send(stream: trio.SocketStream, connection: h11.Connection, event: Any) -> None:
+    data = connection.send(event)
+    if data:
+        await stream.send_all(data)
+
+
+async def _send_error(stream: trio.SocketStream, connection: h11.Connection, status: int, message: str) -> None:
+    """A plain-text error response, if the connection can still send one."""
+    if connection.our_state not in (h11.IDLE, h11.SEND_RESPONSE):
+        return
+    body = (message + "\n").encode()
+    try:
+        await _send(stream, connection, h11.Response(status_code=status, headers=[
+            (b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode()),
+            (b"connection", b"close")]))
+        await _send(stream, connection, h11.Data(data=body))
+        await _send(stream, connection, h11.EndOfMessage())
+    except (trio.BrokenResourceError, trio.ClosedResourceError, h11.LocalProtocolError):
+        pass
+
+
+__all__ = ["CLIENT_HEADER", "ForwardedClient", "MAX_REQUEST_BYTES", "is_plain_post", "serve_connection"]
