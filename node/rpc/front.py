@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable
 import h11
 import trio
 
-from node.rpc.server import MAX_REQUEST_BYTES, host_allowed
+from node.rpc.server import host_allowed
 
 logger = logging.getLogger("azora.rpc")
 
@@ -59,9 +59,17 @@ class ForwardedClient:
         await self.app(scope, receive, send)
 
 
-async def serve_connection(stream: trio.SocketStream, *, answer: Answer, vhosts: tuple[str, ...],
-                           backend: Callable[[], Any]) -> None:
-    """One client connection: plain posts answered in turn, until one request is not."""
+async def serve_connection(stream: trio.SocketStream, **kwargs: Any) -> None:
+    """One client connection; whatever goes wrong with it ends it, never the server."""
+    try:
+        await _serve_connection(stream, **kwargs)
+    except Exception:  # noqa: BLE001 - a bug answering one client must not stop the others
+        logger.exception("RPC connection failed")
+
+
+async def _serve_connection(stream: trio.SocketStream, *, answer: Answer, vhosts: tuple[str, ...],
+                            backend: Callable[[], Any]) -> None:
+    """Plain posts answered in turn, until one request is not: then the connection is relayed."""
     try:
         peer = stream.socket.getpeername()
         client = (str(peer[0]), int(peer[1])) if isinstance(peer, tuple) else ("-", 0)
@@ -110,11 +118,8 @@ async def _next_request(stream: trio.SocketStream, connection: h11.Connection) -
 async def _answer(stream: trio.SocketStream, connection: h11.Connection, request: h11.Request,
                   client: str, answer: Answer) -> bool:
     """Read the body, answer it, send the response; False if the connection must close."""
-    headers = dict(request.headers)
-    try:
-        declared = int(headers.get(b"content-length", b"0"))
-    except ValueError:
-        declared = 0
+    # h11 has refused a Content-Length that is not a number
+    declared = int(dict(request.headers).get(b"content-length", b"0"))
     finished = False
 
     async def chunks() -> Any:
@@ -212,4 +217,4 @@ async def _send_error(stream: trio.SocketStream, connection: h11.Connection, sta
         pass
 
 
-__all__ = ["CLIENT_HEADER", "ForwardedClient", "MAX_REQUEST_BYTES", "is_plain_post", "serve_connection"]
+__all__ = ["CLIENT_HEADER", "ForwardedClient", "is_plain_post", "serve_connection"]

@@ -563,19 +563,11 @@ async def serve(
         async with trio.open_nursery() as nursery:
             await nursery.start(functools.partial(hypercorn_serve, app, config))
             listeners = await trio.open_tcp_listeners(port, host=host)
-            handler = functools.partial(_serve_client, answer=app.answer, vhosts=app.vhosts,
-                                        backend=functools.partial(trio.open_unix_socket, socket_path),
-                                        serve_connection=serve_connection)
+            handler = functools.partial(serve_connection, answer=app.answer, vhosts=app.vhosts,
+                                        backend=functools.partial(trio.open_unix_socket, socket_path))
             nursery.start_soon(trio.serve_listeners, handler, listeners)
             bound = listeners[0].socket.getsockname()
             task_status.started([f"http://{host}:{bound[1]}"])
     finally:
         shutil.rmtree(private, ignore_errors=True)
 
-
-async def _serve_client(stream: trio.SocketStream, *, serve_connection: Callable[..., Any], **kwargs: Any) -> None:
-    """One client connection; whatever goes wrong with it ends it, never the server."""
-    try:
-        await serve_connection(stream, **kwargs)
-    except Exception:  # noqa: BLE001 - a bug answering one client must not stop the others
-        logger.exception("RPC connection failed")
