@@ -8,12 +8,14 @@ from eth_utils import keccak
 from node.backend import Backend
 from node.context import NodeContext
 from node.rpc.hexcodec import data, parse_data
+from node.rpc.server import inline
 
 
 class Web3API:
     def __init__(self, context: NodeContext) -> None:
         self._node = context
 
+    @inline
     def clientVersion(self) -> str:
         return self._node.client_version
 
@@ -26,9 +28,11 @@ class NetAPI:
         self._b = backend
         self._node = context
 
+    @inline
     def version(self) -> str:
         return str(self._b.view.chain_id)
 
+    @inline
     def listening(self) -> bool:
         return True
 

@@ -8,6 +8,13 @@ blocks, balances, receipts, bounded logs) on eight threads; transaction admissio
 (``@serial``) on one; EVM executions (``@expensive``: calls, estimates, access lists,
 traces, simulations) on two, each under the EVM timeout counted from the request's arrival,
 so a call that waited out its timeout for a thread is answered without running.
+
+A few handlers (``@inline``: the chain id, the head, a single raw transaction, a receipt
+already formatted) answer on the event loop itself, in well under a millisecond: for them the
+thread hop cost more than the work, and each hop is two more GIL hand-overs, which wait out
+the switch interval (5 ms) whenever a block is being built. Such a handler calls
+:func:`leave_loop` before anything that could wait (a lock another thread may hold long, a
+cache miss): the dispatcher then runs it again on its lane.
 """
 from __future__ import annotations
 
@@ -52,6 +59,9 @@ LIFECYCLE_METHODS = frozenset({"run", "on_disconnect"})
 # The address of the client whose request is being answered (handlers that keep per-client
 # state read it; trio copies it into child tasks and worker threads).
 current_client: ContextVar[str] = ContextVar("azora_rpc_client", default="-")
+
+# True while an @inline handler runs on the event loop (see leave_loop).
+_on_loop: ContextVar[bool] = ContextVar("azora_rpc_on_loop", default=False)
 
 # JSON values (requests, params, results) stay Any: they are whatever the client sent.
 RpcResponse = dict[str, Any]   # a JSON-RPC response object
@@ -239,6 +249,14 @@ class Dispatcher:
             return await fn(connection, *params)
         if inspect.iscoroutinefunction(fn):
             return await fn(*params)
+        if getattr(fn, "inline", False):
+            on_loop = _on_loop.set(True)
+            try:
+                return fn(*params)
+            except _LeaveLoop:
+                pass   # nothing done yet: answered on its lane below
+            finally:
+                _on_loop.reset(on_loop)
         return await self._in_lane([fn], lambda: fn(*params))
 
     async def _in_lane(self, handlers: list[Callable[..., Any] | None], work: Callable[[], Any],
@@ -285,6 +303,26 @@ def serial(fn: Callable[..., Any]) -> Callable[..., Any]:
     """Mark a CPU-bound handler to run on the dispatcher's single serial thread."""
     fn.serial = True  # type: ignore[attr-defined]
     return fn
+
+
+def inline(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """Mark a handler answered on the event loop when called alone (in a batch it runs on
+    its lane's thread with the others): it must take well under a millisecond, or call
+    :func:`leave_loop` before what may not."""
+    fn.inline = True  # type: ignore[attr-defined]
+    return fn
+
+
+class _LeaveLoop(Exception):
+    """Raised by :func:`leave_loop`: the dispatcher calls the handler again on a thread."""
+
+
+def leave_loop() -> None:
+    """In an ``@inline`` handler, before anything that could wait or take milliseconds: hand
+    the call to a worker thread if it is running on the event loop (nothing it did before
+    this may have changed anything: it runs again from the start)."""
+    if _on_loop.get():
+        raise _LeaveLoop()
 
 
 def expensive(fn: Callable[..., Any]) -> Callable[..., Any]:
