@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar, cast
 
@@ -35,6 +37,10 @@ from kernel.vm import AzoraPragueVM
 logger = logging.getLogger("azora.kernel")
 
 ZERO_HASH = b"\0" * 32
+# Blocks this object committed last, kept decoded: clients read a new block and poll its
+# receipts right after it lands, and decoding them back from the tries cost more than
+# formatting them (a 190-transaction block: ~60% of a receipt poll's time).
+RECENT_BLOCKS = 8
 AnyVM = TypeVar("AnyVM", bound=VirtualMachineAPI)
 
 
@@ -75,6 +81,7 @@ class Chain:
         self.chaindb = ChainDB(db)
         self._head: BlockHeaderAPI | None = None
         self._chain_context = ChainContext(self.chain_id)
+        self._recent = _RecentBlocks(RECENT_BLOCKS)
         self._initialise_genesis(genesis_progress)
 
     # -- genesis -------------------------------------------------------------------------
@@ -282,6 +289,7 @@ class Chain:
                       pending.result.receipts, commit)
         pending.writes.commit()
         self._head = block.header
+        self._recent.add(block, pending.result.receipts)
 
     def _persist(self, batch: AtomicDatabaseAPI, chaindb: ChainDB, block: BlockAPI,
                  receipts: Sequence[ReceiptAPI], commit: bytes | None) -> None:
@@ -352,10 +360,16 @@ class Chain:
             return False
 
     def block_of(self, header: BlockHeaderAPI) -> BlockAPI:
+        recent = self._recent.get(header.hash)
+        if recent is not None:
+            return recent[0]
         vm_class = self.vm_class_for(header.block_number, header.timestamp)
         return vm_class.get_block_class().from_header(header, self.chaindb)
 
     def receipts_of(self, header: BlockHeaderAPI, chaindb: ChainDB | None = None) -> tuple[ReceiptAPI, ...]:
+        recent = self._recent.get(header.hash) if chaindb is None else None
+        if recent is not None:
+            return recent[1]
         vm_class = self.vm_class_for(header.block_number, header.timestamp)
         return tuple((chaindb or self.chaindb).get_receipts(header, vm_class.get_receipt_builder()))
 
@@ -427,3 +441,23 @@ def install_system_calls(vm: VM, calls: Sequence[tuple[bytes, bytes]]) -> None:
     own forks have no such step and take none."""
     if isinstance(vm, AzoraPragueVM):
         vm.system_calls = tuple((Address(to), data) for to, data in calls)
+
+
+class _RecentBlocks:
+    """The last ``size`` committed blocks with their receipts, by hash (a hash fixes both,
+    so an entry never goes stale, whatever rewinds do to the canonical chain)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._blocks: OrderedDict[bytes, tuple[BlockAPI, tuple[ReceiptAPI, ...]]] = OrderedDict()
+        self._lock = threading.Lock()   # committed on one thread, read on many
+
+    def add(self, block: BlockAPI, receipts: tuple[ReceiptAPI, ...]) -> None:
+        with self._lock:
+            self._blocks[block.hash] = (block, receipts)
+            while len(self._blocks) > self.size:
+                self._blocks.popitem(last=False)
+
+    def get(self, block_hash: bytes) -> tuple[BlockAPI, tuple[ReceiptAPI, ...]] | None:
+        with self._lock:
+            return self._blocks.get(block_hash)
