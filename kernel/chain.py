@@ -38,9 +38,11 @@ logger = logging.getLogger("azora.kernel")
 
 ZERO_HASH = b"\0" * 32
 # Blocks this object committed last, kept decoded: clients read a new block and poll its
-# receipts right after it lands, and decoding them back from the tries cost more than
-# formatting them (a 190-transaction block: ~60% of a receipt poll's time).
-RECENT_BLOCKS = 8
+# receipts soon after it lands, and decoding them back from the tries cost more than
+# formatting them (a 190-transaction block: ~60% of a receipt poll's time). Bounded by their
+# transactions (a few KB of objects each with its receipt) and by count, the newest kept.
+RECENT_TRANSACTIONS = 4096
+RECENT_BLOCKS = 64
 AnyVM = TypeVar("AnyVM", bound=VirtualMachineAPI)
 
 
@@ -81,7 +83,7 @@ class Chain:
         self.chaindb = ChainDB(db)
         self._head: BlockHeaderAPI | None = None
         self._chain_context = ChainContext(self.chain_id)
-        self._recent = _RecentBlocks(RECENT_BLOCKS)
+        self._recent = _RecentBlocks(RECENT_BLOCKS, RECENT_TRANSACTIONS)
         self._initialise_genesis(genesis_progress)
 
     # -- genesis -------------------------------------------------------------------------
@@ -444,19 +446,25 @@ def install_system_calls(vm: VM, calls: Sequence[tuple[bytes, bytes]]) -> None:
 
 
 class _RecentBlocks:
-    """The last ``size`` committed blocks with their receipts, by hash (a hash fixes both,
-    so an entry never goes stale, whatever rewinds do to the canonical chain)."""
+    """The last committed blocks with their receipts, by hash: at most ``blocks`` of them, with
+    at most ``transactions`` between them unless the newest alone has more (a hash fixes a block and its receipts, so an entry never goes
+    stale, whatever rewinds do to the canonical chain)."""
 
-    def __init__(self, size: int) -> None:
-        self.size = size
+    def __init__(self, blocks: int, transactions: int) -> None:
+        self.blocks, self.transactions = blocks, transactions
         self._blocks: OrderedDict[bytes, tuple[BlockAPI, tuple[ReceiptAPI, ...]]] = OrderedDict()
+        self._held = 0   # transactions of the blocks kept
         self._lock = threading.Lock()   # committed on one thread, read on many
 
     def add(self, block: BlockAPI, receipts: tuple[ReceiptAPI, ...]) -> None:
         with self._lock:
+            if block.hash in self._blocks:
+                return
             self._blocks[block.hash] = (block, receipts)
-            while len(self._blocks) > self.size:
-                self._blocks.popitem(last=False)
+            self._held += len(block.transactions)
+            while len(self._blocks) > 1 and (self._held > self.transactions or len(self._blocks) > self.blocks):
+                _, (oldest, _) = self._blocks.popitem(last=False)
+                self._held -= len(oldest.transactions)
 
     def get(self, block_hash: bytes) -> tuple[BlockAPI, tuple[ReceiptAPI, ...]] | None:
         with self._lock:

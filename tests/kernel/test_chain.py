@@ -194,3 +194,30 @@ def test_azora_state_skips_py_evms_system_contract_step_and_the_state_is_the_sam
         for state in (vm.state, stock):
             state.persist()
         assert vm.state.state_root == stock.state_root == header.state_root
+
+
+
+def test_recent_blocks_read_as_the_database_stores_them(chain, dev_accounts, monkeypatch):
+    """Blocks just committed are read back without the tries, equal to their stored form;
+    older ones (past the bound) come from the database again."""
+    from eth.db.chain import ChainDB
+
+    from kernel.chain import _RecentBlocks
+
+    chain._recent = _RecentBlocks(blocks=2, transactions=5)
+    built = [chain.build_block(transfers(dev_accounts[0], 3, start_nonce=3 * i), timestamp=10 + i)
+             for i in range(3)]
+    reads = []
+    original = chain.chaindb.get_block_transactions
+    monkeypatch.setattr(chain.chaindb, "get_block_transactions",
+                        lambda *args: reads.append(args) or original(*args))
+    stored_db = ChainDB(chain.db)
+    for result in built:
+        header = result.block.header
+        block, receipts = chain.block_of(header), chain.receipts_of(header)
+        stored = type(block).from_header(header, stored_db)
+        assert block == stored and block.transactions == stored.transactions
+        builder = chain.vm_class_for(header.block_number, header.timestamp).get_receipt_builder()
+        assert receipts == tuple(stored_db.get_receipts(header, builder))
+    # 3 + 3 transactions exceed 5: only the newest block is kept decoded
+    assert len(reads) == 2
