@@ -8,7 +8,10 @@ One run prints, for ETH transfers and ERC-20 transfers from 8 senders:
       ``single`` what dApps, bots and wallets do: ``--clients`` concurrent HTTP clients (keep-
                  alive, 4 by default) each posting one transaction per request, then polling
                  each of its receipts with ``eth_getTransactionReceipt``, one per request;
-  (c) the ratio (b)/(a).
+  (c) the ratio (b)/(a);
+  (d) CPU time per transaction in the end-to-end runs: the node process's (user + system,
+      /proc) and this client's, in ms, beside the in-process build's 1000/(a): where a
+      shortfall goes when the machine's cores are shared by the node and its clients.
 
     python -m bench.throughput [--count 8000] [--modes automine,block-time] [--send batch,single]
                                [--clients 4] [--profile DIR]
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import os
 import shutil
 import signal
 import subprocess
@@ -33,7 +37,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -274,13 +278,14 @@ def send_one_per_request(url: str, per_sender: list[list[bytes]], clients: int) 
 
 
 def end_to_end_rates(count: int, mode: str, profile_dir: Path | None, send: str = "batch",
-                     clients: int = 4) -> dict[str, float]:
+                     clients: int = 4) -> tuple[dict[str, float], dict[str, tuple[float, float]]]:
     extra = ["--block-time", "1"] if mode == "block-time" else []
     log_path = Path(tempfile.gettempdir()) / f"azora-bench-{mode}-{send}.log"
     node = DevNode(extra, log_path)
     accounts = dev_accounts(SENDERS + 1)
     deployer, senders = accounts[0], accounts[1:]
     rates = {}
+    cpu = {}
     try:
         raw_deploy, token = token_deploy(deployer, int(node.call("eth_getTransactionCount",
                                                                  deployer.address, "latest"), 16), senders)
@@ -292,12 +297,15 @@ def end_to_end_rates(count: int, mode: str, profile_dir: Path | None, send: str 
             spy = _start_profiler(node.proc.pid, profile_dir, f"{mode}-{send}-{kind}") if profile_dir else None
             targets = [n + len(txs) for n, txs in zip(nonces, per_sender)]
             started = time.perf_counter()
+            node_cpu, client_cpu = process_cpu_seconds(node.proc.pid), time.process_time()
             if send == "single":
                 send_one_per_request(node.url, per_sender, clients)   # returns once every receipt is in
             else:
                 send_concurrently(node.url, per_sender)
                 node.wait_nonces([a.address for a in senders], targets)
             elapsed = time.perf_counter() - started
+            node_cpu = process_cpu_seconds(node.proc.pid) - node_cpu
+            client_cpu = time.process_time() - client_cpu
             if spy is not None:
                 spy.send_signal(signal.SIGINT)   # py-spy writes its profile on Ctrl-C
                 spy.wait(60)
@@ -307,9 +315,16 @@ def end_to_end_rates(count: int, mode: str, profile_dir: Path | None, send: str 
                         for a, n in zip(senders, nonces))
             assert mined == sum(len(txs) for txs in per_sender), mined
             rates[kind] = mined / elapsed
+            cpu[kind] = (1000 * node_cpu / mined, 1000 * client_cpu / mined)
     finally:
         node.stop()
-    return rates
+    return rates, cpu
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far, from /proc (Linux)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _start_profiler(pid: int, profile_dir: Path, name: str) -> subprocess.Popen | None:
@@ -330,6 +345,8 @@ def _start_profiler(pid: int, profile_dir: Path, name: str) -> subprocess.Popen 
 class Report:
     in_process: dict[str, float]
     end_to_end: dict[str, dict[str, float]]
+    # per end-to-end row and kind: (node CPU ms, client CPU ms) per transaction
+    cpu: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         # rows are keyed "mode" (batch sends) or "mode, single" (one transaction per request)
@@ -340,10 +357,16 @@ class Report:
         for mode, rates in self.end_to_end.items():
             out.append(f"{'(c) ratio ' + mode:34}{rates['eth'] / self.in_process['eth']:>12.2f}"
                        f"{rates['erc20'] / self.in_process['erc20']:>22.2f}")
+        out.append(f"{'(d) CPU ms/tx in-process build':34}{1000 / self.in_process['eth']:>12.2f}"
+                   f"{1000 / self.in_process['erc20']:>22.2f}")
+        for mode, cpu in self.cpu.items():
+            for side, which in (("node", 0), ("client", 1)):
+                out.append(f"{'(d) CPU ms/tx ' + side + ', ' + mode:34}{cpu['eth'][which]:>12.2f}"
+                           f"{cpu['erc20'][which]:>22.2f}")
         return out
 
     def as_json(self) -> str:
-        return json.dumps({"in_process": self.in_process, "end_to_end": self.end_to_end})
+        return json.dumps({"in_process": self.in_process, "end_to_end": self.end_to_end, "cpu": self.cpu})
 
 
 def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> Report:
@@ -360,14 +383,14 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> R
     # The machine is shared: the in-process limit is measured before and after the end-to-end
     # runs and the better figure kept, so noise cannot flatter the ratio.
     first = in_process_rates(args.count)
-    end_to_end = {}
+    end_to_end, cpu = {}, {}
     for mode in (m for m in args.modes.split(",") if m):
         for send in (s for s in args.send.split(",") if s):
             name = mode if send == "batch" else f"{mode}, single"
-            end_to_end[name] = end_to_end_rates(args.count, mode, args.profile, send, args.clients)
+            end_to_end[name], cpu[name] = end_to_end_rates(args.count, mode, args.profile, send, args.clients)
     second = in_process_rates(args.count) if args.count >= 100 else first
     in_process = {kind: max(first[kind], second[kind]) for kind in first}
-    report = Report(in_process, end_to_end)
+    report = Report(in_process, end_to_end, cpu)
     for line in report.lines():
         out(line)
     if args.json:
