@@ -7,14 +7,15 @@ One run prints, for ETH transfers and ERC-20 transfers from 8 senders:
       ``batch``  8 concurrent senders posting JSON-RPC batches of ``eth_sendRawTransaction``;
       ``single`` what dApps, bots and wallets do: ``--clients`` concurrent HTTP clients (keep-
                  alive, 4 by default) each posting one transaction per request, then polling
-                 each of its receipts with ``eth_getTransactionReceipt``, one per request;
+                 each of its receipts with ``eth_getTransactionReceipt``, one per request
+                 (``--client requests``, web3.py's library, or ``lean``: http.client);
   (c) the ratio (b)/(a);
   (d) CPU time per transaction in the end-to-end runs: the node process's (user + system,
       /proc) and this client's, in ms, beside the in-process build's 1000/(a): where a
       shortfall goes when the machine's cores are shared by the node and its clients.
 
     python -m bench.throughput [--count 8000] [--modes automine,block-time] [--send batch,single]
-                               [--clients 4] [--profile DIR]
+                               [--clients 4] [--client requests|lean] [--profile DIR]
 
 The default count measures sustained throughput: with ``--block-time 1`` and a 30M-gas
 block (1,428 transfers at most), a few thousand transactions span only two or three blocks,
@@ -27,6 +28,7 @@ profile shows where the CPU goes) during each end-to-end run, as raw collapsed s
 from __future__ import annotations
 
 import argparse
+import http.client
 import itertools
 import json
 import os
@@ -37,6 +39,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -239,30 +242,51 @@ def send_concurrently(url: str, per_sender: list[list[bytes]]) -> None:
         raise RuntimeError(f"{len(errors)} sends refused, first: {errors[0]}")
 
 
-def send_one_per_request(url: str, per_sender: list[list[bytes]], clients: int) -> None:
+def send_one_per_request(url: str, per_sender: list[list[bytes]], clients: int, client: str = "requests") -> None:
     """``clients`` keep-alive HTTP clients; each owns some senders, sends their transactions
     one request each (a sender's in nonce order), then polls each receipt one request each
-    until all are mined: the path a dApp's users take."""
+    until all are mined: the path a dApp's users take.
+
+    ``client`` is the HTTP library: ``requests`` (what web3.py uses; ~1.2 ms of CPU a request
+    here, as much as the node's own share on a two-core machine) or ``lean`` (``http.client``
+    on one connection, the same requests on the wire for a fraction of the client's CPU, as a
+    dApp's backend on another machine would leave the node's cores to it)."""
     errors: list[str] = []
     owned: list[list[list[bytes]]] = [per_sender[i::clients] for i in range(clients)]
 
-    def post(session: requests.Session, method: str, param: str) -> Any:
-        answer = session.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": [param]},
-                              timeout=600).json()
-        if "error" in answer:
-            errors.append(f"{method}: {answer['error']}")
-            return None
-        return answer["result"]
+    def poster() -> Callable[[str, str], Any]:
+        if client == "lean":
+            parsed = urllib.parse.urlsplit(url)
+            connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=600)
+            headers = {"Content-Type": "application/json"}
+
+            def send(body: bytes) -> Any:
+                connection.request("POST", "/", body, headers)
+                return json.loads(connection.getresponse().read())
+        else:
+            session = requests.Session()
+
+            def send(body: bytes) -> Any:
+                return session.post(url, data=body, headers={"Content-Type": "application/json"},
+                                    timeout=600).json()
+
+        def post(method: str, param: str) -> Any:
+            answer = send(b'{"jsonrpc":"2.0","id":1,"method":"%s","params":["%s"]}' % (method.encode(), param.encode()))
+            if "error" in answer:
+                errors.append(f"{method}: {answer['error']}")
+                return None
+            return answer["result"]
+        return post
 
     def run(mine: list[list[bytes]]) -> None:
-        session = requests.Session()
+        post = poster()
         # round-robin over this client's senders: each sender's transactions stay in order
         interleaved = [tx for group in itertools.zip_longest(*mine) for tx in group if tx is not None]
-        waiting = [post(session, "eth_sendRawTransaction", "0x" + raw.hex()) for raw in interleaved]
+        waiting = [post("eth_sendRawTransaction", "0x" + raw.hex()) for raw in interleaved]
         waiting = [h for h in waiting if h is not None]
         deadline = time.time() + 600
         while waiting and time.time() < deadline:
-            waiting = [h for h in waiting if post(session, "eth_getTransactionReceipt", h) is None]
+            waiting = [h for h in waiting if post("eth_getTransactionReceipt", h) is None]
             if waiting:
                 time.sleep(0.05)
         if waiting:
@@ -278,7 +302,7 @@ def send_one_per_request(url: str, per_sender: list[list[bytes]], clients: int) 
 
 
 def end_to_end_rates(count: int, mode: str, profile_dir: Path | None, send: str = "batch",
-                     clients: int = 4) -> tuple[dict[str, float], dict[str, tuple[float, float]]]:
+                     clients: int = 4, client: str = "requests") -> tuple[dict[str, float], dict[str, tuple[float, float]]]:
     extra = ["--block-time", "1"] if mode == "block-time" else []
     log_path = Path(tempfile.gettempdir()) / f"azora-bench-{mode}-{send}.log"
     node = DevNode(extra, log_path)
@@ -299,7 +323,7 @@ def end_to_end_rates(count: int, mode: str, profile_dir: Path | None, send: str 
             started = time.perf_counter()
             node_cpu, client_cpu = process_cpu_seconds(node.proc.pid), time.process_time()
             if send == "single":
-                send_one_per_request(node.url, per_sender, clients)   # returns once every receipt is in
+                send_one_per_request(node.url, per_sender, clients, client)   # returns once every receipt is in
             else:
                 send_concurrently(node.url, per_sender)
                 node.wait_nonces([a.address for a in senders], targets)
@@ -376,6 +400,8 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> R
     parser.add_argument("--send", default="batch,single",
                         help="batch: JSON-RPC batches from 8 senders; single: one transaction per request")
     parser.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients of the single mode")
+    parser.add_argument("--client", choices=("requests", "lean"), default="requests",
+                        help="the single mode's HTTP library (see send_one_per_request)")
     parser.add_argument("--profile", type=Path, default=None, help="write py-spy profiles here")
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     args = parser.parse_args(argv)
@@ -387,7 +413,7 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> R
     for mode in (m for m in args.modes.split(",") if m):
         for send in (s for s in args.send.split(",") if s):
             name = mode if send == "batch" else f"{mode}, single"
-            end_to_end[name], cpu[name] = end_to_end_rates(args.count, mode, args.profile, send, args.clients)
+            end_to_end[name], cpu[name] = end_to_end_rates(args.count, mode, args.profile, send, args.clients, args.client)
     second = in_process_rates(args.count) if args.count >= 100 else first
     in_process = {kind: max(first[kind], second[kind]) for kind in first}
     report = Report(in_process, end_to_end, cpu)

@@ -15,3 +15,9 @@ def test_benchmark_prints_in_process_end_to_end_and_ratio_rows(load_bench):
     node_ms, client_ms = report.cpu["automine, single"]["erc20"]
     assert node_ms > 0 and client_ms > 0
     assert "(d) CPU ms/tx in-process build" in text and "(d) CPU ms/tx node, automine, single" in text
+
+
+def test_the_single_mode_runs_with_the_lean_client(load_bench):
+    report = load_bench("throughput").main(["--count", "16", "--modes", "automine", "--send", "single",
+                                            "--client", "lean"], out=lambda line: None)
+    assert all(r > 0 for r in report.end_to_end["automine, single"].values())
