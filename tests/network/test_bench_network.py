@@ -12,8 +12,10 @@ def test_network_benchmark_prints_rates_latencies_and_sync_rows(load_bench):
                                          "--in-process-count", "32"], out=lines.append)
     assert report.in_process > 0 and report.saturated.finalized_per_second > 0
     assert report.saturated.sent == 24 and len(report.saturated.latencies) == 24
+    assert report.saturated_one.sent == 24 and report.saturated_one.finalized_per_second > 0
     assert 0 < report.saturated.percentile(0.5) <= report.saturated.percentile(0.99)
     assert report.sync.blocks >= 12 and report.imported.blocks >= report.sync.blocks
     text = "\n".join(lines)
-    assert "(a) in-process py-evm limit" in text and "(b) 4-validator testnet, saturated" in text
+    assert "(a) in-process py-evm limit" in text and "(b) 4 validators, saturated, one endpoint" in text
+    assert "(b) 4 validators, saturated, spread" in text and "bound: (a) x" in text
     assert "(c) range sync of a new full node" in text and "(c) azora import of the export" in text
