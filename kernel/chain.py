@@ -446,9 +446,9 @@ def install_system_calls(vm: VM, calls: Sequence[tuple[bytes, bytes]]) -> None:
 
 
 class _RecentBlocks:
-    """The last committed blocks with their receipts, by hash: at most ``blocks`` of them, with
-    at most ``transactions`` between them unless the newest alone has more (a hash fixes a block and its receipts, so an entry never goes
-    stale, whatever rewinds do to the canonical chain)."""
+    """The last committed blocks with their receipts, by hash: at most ``blocks`` of them,
+    with at most ``transactions`` between them unless the newest alone has more. A hash fixes
+    a block and its receipts, so an entry never goes stale, whatever rewinds do."""
 
     def __init__(self, blocks: int, transactions: int) -> None:
         self.blocks, self.transactions = blocks, transactions

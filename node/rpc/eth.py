@@ -188,21 +188,13 @@ class EthAPI:
         transactions = self._view.block_of(header).transactions
         return data(transactions[index].encode()) if index < len(transactions) else None
 
-    @inline
+    @inline   # polled for every transaction sent; a block not yet formatted leaves the loop
     def getTransactionReceipt(self, tx_hash: Any) -> dict[str, Any] | None:
-        # Polled for every transaction sent: answered on the event loop unless the block's
-        # receipts still have to be formatted (milliseconds for a big block).
         location = self._view.transaction_location(parse_hash(tx_hash, "transaction hash"))
         if location is None:
             return None
         number, index = location
-        header = self._view.header_by_number(number)
-        with self._receipts_lock:
-            cached = self._receipts_cache.get(header.hash)
-        if cached is None:
-            leave_loop()
-            cached = self._receipts(header)
-        return cached[index]
+        return self._receipts(self._view.header_by_number(number))[index]
 
     def getBlockReceipts(self, tag: Any) -> list[dict[str, Any]] | None:
         if isinstance(tag, str) and len(tag) == 66:
@@ -222,6 +214,7 @@ class EthAPI:
             if cached is not None:
                 self._receipts_cache.move_to_end(header.hash)
                 return cached
+            leave_loop()   # formatting (or waiting for it) takes milliseconds: an @inline caller goes to its lane
             loading = self._receipts_loading.setdefault(header.hash, threading.Lock())
         with loading:
             with self._receipts_lock:
