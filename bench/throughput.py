@@ -11,11 +11,13 @@ One run prints, for ETH transfers and ERC-20 transfers from 8 senders:
                  (``--client requests``, web3.py's library, or ``lean``: http.client);
   (c) the ratio (b)/(a);
   (d) CPU time per transaction in the end-to-end runs: the node process's (user + system,
-      /proc) and this client's, in ms, beside the in-process build's 1000/(a): where a
-      shortfall goes when the machine's cores are shared by the node and its clients.
+      /proc), its helper processes' (the RPC gateway, transaction decoder workers) and this
+      client's, in ms, beside the in-process build's 1000/(a): where a shortfall goes when the
+      machine's cores are shared by the node and its clients.
 
     python -m bench.throughput [--count 8000] [--modes automine,block-time] [--send batch,single]
                                [--clients 4] [--client requests|lean] [--profile DIR]
+                               [--node-args "--rpc.gateway off"]
 
 The default count measures sustained throughput: with ``--block-time 1`` and a 30M-gas
 block (1,428 transfers at most), a few thousand transactions span only two or three blocks,
@@ -302,8 +304,8 @@ def send_one_per_request(url: str, per_sender: list[list[bytes]], clients: int, 
 
 
 def end_to_end_rates(count: int, mode: str, profile_dir: Path | None, send: str = "batch",
-                     clients: int = 4, client: str = "requests") -> tuple[dict[str, float], dict[str, tuple[float, float]]]:
-    extra = ["--block-time", "1"] if mode == "block-time" else []
+                     clients: int = 4, client: str = "requests", node_args: list[str] | None = None) -> tuple[dict[str, float], dict[str, tuple[float, float, float]]]:
+    extra = (["--block-time", "1"] if mode == "block-time" else []) + list(node_args or [])
     log_path = Path(tempfile.gettempdir()) / f"azora-bench-{mode}-{send}.log"
     node = DevNode(extra, log_path)
     accounts = dev_accounts(SENDERS + 1)
@@ -321,7 +323,8 @@ def end_to_end_rates(count: int, mode: str, profile_dir: Path | None, send: str 
             spy = _start_profiler(node.proc.pid, profile_dir, f"{mode}-{send}-{kind}") if profile_dir else None
             targets = [n + len(txs) for n, txs in zip(nonces, per_sender)]
             started = time.perf_counter()
-            node_cpu, client_cpu = process_cpu_seconds(node.proc.pid), time.process_time()
+            node_cpu, helpers_cpu = process_cpu_seconds(node.proc.pid), children_cpu_seconds(node.proc.pid)
+            client_cpu = time.process_time()
             if send == "single":
                 send_one_per_request(node.url, per_sender, clients, client)   # returns once every receipt is in
             else:
@@ -329,6 +332,7 @@ def end_to_end_rates(count: int, mode: str, profile_dir: Path | None, send: str 
                 node.wait_nonces([a.address for a in senders], targets)
             elapsed = time.perf_counter() - started
             node_cpu = process_cpu_seconds(node.proc.pid) - node_cpu
+            helpers_cpu = children_cpu_seconds(node.proc.pid) - helpers_cpu
             client_cpu = time.process_time() - client_cpu
             if spy is not None:
                 spy.send_signal(signal.SIGINT)   # py-spy writes its profile on Ctrl-C
@@ -339,7 +343,7 @@ def end_to_end_rates(count: int, mode: str, profile_dir: Path | None, send: str 
                         for a, n in zip(senders, nonces))
             assert mined == sum(len(txs) for txs in per_sender), mined
             rates[kind] = mined / elapsed
-            cpu[kind] = (1000 * node_cpu / mined, 1000 * client_cpu / mined)
+            cpu[kind] = (1000 * node_cpu / mined, 1000 * helpers_cpu / mined, 1000 * client_cpu / mined)
     finally:
         node.stop()
     return rates, cpu
@@ -349,6 +353,19 @@ def process_cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far, from /proc (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_seconds(pid: int) -> float:
+    """The same for the processes ``pid`` started and that still run: the node's RPC gateway
+    and its transaction decoder workers."""
+    total = 0.0
+    for children in Path(f"/proc/{pid}/task").glob("*/children"):
+        for child in children.read_text().split():
+            try:
+                total += process_cpu_seconds(int(child)) + children_cpu_seconds(int(child))
+            except (FileNotFoundError, ProcessLookupError):
+                pass   # exited meanwhile
+    return total
 
 
 def _start_profiler(pid: int, profile_dir: Path, name: str) -> subprocess.Popen | None:
@@ -369,8 +386,8 @@ def _start_profiler(pid: int, profile_dir: Path, name: str) -> subprocess.Popen 
 class Report:
     in_process: dict[str, float]
     end_to_end: dict[str, dict[str, float]]
-    # per end-to-end row and kind: (node CPU ms, client CPU ms) per transaction
-    cpu: dict[str, dict[str, tuple[float, float]]] = field(default_factory=dict)
+    # per end-to-end row and kind: (node, its helper processes, client) CPU ms per transaction
+    cpu: dict[str, dict[str, tuple[float, float, float]]] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         # rows are keyed "mode" (batch sends) or "mode, single" (one transaction per request)
@@ -384,7 +401,7 @@ class Report:
         out.append(f"{'(d) CPU ms/tx in-process build':34}{1000 / self.in_process['eth']:>12.2f}"
                    f"{1000 / self.in_process['erc20']:>22.2f}")
         for mode, cpu in self.cpu.items():
-            for side, which in (("node", 0), ("client", 1)):
+            for side, which in (("node", 0), ("gateway+workers", 1), ("client", 2)):
                 out.append(f"{'(d) CPU ms/tx ' + side + ', ' + mode:34}{cpu['eth'][which]:>12.2f}"
                            f"{cpu['erc20'][which]:>22.2f}")
         return out
@@ -403,6 +420,7 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> R
     parser.add_argument("--client", choices=("requests", "lean"), default="requests",
                         help="the single mode's HTTP library (see send_one_per_request)")
     parser.add_argument("--profile", type=Path, default=None, help="write py-spy profiles here")
+    parser.add_argument("--node-args", default="", help="more flags for azora dev, e.g. '--rpc.gateway off'")
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     args = parser.parse_args(argv)
     out(f"{args.count} ETH + {args.count} ERC-20 transfers from {SENDERS} senders")
@@ -413,7 +431,8 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> R
     for mode in (m for m in args.modes.split(",") if m):
         for send in (s for s in args.send.split(",") if s):
             name = mode if send == "batch" else f"{mode}, single"
-            end_to_end[name], cpu[name] = end_to_end_rates(args.count, mode, args.profile, send, args.clients, args.client)
+            end_to_end[name], cpu[name] = end_to_end_rates(args.count, mode, args.profile, send, args.clients, args.client,
+                                                                  args.node_args.split())
     second = in_process_rates(args.count) if args.count >= 100 else first
     in_process = {kind: max(first[kind], second[kind]) for kind in first}
     report = Report(in_process, end_to_end, cpu)

@@ -10,6 +10,9 @@ computed: unpickling costs the node about 7 µs.
 The worker only warms objects up. Anything it cannot decode comes back as None and the
 caller decodes it itself, so every error is raised, worded and counted exactly as before;
 a worker that dies or hangs is replaced and its batch decoded in the node.
+
+The RPC gateway (node/rpc/gateway.py) decodes the transactions of the requests it passes on
+the same way, and the node finds them in :data:`decoded_ahead` while it answers the request.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ import signal
 import threading
 import time
 from concurrent.futures.process import BrokenProcessPool
+from contextvars import ContextVar
 from typing import Any, Sequence
 
 logger = logging.getLogger("azora.admission")
@@ -30,6 +34,24 @@ logger = logging.getLogger("azora.admission")
 MIN_BATCH = 16            # fewer raw transactions decode faster in the node than a round trip
 RESULT_TIMEOUT = 30.0     # seconds; a worker slower than this is presumed stuck
 RETRY_AFTER = 60.0        # seconds before starting workers again after they failed
+
+# (builder path, {raw transaction: pickled decoded transaction}): what the RPC gateway decoded
+# of the request being answered, in that request's context.
+decoded_ahead: ContextVar[tuple[tuple[str, str], dict[bytes, bytes]] | None] = ContextVar("decoded_ahead", default=None)
+
+
+def builder_path(builder: type) -> tuple[str, str]:
+    """How a worker or the gateway names a transaction builder class to import it."""
+    return builder.__module__, builder.__qualname__
+
+
+def take_decoded_ahead(builder: type, raw: bytes) -> Any | None:
+    """``raw`` as the gateway decoded it with ``builder`` for the current request, if it did."""
+    ahead = decoded_ahead.get()
+    if ahead is None or ahead[0] != builder_path(builder):
+        return None
+    pickled = ahead[1].pop(raw, None)
+    return pickle.loads(pickled) if pickled is not None else None
 
 
 class TxDecoder:
@@ -56,7 +78,7 @@ class TxDecoder:
         pool = self._executor()
         if pool is None:
             return [None] * len(raws)   # not started yet (a second or so): the node decodes
-        path = (builder.__module__, builder.__qualname__)
+        path = builder_path(builder)
         size = -(-len(raws) // self.workers)
         chunks = [list(raws[i:i + size]) for i in range(0, len(raws), size)]
         try:

@@ -23,7 +23,7 @@ from kernel.chain import Chain
 from kernel.forks import max_blobs_per_block
 from kernel.view import ChainView
 from node.chainio import system_calls_for_chain as system_calls_of
-from node.admission import TxDecoder
+from node.admission import TxDecoder, builder_path, decoded_ahead, take_decoded_ahead
 from node.execution import Executor
 from node.config import RpcLimits
 from node.timings import NodeTimings
@@ -167,7 +167,10 @@ class Backend:
     def warm_transactions(self, raws: list[bytes]) -> None:
         """Decode a batch's raw transactions ahead, in the decoder's worker process; the calls
         that follow on this thread find them there (:meth:`decode_transaction`)."""
-        builder = self._transaction_builder()
+        builder = self.transaction_builder()
+        ahead = decoded_ahead.get()
+        if ahead is not None and ahead[0] == builder_path(builder):
+            raws = [raw for raw in raws if raw not in ahead[1]]   # the gateway decoded those
         decoded = self.decoder.decode_many(builder, raws)
         self._warm.builder = builder
         self._warm.txs = {raw: tx for raw, tx in zip(raws, decoded) if tx is not None}
@@ -181,12 +184,15 @@ class Backend:
 
     def decode_raw_transaction(self, raw: bytes) -> SignedTransactionAPI:
         """``raw`` decoded (from the warm batch when it is there); raises :class:`TxRejected`."""
-        builder = self._transaction_builder()
+        builder = self.transaction_builder()
         warm = getattr(self._warm, "txs", None)
         if warm and self._warm.builder is builder:
             tx = warm.pop(raw, None)
             if tx is not None:
                 return tx
+        tx = take_decoded_ahead(builder, raw)
+        if tx is not None:
+            return tx
         try:
             split = split_network_form(raw)
             if split is not None:
@@ -209,7 +215,7 @@ class Backend:
                 self.blob_sidecars.popitem(last=False)
         return tx
 
-    def _transaction_builder(self) -> type[TransactionBuilderAPI]:
+    def transaction_builder(self) -> type[TransactionBuilderAPI]:
         head = self.chain.head
         return self.chain.vm_class_for(head.block_number + 1, head.timestamp + 1).get_transaction_builder()
 

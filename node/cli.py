@@ -74,6 +74,9 @@ def _add_rpc_limit_flags(parser: argparse.ArgumentParser) -> None:
                         help="polling filters per client address (0 = no limit; default 1000)")
     parser.add_argument("--rpc.subscriptions.max", dest="max_subscriptions", type=int,
                         help="subscriptions per WebSocket connection (0 = no limit; default 1000)")
+    parser.add_argument("--rpc.gateway", dest="rpc_gateway", choices=("on", "off"), default="on",
+                        help="serve the RPC port's HTTP from a process beside the node, which also decodes "
+                             "sent transactions and recovers their senders (default on)")
 
 
 def _rpc_limits(args: argparse.Namespace, base: RpcLimits | None = None) -> RpcLimits:
@@ -300,7 +303,7 @@ def serve_dev(args: argparse.Namespace, backend: Any, context: Any, namespaces: 
     failure: list[BaseException] = []
     try:
         rpc = RpcSettings(args.http_addr, args.http_port, _split(args.cors) or (), args.rate_limit,
-                          _split(args.vhosts) or ())
+                          _split(args.vhosts) or (), args.rpc_gateway == "on")
         trio.run(partial(run_services, backend, context, namespaces, rpc, producer=producer,
                          on_listening=lambda: print(banner, flush=True)))
     except* OSError as group:
@@ -388,7 +391,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     context = NodeContext(validator_sets=validator_set_store(chain))
     try:
         rpc = RpcSettings(args.http_addr, args.http_port, _split(args.cors) or (), args.rate_limit,
-                          _split(args.vhosts) or ())
+                          _split(args.vhosts) or (), args.rpc_gateway == "on")
         trio.run(partial(run_services, backend, context, build_namespaces(backend, context), rpc, on_listening=lambda: print(
             f"Listening on {args.http_addr}:{args.http_port}", flush=True)))
     finally:
@@ -472,7 +475,8 @@ def cmd_node(args: argparse.Namespace) -> int:
     except (KeystoreError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    rpc = RpcSettings(config.http_addr, config.http_port, config.cors, config.rate_limit, config.vhosts)
+    rpc = RpcSettings(config.http_addr, config.http_port, config.cors, config.rate_limit, config.vhosts,
+                      args.rpc_gateway == "on")
     failure: list[BaseException] = []
     try:
         trio.run(partial(run_services, backend, context, namespaces, rpc, producer=node, on_listening=lambda: print(

@@ -1,6 +1,7 @@
 """Process wiring: open the datadir, build the backend, serve JSON-RPC, run the producer."""
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import signal
@@ -20,6 +21,7 @@ from eth_utils import to_canonical_address
 from kernel.chain import Chain
 from kernel.db import LevelDB
 from kernel.genesis import AZORA_DEFAULTS, Genesis
+from node.admission import builder_path
 from node.backend import Backend
 from node.context import NetworkIdentity, NodeContext, P2PPeers
 from node.services.consensus_host import build_consensus_host
@@ -54,6 +56,7 @@ class RpcSettings:
     cors: tuple[str, ...] = ("localhost",)
     rate_limit: float = 0.0      # requests per second per client address; 0 = unlimited
     vhosts: tuple[str, ...] = ("localhost",)
+    gateway: bool = True         # HTTP in a process beside the node (node/rpc/gateway.py)
 
 
 DEV_VALIDATOR_STAKE = 10_000 * 10**18
@@ -189,7 +192,8 @@ async def run_services(backend: Backend, context: NodeContext, namespaces: dict[
                 await nursery.start(ns.run)
         if producer is not None:
             await nursery.start(producer.run)
-        await nursery.start(serve, app, rpc.host, rpc.port)
+        builder = (lambda: builder_path(backend.transaction_builder())) if rpc.gateway else None
+        await nursery.start(functools.partial(serve, app, rpc.host, rpc.port, gateway=builder))
         if on_listening is not None:
             on_listening()
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:

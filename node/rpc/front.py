@@ -14,6 +14,7 @@ limits and logs see the real client.
 """
 from __future__ import annotations
 
+import ipaddress
 import logging
 import math
 from typing import Any, Callable, Iterable
@@ -21,16 +22,35 @@ from typing import Any, Callable, Iterable
 import h11
 import trio
 
-from node.rpc.server import host_allowed
-
 logger = logging.getLogger("azora.rpc")
 
 CLIENT_HEADER = b"x-azora-client"
 KEEP_ALIVE_SECONDS = 75.0     # as hypercorn was configured: an idle keep-alive connection closes
 READ_BYTES = 65536
+MAX_REQUEST_BYTES = 5 * 1024 * 1024     # geth's HTTP body limit
 
 # answer(client, declared length, body chunks) -> (status, body): node.rpc.server.answer_post
 Answer = Callable[[str, int, Any], Any]
+
+
+LOCALHOST_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def host_allowed(host_header: str, vhosts: Iterable[str]) -> bool:
+    """geth's virtual-host check (against DNS rebinding): an IP address always passes, a name
+    must be listed ('*' passes every name)."""
+    hosts = set(vhosts)
+    if "*" in hosts:
+        return True
+    host = host_header.rsplit(":", 1)[0] if host_header.count(":") == 1 else host_header
+    host = host.strip("[]").lower()
+    try:
+        ipaddress.ip_address(host)
+        return True
+    except ValueError:
+        pass
+    allowed = {h.lower() for h in hosts} | (LOCALHOST_NAMES if "localhost" in hosts else set())
+    return host in allowed
 
 
 def is_plain_post(request: h11.Request, vhosts: Iterable[str]) -> bool:

@@ -42,11 +42,11 @@ from node.rpc.errors import (
     INTERNAL_ERROR, INVALID_REQUEST, LIMIT_EXCEEDED, PARSE_ERROR, RpcError, invalid_params,
     method_not_found,
 )
+from node.rpc.front import MAX_REQUEST_BYTES, host_allowed
 from node.rpc.params import as_client_error, check_params
 
 logger = logging.getLogger("azora.rpc")
 
-MAX_REQUEST_BYTES = 5 * 1024 * 1024     # geth's HTTP body limit
 MAX_BATCH = 1000                        # geth's BatchRequestLimit
 WORKER_THREADS = 8
 # EVM executions at once. py-evm holds the GIL: more threads only share one core, while every
@@ -395,7 +395,14 @@ def _limit_exceeded() -> RpcResponse:
 # geth's --http.corsdomain and --http.vhosts. 'localhost' as an origin is any page served from
 # this machine (any port); as a host name, the names a local client sends.
 LOCALHOST_ORIGINS = r"https?://(localhost|127\.0\.0\.1|\[::1\])(:\d+)?"
-LOCALHOST_NAMES = frozenset({"localhost", "127.0.0.1", "::1"})
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding ``host`` keeps the server on this machine."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 def cors_middleware(domains: Iterable[str]) -> Middleware:
@@ -406,31 +413,6 @@ def cors_middleware(domains: Iterable[str]) -> Middleware:
     return Middleware(CORSMiddleware, allow_origins=origins,
                       allow_origin_regex=LOCALHOST_ORIGINS if "localhost" in domains else None,
                       allow_methods=["POST", "GET", "OPTIONS"], allow_headers=["*"])
-
-
-def host_allowed(host_header: str, vhosts: Iterable[str]) -> bool:
-    """geth's virtual-host check (against DNS rebinding): an IP address always passes, a name
-    must be listed ('*' passes every name)."""
-    hosts = set(vhosts)
-    if "*" in hosts:
-        return True
-    host = host_header.rsplit(":", 1)[0] if host_header.count(":") == 1 else host_header
-    host = host.strip("[]").lower()
-    try:
-        ipaddress.ip_address(host)
-        return True
-    except ValueError:
-        pass
-    allowed = {h.lower() for h in hosts} | (LOCALHOST_NAMES if "localhost" in hosts else set())
-    return host in allowed
-
-
-def is_loopback(host: str) -> bool:
-    """Whether binding ``host`` keeps the server on this machine."""
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return host == "localhost"
 
 
 class VirtualHosts:
@@ -572,13 +554,17 @@ async def _answer(dispatcher: Dispatcher, connection: WebSocketConnection, raw: 
 
 
 async def serve(
-    app: RpcApp, host: str, port: int, *,
+    app: RpcApp, host: str, port: int, *, gateway: Callable[[], tuple[str, str]] | None = None,
     # trio-typing's stubs (installed with libp2p) shadow trio's own types and predate TaskStatus.
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,  # type: ignore[name-defined]
 ) -> None:
     """Serve ``app`` on ``host:port`` until cancelled: the front (node/rpc/front.py) on the port,
     hypercorn with the full app on a Unix socket in a private directory behind it. Reports the
-    bound address through ``task_status``."""
+    bound address through ``task_status``.
+
+    With ``gateway`` (the node's transaction builder, as a (module, name) path), the front runs
+    in a process of its own, the RPC gateway (node/rpc/gateway.py); if that cannot start, in
+    this one."""
     import functools
     import shutil
     import tempfile
@@ -587,8 +573,9 @@ async def serve(
     from hypercorn.trio import serve as hypercorn_serve
 
     from node.rpc.front import serve_connection
+    from node.rpc.gateway import Gateway
 
-    private = tempfile.mkdtemp(prefix="azora-rpc-")   # 0700: the socket is this process's
+    private = tempfile.mkdtemp(prefix="azora-rpc-")   # 0700: the sockets are this process's
     socket_path = f"{private}/app.sock"
     config = Config()
     config.bind = [f"unix:{socket_path}"]
@@ -601,11 +588,15 @@ async def serve(
         async with trio.open_nursery() as nursery:
             await nursery.start(functools.partial(hypercorn_serve, app, config))
             listeners = await trio.open_tcp_listeners(port, host=host)
-            handler = functools.partial(serve_connection, answer=app.answer, vhosts=app.vhosts,
-                                        backend=functools.partial(trio.open_unix_socket, socket_path))
-            nursery.start_soon(trio.serve_listeners, handler, listeners)
+            in_gateway = False
+            if gateway is not None:
+                in_gateway = await nursery.start(Gateway(
+                    listeners, f"{private}/link.sock", socket_path, app.vhosts, app.answer, gateway).run)
+            if not in_gateway:
+                handler = functools.partial(serve_connection, answer=app.answer, vhosts=app.vhosts,
+                                            backend=functools.partial(trio.open_unix_socket, socket_path))
+                nursery.start_soon(trio.serve_listeners, handler, listeners)
             bound = listeners[0].socket.getsockname()
             task_status.started([f"http://{host}:{bound[1]}"])
     finally:
         shutil.rmtree(private, ignore_errors=True)
-

@@ -104,7 +104,9 @@ def decoder_workers(pid: int) -> list[psutil.Process]:
 
 def test_node_batches_answer_each_transaction_as_alone_and_the_worker_dies_with_the_node(
         start_azora, dev_accounts):
-    node = start_azora("dev")
+    # without the RPC gateway, which decodes a POSTed batch itself (WebSocket batches and
+    # --rpc.gateway off are what the worker decodes)
+    node = start_azora("dev", "--rpc.gateway", "off")
     account = dev_accounts[5]
     nonce = 0
     deadline = time.time() + 60

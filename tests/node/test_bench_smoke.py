@@ -11,9 +11,10 @@ def test_benchmark_prints_in_process_end_to_end_and_ratio_rows(load_bench):
     text = "\n".join(lines)
     assert "(a) in-process build_block" in text and "(b) JSON-RPC automine" in text
     assert "(c) ratio automine" in text and "(c) ratio automine, single" in text
-    # where the CPU went: the node's and the client's per transaction, beside the in-process build's
-    node_ms, client_ms = report.cpu["automine, single"]["erc20"]
-    assert node_ms > 0 and client_ms > 0
+    # where the CPU went: the node's, its gateway's and the client's per transaction, beside the
+    # in-process build's
+    node_ms, gateway_ms, client_ms = report.cpu["automine, single"]["erc20"]
+    assert node_ms > 0 and gateway_ms > 0 and client_ms > 0
     assert "(d) CPU ms/tx in-process build" in text and "(d) CPU ms/tx node, automine, single" in text
 
 

@@ -1,0 +1,148 @@
+"""The RPC gateway (node/rpc/gateway.py): the port's HTTP served from a process beside the node,
+answers exactly as the node answers them itself, a gateway that dies is started again, one
+whose node dies goes with it, and the transactions it decodes ahead are the node's own."""
+from __future__ import annotations
+
+import json
+import pickle
+import socket
+import time
+from contextvars import copy_context
+
+import psutil
+import pytest
+import requests
+import trio
+import trio.testing
+from eth.vm.forks.cancun.transactions import CancunTransactionBuilder
+from eth.vm.forks.prague.transactions import PragueTransactionBuilder
+
+from node.admission import builder_path, decoded_ahead, take_decoded_ahead
+from node.rpc.gateway import Link, _Decoder
+
+CHAIN_ID = 1337
+
+
+def gateways(node) -> list[psutil.Process]:
+    return [child for child in psutil.Process(node.proc.pid).children()
+            if "node.rpc.gateway" in " ".join(child.cmdline())]
+
+
+def signed(account, nonce: int, chain_id: int = CHAIN_ID) -> str:
+    return "0x" + bytes(account.sign_transaction({
+        "chainId": chain_id, "nonce": nonce, "to": "0x" + "33" * 20, "value": 1, "gas": 21_000,
+        "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9, "type": 2}).raw_transaction).hex()
+
+
+def post(url: str, method: str, *params) -> dict:
+    return requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)},
+                         timeout=30).json()
+
+
+def test_sent_transactions_are_answered_alike_with_and_without_the_gateway(start_azora, tmp_path, dev_accounts):
+    with_gateway = start_azora("dev", "--datadir", str(tmp_path / "a"))
+    without = start_azora("dev", "--datadir", str(tmp_path / "b"), "--rpc.gateway", "off")
+    assert len(gateways(with_gateway)) == 1 and gateways(without) == []
+    sender = dev_accounts[1]
+    replies = []
+    for node in (with_gateway, without):
+        sent = post(node.url, "eth_sendRawTransaction", signed(sender, 0))
+        receipt = node.wait_receipt(sent["result"])
+        replies.append([
+            sent, receipt["status"], receipt["from"],
+            post(node.url, "eth_sendRawTransaction", signed(sender, 0)),              # nonce too low
+            post(node.url, "eth_sendRawTransaction", signed(sender, 1, chain_id=5)),  # wrong chain
+            post(node.url, "eth_sendRawTransaction", "0x02c0"),                        # not a transaction
+            post(node.url, "eth_sendRawTransaction", "0xzz"),                          # not hex
+            requests.post(node.url, json=[{"jsonrpc": "2.0", "id": i, "method": "eth_sendRawTransaction",
+                                           "params": [signed(sender, n)]} for i, n in ((1, 1), (2, 1))],
+                          timeout=30).json(),                                           # a batch, one replaced
+        ])
+    assert replies[0] == replies[1]
+    assert replies[0][1] == "0x1" and replies[0][2] == sender.address.lower()
+    assert [r.get("error", {}).get("code") for r in replies[0][3:7]] == [-32000, -32000, -32602, -32602]
+
+
+def test_a_gateway_that_dies_is_started_again_and_the_port_kept(start_azora, tmp_path):
+    node = start_azora("dev", "--datadir", str(tmp_path / "data"))
+    first = gateways(node)[0]
+    first.kill()
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            if post(node.url, "eth_chainId")["result"] == hex(CHAIN_ID):
+                break
+        except requests.RequestException:
+            time.sleep(0.2)
+    else:
+        raise AssertionError(f"the RPC port did not answer again:\n{node.log()}")
+    assert [g.pid for g in gateways(node)] != [first.pid]
+    assert "the RPC gateway exited" in node.log()
+
+
+def test_a_gateway_goes_with_its_node_and_frees_the_port(start_azora, tmp_path):
+    node = start_azora("dev", "--datadir", str(tmp_path / "data"))
+    gateway = gateways(node)[0]
+    node.kill()   # SIGKILL: the node cannot stop it
+    gateway.wait(10)
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        probe.bind(("127.0.0.1", node.port))   # nothing holds the port any more
+
+
+def test_link_frames_arrive_whole_whatever_the_reads(tmp_path):
+    messages = [(i, "x" * (i * 997 % 70_000), bytes(range(i % 256))) for i in range(60)]
+
+    async def main() -> list:
+        ours, theirs = trio.testing.memory_stream_pair()
+        sender = Link(ours)
+        received = []
+
+        async def read() -> None:
+            async for message in Link(theirs).frames():
+                received.append(message)
+                if len(received) == len(messages):
+                    return
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(sender.write_loop)
+            nursery.start_soon(read)
+            for message in messages:
+                await sender.send(message)
+                await trio.sleep(0)
+            with trio.fail_after(10):
+                while len(received) < len(messages):
+                    await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()
+        return received
+
+    assert trio.run(main) == messages
+
+
+def test_transactions_decoded_ahead_are_taken_for_their_builder_only(dev_accounts):
+    raw_hex = signed(dev_accounts[2], 0)
+    raw = bytes.fromhex(raw_hex[2:])
+    body = json.dumps([{"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction", "params": [raw_hex]},
+                       {"jsonrpc": "2.0", "id": 2, "method": "eth_sendRawTransaction", "params": ["0x02c0"]},
+                       {"jsonrpc": "2.0", "id": 3, "method": "eth_chainId", "params": []}]).encode()
+    decoder = _Decoder()
+    path = builder_path(PragueTransactionBuilder)
+    assert decoder.prepare(path, body) is None   # py-evm not imported yet: the node decodes
+    deadline = time.time() + 60
+    while (ahead := decoder.prepare(path, body)) is None:
+        assert time.time() < deadline, "py-evm never loaded"
+        time.sleep(0.05)
+    assert ahead[0] == path and list(ahead[1]) == [raw]   # what does not decode is left to the node
+    assert decoder.prepare(path, b'{"method":"eth_chainId"}') is None
+
+    def take(builder: type, prepared: tuple) -> object:
+        decoded_ahead.set(prepared)
+        return take_decoded_ahead(builder, raw)
+
+    tx = copy_context().run(take, PragueTransactionBuilder, (ahead[0], dict(ahead[1])))
+    expected = PragueTransactionBuilder.decode(raw)
+    assert tx == expected and tx.__dict__["sender"] == expected.sender   # recovered by the gateway
+    # another fork's builder (the head moved on): the node decodes it itself
+    assert copy_context().run(take, CancunTransactionBuilder, (ahead[0], dict(ahead[1]))) is None
+    assert take_decoded_ahead(PragueTransactionBuilder, raw) is None   # only in that request's context
+    assert pickle.loads(ahead[1][raw]) == expected
