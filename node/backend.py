@@ -95,6 +95,7 @@ class Backend:
         self.next_base_fee_override: int | None = None
         self.decoder = TxDecoder()
         self._warm = threading.local()   # per RPC thread: a batch's transactions, decoded ahead
+        self.decoded_ahead = 0           # transactions the RPC gateway decoded that were taken (a metric)
 
     def close(self) -> None:
         """Stop the decoder's worker and close the database."""
@@ -192,6 +193,7 @@ class Backend:
                 return tx
         tx = take_decoded_ahead(builder, raw)
         if tx is not None:
+            self.decoded_ahead += 1
             return tx
         try:
             split = split_network_form(raw)

@@ -50,7 +50,6 @@ STOP_TIMEOUT = 5.0         # seconds a stopping gateway is given before it is ki
 SEND_RAW = b"eth_sendRawTransaction"
 
 
-
 # -- the link: frames both ways --------------------------------------------------------------
 
 class Link:
@@ -59,10 +58,6 @@ class Link:
     def __init__(self, stream: trio.abc.Stream) -> None:
         self.stream = stream
         self._outgoing, self._queued = trio.open_memory_channel[bytes](1024)
-
-    def send_nowait(self, message: Any) -> None:
-        data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-        self._outgoing.send_nowait(len(data).to_bytes(4, "big") + data)
 
     async def send(self, message: Any) -> None:
         data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
@@ -126,10 +121,7 @@ async def _answer_frame(link: Link, answer: Callable[[str, int, Any], Awaitable[
     except Exception:  # noqa: BLE001 - one request's bug must not end the link
         logger.exception("RPC request from the gateway failed")
         status, out = 500, b""
-    try:
-        link.send_nowait((request_id, status, out, builder_path()))
-    except trio.WouldBlock:
-        await link.send((request_id, status, out, builder_path()))
+    await link.send((request_id, status, out, builder_path()))
 
 
 class Gateway:
@@ -141,7 +133,6 @@ class Gateway:
         self.listeners, self.link_path, self.app_path = listeners, link_path, app_path
         self.vhosts, self.answer, self.builder_path = tuple(vhosts), answer, builder_path
         self._connected = trio.Event()
-        self.starts = 0
 
     async def run(self, *, task_status: trio.TaskStatus[bool] = trio.TASK_STATUS_IGNORED  # type: ignore[name-defined]
                   ) -> None:
@@ -183,7 +174,6 @@ class Gateway:
         config = {"link": self.link_path, "app": self.app_path, "vhosts": list(self.vhosts), "fds": fds,
                   "log_level": logging.getLevelName(root.level),
                   "log_format": "json" if "JsonFormatter" in formats else "text"}
-        self.starts += 1
         return await trio.lowlevel.open_process(
             [sys.executable, "-m", "node.rpc.gateway", json.dumps(config)], pass_fds=fds)
 

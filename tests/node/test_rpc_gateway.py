@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import pickle
+import re
 import socket
 import time
 from contextvars import copy_context
@@ -61,6 +62,18 @@ def test_sent_transactions_are_answered_alike_with_and_without_the_gateway(start
     assert replies[0] == replies[1]
     assert replies[0][1] == "0x1" and replies[0][2] == sender.address.lower()
     assert [r.get("error", {}).get("code") for r in replies[0][3:7]] == [-32000, -32000, -32602, -32602]
+    # and the node took the gateway's decoding (py-evm loads in the gateway on the first send)
+    deadline = time.time() + 60
+    while gateway_decoded(with_gateway) == 0:
+        assert time.time() < deadline, "the node never took a transaction the gateway decoded"
+        post(with_gateway.url, "eth_sendRawTransaction", signed(sender, 0))
+        time.sleep(0.2)
+    assert gateway_decoded(without) == 0
+
+
+def gateway_decoded(node) -> float:
+    metrics = requests.get(node.url + "/metrics", timeout=10).text
+    return float(re.search(r"^azora_txpool_gateway_decoded(?:_total)? (\S+)$", metrics, re.M).group(1))
 
 
 def test_a_gateway_that_dies_is_started_again_and_the_port_kept(start_azora, tmp_path):
