@@ -51,8 +51,10 @@ class Candidates:
     def __init__(self) -> None:
         self._by_hash: dict[bytes, Candidate] = {}
 
-    def reset(self) -> None:
-        self._by_hash = {}
+    def reset(self, height: int) -> None:
+        """Forget every block but those of ``height``, the height about to start: a proposer
+        whose interval ended first may have sent its block while this node still waited."""
+        self._by_hash = {h: c for h, c in self._by_hash.items() if c.block.number == height}
 
     def add(self, candidate: Candidate) -> None:
         self._by_hash.setdefault(candidate.block.hash, candidate)

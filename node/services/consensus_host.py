@@ -166,7 +166,7 @@ class ConsensusHost:
     async def _run_height(self) -> None:
         height = self.chain.head.block_number + 1
         self.validator_set = self.validator_sets.for_height(height)
-        self.candidates.reset()
+        self.candidates.reset(height)
         restored = self.signer.restored_lock(height) if self.signer else None
         try:
             async with trio.open_nursery() as nursery:

@@ -351,3 +351,62 @@ def test_propose_timeouts_wait_for_block_work_in_progress_and_vote_timeouts_do_n
     assert received[0] == (TimeoutElapsed(TimeoutKind.PREVOTE, 3, 0), 1.0)
     event, at = received[1]
     assert event == TimeoutElapsed(TimeoutKind.PROPOSE, 3, 0) and 10.0 <= at <= 10.2
+
+
+class _GatedPolicy(IntervalPolicy):
+    """Heights start when the test opens the gate: a node still waiting out its interval."""
+
+    def __init__(self) -> None:
+        super().__init__(0.0)
+        self.gate = trio.Event()
+
+    async def wait_for_next_height(self, backend: Backend) -> None:
+        await self.gate.wait()
+
+
+def test_a_proposal_that_arrives_before_its_height_starts_is_validated_and_committed(tmp_path, chain, dev_accounts):
+    """A proposer whose interval ends first proposes while a peer still waits out its own: the
+    peer keeps the block (its number is the next height) and the engine takes the proposal
+    when the height starts. Starting the height dropped the block, so the peer had nothing to
+    validate, prevoted nil when its propose timeout fired, and the height needed a second
+    round: on a loaded 4-validator testnet one height in ten or so."""
+    import rlp
+
+    from consensus.events import ProposalReceived, VoteReceived
+    from consensus.types import Proposal
+    from consensus.wire import ProposalMessage
+
+    local = _signer(chain, dev_accounts)
+    source = Chain(LevelDB(tmp_path / "source"), chain.genesis)
+    try:
+        proposer = build_consensus_host(Backend(source), signer=None, domain=consensus_domain(source),
+                                        validator_sets=ValidatorSetStore(source), timeouts=TESTNET_TIMEOUTS,
+                                        policy=IntervalPolicy(1.0), offload=run_in_loop)
+        candidate = trio.run(proposer.builder.build, 0, ValidatorSetStore(source).for_height(1), local.address)
+        block = candidate.block
+        candidate.pending.writes.discard()
+    finally:
+        source.db.close()
+    signed = local.sign_proposal(Proposal(1, 0, block.hash, -1))
+
+    policy = _GatedPolicy()
+    host = build_consensus_host(Backend(chain), signer=None, domain=consensus_domain(chain),
+                                validator_sets=ValidatorSetStore(chain), timeouts=TESTNET_TIMEOUTS,
+                                policy=policy, offload=run_in_loop)
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(host.run)
+            assert host.receive_proposal_block(ProposalMessage(signed, rlp.encode(block), b"")) is None
+            await host.feed(ProposalReceived(signed))
+            await trio.sleep(0.5)          # the proposal waits for the height
+            policy.gate.set()
+            for vote_type in (VoteType.PREVOTE, VoteType.PRECOMMIT):
+                await host.feed(VoteReceived(local.sign_vote(Vote(vote_type, 1, 0, block.hash))))
+            with trio.fail_after(TESTNET_TIMEOUTS.propose / 2):   # decided before any timeout
+                await host.wait_for_height(1)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert chain.head.hash == block.hash
+    assert CommitCertificate.decode(chain.commit_of(block.hash)).round == 0
