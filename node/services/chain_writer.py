@@ -136,12 +136,24 @@ class ChainWriter:
 
     async def execute(self, candidate: Candidate) -> PendingBlock:
         """Execute a block someone else built, with the system calls its height requires."""
+        return await self.offload(self._execute, candidate, self._system_calls(candidate))
+
+    def _system_calls(self, candidate: Candidate) -> list[tuple[bytes, bytes]]:
         header = candidate.block.header
-        calls = reward_system_calls(self.chain, self.validator_sets, header.block_number, header.extra_data)
+        return reward_system_calls(self.chain, self.validator_sets, header.block_number, header.extra_data)
+
+    def _execute(self, candidate: Candidate, calls: list[tuple[bytes, bytes]]) -> PendingBlock:
         started = time.perf_counter()
-        pending = await self.offload(self.chain.execute_block, candidate.block, calls)
+        pending = self.chain.execute_block(candidate.block, calls)
         self.backend.timings.block_execution.labels("validate").observe(time.perf_counter() - started)
         return pending
+
+    def _execute_and_persist(self, candidate: Candidate, calls: list[tuple[bytes, bytes]],
+                             certificate: CommitCertificate) -> None:
+        # One trip to a worker thread for both: a synced block is executed and persisted back
+        # to back, and each return to the event loop waits for the GIL behind the network.
+        candidate.pending = self._execute(candidate, calls)
+        self._persist(candidate, certificate)
 
     async def commit(self, candidate: Candidate, certificate: CommitCertificate) -> bool:
         """Persist a block consensus decided; False if sync got there first."""
@@ -149,8 +161,9 @@ class ChainWriter:
             if self.chain.head.block_number >= certificate.height:
                 return False
             if candidate.pending is None:
-                candidate.pending = await self.execute(candidate)
-            await self.offload(self._persist, candidate, certificate)
+                await self.offload(self._execute_and_persist, candidate, self._system_calls(candidate), certificate)
+            else:
+                await self.offload(self._persist, candidate, certificate)
         return True
 
     async def add_late_precommit(self, signed: SignedVote) -> bool:
@@ -189,8 +202,7 @@ class ChainWriter:
             if reason:
                 raise ChainError(reason)
             candidate = Candidate(block, parent_certificate)
-            candidate.pending = await self.execute(candidate)
-            await self.offload(self._persist, candidate, certificate)
+            await self.offload(self._execute_and_persist, candidate, self._system_calls(candidate), certificate)
         return True
 
     def _persist(self, candidate: Candidate, certificate: CommitCertificate) -> None:

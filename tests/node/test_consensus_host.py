@@ -4,6 +4,7 @@ height when sync imports its block."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 import trio
@@ -104,9 +105,8 @@ def test_round_reports_the_decision_not_the_timers(chain, dev_accounts):
     assert rounds == [1, 0]
 
 
-def test_a_synced_block_ends_the_height_in_progress(tmp_path, chain, dev_accounts):
-    """A full node waiting in height 1 imports block 1 from sync and moves on to height 2."""
-    # Block 1 as the validator built and committed it, on another copy of the same chain.
+def _committed_block_one(tmp_path, chain: Chain, dev_accounts) -> tuple[Any, CommitCertificate]:
+    """Block 1 as the validator built and committed it, on another copy of the same chain."""
     source = Chain(LevelDB(tmp_path / "source"), chain.genesis)
     try:
         local = _signer(source, dev_accounts)
@@ -116,8 +116,13 @@ def test_a_synced_block_ends_the_height_in_progress(tmp_path, chain, dev_account
         block = built.block
     finally:
         source.db.close()
-    certificate = build_commit_certificate(1, 0, block.hash, [local.sign_vote(
+    return block, build_commit_certificate(1, 0, block.hash, [local.sign_vote(
         Vote(VoteType.PRECOMMIT, 1, 0, block.hash))])
+
+
+def test_a_synced_block_ends_the_height_in_progress(tmp_path, chain, dev_accounts):
+    """A full node waiting in height 1 imports block 1 from sync and moves on to height 2."""
+    block, certificate = _committed_block_one(tmp_path, chain, dev_accounts)
     host = _host(chain, None, IntervalPolicy(1.0))
     heights = []
 
@@ -135,6 +140,23 @@ def test_a_synced_block_ends_the_height_in_progress(tmp_path, chain, dev_account
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
     assert heights == [1, 2]
     assert chain.head.hash == block.hash and host.round == 0
+
+
+def test_a_synced_block_takes_one_trip_to_a_worker_thread(tmp_path, chain, dev_accounts):
+    """Range sync executes and persists each block in one worker-thread call: every return to
+    the event loop waits for the GIL behind the network's tasks, once per block, not twice."""
+    block, certificate = _committed_block_one(tmp_path, chain, dev_accounts)
+    trips = []
+
+    async def offload(fn, *args):
+        trips.append(fn.__name__)
+        return fn(*args)
+
+    host = build_consensus_host(Backend(chain), signer=None, domain=consensus_domain(chain),
+                                validator_sets=ValidatorSetStore(chain), timeouts=DEV_TIMEOUTS,
+                                policy=IntervalPolicy(1.0), offload=offload)
+    assert trio.run(host.import_committed_block, block, certificate, None) is True
+    assert chain.head.hash == block.hash and len(trips) == 1
 
 
 def test_timers_fire_after_their_duration_on_virtual_time():
