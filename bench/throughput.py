@@ -13,11 +13,14 @@ One run prints, for ETH transfers and ERC-20 transfers from 8 senders:
   (d) CPU time per transaction in the end-to-end runs: the node process's (user + system,
       /proc), its helper processes' (the RPC gateway, transaction decoder workers) and this
       client's, in ms, beside the in-process build's 1000/(a): where a shortfall goes when the
-      machine's cores are shared by the node and its clients.
+      machine's cores are shared by the node and its clients;
+  (e) with ``--compare URL``: the single mode's load sent to another node you started on
+      this machine, e.g. Hardhat's with interval mining (``mining: {auto: false, interval:
+      1000}``, ``chainId: 1337``), after Azora's runs, and Azora's single rows over it.
 
     python -m bench.throughput [--count 8000] [--modes automine,block-time] [--send batch,single]
                                [--clients 4] [--client requests|lean] [--profile DIR]
-                               [--node-args "--rpc.gateway off"]
+                               [--node-args "--rpc.gateway off"] [--compare http://127.0.0.1:8545]
 
 The default count measures sustained throughput: with ``--block-time 1`` and a 30M-gas
 block (1,428 transfers at most), a few thousand transactions span only two or three blocks,
@@ -155,29 +158,12 @@ def in_process_rates(count: int) -> dict[str, float]:
 # -- (b) end to end ------------------------------------------------------------------------
 
 
-class DevNode:
-    """An ``azora dev`` subprocess on a temporary datadir."""
+class Endpoint:
+    """A node's JSON-RPC over HTTP."""
 
-    def __init__(self, extra_args: list[str], log_path: Path) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.datadir = Path(tempfile.mkdtemp(prefix="azora-bench-dev-"))
-        self._log = open(log_path, "wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "node.cli", "--log-level", "WARNING", "dev", "--datadir",
-             str(self.datadir / "data"), "--http.port", str(self.port), *extra_args],
-            cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT)
+    def __init__(self, url: str) -> None:
+        self.url = url
         self.session = requests.Session()
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"azora dev exited; see {log_path}")
-            try:
-                self.call("eth_chainId")
-                return
-            except requests.RequestException:
-                time.sleep(0.2)
-        raise RuntimeError("azora dev did not start")
 
     def call(self, method: str, *params: Any) -> Any:
         answer = self.session.post(self.url, json={"jsonrpc": "2.0", "id": 1, "method": method,
@@ -211,6 +197,30 @@ class DevNode:
                 return
             time.sleep(0.05)
         raise RuntimeError("transactions not mined in time")
+
+
+class DevNode(Endpoint):
+    """An ``azora dev`` subprocess on a temporary datadir."""
+
+    def __init__(self, extra_args: list[str], log_path: Path) -> None:
+        self.port = free_port()
+        super().__init__(f"http://127.0.0.1:{self.port}")
+        self.datadir = Path(tempfile.mkdtemp(prefix="azora-bench-dev-"))
+        self._log = open(log_path, "wb")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "node.cli", "--log-level", "WARNING", "dev", "--datadir",
+             str(self.datadir / "data"), "--http.port", str(self.port), *extra_args],
+            cwd=REPO, stdout=self._log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"azora dev exited; see {log_path}")
+            try:
+                self.call("eth_chainId")
+                return
+            except requests.RequestException:
+                time.sleep(0.2)
+        raise RuntimeError("azora dev did not start")
 
     def stop(self) -> None:
         self.proc.terminate()
@@ -349,6 +359,32 @@ def end_to_end_rates(count: int, mode: str, profile_dir: Path | None, send: str 
     return rates, cpu
 
 
+def other_node_rates(url: str, count: int, clients: int, client: str) -> dict[str, float]:
+    """The single mode's load on another node's endpoint: what a dApp developer compares
+    (Hardhat's ``npx hardhat node`` with interval mining, anvil ``--block-time 1``). The node
+    must fund the test mnemonic's accounts and use chain id 1337, as both do by default or
+    with ``chainId: 1337``."""
+    node = Endpoint(url)
+    chain_id = int(node.call("eth_chainId"), 16)
+    if chain_id != CHAIN_ID:
+        raise SystemExit(f"error: {url} has chain id {chain_id}; the benchmark signs for {CHAIN_ID}")
+    accounts = dev_accounts(SENDERS + 1)
+    deployer, senders = accounts[0], accounts[1:]
+    raw_deploy, token = token_deploy(deployer, int(node.call("eth_getTransactionCount", deployer.address,
+                                                             "latest"), 16), senders)
+    node.wait_receipt(node.call("eth_sendRawTransaction", "0x" + raw_deploy.hex()))
+    rates = {}
+    for kind in ("eth", "erc20"):
+        nonces = [int(node.call("eth_getTransactionCount", a.address, "latest"), 16) for a in senders]
+        per_sender = workload(kind, senders, nonces, count, token)
+        started = time.perf_counter()
+        send_one_per_request(url, per_sender, clients, client)   # returns once every receipt is in
+        rates[kind] = sum(len(txs) for txs in per_sender) / (time.perf_counter() - started)
+        last = node.wait_receipt("0x" + keccak(per_sender[-1][-1]).hex())
+        assert last["status"] in ("0x1", 1), last
+    return rates
+
+
 def process_cpu_seconds(pid: int) -> float:
     """User + system CPU time of a process so far, from /proc (Linux)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
@@ -388,6 +424,8 @@ class Report:
     end_to_end: dict[str, dict[str, float]]
     # per end-to-end row and kind: (node, its helper processes, client) CPU ms per transaction
     cpu: dict[str, dict[str, tuple[float, float, float]]] = field(default_factory=dict)
+    # another node's endpoint under the single mode's load (--compare), and its rates
+    compared: tuple[str, dict[str, float]] | None = None
 
     def lines(self) -> list[str]:
         # rows are keyed "mode" (batch sends) or "mode, single" (one transaction per request)
@@ -404,10 +442,18 @@ class Report:
             for side, which in (("node", 0), ("gateway+workers", 1), ("client", 2)):
                 out.append(f"{'(d) CPU ms/tx ' + side + ', ' + mode:34}{cpu['eth'][which]:>12.2f}"
                            f"{cpu['erc20'][which]:>22.2f}")
+        if self.compared is not None:
+            url, rates = self.compared
+            out.append(f"{'(e) ' + url + ', single':34}{rates['eth']:>12.1f}{rates['erc20']:>22.1f}")
+            for mode, ours in self.end_to_end.items():
+                if mode.endswith("single"):
+                    out.append(f"{'(e) ratio ' + mode + ' / (e)':34}{ours['eth'] / rates['eth']:>12.2f}"
+                               f"{ours['erc20'] / rates['erc20']:>22.2f}")
         return out
 
     def as_json(self) -> str:
-        return json.dumps({"in_process": self.in_process, "end_to_end": self.end_to_end, "cpu": self.cpu})
+        return json.dumps({"in_process": self.in_process, "end_to_end": self.end_to_end, "cpu": self.cpu,
+                           "compared": dict([self.compared]) if self.compared else {}})
 
 
 def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> Report:
@@ -422,6 +468,8 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> R
     parser.add_argument("--profile", type=Path, default=None, help="write py-spy profiles here")
     parser.add_argument("--node-args", default="", help="more flags for azora dev, e.g. '--rpc.gateway off'")
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    parser.add_argument("--compare", default=None, metavar="URL",
+                        help="also send the single mode's load to another node's endpoint (e.g. Hardhat's)")
     args = parser.parse_args(argv)
     out(f"{args.count} ETH + {args.count} ERC-20 transfers from {SENDERS} senders")
     # The machine is shared: the in-process limit is measured before and after the end-to-end
@@ -433,9 +481,11 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> R
             name = mode if send == "batch" else f"{mode}, single"
             end_to_end[name], cpu[name] = end_to_end_rates(args.count, mode, args.profile, send, args.clients, args.client,
                                                                   args.node_args.split())
+    compared = (args.compare, other_node_rates(args.compare, args.count, args.clients, args.client)) \
+        if args.compare else None
     second = in_process_rates(args.count) if args.count >= 100 else first
     in_process = {kind: max(first[kind], second[kind]) for kind in first}
-    report = Report(in_process, end_to_end, cpu)
+    report = Report(in_process, end_to_end, cpu, compared)
     for line in report.lines():
         out(line)
     if args.json:

@@ -22,3 +22,20 @@ def test_the_single_mode_runs_with_the_lean_client(load_bench):
     report = load_bench("throughput").main(["--count", "16", "--modes", "automine", "--send", "single",
                                             "--client", "lean"], out=lambda line: None)
     assert all(r > 0 for r in report.end_to_end["automine, single"].values())
+
+
+def test_the_single_mode_load_goes_to_another_node_to_compare(load_bench, tmp_path):
+    """--compare sends the same load to another node's endpoint (Hardhat's, anvil's); here a
+    second azora dev stands in for it."""
+    throughput = load_bench("throughput")
+    other = throughput.DevNode([], tmp_path / "other.log")
+    try:
+        lines: list[str] = []
+        report = throughput.main(["--count", "16", "--modes", "automine", "--send", "single", "--client", "lean",
+                                  "--compare", other.url], out=lines.append)
+    finally:
+        other.stop()
+    url, rates = report.compared
+    assert url == other.url and all(r > 0 for r in rates.values())
+    text = "\n".join(lines)
+    assert f"(e) {other.url}, single" in text and "(e) ratio automine, single / (e)" in text
