@@ -37,10 +37,11 @@ def _genesis(dev_accounts) -> Genesis:
     return Genesis.from_json(genesis)
 
 
-def _host(chain: Chain, guarded: GuardedSigner | None, policy) -> ConsensusHost:
+def _host(chain: Chain, guarded: GuardedSigner | None, policy, *, timeouts=DEV_TIMEOUTS,
+          offload=run_in_loop) -> ConsensusHost:
     return build_consensus_host(Backend(chain), signer=guarded, domain=consensus_domain(chain),
-                                validator_sets=ValidatorSetStore(chain), timeouts=DEV_TIMEOUTS, policy=policy,
-                                offload=run_in_loop)
+                                validator_sets=ValidatorSetStore(chain), timeouts=timeouts, policy=policy,
+                                offload=offload)
 
 
 @pytest.fixture
@@ -152,9 +153,7 @@ def test_a_synced_block_takes_one_trip_to_a_worker_thread(tmp_path, chain, dev_a
         trips.append(fn.__name__)
         return fn(*args)
 
-    host = build_consensus_host(Backend(chain), signer=None, domain=consensus_domain(chain),
-                                validator_sets=ValidatorSetStore(chain), timeouts=DEV_TIMEOUTS,
-                                policy=IntervalPolicy(1.0), offload=offload)
+    host = _host(chain, None, IntervalPolicy(1.0), offload=offload)
     assert trio.run(host.import_committed_block, block, certificate, None) is True
     assert chain.head.hash == block.hash and len(trips) == 1
 
@@ -312,9 +311,7 @@ def test_a_block_committed_while_ours_is_built_does_not_crash_the_builder(tmp_pa
             assert await host.import_committed_block(block, certificate, None) is True
         return fn(*args)
 
-    host = build_consensus_host(Backend(chain), signer=None, domain=consensus_domain(chain),
-                                validator_sets=ValidatorSetStore(chain), timeouts=DEV_TIMEOUTS,
-                                policy=IntervalPolicy(1.0), offload=offload)
+    host = _host(chain, None, IntervalPolicy(1.0), offload=offload)
 
     async def main() -> None:
         candidate = await host.builder.build(0, ValidatorSetStore(chain).for_height(1), b"\x01" * 20)
@@ -338,9 +335,7 @@ def test_a_block_slower_to_build_than_the_propose_timeout_is_decided_in_round_0(
 
     policy = DevPolicy(None)
     guarded = GuardedSigner(_signer(chain, dev_accounts), MemorySignRecordStore())
-    host = build_consensus_host(Backend(chain), signer=guarded, domain=consensus_domain(chain),
-                                validator_sets=ValidatorSetStore(chain), timeouts=TESTNET_TIMEOUTS,
-                                policy=policy, offload=offload)
+    host = _host(chain, guarded, policy, timeouts=TESTNET_TIMEOUTS, offload=offload)
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
@@ -401,9 +396,7 @@ def test_a_proposal_that_arrives_before_its_height_starts_is_validated_and_commi
     local = _signer(chain, dev_accounts)
     source = Chain(LevelDB(tmp_path / "source"), chain.genesis)
     try:
-        proposer = build_consensus_host(Backend(source), signer=None, domain=consensus_domain(source),
-                                        validator_sets=ValidatorSetStore(source), timeouts=TESTNET_TIMEOUTS,
-                                        policy=IntervalPolicy(1.0), offload=run_in_loop)
+        proposer = _host(source, None, IntervalPolicy(1.0), timeouts=TESTNET_TIMEOUTS)
         candidate = trio.run(proposer.builder.build, 0, ValidatorSetStore(source).for_height(1), local.address)
         block = candidate.block
         candidate.pending.writes.discard()
@@ -412,9 +405,7 @@ def test_a_proposal_that_arrives_before_its_height_starts_is_validated_and_commi
     signed = local.sign_proposal(Proposal(1, 0, block.hash, -1))
 
     policy = _GatedPolicy()
-    host = build_consensus_host(Backend(chain), signer=None, domain=consensus_domain(chain),
-                                validator_sets=ValidatorSetStore(chain), timeouts=TESTNET_TIMEOUTS,
-                                policy=policy, offload=run_in_loop)
+    host = _host(chain, None, policy, timeouts=TESTNET_TIMEOUTS)
 
     async def main() -> None:
         async with trio.open_nursery() as nursery:
