@@ -37,7 +37,7 @@ from typing import Any, Callable
 import requests
 
 from bench.common import percentile
-from bench.throughput import REPO, SENDERS, DevNode, dev_accounts, send_concurrently, sign, token_deploy, workload
+from bench.throughput import REPO, SENDERS, DevNode, dev_accounts, send_concurrently, sign
 
 XAPI = {"X-Experience-API-Version": "1.0.3", "Content-Type": "application/json"}
 COURSE = "https://azora.africa/courses/blockchain-101"
@@ -78,13 +78,8 @@ class OracleReport:
 
 
 def erc20_rate(node: DevNode, count: int) -> float:
-    accounts = dev_accounts(SENDERS + 1)
-    deployer, senders = accounts[0], accounts[1:]
-    raw, token = token_deploy(deployer, int(node.call("eth_getTransactionCount", deployer.address, "latest"), 16),
-                              senders)
-    node.wait_receipt(node.call("eth_sendRawTransaction", "0x" + raw.hex()))
-    nonces = [int(node.call("eth_getTransactionCount", a.address, "latest"), 16) for a in senders]
-    per_sender = workload("erc20", senders, nonces, count, token)
+    senders, token = node.deploy_token()
+    nonces, per_sender = node.next_workload("erc20", senders, count, token)
     started = time.perf_counter()
     send_concurrently(node.url, per_sender)
     node.wait_nonces([a.address for a in senders], [n + len(t) for n, t in zip(nonces, per_sender)])

@@ -181,6 +181,21 @@ class Endpoint:
             time.sleep(0.02)
         raise RuntimeError(f"no receipt for {tx_hash}")
 
+    def deploy_token(self) -> tuple[list[Any], str]:
+        """The benchmark's senders and the token they hold, deployed on this node."""
+        accounts = dev_accounts(SENDERS + 1)
+        deployer, senders = accounts[0], accounts[1:]
+        raw_deploy, token = token_deploy(deployer, int(self.call("eth_getTransactionCount", deployer.address,
+                                                                 "latest"), 16), senders)
+        self.wait_receipt(self.call("eth_sendRawTransaction", "0x" + raw_deploy.hex()))
+        return senders, token
+
+    def next_workload(self, kind: str, senders: list[Any], count: int,
+                      token: str) -> tuple[list[int], list[list[bytes]]]:
+        """The senders' nonces on this node and ``count`` transfers of ``kind`` signed from them."""
+        nonces = [int(self.call("eth_getTransactionCount", a.address, "latest"), 16) for a in senders]
+        return nonces, workload(kind, senders, nonces, count, token)
+
     def wait_nonces(self, addresses: list[str], targets: list[int], timeout: float = 600) -> None:
         """Until every address's mined nonce reaches its target: its last receipt exists.
 
@@ -318,17 +333,12 @@ def end_to_end_rates(count: int, mode: str, profile_dir: Path | None, send: str 
     extra = (["--block-time", "1"] if mode == "block-time" else []) + list(node_args or [])
     log_path = Path(tempfile.gettempdir()) / f"azora-bench-{mode}-{send}.log"
     node = DevNode(extra, log_path)
-    accounts = dev_accounts(SENDERS + 1)
-    deployer, senders = accounts[0], accounts[1:]
     rates = {}
     cpu = {}
     try:
-        raw_deploy, token = token_deploy(deployer, int(node.call("eth_getTransactionCount",
-                                                                 deployer.address, "latest"), 16), senders)
-        node.wait_receipt(node.call("eth_sendRawTransaction", "0x" + raw_deploy.hex()))
+        senders, token = node.deploy_token()
         for kind in ("eth", "erc20"):
-            nonces = [int(node.call("eth_getTransactionCount", a.address, "latest"), 16) for a in senders]
-            per_sender = workload(kind, senders, nonces, count, token)
+            nonces, per_sender = node.next_workload(kind, senders, count, token)
             last_hashes = ["0x" + keccak(txs[-1]).hex() for txs in per_sender]
             spy = _start_profiler(node.proc.pid, profile_dir, f"{mode}-{send}-{kind}") if profile_dir else None
             targets = [n + len(txs) for n, txs in zip(nonces, per_sender)]
@@ -368,15 +378,10 @@ def other_node_rates(url: str, count: int, clients: int, client: str) -> dict[st
     chain_id = int(node.call("eth_chainId"), 16)
     if chain_id != CHAIN_ID:
         raise SystemExit(f"error: {url} has chain id {chain_id}; the benchmark signs for {CHAIN_ID}")
-    accounts = dev_accounts(SENDERS + 1)
-    deployer, senders = accounts[0], accounts[1:]
-    raw_deploy, token = token_deploy(deployer, int(node.call("eth_getTransactionCount", deployer.address,
-                                                             "latest"), 16), senders)
-    node.wait_receipt(node.call("eth_sendRawTransaction", "0x" + raw_deploy.hex()))
+    senders, token = node.deploy_token()
     rates = {}
     for kind in ("eth", "erc20"):
-        nonces = [int(node.call("eth_getTransactionCount", a.address, "latest"), 16) for a in senders]
-        per_sender = workload(kind, senders, nonces, count, token)
+        _, per_sender = node.next_workload(kind, senders, count, token)
         started = time.perf_counter()
         send_one_per_request(url, per_sender, clients, client)   # returns once every receipt is in
         rates[kind] = sum(len(txs) for txs in per_sender) / (time.perf_counter() - started)
