@@ -181,6 +181,9 @@ class ConsensusHost:
                 nursery.cancel_scope.cancel()    # the height's timers and block work
         finally:
             self.timers.attach(None)
+            # The height's blocks are spent (the committed one's execution is in the chain): a
+            # dev chain rewound below it builds this height again, maybe the very same block.
+            self.candidates.reset(height + 1)
 
     async def _next_input(self) -> Input | None:
         """The next input, or None when sync imported this height's block meanwhile.

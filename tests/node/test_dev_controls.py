@@ -91,3 +91,24 @@ def test_times_that_cannot_be_block_timestamps_are_invalid_params(w3, dev_node):
     assert w3.eth.block_number == head
     dev_node.rpc("evm_mine")
     assert w3.eth.block_number == head + 1      # still producing
+
+
+def test_a_block_built_again_after_a_revert_is_committed_again(w3, dev_node, dev_accounts):
+    """Snapshot, send, revert, send the same transaction at the same timestamp: the block built
+    again is the reverted block itself (same hash). The consensus host once kept the reverted
+    height's candidate and its spent execution, and this second block never committed."""
+    sender = dev_accounts[6]
+    raw = sender.sign_transaction({
+        "chainId": w3.eth.chain_id, "nonce": w3.eth.get_transaction_count(sender.address), "to": "0x" + "66" * 20,
+        "value": 1, "gas": 21_000, "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9, "type": 2}).raw_transaction
+    timestamp = w3.eth.get_block("latest").timestamp + 100
+    snapshot = dev_node.rpc("evm_snapshot")["result"]
+    blocks = []
+    for attempt in range(2):
+        dev_node.rpc("evm_setNextBlockTimestamp", [hex(timestamp)])
+        receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(raw), timeout=30)
+        blocks.append(receipt.blockHash)
+        if attempt == 0:
+            assert dev_node.rpc("evm_revert", [snapshot])["result"] is True
+    assert blocks[0] == blocks[1]
+    assert w3.eth.get_block("latest").hash == blocks[1]
