@@ -89,6 +89,8 @@ class Backend:
         self.on_local_tx: list[Callable[[SignedTransactionAPI], None]] = []
         # Called (from the producer's worker thread) after each new canonical block.
         self.on_new_block: list[Callable[[BlockAPI], None]] = [forget_trie_node_cache]
+        # Called before the chain is rewound (a dev chain's evm_revert), while the head has not moved.
+        self.on_rewind: list[Callable[[], None]] = []
         self._head_accounts: _HeadAccounts | None = None
         self._next_base_fee: tuple[bytes, int] | None = None   # (head hash, its child's base fee)
         # A dev chain's anvil_setNextBlockBaseFeePerGas: the next block's base fee, until it is in.

@@ -274,6 +274,8 @@ class DevChain:
 
     def _rewind(self, snapshot: _Snapshot) -> None:
         def rewind() -> None:
+            for hook in self.backend.on_rewind:
+                hook()
             self.backend.chain.rewind_to(snapshot.head_number)
             self.host.validator_sets.forget_above(snapshot.head_number)
             self.backend.pool.reset()

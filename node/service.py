@@ -30,6 +30,7 @@ from node.explorer import explorer_routes
 from node.health import health_route
 from node.metrics import RpcCounters, render as render_metrics
 from node.progress import genesis_progress
+from node.rpc.gateway import NodeSide, RewindCounter
 from node.validators import StandingTracker, ValidatorSetStore
 
 if TYPE_CHECKING:
@@ -192,8 +193,11 @@ async def run_services(backend: Backend, context: NodeContext, namespaces: dict[
                 await nursery.start(ns.run)
         if producer is not None:
             await nursery.start(producer.run)
-        builder = (lambda: builder_path(backend.transaction_builder())) if rpc.gateway else None
-        await nursery.start(functools.partial(serve, app, rpc.host, rpc.port, gateway=builder))
+        gateway = None
+        if rpc.gateway:
+            gateway = NodeSide(builder=lambda: builder_path(backend.transaction_builder()), rewinds=RewindCounter())
+            backend.on_rewind.append(gateway.rewinds.bump)
+        await nursery.start(functools.partial(serve, app, rpc.host, rpc.port, gateway=gateway))
         if on_listening is not None:
             on_listening()
         with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:

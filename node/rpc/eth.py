@@ -23,6 +23,7 @@ from node.rpc.format import (
 from node.rpc.hexcodec import (
     data, parse_address, parse_bool, parse_data, parse_hash, parse_quantity, quantity,
 )
+from node.rpc.gateway import show_receipts
 from node.rpc.logs import LogQuery, log_limits_of, query_logs
 from node.rpc.server import expensive, inline, leave_loop, prepared_in_batches, serial
 
@@ -194,7 +195,11 @@ class EthAPI:
         if location is None:
             return None
         number, index = location
-        return self._receipts(self._view.header_by_number(number))[index]
+        header = self._view.header_by_number(number)
+        receipts = self._receipts(header)
+        # a canonical block's: the RPC gateway may answer the polls of its other transactions
+        show_receipts(header.hash, receipts)
+        return receipts[index]
 
     def getBlockReceipts(self, tag: Any) -> list[dict[str, Any]] | None:
         if isinstance(tag, str) and len(tag) == 66:

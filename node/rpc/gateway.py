@@ -17,6 +17,16 @@ limits, error codes and messages) and finds those transactions already decoded. 
 request (GET, WebSocket, a browser's, /metrics, /health) is relayed to the node's full app,
 as the in-process front relays it.
 
+Receipt polls, one or more per transaction sent, are answered here once their block's receipts
+are known: when the node formats a block's receipts for a poll, it sends them along with that
+answer (:func:`show_receipts`), and the gateway answers later polls of the block's other
+transactions itself, byte for byte as the node would. What a rewind of a dev chain
+(``evm_revert``) makes stale is told by a counter both processes map (:class:`RewindCounter`):
+the node bumps it before the chain moves, and the gateway drops what it holds whenever the
+count differs from the one its receipts were formatted under. A poll the gateway cannot answer
+(a pending transaction, an old block, a rate-limited port) goes to the node as before, and the
+node counts the ones answered here in its metrics.
+
 The node supervises the gateway: it waits for it to connect before reporting the port open,
 restarts it if it exits, serves the port in process if it cannot start, and stops it on
 shutdown. The gateway exits when the node goes (its link closes), even after a kill -9.
@@ -31,10 +41,17 @@ import functools
 import itertools
 import json
 import logging
+import mmap
 import pickle
 import socket
+import struct
 import sys
+import tempfile
 import threading
+import time
+from collections import OrderedDict, deque
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable, Sequence
 
 import trio
@@ -48,6 +65,54 @@ READY_TIMEOUT = 30.0       # seconds for a started gateway to connect (imports o
 RESTART_DELAY = 1.0        # seconds before a gateway that exited is started again
 STOP_TIMEOUT = 5.0         # seconds a stopping gateway is given before it is killed
 SEND_RAW = b"eth_sendRawTransaction"
+RECEIPT_METHOD = "eth_getTransactionReceipt"
+RECEIPT_BLOCKS = 64        # blocks whose receipts the gateway keeps (the node keeps as many formatted)
+SERVED_REPORT_SECONDS = 1.0   # how often the gateway tells the node what it answered itself
+
+Answer = Callable[[str, int, Any], Awaitable[tuple[int, bytes]]]
+Record = Callable[[str, str, "float | None"], None]   # node.rpc.server.Dispatcher.record
+# (the rewind count before the request, ((block hash, [formatted receipts]), ...)): the blocks
+# whose receipts the calls of the request being answered formatted or read, in its context.
+_shown_receipts: ContextVar[tuple[int, list[tuple[bytes, list[dict[str, Any]]]]] | None] = ContextVar(
+    "shown_receipts", default=None)
+
+
+def show_receipts(block_hash: bytes, receipts: list[dict[str, Any]]) -> None:
+    """Offer a block's formatted receipts to the gateway that passed on the current request
+    (eth_getTransactionReceipt calls this; outside a gateway's request it does nothing)."""
+    shown = _shown_receipts.get()
+    if shown is not None:
+        shown[1].append((block_hash, receipts))
+
+
+class RewindCounter:
+    """How many times the chain was rewound, in 8 bytes of a file both processes map.
+
+    The node bumps it before a rewind moves the head; the gateway reads it before answering a
+    receipt poll itself. A frame would arrive too late: a rewind asked over WebSocket, or
+    through the gateway while polls are in flight, must stop the gateway's answers at once."""
+
+    def __init__(self, fd: int | None = None) -> None:
+        if fd is None:
+            self._file = tempfile.TemporaryFile()   # unlinked: only the node and its gateway hold it
+            self._file.write(bytes(8))
+            self._file.flush()
+            fd = self._file.fileno()
+        self.fd = fd
+        self._map = mmap.mmap(fd, 8)
+
+    def value(self) -> int:
+        return int(struct.unpack_from("<Q", self._map)[0])
+
+    def bump(self) -> None:
+        struct.pack_into("<Q", self._map, 0, self.value() + 1)
+
+
+@dataclass(frozen=True)
+class NodeSide:
+    """What the link needs of the node beyond its RPC app."""
+    builder: Callable[[], tuple[str, str]]   # the transaction builder's path, as it is now
+    rewinds: RewindCounter
 
 
 # -- the link: frames both ways --------------------------------------------------------------
@@ -96,22 +161,30 @@ class Link:
 
 # -- in the node: answering the gateway's frames, and the gateway's process -------------------
 
-async def serve_link(stream: trio.abc.Stream, answer: Callable[[str, int, Any], Awaitable[tuple[int, bytes]]],
-                     builder_path: Callable[[], tuple[str, str]]) -> None:
-    """Answer the requests one gateway sends, each in its own task, until it closes."""
+async def serve_link(stream: trio.abc.Stream, answer: Answer, node: NodeSide, record: Record) -> None:
+    """Answer the requests one gateway sends, each in its own task, until it closes; count the
+    calls it reports having answered itself with ``record(method, "ok", seconds)``."""
     link = Link(stream)
+    # (rewind count, block hash) of the blocks whose receipts went to this gateway
+    sent_blocks: OrderedDict[tuple[int, bytes], None] = OrderedDict()
     async with stream, trio.open_nursery() as nursery:
         nursery.start_soon(link.write_loop)
         async for frame in link.frames():
-            nursery.start_soon(_answer_frame, link, answer, builder_path, frame)
+            if frame[0] == "served":
+                for seconds in frame[2]:
+                    record(frame[1], "ok", seconds)
+                continue
+            nursery.start_soon(_answer_frame, link, answer, node, sent_blocks, frame)
         nursery.cancel_scope.cancel()
 
 
-async def _answer_frame(link: Link, answer: Callable[[str, int, Any], Awaitable[tuple[int, bytes]]],
-                        builder_path: Callable[[], tuple[str, str]], frame: tuple) -> None:
+async def _answer_frame(link: Link, answer: Answer, node: NodeSide,
+                        sent_blocks: OrderedDict[tuple[int, bytes], None], frame: tuple) -> None:
     request_id, client, declared, body, ahead = frame
     if ahead:
         decoded_ahead.set(ahead)   # in this task's context: the calls of this request see it
+    shown: tuple[int, list[tuple[bytes, list[dict[str, Any]]]]] = (node.rewinds.value(), [])
+    _shown_receipts.set(shown)
 
     async def chunks() -> AsyncIterator[bytes]:
         yield body
@@ -121,17 +194,40 @@ async def _answer_frame(link: Link, answer: Callable[[str, int, Any], Awaitable[
     except Exception:  # noqa: BLE001 - one request's bug must not end the link
         logger.exception("RPC request from the gateway failed")
         status, out = 500, b""
-    await link.send((request_id, status, out, builder_path()))
+    receipts = None
+    if shown[1] and status == 200:
+        receipts = (shown[0], _receipts_to_send(shown[0], shown[1], sent_blocks))
+    await link.send((request_id, status, out, node.builder(), receipts))
+
+
+def _receipts_to_send(count: int, shown: list[tuple[bytes, list[dict[str, Any]]]],
+                      sent_blocks: OrderedDict[tuple[int, bytes], None]) -> list[tuple[str, bytes]]:
+    """(transaction hash, its receipt as the node's answer encodes it) of the shown blocks this
+    gateway was not sent yet under rewind count ``count`` (a rewound dev chain can build a
+    block with the same hash again, after the gateway dropped it)."""
+    out: list[tuple[str, bytes]] = []
+    for block_hash, receipts in shown:
+        if (count, block_hash) in sent_blocks:
+            continue
+        sent_blocks[(count, block_hash)] = None
+        if len(sent_blocks) > RECEIPT_BLOCKS:
+            sent_blocks.popitem(last=False)
+        # json.dumps as node.rpc.server.answer_post encodes the whole answer
+        out.extend((receipt["transactionHash"], json.dumps(receipt).encode()) for receipt in receipts)
+    return out
 
 
 class Gateway:
     """The gateway process of one RPC port, as the node runs it."""
 
     def __init__(self, listeners: Sequence[trio.SocketListener], link_path: str, app_path: str,
-                 vhosts: Sequence[str], answer: Callable[..., Awaitable[tuple[int, bytes]]],
-                 builder_path: Callable[[], tuple[str, str]]) -> None:
+                 vhosts: Sequence[str], answer: Answer, node: NodeSide, *,
+                 record: Record, answers_receipts: bool) -> None:
+        """``record(method, outcome, seconds)`` counts a call the gateway answered itself;
+        ``answers_receipts`` False keeps every receipt poll for the node (its rate limits)."""
         self.listeners, self.link_path, self.app_path = listeners, link_path, app_path
-        self.vhosts, self.answer, self.builder_path = tuple(vhosts), answer, builder_path
+        self.vhosts, self.answer, self.node = tuple(vhosts), answer, node
+        self.record, self.answers_receipts = record, answers_receipts
         self._connected = trio.Event()
 
     async def run(self, *, task_status: trio.TaskStatus[bool] = trio.TASK_STATUS_IGNORED  # type: ignore[name-defined]
@@ -165,17 +261,18 @@ class Gateway:
 
     async def _on_link(self, stream: trio.SocketStream) -> None:
         self._connected.set()
-        await serve_link(stream, self.answer, self.builder_path)
+        await serve_link(stream, self.answer, self.node, self.record)
 
     async def _start(self) -> trio.Process:
         root = logging.getLogger()
         formats = [type(handler.formatter).__name__ for handler in root.handlers]
         fds = [listener.socket.fileno() for listener in self.listeners]
         config = {"link": self.link_path, "app": self.app_path, "vhosts": list(self.vhosts), "fds": fds,
+                  "rewinds": self.node.rewinds.fd, "answers_receipts": self.answers_receipts,
                   "log_level": logging.getLevelName(root.level),
                   "log_format": "json" if "JsonFormatter" in formats else "text"}
         return await trio.lowlevel.open_process(
-            [sys.executable, "-m", "node.rpc.gateway", json.dumps(config)], pass_fds=fds)
+            [sys.executable, "-m", "node.rpc.gateway", json.dumps(config)], pass_fds=[*fds, self.node.rewinds.fd])
 
     @staticmethod
     async def _stop(process: trio.Process) -> None:
@@ -194,19 +291,24 @@ class Gateway:
 class NodeLink:
     """The gateway's side of the link: a request out, its answer back."""
 
-    def __init__(self, stream: trio.abc.Stream) -> None:
+    def __init__(self, stream: trio.abc.Stream, receipts: "Receipts | None" = None) -> None:
         self.link = Link(stream)
         self._ids = itertools.count()
         self._waiting: dict[int, list[Any]] = {}
         self.builder: tuple[str, str] | None = None   # the node's transaction builder, as it last said
         self._decoder = _Decoder()
+        self.receipts = receipts       # None: every poll goes to the node
+        self._served: list[float] = []   # seconds each poll answered here took, not yet reported
 
     async def run(self) -> None:
         """Deliver answers until the node closes the link."""
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self.link.write_loop)
-            async for request_id, status, body, builder in self.link.frames():
+            nursery.start_soon(self._report_served)
+            async for request_id, status, body, builder, receipts in self.link.frames():
                 self.builder = builder
+                if receipts is not None and self.receipts is not None:
+                    self.receipts.add(*receipts)
                 slot = self._waiting.pop(request_id, None)
                 if slot is not None:
                     slot[1:] = [status, body]
@@ -214,12 +316,18 @@ class NodeLink:
             nursery.cancel_scope.cancel()
 
     async def answer(self, client: str, declared: int, chunks: AsyncIterator[bytes]) -> tuple[int, bytes]:
+        started = time.perf_counter()
         body = b""
         if declared <= MAX_REQUEST_BYTES:   # the node refuses a larger one unread, and says so
             async for chunk in chunks:
                 body += chunk
                 if len(body) > MAX_REQUEST_BYTES:
                     break
+        if self.receipts is not None:
+            held = self.receipts.answer(body)
+            if held is not None:
+                self._served.append(time.perf_counter() - started)
+                return 200, held
         ahead = self._decoder.prepare(self.builder, body)
         request_id = next(self._ids)
         slot: list[Any] = [trio.Event(), 502, b""]
@@ -230,6 +338,67 @@ class NodeLink:
         finally:
             self._waiting.pop(request_id, None)
         return slot[1], slot[2]
+
+    async def _report_served(self) -> None:
+        while True:
+            await trio.sleep(SERVED_REPORT_SECONDS)
+            if self._served:
+                served, self._served = self._served, []
+                await self.link.send(("served", RECEIPT_METHOD, served))
+
+
+class Receipts:
+    """The receipts the node sent along with its answers, by transaction hash, for the latest
+    RECEIPT_BLOCKS blocks it sent, all dropped when the chain was rewound since."""
+
+    def __init__(self, rewinds: RewindCounter) -> None:
+        self.rewinds = rewinds
+        self._count = rewinds.value()
+        self._by_hash: dict[str, bytes] = {}
+        self._groups: deque[list[str]] = deque()   # hashes in the order they came, one entry per answer
+
+    def add(self, count: int, items: list[tuple[str, bytes]]) -> None:
+        """Receipts the node formatted when the rewind count was ``count``."""
+        if count != self._current() or not items:
+            return   # a rewind since: the block they came from may be gone
+        self._by_hash.update(items)
+        self._groups.append([tx_hash for tx_hash, _ in items])
+        while len(self._groups) > RECEIPT_BLOCKS:
+            for tx_hash in self._groups.popleft():
+                self._by_hash.pop(tx_hash, None)
+
+    def answer(self, body: bytes) -> bytes | None:
+        """The node's answer to ``body`` if it is one eth_getTransactionReceipt call, with an id,
+        for a transaction held here; None for anything else."""
+        if RECEIPT_METHOD.encode() not in body:
+            return None
+        try:
+            call = json.loads(body)
+        except ValueError:
+            return None
+        if not isinstance(call, dict) or call.keys() != {"jsonrpc", "id", "method", "params"}:
+            return None
+        request_id, params = call["id"], call["params"]
+        if (call["jsonrpc"] != "2.0" or call["method"] != RECEIPT_METHOD or not isinstance(params, list)
+                or len(params) != 1 or type(request_id) not in (int, str)):
+            return None
+        tx_hash = params[0]
+        if not isinstance(tx_hash, str) or len(tx_hash) != 66 or not tx_hash.startswith("0x"):
+            return None
+        self._current()
+        receipt = self._by_hash.get(tx_hash.lower())
+        if receipt is None:
+            return None
+        # as node.rpc.server.answer_post encodes {"jsonrpc", "id", "result"}
+        return b'{"jsonrpc": "2.0", "id": ' + json.dumps(request_id).encode() + b', "result": ' + receipt + b"}"
+
+    def _current(self) -> int:
+        count = self.rewinds.value()
+        if count != self._count:
+            self._by_hash.clear()
+            self._groups.clear()
+            self._count = count
+        return count
 
 
 class _Decoder:
@@ -277,7 +446,8 @@ async def gateway_main(config: dict[str, Any]) -> None:
     except OSError as exc:
         logger.error("cannot reach the node: %s", exc)
         sys.exit(1)
-    node = NodeLink(stream)
+    receipts = Receipts(RewindCounter(config["rewinds"])) if config["answers_receipts"] else None
+    node = NodeLink(stream, receipts)
     listeners = [trio.SocketListener(trio.socket.from_stdlib_socket(socket.socket(fileno=fd)))
                  for fd in config["fds"]]
     handler = functools.partial(serve_connection, answer=node.answer, vhosts=tuple(config["vhosts"]),

@@ -25,7 +25,7 @@ import json
 import logging
 import time
 from contextvars import ContextVar
-from typing import Any, AsyncIterator, Callable, Iterable, NamedTuple
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable, NamedTuple
 
 import trio
 from starlette.applications import Starlette
@@ -44,6 +44,9 @@ from node.rpc.errors import (
 )
 from node.rpc.front import MAX_REQUEST_BYTES, host_allowed
 from node.rpc.params import as_client_error, check_params
+
+if TYPE_CHECKING:
+    from node.rpc.gateway import NodeSide
 
 logger = logging.getLogger("azora.rpc")
 
@@ -232,11 +235,15 @@ class Dispatcher:
         return None if notification else {"jsonrpc": "2.0", "id": request_id, "result": result}
 
     def _count(self, method: str, outcome: str, started: float | None) -> None:
+        self.record(method, outcome, None if started is None else time.perf_counter() - started)
+
+    def record(self, method: str, outcome: str = "ok", seconds: float | None = None) -> None:
+        """Count a call in the metrics, also one answered elsewhere (the RPC gateway's)."""
         name = method if method in self.methods else "unknown"
         if self.on_call is not None:
             self.on_call(name, outcome)
-        if self.on_latency is not None and started is not None:
-            self.on_latency(name, time.perf_counter() - started)
+        if self.on_latency is not None and seconds is not None:
+            self.on_latency(name, seconds)
 
     async def call(self, method: str, params: list[Any],
                    connection: WebSocketConnection | None = None) -> Any:
@@ -554,7 +561,7 @@ async def _answer(dispatcher: Dispatcher, connection: WebSocketConnection, raw: 
 
 
 async def serve(
-    app: RpcApp, host: str, port: int, *, gateway: Callable[[], tuple[str, str]] | None = None,
+    app: RpcApp, host: str, port: int, *, gateway: NodeSide | None = None,
     # trio-typing's stubs (installed with libp2p) shadow trio's own types and predate TaskStatus.
     task_status: trio.TaskStatus[list[str]] = trio.TASK_STATUS_IGNORED,  # type: ignore[name-defined]
 ) -> None:
@@ -562,9 +569,8 @@ async def serve(
     hypercorn with the full app on a Unix socket in a private directory behind it. Reports the
     bound address through ``task_status``.
 
-    With ``gateway`` (the node's transaction builder, as a (module, name) path), the front runs
-    in a process of its own, the RPC gateway (node/rpc/gateway.py); if that cannot start, in
-    this one."""
+    With ``gateway`` (what the gateway's link needs of the node), the front runs in a process
+    of its own, the RPC gateway (node/rpc/gateway.py); if that cannot start, in this one."""
     import functools
     import shutil
     import tempfile
@@ -591,7 +597,8 @@ async def serve(
             in_gateway = False
             if gateway is not None:
                 in_gateway = await nursery.start(Gateway(
-                    listeners, f"{private}/link.sock", socket_path, app.vhosts, app.answer, gateway).run)
+                    listeners, f"{private}/link.sock", socket_path, app.vhosts, app.answer, gateway,
+                    record=app.dispatcher.record, answers_receipts=app.rate_limiter is None).run)
             if not in_gateway:
                 handler = functools.partial(serve_connection, answer=app.answer, vhosts=app.vhosts,
                                             backend=functools.partial(trio.open_unix_socket, socket_path))

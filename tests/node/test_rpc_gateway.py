@@ -1,6 +1,7 @@
 """The RPC gateway (node/rpc/gateway.py): the port's HTTP served from a process beside the node,
 answers exactly as the node answers them itself, a gateway that dies is started again, one
-whose node dies goes with it, and the transactions it decodes ahead are the node's own."""
+whose node dies goes with it, the transactions it decodes ahead are the node's own, and the
+receipt polls it answers itself are answered as the node answers them, never after a rewind."""
 from __future__ import annotations
 
 import json
@@ -19,7 +20,7 @@ from eth.vm.forks.cancun.transactions import CancunTransactionBuilder
 from eth.vm.forks.prague.transactions import PragueTransactionBuilder
 
 from node.admission import builder_path, decoded_ahead, take_decoded_ahead
-from node.rpc.gateway import Link, _Decoder
+from node.rpc.gateway import Link, Receipts, RewindCounter, _Decoder
 
 CHAIN_ID = 1337
 
@@ -159,3 +160,97 @@ def test_transactions_decoded_ahead_are_taken_for_their_builder_only(dev_account
     assert copy_context().run(take, CancunTransactionBuilder, (ahead[0], dict(ahead[1]))) is None
     assert take_decoded_ahead(PragueTransactionBuilder, raw) is None   # only in that request's context
     assert pickle.loads(ahead[1][raw]) == expected
+
+
+def receipt_calls(node) -> float:
+    metrics = requests.get(node.url + "/metrics", timeout=10).text
+    found = re.search(r'^azora_rpc_calls(?:_total)?\{method="eth_getTransactionReceipt",outcome="ok"\} (\S+)$',
+                      metrics, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+def sent_in_one_block(node, sender, count: int) -> list[str]:
+    post(node.url, "evm_setAutomine", False)
+    hashes = [post(node.url, "eth_sendRawTransaction", signed(sender, n))["result"] for n in range(count)]
+    post(node.url, "evm_mine")
+    return hashes
+
+
+def test_receipt_polls_of_a_block_the_node_showed_are_answered_by_the_gateway_as_the_node_answers(
+        start_azora, tmp_path, dev_accounts):
+    node = start_azora("dev", "--datadir", str(tmp_path / "data"))
+    hashes = sent_in_one_block(node, dev_accounts[1], 3)
+    assert post(node.url, "eth_getTransactionReceipt", hashes[0])["result"]["status"] == "0x1"   # the node's
+    batch = requests.post(node.url, json=[{"jsonrpc": "2.0", "id": i, "method": "eth_getTransactionReceipt",
+                                           "params": [h]} for i, h in enumerate(hashes)], timeout=30).json()
+    node_process = psutil.Process(node.proc.pid)
+    node_process.suspend()   # from here on only the gateway can answer
+    try:
+        for request_id, tx_hash in ((7, hashes[1]), ("poll-2", hashes[2].upper().replace("0X", "0x"))):
+            answer = requests.post(node.url, json={"jsonrpc": "2.0", "id": request_id, "method":
+                                                   "eth_getTransactionReceipt", "params": [tx_hash]}, timeout=5)
+            position = hashes.index(tx_hash.lower())
+            # byte for byte what the node sends: the same object, encoded by the same json.dumps
+            assert answer.content == json.dumps({"jsonrpc": "2.0", "id": request_id,
+                                                 "result": batch[position]["result"]}).encode()
+            assert answer.headers["content-type"] == "application/json"
+        # a transaction the node did not show (here: none) is still the node's to answer
+        with pytest.raises(requests.Timeout):
+            post_with_timeout(node.url, "eth_getTransactionReceipt", "0x" + "ab" * 32, timeout=1)
+    finally:
+        node_process.resume()
+    # the node counts the polls the gateway answered: 1 alone, 3 in the batch, 2 by the gateway, 1 unknown
+    deadline = time.time() + 30
+    while receipt_calls(node) < 7:
+        assert time.time() < deadline, receipt_calls(node)
+        time.sleep(0.2)
+
+
+def post_with_timeout(url: str, method: str, *params, timeout: float) -> dict:
+    return requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)},
+                         timeout=timeout).json()
+
+
+def test_a_rewind_asked_over_websocket_stops_the_gateway_answering_the_rewound_receipts(
+        start_azora, tmp_path, dev_accounts):
+    from websockets.sync.client import connect
+
+    node = start_azora("dev", "--datadir", str(tmp_path / "data"))
+    snapshot = post(node.url, "evm_snapshot")["result"]
+    hashes = sent_in_one_block(node, dev_accounts[1], 2)
+    assert post(node.url, "eth_getTransactionReceipt", hashes[0])["result"] is not None   # shown to the gateway
+    with connect(node.ws_url) as ws:   # not through the gateway's link: the shared count must tell it
+        ws.send(json.dumps({"jsonrpc": "2.0", "id": 1, "method": "evm_revert", "params": [snapshot]}))
+        assert json.loads(ws.recv(timeout=30))["result"] is True
+    assert post(node.url, "eth_getTransactionReceipt", hashes[1]) == {"jsonrpc": "2.0", "id": 1, "result": None}
+    # mined again, in a new block: the new receipt, shown and answered again
+    mined_again = sent_in_one_block(node, dev_accounts[1], 2)
+    assert mined_again == hashes
+    first = post(node.url, "eth_getTransactionReceipt", hashes[0])["result"]
+    second = post(node.url, "eth_getTransactionReceipt", hashes[1])["result"]
+    assert second["blockHash"] == first["blockHash"] and second["transactionIndex"] == "0x1"
+
+
+def test_the_gateway_answers_lone_receipt_polls_with_an_id_only(tmp_path):
+    rewinds = RewindCounter()
+    receipts = Receipts(RewindCounter(rewinds.fd))   # the gateway's view of the node's counter
+    tx_hash = "0x" + "cd" * 32
+    held = json.dumps({"transactionHash": tx_hash, "status": "0x1"}).encode()
+    receipts.add(0, [(tx_hash, held)])
+
+    def ask(call) -> bytes | None:
+        return receipts.answer(json.dumps(call).encode())
+
+    call = {"jsonrpc": "2.0", "id": 3, "method": "eth_getTransactionReceipt", "params": [tx_hash]}
+    assert ask(call) == b'{"jsonrpc": "2.0", "id": 3, "result": ' + held + b"}"
+    for other in ({**call, "id": True}, {**call, "id": None}, {**call, "id": 1.5}, {**call, "jsonrpc": "1.0"},
+                  {k: v for k, v in call.items() if k != "id"}, {**call, "extra": 1}, [call],
+                  {**call, "params": [tx_hash, "latest"]}, {**call, "params": ["0x" + "ef" * 32]},
+                  {**call, "params": [tx_hash[2:]]}, {**call, "method": "eth_getTransactionByHash"}):
+        assert ask(other) is None, other
+    rewinds.bump()      # the node rewound: what is held was formatted before
+    assert ask(call) is None
+    receipts.add(0, [(tx_hash, held)])   # formatted before the rewind, arriving after it
+    assert ask(call) is None
+    receipts.add(1, [(tx_hash, held)])
+    assert ask(call) is not None
