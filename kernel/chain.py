@@ -278,7 +278,10 @@ class Chain:
             vm.validate_seal_extension(block.header, ())
         except ValidationError as exc:
             raise ChainError(f"block #{block.number} invalid: {exc}") from exc
-        receipts = tuple(chaindb.get_receipts(imported.header, vm_class.get_receipt_builder()))
+        # Azora's VM keeps the receipts the import made; other forks' are read back
+        receipts = getattr(vm, "applied_receipts", None)
+        if receipts is None:
+            receipts = tuple(chaindb.get_receipts(imported.header, vm_class.get_receipt_builder()))
         return PendingBlock(BuildResult(imported, receipts, (), ()), pending)
 
     def commit_block(self, pending: "PendingBlock", commit: bytes | None = None) -> None:

@@ -221,3 +221,24 @@ def test_recent_blocks_read_as_the_database_stores_them(chain, dev_accounts, mon
         assert receipts == tuple(stored_db.get_receipts(header, builder))
     # 3 + 3 transactions exceed 5: only the newest block is kept decoded
     assert len(reads) == 2
+
+
+def test_an_imported_block_keeps_the_receipts_its_transactions_made_without_reading_them_back(
+        chain, tmp_path, dev_accounts, monkeypatch):
+    """Importing a block used to decode its receipts back from the receipt trie it had just
+    written, twice (py-evm's deposit-request scan, then the kernel's result): a fifth of the
+    import of a block of transfers. The receipts are the ones the execution made."""
+    from eth.db.chain import ChainDB
+
+    built = chain.build_block(transfers(dev_accounts[0], 12), timestamp=chain.head.timestamp + 1)
+    other = Chain(LevelDB(tmp_path / "other"), make_genesis(dev_accounts))
+    reads = []
+    original = ChainDB.get_receipts
+    monkeypatch.setattr(ChainDB, "get_receipts", lambda self, *args: reads.append(1) or original(self, *args))
+    pending = other.execute_block(built.block)
+    assert reads == []
+    other.commit_block(pending)
+    stored = other.chaindb.get_receipts(other.head, type(other.vm_at(other.head)).get_receipt_builder())
+    assert [r.encode() for r in pending.result.receipts] == [r.encode() for r in stored] == \
+        [r.encode() for r in built.receipts]
+    assert other.head.hash == built.block.hash
