@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 import pytest
+import rlp
 import trio
 import trio.testing
 from eth_utils import to_canonical_address
@@ -106,13 +107,13 @@ def test_round_reports_the_decision_not_the_timers(chain, dev_accounts):
     assert rounds == [1, 0]
 
 
-def _committed_block_one(tmp_path, chain: Chain, dev_accounts) -> tuple[Any, CommitCertificate]:
+def _committed_block_one(tmp_path, chain: Chain, dev_accounts, transactions=()) -> tuple[Any, CommitCertificate]:
     """Block 1 as the validator built and committed it, on another copy of the same chain."""
     source = Chain(LevelDB(tmp_path / "source"), chain.genesis)
     try:
         local = _signer(source, dev_accounts)
         validator_set = ValidatorSetStore(source).for_height(1)
-        built = source.build_block([], timestamp=source.head.timestamp + 1,
+        built = source.build_block(list(transactions), timestamp=source.head.timestamp + 1,
                                    coinbase=compute_proposer(validator_set, 0))
         block = built.block
     finally:
@@ -156,6 +157,31 @@ def test_a_synced_block_takes_one_trip_to_a_worker_thread(tmp_path, chain, dev_a
     host = _host(chain, None, IntervalPolicy(1.0), offload=offload)
     assert trio.run(host.import_committed_block, block, certificate, None) is True
     assert chain.head.hash == block.hash and len(trips) == 1
+
+
+def test_a_received_block_takes_the_senders_its_pool_recovered(tmp_path, chain, dev_accounts):
+    """A block decoded from the wire knows no sender; the pool recovered those of the
+    transactions it admitted, and execution takes them instead of recovering each again."""
+    from eth.vm.forks.prague.transactions import PragueTransactionBuilder
+
+    raws = [dev_accounts[2].sign_transaction({
+        "chainId": 1337, "nonce": n, "to": "0x" + "22" * 20, "value": 1, "gas": 21_000,
+        "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9, "type": 2}).raw_transaction for n in range(3)]
+    block, certificate = _committed_block_one(tmp_path, chain, dev_accounts,
+                                              [PragueTransactionBuilder.decode(raw) for raw in raws])
+    backend = Backend(chain)
+    pooled = [PragueTransactionBuilder.decode(raw) for raw in raws[:2]]
+    for tx, raw in zip(pooled, raws):
+        backend.admit(tx, len(raw))
+    host = build_consensus_host(backend, signer=None, domain=consensus_domain(chain),
+                                validator_sets=ValidatorSetStore(chain), timeouts=DEV_TIMEOUTS,
+                                policy=IntervalPolicy(1.0), offload=run_in_loop)
+    received = host.writer.decode_block(rlp.encode(block))
+    assert all("sender" not in tx.__dict__ for tx in received.transactions)
+    assert trio.run(host.import_committed_block, received, certificate, None) is True
+    senders = [tx.__dict__["sender"] for tx in received.transactions]
+    assert senders[0] is pooled[0].sender and senders[1] is pooled[1].sender   # the pool's own
+    assert senders[2] == to_canonical_address(dev_accounts[2].address)         # not pooled: recovered
 
 
 def test_timers_fire_after_their_duration_on_virtual_time():
