@@ -1,4 +1,4 @@
-"""Two per-message costs of py-libp2p that a loaded node cannot afford, removed at import.
+"""Three per-message costs of py-libp2p that a loaded node cannot afford, removed at import.
 
 py-spy on a validator of a loaded 4-validator testnet (bench/network.py, 1,500 transfers
 gossiped) found its event loop busy half the time inside pubsub, where votes queued behind:
@@ -13,11 +13,17 @@ gossiped) found its event loop busy half the time inside pubsub, where votes que
   an encrypted frame and a socket write for every stream read, 27% of the pubsub time. With it
   off, credit is released as go-yamux does, in one update once half the window is consumed.
   An operator's own ``PY_YAMUX_RELEASE_ON_READ`` is kept.
+* **Our own record derived again per RPC sent.** ``env_to_send_in_RPC`` lists the host's
+  addresses (building multiaddrs) and serializes its signed peer record for every RPC it
+  publishes or forwards: 3.7% of a loaded validator's time. The record is taken again from
+  the host at most every ``LOCAL_RECORD_SECONDS``, so a changed address reaches peers that much
+  later; the record itself is still issued (and signed) only when the addresses change.
 """
 from __future__ import annotations
 
 import os
 import time
+import weakref
 from collections import OrderedDict
 from typing import Any, Callable
 
@@ -28,6 +34,7 @@ import libp2p.pubsub.utils as pubsub_utils
 
 RECORD_RECHECK_SECONDS = 600.0
 RECORD_CACHE_ENTRIES = 4096
+LOCAL_RECORD_SECONDS = 10.0
 
 os.environ.setdefault("PY_YAMUX_RELEASE_ON_READ", "0")
 
@@ -67,3 +74,31 @@ class VerifiedRecords:
 verified_records = VerifiedRecords(pubsub_utils.maybe_consume_signed_record)
 for _module in (pubsub, gossipsub, floodsub):
     _module.maybe_consume_signed_record = verified_records   # type: ignore[attr-defined]
+
+
+class LocalRecords:
+    """Each host's own signed peer record as ``env_to_send_in_RPC`` gives it, asked again at
+    most every ``refresh`` seconds."""
+
+    def __init__(self, issue: Callable[[Any], tuple[bytes, bool]], clock: Callable[[], float] = time.monotonic,
+                 refresh: float = LOCAL_RECORD_SECONDS) -> None:
+        self._issue = issue
+        self._clock = clock
+        self._refresh = refresh
+        self._by_host: weakref.WeakKeyDictionary[Any, tuple[float, bytes]] = weakref.WeakKeyDictionary()
+        self.derived = 0
+
+    def __call__(self, host: Any) -> tuple[bytes, bool]:
+        now = self._clock()
+        cached = self._by_host.get(host)
+        if cached is not None and now - cached[0] < self._refresh:
+            return cached[1], False
+        self.derived += 1
+        envelope, created = self._issue(host)
+        self._by_host[host] = (now, envelope)
+        return envelope, created
+
+
+local_records = LocalRecords(pubsub.env_to_send_in_RPC)
+for _module in (pubsub, gossipsub):
+    _module.env_to_send_in_RPC = local_records   # type: ignore[attr-defined]

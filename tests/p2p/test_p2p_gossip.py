@@ -418,3 +418,40 @@ def test_a_record_that_fails_is_checked_again_and_a_good_one_after_the_recheck_t
     assert records(Rpc(), None, Peer()) is True and records.checks == 2   # cached
     now[0] = 11.0
     assert records(Rpc(), None, Peer()) is True and records.checks == 3   # re-verified
+
+
+@pytest.mark.timeout(60)
+@trio_test
+async def test_a_host_derives_its_own_record_once_for_many_rpcs() -> None:
+    """py-libp2p lists the host's addresses and serializes its signed record for every pubsub
+    RPC it sends; p2p.libp2p_costs takes it again at most every LOCAL_RECORD_SECONDS."""
+    import libp2p.pubsub.gossipsub
+
+    from p2p.libp2p_costs import local_records
+
+    assert libp2p.pubsub.gossipsub.env_to_send_in_RPC is local_records
+    async with running_network(2) as (alice, bob):
+        inbox = Inbox()
+        bob.subscribe(TopicKind.TX, inbox.handler)
+        before = local_records.derived
+        for index in range(50):
+            await alice.publish(TopicKind.TX, b"tx-%d" % index)
+        await inbox.wait_for(50)
+        assert local_records.derived - before <= 4
+
+
+def test_a_hosts_record_is_taken_again_after_the_refresh_time() -> None:
+    from p2p.libp2p_costs import LocalRecords
+
+    class Host:
+        pass
+
+    issued, now = [], [0.0]
+    records = LocalRecords(lambda host: issued.append(host) or (b"record-%d" % len(issued), True),
+                           clock=lambda: now[0], refresh=10)
+    alice, bob = Host(), Host()
+    assert records(alice) == (b"record-1", True)
+    assert records(alice) == (b"record-1", False) and len(issued) == 1   # cached
+    assert records(bob) == (b"record-2", True)                           # per host
+    now[0] = 11.0
+    assert records(alice) == (b"record-3", True) and records.derived == 3
