@@ -173,7 +173,7 @@ async def run_services(backend: Backend, context: NodeContext, namespaces: dict[
     dispatcher = Dispatcher(namespaces, execution_timeout=backend.view.call_limits.timeout)
     rpc_counters = RpcCounters()
     dispatcher.on_call = rpc_counters.count
-    dispatcher.on_latency = lambda method, seconds: backend.timings.rpc.labels(method).observe(seconds)
+    dispatcher.on_latency = backend.timings.observe_rpc
     hooks = [ns for group in namespaces.values() for ns in (group if isinstance(group, list) else [group])]
     on_disconnect = None
     for ns in hooks:
