@@ -9,7 +9,6 @@ from eth_typing import Address
 from node.rpc.errors import invalid_params
 
 _HEX_QUANTITY = re.compile(r"^0x(0|[1-9a-fA-F][0-9a-fA-F]*)$")
-_HEX_DATA = re.compile(r"^0x([0-9a-fA-F]{2})*$")
 # Quantities that fill a 64-bit field (a header's, a transaction's, the EVM's clock) — geth
 # decodes them as hexutil.Uint64; every other quantity is at most an EVM word (hexutil.Big).
 UINT64_QUANTITIES = frozenset({"gas", "nonce", "index", "blockCount", "timestamp", "seconds", "blocks",
@@ -39,9 +38,17 @@ def parse_quantity(value: Any, name: str = "quantity", bits: int | None = None) 
 
 
 def parse_data(value: Any, name: str = "data", length: int | None = None) -> bytes:
-    if not isinstance(value, str) or not _HEX_DATA.match(value):
+    """``0x`` and whole bytes of hex digits. fromhex alone would skip whitespace between the
+    bytes, hence the length check; a regular expression over a raw transaction's hex took ten
+    times as long (a twentieth of admitting a sent transaction)."""
+    raw = None
+    if isinstance(value, str) and value.startswith("0x"):
+        try:
+            raw = bytes.fromhex(value[2:])
+        except ValueError:
+            pass
+    if raw is None or 2 * len(raw) != len(value) - 2:
         raise invalid_params(f"invalid argument: {name} must be hex data, got {value!r}")
-    raw = bytes.fromhex(value[2:])
     if length is not None and len(raw) != length:
         raise invalid_params(f"invalid argument: {name} must be {length} bytes, got {len(raw)}")
     return raw

@@ -99,3 +99,18 @@ def test_sign_typed_data_refuses_data_that_does_not_fit_its_types(backend, dev_a
 def test_eth_config_reports_the_deposit_contract_of_the_genesis_config(backend):
     config = EthExtraAPI(backend).config()
     assert config["current"]["systemContracts"]["DEPOSIT_CONTRACT_ADDRESS"] == DEPOSIT_CONTRACT
+
+
+@pytest.mark.parametrize("value", ["0x", "0x00", "0xAbCd", "0x" + "ab" * 200])
+def test_hex_data_is_0x_and_whole_bytes_of_hex_digits(value):
+    from node.rpc.hexcodec import parse_data
+    assert parse_data(value) == bytes.fromhex(value[2:])
+
+
+@pytest.mark.parametrize("value", ["", "0x1", "0X12", "12", "0x12 34", "0x12\n", "0x 12", "0xzz", "0x１２",
+                                   None, 12, b"0x12"])
+def test_anything_else_is_not_hex_data(value):
+    from node.rpc.hexcodec import parse_data
+    with pytest.raises(RpcError) as raised:
+        parse_data(value, "transaction")
+    assert raised.value.code == -32602 and "transaction must be hex data" in raised.value.message
