@@ -380,22 +380,27 @@ async def test_consensus_messages_never_wait_for_transaction_validations() -> No
 
 @pytest.mark.timeout(60)
 @trio_test
-async def test_a_peers_signed_record_is_verified_once_not_on_every_rpc() -> None:
+async def test_signed_records_are_verified_and_derived_once_not_on_every_rpc() -> None:
     """py-libp2p checks the sender's signed peer record on every pubsub RPC (a secp256k1
-    verification each); p2p.libp2p_costs keeps the records already verified."""
+    verification each), and derives its own (addresses, serialization) for every RPC it sends;
+    p2p.libp2p_costs keeps the records already verified and takes its own again only now and
+    then."""
+    import libp2p.pubsub.gossipsub
     import libp2p.pubsub.pubsub
 
-    from p2p.libp2p_costs import verified_records
+    from p2p.libp2p_costs import local_records, verified_records
 
     assert libp2p.pubsub.pubsub.maybe_consume_signed_record is verified_records
+    assert libp2p.pubsub.gossipsub.env_to_send_in_RPC is local_records
     async with running_network(2) as (alice, bob):
         inbox = Inbox()
         bob.subscribe(TopicKind.TX, inbox.handler)
-        before = verified_records.checks
+        checked, derived = verified_records.checks, local_records.derived
         for index in range(50):
             await alice.publish(TopicKind.TX, b"tx-%d" % index)
         await inbox.wait_for(50)
-        assert verified_records.checks - before <= 2
+        assert verified_records.checks - checked <= 2
+        assert local_records.derived - derived <= 4
 
 
 def test_a_record_that_fails_is_checked_again_and_a_good_one_after_the_recheck_time() -> None:
@@ -418,26 +423,6 @@ def test_a_record_that_fails_is_checked_again_and_a_good_one_after_the_recheck_t
     assert records(Rpc(), None, Peer()) is True and records.checks == 2   # cached
     now[0] = 11.0
     assert records(Rpc(), None, Peer()) is True and records.checks == 3   # re-verified
-
-
-@pytest.mark.timeout(60)
-@trio_test
-async def test_a_host_derives_its_own_record_once_for_many_rpcs() -> None:
-    """py-libp2p lists the host's addresses and serializes its signed record for every pubsub
-    RPC it sends; p2p.libp2p_costs takes it again at most every LOCAL_RECORD_SECONDS."""
-    import libp2p.pubsub.gossipsub
-
-    from p2p.libp2p_costs import local_records
-
-    assert libp2p.pubsub.gossipsub.env_to_send_in_RPC is local_records
-    async with running_network(2) as (alice, bob):
-        inbox = Inbox()
-        bob.subscribe(TopicKind.TX, inbox.handler)
-        before = local_records.derived
-        for index in range(50):
-            await alice.publish(TopicKind.TX, b"tx-%d" % index)
-        await inbox.wait_for(50)
-        assert local_records.derived - before <= 4
 
 
 def test_a_hosts_record_is_taken_again_after_the_refresh_time() -> None:
