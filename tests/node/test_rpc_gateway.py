@@ -36,9 +36,9 @@ def signed(account, nonce: int, chain_id: int = CHAIN_ID) -> str:
         "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9, "type": 2}).raw_transaction).hex()
 
 
-def post(url: str, method: str, *params) -> dict:
+def post(url: str, method: str, *params, timeout: float = 30) -> dict:
     return requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)},
-                         timeout=30).json()
+                         timeout=timeout).json()
 
 
 def test_sent_transactions_are_answered_alike_with_and_without_the_gateway(start_azora, tmp_path, dev_accounts):
@@ -196,7 +196,7 @@ def test_receipt_polls_of_a_block_the_node_showed_are_answered_by_the_gateway_as
             assert answer.headers["content-type"] == "application/json"
         # a transaction the node did not show (here: none) is still the node's to answer
         with pytest.raises(requests.Timeout):
-            post_with_timeout(node.url, "eth_getTransactionReceipt", "0x" + "ab" * 32, timeout=1)
+            post(node.url, "eth_getTransactionReceipt", "0x" + "ab" * 32, timeout=1)
     finally:
         node_process.resume()
     # the node counts the polls the gateway answered: 1 alone, 3 in the batch, 2 by the gateway, 1 unknown
@@ -204,11 +204,6 @@ def test_receipt_polls_of_a_block_the_node_showed_are_answered_by_the_gateway_as
     while receipt_calls(node) < 7:
         assert time.time() < deadline, receipt_calls(node)
         time.sleep(0.2)
-
-
-def post_with_timeout(url: str, method: str, *params, timeout: float) -> dict:
-    return requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)},
-                         timeout=timeout).json()
 
 
 def test_a_rewind_asked_over_websocket_stops_the_gateway_answering_the_rewound_receipts(
