@@ -1,4 +1,4 @@
-"""The root of a block's transaction, receipt or withdrawal trie, built in one pass.
+"""A block's transaction, receipt or withdrawal trie, built in one pass and read in one walk.
 
 A block commits to its lists through Merkle-Patricia tries keyed by ``rlp(index)``.
 py-evm inserts the items one by one into a ``HexaryTrie``, re-encoding and re-hashing every
@@ -6,6 +6,11 @@ node on the path at each insert: for a block of 1,400 transfers the two tries co
 executing the transactions. All keys are known up front, so each node can be built once,
 bottom-up over the sorted keys (what geth's StackTrie does); the result (root and the nodes
 to store) is identical, which the tests check against ``HexaryTrie``.
+
+Reading a block's list back, py-evm looks each index up from the root, decoding the root and
+the branches under it again for every item: 90 µs a receipt in a block of 880 transfers, more
+than decoding the receipt. :func:`ordered_trie_items` walks the trie once instead, each node
+decoded once, and gives the same items.
 """
 from __future__ import annotations
 
@@ -15,7 +20,10 @@ from typing import Any, Sequence
 import eth.db.chain
 import eth.vm.base
 import rlp
+from eth.abc import DatabaseAPI, ReceiptAPI, ReceiptDecoderAPI
 from eth.constants import BLANK_ROOT_HASH
+from eth.db.chain import ChainDB
+from eth_typing import Hash32
 from eth_utils import keccak
 
 Node = list[Any]
@@ -44,10 +52,70 @@ def make_trie_root_and_nodes(items: Sequence[Any]) -> tuple[bytes, dict[bytes, b
     return _cached_ordered_trie(tuple(item.encode() for item in items))
 
 
+def ordered_trie_items(db: DatabaseAPI, root: bytes) -> list[bytes]:
+    """The items of the trie under ``root`` that maps ``rlp(i)`` to item ``i``, in index order,
+    up to the first missing index (as py-evm reads them). Raises ``KeyError`` for a node the
+    database lacks."""
+    if root == BLANK_ROOT_HASH:
+        return []
+    found: list[tuple[bytes, bytes]] = []
+    _walk(db, rlp.decode(db[root]), b"", found)
+    by_index: dict[int, bytes] = {}
+    for nibbles, item in found:
+        key = bytes(nibbles[i] << 4 | nibbles[i + 1] for i in range(0, len(nibbles) - 1, 2))
+        if len(nibbles) % 2 == 0:
+            by_index[int.from_bytes(rlp.decode(key), "big")] = item
+    items: list[bytes] = []
+    while len(items) in by_index:
+        items.append(by_index[len(items)])
+    return items
+
+
+def _walk(db: DatabaseAPI, node: Node, path: bytes, found: list[tuple[bytes, bytes]]) -> None:
+    """Append (key nibbles, value) of every leaf under ``node``, whose key starts with ``path``."""
+    if len(node) == 17:
+        for nibble in range(16):
+            if node[nibble] != b"":
+                _walk(db, _resolve(db, node[nibble]), path + bytes([nibble]), found)
+        if node[16] != b"":
+            found.append((path, node[16]))
+        return
+    prefix, child = node
+    flag = prefix[0] >> 4
+    nibbles = bytes([prefix[0] & 0x0F]) if flag & 1 else b""
+    nibbles += bytes(n for byte in prefix[1:] for n in (byte >> 4, byte & 0x0F))
+    if flag & 2:   # a leaf
+        found.append((path + nibbles, child))
+    else:
+        _walk(db, _resolve(db, child), path + nibbles, found)
+
+
+def _resolve(db: DatabaseAPI, reference: Node | bytes) -> Node:
+    """A child node: inline (already decoded) or by its hash."""
+    return reference if isinstance(reference, list) else rlp.decode(db[reference])
+
+
+def _block_data_from_root_hash(db: DatabaseAPI, root: bytes) -> list[bytes]:
+    try:
+        return ordered_trie_items(db, root)
+    except KeyError:   # a missing node: py-evm's own reader raises its precise error
+        return list(_py_evm_block_data(db, Hash32(root)))
+
+
+def _get_receipts(self: ChainDB, header: Any, receipt_decoder: type[ReceiptDecoderAPI]) -> list[ReceiptAPI]:
+    return [receipt_decoder.decode(item) for item in _block_data_from_root_hash(self.db, header.receipt_root)]
+
+
+_py_evm_block_data = ChainDB._get_block_data_from_root_hash
+
+
 def install() -> None:
-    """Make py-evm's block building, validation and persistence use :func:`make_trie_root_and_nodes`."""
+    """Make py-evm's block building, validation and persistence use :func:`make_trie_root_and_nodes`,
+    and its reads of a block's transactions, withdrawals and receipts :func:`ordered_trie_items`."""
     eth.vm.base.make_trie_root_and_nodes = make_trie_root_and_nodes  # type: ignore[assignment]
     eth.db.chain.make_trie_root_and_nodes = make_trie_root_and_nodes  # type: ignore[assignment]
+    ChainDB._get_block_data_from_root_hash = staticmethod(_block_data_from_root_hash)  # type: ignore[assignment,method-assign]
+    ChainDB.get_receipts = _get_receipts  # type: ignore[assignment,method-assign]
 
 
 def _nibbles(key: bytes) -> bytes:

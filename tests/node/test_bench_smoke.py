@@ -18,10 +18,16 @@ def test_benchmark_prints_in_process_end_to_end_and_ratio_rows(load_bench):
     assert "(d) CPU ms/tx in-process build" in text and "(d) CPU ms/tx node, automine, single" in text
 
 
-def test_the_single_mode_runs_with_the_lean_client(load_bench):
-    report = load_bench("throughput").main(["--count", "16", "--modes", "automine", "--send", "single",
-                                            "--client", "lean"], out=lambda line: None)
-    assert all(r > 0 for r in report.end_to_end["automine, single"].values())
+def test_the_single_mode_runs_with_the_lean_client_and_prints_the_block_gas_cap(load_bench):
+    lines: list[str] = []
+    report = load_bench("throughput").main(["--count", "16", "--modes", "block-time", "--send", "single",
+                                            "--client", "lean"], out=lines.append)
+    assert all(r > 0 for r in report.end_to_end["block-time, single"].values())
+    # a second of 30M-gas blocks holds 30M / 21,000 ETH transfers, fewer ERC-20 transfers
+    assert round(report.caps["eth"], 1) == 1428.6
+    assert 300 < report.caps["erc20"] < 1000
+    text = "\n".join(lines)
+    assert "(a) gas cap of 1-s blocks" in text and "(c') / min(a, cap) block-time, single" in text
 
 
 def test_the_single_mode_load_goes_to_another_node_to_compare(load_bench, tmp_path):
