@@ -11,7 +11,7 @@ import pytest
 import requests
 import trio
 
-from node.rpc.front import CLIENT_HEADER, ForwardedClient
+from node.rpc.front import CLIENT_HEADER, ForwardedClient, plain_post_head
 from node.rpc.server import MAX_REQUEST_BYTES
 
 # (request body, extra headers) that the front and the app behind must answer alike
@@ -93,3 +93,86 @@ def test_forwarded_client_puts_the_fronts_address_in_the_scope():
              None, None)
     trio.run(wrapped, {"type": "lifespan"}, None, None)
     assert seen == [("192.0.2.1", 4242), None]
+
+
+# -- the plain posts' own reader (plain_post_head) and h11's path for everything else --------
+
+CHAIN_ID_CALL = b'{"jsonrpc":"2.0","id":7,"method":"eth_chainId","params":[]}'
+
+
+def _post(body: bytes = CHAIN_ID_CALL, *headers: bytes) -> bytes:
+    return (b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            + b"".join(h + b"\r\n" for h in headers) + b"Content-Length: %d\r\n\r\n" % len(body) + body)
+
+
+def _responses(node, data: bytes, count: int, *, chunk: int | None = None) -> list[bytes]:
+    """``count`` whole responses to ``data`` sent on one connection (in ``chunk``-byte writes)."""
+    host, port = node.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        for start in range(0, len(data), chunk or len(data)):
+            raw.sendall(data[start:start + (chunk or len(data))])
+        received, responses = b"", []
+        while len(responses) < count:
+            head_end = received.find(b"\r\n\r\n")
+            if head_end >= 0:
+                length = int(received[:head_end].lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+                if len(received) >= head_end + 4 + length:
+                    responses.append(received[:head_end + 4 + length])
+                    received = received[head_end + 4 + length:]
+                    continue
+            more = raw.recv(65536)
+            assert more, f"closed after {len(responses)} responses"
+            received += more
+    return responses
+
+
+def test_plain_posts_and_h11s_path_write_the_same_bytes(dev_node):
+    plain = _responses(dev_node, _post(), 1)[0]
+    # a Connection header with more than keep-alive is not plain: h11 reads and answers it
+    via_h11 = _responses(dev_node, _post(CHAIN_ID_CALL, b"Connection: keep-alive, x-other"), 1)[0]
+    body = b'{"jsonrpc": "2.0", "id": 7, "result": "0x539"}'
+    assert plain == via_h11 == (b"HTTP/1.1 200 \r\ncontent-length: %d\r\ncontent-type: application/json\r\n\r\n"
+                                % len(body) + body)
+
+
+def test_pipelined_and_trickled_plain_posts_are_each_answered(dev_node):
+    calls = [CHAIN_ID_CALL.replace(b'"id":7', b'"id":%d' % i) for i in range(3)]
+    pipelined = _responses(dev_node, b"".join(_post(call) for call in calls), 3)
+    assert [json.loads(r.split(b"\r\n\r\n")[1])["id"] for r in pipelined] == [0, 1, 2]
+    trickled = _responses(dev_node, _post(calls[1]) + _post(calls[2]), 2, chunk=1)   # a byte per write
+    assert [json.loads(r.split(b"\r\n\r\n")[1])["id"] for r in trickled] == [1, 2]
+
+
+def test_after_plain_posts_the_connection_can_still_be_relayed_or_closed(dev_node):
+    health = b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    first, relayed = _responses(dev_node, _post() + health, 2)
+    assert first.startswith(b"HTTP/1.1 200 ") and relayed.split(b" ")[1] in (b"200", b"503")
+    # a request asking to close is answered by h11, which closes after it
+    host, port = dev_node.url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as raw:
+        raw.sendall(_post() + _post(CHAIN_ID_CALL, b"Connection: close"))
+        received = b""
+        while more := raw.recv(65536):
+            received += more
+    assert received.count(b"HTTP/1.1 200 ") == 2 and b"connection: close" in received.lower()
+
+
+@pytest.mark.parametrize("head, expected", [
+    (b"POST / HTTP/1.1\r\nHost: localhost:8545\r\nContent-Length: 2\r\nConnection: Keep-Alive\r\n\r\n{}", (84, 2)),
+    (b"POST / HTTP/1.1\r\nHost: localhost:8545\r\nContent-Len", True),           # more to come
+    (b"POST / HTTP/1.1\r\nHost: evil.example\r\nContent-Length: 2\r\n\r\n", False),   # a host not served
+    (b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\nConnection: close\r\n\r\n", False),
+    (b"POST / HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n", False),
+    (b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n", False),
+    (b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: +2\r\n\r\n", False),
+    (b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\nBad Name: 1\r\n\r\n", False),
+    (b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\nX: a\x00b\r\n\r\n", False),
+    (b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\nX: a\r\n folded\r\n\r\n", False),
+    (b"POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\n", False),                   # no Host: h11's 400
+    (b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\nOrigin: http://a\r\n\r\n", False),
+    (b"POST / HTTP/1.0\r\nHost: localhost\r\nContent-Length: 2\r\n\r\n", False),
+    (b"POST /x HTTP/1.1\r\nHost: localhost\r\nContent-Length: 2\r\n\r\n", False),
+    (b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 9999999\r\n\r\n", False),   # h11's 413 path
+])
+def test_which_heads_are_read_as_plain_posts(head, expected):
+    assert plain_post_head(head, ("localhost",)) == expected
