@@ -26,6 +26,7 @@ from wallet.validator import add_validator_commands, cmd_validator
 
 AZR = 10**18
 DEV_CHAIN_ID = 1337
+DEV_GAS_LIMIT = 30_000_000
 DEV_BALANCE = 10_000     # AZR per dev account
 # The dev validator's key: an index far past the dev accounts', so the coinbase (the proposer)
 # is no dev account and fees and rewards never flow back to one (anvil and Hardhat do the
@@ -79,6 +80,17 @@ def _add_rpc_limit_flags(parser: argparse.ArgumentParser) -> None:
                              "sent transactions and recovers their senders (default on)")
 
 
+def _gas_limit(value: str) -> int:
+    """A block gas limit: what py-evm accepts in a header (at least 5,000, below 2^63)."""
+    try:
+        limit = int(value, 0)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
+    if not 5000 <= limit < 2**63:
+        raise argparse.ArgumentTypeError(f"{limit} is not between 5000 and 2^63 - 1")
+    return limit
+
+
 def _rpc_limits(args: argparse.Namespace, base: RpcLimits | None = None) -> RpcLimits:
     return (base or RpcLimits()).with_overrides(
         evm_timeout=args.evm_timeout, gas_cap=args.gas_cap, logs_max_range=args.logs_max_range,
@@ -102,6 +114,9 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"chain id of a new chain (default {DEV_CHAIN_ID}); a --datadir keeps its own")
     dev.add_argument("--balance", type=int, default=None,
                      help=f"AZR per dev account on a new chain (default {DEV_BALANCE}); a --datadir keeps its own")
+    dev.add_argument("--gas-limit", type=_gas_limit, default=None,
+                     help=f"block gas limit of a new chain (default {DEV_GAS_LIMIT}, as anvil's and Hardhat's); "
+                          "a --datadir keeps its own")
     dev.add_argument("--fork-url", help="run on a copy of this JSON-RPC node's state, read lazily and cached")
     dev.add_argument("--fork-block-number", type=int, help="the remote's block to fork at (default: its head)")
 
@@ -237,7 +252,8 @@ def _run_dev(args: argparse.Namespace, datadir: Path) -> int:
     context = NodeContext(dev=True, accounts=ManagedAccounts(accounts), coinbase=coinbase, consensus=producer.host,
                           validator_sets=producer.host.validator_sets)
     namespaces = build_namespaces(backend, context, producer=producer, fork_url=args.fork_url)
-    banner = dev_banner(accounts, balance, mnemonic, chain.chain_id, datadir, validator.address, args)
+    banner = dev_banner(accounts, balance, mnemonic, chain.chain_id, datadir, validator.address, args,
+                        chain.head.gas_limit)
     return serve_dev(args, backend, context, namespaces, producer, banner)
 
 
@@ -246,7 +262,7 @@ def dev_balance(args: argparse.Namespace, stored: dict[str, Any] | None, account
     chain's, else the default."""
     if stored is not None and not args.fork_url:
         conflict = dev_datadir_conflict(stored, args.chain_id, None if args.balance is None else args.balance * AZR,
-                                        [a.address for a in accounts])
+                                        [a.address for a in accounts], gas_limit=args.gas_limit)
         if conflict:
             raise DevStartError(f"{args.datadir} {conflict}")
         if args.balance is None and accounts:
@@ -262,6 +278,8 @@ def open_dev_chain(args: argparse.Namespace, datadir: Path, stored: dict[str, An
 
     try:
         if args.fork_url:
+            if args.gas_limit is not None:
+                raise DevStartError("--gas-limit sets a new chain's block gas limit; a fork keeps the remote's")
             from node.fork import ForkError, build_fork_dev_chain, open_fork
             try:
                 return open_fork(args.fork_url, args.fork_block_number, datadir, [a.address for a in accounts],
@@ -269,7 +287,8 @@ def open_dev_chain(args: argparse.Namespace, datadir: Path, stored: dict[str, An
             except ForkError as exc:
                 raise DevStartError(str(exc), status=1) from None
         genesis = None if stored is not None else Genesis.from_json(dev_genesis(
-            accounts, chain_id=args.chain_id or DEV_CHAIN_ID, balance_wei=balance * AZR, validator=validator))
+            accounts, chain_id=args.chain_id or DEV_CHAIN_ID, balance_wei=balance * AZR, validator=validator,
+            gas_limit=args.gas_limit or DEV_GAS_LIMIT))
         return open_chain(datadir, genesis), build_dev_chain
     except ChainError as exc:
         raise DevStartError(str(exc)) from None
@@ -280,7 +299,7 @@ def open_dev_chain(args: argparse.Namespace, datadir: Path, stored: dict[str, An
 
 
 def dev_banner(accounts: list[Any], balance: int, mnemonic: str, chain_id: int, datadir: Path, coinbase: str,
-               args: argparse.Namespace) -> str:
+               args: argparse.Namespace, gas_limit: int = DEV_GAS_LIMIT) -> str:
     """What ``azora dev`` prints once it listens (anvil's layout)."""
     lines = ["", "Azora dev chain", "", "Available Accounts", "=================="]
     lines += [f"({i}) {a.address} ({balance} AZR)" for i, a in enumerate(accounts)]
@@ -290,7 +309,8 @@ def dev_banner(accounts: list[Any], balance: int, mnemonic: str, chain_id: int, 
               "Derivation path:   m/44'/60'/0'/0/", "",
               f"Chain ID:          {chain_id}", f"Datadir:           {datadir}",
               f"Coinbase:          {coinbase} (the dev validator)",
-              f"Block time:        {args.block_time or 'automine'}", "",
+              f"Block time:        {args.block_time or 'automine'}",
+              f"Gas limit:         {gas_limit}", "",
               f"Listening on {args.http_addr}:{args.http_port}", ""]
     return "\n".join(lines)
 
@@ -341,12 +361,16 @@ def stored_balance(genesis: dict[str, Any], address: str) -> int:
 
 
 def dev_datadir_conflict(genesis: dict[str, Any], chain_id: int | None, balance_wei: int | None,
-                         addresses: list[str]) -> str | None:
+                         addresses: list[str], *, gas_limit: int | None = None) -> str | None:
     """Why a dev datadir's chain does not match the flags given (None if it does): a restart
-    never silently ignores --chain-id or --balance."""
+    never silently ignores --chain-id, --balance or --gas-limit."""
     stored_id = int(genesis.get("config", {}).get("chainId", 0))
     if chain_id is not None and chain_id != stored_id:
         return f"holds chain id {stored_id}, not --chain-id {chain_id}: drop --chain-id or use another --datadir"
+    stored_gas_limit = int(str(genesis.get("gasLimit", hex(DEV_GAS_LIMIT))), 0)
+    if gas_limit is not None and gas_limit != stored_gas_limit:
+        return (f"holds a chain whose block gas limit is {stored_gas_limit}, not --gas-limit {gas_limit}: "
+                "drop --gas-limit or use another --datadir")
     if balance_wei is not None:
         for address in addresses:
             stored = stored_balance(genesis, address)

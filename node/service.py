@@ -70,14 +70,15 @@ DEV_SYSTEM_PARAMS = {"voting_delay": 1, "voting_period": 20, "late_quorum_extens
                      "unbonding_delay": 600}
 
 
-def dev_genesis(accounts: list[Any], *, chain_id: int, balance_wei: int, validator: bytes) -> dict[str, Any]:
+def dev_genesis(accounts: list[Any], *, chain_id: int, balance_wei: int, validator: bytes,
+                gas_limit: int = 30_000_000) -> dict[str, Any]:
     """A one-validator chain with the whole system deployed; the last three dev accounts form
     the oracle committee (quorum 2) so the learner flow runs locally."""
     oracles = [a.address for a in accounts[-3:]] if len(accounts) >= 3 else [accounts[0].address]
     return {
         "config": {"chainId": chain_id},
         "timestamp": hex(int(time.time())),
-        "gasLimit": hex(30_000_000),
+        "gasLimit": hex(gas_limit),
         "baseFeePerGas": hex(1_000_000_000),
         "alloc": {a.address: {"balance": hex(balance_wei)} for a in accounts},
         "azora": {"validators": [{"address": "0x" + validator.hex(), "stake": hex(DEV_VALIDATOR_STAKE)}],

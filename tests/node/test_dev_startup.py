@@ -1,5 +1,5 @@
 """``azora dev`` without surprises: a coinbase that is no dev account, a datadir that never
-silently ignores --chain-id or --balance, one line (no traceback) for a busy port or a locked
+silently ignores --chain-id, --balance or --gas-limit, one line (no traceback) for a busy port or a locked
 datadir, and no temporary datadir left behind."""
 from __future__ import annotations
 
@@ -57,6 +57,24 @@ def test_a_datadir_refuses_another_chain_id_or_balance(start_azora, tmp_path):
     node = start_azora("dev", "--datadir", datadir)
     w3 = Web3(Web3.HTTPProvider(node.url))
     assert w3.eth.chain_id == 4242 and w3.eth.get_balance(w3.eth.accounts[3]) == 77 * 10**18
+
+
+def test_gas_limit_sets_a_new_chains_blocks_and_a_datadir_keeps_its_own(start_azora, tmp_path, dev_accounts):
+    datadir = str(tmp_path / "chain")
+    node = start_azora("dev", "--datadir", datadir, "--gas-limit", "60000000")
+    w3 = Web3(Web3.HTTPProvider(node.url, request_kwargs={"timeout": 60}))
+    assert w3.eth.get_block("latest").gasLimit == 60_000_000
+    # a transaction above the default 30M block gas limit now fits in a block
+    signed = w3.eth.account.sign_transaction({
+        "to": w3.eth.accounts[1], "value": 1, "gas": 40_000_000, "nonce": 0, "chainId": w3.eth.chain_id,
+        "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 10**9}, dev_accounts[0].key)
+    receipt = w3.eth.wait_for_transaction_receipt(w3.eth.send_raw_transaction(signed.raw_transaction), timeout=30)
+    assert receipt.status == 1 and w3.eth.get_block(receipt.blockNumber).gasLimit == 60_000_000
+    assert node.stop() == 0
+    assert_one_line_error(run_azora("dev", "--datadir", datadir, "--gas-limit", "30000000", "--http.port", str(free_port())),
+                          "block gas limit is 60000000, not --gas-limit 30000000")
+    done = run_azora("dev", "--gas-limit", "12", "--http.port", str(free_port()))
+    assert done.returncode == 2 and "is not between 5000" in done.stderr
 
 
 def test_a_busy_port_is_one_line_of_error(tmp_path):
