@@ -196,7 +196,7 @@ class EthAPI:
             return None
         number, index = location
         header = self._view.header_by_number(number)
-        receipts = self._receipts(header)
+        receipts = self.formatted_receipts(header)
         # a canonical block's: the RPC gateway may answer the polls of its other transactions
         show_receipts(header.hash, receipts)
         return receipts[index]
@@ -206,9 +206,9 @@ class EthAPI:
             header = self._b.header_by_hash(parse_hash(tag, "block hash"))
         else:
             header = self._b.resolve_header(tag, allow_missing=True)
-        return None if header is None else self._receipts(header)
+        return None if header is None else self.formatted_receipts(header)
 
-    def _receipts(self, header: BlockHeaderAPI) -> list[dict[str, Any]]:
+    def formatted_receipts(self, header: BlockHeaderAPI) -> list[dict[str, Any]]:
         # A block's receipts never change (its hash fixes them), and clients poll
         # eth_getTransactionReceipt for every transaction of a big block: format them once.
         # The cached dicts are shared: callers serialise them and must not mutate them.

@@ -41,6 +41,7 @@ import functools
 import itertools
 import json
 import logging
+import math
 import mmap
 import pickle
 import socket
@@ -51,7 +52,6 @@ import threading
 import time
 from collections import OrderedDict, deque
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable, Sequence
 
 import trio
@@ -68,6 +68,7 @@ SEND_RAW = b"eth_sendRawTransaction"
 RECEIPT_METHOD = "eth_getTransactionReceipt"
 RECEIPT_BLOCKS = 64        # blocks whose receipts the gateway keeps (the node keeps as many formatted)
 SERVED_REPORT_SECONDS = 1.0   # how often the gateway tells the node what it answered itself
+PUSH_AFTER_POLL_SECONDS = 30.0   # new blocks' receipts are pushed this long after a receipt poll
 
 Answer = Callable[[str, int, Any], Awaitable[tuple[int, bytes]]]
 Record = Callable[[str, str, "float | None"], None]   # node.rpc.server.Dispatcher.record
@@ -108,11 +109,45 @@ class RewindCounter:
         struct.pack_into("<Q", self._map, 0, self.value() + 1)
 
 
-@dataclass(frozen=True)
 class NodeSide:
-    """What the link needs of the node beyond its RPC app."""
-    builder: Callable[[], tuple[str, str]]   # the transaction builder's path, as it is now
-    rewinds: RewindCounter
+    """What the links need of the node beyond its RPC app: the transaction builder's path as it
+    is now, the rewind counter, and the receipts of new blocks, pushed to the gateways.
+
+    The first poll for a block's transactions used to wait while the node read the block back
+    and formatted all its receipts (70 ms for 1,400 transfers), every polling client stalled
+    behind it. While a gateway's clients poll receipts, the node formats each new block's
+    receipts as it commits it, from the objects it executed, and sends them unasked."""
+
+    def __init__(self, builder: Callable[[], tuple[str, str]], rewinds: RewindCounter,
+                 receipts_of: "Callable[[Any], list[dict[str, Any]]] | None" = None) -> None:
+        """``receipts_of(header)``: a block's receipts as eth_getBlockReceipts formats them
+        (node.rpc.eth.EthAPI.formatted_receipts); None pushes none."""
+        self.builder, self.rewinds, self.receipts_of = builder, rewinds, receipts_of
+        self.polled_at = -math.inf    # when a gateway last passed on or answered a receipt poll
+        # the links to push to, each with the (rewind count, block hash) of the blocks it was sent
+        self._links: dict[Link, OrderedDict[tuple[int, bytes], None]] = {}
+        self._token: trio.lowlevel.TrioToken | None = None
+
+    def on_new_block(self, block: Any) -> None:
+        """A ``Backend.on_new_block`` hook, on the thread that committed ``block``: while clients
+        poll receipts, push its receipts to the gateways. Rewinds cannot run between the commit
+        and this hook, so the count read here is the one the block was committed under."""
+        if (self.receipts_of is None or self._token is None or not self._links or not block.transactions
+                or time.monotonic() - self.polled_at > PUSH_AFTER_POLL_SECONDS):
+            return
+        count = self.rewinds.value()
+        try:
+            encoded = _encoded(self.receipts_of(block.header))
+            self._token.run_sync_soon(self._push, count, block.hash, encoded)
+        except trio.RunFinishedError:
+            pass
+        except Exception:  # noqa: BLE001 - the block is committed; the polls will ask for it
+            logger.exception("formatting the receipts of block #%d for the RPC gateway failed", block.number)
+
+    def _push(self, count: int, block_hash: bytes, encoded: list[tuple[str, bytes]]) -> None:
+        for link, sent_blocks in self._links.items():
+            if _first_time(sent_blocks, count, block_hash):
+                link.send_nowait(("receipts", count, encoded))
 
 
 # -- the link: frames both ways --------------------------------------------------------------
@@ -125,8 +160,19 @@ class Link:
         self._outgoing, self._queued = trio.open_memory_channel[bytes](1024)
 
     async def send(self, message: Any) -> None:
+        await self._outgoing.send(self._frame(message))
+
+    def send_nowait(self, message: Any) -> None:
+        """Queue ``message`` unless the link is full or closing (then it is dropped)."""
+        try:
+            self._outgoing.send_nowait(self._frame(message))
+        except (trio.WouldBlock, trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
+
+    @staticmethod
+    def _frame(message: Any) -> bytes:
         data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-        await self._outgoing.send(len(data).to_bytes(4, "big") + data)
+        return len(data).to_bytes(4, "big") + data
 
     async def write_loop(self) -> None:
         async for frame in self._queued:
@@ -161,21 +207,30 @@ class Link:
 
 # -- in the node: answering the gateway's frames, and the gateway's process -------------------
 
-async def serve_link(stream: trio.abc.Stream, answer: Answer, node: NodeSide, record: Record) -> None:
+async def serve_link(stream: trio.abc.Stream, answer: Answer, node: NodeSide, record: Record, *,
+                     push_receipts: bool = True) -> None:
     """Answer the requests one gateway sends, each in its own task, until it closes; count the
-    calls it reports having answered itself with ``record(method, "ok", seconds)``."""
+    calls it reports having answered itself with ``record(method, "ok", seconds)``; push it new
+    blocks' receipts (:class:`NodeSide`) if ``push_receipts``."""
     link = Link(stream)
     # (rewind count, block hash) of the blocks whose receipts went to this gateway
     sent_blocks: OrderedDict[tuple[int, bytes], None] = OrderedDict()
-    async with stream, trio.open_nursery() as nursery:
-        nursery.start_soon(link.write_loop)
-        async for frame in link.frames():
-            if frame[0] == "served":
-                for seconds in frame[2]:
-                    record(frame[1], "ok", seconds)
-                continue
-            nursery.start_soon(_answer_frame, link, answer, node, sent_blocks, frame)
-        nursery.cancel_scope.cancel()
+    node._token = trio.lowlevel.current_trio_token()
+    if push_receipts:
+        node._links[link] = sent_blocks
+    try:
+        async with stream, trio.open_nursery() as nursery:
+            nursery.start_soon(link.write_loop)
+            async for frame in link.frames():
+                if frame[0] == "served":
+                    node.polled_at = time.monotonic()
+                    for seconds in frame[2]:
+                        record(frame[1], "ok", seconds)
+                    continue
+                nursery.start_soon(_answer_frame, link, answer, node, sent_blocks, frame)
+            nursery.cancel_scope.cancel()
+    finally:
+        node._links.pop(link, None)
 
 
 async def _answer_frame(link: Link, answer: Answer, node: NodeSide,
@@ -196,25 +251,28 @@ async def _answer_frame(link: Link, answer: Answer, node: NodeSide,
         status, out = 500, b""
     receipts = None
     if shown[1] and status == 200:
-        receipts = (shown[0], _receipts_to_send(shown[0], shown[1], sent_blocks))
+        node.polled_at = time.monotonic()
+        receipts = (shown[0], [item for block_hash, formatted in shown[1]
+                               if _first_time(sent_blocks, shown[0], block_hash) for item in _encoded(formatted)])
     await link.send((request_id, status, out, node.builder(), receipts))
 
 
-def _receipts_to_send(count: int, shown: list[tuple[bytes, list[dict[str, Any]]]],
-                      sent_blocks: OrderedDict[tuple[int, bytes], None]) -> list[tuple[str, bytes]]:
-    """(transaction hash, its receipt as the node's answer encodes it) of the shown blocks this
-    gateway was not sent yet under rewind count ``count`` (a rewound dev chain can build a
-    block with the same hash again, after the gateway dropped it)."""
-    out: list[tuple[str, bytes]] = []
-    for block_hash, receipts in shown:
-        if (count, block_hash) in sent_blocks:
-            continue
-        sent_blocks[(count, block_hash)] = None
-        if len(sent_blocks) > RECEIPT_BLOCKS:
-            sent_blocks.popitem(last=False)
-        # json.dumps as node.rpc.server.answer_post encodes the whole answer
-        out.extend((receipt["transactionHash"], json.dumps(receipt).encode()) for receipt in receipts)
-    return out
+def _first_time(sent_blocks: OrderedDict[tuple[int, bytes], None], count: int, block_hash: bytes) -> bool:
+    """Whether a gateway was not sent this block's receipts yet under rewind count ``count``
+    (a rewound dev chain can build a block with the same hash again, after the gateway
+    dropped it); it has been now."""
+    if (count, block_hash) in sent_blocks:
+        return False
+    sent_blocks[(count, block_hash)] = None
+    if len(sent_blocks) > RECEIPT_BLOCKS:
+        sent_blocks.popitem(last=False)
+    return True
+
+
+def _encoded(receipts: list[dict[str, Any]]) -> list[tuple[str, bytes]]:
+    """(transaction hash, its receipt as the node's answer encodes it: json.dumps, as
+    node.rpc.server.answer_post encodes the whole answer)."""
+    return [(receipt["transactionHash"], json.dumps(receipt).encode()) for receipt in receipts]
 
 
 class Gateway:
@@ -261,7 +319,7 @@ class Gateway:
 
     async def _on_link(self, stream: trio.SocketStream) -> None:
         self._connected.set()
-        await serve_link(stream, self.answer, self.node, self.record)
+        await serve_link(stream, self.answer, self.node, self.record, push_receipts=self.answers_receipts)
 
     async def _start(self) -> trio.Process:
         root = logging.getLogger()
@@ -305,7 +363,12 @@ class NodeLink:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self.link.write_loop)
             nursery.start_soon(self._report_served)
-            async for request_id, status, body, builder, receipts in self.link.frames():
+            async for frame in self.link.frames():
+                if frame[0] == "receipts":   # a new block's, pushed unasked
+                    if self.receipts is not None:
+                        self.receipts.add(frame[1], frame[2])
+                    continue
+                request_id, status, body, builder, receipts = frame
                 self.builder = builder
                 if receipts is not None and self.receipts is not None:
                     self.receipts.add(*receipts)

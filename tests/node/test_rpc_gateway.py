@@ -20,7 +20,7 @@ from eth.vm.forks.cancun.transactions import CancunTransactionBuilder
 from eth.vm.forks.prague.transactions import PragueTransactionBuilder
 
 from node.admission import builder_path, decoded_ahead, take_decoded_ahead
-from node.rpc.gateway import Link, Receipts, RewindCounter, _Decoder
+from node.rpc.gateway import Link, NodeSide, Receipts, RewindCounter, _Decoder, serve_link
 
 CHAIN_ID = 1337
 
@@ -206,6 +206,27 @@ def test_receipt_polls_of_a_block_the_node_showed_are_answered_by_the_gateway_as
         time.sleep(0.2)
 
 
+def test_while_clients_poll_the_receipts_of_new_blocks_reach_the_gateway_unasked(
+        start_azora, tmp_path, dev_accounts):
+    node = start_azora("dev", "--datadir", str(tmp_path / "data"))
+    sender = dev_accounts[1]
+    first = sent_in_one_block(node, sender, 1)[0]
+    assert post(node.url, "eth_getTransactionReceipt", first)["result"]["status"] == "0x1"   # a client polls
+    post(node.url, "evm_setAutomine", False)
+    hashes = [post(node.url, "eth_sendRawTransaction", signed(sender, n))["result"] for n in (1, 2)]
+    # evm_mine's answer comes over the gateway's link after the push the commit queued on it
+    post(node.url, "evm_mine")
+    node_process = psutil.Process(node.proc.pid)
+    node_process.suspend()    # only the gateway can answer now; without the push it would wait for the node
+    try:
+        answer = requests.post(node.url, json={"jsonrpc": "2.0", "id": 5, "method": "eth_getTransactionReceipt",
+                                               "params": [hashes[1]]}, timeout=5).json()
+    finally:
+        node_process.resume()
+    assert answer["id"] == 5
+    assert answer["result"] == post(node.url, "eth_getBlockReceipts", answer["result"]["blockNumber"])["result"][1]
+
+
 def test_a_rewind_asked_over_websocket_stops_the_gateway_answering_the_rewound_receipts(
         start_azora, tmp_path, dev_accounts):
     from websockets.sync.client import connect
@@ -249,3 +270,26 @@ def test_the_gateway_answers_lone_receipt_polls_with_an_id_only(tmp_path):
     assert ask(call) is None
     receipts.add(1, [(tx_hash, held)])
     assert ask(call) is not None
+
+
+def test_receipts_are_formatted_for_the_gateway_only_while_clients_poll():
+    formatted = []
+
+    class Block:
+        transactions, hash, number, header = ("tx",), b"\x01" * 32, 1, "header"
+
+    node = NodeSide(lambda: ("", ""), RewindCounter(), receipts_of=lambda header: formatted.append(header) or [])
+
+    async def main() -> None:
+        ours, _theirs = trio.testing.memory_stream_pair()
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(serve_link, ours, None, node, None)
+            await trio.sleep(0.1)
+            await trio.to_thread.run_sync(node.on_new_block, Block())   # nobody polled: no work
+            assert formatted == []
+            node.polled_at = time.monotonic()
+            await trio.to_thread.run_sync(node.on_new_block, Block())
+            assert formatted == ["header"]
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
