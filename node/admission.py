@@ -92,6 +92,23 @@ class TxDecoder:
         self.decoded += sum(tx is not None for tx in out)
         return out
 
+    def submit_senders(self, builder: type, raw_block: bytes) -> "concurrent.futures.Future[list[bytes | None]] | None":
+        """Start recovering the senders of an encoded block's transactions (``builder``
+        decodes them) in a worker: a future of one sender (or None) per transaction, or None
+        when the workers are not up. Range sync recovers the next blocks' senders while the
+        current one executes."""
+        if self._closed:
+            return None
+        pool = self._executor()
+        if pool is None:
+            return None
+        try:
+            return pool.submit(_block_senders, builder_path(builder), raw_block)
+        except (BrokenProcessPool, RuntimeError, OSError) as exc:
+            logger.warning("transaction decoder worker failed (%s)", exc or type(exc).__name__)
+            self._reset(pool)
+            return None
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
@@ -147,16 +164,36 @@ def _exit_with_parent(parent_pid: int) -> None:
 _builders: dict[tuple[str, str], Any] = {}
 
 
-def _decode_chunk(path: tuple[str, str] | None, raws: list[bytes]) -> list[bytes | None]:
-    if path is None:   # the warm-up call: once py-evm is imported, the worker is ready
-        importlib.import_module("eth.vm.forks")
-        return []
+def _builder(path: tuple[str, str]) -> Any:
     builder = _builders.get(path)
     if builder is None:
         builder = importlib.import_module(path[0])
         for name in path[1].split("."):
             builder = getattr(builder, name)
         _builders[path] = builder
+    return builder
+
+
+def _block_senders(path: tuple[str, str], raw_block: bytes) -> list[bytes | None]:
+    """The sender of each transaction of an encoded block, None where it cannot be recovered
+    (the node's own execution then fails the block as it would have)."""
+    import rlp
+
+    out: list[bytes | None] = []
+    builder = _builder(path)
+    for item in rlp.decode(raw_block)[1]:   # [header, transactions, ...]
+        try:
+            out.append(bytes(builder.deserialize(item).sender))   # typed: its encoding; legacy: its fields
+        except Exception:  # noqa: BLE001
+            out.append(None)
+    return out
+
+
+def _decode_chunk(path: tuple[str, str] | None, raws: list[bytes]) -> list[bytes | None]:
+    if path is None:   # the warm-up call: once py-evm is imported, the worker is ready
+        importlib.import_module("eth.vm.forks")
+        return []
+    builder = _builder(path)
     out: list[bytes | None] = []
     for raw in raws:
         try:

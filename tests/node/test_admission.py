@@ -63,6 +63,22 @@ def test_undecodable_entries_are_left_to_the_node(decoder, dev_accounts):
     assert all(tx is not None for tx in out[2:-1])
 
 
+def test_a_worker_recovers_the_senders_of_an_encoded_blocks_transactions(decoder, dev_accounts):
+    import rlp
+
+    typed = raw_transfers(dev_accounts[1], 3)
+    legacy = bytes(dev_accounts[2].sign_transaction({
+        "chainId": CHAIN_ID, "nonce": 0, "to": "0x" + "33" * 20, "value": 1, "gas": 21_000,
+        "gasPrice": 10**10}).raw_transaction)
+    # a block's transactions as they travel: a typed one as its encoding, a legacy one as its fields
+    transactions = [typed[0], rlp.decode(legacy), forged(typed[1]), typed[2]]
+    raw_block = rlp.encode([[b"header fields"], transactions, [], []])
+    decoded_once_up(decoder, raw_transfers(dev_accounts[3], MIN_BATCH))   # the worker is up
+    senders = decoder.submit_senders(PragueTransactionBuilder, raw_block).result(30)
+    address = [bytes.fromhex(a.address[2:]) for a in dev_accounts[:3]]
+    assert senders == [address[1], address[2], None, address[1]]
+
+
 def test_small_batches_and_a_closed_decoder_decode_nothing(decoder, dev_accounts):
     raws = raw_transfers(dev_accounts[3], MIN_BATCH)
     assert decoder.decode_many(PragueTransactionBuilder, raws[:MIN_BATCH - 1]) == [None] * (MIN_BATCH - 1)
@@ -134,3 +150,27 @@ def test_node_batches_answer_each_transaction_as_alone_and_the_worker_dies_with_
     node.proc.wait(10)
     gone, alive = psutil.wait_procs(workers, timeout=10)
     assert not alive, f"decoder workers outlived their node: {[p.pid for p in alive]}"
+
+
+def test_a_synced_blocks_transactions_take_the_senders_a_worker_recovered(dev_accounts):
+    import concurrent.futures
+    from types import SimpleNamespace
+
+    import trio
+
+    from node.network import _take_senders
+
+    def block() -> SimpleNamespace:
+        return SimpleNamespace(number=7, transactions=[PragueTransactionBuilder.decode(raw)
+                                                        for raw in raw_transfers(dev_accounts[1], 2)])
+
+    recovered: concurrent.futures.Future = concurrent.futures.Future()
+    recovered.set_result([b"\x11" * 20, None])   # not the real sender: shows whose value is used
+    synced = block()
+    trio.run(_take_senders, synced, recovered)
+    assert synced.transactions[0].sender == b"\x11" * 20 and "sender" not in synced.transactions[1].__dict__
+    failed: concurrent.futures.Future = concurrent.futures.Future()
+    failed.set_exception(RuntimeError("worker died"))
+    synced = block()
+    trio.run(_take_senders, synced, failed)   # execution recovers them as before
+    assert all("sender" not in tx.__dict__ for tx in synced.transactions)
