@@ -8,7 +8,8 @@ One run prints:
       sender on validator0's endpoint, then with the senders spread over the four endpoints,
       then paced at half the spread rate ("paced"); p50/p99 latency from the send to the
       block holding the receipt (as seen on validator0), and the ratios to (a) and to the
-      machine's bound for four validators that each execute every block, (a) x cores / 4;
+      machine's bound for four validators that each execute every block, (a) x cores / 4; and
+      the heights of the live network that needed more than round 0 (validator0's log);
   (c) range sync: a new full node syncs the whole chain (a prebuilt part with ERC-20 transfers
       in every block, then the live part), blocks/s and tx/s from its log, beside
       ``azora export`` + ``azora import``'s code (node.chainio.import_chain) on the same blocks
@@ -44,6 +45,7 @@ from harness import Testnet, azora, backdate_genesis, prebuild_chain, rpc_call  
 
 VALIDATORS = ["validator0", "validator1", "validator2", "validator3"]
 LOG_LINE = re.compile(r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) INFO  azora\.consensus: committed #(\d+) .* txs=(\d+)")
+ROUND = re.compile(r"azora\.consensus: committed #(\d+) \S+ round=(\d+) ")
 
 
 @dataclass
@@ -154,6 +156,14 @@ def committed_log(path: Path) -> list[tuple[float, int, int]]:
     return out
 
 
+def later_rounds(path: Path, first: int) -> tuple[list[int], int]:
+    """(heights from ``first`` on that a node's log shows decided after round 0, heights it
+    committed from ``first`` on): a healthy network decides every height in round 0."""
+    rounds = {int(m.group(1)): int(m.group(2)) for m in ROUND.finditer(path.read_text(errors="replace"))}
+    live = {height: r for height, r in rounds.items() if height >= first}
+    return sorted(height for height, r in live.items() if r > 0), len(live)
+
+
 @dataclass
 class SyncResult:
     blocks: int
@@ -232,6 +242,8 @@ class Report:
     sync: SyncResult
     sync_same_blocks: SyncResult
     imported: SyncResult
+    # heights of the live network decided after round 0, and how many heights it decided
+    later_rounds: tuple[list[int], int] = ([], 0)
 
     @property
     def machine_bound(self) -> float:
@@ -250,6 +262,9 @@ class Report:
                        f"{load.percentile(0.5):>8.2f}{load.percentile(0.99):>8.2f}"
                        f"{load.finalized_per_second / self.in_process:>8.2f}"
                        f"{load.finalized_per_second / self.machine_bound:>9.2f}")
+        later, live = self.later_rounds
+        out.append(f"(b) heights decided after round 0: {len(later)} of {live}"
+                   + (f" (#{', #'.join(map(str, later[:10]))}{', ...' if len(later) > 10 else ''})" if later else ""))
         out += ["", f"{'':44}{'blocks':>8}{'txs':>8}{'blocks/s':>10}{'tx/s':>10}"]
         for name, result in (("(c) range sync of a new full node, whole chain", self.sync),
                              ("(c) range sync, the blocks import took", self.sync_same_blocks),
@@ -307,6 +322,7 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> R
                              max(1.0, saturated.finalized_per_second / 2))
         finally:
             watcher.stop()
+        rounds = later_rounds(net.nodes["validator0"].log_path, args.prebuilt + 2)
         entries = measure_sync(net)
         imported = measure_import(net, workdir)
         sync, sync_same = sync_rate(entries, entries[-1][1]), sync_rate(entries, imported.blocks)
@@ -314,7 +330,7 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> R
         net.close()
         if args.keep is None:
             shutil.rmtree(workdir, ignore_errors=True)
-    report = Report(in_process, saturated_one, saturated, paced, sync, sync_same, imported)
+    report = Report(in_process, saturated_one, saturated, paced, sync, sync_same, imported, rounds)
     for line in report.lines():
         out(line)
     return report

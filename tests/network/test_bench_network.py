@@ -19,3 +19,14 @@ def test_network_benchmark_prints_rates_latencies_and_sync_rows(load_bench):
     assert "(a) in-process py-evm limit" in text and "(b) 4 validators, saturated, one endpoint" in text
     assert "(b) 4 validators, saturated, spread" in text and "bound: (a) x" in text
     assert "(c) range sync of a new full node" in text and "(c) azora import of the export" in text
+    later, live = report.later_rounds   # the live network's heights, each decided in some round
+    assert live >= 3 and all(height >= 14 for height in later)
+    assert "(b) heights decided after round 0: " in text
+
+
+def test_later_rounds_are_read_from_the_committed_lines(load_bench, tmp_path):
+    log = tmp_path / "node.log"
+    log.write_text("\n".join(
+        f"2026-12-03 12:00:0{i},000 INFO  azora.consensus: committed #{height} 0xabcdef123456 round={r} txs=3"
+        for i, (height, r) in enumerate([(4, 0), (5, 1), (6, 0), (7, 2)])) + "\n")
+    assert load_bench("network").later_rounds(log, 5) == ([5, 7], 3)
