@@ -67,6 +67,7 @@ class TxDecoder:
         self._lock = threading.Lock()
         self._closed = False
         self.decoded = 0          # transactions the workers decoded (a metric)
+        self.senders_recovered = 0   # synced transactions whose senders the workers recovered (a metric)
         self.failures = 0         # workers that died or hung (a metric)
 
     def decode_many(self, builder: type, raws: Sequence[bytes]) -> list[Any | None]:
@@ -91,6 +92,10 @@ class TxDecoder:
         out = [pickle.loads(item) if item is not None else None for item in pickled]
         self.decoded += sum(tx is not None for tx in out)
         return out
+
+    def start(self) -> None:
+        """Start the workers now (in the background), rather than on the first batch."""
+        self._executor()
 
     def submit_senders(self, builder: type, raw_block: bytes) -> "concurrent.futures.Future[list[bytes | None]] | None":
         """Start recovering the senders of an encoded block's transactions (``builder``

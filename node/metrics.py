@@ -48,6 +48,8 @@ class NodeCollector:
         decoder = self.backend.decoder
         yield _counter("azora_txpool_worker_decoded", "Raw transactions decoded by the decoder worker", decoder.decoded)
         yield _counter("azora_txpool_worker_failures", "Decoder workers that died or hung", decoder.failures)
+        yield _counter("azora_sync_worker_senders", "Synced transactions whose senders the decoder worker recovered",
+                       decoder.senders_recovered)
         yield _counter("azora_txpool_gateway_decoded", "Raw transactions decoded ahead by the RPC gateway",
                        self.backend.decoded_ahead)
         if self.context.consensus is not None:

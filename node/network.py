@@ -42,6 +42,7 @@ logger = logging.getLogger("azora.network")
 SYNC_BATCH = 256
 STATUS_POLL_SECONDS = 3.0
 SENDER_RECOVERY_TIMEOUT = 30.0   # seconds a synced block waits for the worker recovering its senders
+SENDERS_AHEAD = 16               # synced blocks whose senders the worker recovers ahead of execution
 # A height that has not moved for this long gets our own votes and proposal published again.
 REGOSSIP_SECONDS = 2.0
 
@@ -110,6 +111,8 @@ class NetworkNode:
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,  # type: ignore[name-defined]
     ) -> None:
         self._token = trio.lowlevel.current_trio_token()
+        # up before the first range sync needs it (starting takes a second or two)
+        self.backend.decoder.start()
         async with trio.open_nursery() as nursery:
             await nursery.start(self.p2p.run)
             nursery.start_soon(self._publish_local_txs)
@@ -145,32 +148,46 @@ class NetworkNode:
             except (ValueError, rlp.DecodingError, rlp.DeserializationError) as exc:
                 decoded.append(exc)
                 break
-        recovering = [self._recover_senders(block, item.block) if not isinstance(block, Exception) else None
-                      for block, item in zip(decoded, batch)]
+        # by index in the batch: the worker's recovery of that block's senders (None: none asked)
+        recovering: dict[int, concurrent.futures.Future[list[bytes | None]] | None] = {}
         try:
-            for item, block, senders in zip(batch, decoded, recovering):
+            for index, (item, block) in enumerate(zip(batch, decoded)):
+                self._recover_senders_ahead(decoded, batch, index, recovering)
                 try:
                     if isinstance(block, Exception):
                         raise block
                     certificate, parent_certificate = decode_commits(item.commit)
+                    senders = recovering.pop(index, None)
                     if senders is not None:
-                        await _take_senders(block, senders)
+                        self.backend.decoder.senders_recovered += await _take_senders(block, senders)
                     await self.host.import_committed_block(block, certificate, parent_certificate)
                 except (ChainError, ValueError, rlp.DecodingError, rlp.DeserializationError) as exc:
                     logger.warning("rejected synced block: %s", exc)
                     break
                 imported += 1
         finally:
-            for senders in recovering:
+            for senders in recovering.values():
                 if senders is not None:
                     senders.cancel()
         return imported
 
-    def _recover_senders(self, block: BlockAPI, raw: bytes) -> "concurrent.futures.Future[list[bytes | None]] | None":
-        if len(block.transactions) < MIN_BATCH:   # a round trip costs more than recovering them here
-            return None
-        builder = self.chain.vm_class_for(block.number, block.header.timestamp).get_transaction_builder()
-        return self.backend.decoder.submit_senders(builder, raw)
+    def _recover_senders_ahead(self, decoded: list[BlockAPI | Exception], batch: list[BlockAndCommit], start: int,
+                               recovering: dict[int, "concurrent.futures.Future[list[bytes | None]] | None"]) -> None:
+        """Have the worker recover the senders of the next SENDERS_AHEAD blocks from ``start``
+        that it was not asked for yet (it starts on the first ask: blocks synced before it is
+        up recover their own)."""
+        for index in range(start, min(start + SENDERS_AHEAD, len(decoded))):
+            block = decoded[index]
+            if index in recovering or isinstance(block, Exception):
+                continue
+            if len(block.transactions) < MIN_BATCH:   # a round trip costs more than recovering them here
+                recovering[index] = None
+                continue
+            builder = self.chain.vm_class_for(block.number, block.header.timestamp).get_transaction_builder()
+            future = self.backend.decoder.submit_senders(builder, batch[index].block)
+            if future is None:   # the worker is not up yet: ask again at the next block
+                return
+            recovering[index] = future
 
     # -- re-gossip for liveness -----------------------------------------------------------------
 
@@ -317,9 +334,9 @@ class NetworkNode:
                     logger.debug("tx publish failed: %s", exc)
 
 
-async def _take_senders(block: BlockAPI, recovering: "concurrent.futures.Future[list[bytes | None]]") -> None:
+async def _take_senders(block: BlockAPI, recovering: "concurrent.futures.Future[list[bytes | None]]") -> int:
     """Give ``block``'s transactions the senders a worker recovered (py-evm caches ``sender``
-    in the instance); a worker that failed leaves them to execution."""
+    in the instance); a worker that failed leaves them to execution. Returns how many it gave."""
     try:
         if not recovering.done():
             senders = await trio.to_thread.run_sync(recovering.result, SENDER_RECOVERY_TIMEOUT)
@@ -327,12 +344,15 @@ async def _take_senders(block: BlockAPI, recovering: "concurrent.futures.Future[
             senders = recovering.result()
     except Exception as exc:  # noqa: BLE001 - a dead or slow worker: execution recovers them
         logger.debug("sender recovery for block #%d failed: %s", block.number, exc)
-        return
+        return 0
     if len(senders) != len(block.transactions):
-        return
+        return 0
+    given = 0
     for tx, sender in zip(block.transactions, senders):
         if sender is not None and "sender" not in tx.__dict__:
             tx.__dict__["sender"] = sender
+            given += 1
+    return given
 
 
 class RangeSync:

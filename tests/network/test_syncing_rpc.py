@@ -5,6 +5,7 @@ The full node starts first, alone, so its JSON-RPC is up (and answers false) bef
 validator it syncs from exists: the polling cannot start after the sync window opens."""
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from harness import Testnet, backdate_genesis, prebuild_chain, rpc_call
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 
 SYNC_BLOCKS = 100
+TXS_PER_BLOCK = 16
 CHAIN_ID = 31337
 POLL_SECONDS = 0.05    # the sync takes seconds; polling back to back would only slow it down
 
@@ -50,7 +52,10 @@ def test_eth_syncing_shows_progress_while_a_full_node_range_syncs_then_false(
     try:
         backdate_genesis(net, SYNC_BLOCKS + 5)
         recipient = Account.create().address
-        prebuild_chain(net, SYNC_BLOCKS, lambda height: [transfer(dev_accounts[5], height - 1, recipient)])
+        # blocks big enough (MIN_BATCH transactions) that their senders are recovered in the
+        # decoder's worker while earlier blocks execute
+        prebuild_chain(net, SYNC_BLOCKS, lambda height: [transfer(dev_accounts[5], (height - 1) * TXS_PER_BLOCK + i,
+                                                                  recipient) for i in range(TXS_PER_BLOCK)])
         net.start("node0")
         assert net.rpc("node0", "eth_syncing") is False            # alone at genesis: nothing to sync
         # The validator dials the full node at once (the full node's own dials back off).
@@ -82,4 +87,6 @@ def check_node_context_answers(net: Testnet) -> None:
     assert int(net.rpc("node0", "net_peerCount"), 16) >= 1
     metrics = requests.get(net.nodes["node0"].rpc + "/metrics", timeout=10).text
     assert "azora_p2p_peers 1.0" in metrics and "azora_consensus_round" in metrics
+    recovered = re.search(r"^azora_sync_worker_senders_total (\S+)$", metrics, re.M)
+    assert recovered and float(recovered.group(1)) > 0, "no synced block's senders came from the worker"
 

@@ -167,10 +167,10 @@ def test_a_synced_blocks_transactions_take_the_senders_a_worker_recovered(dev_ac
     recovered: concurrent.futures.Future = concurrent.futures.Future()
     recovered.set_result([b"\x11" * 20, None])   # not the real sender: shows whose value is used
     synced = block()
-    trio.run(_take_senders, synced, recovered)
+    assert trio.run(_take_senders, synced, recovered) == 1
     assert synced.transactions[0].sender == b"\x11" * 20 and "sender" not in synced.transactions[1].__dict__
     failed: concurrent.futures.Future = concurrent.futures.Future()
     failed.set_exception(RuntimeError("worker died"))
     synced = block()
-    trio.run(_take_senders, synced, failed)   # execution recovers them as before
+    assert trio.run(_take_senders, synced, failed) == 0   # execution recovers them as before
     assert all("sender" not in tx.__dict__ for tx in synced.transactions)
