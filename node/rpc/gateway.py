@@ -128,6 +128,15 @@ class NodeSide:
         self._links: dict[Link, OrderedDict[tuple[int, bytes], None]] = {}
         self._token: trio.lowlevel.TrioToken | None = None
 
+    def attach(self, link: "Link", sent_blocks: OrderedDict[tuple[int, bytes], None]) -> None:
+        """Push new blocks' receipts to ``link`` too (called on the event loop), remembering
+        in ``sent_blocks`` what it was sent."""
+        self._token = trio.lowlevel.current_trio_token()
+        self._links[link] = sent_blocks
+
+    def detach(self, link: "Link") -> None:
+        self._links.pop(link, None)
+
     def on_new_block(self, block: Any) -> None:
         """A ``Backend.on_new_block`` hook, on the thread that committed ``block``: while clients
         poll receipts, push its receipts to the gateways. Rewinds cannot run between the commit
@@ -215,9 +224,8 @@ async def serve_link(stream: trio.abc.Stream, answer: Answer, node: NodeSide, re
     link = Link(stream)
     # (rewind count, block hash) of the blocks whose receipts went to this gateway
     sent_blocks: OrderedDict[tuple[int, bytes], None] = OrderedDict()
-    node._token = trio.lowlevel.current_trio_token()
     if push_receipts:
-        node._links[link] = sent_blocks
+        node.attach(link, sent_blocks)
     try:
         async with stream, trio.open_nursery() as nursery:
             nursery.start_soon(link.write_loop)
@@ -230,7 +238,7 @@ async def serve_link(stream: trio.abc.Stream, answer: Answer, node: NodeSide, re
                 nursery.start_soon(_answer_frame, link, answer, node, sent_blocks, frame)
             nursery.cancel_scope.cancel()
     finally:
-        node._links.pop(link, None)
+        node.detach(link)
 
 
 async def _answer_frame(link: Link, answer: Answer, node: NodeSide,
