@@ -32,7 +32,7 @@ from node.context import SyncStatus
 from node.mempool import TxRejected
 from node.services.consensus_host import ConsensusHost
 from node.txgossip import (
-    MAX_TXS_PER_MESSAGE, MalformedTxMessage, message_verdict, pack_transactions, unpack_transactions,
+    MalformedTxMessage, gather_transactions, message_verdict, pack_transactions, unpack_transactions,
 )
 from p2p import (
     BlockAndCommit, GossipMessage, P2PService, ReqRespHandlers, Status, TopicKind, ValidationResult,
@@ -317,16 +317,11 @@ class NetworkNode:
         self._token.run_sync_soon(self._tx_send.send_nowait, tx.encode())
 
     async def _publish_local_txs(self) -> None:
-        """Our new transactions to the network, each message carrying all that queued up
-        while the previous one went out (see node/txgossip.py)."""
+        """Our new transactions to the network, each message carrying all that arrived within
+        GATHER_SECONDS of its first (see node/txgossip.py)."""
         limit = self.p2p.config.gossip.topic_limits[TopicKind.TX].max_message_bytes
         async for encoded in self._tx_receive:
-            batch = [encoded]
-            while len(batch) < MAX_TXS_PER_MESSAGE:
-                try:
-                    batch.append(self._tx_receive.receive_nowait())
-                except trio.WouldBlock:
-                    break
+            batch = await gather_transactions(encoded, self._tx_receive)
             for message in pack_transactions(batch, limit):
                 try:
                     await self.p2p.publish(TopicKind.TX, message)

@@ -1,9 +1,9 @@
 """The transaction gossip message: an RLP list of raw signed transactions (``tx/2``).
 
 py-libp2p's cost is per message (framing, signing, validation, mesh forwarding), so a node
-gossips the transactions it admitted as a batch of whatever queued up meanwhile, as devp2p's
-``Transactions`` message does: one message at low load, a few hundred transactions per
-message under load.
+gossips the transactions it admitted as a batch of what arrived within GATHER_SECONDS of the
+first, as devp2p's ``Transactions`` message does: one message at low load, a few hundred
+transactions per message under load.
 
 A received message's gossip verdict follows from what the pool made of its transactions
 (:func:`message_verdict`): the kind of each rejection says whether the peer relayed
@@ -14,11 +14,28 @@ from __future__ import annotations
 from typing import Iterable, Iterator, Sequence
 
 import rlp
+import trio
 
 from node.mempool import Fault, TxRejected
 from p2p import ValidationResult
 
 MAX_TXS_PER_MESSAGE = 256
+# How long a node collects its new transactions before gossiping them. Under a flood every
+# message costs each peer a signature check, mesh bookkeeping and a stream read in py-libp2p:
+# without a wait, each message carried the few transactions that arrived while the previous
+# one went out. 100 ms (a tenth of a block interval) took a 4-validator testnet's flood on one
+# endpoint from 150-155 to 181-188 finalized transfers/s (alternating runs).
+GATHER_SECONDS = 0.1
+
+
+async def gather_transactions(first: bytes, receive: trio.MemoryReceiveChannel[bytes],
+                              seconds: float = GATHER_SECONDS) -> list[bytes]:
+    """``first`` and what ``receive`` brings within ``seconds`` of it, up to MAX_TXS_PER_MESSAGE."""
+    batch = [first]
+    with trio.move_on_after(seconds):
+        while len(batch) < MAX_TXS_PER_MESSAGE:
+            batch.append(await receive.receive())
+    return batch
 
 
 def pack_transactions(raws: Sequence[bytes], max_bytes: int) -> Iterator[bytes]:

@@ -11,8 +11,8 @@ from node.mempool import (
     UnwantedTransaction,
 )
 from node.txgossip import (
-    MAX_TXS_PER_MESSAGE, MalformedTxMessage, message_verdict, pack_transactions, transaction_verdict,
-    unpack_transactions,
+    MAX_TXS_PER_MESSAGE, MalformedTxMessage, gather_transactions, message_verdict, pack_transactions,
+    transaction_verdict, unpack_transactions,
 )
 from p2p import ValidationResult
 
@@ -95,3 +95,40 @@ def test_a_message_verdict_combines_its_transactions(verdicts, expected):
     examples = {ACCEPT: None, IGNORE: UnwantedTransaction("already known"),
                 REJECT: InvalidTransaction("invalid sender: bad")}
     assert message_verdict(examples[v] for v in verdicts) is expected
+
+
+def test_a_message_gathers_what_arrives_within_the_window_after_its_first_transaction():
+    import trio
+    import trio.testing
+
+    async def main() -> list[list[bytes]]:
+        send, receive = trio.open_memory_channel[bytes](100)
+        batches: list[list[bytes]] = []
+
+        async def feed() -> None:
+            for delay, raw in ((0.0, b"b"), (0.0, b"c"), (0.05, b"d"), (0.2, b"e")):
+                await trio.sleep(delay)
+                await send.send(raw)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(feed)
+            async for first in receive:
+                batches.append(await gather_transactions(first, receive, seconds=0.1))
+                if sum(map(len, batches)) == 4:
+                    break
+        return batches
+
+    # b, c and d within 0.1 s of b; e 0.25 s after b starts the next message
+    assert trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0)) == [[b"b", b"c", b"d"], [b"e"]]
+
+
+def test_a_message_gathers_no_more_than_the_most_a_message_carries():
+    import trio
+
+    async def main() -> list[bytes]:
+        send, receive = trio.open_memory_channel[bytes](1000)
+        for i in range(MAX_TXS_PER_MESSAGE + 10):
+            send.send_nowait(b"%d" % i)
+        return await gather_transactions(await receive.receive(), receive, seconds=10)
+
+    assert len(trio.run(main)) == MAX_TXS_PER_MESSAGE
