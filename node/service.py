@@ -188,27 +188,29 @@ async def run_services(backend: Backend, context: NodeContext, namespaces: dict[
                     rate_limiter=RateLimiter(rpc.rate_limit) if rpc.rate_limit > 0 else None,
                     extra_routes=[health_route(context, lambda: backend.chain.head.block_number),
                                   *explorer_routes()])
-    async with trio.open_nursery() as nursery:
-        for ns in hooks:
-            if hasattr(ns, "run"):
-                await nursery.start(ns.run)
-        if producer is not None:
-            await nursery.start(producer.run)
-        gateway = None
-        if rpc.gateway:
-            eth = next((ns for ns in hooks if isinstance(ns, EthAPI)), None)
-            gateway = NodeSide(builder=lambda: builder_path(backend.transaction_builder()), rewinds=RewindCounter(),
-                               receipts_of=eth.formatted_receipts if eth is not None else None)
-            backend.on_rewind.append(gateway.rewinds.bump)
-            backend.on_new_block.append(gateway.on_new_block)
-        await nursery.start(functools.partial(serve, app, rpc.host, rpc.port, gateway=gateway))
-        if on_listening is not None:
-            on_listening()
-        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+    # Taken before anything serves: a client that sees the port answer may stop the node at
+    # once (a test, a supervisor), and a SIGTERM before this would kill it uncleanly (exit -15).
+    with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        async with trio.open_nursery() as nursery:
+            for ns in hooks:
+                if hasattr(ns, "run"):
+                    await nursery.start(ns.run)
+            if producer is not None:
+                await nursery.start(producer.run)
+            gateway = None
+            if rpc.gateway:
+                eth = next((ns for ns in hooks if isinstance(ns, EthAPI)), None)
+                gateway = NodeSide(builder=lambda: builder_path(backend.transaction_builder()), rewinds=RewindCounter(),
+                                   receipts_of=eth.formatted_receipts if eth is not None else None)
+                backend.on_rewind.append(gateway.rewinds.bump)
+                backend.on_new_block.append(gateway.on_new_block)
+            await nursery.start(functools.partial(serve, app, rpc.host, rpc.port, gateway=gateway))
+            if on_listening is not None:
+                on_listening()
             async for signum in signals:
                 logger.info("received %s, shutting down", signal.Signals(signum).name)
                 break
-        nursery.cancel_scope.cancel()
+            nursery.cancel_scope.cancel()
 
 
 def build_network_node(config: "NodeConfig") -> tuple[Backend, NodeContext, dict[str, Any], "NetworkNode"]:
