@@ -14,7 +14,7 @@ from typing import Any
 
 import trio
 
-from kernel.genesis import Genesis
+from kernel.genesis import DEFAULT_GAS_LIMIT, Genesis
 from node.config import RpcLimits, parse_duration
 from node.log_setup import add_logging_flags, add_logging_flags_to_subcommands, configure_logging
 from oracle.cli import add_oracle_commands, cmd_courses, cmd_oracle
@@ -26,7 +26,7 @@ from wallet.validator import add_validator_commands, cmd_validator
 
 AZR = 10**18
 DEV_CHAIN_ID = 1337
-DEV_GAS_LIMIT = 30_000_000
+DEV_GAS_LIMIT = DEFAULT_GAS_LIMIT    # 30M, as anvil's and Hardhat's
 DEV_BALANCE = 10_000     # AZR per dev account
 # The dev validator's key: an index far past the dev accounts', so the coinbase (the proposer)
 # is no dev account and fees and rewards never flow back to one (anvil and Hardhat do the

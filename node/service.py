@@ -20,7 +20,7 @@ from eth_account import Account
 from eth_utils import to_canonical_address
 from kernel.chain import Chain
 from kernel.db import LevelDB
-from kernel.genesis import AZORA_DEFAULTS, Genesis
+from kernel.genesis import AZORA_DEFAULTS, DEFAULT_GAS_LIMIT, Genesis
 from node.admission import builder_path
 from node.backend import Backend
 from node.context import NetworkIdentity, NodeContext, P2PPeers
@@ -71,7 +71,7 @@ DEV_SYSTEM_PARAMS = {"voting_delay": 1, "voting_period": 20, "late_quorum_extens
 
 
 def dev_genesis(accounts: list[Any], *, chain_id: int, balance_wei: int, validator: bytes,
-                gas_limit: int = 30_000_000) -> dict[str, Any]:
+                gas_limit: int = DEFAULT_GAS_LIMIT) -> dict[str, Any]:
     """A one-validator chain with the whole system deployed; the last three dev accounts form
     the oracle committee (quorum 2) so the learner flow runs locally."""
     oracles = [a.address for a in accounts[-3:]] if len(accounts) >= 3 else [accounts[0].address]
