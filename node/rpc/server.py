@@ -560,6 +560,52 @@ async def _answer(dispatcher: Dispatcher, connection: WebSocketConnection, raw: 
             connection.closed = True
 
 
+async def serve_behind_front(
+    app: RpcApp, config: Any, socket_path: str,
+    task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,  # type: ignore[name-defined]
+) -> None:
+    """hypercorn's trio worker for the app on one Unix socket, as ``hypercorn.trio.serve`` runs
+    it, except that one connection's failure ends that connection only.
+
+    hypercorn 0.18 lets an exception out of a connection's task, and that ends its server and
+    the node: a request the app answers before reading its body (a Host it refuses), whose client
+    then closes mid-body, has hypercorn write its 400 while it half-closes the same socket, and
+    trio raises BusyResourceError. The front relays any client's such request."""
+    from hypercorn.trio.lifespan import Lifespan
+    from hypercorn.trio.tcp_server import TCPServer
+    from hypercorn.trio.worker_context import WorkerContext
+    from hypercorn.typing import ConnectionState
+    from hypercorn.utils import wrap_app
+
+    wrapped = wrap_app(app, config.wsgi_max_body_size, "asgi")
+    lifespan_state: dict[str, Any] = {}
+    lifespan = Lifespan(wrapped, config, lifespan_state)
+    context = WorkerContext(None)
+
+    async def connection(stream: trio.SocketStream) -> None:
+        try:
+            # (hypercorn's annotation names only TLS streams; it serves a plain one as its own worker does)
+            await TCPServer(wrapped, config, context, ConnectionState(lifespan_state.copy()),
+                            stream)  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001 - one connection's failure must not stop the others
+            logger.warning("an RPC connection behind the front failed: %r", exc)
+
+    sock = trio.socket.socket(trio.socket.AF_UNIX, trio.socket.SOCK_STREAM)
+    await sock.bind(socket_path)
+    sock.listen(config.backlog)
+    async with trio.open_nursery() as lifespan_nursery:
+        await lifespan_nursery.start(lifespan.handle_lifespan)
+        await lifespan.wait_for_startup()
+        try:
+            async with trio.open_nursery() as connections:
+                await connections.start(trio.serve_listeners, connection, [trio.SocketListener(sock)])
+                task_status.started()
+        finally:
+            await context.terminated.set()
+        await lifespan.wait_for_shutdown()
+        lifespan_nursery.cancel_scope.cancel()
+
+
 async def serve(
     app: RpcApp, host: str, port: int, *, gateway: NodeSide | None = None,
     # trio-typing's stubs (installed with libp2p) shadow trio's own types and predate TaskStatus.
@@ -576,7 +622,6 @@ async def serve(
     import tempfile
 
     from hypercorn.config import Config
-    from hypercorn.trio import serve as hypercorn_serve
 
     from node.rpc.front import serve_connection
     from node.rpc.gateway import Gateway
@@ -584,7 +629,6 @@ async def serve(
     private = tempfile.mkdtemp(prefix="azora-rpc-")   # 0700: the sockets are this process's
     socket_path = f"{private}/app.sock"
     config = Config()
-    config.bind = [f"unix:{socket_path}"]
     config.accesslog = None
     config.errorlog = logging.getLogger("hypercorn.error")
     config.keep_alive_timeout = 75
@@ -592,7 +636,7 @@ async def serve(
     config.graceful_timeout = 1
     try:
         async with trio.open_nursery() as nursery:
-            await nursery.start(functools.partial(hypercorn_serve, app, config))
+            await nursery.start(serve_behind_front, app, config, socket_path)
             listeners = await trio.open_tcp_listeners(port, host=host)
             in_gateway = False
             if gateway is not None:

@@ -65,10 +65,14 @@ def test_broken_http_gets_400_and_the_port_keeps_serving(dev_node):
     with socket.create_connection((host, int(port)), timeout=10) as raw:
         raw.sendall(b"NOT HTTP AT ALL\r\n\r\n")
         assert raw.recv(4096).startswith(b"HTTP/1.1 400")
-    with socket.create_connection((host, int(port)), timeout=10) as raw:
-        raw.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n")   # then silence
-        raw.shutdown(socket.SHUT_WR)
-    assert dev_node.rpc("eth_chainId")["result"] == "0x539"
+    # A Host the app refuses is answered before the body is read; a client that then closes
+    # mid-body had hypercorn, behind the front, fail on its own socket and stop the node's RPC
+    # (it took a few tries to hit).
+    for _ in range(40):
+        with socket.create_connection((host, int(port)), timeout=10) as raw:
+            raw.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\n")   # then silence
+            raw.shutdown(socket.SHUT_WR)
+        assert dev_node.rpc("eth_chainId")["result"] == "0x539"
 
 
 def test_the_rate_limit_follows_the_client_through_the_front_and_cannot_be_dodged(start_azora, tmp_path):
