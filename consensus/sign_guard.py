@@ -92,6 +92,17 @@ def check_can_sign(last: LastSignRecord | None, request: SignRequest) -> SignDec
     return SignDecision(False, f"height/round/step {new_hrs} is before the last signed {last_hrs}")
 
 
+def may_sign_decided_precommit(last: LastSignRecord | None, height: int, round: int) -> bool:
+    """May a validator that saw (``height``, ``round``) decided by the others' precommits,
+    before it precommitted there itself, now sign its precommit for the decided block?
+
+    Only if it has signed nothing at or past that round's precommit step: a precommit there
+    (nil, or the block again) is its vote already, and a later round's message means it moved
+    on. Precommitting a block already decided at that round cannot help commit anything else.
+    """
+    return last is None or (last.height, last.round, int(last.step)) < (height, round, int(Step.PRECOMMIT))
+
+
 def next_record(last: LastSignRecord | None, request: SignRequest, signed: bytes = b"") -> LastSignRecord:
     """The record after signing ``request`` (``signed``: its tagged encoding, kept for replay).
 

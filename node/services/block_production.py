@@ -23,10 +23,9 @@ MAX_TXS_PER_BLOCK = 5_000
 # With other validators, a block must be built, sent and re-executed by each of them within
 # the propose timeout, or they prevote nil and the round is lost (measured on a 4-validator
 # testnet: an 882-transaction block needed round 5, 35 s). The proposer caps its block at what
-# it could execute in this fraction of the propose timeout, from the rate of its past builds.
+# it could execute in this fraction of the propose timeout, from the rate it executes blocks at.
 EXECUTION_SHARE_OF_PROPOSE_TIMEOUT = 0.3
 MIN_TXS_PER_BLOCK = 50
-INITIAL_TX_RATE = 200.0   # transactions/s before the first measured build
 
 
 @dataclass(frozen=True)
@@ -86,7 +85,6 @@ class BlockBuilder:
         self.policy = policy
         self.timeouts = timeouts
         self.offload = offload
-        self.tx_rate = INITIAL_TX_RATE
 
     async def build(self, round: int, validator_set: ValidatorSet, coinbase: bytes) -> Candidate:
         head = self.chain.head
@@ -108,7 +106,7 @@ class BlockBuilder:
             edit_state=overrides.edit_state))
         elapsed = time.perf_counter() - started
         self.backend.timings.block_execution.labels("build").observe(elapsed)
-        self.observe_build(len(transactions), elapsed)
+        self.writer.execution_rate.observe(len(transactions), elapsed)
         logger.debug("built #%d from %d pool transactions in %.3fs", head.block_number + 1, len(transactions), elapsed)
         if pending.result.rejected:
             pool.on_new_head((), self.backend.head_accounts(), [tx for tx, _ in pending.result.rejected])
@@ -116,12 +114,10 @@ class BlockBuilder:
 
     def tx_limit(self, validator_set: ValidatorSet | None, round: int) -> int:
         """How many transactions to propose in ``round``: all that fit for a lone validator,
-        otherwise what the others can re-execute well within that round's propose timeout."""
+        otherwise what the others can re-execute well within that round's propose timeout (at
+        the rate this node executes blocks: the machines of a network are alike)."""
         if validator_set is None or len(validator_set.validators) <= 1:
             return MAX_TXS_PER_BLOCK
         budget = self.timeouts.duration(TimeoutKind.PROPOSE, round) * EXECUTION_SHARE_OF_PROPOSE_TIMEOUT
-        return max(MIN_TXS_PER_BLOCK, min(MAX_TXS_PER_BLOCK, int(self.tx_rate * budget)))
-
-    def observe_build(self, count: int, seconds: float) -> None:
-        if count >= MIN_TXS_PER_BLOCK // 2 and seconds > 0:   # small blocks measure overhead, not rate
-            self.tx_rate = 0.7 * self.tx_rate + 0.3 * (count / seconds)
+        rate = self.writer.execution_rate.per_second
+        return max(MIN_TXS_PER_BLOCK, min(MAX_TXS_PER_BLOCK, int(rate * budget)))

@@ -85,6 +85,29 @@ class Candidates:
         return ProposalMessage(signed, rlp.encode(candidate.block), candidate.encoded_parent_certificate())
 
 
+# Transactions/s assumed before this node has timed an execution (a slow machine's rate: the
+# first block it proposes is then small, never one the others cannot re-execute in time).
+INITIAL_TX_RATE = 200.0
+MIN_TIMED_TXS = 25   # smaller blocks time their overhead, not the rate
+
+
+class ExecutionRate:
+    """How many transactions per second this node executes, from every block it executes:
+    the ones it builds and the proposals and synced blocks it checks (the same work). The
+    first timing replaces the assumed rate; later ones are smoothed."""
+
+    def __init__(self, initial: float = INITIAL_TX_RATE) -> None:
+        self.per_second = initial
+        self.timed = False
+
+    def observe(self, count: int, seconds: float) -> None:
+        if count < MIN_TIMED_TXS or seconds <= 0:
+            return
+        rate = count / seconds
+        self.per_second = 0.7 * self.per_second + 0.3 * rate if self.timed else rate
+        self.timed = True
+
+
 class ChainWriter:
     """Checks, executes and persists blocks of ``backend``'s chain."""
 
@@ -97,6 +120,7 @@ class ChainWriter:
         self.offload = offload
         self.clock = clock
         self._lock = trio.Lock()     # one block commit at a time (consensus or sync)
+        self.execution_rate = ExecutionRate()
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -146,7 +170,9 @@ class ChainWriter:
         started = time.perf_counter()
         self._senders_from_pool(candidate.block)
         pending = self.chain.execute_block(candidate.block, calls)
-        self.backend.timings.block_execution.labels("validate").observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        self.backend.timings.block_execution.labels("validate").observe(elapsed)
+        self.execution_rate.observe(len(candidate.block.transactions), elapsed)
         return pending
 
     def _senders_from_pool(self, block: BlockAPI) -> None:

@@ -11,8 +11,10 @@ from consensus.config import TimeoutConfig, TimeoutKind
 from consensus.events import (
     Input, ProposalSigned, ScheduleTimeout, SignProposal, SignVote, TimeoutElapsed, VoteSigned,
 )
-from consensus.sign_guard import GuardedSigner, SignRefused
-from consensus.types import CommitCertificate, DuplicateVoteEvidence, SignedProposal, SignedVote
+from consensus.sign_guard import GuardedSigner, SignRefused, may_sign_decided_precommit
+from consensus.types import (
+    CommitCertificate, DuplicateVoteEvidence, SignedProposal, SignedVote, Vote, VoteType,
+)
 from consensus.wire import CommittedBlockMessage, ProposalMessage
 
 logger = logging.getLogger("azora.consensus")
@@ -69,6 +71,21 @@ class ConsensusSigner:
             if isinstance(request, SignVote):
                 return VoteSigned(self.guarded.sign_vote(request.vote))
             return ProposalSigned(self.guarded.sign_proposal(request.proposal))
+        except SignRefused as refused:
+            logger.warning("refused to sign: %s", refused)
+            return None
+
+    def decided_precommit(self, certificate: CommitCertificate) -> SignedVote | None:
+        """Our precommit for a block decided before we precommitted at its round (see
+        :func:`may_sign_decided_precommit`), or None: no key, we signed in the certificate, or
+        the guard's record rules it out."""
+        if self.guarded is None or any(v == self.guarded.address for v, _ in certificate.signatures):
+            return None
+        if not may_sign_decided_precommit(self.guarded.last, certificate.height, certificate.round):
+            return None
+        try:
+            return self.guarded.sign_vote(
+                Vote(VoteType.PRECOMMIT, certificate.height, certificate.round, certificate.block_hash))
         except SignRefused as refused:
             logger.warning("refused to sign: %s", refused)
             return None

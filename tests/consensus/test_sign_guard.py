@@ -16,7 +16,7 @@ from consensus.events import (
 )
 from consensus.sign_guard import (
     FileSignRecordStore, GuardedSigner, LastSignRecord, MemorySignRecordStore, SignRefused, SignRequest,
-    check_can_sign, next_record, record_from_json, record_to_json, restored_lock,
+    check_can_sign, may_sign_decided_precommit, next_record, record_from_json, record_to_json, restored_lock,
 )
 from consensus.signing import LocalSigner, SigningDomain
 from consensus.types import Proposal, SignedProposal, SignedVote, Step, Vote, VoteType
@@ -59,6 +59,20 @@ CASES = [
 def test_check_can_sign(case: Case) -> None:
     last = None if case.description == "first signature ever" else LAST
     assert check_can_sign(last, case.request).ok is case.ok
+
+
+@pytest.mark.parametrize("last, ok", [
+    (None, True),
+    (next_record(None, request(4, 0, Step.PRECOMMIT)), True),       # nothing at height 5 yet
+    (next_record(None, request(5, 1, Step.PRECOMMIT, None)), True),  # an earlier round's nil
+    (LAST, True),                                                    # its prevote of round 2
+    (next_record(None, request(5, 2, Step.PRECOMMIT, None)), False),  # it precommitted nil there
+    (next_record(None, request(5, 2, Step.PRECOMMIT)), False),       # its precommit is out already
+    (next_record(None, request(5, 3, Step.PROPOSE)), False),         # it moved to a later round
+    (next_record(None, request(6, 0, Step.PREVOTE)), False),         # or height
+])
+def test_a_block_decided_at_round_2_of_height_5_may_get_a_precommit_only_if_none_was_signed_from_there(last, ok) -> None:
+    assert may_sign_decided_precommit(last, 5, 2) is ok
 
 
 def test_record_tracks_the_lock_within_a_height_and_resets_on_a_new_one() -> None:

@@ -449,3 +449,112 @@ def test_a_proposal_that_arrives_before_its_height_starts_is_validated_and_commi
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
     assert chain.head.hash == block.hash
     assert CommitCertificate.decode(chain.commit_of(block.hash)).round == 0
+
+
+class _RecordingOutbox:
+    def __init__(self) -> None:
+        self.votes: list[Any] = []
+
+    async def proposal(self, message: Any) -> None: ...
+    async def committed(self, message: Any) -> None: ...
+    async def evidence(self, evidence: Any) -> None: ...
+
+    async def vote(self, signed: Any) -> None:
+        self.votes.append(signed)
+
+
+def test_a_validator_that_sees_a_block_decided_before_it_voted_precommits_it_late(tmp_path, dev_accounts):
+    """Four validators; three precommit height 1's proposal while the fourth has not voted at
+    all (it was still executing the block). That fourth commits it with the others' three
+    signatures, then signs its own precommit: into its own head commit, and out to the
+    network as a late precommit for the next proposer's commit. Without it, under load, the
+    next proposer waited its whole commit timeout for a signature that never came."""
+    from consensus.events import ProposalReceived, VoteReceived
+    from consensus.types import Proposal
+    from consensus.wire import ProposalMessage
+    from node.service import DEV_VALIDATOR_STAKE
+
+    genesis = dev_genesis(dev_accounts, chain_id=1337, balance_wei=10**24,
+                          validator=to_canonical_address(dev_accounts[0].address))
+    genesis["timestamp"] = hex(int(time.time()) - 100)
+    genesis["azora"]["validators"] = [{"address": a.address, "stake": hex(DEV_VALIDATOR_STAKE)} for a in dev_accounts[:4]]
+    genesis_object = Genesis.from_json(genesis)
+    chain = Chain(LevelDB(tmp_path / "db"), genesis_object)
+    source = Chain(LevelDB(tmp_path / "source"), genesis_object)
+    signers = {to_canonical_address(a.address): LocalSigner(bytes(a.key), consensus_domain(chain))
+               for a in dev_accounts[:4]}
+    try:
+        validator_set = ValidatorSetStore(chain).for_height(1)
+        assert len(validator_set.validators) == 4
+        proposer_address = compute_proposer(validator_set, 0)
+        proposer = _host(source, None, IntervalPolicy(1.0), timeouts=TESTNET_TIMEOUTS)
+        candidate = trio.run(proposer.builder.build, 0, ValidatorSetStore(source).for_height(1), proposer_address)
+        block = candidate.block
+        candidate.pending.writes.discard()
+        late = next(address for address in signers if address != proposer_address)
+        others = [address for address in signers if address != late]
+        outbox = _RecordingOutbox()
+        host = build_consensus_host(Backend(chain), signer=GuardedSigner(signers[late], MemorySignRecordStore()),
+                                    domain=consensus_domain(chain), validator_sets=ValidatorSetStore(chain),
+                                    timeouts=TESTNET_TIMEOUTS, policy=IntervalPolicy(0.0), outbox=outbox,
+                                    offload=run_in_loop)
+        signed_proposal = signers[proposer_address].sign_proposal(Proposal(1, 0, block.hash, -1))
+
+        async def main() -> None:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(host.run)
+                assert host.receive_proposal_block(ProposalMessage(signed_proposal, rlp.encode(block), b"")) is None
+                await host.feed(ProposalReceived(signed_proposal))
+                for address in others:
+                    await host.feed(VoteReceived(signers[address].sign_vote(Vote(VoteType.PRECOMMIT, 1, 0, block.hash))))
+                with trio.fail_after(TESTNET_TIMEOUTS.propose / 2):
+                    await host.wait_for_height(1)
+                nursery.cancel_scope.cancel()
+
+        trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+        assert chain.head.hash == block.hash
+        precommits = [v for v in outbox.votes if v.vote.vote_type == VoteType.PRECOMMIT]
+        assert [(v.validator, v.vote.height, v.vote.round, v.vote.block_hash) for v in precommits] == \
+            [(late, 1, 0, block.hash)]
+        certificate = CommitCertificate.decode(chain.commit_of(block.hash))
+        assert sorted(v for v, _ in certificate.signatures) == sorted(signers)
+        assert verify_commit(certificate, validator_set, host.domain) is None
+    finally:
+        chain.db.close()
+        source.db.close()
+
+
+def test_the_block_cap_follows_the_rate_of_every_execution_the_first_timing_at_once():
+    """A proposer sizes its block to what the others re-execute within the propose timeout,
+    at the rate this node executes blocks. Only its own builds were timed, smoothed from an
+    assumed 200/s: each validator of four builds one height in four, so blocks stayed near
+    180 transactions for the first dozen heights of a load. Now every block executed counts
+    (proposals checked and synced blocks are the same work) and the first timing is taken whole."""
+    from node.services.chain_writer import INITIAL_TX_RATE, ExecutionRate
+
+    rate = ExecutionRate()
+    rate.observe(10, 0.001)                 # a small block times overhead: ignored
+    assert rate.per_second == INITIAL_TX_RATE and not rate.timed
+    rate.observe(400, 0.5)
+    assert rate.per_second == 800.0
+    rate.observe(300, 0.5)                  # then smoothed
+    assert rate.per_second == pytest.approx(0.7 * 800 + 0.3 * 600)
+
+
+def test_a_checked_proposal_times_the_execution_rate_the_builder_caps_with(tmp_path, chain, dev_accounts):
+    from eth.vm.forks.prague.transactions import PragueTransactionBuilder
+
+    raws = [dev_accounts[2].sign_transaction({
+        "chainId": 1337, "nonce": n, "to": "0x" + "22" * 20, "value": 1, "gas": 21_000,
+        "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9, "type": 2}).raw_transaction for n in range(30)]
+    block, certificate = _committed_block_one(tmp_path, chain, dev_accounts,
+                                              [PragueTransactionBuilder.decode(raw) for raw in raws])
+    host = _host(chain, None, IntervalPolicy(1.0), timeouts=TESTNET_TIMEOUTS)
+    from node.services.block_production import EXECUTION_SHARE_OF_PROPOSE_TIMEOUT, MAX_TXS_PER_BLOCK
+    four = type("FourValidators", (), {"validators": (1, 2, 3, 4)})()
+    budget = TESTNET_TIMEOUTS.propose * EXECUTION_SHARE_OF_PROPOSE_TIMEOUT
+    assert host.builder.tx_limit(four, 0) == int(200 * budget)
+    assert trio.run(host.import_committed_block, block, certificate, None) is True
+    rate = host.writer.execution_rate
+    assert rate.timed and rate.per_second > 200
+    assert host.builder.tx_limit(four, 0) == min(MAX_TXS_PER_BLOCK, int(rate.per_second * budget))
