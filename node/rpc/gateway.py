@@ -368,6 +368,7 @@ class NodeLink:
 
     async def run(self) -> None:
         """Deliver answers until the node closes the link."""
+        self._decoder.start()
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self.link.write_loop)
             nursery.start_soon(self._report_served)
@@ -473,21 +474,30 @@ class Receipts:
 
 
 class _Decoder:
-    """Raw transactions of a request decoded with their senders, once py-evm is imported
-    (in a thread, on the first request that sends one: most nodes never need it)."""
+    """Raw transactions of a request decoded with their senders, once py-evm is imported (in
+    a thread started with the gateway: imported on the first request that sent one, it held
+    the gateway's GIL for a second or more just as a load began, and the first sends of a
+    fresh node crawled at 20-40 a second)."""
 
     def __init__(self) -> None:
         self._import: threading.Thread | None = None
         self._ready = False
 
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    def start(self) -> None:
+        if self._import is None:
+            self._import = threading.Thread(target=self._load, daemon=True)
+            self._import.start()
+
     def prepare(self, builder: tuple[str, str] | None, body: bytes) -> tuple[tuple[str, str], dict[bytes, bytes]] | None:
         if builder is None or SEND_RAW not in body:
             return None
         if not self._ready:
-            if self._import is None:
-                self._import = threading.Thread(target=self._load, daemon=True)
-                self._import.start()
-            return None
+            self.start()
+            return None   # the node decodes this one itself
         try:
             payload = json.loads(body)
         except ValueError:

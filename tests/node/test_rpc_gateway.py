@@ -162,6 +162,21 @@ def test_transactions_decoded_ahead_are_taken_for_their_builder_only(dev_account
     assert pickle.loads(ahead[1][raw]) == expected
 
 
+def test_the_gateway_imports_py_evm_when_it_starts_so_a_first_send_is_decoded_ahead(dev_accounts):
+    """Started with the gateway, not by the first send: that import held the gateway's GIL for
+    a second or more just as a load began."""
+    raw_hex = signed(dev_accounts[2], 0)
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction", "params": [raw_hex]}).encode()
+    decoder = _Decoder()
+    decoder.start()
+    deadline = time.time() + 60
+    while not decoder.ready:
+        assert time.time() < deadline, "py-evm never loaded"
+        time.sleep(0.05)
+    ahead = decoder.prepare(builder_path(PragueTransactionBuilder), body)   # the first send
+    assert ahead is not None and list(ahead[1]) == [bytes.fromhex(raw_hex[2:])]
+
+
 def receipt_calls(node) -> float:
     metrics = requests.get(node.url + "/metrics", timeout=10).text
     found = re.search(r'^azora_rpc_calls(?:_total)?\{method="eth_getTransactionReceipt",outcome="ok"\} (\S+)$',
