@@ -77,18 +77,14 @@ class ConsensusSigner:
 
     def decided_precommit(self, certificate: CommitCertificate) -> SignedVote | None:
         """Our precommit for a block decided before we precommitted at its round (see
-        :func:`may_sign_decided_precommit`), or None: no key, we signed in the certificate, or
-        the guard's record rules it out."""
-        if self.guarded is None or any(v == self.guarded.address for v, _ in certificate.signatures):
+        :func:`may_sign_decided_precommit`; a precommit of ours in the certificate is in the
+        record too), or None: no key, or the record rules it out."""
+        if self.guarded is None or not may_sign_decided_precommit(
+                self.guarded.last, certificate.height, certificate.round):
             return None
-        if not may_sign_decided_precommit(self.guarded.last, certificate.height, certificate.round):
-            return None
-        try:
-            return self.guarded.sign_vote(
-                Vote(VoteType.PRECOMMIT, certificate.height, certificate.round, certificate.block_hash))
-        except SignRefused as refused:
-            logger.warning("refused to sign: %s", refused)
-            return None
+        signed = self.sign(SignVote(Vote(VoteType.PRECOMMIT, certificate.height, certificate.round,
+                                         certificate.block_hash)))
+        return signed.signed if isinstance(signed, VoteSigned) else None
 
     def restored_inputs(self, height: int) -> list[Input]:
         """After a restart: what we already signed at ``height``, as inputs that count again."""
