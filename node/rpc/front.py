@@ -33,6 +33,9 @@ CLIENT_HEADER = b"x-azora-client"
 KEEP_ALIVE_SECONDS = 75.0     # as hypercorn was configured: an idle keep-alive connection closes
 READ_BYTES = 65536
 MAX_REQUEST_BYTES = 5 * 1024 * 1024     # geth's HTTP body limit
+# How long a connection closed on a body it did not read keeps reading (and dropping) what the
+# client still sends, after its response: see _close_after_response. Go's server waits 0.5 s.
+LINGER_SECONDS = 2.0
 
 # answer(client, declared length, body chunks) -> (status, body): node.rpc.server.answer_post
 Answer = Callable[[str, int, Any], Any]
@@ -267,10 +270,14 @@ async def _answer(stream: trio.SocketStream, connection: h11.Connection, request
         if body:
             response += connection.send(h11.Data(data=body)) or b""
         response += connection.send(h11.EndOfMessage()) or b""
-        await stream.send_all(response)
-    except (trio.BrokenResourceError, trio.ClosedResourceError, h11.LocalProtocolError):
+    except h11.LocalProtocolError:
         return False
-    return finished and connection.our_state is h11.DONE
+    if not await _send_all(stream, response):
+        return False
+    if not finished:
+        await _close_after_response(stream)
+        return False
+    return connection.our_state is h11.DONE
 
 
 async def _relay(stream: trio.SocketStream, connection: h11.Connection, request: h11.Request,
@@ -290,20 +297,52 @@ async def _relay(stream: trio.SocketStream, connection: h11.Connection, request:
         await _send_error(stream, connection, 502, "bad gateway")
         return
     async with upstream:
-        try:
-            await upstream.send_all(b"\r\n".join(head) + b"\r\n\r\n" + bytes(rest))
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
+        if not await _send_all(upstream, b"\r\n".join(head) + b"\r\n\r\n" + bytes(rest)):
             return
+        client_gone = False
         async with trio.open_nursery() as nursery:
-            async def pump(source: Any, sink: Any) -> None:
-                try:
-                    while data := await source.receive_some(READ_BYTES):
-                        await sink.send_all(data)
-                except (trio.BrokenResourceError, trio.ClosedResourceError):
-                    pass
-                nursery.cancel_scope.cancel()   # either side closing ends the relay
-            nursery.start_soon(pump, stream, upstream)
-            nursery.start_soon(pump, upstream, stream)
+            async def to_client() -> None:
+                nonlocal client_gone
+                while data := await _receive(upstream):
+                    if not await _send_all(stream, data):
+                        client_gone = True
+                        break
+                nursery.cancel_scope.cancel()   # the app closed, or the client went
+
+            async def to_app() -> None:
+                nonlocal client_gone
+                while data := await _receive(stream):
+                    if not await _send_all(upstream, data):
+                        return   # the app stopped reading (a 413): what it still writes goes on
+                client_gone = True
+                nursery.cancel_scope.cancel()
+            nursery.start_soon(to_client)
+            nursery.start_soon(to_app)
+    if not client_gone:   # the app answered and closed, maybe before the client's body ended
+        await _close_after_response(stream)
+
+
+async def _close_after_response(stream: trio.SocketStream) -> None:
+    """Half-close, then drop what the client still sends until it closes (at most
+    LINGER_SECONDS). Closing a socket with bytes unread resets the connection, and the reset
+    can destroy the response in the client's buffers before it reads it: a client that sends
+    a large body before reading loses the 413 that refused it."""
+    try:
+        await stream.send_eof()
+    except (trio.BrokenResourceError, trio.ClosedResourceError, trio.BusyResourceError, OSError):
+        return
+    with trio.move_on_after(LINGER_SECONDS):
+        while await _receive(stream):
+            pass
+
+
+async def _send_all(stream: Any, data: bytes) -> bool:
+    """False if the other side is gone."""
+    try:
+        await stream.send_all(data)
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        return False
+    return True
 
 
 async def _receive(stream: trio.SocketStream) -> bytes:
@@ -331,7 +370,8 @@ async def _send_error(stream: trio.SocketStream, connection: h11.Connection, sta
         await _send(stream, connection, h11.Data(data=body))
         await _send(stream, connection, h11.EndOfMessage())
     except (trio.BrokenResourceError, trio.ClosedResourceError, h11.LocalProtocolError):
-        pass
+        return
+    await _close_after_response(stream)
 
 
 __all__ = ["CLIENT_HEADER", "ForwardedClient", "is_plain_post", "plain_post_head", "plain_response", "serve_connection"]
