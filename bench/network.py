@@ -16,7 +16,8 @@ One run prints:
       into a fresh datadir (a raw import stops at the first epoch boundary, see
       ``measure_import``, and the sync rate is then also given over the same blocks).
 
-    python -m bench.network [--prebuilt 300] [--per-block 10] [--count 1500]
+    python -m bench.network [--prebuilt 300] [--per-block 10] [--count 1500] [--client requests|lean]
+                            [--settle 10]
 """
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ sys.path.insert(0, str(REPO / "tests" / "network"))
 sys.path.insert(0, str(REPO / "bench"))
 
 import throughput  # noqa: E402  (bench/throughput.py: in-process limit, signing, token)
+from bench.common import CLIENTS, json_poster  # noqa: E402
 from harness import Testnet, azora, backdate_genesis, prebuild_chain, rpc_call  # noqa: E402
 
 VALIDATORS = ["validator0", "validator1", "validator2", "validator3"]
@@ -104,11 +106,12 @@ class BlockWatcher:
 
 
 def run_load(net: Testnet, watcher: BlockWatcher, senders: list[Any], token: str, count: int,
-             rate: float | None, spread: bool = True) -> LoadResult:
-    """Send ``count`` ERC-20 transfers (one RPC call each), unpaced or at ``rate`` per second
-    overall; wait until every one is in a block. ``spread``: each sender uses one validator's
-    endpoint (sender i the i-th, round-robin), as users of different wallets do; otherwise all
-    send to validator0's, as a dApp's users behind one RPC provider do."""
+             rate: float | None, spread: bool = True, client: str = "requests") -> LoadResult:
+    """Send ``count`` ERC-20 transfers (one RPC call each, over ``client``: see
+    bench.common.json_poster), unpaced or at ``rate`` per second overall; wait until every one
+    is in a block. ``spread``: each sender uses one validator's endpoint (sender i the i-th,
+    round-robin), as users of different wallets do; otherwise all send to validator0's, as a
+    dApp's users behind one RPC provider do."""
     nonces = [int(net.rpc("validator0", "eth_getTransactionCount", [a.address, "latest"]), 16) for a in senders]
     per_sender = throughput.workload("erc20", senders, nonces, count, token)
     sent_at: dict[str, float] = {}
@@ -117,16 +120,15 @@ def run_load(net: Testnet, watcher: BlockWatcher, senders: list[Any], token: str
     interval = len(senders) / rate if rate else 0.0
 
     def send(index: int, txs: list[bytes]) -> None:
-        session = requests.Session()
+        post = json_poster(urls[index % len(urls)] if spread else urls[0], client)
         start = time.perf_counter()
         for i, raw in enumerate(txs):
             if interval:
                 time.sleep(max(0.0, start + i * interval - time.perf_counter()))
             tx_hash = "0x" + keccak(raw).hex()
             sent_at[tx_hash] = time.perf_counter()
-            reply = session.post(urls[index % len(urls)] if spread else urls[0], json={
-                "jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction", "params": ["0x" + raw.hex()]},
-                timeout=60).json()
+            reply = post(b'{"jsonrpc":"2.0","id":1,"method":"eth_sendRawTransaction","params":["0x%s"]}'
+                         % raw.hex().encode())
             if "error" in reply:
                 errors.append(str(reply["error"]))
 
@@ -284,6 +286,11 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> R
     parser.add_argument("--count", type=int, default=1500, help="ERC-20 transfers in the saturated phase")
     parser.add_argument("--in-process-count", type=int, default=2000)
     parser.add_argument("--block-interval", type=float, default=1.0)
+    parser.add_argument("--client", choices=CLIENTS, default="requests",
+                        help="the senders' HTTP library (see bench.common.json_poster)")
+    parser.add_argument("--settle", type=float, default=10.0,
+                        help="seconds the started network runs before the load: users reach a running "
+                             "network, not one whose processes are still importing py-evm")
     parser.add_argument("--keep", type=Path, default=None, help="keep the testnet directory here")
     args = parser.parse_args(argv)
 
@@ -312,14 +319,16 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> R
         out(f"prebuilt {args.prebuilt + 1} blocks; starting 4 validators")
         net.start(*VALIDATORS)
         net.wait_for_height(args.prebuilt + 3, VALIDATORS, timeout=120)
+        time.sleep(args.settle)
         watcher = BlockWatcher(net.nodes["validator0"].rpc)
         try:
-            saturated_one = run_load(net, watcher, senders, token, args.count, None, spread=False)
+            saturated_one = run_load(net, watcher, senders, token, args.count, None, spread=False,
+                                     client=args.client)
             out(f"saturated, one endpoint: {saturated_one.finalized_per_second:.1f} tx/s")
-            saturated = run_load(net, watcher, senders, token, args.count, None)
+            saturated = run_load(net, watcher, senders, token, args.count, None, client=args.client)
             out(f"saturated, spread: {saturated.finalized_per_second:.1f} tx/s")
             paced = run_load(net, watcher, senders, token, max(len(senders), args.count // 5),
-                             max(1.0, saturated.finalized_per_second / 2))
+                             max(1.0, saturated.finalized_per_second / 2), client=args.client)
         finally:
             watcher.stop()
         rounds = later_rounds(net.nodes["validator0"].log_path, args.prebuilt + 2)

@@ -33,7 +33,6 @@ profile shows where the CPU goes) during each end-to-end run, as raw collapsed s
 from __future__ import annotations
 
 import argparse
-import http.client
 import itertools
 import json
 import os
@@ -44,7 +43,6 @@ import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -56,7 +54,7 @@ from eth_abi import encode
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
-from bench.common import free_port
+from bench.common import CLIENTS, free_port, json_poster
 
 REPO = Path(__file__).resolve().parents[1]
 CHAIN_ID = 1337
@@ -274,28 +272,12 @@ def send_one_per_request(url: str, per_sender: list[list[bytes]], clients: int, 
     one request each (a sender's in nonce order), then polls each receipt one request each
     until all are mined: the path a dApp's users take.
 
-    ``client`` is the HTTP library: ``requests`` (what web3.py uses; ~1.2 ms of CPU a request
-    here, as much as the node's own share on a two-core machine) or ``lean`` (``http.client``
-    on one connection, the same requests on the wire for a fraction of the client's CPU, as a
-    dApp's backend on another machine would leave the node's cores to it)."""
+    ``client`` is the HTTP library (bench.common.json_poster)."""
     errors: list[str] = []
     owned: list[list[list[bytes]]] = [per_sender[i::clients] for i in range(clients)]
 
     def poster() -> Callable[[str, str], Any]:
-        if client == "lean":
-            parsed = urllib.parse.urlsplit(url)
-            connection = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=600)
-            headers = {"Content-Type": "application/json"}
-
-            def send(body: bytes) -> Any:
-                connection.request("POST", "/", body, headers)
-                return json.loads(connection.getresponse().read())
-        else:
-            session = requests.Session()
-
-            def send(body: bytes) -> Any:
-                return session.post(url, data=body, headers={"Content-Type": "application/json"},
-                                    timeout=600).json()
+        send = json_poster(url, client)
 
         def post(method: str, param: str) -> Any:
             answer = send(b'{"jsonrpc":"2.0","id":1,"method":"%s","params":["%s"]}' % (method.encode(), param.encode()))
@@ -485,8 +467,8 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> R
     parser.add_argument("--send", default="batch,single",
                         help="batch: JSON-RPC batches from 8 senders; single: one transaction per request")
     parser.add_argument("--clients", type=int, default=4, help="concurrent HTTP clients of the single mode")
-    parser.add_argument("--client", choices=("requests", "lean"), default="requests",
-                        help="the single mode's HTTP library (see send_one_per_request)")
+    parser.add_argument("--client", choices=CLIENTS, default="requests",
+                        help="the single mode's HTTP library (see bench.common.json_poster)")
     parser.add_argument("--profile", type=Path, default=None, help="write py-spy profiles here")
     parser.add_argument("--node-args", default="", help="more flags for azora dev, e.g. '--rpc.gateway off'")
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
