@@ -267,6 +267,14 @@ class NetworkNode:
         if certificate.height > head + 1:
             self.sync.on_peer_head(message.forwarder, certificate.height)
             return
+        held = self.host.proposed_block(certificate.block_hash)
+        if held is not None:   # a proposal we hold, maybe still validating it: not decoded again
+            try:
+                parent = CommitCertificate.decode(committed.parent_certificate) if committed.parent_certificate else None
+                await self.host.import_committed_block(held, certificate, parent)
+            except (ChainError, ValueError, rlp.DecodingError, rlp.DeserializationError) as exc:
+                logger.warning("rejected committed block: %s", exc)
+            return
         await self.import_committed([BlockAndCommit(
             committed.block, encode_commits(committed.certificate, committed.parent_certificate))])
 

@@ -40,6 +40,9 @@ class Candidate:
     parent_certificate: CommitCertificate | None
     pending: PendingBlock | None = None
     valid: bool | None = None
+    # set once the one execution of the block (``ChainWriter.executed``) has ended
+    execution: trio.Event | None = None
+    failure: ChainError | None = None
 
     def encoded_parent_certificate(self) -> bytes:
         return self.parent_certificate.encode() if self.parent_certificate else b""
@@ -149,7 +152,7 @@ class ChainWriter:
             reason = self.check_proposed(candidate, round, validator_set)
             if reason is None:
                 try:
-                    candidate.pending = await self.execute(candidate)
+                    await self.executed(candidate)
                 except ChainError as exc:
                     reason = str(exc)
             candidate.valid = reason is None
@@ -158,9 +161,27 @@ class ChainWriter:
                                candidate.block.number, reason)
         return bool(candidate.valid)
 
-    async def execute(self, candidate: Candidate) -> PendingBlock:
-        """Execute a block someone else built, with the system calls its height requires."""
-        return await self.offload(self._execute, candidate, self._system_calls(candidate))
+    async def executed(self, candidate: Candidate) -> PendingBlock:
+        """A block someone else built, executed with the system calls its height requires,
+        once: a caller that finds its execution under way waits for it. Under load a slow
+        validator was still validating a proposal when the others' precommits (or their
+        committed block, by gossip) decided it, and executed the same block a second time
+        beside the first."""
+        if candidate.pending is not None:
+            return candidate.pending
+        if candidate.execution is None:
+            candidate.execution = trio.Event()
+            try:
+                candidate.pending = await self.offload(self._execute, candidate, self._system_calls(candidate))
+            except ChainError as exc:
+                candidate.failure = exc
+                raise
+            finally:
+                candidate.execution.set()
+        await candidate.execution.wait()
+        if candidate.pending is None:
+            raise candidate.failure or ChainError(f"block 0x{candidate.block.hash.hex()} failed to execute")
+        return candidate.pending
 
     def _system_calls(self, candidate: Candidate) -> list[tuple[bytes, bytes]]:
         header = candidate.block.header
@@ -198,9 +219,10 @@ class ChainWriter:
         async with self._lock:
             if self.chain.head.block_number >= certificate.height:
                 return False
-            if candidate.pending is None:
+            if candidate.pending is None and candidate.execution is None:
                 await self.offload(self._execute_and_persist, candidate, self._system_calls(candidate), certificate)
-            else:
+            else:   # executed, or being executed by its validation
+                await self.executed(candidate)
                 await self.offload(self._persist, candidate, certificate)
         return True
 
@@ -224,10 +246,12 @@ class ChainWriter:
     # -- the sync path ---------------------------------------------------------------------
 
     async def import_committed(self, block: BlockAPI, certificate: CommitCertificate,
-                               parent_certificate: CommitCertificate | None) -> bool:
+                               parent_certificate: CommitCertificate | None,
+                               proposed: Candidate | None = None) -> bool:
         """A block finalised elsewhere (range sync, block gossip): verify its certificate
         against the set of its height and the parent certificate it binds, execute it and make
-        it the head. False if already had; ChainError if it breaks a rule."""
+        it the head. False if already had; ChainError if it breaks a rule. ``proposed``: the
+        same block as a proposal this node holds, whose execution (done or under way) serves."""
         async with self._lock:
             head = self.chain.head
             if block.number <= head.block_number:
@@ -239,8 +263,13 @@ class ChainWriter:
                                              self.domain)
             if reason:
                 raise ChainError(reason)
-            candidate = Candidate(block, parent_certificate)
-            await self.offload(self._execute_and_persist, candidate, self._system_calls(candidate), certificate)
+            if proposed is not None and proposed.block.hash == block.hash and \
+                    proposed.encoded_parent_certificate() == (parent_certificate.encode() if parent_certificate else b""):
+                await self.executed(proposed)
+                await self.offload(self._persist, proposed, certificate)
+            else:
+                candidate = Candidate(block, parent_certificate)
+                await self.offload(self._execute_and_persist, candidate, self._system_calls(candidate), certificate)
         return True
 
     def _persist(self, candidate: Candidate, certificate: CommitCertificate) -> None:

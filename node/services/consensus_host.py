@@ -367,11 +367,17 @@ class ConsensusHost:
         """Keep a proposed block for validation; returns why it is unusable, or None."""
         return self.candidates.receive(message, self.chain.head.block_number + 1, self.writer.decode_block)
 
+    def proposed_block(self, block_hash: bytes) -> BlockAPI | None:
+        """The block of a proposal held at the height in progress, by hash."""
+        candidate = self.candidates.get(block_hash)
+        return candidate.block if candidate is not None else None
+
     async def import_committed_block(self, block: BlockAPI, certificate: CommitCertificate,
                                      parent_certificate: CommitCertificate | None) -> bool:
         """A block finalised elsewhere (range sync, block gossip): see ``ChainWriter``. It
         completes the height in progress. False if already had."""
-        if not await self.writer.import_committed(block, certificate, parent_certificate):
+        if not await self.writer.import_committed(block, certificate, parent_certificate,
+                                                  self.candidates.get(block.hash)):
             return False
         self.round = certificate.round
         if self._waiting is not None:

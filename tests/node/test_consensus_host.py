@@ -558,3 +558,82 @@ def test_a_checked_proposal_times_the_execution_rate_the_builder_caps_with(tmp_p
     rate = host.writer.execution_rate
     assert rate.timed and rate.per_second > 200
     assert host.builder.tx_limit(four, 0) == min(MAX_TXS_PER_BLOCK, int(rate.per_second * budget))
+
+
+@pytest.mark.parametrize("decided_by", ["precommits", "block gossip"])
+def test_a_block_decided_while_its_validation_runs_is_executed_once(tmp_path, dev_accounts, decided_by):
+    """A slow validator still executing a proposal when the others' committed block arrives by
+    gossip waits for that execution and commits it: it executed the same block a second time
+    beside the first (on a loaded testnet a fifth of a validator's execution, and the slowest
+    validator slower still). The others' precommits alone wait for the validation in the
+    engine, and must go on doing so."""
+    from consensus.events import ProposalReceived, VoteReceived
+    from consensus.types import Proposal
+    from consensus.wire import ProposalMessage
+    from node.service import DEV_VALIDATOR_STAKE
+
+    genesis = dev_genesis(dev_accounts, chain_id=1337, balance_wei=10**24,
+                          validator=to_canonical_address(dev_accounts[0].address))
+    genesis["timestamp"] = hex(int(time.time()) - 100)
+    genesis["azora"]["validators"] = [{"address": a.address, "stake": hex(DEV_VALIDATOR_STAKE)} for a in dev_accounts[:4]]
+    genesis_object = Genesis.from_json(genesis)
+    chain = Chain(LevelDB(tmp_path / "db"), genesis_object)
+    source = Chain(LevelDB(tmp_path / "source"), genesis_object)
+    signers = {to_canonical_address(a.address): LocalSigner(bytes(a.key), consensus_domain(chain))
+               for a in dev_accounts[:4]}
+    try:
+        proposer_address = compute_proposer(ValidatorSetStore(chain).for_height(1), 0)
+        proposer = _host(source, None, IntervalPolicy(1.0), timeouts=TESTNET_TIMEOUTS)
+        candidate = trio.run(proposer.builder.build, 0, ValidatorSetStore(source).for_height(1), proposer_address)
+        block = candidate.block
+        candidate.pending.writes.discard()
+        slow = next(address for address in signers if address != proposer_address)
+        others = [address for address in signers if address != slow]
+        release = trio.Event()
+        executions: list[str] = []
+
+        async def offload(fn: Any, *args: Any) -> Any:
+            # the validation's execution is held until the block is decided
+            name = getattr(fn, "__name__", "")
+            if name in ("_execute", "_execute_and_persist"):
+                executions.append(name)
+                if len(executions) == 1:
+                    await release.wait()
+            return fn(*args)
+
+        backend = Backend(chain)
+        host = build_consensus_host(backend, signer=GuardedSigner(signers[slow], MemorySignRecordStore()),
+                                    domain=consensus_domain(chain), validator_sets=ValidatorSetStore(chain),
+                                    timeouts=TESTNET_TIMEOUTS, policy=IntervalPolicy(0.0), outbox=_RecordingOutbox(),
+                                    offload=offload)
+        signed_proposal = signers[proposer_address].sign_proposal(Proposal(1, 0, block.hash, -1))
+        precommits = [signers[a].sign_vote(Vote(VoteType.PRECOMMIT, 1, 0, block.hash)) for a in others]
+
+        async def main() -> None:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(host.run)
+                assert host.receive_proposal_block(ProposalMessage(signed_proposal, rlp.encode(block), b"")) is None
+                await host.feed(ProposalReceived(signed_proposal))
+                while not executions:     # the validation has started its execution
+                    await trio.sleep(0.01)
+                if decided_by == "precommits":
+                    for signed in precommits:
+                        await host.feed(VoteReceived(signed))
+                    await trio.sleep(0.5)   # the engine decides and commits meanwhile
+                    release.set()
+                else:
+                    certificate = build_commit_certificate(1, 0, block.hash, precommits)
+                    async with trio.open_nursery() as gossip:
+                        gossip.start_soon(host.import_committed_block, block, certificate, None)
+                        await trio.sleep(0.5)
+                        release.set()
+                with trio.fail_after(TESTNET_TIMEOUTS.propose / 2):
+                    await host.wait_for_height(1)
+                nursery.cancel_scope.cancel()
+
+        trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+        assert chain.head.hash == block.hash
+        assert executions == ["_execute"]
+    finally:
+        chain.db.close()
+        source.db.close()
