@@ -293,8 +293,8 @@ class ConsensusHost:
         await self._notify_committed()
 
     async def _precommit_decided_block(self, certificate: CommitCertificate) -> None:
-        """A validator still executing a proposal when the others' precommits decided it never
-        voted on it: it signs its precommit now, a late precommit for the next proposer's
+        """A validator still executing a proposal when the others' precommits (or their
+        committed block, by gossip) decided it never voted on it: it signs its precommit now, a late precommit for the next proposer's
         commit. Without it the next proposer waited its whole commit timeout for a signature
         that never came (a loaded 4-validator testnet: 3 of 4 signers, heights of 1.7-2 s at a
         1-s interval), and the slow validator lost the height's reward."""
@@ -380,6 +380,9 @@ class ConsensusHost:
                                                   self.candidates.get(block.hash)):
             return False
         self.round = certificate.round
+        if certificate.height == self.driver.height:   # the height in progress, decided without our vote
+            self._committed_at = trio.current_time()
+            await self._precommit_decided_block(certificate)
         if self._waiting is not None:
             self._waiting.cancel()    # a no-op unless the height loop is waiting right now
         await self._notify_committed()

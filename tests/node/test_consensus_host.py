@@ -566,7 +566,9 @@ def test_a_block_decided_while_its_validation_runs_is_executed_once(tmp_path, de
     gossip waits for that execution and commits it: it executed the same block a second time
     beside the first (on a loaded testnet a fifth of a validator's execution, and the slowest
     validator slower still). The others' precommits alone wait for the validation in the
-    engine, and must go on doing so."""
+    engine, and must go on doing so. Either way it then precommits the decided block late: a
+    validator that committed by gossip without voting left the next proposer waiting its
+    whole commit timeout for its signature."""
     from consensus.events import ProposalReceived, VoteReceived
     from consensus.types import Proposal
     from consensus.wire import ProposalMessage
@@ -591,6 +593,7 @@ def test_a_block_decided_while_its_validation_runs_is_executed_once(tmp_path, de
         others = [address for address in signers if address != slow]
         release = trio.Event()
         executions: list[str] = []
+        outbox = _RecordingOutbox()
 
         async def offload(fn: Any, *args: Any) -> Any:
             # the validation's execution is held until the block is decided
@@ -604,7 +607,7 @@ def test_a_block_decided_while_its_validation_runs_is_executed_once(tmp_path, de
         backend = Backend(chain)
         host = build_consensus_host(backend, signer=GuardedSigner(signers[slow], MemorySignRecordStore()),
                                     domain=consensus_domain(chain), validator_sets=ValidatorSetStore(chain),
-                                    timeouts=TESTNET_TIMEOUTS, policy=IntervalPolicy(0.0), outbox=_RecordingOutbox(),
+                                    timeouts=TESTNET_TIMEOUTS, policy=IntervalPolicy(0.0), outbox=outbox,
                                     offload=offload)
         signed_proposal = signers[proposer_address].sign_proposal(Proposal(1, 0, block.hash, -1))
         precommits = [signers[a].sign_vote(Vote(VoteType.PRECOMMIT, 1, 0, block.hash)) for a in others]
@@ -634,6 +637,10 @@ def test_a_block_decided_while_its_validation_runs_is_executed_once(tmp_path, de
         trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
         assert chain.head.hash == block.hash
         assert executions == ["_execute"]
+        # decided without its vote either way, it precommits late: all four sign the commit
+        assert [(v.validator, v.vote.vote_type) for v in outbox.votes if v.validator == slow] == \
+            [(slow, VoteType.PRECOMMIT)]
+        assert sorted(v for v, _ in CommitCertificate.decode(chain.commit_of(block.hash)).signatures) == sorted(signers)
     finally:
         chain.db.close()
         source.db.close()
