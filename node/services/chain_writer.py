@@ -123,6 +123,7 @@ class ChainWriter:
         self.offload = offload
         self.clock = clock
         self._lock = trio.Lock()     # one block commit at a time (consensus or sync)
+        self._head_commit_grew = trio.Event()
         self.execution_rate = ExecutionRate()
 
     # -- reads -----------------------------------------------------------------------------
@@ -241,7 +242,13 @@ class ChainWriter:
             if not is_valid_vote_signature(self.domain, signed):
                 return False
             self.chain.set_commit(head.hash, extended.encode())
+        self._head_commit_grew.set()
+        self._head_commit_grew = trio.Event()
         return True
+
+    def head_commit_grows(self) -> trio.Event:
+        """Set when a late precommit next joins the head's commit."""
+        return self._head_commit_grew
 
     # -- the sync path ---------------------------------------------------------------------
 

@@ -40,7 +40,6 @@ from node.services.consensus_io import (
 from node.validators import ValidatorSetStore
 
 logger = logging.getLogger("azora.consensus")
-LATE_PRECOMMIT_POLL_SECONDS = 0.02
 SLOW_HEIGHT_REPORT_SECONDS = 5.0   # how often an undecided height says what it waits for
 # A validator halting on evidence against its own key lives this long after it stopped signing:
 # the evidence it just published waits in libp2p's per-peer send queues, and when it alone saw
@@ -262,10 +261,11 @@ class ConsensusHost:
         size = len(self.validator_sets.read(head).validators)
         with trio.move_on_at(deadline):
             while True:
+                grows = self.writer.head_commit_grows()
                 certificate = self.writer.head_certificate()
                 if certificate is None or len(certificate.signatures) >= size:
                     return
-                await trio.sleep(LATE_PRECOMMIT_POLL_SECONDS)
+                await grows.wait()
 
     async def _validate(self, request: ValidateBlock) -> None:
         candidate = self.candidates.get(request.block_hash)

@@ -644,3 +644,66 @@ def test_a_block_decided_while_its_validation_runs_is_executed_once(tmp_path, de
     finally:
         chain.db.close()
         source.db.close()
+
+
+@pytest.mark.parametrize("late_after", [0.3, None])
+def test_the_next_proposer_stops_waiting_for_late_precommits_when_the_last_one_joins(tmp_path, dev_accounts,
+                                                                                      late_after):
+    """Before building on a head committed with three of four signatures, the proposer waits
+    until the commit timeout for the fourth: it builds the moment that precommit joins the
+    head's commit, not at its next look, and at the deadline if it never comes."""
+    from consensus.events import ProposalReceived, VoteReceived
+    from consensus.types import Proposal
+    from consensus.wire import ProposalMessage
+    from node.service import DEV_VALIDATOR_STAKE
+
+    genesis = dev_genesis(dev_accounts, chain_id=1337, balance_wei=10**24,
+                          validator=to_canonical_address(dev_accounts[0].address))
+    genesis["timestamp"] = hex(int(time.time()) - 100)
+    genesis["azora"]["validators"] = [{"address": a.address, "stake": hex(DEV_VALIDATOR_STAKE)} for a in dev_accounts[:4]]
+    genesis_object = Genesis.from_json(genesis)
+    chain = Chain(LevelDB(tmp_path / "db"), genesis_object)
+    source = Chain(LevelDB(tmp_path / "source"), genesis_object)
+    signers = {to_canonical_address(a.address): LocalSigner(bytes(a.key), consensus_domain(chain))
+               for a in dev_accounts[:4]}
+    try:
+        proposer_address = compute_proposer(ValidatorSetStore(chain).for_height(1), 0)
+        proposer = _host(source, None, IntervalPolicy(1.0), timeouts=TESTNET_TIMEOUTS)
+        candidate = trio.run(proposer.builder.build, 0, ValidatorSetStore(source).for_height(1), proposer_address)
+        block = candidate.block
+        candidate.pending.writes.discard()
+        absent = next(address for address in signers if address != proposer_address)
+        host = build_consensus_host(Backend(chain), signer=None, domain=consensus_domain(chain),
+                                    validator_sets=ValidatorSetStore(chain), timeouts=TESTNET_TIMEOUTS,
+                                    policy=IntervalPolicy(0.0), offload=run_in_loop)
+        signed_proposal = signers[proposer_address].sign_proposal(Proposal(1, 0, block.hash, -1))
+        waited: list[float] = []
+
+        async def main(late_after: float | None) -> None:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(host.run)
+                assert host.receive_proposal_block(ProposalMessage(signed_proposal, rlp.encode(block), b"")) is None
+                await host.feed(ProposalReceived(signed_proposal))
+                for address in signers:
+                    if address != absent:
+                        await host.feed(VoteReceived(signers[address].sign_vote(Vote(VoteType.PRECOMMIT, 1, 0, block.hash))))
+                await host.wait_for_height(1)
+                start = trio.current_time()
+                if late_after is not None:
+                    async def late() -> None:
+                        await trio.sleep(late_after)
+                        await host.feed(VoteReceived(signers[absent].sign_vote(Vote(VoteType.PRECOMMIT, 1, 0, block.hash))))
+                    nursery.start_soon(late)
+                await host._collect_late_precommits()
+                waited.append(trio.current_time() - start)
+                nursery.cancel_scope.cancel()
+
+        trio.run(main, late_after, clock=trio.testing.MockClock(autojump_threshold=0))
+        signatures = len(CommitCertificate.decode(chain.commit_of(block.hash)).signatures)
+        if late_after is None:
+            assert waited[0] == pytest.approx(TESTNET_TIMEOUTS.commit, abs=1e-6) and signatures == 3
+        else:
+            assert waited[0] == pytest.approx(late_after, abs=1e-6) and signatures == 4
+    finally:
+        chain.db.close()
+        source.db.close()
