@@ -22,6 +22,7 @@ One run prints:
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
 import re
 import shutil
@@ -66,8 +67,9 @@ class LoadResult:
 class BlockWatcher:
     """Records when each transaction hash first appears in a block on one node."""
 
-    def __init__(self, rpc: str) -> None:
+    def __init__(self, rpc: str, client: str = "requests") -> None:
         self.rpc = rpc
+        self.client = client
         self.seen: dict[str, float] = {}
         self._stop = threading.Event()
         self._height = int(rpc_call(rpc, "eth_blockNumber"), 16)
@@ -75,20 +77,19 @@ class BlockWatcher:
         self._thread.start()
 
     def _run(self) -> None:
-        session = requests.Session()
+        post = json_poster(self.rpc, self.client)
         while not self._stop.is_set():
             try:
-                head = int(session.post(self.rpc, json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber",
-                                                        "params": []}, timeout=5).json()["result"], 16)
+                head = int(post(b'{"jsonrpc":"2.0","id":1,"method":"eth_blockNumber","params":[]}')["result"], 16)
                 for number in range(self._height + 1, head + 1):
-                    block = session.post(self.rpc, json={"jsonrpc": "2.0", "id": 1, "method": "eth_getBlockByNumber",
-                                                         "params": [hex(number), False]}, timeout=5).json()["result"]
+                    block = post(b'{"jsonrpc":"2.0","id":1,"method":"eth_getBlockByNumber","params":["%s",false]}'
+                                 % hex(number).encode())["result"]
                     now = time.perf_counter()
                     for tx_hash in block["transactions"]:
                         self.seen.setdefault(tx_hash, now)
                 self._height = head
-            except (requests.RequestException, KeyError, TypeError, ValueError):
-                pass
+            except (OSError, http.client.HTTPException, requests.RequestException, KeyError, TypeError, ValueError):
+                post = json_poster(self.rpc, self.client)   # a fresh connection
             time.sleep(0.02)
 
     def wait_for(self, hashes: list[str], timeout: float) -> None:
@@ -320,7 +321,7 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> R
         net.start(*VALIDATORS)
         net.wait_for_height(args.prebuilt + 3, VALIDATORS, timeout=120)
         time.sleep(args.settle)
-        watcher = BlockWatcher(net.nodes["validator0"].rpc)
+        watcher = BlockWatcher(net.nodes["validator0"].rpc, args.client)
         try:
             saturated_one = run_load(net, watcher, senders, token, args.count, None, spread=False,
                                      client=args.client)
