@@ -14,11 +14,12 @@ from eth_utils import to_canonical_address
 
 from consensus.commit import build_commit_certificate, verify_commit
 from consensus.config import DEV_TIMEOUTS, TESTNET_TIMEOUTS, TimeoutKind
-from consensus.events import ScheduleTimeout, TimeoutElapsed
+from consensus.events import ProposalReceived, ScheduleTimeout, TimeoutElapsed, VoteReceived
 from consensus.sign_guard import GuardedSigner, MemorySignRecordStore
 from consensus.signing import LocalSigner, SigningDomain
-from consensus.types import CommitCertificate, Vote, VoteType, make_duplicate_vote_evidence
+from consensus.types import CommitCertificate, Proposal, Vote, VoteType, make_duplicate_vote_evidence
 from consensus.validator_set import compute_proposer
+from consensus.wire import ProposalMessage
 from kernel.chain import Chain
 from kernel.db import LevelDB
 from kernel.genesis import Genesis
@@ -280,8 +281,6 @@ def test_node_run_takes_consensus_timeouts_from_genesis_then_its_config(tmp_path
 def test_invalid_proposal_blocks_are_not_kept(chain, dev_accounts):
     import rlp
 
-    from consensus.types import Proposal
-    from consensus.wire import ProposalMessage
     from node.chainio import decode_block
     from node.services.chain_writer import Candidates
 
@@ -415,9 +414,6 @@ def test_a_proposal_that_arrives_before_its_height_starts_is_validated_and_commi
     round: on a loaded 4-validator testnet one height in ten or so."""
     import rlp
 
-    from consensus.events import ProposalReceived, VoteReceived
-    from consensus.types import Proposal
-    from consensus.wire import ProposalMessage
 
     local = _signer(chain, dev_accounts)
     source = Chain(LevelDB(tmp_path / "source"), chain.genesis)
@@ -463,65 +459,78 @@ class _RecordingOutbox:
         self.votes.append(signed)
 
 
-def test_a_validator_that_sees_a_block_decided_before_it_voted_precommits_it_late(tmp_path, dev_accounts):
+class _FourValidators:
+    """Height 1 of a chain with four validators of equal stake: its round-0 block, built by
+    that round's proposer on a copy of the chain, and the four signers."""
+
+    def __init__(self, tmp_path, dev_accounts) -> None:
+        from node.service import DEV_VALIDATOR_STAKE
+
+        genesis = dev_genesis(dev_accounts, chain_id=1337, balance_wei=10**24,
+                              validator=to_canonical_address(dev_accounts[0].address))
+        genesis["timestamp"] = hex(int(time.time()) - 100)
+        genesis["azora"]["validators"] = [{"address": a.address, "stake": hex(DEV_VALIDATOR_STAKE)}
+                                          for a in dev_accounts[:4]]
+        genesis_object = Genesis.from_json(genesis)
+        self.chain = Chain(LevelDB(tmp_path / "db"), genesis_object)
+        self.source = Chain(LevelDB(tmp_path / "source"), genesis_object)
+        self.signers = {to_canonical_address(a.address): LocalSigner(bytes(a.key), consensus_domain(self.chain))
+                        for a in dev_accounts[:4]}
+        self.proposer = compute_proposer(ValidatorSetStore(self.chain).for_height(1), 0)
+        builder = _host(self.source, None, IntervalPolicy(1.0), timeouts=TESTNET_TIMEOUTS).builder
+        candidate = trio.run(builder.build, 0, ValidatorSetStore(self.source).for_height(1), self.proposer)
+        candidate.pending.writes.discard()
+        self.block = candidate.block
+
+    def close(self) -> None:
+        self.chain.db.close()
+        self.source.db.close()
+
+
+@pytest.fixture
+def four_validators(tmp_path, dev_accounts):
+    validators = _FourValidators(tmp_path, dev_accounts)
+    yield validators
+    validators.close()
+
+
+def test_a_validator_that_sees_a_block_decided_before_it_voted_precommits_it_late(four_validators):
     """Four validators; three precommit height 1's proposal while the fourth has not voted at
     all (it was still executing the block). That fourth commits it with the others' three
     signatures, then signs its own precommit: into its own head commit, and out to the
     network as a late precommit for the next proposer's commit. Without it, under load, the
     next proposer waited its whole commit timeout for a signature that never came."""
-    from consensus.events import ProposalReceived, VoteReceived
-    from consensus.types import Proposal
-    from consensus.wire import ProposalMessage
-    from node.service import DEV_VALIDATOR_STAKE
+    chain, signers, block, proposer_address = (four_validators.chain, four_validators.signers,
+                                               four_validators.block, four_validators.proposer)
+    validator_set = ValidatorSetStore(chain).for_height(1)
+    late = next(address for address in signers if address != proposer_address)
+    others = [address for address in signers if address != late]
+    outbox = _RecordingOutbox()
+    host = build_consensus_host(Backend(chain), signer=GuardedSigner(signers[late], MemorySignRecordStore()),
+                                domain=consensus_domain(chain), validator_sets=ValidatorSetStore(chain),
+                                timeouts=TESTNET_TIMEOUTS, policy=IntervalPolicy(0.0), outbox=outbox,
+                                offload=run_in_loop)
+    signed_proposal = signers[proposer_address].sign_proposal(Proposal(1, 0, block.hash, -1))
 
-    genesis = dev_genesis(dev_accounts, chain_id=1337, balance_wei=10**24,
-                          validator=to_canonical_address(dev_accounts[0].address))
-    genesis["timestamp"] = hex(int(time.time()) - 100)
-    genesis["azora"]["validators"] = [{"address": a.address, "stake": hex(DEV_VALIDATOR_STAKE)} for a in dev_accounts[:4]]
-    genesis_object = Genesis.from_json(genesis)
-    chain = Chain(LevelDB(tmp_path / "db"), genesis_object)
-    source = Chain(LevelDB(tmp_path / "source"), genesis_object)
-    signers = {to_canonical_address(a.address): LocalSigner(bytes(a.key), consensus_domain(chain))
-               for a in dev_accounts[:4]}
-    try:
-        validator_set = ValidatorSetStore(chain).for_height(1)
-        assert len(validator_set.validators) == 4
-        proposer_address = compute_proposer(validator_set, 0)
-        proposer = _host(source, None, IntervalPolicy(1.0), timeouts=TESTNET_TIMEOUTS)
-        candidate = trio.run(proposer.builder.build, 0, ValidatorSetStore(source).for_height(1), proposer_address)
-        block = candidate.block
-        candidate.pending.writes.discard()
-        late = next(address for address in signers if address != proposer_address)
-        others = [address for address in signers if address != late]
-        outbox = _RecordingOutbox()
-        host = build_consensus_host(Backend(chain), signer=GuardedSigner(signers[late], MemorySignRecordStore()),
-                                    domain=consensus_domain(chain), validator_sets=ValidatorSetStore(chain),
-                                    timeouts=TESTNET_TIMEOUTS, policy=IntervalPolicy(0.0), outbox=outbox,
-                                    offload=run_in_loop)
-        signed_proposal = signers[proposer_address].sign_proposal(Proposal(1, 0, block.hash, -1))
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(host.run)
+            assert host.receive_proposal_block(ProposalMessage(signed_proposal, rlp.encode(block), b"")) is None
+            await host.feed(ProposalReceived(signed_proposal))
+            for address in others:
+                await host.feed(VoteReceived(signers[address].sign_vote(Vote(VoteType.PRECOMMIT, 1, 0, block.hash))))
+            with trio.fail_after(TESTNET_TIMEOUTS.propose / 2):
+                await host.wait_for_height(1)
+            nursery.cancel_scope.cancel()
 
-        async def main() -> None:
-            async with trio.open_nursery() as nursery:
-                await nursery.start(host.run)
-                assert host.receive_proposal_block(ProposalMessage(signed_proposal, rlp.encode(block), b"")) is None
-                await host.feed(ProposalReceived(signed_proposal))
-                for address in others:
-                    await host.feed(VoteReceived(signers[address].sign_vote(Vote(VoteType.PRECOMMIT, 1, 0, block.hash))))
-                with trio.fail_after(TESTNET_TIMEOUTS.propose / 2):
-                    await host.wait_for_height(1)
-                nursery.cancel_scope.cancel()
-
-        trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
-        assert chain.head.hash == block.hash
-        precommits = [v for v in outbox.votes if v.vote.vote_type == VoteType.PRECOMMIT]
-        assert [(v.validator, v.vote.height, v.vote.round, v.vote.block_hash) for v in precommits] == \
-            [(late, 1, 0, block.hash)]
-        certificate = CommitCertificate.decode(chain.commit_of(block.hash))
-        assert sorted(v for v, _ in certificate.signatures) == sorted(signers)
-        assert verify_commit(certificate, validator_set, host.domain) is None
-    finally:
-        chain.db.close()
-        source.db.close()
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert chain.head.hash == block.hash
+    precommits = [v for v in outbox.votes if v.vote.vote_type == VoteType.PRECOMMIT]
+    assert [(v.validator, v.vote.height, v.vote.round, v.vote.block_hash) for v in precommits] == \
+        [(late, 1, 0, block.hash)]
+    certificate = CommitCertificate.decode(chain.commit_of(block.hash))
+    assert sorted(v for v, _ in certificate.signatures) == sorted(signers)
+    assert verify_commit(certificate, validator_set, host.domain) is None
 
 
 def test_the_block_cap_follows_the_rate_of_every_execution_the_first_timing_at_once():
@@ -561,7 +570,7 @@ def test_a_checked_proposal_times_the_execution_rate_the_builder_caps_with(tmp_p
 
 
 @pytest.mark.parametrize("decided_by", ["precommits", "block gossip"])
-def test_a_block_decided_while_its_validation_runs_is_executed_once(tmp_path, dev_accounts, decided_by):
+def test_a_block_decided_while_its_validation_runs_is_executed_once(four_validators, decided_by):
     """A slow validator still executing a proposal when the others' committed block arrives by
     gossip waits for that execution and commits it: it executed the same block a second time
     beside the first (on a loaded testnet a fifth of a validator's execution, and the slowest
@@ -569,141 +578,98 @@ def test_a_block_decided_while_its_validation_runs_is_executed_once(tmp_path, de
     engine, and must go on doing so. Either way it then precommits the decided block late: a
     validator that committed by gossip without voting left the next proposer waiting its
     whole commit timeout for its signature."""
-    from consensus.events import ProposalReceived, VoteReceived
-    from consensus.types import Proposal
-    from consensus.wire import ProposalMessage
-    from node.service import DEV_VALIDATOR_STAKE
+    chain, signers, block, proposer_address = (four_validators.chain, four_validators.signers,
+                                               four_validators.block, four_validators.proposer)
+    slow = next(address for address in signers if address != proposer_address)
+    others = [address for address in signers if address != slow]
+    release = trio.Event()
+    executions: list[str] = []
+    outbox = _RecordingOutbox()
 
-    genesis = dev_genesis(dev_accounts, chain_id=1337, balance_wei=10**24,
-                          validator=to_canonical_address(dev_accounts[0].address))
-    genesis["timestamp"] = hex(int(time.time()) - 100)
-    genesis["azora"]["validators"] = [{"address": a.address, "stake": hex(DEV_VALIDATOR_STAKE)} for a in dev_accounts[:4]]
-    genesis_object = Genesis.from_json(genesis)
-    chain = Chain(LevelDB(tmp_path / "db"), genesis_object)
-    source = Chain(LevelDB(tmp_path / "source"), genesis_object)
-    signers = {to_canonical_address(a.address): LocalSigner(bytes(a.key), consensus_domain(chain))
-               for a in dev_accounts[:4]}
-    try:
-        proposer_address = compute_proposer(ValidatorSetStore(chain).for_height(1), 0)
-        proposer = _host(source, None, IntervalPolicy(1.0), timeouts=TESTNET_TIMEOUTS)
-        candidate = trio.run(proposer.builder.build, 0, ValidatorSetStore(source).for_height(1), proposer_address)
-        block = candidate.block
-        candidate.pending.writes.discard()
-        slow = next(address for address in signers if address != proposer_address)
-        others = [address for address in signers if address != slow]
-        release = trio.Event()
-        executions: list[str] = []
-        outbox = _RecordingOutbox()
+    async def offload(fn: Any, *args: Any) -> Any:
+        # the validation's execution is held until the block is decided
+        name = getattr(fn, "__name__", "")
+        if name in ("_execute", "_execute_and_persist"):
+            executions.append(name)
+            if len(executions) == 1:
+                await release.wait()
+        return fn(*args)
 
-        async def offload(fn: Any, *args: Any) -> Any:
-            # the validation's execution is held until the block is decided
-            name = getattr(fn, "__name__", "")
-            if name in ("_execute", "_execute_and_persist"):
-                executions.append(name)
-                if len(executions) == 1:
-                    await release.wait()
-            return fn(*args)
+    backend = Backend(chain)
+    host = build_consensus_host(backend, signer=GuardedSigner(signers[slow], MemorySignRecordStore()),
+                                domain=consensus_domain(chain), validator_sets=ValidatorSetStore(chain),
+                                timeouts=TESTNET_TIMEOUTS, policy=IntervalPolicy(0.0), outbox=outbox,
+                                offload=offload)
+    signed_proposal = signers[proposer_address].sign_proposal(Proposal(1, 0, block.hash, -1))
+    precommits = [signers[a].sign_vote(Vote(VoteType.PRECOMMIT, 1, 0, block.hash)) for a in others]
 
-        backend = Backend(chain)
-        host = build_consensus_host(backend, signer=GuardedSigner(signers[slow], MemorySignRecordStore()),
-                                    domain=consensus_domain(chain), validator_sets=ValidatorSetStore(chain),
-                                    timeouts=TESTNET_TIMEOUTS, policy=IntervalPolicy(0.0), outbox=outbox,
-                                    offload=offload)
-        signed_proposal = signers[proposer_address].sign_proposal(Proposal(1, 0, block.hash, -1))
-        precommits = [signers[a].sign_vote(Vote(VoteType.PRECOMMIT, 1, 0, block.hash)) for a in others]
-
-        async def main() -> None:
-            async with trio.open_nursery() as nursery:
-                await nursery.start(host.run)
-                assert host.receive_proposal_block(ProposalMessage(signed_proposal, rlp.encode(block), b"")) is None
-                await host.feed(ProposalReceived(signed_proposal))
-                while not executions:     # the validation has started its execution
-                    await trio.sleep(0.01)
-                if decided_by == "precommits":
-                    for signed in precommits:
-                        await host.feed(VoteReceived(signed))
-                    await trio.sleep(0.5)   # the engine decides and commits meanwhile
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(host.run)
+            assert host.receive_proposal_block(ProposalMessage(signed_proposal, rlp.encode(block), b"")) is None
+            await host.feed(ProposalReceived(signed_proposal))
+            while not executions:     # the validation has started its execution
+                await trio.sleep(0.01)
+            if decided_by == "precommits":
+                for signed in precommits:
+                    await host.feed(VoteReceived(signed))
+                await trio.sleep(0.5)   # the engine decides and commits meanwhile
+                release.set()
+            else:
+                certificate = build_commit_certificate(1, 0, block.hash, precommits)
+                async with trio.open_nursery() as gossip:
+                    gossip.start_soon(host.import_committed_block, block, certificate, None)
+                    await trio.sleep(0.5)
                     release.set()
-                else:
-                    certificate = build_commit_certificate(1, 0, block.hash, precommits)
-                    async with trio.open_nursery() as gossip:
-                        gossip.start_soon(host.import_committed_block, block, certificate, None)
-                        await trio.sleep(0.5)
-                        release.set()
-                with trio.fail_after(TESTNET_TIMEOUTS.propose / 2):
-                    await host.wait_for_height(1)
-                nursery.cancel_scope.cancel()
+            with trio.fail_after(TESTNET_TIMEOUTS.propose / 2):
+                await host.wait_for_height(1)
+            nursery.cancel_scope.cancel()
 
-        trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
-        assert chain.head.hash == block.hash
-        assert executions == ["_execute"]
-        # decided without its vote either way, it precommits late: all four sign the commit
-        assert [(v.validator, v.vote.vote_type) for v in outbox.votes if v.validator == slow] == \
-            [(slow, VoteType.PRECOMMIT)]
-        assert sorted(v for v, _ in CommitCertificate.decode(chain.commit_of(block.hash)).signatures) == sorted(signers)
-    finally:
-        chain.db.close()
-        source.db.close()
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert chain.head.hash == block.hash
+    assert executions == ["_execute"]
+    # decided without its vote either way, it precommits late: all four sign the commit
+    assert [(v.validator, v.vote.vote_type) for v in outbox.votes if v.validator == slow] == \
+        [(slow, VoteType.PRECOMMIT)]
+    assert sorted(v for v, _ in CommitCertificate.decode(chain.commit_of(block.hash)).signatures) == sorted(signers)
 
 
 @pytest.mark.parametrize("late_after", [0.3, None])
-def test_the_next_proposer_stops_waiting_for_late_precommits_when_the_last_one_joins(tmp_path, dev_accounts,
-                                                                                      late_after):
+def test_the_next_proposer_stops_waiting_for_late_precommits_when_the_last_one_joins(four_validators, late_after):
     """Before building on a head committed with three of four signatures, the proposer waits
     until the commit timeout for the fourth: it builds the moment that precommit joins the
     head's commit, not at its next look, and at the deadline if it never comes."""
-    from consensus.events import ProposalReceived, VoteReceived
-    from consensus.types import Proposal
-    from consensus.wire import ProposalMessage
-    from node.service import DEV_VALIDATOR_STAKE
+    chain, signers, block, proposer_address = (four_validators.chain, four_validators.signers,
+                                               four_validators.block, four_validators.proposer)
+    absent = next(address for address in signers if address != proposer_address)
+    host = build_consensus_host(Backend(chain), signer=None, domain=consensus_domain(chain),
+                                validator_sets=ValidatorSetStore(chain), timeouts=TESTNET_TIMEOUTS,
+                                policy=IntervalPolicy(0.0), offload=run_in_loop)
+    signed_proposal = signers[proposer_address].sign_proposal(Proposal(1, 0, block.hash, -1))
+    waited: list[float] = []
 
-    genesis = dev_genesis(dev_accounts, chain_id=1337, balance_wei=10**24,
-                          validator=to_canonical_address(dev_accounts[0].address))
-    genesis["timestamp"] = hex(int(time.time()) - 100)
-    genesis["azora"]["validators"] = [{"address": a.address, "stake": hex(DEV_VALIDATOR_STAKE)} for a in dev_accounts[:4]]
-    genesis_object = Genesis.from_json(genesis)
-    chain = Chain(LevelDB(tmp_path / "db"), genesis_object)
-    source = Chain(LevelDB(tmp_path / "source"), genesis_object)
-    signers = {to_canonical_address(a.address): LocalSigner(bytes(a.key), consensus_domain(chain))
-               for a in dev_accounts[:4]}
-    try:
-        proposer_address = compute_proposer(ValidatorSetStore(chain).for_height(1), 0)
-        proposer = _host(source, None, IntervalPolicy(1.0), timeouts=TESTNET_TIMEOUTS)
-        candidate = trio.run(proposer.builder.build, 0, ValidatorSetStore(source).for_height(1), proposer_address)
-        block = candidate.block
-        candidate.pending.writes.discard()
-        absent = next(address for address in signers if address != proposer_address)
-        host = build_consensus_host(Backend(chain), signer=None, domain=consensus_domain(chain),
-                                    validator_sets=ValidatorSetStore(chain), timeouts=TESTNET_TIMEOUTS,
-                                    policy=IntervalPolicy(0.0), offload=run_in_loop)
-        signed_proposal = signers[proposer_address].sign_proposal(Proposal(1, 0, block.hash, -1))
-        waited: list[float] = []
+    async def main(late_after: float | None) -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(host.run)
+            assert host.receive_proposal_block(ProposalMessage(signed_proposal, rlp.encode(block), b"")) is None
+            await host.feed(ProposalReceived(signed_proposal))
+            for address in signers:
+                if address != absent:
+                    await host.feed(VoteReceived(signers[address].sign_vote(Vote(VoteType.PRECOMMIT, 1, 0, block.hash))))
+            await host.wait_for_height(1)
+            start = trio.current_time()
+            if late_after is not None:
+                async def late() -> None:
+                    await trio.sleep(late_after)
+                    await host.feed(VoteReceived(signers[absent].sign_vote(Vote(VoteType.PRECOMMIT, 1, 0, block.hash))))
+                nursery.start_soon(late)
+            await host._collect_late_precommits()
+            waited.append(trio.current_time() - start)
+            nursery.cancel_scope.cancel()
 
-        async def main(late_after: float | None) -> None:
-            async with trio.open_nursery() as nursery:
-                await nursery.start(host.run)
-                assert host.receive_proposal_block(ProposalMessage(signed_proposal, rlp.encode(block), b"")) is None
-                await host.feed(ProposalReceived(signed_proposal))
-                for address in signers:
-                    if address != absent:
-                        await host.feed(VoteReceived(signers[address].sign_vote(Vote(VoteType.PRECOMMIT, 1, 0, block.hash))))
-                await host.wait_for_height(1)
-                start = trio.current_time()
-                if late_after is not None:
-                    async def late() -> None:
-                        await trio.sleep(late_after)
-                        await host.feed(VoteReceived(signers[absent].sign_vote(Vote(VoteType.PRECOMMIT, 1, 0, block.hash))))
-                    nursery.start_soon(late)
-                await host._collect_late_precommits()
-                waited.append(trio.current_time() - start)
-                nursery.cancel_scope.cancel()
-
-        trio.run(main, late_after, clock=trio.testing.MockClock(autojump_threshold=0))
-        signatures = len(CommitCertificate.decode(chain.commit_of(block.hash)).signatures)
-        if late_after is None:
-            assert waited[0] == pytest.approx(TESTNET_TIMEOUTS.commit, abs=1e-6) and signatures == 3
-        else:
-            assert waited[0] == pytest.approx(late_after, abs=1e-6) and signatures == 4
-    finally:
-        chain.db.close()
-        source.db.close()
+    trio.run(main, late_after, clock=trio.testing.MockClock(autojump_threshold=0))
+    signatures = len(CommitCertificate.decode(chain.commit_of(block.hash)).signatures)
+    if late_after is None:
+        assert waited[0] == pytest.approx(TESTNET_TIMEOUTS.commit, abs=1e-6) and signatures == 3
+    else:
+        assert waited[0] == pytest.approx(late_after, abs=1e-6) and signatures == 4
