@@ -165,9 +165,8 @@ class ChainWriter:
     async def executed(self, candidate: Candidate) -> PendingBlock:
         """A block someone else built, executed with the system calls its height requires,
         once: a caller that finds its execution under way waits for it. Under load a slow
-        validator was still validating a proposal when the others' precommits (or their
-        committed block, by gossip) decided it, and executed the same block a second time
-        beside the first."""
+        validator was still validating a proposal when the others' committed block arrived
+        by gossip, and executed the same block a second time beside the first."""
         if candidate.pending is not None:
             return candidate.pending
         if candidate.execution is None:

@@ -294,10 +294,11 @@ class ConsensusHost:
 
     async def _precommit_decided_block(self, certificate: CommitCertificate) -> None:
         """A validator still executing a proposal when the others' precommits (or their
-        committed block, by gossip) decided it never voted on it: it signs its precommit now, a late precommit for the next proposer's
-        commit. Without it the next proposer waited its whole commit timeout for a signature
-        that never came (a loaded 4-validator testnet: 3 of 4 signers, heights of 1.7-2 s at a
-        1-s interval), and the slow validator lost the height's reward."""
+        committed block, by gossip) decided it never voted on it: it signs its precommit now,
+        a late precommit for the next proposer's commit. Without it the next proposer waited
+        its whole commit timeout for a signature that never came (a loaded 4-validator
+        testnet: 3 of 4 signers, heights of 1.7-2 s at a 1-s interval), and the slow validator
+        lost the height's reward."""
         if self.validator_set is None or not self.validator_set.contains(self.address):
             return
         signed = self.signing.decided_precommit(certificate)
