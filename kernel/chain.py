@@ -11,6 +11,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar, cast
 
+import rlp
 from eth.abc import (
     AtomicDatabaseAPI, BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI, StateAPI,
     VirtualMachineAPI,
@@ -32,7 +33,7 @@ from kernel.blobs import get_total_blob_gas
 from kernel.db import LevelDB, PendingWrites
 from kernel.forks import blob_schedule_of
 from kernel.genesis import Genesis
-from kernel.vm import AzoraPragueVM
+from kernel.vm import AzoraPragueVM, prevrandao_recording_vm_class, replace_header
 
 logger = logging.getLogger("azora.kernel")
 
@@ -56,6 +57,9 @@ class PendingBlock:
 
     result: "BuildResult"
     writes: PendingWrites
+    # Built on a parent not yet committed (``execute_transactions(parent_pending=...)``):
+    # whether any code read PREVRANDAO; None when not recorded.
+    read_prevrandao: bool | None = None
 
     @property
     def block(self) -> BlockAPI:
@@ -174,6 +178,7 @@ class Chain:
         system_calls: Sequence[tuple[bytes, bytes]] = (),
         base_fee_per_gas: int | None = None,
         edit_state: Callable[[StateAPI], None] | None = None,
+        parent_pending: "PendingBlock | None" = None,
     ) -> "PendingBlock":
         """Build a block from ``transactions`` in order, without writing it.
 
@@ -182,8 +187,19 @@ class Chain:
         first, from the system address, as the consensus rules require for this block.
         A dev chain may set the block's ``base_fee_per_gas`` and ``edit_state`` before the
         transactions run (anvil's helpers); such a block is not one another node re-executes.
+
+        ``parent_pending``: build on that block, executed but not committed (a proposer
+        preparing the next block while the current one is voted on). The result reads
+        through its writes, can only be committed after it, and records whether any code read
+        PREVRANDAO, so that :meth:`restamp` knows if another mixHash leaves it valid.
         """
-        pending = self.db.pending_batch()
+        if parent_pending is not None:
+            parent = parent_pending.block.header
+            pending = self.db.pending_batch(over=parent_pending.writes)
+            # the parent's header, for BLOCKHASH (committing writes it again, unchanged)
+            pending.db[parent.hash] = rlp.encode(parent)
+        else:
+            pending = self.db.pending_batch()
         parent = parent or self.head
         if timestamp <= parent.timestamp:
             raise ChainError(f"timestamp {timestamp} not after parent's {parent.timestamp}")
@@ -192,7 +208,10 @@ class Chain:
             extra_data=extra_data, gas_limit=gas_limit or parent.gas_limit)
         if base_fee_per_gas is not None:
             header = header.copy(base_fee_per_gas=base_fee_per_gas)
-        vm = self._new_vm(self.vm_class_for(header.block_number, header.timestamp), header, pending.db)
+        vm_class = self.vm_class_for(header.block_number, header.timestamp)
+        if parent_pending is not None:
+            vm_class = prevrandao_recording_vm_class(vm_class)
+        vm = self._new_vm(vm_class, header, pending.db)
         install_system_calls(vm, system_calls)
         vm.block_preprocessing(vm.get_block())
         if edit_state is not None:
@@ -205,7 +224,21 @@ class Chain:
         else:   # py-evm's header validation would refuse the base fee the dev chain chose
             block = vm.finalize_block(vm.pack_block(filled)).block
         result = BuildResult(block, tuple(receipts), tuple(rejected), tuple(deferred))
-        return PendingBlock(result, pending)
+        if parent_pending is None:
+            return PendingBlock(result, pending)
+        return PendingBlock(result, pending, bool(getattr(vm.state, "read_prevrandao", True)))
+
+    def restamp(self, pending: "PendingBlock", *, mix_hash: bytes, extra_data: bytes) -> "PendingBlock":
+        """The block of ``pending`` under a header with another ``mix_hash`` and ``extra_data``,
+        with the same execution: no code reads extraData, and only PREVRANDAO reads mixHash,
+        so this holds unless the execution recorded a read of it (ChainError then)."""
+        header = pending.block.header
+        if mix_hash != header.mix_hash and pending.read_prevrandao is not False:
+            raise ChainError(f"block #{header.block_number}: its execution may have read PREVRANDAO")
+        block = replace_header(pending.block, header.copy(mix_hash=mix_hash, extra_data=extra_data))
+        result = pending.result
+        return PendingBlock(BuildResult(block, result.receipts, result.rejected, result.deferred),
+                            pending.writes, pending.read_prevrandao)
 
     def _apply(self, vm: VM, header: BlockHeaderAPI,
                transactions: Sequence[SignedTransactionAPI]) -> tuple[list, list, list, list]:

@@ -43,10 +43,11 @@ class _PlyvelBatchTarget(BaseDB):
 
 
 class _LevelDBWriteBatch(AtomicDBWriteBatch):
-    """An atomic batch whose commit is a single LevelDB write."""
+    """An atomic batch whose commit is a single LevelDB write of its own writes; it reads
+    through ``reads`` (LevelDB itself, or another batch's writes not yet committed)."""
 
-    def __init__(self, leveldb: "LevelDB") -> None:
-        super().__init__(leveldb)
+    def __init__(self, leveldb: "LevelDB", reads: BaseDB | None = None) -> None:
+        super().__init__(leveldb if reads is None else reads)
         self._leveldb = leveldb
 
     def _commit(self) -> None:
@@ -77,11 +78,15 @@ def _close_at_exit(ref: "weakref.ref[LevelDB]") -> None:
 
 
 class PendingWrites:
-    """A block's writes, readable (``db``) on top of LevelDB, committed at most once."""
+    """A block's writes, readable (``db``) on top of LevelDB, committed at most once.
 
-    def __init__(self, leveldb: "LevelDB") -> None:
-        self._batch = _LevelDBWriteBatch(leveldb)
-        self.db = AtomicDB(self._batch)
+    ``over``: the writes of the parent block, executed but not committed yet; they are read
+    through and never written by this batch, so they must be committed first (a child block
+    is only committed on its parent)."""
+
+    def __init__(self, leveldb: "LevelDB", over: "PendingWrites | None" = None) -> None:
+        self._batch = _LevelDBWriteBatch(leveldb, over.db if over is not None else None)
+        self.db: AtomicDB = AtomicDB(self._batch)
         self.done = False
 
     def commit(self) -> None:
@@ -206,13 +211,14 @@ class LevelDB(BaseAtomicDB):
         with self.atomic_batch() as batch:
             yield AtomicDB(batch)
 
-    def pending_batch(self) -> "PendingWrites":
+    def pending_batch(self, over: "PendingWrites | None" = None) -> "PendingWrites":
         """Writes held in memory until :meth:`PendingWrites.commit` lands them as one batch.
 
         Consensus executes a proposed block before it knows whether the block will commit:
         the execution's writes wait here, readable through ``.db``, and are dropped if not.
+        ``over``: on top of a parent block's pending writes (a block built speculatively).
         """
-        return PendingWrites(self)
+        return PendingWrites(self, over)
 
     def iterate_prefix(self, prefix: bytes, *, start: bytes | None = None,
                        stop: bytes | None = None) -> Iterator[tuple[bytes, bytes]]:

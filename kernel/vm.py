@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from typing import Any, ClassVar, Sequence, cast
+from typing import Any, ClassVar, Sequence, TypeVar, cast
 
 import ckzg
 import rlp
@@ -98,18 +98,13 @@ class AzoraPragueVM(PragueVM):
         super().process_deposit_request_data(block if receipts is None else cast(BlockAPI, _WithReceipts(block, receipts)))
 
     def pack_block(self, block: BlockAPI, *args: Any, **kwargs: Any) -> BlockAPI:
-        """py-evm's, without deep-copying the block's transactions: rlp's ``copy`` deep-copies
-        every field it is not given, a tenth of the time of building a full block, and
-        transactions are immutable."""
+        """py-evm's, without deep-copying the block's transactions (``replace_header``)."""
         if "uncles" in kwargs:
             uncles = kwargs.pop("uncles")
             kwargs.setdefault("uncles_hash", keccak(rlp.encode(uncles)))
         else:
             uncles = block.uncles
-        header = block.header.copy(**kwargs)
-        # py-evm's blocks are rlp Serializables: their fields are named in ``_meta``
-        fields = {name: getattr(block, name) for name in cast(Any, block)._meta.field_names}
-        return block.copy(**{**fields, "uncles": uncles, "header": header})
+        return replace_header(block, block.header.copy(**kwargs), uncles=uncles)
 
     def block_preprocessing(self, block: BlockAPI) -> None:
         super().block_preprocessing(block)
@@ -120,6 +115,43 @@ class AzoraPragueVM(PragueVM):
             if computation.is_error:
                 # Deterministic on every node; the block stays valid without the call's effects.
                 logger.warning("system call to 0x%s failed: %r", to.hex(), computation.error)
+
+
+def replace_header(block: BlockAPI, header: BlockHeaderAPI, **fields: Any) -> BlockAPI:
+    """``block`` under ``header`` (and any other ``fields``), its transactions shared, not
+    copied: rlp's ``copy`` deep-copies every field it is not given, a tenth of the time of
+    building a full block, and transactions are immutable."""
+    # py-evm's blocks are rlp Serializables: their fields are named in ``_meta``
+    current = {name: getattr(block, name) for name in cast(Any, block)._meta.field_names}
+    return block.copy(**{**current, **fields, "header": header})
+
+
+class PrevRandaoRecordingState:
+    """A state that notes whether any code read PREVRANDAO (the header's mixHash): a block
+    executed before its mixHash was known stays valid under another one only if none did."""
+
+    read_prevrandao = False
+
+    @property
+    def mix_hash(self) -> Any:
+        self.read_prevrandao = True
+        return super().mix_hash  # type: ignore[misc]
+
+
+_prevrandao_recording_classes: dict[type[VirtualMachineAPI], Any] = {}
+AnyVM = TypeVar("AnyVM", bound=VirtualMachineAPI)
+
+
+def prevrandao_recording_vm_class(vm_class: type[AnyVM]) -> type[AnyVM]:
+    """``vm_class`` whose state is a :class:`PrevRandaoRecordingState` (one class per VM class)."""
+    cached = _prevrandao_recording_classes.get(vm_class)
+    if cached is None:
+        state_class = vm_class.get_state_class()
+        recording: Any = type(f"PrevRandaoRecording{state_class.__name__}",
+                              (PrevRandaoRecordingState, state_class), {})
+        cached = vm_class.configure(__name__=f"PrevRandaoRecording{vm_class.__name__}", _state_class=recording)
+        _prevrandao_recording_classes[vm_class] = cached
+    return cached
 
 
 class _WithReceipts:

@@ -10,7 +10,7 @@ import heapq
 import threading
 from dataclasses import dataclass
 from enum import Enum
-from typing import Callable, ClassVar, Iterable, Iterator, Protocol
+from typing import Callable, ClassVar, Iterable, Iterator, Mapping, Protocol
 
 from eth.abc import SignedTransactionAPI
 from eth_typing import Address
@@ -223,10 +223,18 @@ class TxPool:
 
     # -- block production and chain updates ------------------------------------------------
 
-    def select(self, base_fee: int, max_count: int = 10_000) -> list[SignedTransactionAPI]:
-        """Pending transactions payable at ``base_fee``, best tip first, nonce order per sender."""
+    def select(self, base_fee: int, max_count: int = 10_000,
+               next_nonces: Mapping[Address, int] | None = None) -> list[SignedTransactionAPI]:
+        """Pending transactions payable at ``base_fee``, best tip first, nonce order per sender.
+
+        ``next_nonces``: senders' nonces after a block not yet committed, the parent of the
+        block being built; their transactions below those are in it, and left out."""
         with self._lock:
-            queues = {s: [q[n] for n in sorted(q)] for s, q in self._pending.items() if q}
+            if next_nonces is None:
+                queues = {s: [q[n] for n in sorted(q)] for s, q in self._pending.items() if q}
+            else:
+                queues = {s: txs for s, txs in ((s, [q[n] for n in sorted(q) if n >= next_nonces.get(Address(s), 0)])
+                                                for s, q in self._pending.items()) if txs}
         heads = [(-effective_tip(txs[0], base_fee), s, 0) for s, txs in queues.items()
                  if fee_cap(txs[0]) >= base_fee]
         heapq.heapify(heads)

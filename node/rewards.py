@@ -48,6 +48,13 @@ def compute_blocks_signed(chain: Chain, sets: ValidatorSetStore, first: int, las
     return signed
 
 
+def runs_system_calls(chain: Chain, sets: ValidatorSetStore, height: int) -> bool:
+    """Whether block ``height`` runs system calls (``reward_system_calls``), known before its
+    parent commits."""
+    return "ValidatorRegistry" in chain.system_contracts and \
+        compute_reward_epoch(height, sets.epoch_length) is not None
+
+
 def reward_system_calls(chain: Chain, sets: ValidatorSetStore, height: int,
                         extra_data: bytes) -> list[tuple[bytes, bytes]]:
     """The system calls block ``height`` (whose extraData is given) must run: empty except at

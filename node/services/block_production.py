@@ -7,13 +7,14 @@ from dataclasses import dataclass
 from typing import Callable, Protocol
 
 import trio
-from eth.abc import StateAPI
+from eth.abc import BlockHeaderAPI, StateAPI
 
 from consensus.block_rules import compute_mix_hash
 from consensus.config import TimeoutConfig, TimeoutKind
 from consensus.types import ValidatorSet
 from node.backend import Backend
-from node.rewards import block_extra_data, reward_system_calls
+from kernel.chain import ChainError, PendingBlock
+from node.rewards import block_extra_data, reward_system_calls, runs_system_calls
 from node.services.chain_writer import Candidate, ChainWriter
 from node.services.consensus_io import Offload
 from node.validators import ValidatorSetStore
@@ -73,8 +74,26 @@ class IntervalPolicy:
         return NO_OVERRIDES
 
 
+@dataclass
+class PreparedBlock:
+    """The block after a proposal, built on it while it is voted on (``BlockBuilder.prepare``)."""
+
+    parent_hash: bytes
+    coinbase: bytes
+    done: trio.Event
+    pending: PendingBlock | None = None
+
+
 class BlockBuilder:
-    """Builds this validator's block from the pool, sized to what the others can re-execute."""
+    """Builds this validator's block from the pool, sized to what the others can re-execute.
+
+    The proposer of the next height may prepare its block while the current one is voted on
+    (``prepare``): a loaded 4-validator testnet spent 0.36-0.46 s of every height building
+    while the other validators, waiting for the block, left the cores idle. The prepared
+    block lacks only what the commit decides: its mixHash (the parent commit's hash) and
+    extraData (who signed it), which ``build`` stamps in; no code reads extraData, and a
+    block whose code read PREVRANDAO is built again, as is one whose height runs system calls.
+    """
 
     def __init__(self, backend: Backend, validator_sets: ValidatorSetStore, writer: ChainWriter,
                  policy: BlockPolicy, timeouts: TimeoutConfig, *, offload: Offload = trio.to_thread.run_sync) -> None:
@@ -85,32 +104,88 @@ class BlockBuilder:
         self.policy = policy
         self.timeouts = timeouts
         self.offload = offload
+        self._prepared: PreparedBlock | None = None
 
     async def build(self, round: int, validator_set: ValidatorSet, coinbase: bytes) -> Candidate:
         head = self.chain.head
         parent_certificate = self.writer.head_certificate()
-        pool = self.backend.pool
         overrides = self.policy.overrides(head.block_number + 1)
-        transactions = pool.select(self.backend.next_base_fee(), self.tx_limit(validator_set, round)) \
-            if overrides.include_transactions else []
         extra_data = block_extra_data(self.validator_sets, head.block_number, parent_certificate)
         system_calls = reward_system_calls(self.chain, self.validator_sets, head.block_number + 1, extra_data)
-        started = time.perf_counter()
-        # on `head`, the parent everything above was chosen for: the chain's head may move
-        # meanwhile (the height decided elsewhere, arriving by sync), and the candidate then
-        # dies with its height rather than being executed on a parent it was not made for
-        pending = await self.offload(lambda: self.chain.execute_transactions(
-            transactions, timestamp=self.policy.timestamp(head.timestamp), parent=head,
-            coinbase=overrides.coinbase or coinbase, mix_hash=compute_mix_hash(parent_certificate),
-            extra_data=extra_data, system_calls=system_calls, base_fee_per_gas=overrides.base_fee_per_gas,
-            edit_state=overrides.edit_state))
-        elapsed = time.perf_counter() - started
-        self.backend.timings.block_execution.labels("build").observe(elapsed)
-        self.writer.execution_rate.observe(len(transactions), elapsed)
-        logger.debug("built #%d from %d pool transactions in %.3fs", head.block_number + 1, len(transactions), elapsed)
+        mix_hash = compute_mix_hash(parent_certificate)
+        pending = await self._take_prepared(head, coinbase, mix_hash, extra_data, system_calls)
+        if pending is None:
+            transactions = self.backend.pool.select(self.backend.next_base_fee(), self.tx_limit(validator_set, round)) \
+                if overrides.include_transactions else []
+            started = time.perf_counter()
+            # on `head`, the parent everything above was chosen for: the chain's head may move
+            # meanwhile (the height decided elsewhere, arriving by sync), and the candidate then
+            # dies with its height rather than being executed on a parent it was not made for
+            pending = await self.offload(lambda: self.chain.execute_transactions(
+                transactions, timestamp=self.policy.timestamp(head.timestamp), parent=head,
+                coinbase=overrides.coinbase or coinbase, mix_hash=mix_hash,
+                extra_data=extra_data, system_calls=system_calls, base_fee_per_gas=overrides.base_fee_per_gas,
+                edit_state=overrides.edit_state))
+            self._timed("build", len(transactions), time.perf_counter() - started)
         if pending.result.rejected:
-            pool.on_new_head((), self.backend.head_accounts(), [tx for tx, _ in pending.result.rejected])
+            self.backend.pool.on_new_head((), self.backend.head_accounts(), [tx for tx, _ in pending.result.rejected])
         return Candidate(pending.block, parent_certificate, pending, True)
+
+    async def prepare(self, parent: Candidate, validator_set: ValidatorSet, coinbase: bytes) -> None:
+        """Build the block after ``parent``, a valid proposal of the height in progress, before
+        it commits: on the proposer of the next height (``validator_set``, that height's).
+        ``build`` uses it if ``parent`` becomes the head and the block stays valid.
+
+        Only a full block is prepared: one with fewer transactions than the pool will hold
+        when the height starts would leave out those that arrive meanwhile (up to a block
+        interval of them), a longer wait for every sender on a network that is not loaded."""
+        assert parent.pending is not None
+        header = parent.block.header
+        height = header.block_number + 1
+        self._prepared = None
+        if self.policy.overrides(height) != NO_OVERRIDES or \
+                runs_system_calls(self.chain, self.validator_sets, height):
+            return
+        # the parent's transactions are each sender's lowest nonces in the pool: leave them out
+        next_nonces = {tx.sender: tx.nonce + 1 for tx in parent.block.transactions}
+        limit = self.tx_limit(validator_set, 0)
+        transactions = self.backend.pool.select(self.backend.view.next_base_fee(header), limit, next_nonces)
+        if len(transactions) < limit:
+            return
+        prepared = self._prepared = PreparedBlock(header.hash, coinbase, trio.Event())
+        started = time.perf_counter()
+        try:
+            prepared.pending = await self.offload(lambda: self.chain.execute_transactions(
+                transactions, timestamp=self.policy.timestamp(header.timestamp), coinbase=coinbase,
+                parent_pending=parent.pending))
+            self._timed("prepare", len(transactions), time.perf_counter() - started)
+        except ChainError as exc:
+            logger.warning("could not prepare #%d: %s", height, exc)
+        finally:
+            prepared.done.set()
+
+    async def _take_prepared(self, head: BlockHeaderAPI, coinbase: bytes, mix_hash: bytes, extra_data: bytes,
+                             system_calls: list[tuple[bytes, bytes]]) -> PendingBlock | None:
+        """The block prepared on ``head``, stamped with the commit's fields; None if there is
+        none or it is not the block the rules now ask for."""
+        prepared, self._prepared = self._prepared, None
+        if prepared is None or prepared.parent_hash != head.hash or prepared.coinbase != coinbase or system_calls:
+            return None
+        await prepared.done.wait()
+        if prepared.pending is None:
+            return None
+        try:
+            pending = self.chain.restamp(prepared.pending, mix_hash=mix_hash, extra_data=extra_data)
+        except ChainError as exc:
+            logger.debug("prepared #%d unused: %s", head.block_number + 1, exc)
+            return None
+        logger.debug("proposing #%d as prepared", head.block_number + 1)
+        return pending
+
+    def _timed(self, path: str, count: int, elapsed: float) -> None:
+        self.backend.timings.block_execution.labels(path).observe(elapsed)
+        self.writer.execution_rate.observe(count, elapsed)
+        logger.debug("%s: %d pool transactions in %.3fs", path, count, elapsed)
 
     def tx_limit(self, validator_set: ValidatorSet | None, round: int) -> int:
         """How many transactions to propose in ``round``: all that fit for a lone validator,

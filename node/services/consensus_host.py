@@ -17,6 +17,7 @@ import rlp
 import trio
 from eth.abc import BlockAPI
 
+from consensus.block_rules import compute_next_validator_set, compute_proposer, is_last_block_of_epoch
 from consensus.config import TimeoutConfig
 from consensus.driver import Driver
 from consensus.events import (
@@ -32,7 +33,7 @@ from consensus.wire import CommittedBlockMessage, ProposalMessage
 from node.backend import Backend
 from node.context import ConsensusStatus
 from node.services.block_production import BlockBuilder, BlockPolicy
-from node.services.chain_writer import Candidates, ChainWriter
+from node.services.chain_writer import Candidate, Candidates, ChainWriter
 from node.services.consensus_io import (
     ConsensusSigner, DoubleSignRisk, EvidenceLog, NullOutbox, Offload, Outbox, OwnKeyEquivocated, Timers,
     describe_double_sign_risk, find_foreign_signature,
@@ -110,6 +111,7 @@ class ConsensusHost:
         self._halt = trio.Event()
         self._committed_at = -math.inf    # trio time of our last commit: late precommits count until + commit
         self._halt_error: OwnKeyEquivocated | None = None
+        self._background: trio.Nursery | None = None   # work that outlives a height (``run``)
 
     @property
     def signer(self) -> GuardedSigner | None:
@@ -136,6 +138,7 @@ class ConsensusHost:
     ) -> None:
         task_status.started()
         async with trio.open_nursery() as nursery:
+            self._background = nursery
             nursery.start_soon(self._halt_when_told)
             nursery.start_soon(self._report_slow_heights)
             await self._check_before_signing()
@@ -268,15 +271,28 @@ class ConsensusHost:
                 await grows.wait()
 
     async def _validate(self, request: ValidateBlock) -> None:
-        candidate = self.candidates.get(request.block_hash)
-        if candidate is None or self.validator_set is None:
+        candidate, validator_set = self.candidates.get(request.block_hash), self.validator_set
+        if candidate is None or validator_set is None:
             return  # the block never arrived; the round will time out
         self._block_work += 1
         try:
-            valid = await self.writer.validate(candidate, request.round, self.validator_set)
+            valid = await self.writer.validate(candidate, request.round, validator_set)
             await self._send.send(BlockValidated(request.height, request.block_hash, valid))
         finally:
             self._block_work -= 1
+        if valid:
+            self._prepare_next(candidate, validator_set)
+
+    def _prepare_next(self, candidate: Candidate, validator_set: ValidatorSet) -> None:
+        """On the proposer of the next height, build its block on ``candidate`` while it is
+        voted on (``BlockBuilder.prepare``); in the host's nursery, which outlives the height."""
+        height = candidate.block.number
+        if self.signer is None or self._background is None or \
+                is_last_block_of_epoch(height, self.validator_sets.epoch_length):
+            return   # a set read from the state after `candidate`: known once it commits
+        next_set = compute_next_validator_set(validator_set, height, self.validator_sets.epoch_length)
+        if compute_proposer(next_set, 0) == self.address:
+            self._background.start_soon(self.builder.prepare, candidate, next_set, self.address)
 
     async def _commit(self, certificate: CommitCertificate) -> None:
         candidate = self.candidates.get(certificate.block_hash)

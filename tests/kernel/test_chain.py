@@ -242,3 +242,61 @@ def test_an_imported_block_keeps_the_receipts_its_transactions_made_without_read
     assert [r.encode() for r in pending.result.receipts] == [r.encode() for r in stored] == \
         [r.encode() for r in built.receipts]
     assert other.head.hash == built.block.hash
+
+
+# PREVRANDAO, then BLOCKHASH(1), each stored: slot 0 and slot 1 of the contract
+RANDAO_AND_BLOCKHASH = bytes.fromhex("44600055" "600140600155" "00")
+PROBE = "0x" + "42" * 20
+
+
+def call(account, nonce, to):
+    signed = account.sign_transaction({
+        "chainId": CHAIN_ID, "nonce": nonce, "to": to, "value": 0, "data": "0x",
+        "gas": 100_000, "maxFeePerGas": 2 * 10**9, "maxPriorityFeePerGas": 1, "type": 2})
+    return PragueTransactionBuilder.decode(signed.raw_transaction)
+
+
+@pytest.fixture
+def probe_chain(tmp_path, dev_accounts):
+    genesis = make_genesis(dev_accounts)
+    genesis = Genesis.from_json({**genesis.raw, "alloc": {**genesis.raw["alloc"],
+                                                           PROBE: {"code": "0x" + RANDAO_AND_BLOCKHASH.hex()}}})
+    db = LevelDB(tmp_path / "probe")
+    yield Chain(db, genesis), genesis
+    db.close()
+
+
+def test_a_block_built_on_an_uncommitted_parent_commits_after_it_restamped(chain, tmp_path, dev_accounts):
+    parent = chain.execute_transactions(transfers(dev_accounts[0], 3), timestamp=chain.head.timestamp + 1)
+    child = chain.execute_transactions(transfers(dev_accounts[0], 4, start_nonce=3),
+                                       timestamp=parent.block.header.timestamp + 1, parent_pending=parent)
+    assert len(child.block.transactions) == 4 and not child.result.rejected
+    assert child.read_prevrandao is False
+    final = chain.restamp(child, mix_hash=b"\x07" * 32, extra_data=b"\x80")
+    assert final.block.header.state_root == child.block.header.state_root
+    assert final.block.header.mix_hash == b"\x07" * 32 and final.block.hash != child.block.hash
+    chain.commit_block(parent)
+    chain.commit_block(final)
+    assert chain.head.hash == final.block.hash
+    other = Chain(LevelDB(tmp_path / "other"), make_genesis(dev_accounts))
+    other.import_block(parent.block)
+    other.import_block(final.block)      # the same block, executed the usual way
+    assert other.head.hash == chain.head.hash
+
+
+def test_a_block_whose_code_read_prevrandao_is_not_restamped_with_another(probe_chain, dev_accounts):
+    chain, _ = probe_chain
+    parent = chain.execute_transactions(transfers(dev_accounts[0], 1), timestamp=chain.head.timestamp + 1)
+    child = chain.execute_transactions([call(dev_accounts[1], 0, PROBE)], timestamp=parent.block.header.timestamp + 1,
+                                       parent_pending=parent, mix_hash=b"\x01" * 32)
+    assert child.read_prevrandao is True
+    with pytest.raises(ChainError, match="PREVRANDAO"):
+        chain.restamp(child, mix_hash=b"\x02" * 32, extra_data=b"")
+    same = chain.restamp(child, mix_hash=b"\x01" * 32, extra_data=b"\x80")
+    chain.commit_block(parent)
+    chain.commit_block(same)
+    state = chain.state_at(chain.head)
+    probe = bytes.fromhex(PROBE[2:])
+    assert state.get_storage(probe, 0) == int.from_bytes(b"\x01" * 32, "big")
+    # BLOCKHASH(1) on the parent, still uncommitted while the child ran: its hash
+    assert state.get_storage(probe, 1) == int.from_bytes(parent.block.hash, "big")

@@ -450,8 +450,11 @@ def test_a_proposal_that_arrives_before_its_height_starts_is_validated_and_commi
 class _RecordingOutbox:
     def __init__(self) -> None:
         self.votes: list[Any] = []
+        self.proposals: list[Any] = []
 
-    async def proposal(self, message: Any) -> None: ...
+    async def proposal(self, message: Any) -> None:
+        self.proposals.append(message)
+
     async def committed(self, message: Any) -> None: ...
     async def evidence(self, evidence: Any) -> None: ...
 
@@ -673,3 +676,82 @@ def test_the_next_proposer_stops_waiting_for_late_precommits_when_the_last_one_j
         assert waited[0] == pytest.approx(TESTNET_TIMEOUTS.commit, abs=1e-6) and signatures == 3
     else:
         assert waited[0] == pytest.approx(late_after, abs=1e-6) and signatures == 4
+
+
+def _executions(backend: Backend) -> dict[str, float]:
+    """How many blocks each path executed (``azora_block_execution_seconds_count`` by path)."""
+    return {sample.labels["path"]: sample.value for metric in backend.timings.block_execution.collect()
+            for sample in metric.samples if sample.name.endswith("_count")}
+
+
+@pytest.mark.parametrize("pool_before, pool_after", [(60, 0), (20, 10)])
+def test_the_next_proposer_prepares_its_block_while_the_current_one_is_voted_on(
+        tmp_path, four_validators, dev_accounts, pool_before, pool_after):
+    """The proposer of height 2 validates height 1's proposal and, its pool holding a full
+    block more, builds block 2 on it at once; committed, it proposes that block stamped with
+    the commit's mixHash and signer bitmap, executing nothing more, and another node imports
+    it. A pool short of a full block is not prepared: what arrives until the height starts
+    goes in (preparing it then left that out for a block interval)."""
+    from eth.vm.forks.prague.transactions import PragueTransactionBuilder
+
+    from consensus.block_rules import compute_mix_hash, compute_next_validator_set
+    from node.rewards import block_extra_data
+
+    chain, signers, block, proposer_address = (four_validators.chain, four_validators.signers,
+                                               four_validators.block, four_validators.proposer)
+    sets = ValidatorSetStore(chain)
+    next_proposer = compute_proposer(compute_next_validator_set(sets.for_height(1), 1, sets.epoch_length), 0)
+    outbox = _RecordingOutbox()
+    backend = Backend(chain)
+    host = build_consensus_host(backend, signer=GuardedSigner(signers[next_proposer], MemorySignRecordStore()),
+                                domain=consensus_domain(chain), validator_sets=sets, timeouts=TESTNET_TIMEOUTS,
+                                policy=IntervalPolicy(0.0), outbox=outbox, offload=run_in_loop)
+    host.writer.execution_rate.per_second = 50.0     # a cap of MIN_TXS_PER_BLOCK (50) transactions
+    sender = next(a for a in dev_accounts[4:] if to_canonical_address(a.address) not in signers)
+
+    def admit(nonces: range) -> None:
+        for nonce in nonces:
+            raw = sender.sign_transaction({
+                "chainId": 1337, "nonce": nonce, "to": "0x" + "33" * 20, "value": 1, "gas": 21_000,
+                "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9, "type": 2}).raw_transaction
+            backend.pool.add(PragueTransactionBuilder.decode(raw), backend.head_accounts(), encoded_size=len(raw))
+
+    signed_proposal = signers[proposer_address].sign_proposal(Proposal(1, 0, block.hash, -1))
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            admit(range(pool_before))
+            await nursery.start(host.run)
+            assert host.receive_proposal_block(ProposalMessage(signed_proposal, rlp.encode(block), b"")) is None
+            await host.feed(ProposalReceived(signed_proposal))
+            await trio.sleep(0.1)            # validated (and prepared) meanwhile
+            admit(range(pool_before, pool_before + pool_after))
+            for address in signers:
+                if address != next_proposer:
+                    await host.feed(VoteReceived(signers[address].sign_vote(Vote(VoteType.PRECOMMIT, 1, 0, block.hash))))
+            with trio.fail_after(TESTNET_TIMEOUTS.propose / 2):
+                while not outbox.proposals:
+                    await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    proposed = rlp.decode(outbox.proposals[0].block, sedes=type(block))
+    certificate = CommitCertificate.decode(chain.commit_of(block.hash))
+    assert len(certificate.signatures) == 4
+    assert proposed.header.parent_hash == block.hash
+    assert proposed.header.mix_hash == compute_mix_hash(certificate)
+    assert proposed.header.extra_data == block_extra_data(sets, 1, certificate)
+    executions = _executions(backend)
+    if pool_after == 0:
+        assert len(proposed.transactions) == 50
+        assert executions.get("prepare") == 1 and "build" not in executions
+    else:
+        assert len(proposed.transactions) == pool_before + pool_after
+        assert "prepare" not in executions and executions.get("build") == 1
+    other = Chain(LevelDB(tmp_path / "other"), chain.genesis)
+    try:
+        other.import_block(block)
+        other.import_block(proposed)
+        assert other.head.hash == proposed.hash
+    finally:
+        other.db.close()
