@@ -9,7 +9,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 def test_network_benchmark_prints_rates_latencies_and_sync_rows(load_bench):
     lines: list[str] = []
     report = load_bench("network").main(["--prebuilt", "12", "--per-block", "2", "--count", "24", "--settle", "0",
-                                         "--client", "lean",
+                                         "--client", "raw",
                                          "--in-process-count", "32"], out=lines.append)
     assert report.in_process > 0 and report.saturated.finalized_per_second > 0
     assert report.saturated.sent == 24 and len(report.saturated.latencies) == 24

@@ -37,7 +37,7 @@ def test_the_single_mode_load_goes_to_another_node_to_compare(load_bench, tmp_pa
     other = throughput.DevNode([], tmp_path / "other.log")
     try:
         lines: list[str] = []
-        report = throughput.main(["--count", "16", "--modes", "automine", "--send", "single", "--client", "lean",
+        report = throughput.main(["--count", "16", "--modes", "automine", "--send", "single", "--client", "raw",
                                   "--compare", other.url], out=lines.append)
     finally:
         other.stop()

@@ -706,7 +706,7 @@ def test_the_next_proposer_prepares_its_block_while_the_current_one_is_voted_on(
     host = build_consensus_host(backend, signer=GuardedSigner(signers[next_proposer], MemorySignRecordStore()),
                                 domain=consensus_domain(chain), validator_sets=sets, timeouts=TESTNET_TIMEOUTS,
                                 policy=IntervalPolicy(0.0), outbox=outbox, offload=run_in_loop)
-    host.writer.execution_rate.per_second = 50.0     # a cap of MIN_TXS_PER_BLOCK (50) transactions
+    host.writer.execution_rate.per_second = 20.0     # a cap of MIN_TXS_PER_BLOCK (50) transactions
     sender = next(a for a in dev_accounts[4:] if to_canonical_address(a.address) not in signers)
 
     def admit(nonces: range) -> None:
