@@ -285,11 +285,13 @@ class ConsensusHost:
 
     def _prepare_next(self, candidate: Candidate, validator_set: ValidatorSet) -> None:
         """On the proposer of the next height, build its block on ``candidate`` while it is
-        voted on (``BlockBuilder.prepare``); in the host's nursery, which outlives the height."""
+        voted on (``BlockBuilder.prepare``); in the host's nursery, which outlives the height.
+        Not for a lone validator (a dev chain): no one else executes its blocks meanwhile."""
         height = candidate.block.number
-        if self.signer is None or self._background is None or \
-                is_last_block_of_epoch(height, self.validator_sets.epoch_length):
-            return   # a set read from the state after `candidate`: known once it commits
+        if self.signer is None or self._background is None or len(validator_set.validators) < 2:
+            return
+        if is_last_block_of_epoch(height, self.validator_sets.epoch_length):
+            return   # the next set is read from the state after `candidate`: known once it commits
         next_set = compute_next_validator_set(validator_set, height, self.validator_sets.epoch_length)
         if compute_proposer(next_set, 0) == self.address:
             self._background.start_soon(self.builder.prepare, candidate, next_set, self.address)
