@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from hashlib import sha256
 from typing import Any, ClassVar, Sequence, TypeVar, cast
 
 import ckzg
@@ -105,6 +106,23 @@ class AzoraPragueVM(PragueVM):
         else:
             uncles = block.uncles
         return replace_header(block, block.header.copy(**kwargs), uncles=uncles)
+
+    def finalize_block(self, block: BlockAPI) -> BlockAndMetaWitness:
+        """py-evm's, setting the state root without deep-copying the block's transactions
+        (``replace_header``): that copy, and the one below, were a twentieth of importing a
+        block. No block rewards after the merge (py-evm's Paris assigns none)."""
+        meta_witness = self.state.persist()
+        final_block = replace_header(block, block.header.copy(state_root=self.state.state_root))
+        return BlockAndMetaWitness(final_block, meta_witness)
+
+    @staticmethod
+    def compute_requests_hash(block: BlockAPI) -> BlockAPI:
+        """py-evm's EIP-7685 requests hash, set without deep-copying the block's transactions."""
+        digest = sha256()
+        for request in block.block_requests:
+            if len(request) > 1:
+                digest.update(sha256(request).digest())
+        return replace_header(block, block.header.copy(requests_hash=digest.digest()))
 
     def block_preprocessing(self, block: BlockAPI) -> None:
         super().block_preprocessing(block)

@@ -300,3 +300,16 @@ def test_a_block_whose_code_read_prevrandao_is_not_restamped_with_another(probe_
     assert state.get_storage(probe, 0) == int.from_bytes(b"\x01" * 32, "big")
     # BLOCKHASH(1) on the parent, still uncommitted while the child ran: its hash
     assert state.get_storage(probe, 1) == int.from_bytes(parent.block.hash, "big")
+
+
+def test_building_and_importing_a_block_share_its_transactions_never_copy_them(chain, tmp_path, dev_accounts):
+    """py-evm deep-copies a block's transactions each time it sets a header field
+    (finalize_block's state root, Prague's requests hash): a twentieth of importing a block.
+    Azora's VM replaces the header and keeps the transactions, which are immutable."""
+    txs = transfers(dev_accounts[0], 3)
+    built = chain.build_block(txs, timestamp=chain.head.timestamp + 1)
+    assert all(a is b for a, b in zip(built.block.transactions, txs))
+    other = Chain(LevelDB(tmp_path / "other"), make_genesis(dev_accounts))
+    pending = other.execute_block(built.block)
+    assert pending.block.hash == built.block.hash
+    assert all(a is b for a, b in zip(pending.block.transactions, built.block.transactions))
