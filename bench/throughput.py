@@ -288,6 +288,12 @@ def send_one_per_request(url: str, per_sender: list[list[bytes]], clients: int, 
         return post
 
     def run(mine: list[list[bytes]]) -> None:
+        try:
+            send_and_wait(mine)
+        except Exception as exc:  # noqa: BLE001 - a client that fails fails the run, not silently its thread
+            errors.append(f"client failed: {exc!r}")
+
+    def send_and_wait(mine: list[list[bytes]]) -> None:
         post = poster()
         # round-robin over this client's senders: each sender's transactions stay in order
         interleaved = [tx for group in itertools.zip_longest(*mine) for tx in group if tx is not None]

@@ -45,3 +45,33 @@ def test_the_single_mode_load_goes_to_another_node_to_compare(load_bench, tmp_pa
     assert url == other.url and all(r > 0 for r in rates.values())
     text = "\n".join(lines)
     assert f"(e) {other.url}, single" in text and "(e) ratio automine, single / (e)" in text
+
+
+def test_the_raw_client_reads_chunked_and_sized_answers_on_one_connection(load_bench):
+    """``--client raw`` frames answers by Content-Length (the node's) or chunks (Hardhat's
+    node), keep-alive, as a load against either needs."""
+    import socket
+    import threading
+
+    common = load_bench("common")
+    answers = [b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+               b"7\r\n{\"id\":1\r\n6;ext=1\r\n,\"a\":2\r\n1\r\n}\r\n0\r\nX-Trailer: 1\r\n\r\n",
+               b"HTTP/1.1 200 OK\r\nContent-length: 8\r\n\r\n{\"id\":2}"]
+    server = socket.create_server(("127.0.0.1", 0))
+    seen: list[bytes] = []
+
+    def serve() -> None:
+        connection, _ = server.accept()
+        with connection:
+            for answer in answers:
+                seen.append(connection.recv(4096))
+                connection.sendall(answer)
+
+    thread = threading.Thread(target=serve)
+    thread.start()
+    post = common.json_poster(f"http://127.0.0.1:{server.getsockname()[1]}/", "raw")
+    assert post(b'{"q":1}') == {"id": 1, "a": 2}
+    assert post(b'{"q":2}') == {"id": 2}
+    thread.join(5)
+    server.close()
+    assert seen[0].startswith(b"POST / HTTP/1.1\r\n") and seen[0].endswith(b"Content-Length: 7\r\n\r\n{\"q\":1}")
