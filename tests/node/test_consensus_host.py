@@ -572,6 +572,35 @@ def test_a_checked_proposal_times_the_execution_rate_the_builder_caps_with(tmp_p
     assert host.builder.tx_limit(four, 0) == min(MAX_TXS_PER_BLOCK, int(rate.per_second * budget))
 
 
+def test_a_build_times_the_transactions_it_executed_not_those_the_gas_limit_deferred(tmp_path, dev_accounts):
+    """A proposer selects its cap's worth from the pool and the block gas limit defers the
+    rest unexecuted: the rate it caps the next blocks with counts the included ones. Counting
+    the selection made a flood's 882-transfer blocks time as 1,056 and the cap grow with it."""
+    from eth.vm.forks.prague.transactions import PragueTransactionBuilder
+
+    genesis = dev_genesis(dev_accounts, chain_id=1337, balance_wei=10**24,
+                          validator=to_canonical_address(dev_accounts[0].address))
+    genesis["timestamp"] = hex(int(time.time()) - 100)
+    genesis["gasLimit"] = hex(30 * 21_000 + 10_000)     # 30 transfers fit
+    chain = Chain(LevelDB(tmp_path / "db"), Genesis.from_json(genesis))
+    try:
+        host = _host(chain, None, IntervalPolicy(1.0), timeouts=TESTNET_TIMEOUTS)
+        backend = host.backend
+        for nonce in range(60):
+            raw = dev_accounts[2].sign_transaction({
+                "chainId": 1337, "nonce": nonce, "to": "0x" + "22" * 20, "value": 1, "gas": 21_000,
+                "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9, "type": 2}).raw_transaction
+            backend.pool.add(PragueTransactionBuilder.decode(raw), backend.head_accounts(), encoded_size=len(raw))
+        candidate = trio.run(host.builder.build, 0, host.validator_sets.for_height(1), b"\x01" * 20)
+        elapsed = next(sample.value for metric in backend.timings.block_execution.collect()
+                       for sample in metric.samples if sample.name.endswith("_sum"))
+        assert len(candidate.block.transactions) == 30 and len(candidate.pending.result.deferred) == 30
+        assert host.writer.execution_rate.per_second == pytest.approx(30 / elapsed)
+        candidate.pending.writes.discard()
+    finally:
+        chain.db.close()
+
+
 @pytest.mark.parametrize("decided_by", ["precommits", "block gossip"])
 def test_a_block_decided_while_its_validation_runs_is_executed_once(four_validators, decided_by):
     """A slow validator still executing a proposal when the others' committed block arrives by
