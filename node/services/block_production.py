@@ -165,8 +165,8 @@ class BlockBuilder:
                 transactions, timestamp=self.policy.timestamp(header.timestamp), coinbase=coinbase,
                 parent_pending=parent.pending))
             self._timed("prepare", prepared.pending, time.perf_counter() - started)
-        except ChainError as exc:
-            logger.warning("could not prepare #%d: %s", height, exc)
+        except Exception as exc:  # noqa: BLE001 - an optimisation: `build` builds afresh, the node goes on
+            logger.warning("could not prepare #%d: %r", height, exc)
         finally:
             prepared.done.set()
 

@@ -713,14 +713,15 @@ def _executions(backend: Backend) -> dict[str, float]:
             for sample in metric.samples if sample.name.endswith("_count")}
 
 
-@pytest.mark.parametrize("pool_before, pool_after", [(60, 0), (20, 10)])
+@pytest.mark.parametrize("pool_before, pool_after, prepare_fails", [(60, 0, False), (20, 10, False), (60, 0, True)])
 def test_the_next_proposer_prepares_its_block_while_the_current_one_is_voted_on(
-        tmp_path, four_validators, dev_accounts, pool_before, pool_after):
+        tmp_path, four_validators, dev_accounts, pool_before, pool_after, prepare_fails):
     """The proposer of height 2 validates height 1's proposal and, its pool holding a full
     block more, builds block 2 on it at once; committed, it proposes that block stamped with
     the commit's mixHash and signer bitmap, executing nothing more, and another node imports
     it. A pool short of a full block is not prepared: what arrives until the height starts
-    goes in (preparing it then left that out for a block interval)."""
+    goes in (preparing it then left that out for a block interval). A preparation that fails
+    costs a build at the height's start, never the node."""
     from eth.vm.forks.prague.transactions import PragueTransactionBuilder
 
     from consensus.block_rules import compute_mix_hash, compute_next_validator_set
@@ -732,9 +733,15 @@ def test_the_next_proposer_prepares_its_block_while_the_current_one_is_voted_on(
     next_proposer = compute_proposer(compute_next_validator_set(sets.for_height(1), 1, sets.epoch_length), 0)
     outbox = _RecordingOutbox()
     backend = Backend(chain)
+
+    async def offload(fn: Any, *args: Any) -> Any:
+        if prepare_fails and "prepare" in getattr(fn, "__qualname__", ""):
+            raise RuntimeError("a worker thread failed")
+        return fn(*args)
+
     host = build_consensus_host(backend, signer=GuardedSigner(signers[next_proposer], MemorySignRecordStore()),
                                 domain=consensus_domain(chain), validator_sets=sets, timeouts=TESTNET_TIMEOUTS,
-                                policy=IntervalPolicy(0.0), outbox=outbox, offload=run_in_loop)
+                                policy=IntervalPolicy(0.0), outbox=outbox, offload=offload)
     host.writer.execution_rate.per_second = 20.0     # a cap of MIN_TXS_PER_BLOCK (50) transactions
     sender = next(a for a in dev_accounts[4:] if to_canonical_address(a.address) not in signers)
 
@@ -771,7 +778,10 @@ def test_the_next_proposer_prepares_its_block_while_the_current_one_is_voted_on(
     assert proposed.header.mix_hash == compute_mix_hash(certificate)
     assert proposed.header.extra_data == block_extra_data(sets, 1, certificate)
     executions = _executions(backend)
-    if pool_after == 0:
+    if prepare_fails:
+        assert len(proposed.transactions) == 50
+        assert "prepare" not in executions and executions.get("build") == 1
+    elif pool_after == 0:
         assert len(proposed.transactions) == 50
         assert executions.get("prepare") == 1 and "build" not in executions
     else:
