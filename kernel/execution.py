@@ -22,6 +22,7 @@ from eth.vm.forks.frontier.state import FrontierTransactionExecutor
 from eth.vm.spoof import SpoofTransaction
 from eth_typing import Address
 from eth_utils import ValidationError, keccak
+from kernel.vm import with_state_mixin
 
 CALL_GAS_CAP = 50_000_000       # geth's RPCGasCap
 EVM_TIMEOUT = 5.0               # geth's RPCEVMTimeout, seconds
@@ -490,18 +491,9 @@ class AccessRecordingState:
         return super().is_storage_warm(address, slot)  # type: ignore[misc]
 
 
-_recording_vm_classes: dict[type[VirtualMachineAPI], type[VirtualMachineAPI]] = {}
-
-
 def access_recording_vm_class(vm_class: type[VirtualMachineAPI]) -> type[VirtualMachineAPI]:
     """``vm_class`` with a state that records accesses (one class per VM class, cached)."""
-    cached = _recording_vm_classes.get(vm_class)
-    if cached is None:
-        state_class = vm_class.get_state_class()
-        recording: Any = type(f"AccessRecording{state_class.__name__}", (AccessRecordingState, state_class), {})
-        cached = vm_class.configure(__name__=f"AccessRecording{vm_class.__name__}", _state_class=recording)
-        _recording_vm_classes[vm_class] = cached
-    return cached
+    return with_state_mixin(vm_class, AccessRecordingState, "AccessRecording")
 
 
 def merge_access_list(base: AccessList, addresses: set[bytes], slots: set[tuple[bytes, int]],

@@ -156,20 +156,25 @@ class PrevRandaoRecordingState:
         return super().mix_hash  # type: ignore[misc]
 
 
-_prevrandao_recording_classes: dict[type[VirtualMachineAPI], Any] = {}
+_mixin_vm_classes: dict[tuple[type[VirtualMachineAPI], type], Any] = {}
 AnyVM = TypeVar("AnyVM", bound=VirtualMachineAPI)
 
 
-def prevrandao_recording_vm_class(vm_class: type[AnyVM]) -> type[AnyVM]:
-    """``vm_class`` whose state is a :class:`PrevRandaoRecordingState` (one class per VM class)."""
-    cached = _prevrandao_recording_classes.get(vm_class)
+def with_state_mixin(vm_class: type[AnyVM], mixin: type, prefix: str) -> type[AnyVM]:
+    """``vm_class`` whose state class also derives from ``mixin`` (first, so its methods
+    wrap the state's), named ``prefix`` + the original's; one class per pair, cached."""
+    cached = _mixin_vm_classes.get((vm_class, mixin))
     if cached is None:
         state_class = vm_class.get_state_class()
-        recording: Any = type(f"PrevRandaoRecording{state_class.__name__}",
-                              (PrevRandaoRecordingState, state_class), {})
-        cached = vm_class.configure(__name__=f"PrevRandaoRecording{vm_class.__name__}", _state_class=recording)
-        _prevrandao_recording_classes[vm_class] = cached
+        state: Any = type(f"{prefix}{state_class.__name__}", (mixin, state_class), {})
+        cached = vm_class.configure(__name__=f"{prefix}{vm_class.__name__}", _state_class=state)
+        _mixin_vm_classes[(vm_class, mixin)] = cached
     return cached
+
+
+def prevrandao_recording_vm_class(vm_class: type[AnyVM]) -> type[AnyVM]:
+    """``vm_class`` whose state is a :class:`PrevRandaoRecordingState`."""
+    return with_state_mixin(vm_class, PrevRandaoRecordingState, "PrevRandaoRecording")
 
 
 class _WithReceipts:

@@ -119,7 +119,7 @@ class BlockBuilder:
         extra_data = block_extra_data(self.validator_sets, head.block_number, parent_certificate)
         system_calls = reward_system_calls(self.chain, self.validator_sets, head.block_number + 1, extra_data)
         mix_hash = compute_mix_hash(parent_certificate)
-        pending = await self._take_prepared(head, coinbase, mix_hash, extra_data, system_calls)
+        pending = await self._take_prepared(head, coinbase, mix_hash, extra_data)
         if pending is None:
             transactions = self.backend.pool.select(self.backend.next_base_fee(), self.tx_limit(validator_set, round)) \
                 if overrides.include_transactions else []
@@ -170,12 +170,13 @@ class BlockBuilder:
         finally:
             prepared.done.set()
 
-    async def _take_prepared(self, head: BlockHeaderAPI, coinbase: bytes, mix_hash: bytes, extra_data: bytes,
-                             system_calls: list[tuple[bytes, bytes]]) -> PendingBlock | None:
+    async def _take_prepared(self, head: BlockHeaderAPI, coinbase: bytes, mix_hash: bytes,
+                             extra_data: bytes) -> PendingBlock | None:
         """The block prepared on ``head``, stamped with the commit's fields; None if there is
-        none or it is not the block the rules now ask for."""
+        none or it is not the block the rules now ask for (``prepare`` leaves out the heights
+        that run system calls)."""
         prepared, self._prepared = self._prepared, None
-        if prepared is None or prepared.parent_hash != head.hash or prepared.coinbase != coinbase or system_calls:
+        if prepared is None or prepared.parent_hash != head.hash or prepared.coinbase != coinbase:
             return None
         await prepared.done.wait()
         if prepared.pending is None:
