@@ -179,11 +179,15 @@ class Chain:
         base_fee_per_gas: int | None = None,
         edit_state: Callable[[StateAPI], None] | None = None,
         parent_pending: "PendingBlock | None" = None,
+        until: Callable[[], bool] | None = None,
     ) -> "PendingBlock":
         """Build a block from ``transactions`` in order, without writing it.
 
         Invalid transactions (bad nonce, no funds, ...) are left out with their reason, and
-        ones that no longer fit the block's gas are deferred. ``system_calls`` (to, data) run
+        ones that no longer fit the block's gas are deferred, with their senders' later
+        nonces. ``until``, asked before each transaction, ends the block when it answers
+        True: the rest are deferred (a proposer's time budget; the kernel reads no clock).
+        ``system_calls`` (to, data) run
         first, from the system address, as the consensus rules require for this block.
         A dev chain may set the block's ``base_fee_per_gas`` and ``edit_state`` before the
         transactions run (anvil's helpers); such a block is not one another node re-executes.
@@ -216,7 +220,7 @@ class Chain:
         vm.block_preprocessing(vm.get_block())
         if edit_state is not None:
             edit_state(vm.state)
-        included, receipts, rejected, deferred = self._apply(vm, header, transactions)
+        included, receipts, rejected, deferred = self._apply(vm, header, transactions, until)
         filled = vm.set_block_transactions_and_withdrawals(
             vm.get_block(), vm.get_header(), included, receipts)
         if base_fee_per_gas is None:
@@ -240,21 +244,29 @@ class Chain:
         return PendingBlock(BuildResult(block, result.receipts, result.rejected, result.deferred),
                             pending.writes, pending.read_prevrandao)
 
-    def _apply(self, vm: VM, header: BlockHeaderAPI,
-               transactions: Sequence[SignedTransactionAPI]) -> tuple[list, list, list, list]:
+    def _apply(self, vm: VM, header: BlockHeaderAPI, transactions: Sequence[SignedTransactionAPI],
+               until: Callable[[], bool] | None) -> tuple[list, list, list, list]:
         included: list[SignedTransactionAPI] = []
         receipts: list[ReceiptAPI] = []
         rejected: list[tuple[SignedTransactionAPI, str]] = []
         deferred: list[SignedTransactionAPI] = []
+        # Senders with a deferred transaction: their later nonces wait with it, as in geth's
+        # miner (run now, they would fail the nonce check and be dropped as invalid).
+        waiting: set[Address] = set()
         current = header
         blob_schedule = blob_schedule_of(type(vm))      # None before Cancun
-        for tx in transactions:
-            if tx.gas > current.gas_limit - current.gas_used:
+        for index, tx in enumerate(transactions):
+            if until is not None and until():
+                deferred.extend(transactions[index:])
+                break
+            if waiting and tx.sender in waiting:
                 deferred.append(tx)
                 continue
             blob_gas = get_total_blob_gas(tx)
-            if blob_gas and blob_schedule and current.blob_gas_used + blob_gas > blob_schedule.max_blob_gas_per_block:
-                deferred.append(tx)     # as geth's miner: its blobs may fit a later block
+            if tx.gas > current.gas_limit - current.gas_used or \
+                    blob_gas and blob_schedule and current.blob_gas_used + blob_gas > blob_schedule.max_blob_gas_per_block:
+                deferred.append(tx)     # as geth's miner: it may fit a later block
+                waiting.add(tx.sender)
                 continue
             try:
                 # py-evm validates a transaction (nonce, balance, gas) before it touches state,

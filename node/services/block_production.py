@@ -24,15 +24,27 @@ MAX_TXS_PER_BLOCK = 5_000
 # With other validators, a block must be built and sent within the propose timeout, or they
 # prevote nil and the round is lost (an 882-transaction block once needed round 5, 35 s; the
 # others' timers are now held while they execute it, see consensus_io.Timers). The proposer
-# caps its block at what it could execute in this fraction of the propose timeout, from the
-# rate it executes blocks at. 0.45 rather than 0.3 since the next block is prepared while the
-# current one is voted on: loaded heights then waited for the 1-s interval with blocks of
-# ~450 transfers; larger ones near the block gas limit (882 transfers in 30M) took a
-# 4-validator testnet's 4,000-transfer floods from 354 to 417 tx/s after the first block. Not
-# 0.6, which did as well: the rate is timed before a flood's admission adds to the load, and
-# one spread flood in five then had a height need round 1.
+# ends its block when executing it has taken this fraction of the propose timeout: what the
+# others, alike and under the same load, re-execute in about as long. A count from the rate
+# timed so far lagged the load: a flood's first block was held to INITIAL_TX_RATE's 270
+# transfers, and blocks timed before a flood's admission took the cores overran. 0.45 rather
+# than 0.3 since the next block is prepared while the current one is voted on: loaded heights
+# then waited for the 1-s interval with blocks of ~450 transfers; larger ones near the block
+# gas limit (882 transfers in 30M) took a 4-validator testnet's 4,000-transfer floods from
+# 354 to 417 tx/s after the first block. Not 0.6, which did as well, but one spread flood in
+# five then had a height need round 1.
 EXECUTION_SHARE_OF_PROPOSE_TIMEOUT = 0.45
 MIN_TXS_PER_BLOCK = 50
+TX_GAS = 21_000   # the least gas a transaction uses
+
+
+def _deadline(budget: float | None) -> Callable[[], bool] | None:
+    """For ``Chain.execute_transactions``: True once ``budget`` seconds have passed since the
+    call (in the worker thread, when execution starts)."""
+    if budget is None:
+        return None
+    deadline = time.perf_counter() + budget
+    return lambda: time.perf_counter() > deadline
 
 
 @dataclass(frozen=True)
@@ -91,7 +103,7 @@ class PreparedBlock:
 
 
 class BlockBuilder:
-    """Builds this validator's block from the pool, sized to what the others can re-execute.
+    """Builds this validator's block from the pool, as large as the others can re-execute in time.
 
     The proposer of the next height may prepare its block while the current one is voted on
     (``prepare``): a loaded 4-validator testnet spent 0.36-0.46 s of every height building
@@ -121,7 +133,8 @@ class BlockBuilder:
         mix_hash = compute_mix_hash(parent_certificate)
         pending = await self._take_prepared(head, coinbase, mix_hash, extra_data)
         if pending is None:
-            transactions = self.backend.pool.select(self.backend.next_base_fee(), self.tx_limit(validator_set, round)) \
+            budget = self.execution_budget(validator_set, round)
+            transactions = self.backend.pool.select(self.backend.next_base_fee(), self._selection(head, budget)) \
                 if overrides.include_transactions else []
             started = time.perf_counter()
             # on `head`, the parent everything above was chosen for: the chain's head may move
@@ -131,7 +144,7 @@ class BlockBuilder:
                 transactions, timestamp=self.policy.timestamp(head.timestamp), parent=head,
                 coinbase=overrides.coinbase or coinbase, mix_hash=mix_hash,
                 extra_data=extra_data, system_calls=system_calls, base_fee_per_gas=overrides.base_fee_per_gas,
-                edit_state=overrides.edit_state))
+                edit_state=overrides.edit_state, until=_deadline(budget)))
             self._timed("build", pending, time.perf_counter() - started)
         if pending.result.rejected:
             self.backend.pool.on_new_head((), self.backend.head_accounts(), [tx for tx, _ in pending.result.rejected])
@@ -154,16 +167,17 @@ class BlockBuilder:
             return
         # the parent's transactions are each sender's lowest nonces in the pool: leave them out
         next_nonces = {tx.sender: tx.nonce + 1 for tx in parent.block.transactions}
-        limit = self.tx_limit(validator_set, 0)
-        transactions = self.backend.pool.select(self.backend.view.next_base_fee(header), limit, next_nonces)
-        if len(transactions) < limit:
+        budget = self.execution_budget(validator_set, 0)
+        transactions = self.backend.pool.select(self.backend.view.next_base_fee(header),
+                                                self._selection(header, budget), next_nonces)
+        if len(transactions) < self.tx_limit(validator_set, 0):
             return
         prepared = self._prepared = PreparedBlock(header.hash, coinbase, trio.Event())
         started = time.perf_counter()
         try:
             prepared.pending = await self.offload(lambda: self.chain.execute_transactions(
                 transactions, timestamp=self.policy.timestamp(header.timestamp), coinbase=coinbase,
-                parent_pending=parent.pending))
+                parent_pending=parent.pending, until=_deadline(budget)))
             self._timed("prepare", prepared.pending, time.perf_counter() - started)
         except Exception as exc:  # noqa: BLE001 - an optimisation: `build` builds afresh, the node goes on
             logger.warning("could not prepare #%d: %r", height, exc)
@@ -197,12 +211,29 @@ class BlockBuilder:
         self.writer.execution_rate.observe(count, elapsed)
         logger.debug("%s #%d: %d transactions in %.3fs", path, pending.block.number, count, elapsed)
 
-    def tx_limit(self, validator_set: ValidatorSet | None, round: int) -> int:
-        """How many transactions to propose in ``round``: all that fit for a lone validator,
-        otherwise what the others can re-execute well within that round's propose timeout (at
-        the rate this node executes blocks: the machines of a network are alike)."""
+    def execution_budget(self, validator_set: ValidatorSet | None, round: int) -> float | None:
+        """Seconds this node may spend executing its block of ``round``: what the others can
+        re-execute well within that round's propose timeout (the machines of a network are
+        alike, and share its load); None for a lone validator, whose block holds all that fit."""
         if validator_set is None or len(validator_set.validators) <= 1:
+            return None
+        return self.timeouts.duration(TimeoutKind.PROPOSE, round) * EXECUTION_SHARE_OF_PROPOSE_TIMEOUT
+
+    def tx_limit(self, validator_set: ValidatorSet | None, round: int) -> int:
+        """How many transactions this node expects to execute within the budget of ``round``,
+        at the rate it executes blocks (all that fit for a lone validator): a pool with fewer
+        has no full block to prepare."""
+        budget = self.execution_budget(validator_set, round)
+        if budget is None:
             return MAX_TXS_PER_BLOCK
-        budget = self.timeouts.duration(TimeoutKind.PROPOSE, round) * EXECUTION_SHARE_OF_PROPOSE_TIMEOUT
         rate = self.writer.execution_rate.per_second
         return max(MIN_TXS_PER_BLOCK, min(MAX_TXS_PER_BLOCK, int(rate * budget)))
+
+    def _selection(self, parent: BlockHeaderAPI, budget: float | None) -> int:
+        """How many pool transactions to offer a block: with a budget, all the block's gas could
+        hold (the budget ends it where the time runs out, whatever the rate was), so that a
+        block is not held to a rate timed under other load: a flood's first one was held to
+        the assumed INITIAL_TX_RATE."""
+        if budget is None:
+            return MAX_TXS_PER_BLOCK
+        return min(MAX_TXS_PER_BLOCK, parent.gas_limit // TX_GAS)

@@ -313,3 +313,32 @@ def test_building_and_importing_a_block_share_its_transactions_never_copy_them(c
     pending = other.execute_block(built.block)
     assert pending.block.hash == built.block.hash
     assert all(a is b for a, b in zip(pending.block.transactions, built.block.transactions))
+
+
+def test_a_transaction_the_gas_left_defers_waits_with_its_senders_later_nonces(chain, dev_accounts):
+    alice, bob = dev_accounts[:2]
+    first = transfers(bob, 1)
+    limit = chain.head.gas_limit
+    big = PragueTransactionBuilder.decode(alice.sign_transaction({
+        "chainId": CHAIN_ID, "nonce": 0, "to": "0x" + "11" * 20, "value": 1, "gas": limit,
+        "maxFeePerGas": 2 * 10**9, "maxPriorityFeePerGas": 1, "type": 2}).raw_transaction)
+    after = transfers(alice, 1, start_nonce=1)
+    pending = chain.execute_transactions(first + [big] + after, timestamp=chain.head.timestamp + 1)
+    # bob's transfer leaves less than alice's nonce 0 asks: it and her nonce 1 wait, neither
+    # is rejected (her nonce 1 alone would fail the nonce check and leave the pool)
+    assert list(pending.block.transactions) == first
+    assert list(pending.result.deferred) == [big] + after and not pending.result.rejected
+
+
+def test_until_ends_the_block_and_defers_the_rest(chain, dev_accounts):
+    txs = transfers(dev_accounts[0], 5)
+    asked = []
+
+    def until() -> bool:
+        asked.append(len(asked))
+        return len(asked) > 2
+
+    pending = chain.execute_transactions(txs, timestamp=chain.head.timestamp + 1, until=until)
+    assert list(pending.block.transactions) == txs[:2]
+    assert list(pending.result.deferred) == txs[2:] and not pending.result.rejected
+    assert len(asked) == 3   # asked before each transaction, not after the block ended

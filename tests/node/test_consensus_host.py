@@ -3,6 +3,7 @@ to its collaborators over a real chain, reports the round blocks are decided in,
 height when sync imports its block."""
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -572,6 +573,31 @@ def test_a_checked_proposal_times_the_execution_rate_the_builder_caps_with(tmp_p
     assert host.builder.tx_limit(four, 0) == min(MAX_TXS_PER_BLOCK, int(rate.per_second * budget))
 
 
+@pytest.mark.parametrize("propose, included", [(0.0, 0), (TESTNET_TIMEOUTS.propose, 60)])
+def test_a_networks_block_ends_when_its_execution_budget_does(tmp_path, chain, dev_accounts, propose, included):
+    """With other validators, a block holds what its proposer executes within the budget the
+    propose timeout allows, however few the rate timed so far promised (the first block of a
+    flood was held to the assumed INITIAL_TX_RATE): with no time, none; with a testnet's, all
+    60 at a timed rate of 20/s. What the budget leaves out stays in the pool, unexecuted."""
+    from eth.vm.forks.prague.transactions import PragueTransactionBuilder
+
+    timeouts = dataclasses.replace(TESTNET_TIMEOUTS, propose=propose)
+    host = _host(chain, None, IntervalPolicy(1.0), timeouts=timeouts)
+    host.writer.execution_rate.per_second = 20.0
+    backend = host.backend
+    for nonce in range(60):
+        raw = dev_accounts[2].sign_transaction({
+            "chainId": 1337, "nonce": nonce, "to": "0x" + "22" * 20, "value": 1, "gas": 21_000,
+            "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9, "type": 2}).raw_transaction
+        backend.pool.add(PragueTransactionBuilder.decode(raw), backend.head_accounts(), encoded_size=len(raw))
+    four = type("FourValidators", (), {"validators": (1, 2, 3, 4)})()
+    candidate = trio.run(host.builder.build, 0, four, b"\x01" * 20)
+    assert len(candidate.block.transactions) == included
+    assert len(candidate.pending.result.deferred) == 60 - included and not candidate.pending.result.rejected
+    assert len(backend.pool.select(backend.next_base_fee())) == 60
+    candidate.pending.writes.discard()
+
+
 def test_a_build_times_the_transactions_it_executed_not_those_the_gas_limit_deferred(tmp_path, dev_accounts):
     """A proposer selects its cap's worth from the pool and the block gas limit defers the
     rest unexecuted: the rate it caps the next blocks with counts the included ones. Counting
@@ -742,7 +768,7 @@ def test_the_next_proposer_prepares_its_block_while_the_current_one_is_voted_on(
     host = build_consensus_host(backend, signer=GuardedSigner(signers[next_proposer], MemorySignRecordStore()),
                                 domain=consensus_domain(chain), validator_sets=sets, timeouts=TESTNET_TIMEOUTS,
                                 policy=IntervalPolicy(0.0), outbox=outbox, offload=offload)
-    host.writer.execution_rate.per_second = 20.0     # a cap of MIN_TXS_PER_BLOCK (50) transactions
+    host.writer.execution_rate.per_second = 20.0     # a full block: MIN_TXS_PER_BLOCK (50) transactions
     sender = next(a for a in dev_accounts[4:] if to_canonical_address(a.address) not in signers)
 
     def admit(nonces: range) -> None:
@@ -779,10 +805,11 @@ def test_the_next_proposer_prepares_its_block_while_the_current_one_is_voted_on(
     assert proposed.header.extra_data == block_extra_data(sets, 1, certificate)
     executions = _executions(backend)
     if prepare_fails:
-        assert len(proposed.transactions) == 50
+        assert len(proposed.transactions) == 60
         assert "prepare" not in executions and executions.get("build") == 1
     elif pool_after == 0:
-        assert len(proposed.transactions) == 50
+        # the execution budget, not the timed rate, ends the prepared block: all 60 are in
+        assert len(proposed.transactions) == 60
         assert executions.get("prepare") == 1 and "build" not in executions
     else:
         assert len(proposed.transactions) == pool_before + pool_after
