@@ -219,7 +219,7 @@ def build_network_node(config: "NodeConfig") -> tuple[Backend, NodeContext, dict
     from consensus.sign_guard import FileSignRecordStore
     from node.services.block_production import IntervalPolicy
     from node.network import GossipOutbox, NetworkNode, RangeSync
-    from node.services.consensus_io import wait_until_level
+    from node.services.consensus_io import AsideThread, wait_until_level
     from p2p import P2PConfig, P2PService, load_or_create_node_key
     from wallet.keystore import load_keystore, read_password_file
 
@@ -247,6 +247,7 @@ def build_network_node(config: "NodeConfig") -> tuple[Backend, NodeContext, dict
     host = build_consensus_host(backend, signer=signer, domain=domain,
                                 validator_sets=validator_sets, timeouts=timeouts,
                                 policy=IntervalPolicy(config.block_interval), outbox=GossipOutbox(p2p),
+                                offload_aside=AsideThread().run_sync,
                                 on_evidence=EvidenceReporter(backend, account).report,
                                 double_sign_check_height=config.double_sign_check_height,
                                 wait_until_synced=lambda: wait_until_level(

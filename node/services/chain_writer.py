@@ -115,12 +115,14 @@ class ChainWriter:
     """Checks, executes and persists blocks of ``backend``'s chain."""
 
     def __init__(self, backend: Backend, validator_sets: ValidatorSetStore, domain: SigningDomain, *,
-                 offload: Offload = trio.to_thread.run_sync, clock: Callable[[], float] = time.time) -> None:
+                 offload: Offload = trio.to_thread.run_sync, offload_aside: Offload | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
         self.backend = backend
         self.chain = backend.chain
         self.validator_sets = validator_sets
         self.domain = domain
         self.offload = offload
+        self.offload_aside = offload_aside or offload   # executions off the critical path
         self.clock = clock
         self._lock = trio.Lock()     # one block commit at a time (consensus or sync)
         self._head_commit_grew = trio.Event()
@@ -147,13 +149,16 @@ class ChainWriter:
         return verify_proposed_header(candidate.block.header, round, self.parent_context(self.chain.head),
                                       validator_set, candidate.parent_certificate, self.domain, self.clock())
 
-    async def validate(self, candidate: Candidate, round: int, validator_set: ValidatorSet) -> bool:
-        """Check and execute a proposed block once; later calls answer from the first."""
+    async def validate(self, candidate: Candidate, round: int, validator_set: ValidatorSet, *,
+                       critical: bool = True) -> bool:
+        """Check and execute a proposed block once; later calls answer from the first.
+        ``critical``: this node's next step waits on it (it proposes the next height), rather
+        than only its vote, one of several the commit needs (``offload_aside`` then)."""
         if candidate.valid is None:
             reason = self.check_proposed(candidate, round, validator_set)
             if reason is None:
                 try:
-                    await self.executed(candidate)
+                    await self.executed(candidate, critical=critical)
                 except ChainError as exc:
                     reason = str(exc)
             candidate.valid = reason is None
@@ -162,7 +167,7 @@ class ChainWriter:
                                candidate.block.number, reason)
         return bool(candidate.valid)
 
-    async def executed(self, candidate: Candidate) -> PendingBlock:
+    async def executed(self, candidate: Candidate, *, critical: bool = True) -> PendingBlock:
         """A block someone else built, executed with the system calls its height requires,
         once: a caller that finds its execution under way waits for it. Under load a slow
         validator was still validating a proposal when the others' committed block arrived
@@ -172,7 +177,8 @@ class ChainWriter:
         if candidate.execution is None:
             candidate.execution = trio.Event()
             try:
-                candidate.pending = await self.offload(self._execute, candidate, self._system_calls(candidate))
+                offload = self.offload if critical else self.offload_aside
+                candidate.pending = await offload(self._execute, candidate, self._system_calls(candidate))
             except ChainError as exc:
                 candidate.failure = exc
                 raise

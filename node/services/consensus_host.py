@@ -54,15 +54,17 @@ def build_consensus_host(backend: Backend, *, signer: GuardedSigner | None, doma
                          on_evidence: Callable[[DuplicateVoteEvidence], Any] | None = None,
                          clock: Callable[[], float] = time.time,
                          offload: Offload = trio.to_thread.run_sync,
+                         offload_aside: Offload | None = None,
                          double_sign_check_height: int = 0,
                          wait_until_synced: Callable[[], Awaitable[None]] | None = None) -> "ConsensusHost":
     """A host with the node's collaborators: the chain writer (proposal and sync path) and
-    the block builder share ``validator_sets``; py-evm work goes through ``offload``.
+    the block builder share ``validator_sets``; py-evm work goes through ``offload``, and
+    validations this node's next step does not wait on through ``offload_aside``.
 
     ``double_sign_check_height`` > 0: before its first signature the validator waits for
     ``wait_until_synced`` and refuses to start if its key signed one of that many latest
     commits without its last-sign record knowing (CometBFT's ``double_sign_check_height``)."""
-    writer = ChainWriter(backend, validator_sets, domain, offload=offload, clock=clock)
+    writer = ChainWriter(backend, validator_sets, domain, offload=offload, offload_aside=offload_aside, clock=clock)
     return ConsensusHost(backend, domain=domain, validator_sets=validator_sets, timeouts=timeouts, policy=policy,
                          signing=ConsensusSigner(signer), writer=writer,
                          builder=BlockBuilder(backend, validator_sets, writer, policy, timeouts, offload=offload),
@@ -275,26 +277,31 @@ class ConsensusHost:
         if candidate is None or validator_set is None:
             return  # the block never arrived; the round will time out
         self._block_work += 1
+        next_set = self._next_set(candidate, validator_set)
+        proposes_next = next_set is not None and compute_proposer(next_set, 0) == self.address
         try:
-            valid = await self.writer.validate(candidate, request.round, validator_set)
+            valid = await self.writer.validate(candidate, request.round, validator_set,
+                                               critical=proposes_next or next_set is None)
             await self._send.send(BlockValidated(request.height, request.block_hash, valid))
         finally:
             self._block_work -= 1
-        if valid:
-            self._prepare_next(candidate, validator_set)
-
-    def _prepare_next(self, candidate: Candidate, validator_set: ValidatorSet) -> None:
-        """On the proposer of the next height, build its block on ``candidate`` while it is
-        voted on (``BlockBuilder.prepare``); in the host's nursery, which outlives the height.
-        Not for a lone validator (a dev chain): no one else executes its blocks meanwhile."""
-        height = candidate.block.number
-        if self.signer is None or self._background is None or len(validator_set.validators) < 2:
-            return
-        if is_last_block_of_epoch(height, self.validator_sets.epoch_length):
-            return   # the next set is read from the state after `candidate`: known once it commits
-        next_set = compute_next_validator_set(validator_set, height, self.validator_sets.epoch_length)
-        if compute_proposer(next_set, 0) == self.address:
+        if valid and proposes_next and self._background is not None:
+            # the next height's block, built on `candidate` while it is voted on
+            # (BlockBuilder.prepare); in the host's nursery, which outlives the height
+            assert next_set is not None
             self._background.start_soon(self.builder.prepare, candidate, next_set, self.address)
+
+    def _next_set(self, candidate: Candidate, validator_set: ValidatorSet) -> ValidatorSet | None:
+        """The set of the height after ``candidate``'s if this validator is one of several
+        and can know it now; None for a full node, a lone validator (a dev chain: no one else
+        executes its blocks meanwhile) or the end of an epoch (the next set is read from the
+        state after ``candidate``: known once it commits)."""
+        height = candidate.block.number
+        if self.signer is None or len(validator_set.validators) < 2:
+            return None
+        if is_last_block_of_epoch(height, self.validator_sets.epoch_length):
+            return None
+        return compute_next_validator_set(validator_set, height, self.validator_sets.epoch_length)
 
     async def _commit(self, certificate: CommitCertificate) -> None:
         candidate = self.candidates.get(certificate.block_hash)

@@ -821,3 +821,46 @@ def test_the_next_proposer_prepares_its_block_while_the_current_one_is_voted_on(
         assert other.head.hash == proposed.hash
     finally:
         other.db.close()
+
+
+def test_only_the_next_proposer_validates_on_the_critical_path(four_validators):
+    """Of the validators that execute height 1's proposal, the proposer of height 2 does it
+    through ``offload`` (the block it prepares next waits on it); the others, whose votes are
+    two of several the commit needs, through ``offload_aside`` (a lower-priority thread in the
+    node: sharing a machine, they took two thirds of the cores from the next proposer)."""
+    from consensus.block_rules import compute_next_validator_set
+
+    chain, signers, block, proposer_address = (four_validators.chain, four_validators.signers,
+                                               four_validators.block, four_validators.proposer)
+    sets = ValidatorSetStore(chain)
+    next_proposer = compute_proposer(compute_next_validator_set(sets.for_height(1), 1, sets.epoch_length), 0)
+    signed_proposal = signers[proposer_address].sign_proposal(Proposal(1, 0, block.hash, -1))
+    paths: dict[bytes, list[str]] = {}
+    for address in signers:
+        if address == proposer_address:
+            continue
+        taken = paths[address] = []
+
+        def recording(path: str, taken: list[str] = taken) -> Any:
+            async def offload(fn: Any, *args: Any) -> Any:
+                if "_execute" in getattr(fn, "__qualname__", ""):
+                    taken.append(path)
+                return fn(*args)
+            return offload
+
+        host = build_consensus_host(Backend(chain), signer=GuardedSigner(signers[address], MemorySignRecordStore()),
+                                    domain=consensus_domain(chain), validator_sets=sets, timeouts=TESTNET_TIMEOUTS,
+                                    policy=IntervalPolicy(0.0), outbox=_RecordingOutbox(),
+                                    offload=recording("offload"), offload_aside=recording("aside"))
+
+        async def main() -> None:
+            async with trio.open_nursery() as nursery:
+                await nursery.start(host.run)
+                assert host.receive_proposal_block(ProposalMessage(signed_proposal, rlp.encode(block), b"")) is None
+                await host.feed(ProposalReceived(signed_proposal))
+                await trio.sleep(0.1)
+                nursery.cancel_scope.cancel()
+
+        trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert paths == {address: ["offload" if address == next_proposer else "aside"] for address in paths}
+    assert next_proposer in paths and len(paths) == 3
