@@ -32,7 +32,8 @@ from node.context import SyncStatus
 from node.mempool import TxRejected
 from node.services.consensus_host import ConsensusHost
 from node.txgossip import (
-    MalformedTxMessage, gather_transactions, message_verdict, pack_transactions, unpack_transactions,
+    MalformedTxMessage, gather_transactions, gather_window, message_verdict, pack_transactions,
+    unpack_transactions,
 )
 from p2p import (
     BlockAndCommit, GossipMessage, P2PService, ReqRespHandlers, Status, TopicKind, ValidationResult,
@@ -326,15 +327,18 @@ class NetworkNode:
 
     async def _publish_local_txs(self) -> None:
         """Our new transactions to the network, each message carrying all that arrived within
-        GATHER_SECONDS of its first (see node/txgossip.py)."""
+        a window after its first, longer under load (see node/txgossip.py)."""
         limit = self.p2p.config.gossip.topic_limits[TopicKind.TX].max_message_bytes
+        previous, sent_at = 0, -math.inf
         async for encoded in self._tx_receive:
-            batch = await gather_transactions(encoded, self._tx_receive)
+            window = gather_window(previous, trio.current_time() - sent_at)
+            batch = await gather_transactions(encoded, self._tx_receive, window)
             for message in pack_transactions(batch, limit):
                 try:
                     await self.p2p.publish(TopicKind.TX, message)
                 except Exception as exc:
                     logger.debug("tx publish failed: %s", exc)
+            previous, sent_at = len(batch), trio.current_time()
 
 
 async def _take_senders(block: BlockAPI, recovering: "concurrent.futures.Future[list[bytes | None]]") -> int:

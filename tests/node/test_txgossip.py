@@ -11,7 +11,8 @@ from node.mempool import (
     UnwantedTransaction,
 )
 from node.txgossip import (
-    MAX_TXS_PER_MESSAGE, MalformedTxMessage, gather_transactions, message_verdict, pack_transactions,
+    GATHER_SECONDS, LOADED_BATCH, LOADED_GATHER_SECONDS, MAX_TXS_PER_MESSAGE, MalformedTxMessage,
+    gather_transactions, gather_window, message_verdict, pack_transactions,
     transaction_verdict, unpack_transactions,
 )
 from p2p import ValidationResult
@@ -120,6 +121,49 @@ def test_a_message_gathers_what_arrives_within_the_window_after_its_first_transa
 
     # b, c and d within 0.1 s of b; e 0.25 s after b starts the next message
     assert trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0)) == [[b"b", b"c", b"d"], [b"e"]]
+
+
+def test_under_load_a_message_waits_longer_and_after_a_quiet_spell_as_briefly_as_before():
+    """While messages of LOADED_BATCH or more follow each other, the window is
+    LOADED_GATHER_SECONDS: under a flood, py-libp2p's cost per message is what the network
+    pays. A lone transaction after a quiet spell still waits only GATHER_SECONDS."""
+    import math
+
+    import trio
+    import trio.testing
+
+    assert gather_window(LOADED_BATCH, 0.0) == LOADED_GATHER_SECONDS > GATHER_SECONDS
+    assert gather_window(LOADED_BATCH - 1, 0.0) == GATHER_SECONDS == gather_window(LOADED_BATCH, GATHER_SECONDS)
+
+    async def main() -> list[tuple[float, int]]:
+        send, receive = trio.open_memory_channel[bytes](10_000)
+        sent: list[tuple[float, int]] = []
+
+        async def feed() -> None:
+            for i in range(400):                   # 200/s for 2 s: a flood
+                await send.send(b"%d" % i)
+                await trio.sleep(0.005)
+            await trio.sleep(5)
+            await send.send(b"lone")               # then a quiet network
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(feed)
+            previous, sent_at = 0, -math.inf
+            async for first in receive:
+                started = trio.current_time()
+                window = gather_window(previous, started - sent_at)
+                batch = await gather_transactions(first, receive, window)
+                sent.append((round(trio.current_time() - started, 3), len(batch)))
+                previous, sent_at = len(batch), trio.current_time()
+                if batch[-1] == b"lone":
+                    nursery.cancel_scope.cancel()
+        return sent
+
+    sent = trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert sent[0] == (GATHER_SECONDS, 20)                        # the flood's first message
+    assert all(waited == LOADED_GATHER_SECONDS for waited, _ in sent[1:-2])
+    assert sum(count for _, count in sent[:-1]) == 400 and len(sent) < 2 + 400 / LOADED_BATCH
+    assert sent[-1] == (GATHER_SECONDS, 1)
 
 
 def test_a_message_gathers_no_more_than_the_most_a_message_carries():
