@@ -95,19 +95,22 @@ MIN_TIMED_TXS = 25   # smaller blocks time their overhead, not the rate
 
 
 class ExecutionRate:
-    """How many transactions per second this node executes, from every block it executes:
-    the ones it builds and the proposals and synced blocks it checks (the same work). The
-    first timing replaces the assumed rate; later ones are smoothed."""
+    """How many transactions per second this node executes, and how much gas they use, from
+    every block it executes: the ones it builds and the proposals and synced blocks it checks
+    (the same work). The first timing replaces the assumed rate; later ones are smoothed."""
 
     def __init__(self, initial: float = INITIAL_TX_RATE) -> None:
         self.per_second = initial
+        self.gas_per_tx: float | None = None   # None: no block timed yet
         self.timed = False
 
-    def observe(self, count: int, seconds: float) -> None:
+    def observe(self, count: int, seconds: float, gas_used: int = 0) -> None:
         if count < MIN_TIMED_TXS or seconds <= 0:
             return
-        rate = count / seconds
+        rate, gas = count / seconds, gas_used / count
         self.per_second = 0.7 * self.per_second + 0.3 * rate if self.timed else rate
+        if gas:
+            self.gas_per_tx = gas if self.gas_per_tx is None else 0.7 * self.gas_per_tx + 0.3 * gas
         self.timed = True
 
 
@@ -199,7 +202,7 @@ class ChainWriter:
         pending = self.chain.execute_block(candidate.block, calls)
         elapsed = time.perf_counter() - started
         self.backend.timings.block_execution.labels("validate").observe(elapsed)
-        self.execution_rate.observe(len(candidate.block.transactions), elapsed)
+        self.execution_rate.observe(len(candidate.block.transactions), elapsed, candidate.block.header.gas_used)
         return pending
 
     def _senders_from_pool(self, block: BlockAPI) -> None:

@@ -550,8 +550,10 @@ def test_the_block_cap_follows_the_rate_of_every_execution_the_first_timing_at_o
     assert rate.per_second == INITIAL_TX_RATE and not rate.timed
     rate.observe(400, 0.5)
     assert rate.per_second == 800.0
-    rate.observe(300, 0.5)                  # then smoothed
-    assert rate.per_second == pytest.approx(0.7 * 800 + 0.3 * 600)
+    rate.observe(300, 0.5, 300 * 50_000)    # then smoothed; the gas they used, from the first
+    assert rate.per_second == pytest.approx(0.7 * 800 + 0.3 * 600) and rate.gas_per_tx == 50_000
+    rate.observe(100, 0.1, 100 * 21_000)
+    assert rate.gas_per_tx == pytest.approx(0.7 * 50_000 + 0.3 * 21_000)
 
 
 def test_a_checked_proposal_times_the_execution_rate_the_builder_caps_with(tmp_path, chain, dev_accounts):
@@ -566,11 +568,13 @@ def test_a_checked_proposal_times_the_execution_rate_the_builder_caps_with(tmp_p
     from node.services.block_production import EXECUTION_SHARE_OF_PROPOSE_TIMEOUT, MAX_TXS_PER_BLOCK
     four = type("FourValidators", (), {"validators": (1, 2, 3, 4)})()
     budget = TESTNET_TIMEOUTS.propose * EXECUTION_SHARE_OF_PROPOSE_TIMEOUT
-    assert host.builder.tx_limit(four, 0) == int(200 * budget)
+    assert host.builder.full_block(four, 0, 30_000_000) == int(200 * budget)
     assert trio.run(host.import_committed_block, block, certificate, None) is True
     rate = host.writer.execution_rate
-    assert rate.timed and rate.per_second > 200
-    assert host.builder.tx_limit(four, 0) == min(MAX_TXS_PER_BLOCK, int(rate.per_second * budget))
+    assert rate.timed and rate.per_second > 200 and rate.gas_per_tx == 21_000
+    assert host.builder.full_block(four, 0, 10**12) == min(MAX_TXS_PER_BLOCK, int(rate.per_second * budget))
+    # fewer if the block's gas holds fewer of the transactions executed lately
+    assert host.builder.full_block(four, 0, 100 * 21_000) == 100
 
 
 @pytest.mark.parametrize("propose, included", [(0.0, 0), (TESTNET_TIMEOUTS.propose, 60)])
@@ -739,15 +743,18 @@ def _executions(backend: Backend) -> dict[str, float]:
             for sample in metric.samples if sample.name.endswith("_count")}
 
 
-@pytest.mark.parametrize("pool_before, pool_after, prepare_fails", [(60, 0, False), (20, 10, False), (60, 0, True)])
+@pytest.mark.parametrize("pool_before, pool_after, prepare_fails, full_by_gas",
+                         [(60, 0, False, False), (20, 10, False, False), (60, 0, True, False), (60, 0, False, True)])
 def test_the_next_proposer_prepares_its_block_while_the_current_one_is_voted_on(
-        tmp_path, four_validators, dev_accounts, pool_before, pool_after, prepare_fails):
+        tmp_path, four_validators, dev_accounts, pool_before, pool_after, prepare_fails, full_by_gas):
     """The proposer of height 2 validates height 1's proposal and, its pool holding a full
     block more, builds block 2 on it at once; committed, it proposes that block stamped with
     the commit's mixHash and signer bitmap, executing nothing more, and another node imports
     it. A pool short of a full block is not prepared: what arrives until the height starts
     goes in (preparing it then left that out for a block interval). A preparation that fails
-    costs a build at the height's start, never the node."""
+    costs a build at the height's start, never the node. A pool that fills the block's gas
+    (at the gas transactions used lately) is full however fast this node executes: the last
+    block of a flood was built when its height started."""
     from eth.vm.forks.prague.transactions import PragueTransactionBuilder
 
     from consensus.block_rules import compute_mix_hash, compute_next_validator_set
@@ -769,6 +776,9 @@ def test_the_next_proposer_prepares_its_block_while_the_current_one_is_voted_on(
                                 domain=consensus_domain(chain), validator_sets=sets, timeouts=TESTNET_TIMEOUTS,
                                 policy=IntervalPolicy(0.0), outbox=outbox, offload=offload)
     host.writer.execution_rate.per_second = 20.0     # a full block: MIN_TXS_PER_BLOCK (50) transactions
+    if full_by_gas:   # the budget holds thousands; the gas limit 55 of what blocks used lately
+        host.writer.execution_rate.per_second = 10_000.0
+        host.writer.execution_rate.gas_per_tx = chain.head.gas_limit / 55
     sender = next(a for a in dev_accounts[4:] if to_canonical_address(a.address) not in signers)
 
     def admit(nonces: range) -> None:
