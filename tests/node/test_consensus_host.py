@@ -577,23 +577,28 @@ def test_a_checked_proposal_times_the_execution_rate_the_builder_caps_with(tmp_p
     assert host.builder.full_block(four, 0, 100 * 21_000) == 100
 
 
+def _fill_pool(backend: Backend, account: Any, count: int) -> None:
+    """``count`` transfers from ``account`` into ``backend``'s pool, nonces 0 up."""
+    from eth.vm.forks.prague.transactions import PragueTransactionBuilder
+
+    for nonce in range(count):
+        raw = account.sign_transaction({
+            "chainId": 1337, "nonce": nonce, "to": "0x" + "22" * 20, "value": 1, "gas": 21_000,
+            "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9, "type": 2}).raw_transaction
+        backend.pool.add(PragueTransactionBuilder.decode(raw), backend.head_accounts(), encoded_size=len(raw))
+
+
 @pytest.mark.parametrize("propose, included", [(0.0, 0), (TESTNET_TIMEOUTS.propose, 60)])
 def test_a_networks_block_ends_when_its_execution_budget_does(tmp_path, chain, dev_accounts, propose, included):
     """With other validators, a block holds what its proposer executes within the budget the
     propose timeout allows, however few the rate timed so far promised (the first block of a
     flood was held to the assumed INITIAL_TX_RATE): with no time, none; with a testnet's, all
     60 at a timed rate of 20/s. What the budget leaves out stays in the pool, unexecuted."""
-    from eth.vm.forks.prague.transactions import PragueTransactionBuilder
-
     timeouts = dataclasses.replace(TESTNET_TIMEOUTS, propose=propose)
     host = _host(chain, None, IntervalPolicy(1.0), timeouts=timeouts)
     host.writer.execution_rate.per_second = 20.0
     backend = host.backend
-    for nonce in range(60):
-        raw = dev_accounts[2].sign_transaction({
-            "chainId": 1337, "nonce": nonce, "to": "0x" + "22" * 20, "value": 1, "gas": 21_000,
-            "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9, "type": 2}).raw_transaction
-        backend.pool.add(PragueTransactionBuilder.decode(raw), backend.head_accounts(), encoded_size=len(raw))
+    _fill_pool(backend, dev_accounts[2], 60)
     four = type("FourValidators", (), {"validators": (1, 2, 3, 4)})()
     candidate = trio.run(host.builder.build, 0, four, b"\x01" * 20)
     assert len(candidate.block.transactions) == included
@@ -606,8 +611,6 @@ def test_a_build_times_the_transactions_it_executed_not_those_the_gas_limit_defe
     """A proposer selects its cap's worth from the pool and the block gas limit defers the
     rest unexecuted: the rate it caps the next blocks with counts the included ones. Counting
     the selection made a flood's 882-transfer blocks time as 1,056 and the cap grow with it."""
-    from eth.vm.forks.prague.transactions import PragueTransactionBuilder
-
     genesis = dev_genesis(dev_accounts, chain_id=1337, balance_wei=10**24,
                           validator=to_canonical_address(dev_accounts[0].address))
     genesis["timestamp"] = hex(int(time.time()) - 100)
@@ -616,11 +619,7 @@ def test_a_build_times_the_transactions_it_executed_not_those_the_gas_limit_defe
     try:
         host = _host(chain, None, IntervalPolicy(1.0), timeouts=TESTNET_TIMEOUTS)
         backend = host.backend
-        for nonce in range(60):
-            raw = dev_accounts[2].sign_transaction({
-                "chainId": 1337, "nonce": nonce, "to": "0x" + "22" * 20, "value": 1, "gas": 21_000,
-                "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9, "type": 2}).raw_transaction
-            backend.pool.add(PragueTransactionBuilder.decode(raw), backend.head_accounts(), encoded_size=len(raw))
+        _fill_pool(backend, dev_accounts[2], 60)
         candidate = trio.run(host.builder.build, 0, host.validator_sets.for_height(1), b"\x01" * 20)
         elapsed = next(sample.value for metric in backend.timings.block_execution.collect()
                        for sample in metric.samples if sample.name.endswith("_sum"))
