@@ -8,6 +8,7 @@ from typing import Callable, Protocol
 
 import trio
 from eth.abc import BlockHeaderAPI, StateAPI
+from eth.constants import GAS_TX
 
 from consensus.block_rules import compute_mix_hash
 from consensus.config import TimeoutConfig, TimeoutKind
@@ -35,7 +36,6 @@ MAX_TXS_PER_BLOCK = 5_000
 # five then had a height need round 1.
 EXECUTION_SHARE_OF_PROPOSE_TIMEOUT = 0.45
 MIN_TXS_PER_BLOCK = 50
-TX_GAS = 21_000   # the least gas a transaction uses
 
 
 def _deadline(budget: float | None) -> Callable[[], bool] | None:
@@ -245,4 +245,4 @@ class BlockBuilder:
         the assumed INITIAL_TX_RATE."""
         if budget is None:
             return MAX_TXS_PER_BLOCK
-        return min(MAX_TXS_PER_BLOCK, parent.gas_limit // TX_GAS)
+        return min(MAX_TXS_PER_BLOCK, parent.gas_limit // GAS_TX)   # GAS_TX: the least a transaction uses
