@@ -155,8 +155,8 @@ class ChainWriter:
     async def validate(self, candidate: Candidate, round: int, validator_set: ValidatorSet, *,
                        critical: bool = True) -> bool:
         """Check and execute a proposed block once; later calls answer from the first.
-        ``critical``: this node's next step waits on it (it proposes the next height), rather
-        than only its vote, one of several the commit needs (``offload_aside`` then)."""
+        ``critical``: the commit is expected to wait on this node's vote, or its next step on
+        the execution (it proposes the next height); otherwise ``offload_aside``."""
         if candidate.valid is None:
             reason = self.check_proposed(candidate, round, validator_set)
             if reason is None:
@@ -181,7 +181,11 @@ class ChainWriter:
             candidate.execution = trio.Event()
             try:
                 offload = self.offload if critical else self.offload_aside
+                started = time.perf_counter()
                 candidate.pending = await offload(self._execute, candidate, self._system_calls(candidate))
+                logger.debug("validate #%d: %d transactions in %.3fs%s", candidate.block.number,
+                             len(candidate.block.transactions), time.perf_counter() - started,
+                             "" if critical else " (aside)")
             except ChainError as exc:
                 candidate.failure = exc
                 raise
