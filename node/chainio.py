@@ -10,10 +10,11 @@ import logging
 import os
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import Any, BinaryIO, Callable, Iterator
 
 import rlp
-from eth.abc import BlockAPI
+from eth.abc import BlockAPI, SignedTransactionAPI
+from eth_utils import keccak
 
 from kernel.chain import Chain
 
@@ -87,21 +88,48 @@ def iter_rlp_items(blob: bytes) -> Iterator[bytes]:
         yield item
 
 
-def decode_block(chain: Chain, raw: bytes) -> BlockAPI:
+def decode_block(chain: Chain, raw: bytes,
+                 known: Callable[[bytes], SignedTransactionAPI | None] | None = None) -> BlockAPI:
     """Decode ``raw`` with the block class of the fork its own number and timestamp select.
+
+    ``known`` (a pool's look-up by hash) may hold some of its transactions already decoded,
+    with their senders recovered: those objects are taken as they are (the same hash is the
+    same signed bytes), and only the others are decoded. A validator's proposals carry what
+    its pool admitted moments before: decoding each again took a tenth of a millisecond.
 
     Bytes that are RLP but not a block raise ValueError (bad RLP raises rlp's errors), never
     IndexError or TypeError: range sync and gossip hand peers' bytes here and catch those.
     """
-    fields = rlp.decode(raw)
-    try:
-        header = fields[0]
-        number = int.from_bytes(header[HEADER_NUMBER_INDEX], "big")
-        timestamp = int.from_bytes(header[HEADER_TIMESTAMP_INDEX], "big")
-    except (IndexError, TypeError) as exc:
-        raise ValueError(f"not a block: {exc}") from None
-    block_class = chain.vm_class_for(number, timestamp).get_block_class()
-    return rlp.decode(raw, sedes=block_class)
+    # rlp.decode with a sedes keeps ``raw`` as the block's encoding: encoding it again (a
+    # committed block is gossiped on) costs nothing
+    return rlp.decode(raw, sedes=_ForkBlock(chain, known))
+
+
+class _ForkBlock:
+    """An rlp sedes for a block of the fork its header selects (see :func:`decode_block`)."""
+
+    def __init__(self, chain: Chain, known: Callable[[bytes], SignedTransactionAPI | None] | None) -> None:
+        self.chain = chain
+        self.known = known
+
+    def deserialize(self, fields: Any) -> BlockAPI:
+        try:
+            header = fields[0]
+            number = int.from_bytes(header[HEADER_NUMBER_INDEX], "big")
+            timestamp = int.from_bytes(header[HEADER_TIMESTAMP_INDEX], "big")
+        except (IndexError, TypeError) as exc:
+            raise ValueError(f"not a block: {exc}") from None
+        block_class = self.chain.vm_class_for(number, timestamp).get_block_class()
+        if self.known is None or not isinstance(fields[1], list):
+            return block_class.deserialize(fields)
+        builder = block_class.get_transaction_builder()
+        own_types = (builder.typed_transaction, builder.legacy_signed)
+        transactions = []
+        for item in fields[1]:
+            # a typed transaction is its encoding (type byte first), a legacy one a list of fields
+            tx = self.known(keccak(item if isinstance(item, bytes) else rlp.encode(item)))
+            transactions.append(tx if type(tx) in own_types else builder.deserialize(item))
+        return block_class.deserialize([fields[0], [], *fields[2:]]).copy(transactions=transactions)
 
 
 @contextmanager

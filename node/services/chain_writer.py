@@ -143,7 +143,7 @@ class ChainWriter:
         return ParentContext(parent.hash, parent.block_number, parent.timestamp, parent_set)
 
     def decode_block(self, raw: bytes) -> BlockAPI:
-        return decode_block(self.chain, raw)
+        return decode_block(self.chain, raw, self.backend.pool.get)
 
     # -- the proposal path -----------------------------------------------------------------
 
