@@ -119,10 +119,12 @@ class _ForkBlock:
             timestamp = int.from_bytes(header[HEADER_TIMESTAMP_INDEX], "big")
         except (IndexError, TypeError) as exc:
             raise ValueError(f"not a block: {exc}") from None
-        block_class = self.chain.vm_class_for(number, timestamp).get_block_class()
+        # py-evm's block and builder classes are rlp Serializables (``deserialize``) and
+        # typed-transaction builders (their two classes); its ABCs declare neither
+        block_class: Any = self.chain.vm_class_for(number, timestamp).get_block_class()
         if self.known is None or not isinstance(fields[1], list):
             return block_class.deserialize(fields)
-        builder = block_class.get_transaction_builder()
+        builder: Any = block_class.get_transaction_builder()
         own_types = (builder.typed_transaction, builder.legacy_signed)
         transactions = []
         for item in fields[1]:
