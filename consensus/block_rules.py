@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Iterable, Protocol
 
-from consensus.commit import has_two_thirds, verify_commit
+from consensus.commit import verify_commit
 from consensus.signing import SigningDomain
 from consensus.types import CommitCertificate, ValidatorSet, compute_certificate_hash
 from consensus.validator_set import (
@@ -95,34 +95,6 @@ def compute_next_validator_set(validator_set: ValidatorSet, height: int, epoch_l
         raise ValueError(f"height {height} ends an epoch: the registry's active set is required")
     return advance_validator_set(validator_set, compute_validator_changes(validator_set, active_after_height))
 
-
-
-def upcoming_proposers(validator_set: ValidatorSet, height: int, epoch_length: int, count: int) -> list[bytes]:
-    """The round-0 proposers of the ``count`` heights after ``height`` (whose set is
-    ``validator_set``), as far as they are known now: the set after an epoch's last block
-    depends on the state after it, so the list ends there."""
-    proposers: list[bytes] = []
-    current = validator_set
-    while len(proposers) < count and not is_last_block_of_epoch(height, epoch_length):
-        current = advance_validator_set(current)
-        height += 1
-        proposers.append(compute_proposer(current, 0))
-    return proposers
-
-
-def first_quorum(validator_set: ValidatorSet, order: Iterable[bytes]) -> set[bytes] | None:
-    """The validators of ``validator_set`` whose votes, taken in ``order`` (repeats and
-    strangers skipped), first reach more than two thirds of its power; None if they never do."""
-    power = {v.address: v.power for v in validator_set.validators}
-    chosen: set[bytes] = set()
-    total = 0
-    for address in order:
-        if address in power and address not in chosen:
-            chosen.add(address)
-            total += power[address]
-            if has_two_thirds(total, validator_set.total_power):
-                return chosen
-    return None
 
 # ----- signer bitmaps (extraData) ---------------------------------------------------------
 

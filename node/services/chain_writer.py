@@ -155,8 +155,8 @@ class ChainWriter:
     async def validate(self, candidate: Candidate, round: int, validator_set: ValidatorSet, *,
                        critical: bool = True) -> bool:
         """Check and execute a proposed block once; later calls answer from the first.
-        ``critical``: the commit is expected to wait on this node's vote, or its next step on
-        the execution (it proposes the next height); otherwise ``offload_aside``."""
+        ``critical``: this node's next step waits on it (it proposes the next height), rather
+        than only its vote, one of several the commit needs (``offload_aside`` then)."""
         if candidate.valid is None:
             reason = self.check_proposed(candidate, round, validator_set)
             if reason is None:

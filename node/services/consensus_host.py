@@ -17,9 +17,7 @@ import rlp
 import trio
 from eth.abc import BlockAPI
 
-from consensus.block_rules import (
-    compute_next_validator_set, compute_proposer, first_quorum, is_last_block_of_epoch, upcoming_proposers,
-)
+from consensus.block_rules import compute_next_validator_set, compute_proposer, is_last_block_of_epoch
 from consensus.config import TimeoutConfig
 from consensus.driver import Driver
 from consensus.events import (
@@ -283,7 +281,7 @@ class ConsensusHost:
         proposes_next = next_set is not None and compute_proposer(next_set, 0) == self.address
         try:
             valid = await self.writer.validate(candidate, request.round, validator_set,
-                                               critical=next_set is None or self._votes_early(candidate, request.round, validator_set))
+                                               critical=proposes_next or next_set is None)
             await self._send.send(BlockValidated(request.height, request.block_hash, valid))
         finally:
             self._block_work -= 1
@@ -292,19 +290,6 @@ class ConsensusHost:
             # (BlockBuilder.prepare); in the host's nursery, which outlives the height
             assert next_set is not None
             self._background.start_soon(self.builder.prepare, candidate, next_set, self.address)
-
-    def _votes_early(self, candidate: Candidate, round: int, validator_set: ValidatorSet) -> bool:
-        """Whether this validator's vote is one of those the commit of ``candidate`` is expected
-        to wait on: the proposer's, then the next heights' proposers' in turn, up to more than
-        two thirds of the power (the proposer of the next height also prepares its block on it).
-        The others validate aside (``offload_aside``): with 4 validators sharing a machine's 2
-        cores, the fourth's execution then leaves the cores to the two the commit needs,
-        whatever else (transactions arriving) takes its share."""
-        height = candidate.block.number
-        order = [compute_proposer(validator_set, round)] + upcoming_proposers(
-            validator_set, height, self.validator_sets.epoch_length, len(validator_set.validators))
-        quorum = first_quorum(validator_set, order)
-        return quorum is None or self.address in quorum
 
     def _next_set(self, candidate: Candidate, validator_set: ValidatorSet) -> ValidatorSet | None:
         """The set of the height after ``candidate``'s if this validator is one of several

@@ -9,10 +9,10 @@ from eth_utils import keccak
 
 from consensus.block_rules import (
     ParentContext, compute_epoch, compute_epoch_end, compute_epoch_start, compute_extra_data, compute_mix_hash,
-    compute_next_validator_set, compute_reward_epoch, first_quorum, is_child_of, is_first_block_of_epoch,
+    compute_next_validator_set, compute_reward_epoch, is_child_of, is_first_block_of_epoch,
     is_last_block_of_epoch, is_valid_parent_commit, is_valid_proposer, is_valid_timestamp, signer_bitmap,
     signers_from_bitmap, verify_committed_header, verify_parent_binding, verify_parent_commit,
-    upcoming_proposers, verify_proposed_header,
+    verify_proposed_header,
 )
 from consensus.commit import build_commit_certificate
 from consensus.signing import LocalSigner, SigningDomain
@@ -246,25 +246,3 @@ def test_committed_header_needs_the_parent_commit_it_binds() -> None:
 def test_is_child_of() -> None:
     assert is_child_of(_header(None), PARENT_HASH, 5)
     assert not is_child_of(_header(None), PARENT_HASH, 6)
-
-
-def test_upcoming_proposers_rotate_through_the_set_and_stop_at_the_epoch_end():
-    at_4 = VSET
-    following = upcoming_proposers(at_4, 4, epoch_length=10, count=4)
-    expected, current = [], at_4
-    for _ in range(4):
-        current = advance_validator_set(current)
-        expected.append(compute_proposer(current, 0))
-    assert following == expected and len(set(following)) == 4    # equal powers: each in turn
-    assert upcoming_proposers(at_4, 8, epoch_length=10, count=4) == expected[:2]   # 9, 10; 11's set is the state's
-    assert upcoming_proposers(at_4, 10, epoch_length=10, count=4) == []
-
-
-def test_first_quorum_takes_votes_in_order_until_more_than_two_thirds():
-    a, b, c, d = (s.address for s in SIGNERS)
-    assert first_quorum(VSET, [a, b, c, d]) == {a, b, c}        # 30 of 40 > 2/3; 20 is not
-    assert first_quorum(VSET, [d, d, b, bytes(20), a]) == {d, b, a}   # repeats and strangers skipped
-    assert first_quorum(VSET, [a, b]) is None
-    weighted = new_validator_set([(a, 70), (b, 10), (c, 10), (d, 10)])
-    assert first_quorum(weighted, [a]) == {a}
-    assert first_quorum(weighted, [b, c, a]) == {b, c, a}
