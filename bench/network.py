@@ -1,7 +1,9 @@
 """Network benchmark: a 4-validator testnet of real processes against the in-process limit.
 
 One run prints:
-  (a) the in-process py-evm limit for ERC-20 transfers (bench/throughput.py's measurement);
+  (a) the in-process py-evm limit for ERC-20 transfers (bench/throughput.py's measurement),
+      taken before the network starts and again after it stops, the mean used for the ratios
+      (a warning if the two differ by more than 15%: the machine's speed changed meanwhile);
   (b) sustained finalized ERC-20 transfers/s on a 4-validator testnet (``azora testnet init``
       processes on 127.0.0.1), pre-signed transfers from 8 senders sent one
       ``eth_sendRawTransaction`` each, as fast as the senders go ("saturated") with every
@@ -236,9 +238,15 @@ def chain_transactions(datadir: Path, up_to: int) -> int:
         chain.db.close()
 
 
+# Two in-process measurements (before the network starts and after it stops) further apart
+# than this say the machine's speed changed during the run: a shared host's CPU was seen to
+# take 1.3 to 2.1 s for the same pure-Python loop from one minute to the next, idle otherwise.
+DRIFT_WARNING = 1.15
+
+
 @dataclass
 class Report:
-    in_process: float
+    in_process_runs: tuple[float, float]   # (a) before the network starts, after it stops
     saturated_one: LoadResult      # every sender on validator0's endpoint
     saturated: LoadResult          # senders spread over the validators' endpoints
     paced: LoadResult              # spread, at half the spread saturated rate
@@ -249,6 +257,16 @@ class Report:
     later_rounds: tuple[list[int], int] = ([], 0)
 
     @property
+    def in_process(self) -> float:
+        """The in-process limit the ratios use: the mean of the two measurements."""
+        return sum(self.in_process_runs) / len(self.in_process_runs)
+
+    @property
+    def drift(self) -> float:
+        """How far apart the two in-process measurements are (1.0: the same)."""
+        return max(self.in_process_runs) / max(1e-9, min(self.in_process_runs))
+
+    @property
     def machine_bound(self) -> float:
         """What four validators that each execute every block can finalize on this machine:
         the in-process rate times its cores, shared four ways."""
@@ -256,7 +274,8 @@ class Report:
 
     def lines(self) -> list[str]:
         out = [f"{'':48}{'ERC-20 tx/s':>12}{'p50 s':>8}{'p99 s':>8}{'/ (a)':>8}{'/ bound':>9}",
-               f"{'(a) in-process py-evm limit':48}{self.in_process:>12.1f}",
+               f"{'(a) in-process py-evm limit':48}{self.in_process:>12.1f}"
+               f"   (before {self.in_process_runs[0]:.1f}, after {self.in_process_runs[1]:.1f})",
                f"{f'    bound: (a) x {os.cpu_count() or 1} cores / {len(VALIDATORS)} validators':48}"
                f"{self.machine_bound:>12.1f}"]
         for name, load in (("saturated, one endpoint", self.saturated_one),
@@ -265,6 +284,9 @@ class Report:
                        f"{load.percentile(0.5):>8.2f}{load.percentile(0.99):>8.2f}"
                        f"{load.finalized_per_second / self.in_process:>8.2f}"
                        f"{load.finalized_per_second / self.machine_bound:>9.2f}")
+        if self.drift > DRIFT_WARNING:
+            out.append(f"    the machine's speed drifted: (a) before and after differ {self.drift:.2f}x, "
+                       "the ratios are not to be trusted")
         later, live = self.later_rounds
         out.append(f"(b) heights decided after round 0: {len(later)} of {live}"
                    + (f" (#{', #'.join(map(str, later[:10]))}{', ...' if len(later) > 10 else ''})" if later else ""))
@@ -340,7 +362,9 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> R
         net.close()
         if args.keep is None:
             shutil.rmtree(workdir, ignore_errors=True)
-    report = Report(in_process, saturated_one, saturated, paced, sync, sync_same, imported, rounds)
+    after = throughput.in_process_rates(args.in_process_count)["erc20"]
+    out(f"in-process limit measured again: {after:.1f} ERC-20 transfers/s")
+    report = Report((in_process, after), saturated_one, saturated, paced, sync, sync_same, imported, rounds)
     for line in report.lines():
         out(line)
     return report
