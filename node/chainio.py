@@ -17,6 +17,7 @@ from eth.abc import BlockAPI, SignedTransactionAPI
 from eth_utils import keccak
 
 from kernel.chain import Chain
+from node.admission import prime_transaction
 
 HEADER_NUMBER_INDEX = 8
 HEADER_TIMESTAMP_INDEX = 11
@@ -131,7 +132,11 @@ class _ForkBlock:
         for item in fields[1]:
             # a typed transaction is its encoding (type byte first), a legacy one a list of fields
             tx = self.known(keccak(item if isinstance(item, bytes) else rlp.encode(item)))
-            transactions.append(tx if type(tx) in own_types else builder.deserialize(item))
+            if type(tx) not in own_types:
+                tx = builder.deserialize(item)
+                if isinstance(item, bytes):
+                    prime_transaction(tx, item)   # its sender, recovered faster than py-evm would
+            transactions.append(tx)
         return block_class.deserialize([fields[0], [], *fields[2:]]).copy(transactions=transactions)
 
 

@@ -11,7 +11,7 @@ import requests
 from eth.vm.forks.prague.transactions import PragueTransactionBuilder
 from eth_utils import keccak
 
-from node.admission import MIN_BATCH, TxDecoder
+from node.admission import MIN_BATCH, SECP256K1_N, TxDecoder, prime_transaction
 
 CHAIN_ID = 1337
 
@@ -174,3 +174,67 @@ def test_a_synced_blocks_transactions_take_the_senders_a_worker_recovered(dev_ac
     synced = block()
     assert trio.run(_take_senders, synced, failed) == 0   # execution recovers them as before
     assert all("sender" not in tx.__dict__ for tx in synced.transactions)
+
+
+# -- one transaction: hash and sender from its own encoding ---------------------------------
+
+def signed_kinds(account) -> dict[str, bytes]:
+    """A transaction of each typed kind, with payloads under and over RLP's 56-byte list header."""
+    base = {"chainId": CHAIN_ID, "nonce": 7, "to": "0x" + "44" * 20, "value": 3, "gas": 500_000}
+    fees = {"maxFeePerGas": 10**10, "maxPriorityFeePerGas": 1}
+    access = [{"address": "0x" + "55" * 20, "storageKeys": ["0x" + "66" * 32] * 10}]
+    authorization = account.sign_authorization({"chainId": CHAIN_ID, "address": "0x" + "77" * 20, "nonce": 8})
+    kinds = {
+        "short 1559": {**base, **fees, "data": "0x", "type": 2},
+        "1559 with data": {**base, **fees, "data": "0x" + "ab" * 300, "type": 2},
+        "2930": {**base, "gasPrice": 10**10, "accessList": access, "type": 1},
+        "1559 with an access list": {**base, **fees, "accessList": access, "type": 2},
+        "7702": {**base, **fees, "authorizationList": [authorization], "type": 4},
+    }
+    return {name: bytes(account.sign_transaction(fields).raw_transaction) for name, fields in kinds.items()}
+
+
+def test_a_typed_transaction_gets_the_hash_and_sender_py_evm_finds(dev_accounts):
+    from node.admission import decode_transaction
+
+    for name, raw in signed_kinds(dev_accounts[4]).items():
+        tx = PragueTransactionBuilder.decode(raw)
+        prime_transaction(tx, raw)
+        assert "sender" in tx.__dict__ and "hash" in tx.__dict__, name   # not left to py-evm
+        reference = PragueTransactionBuilder.decode(raw)
+        assert tx.sender == reference.sender == bytes.fromhex(dev_accounts[4].address[2:]), name
+        assert tx.hash == reference.hash, name
+        assert decode_transaction(PragueTransactionBuilder, raw).sender == reference.sender, name
+
+
+def test_signatures_out_of_range_are_left_to_py_evm_and_its_error(dev_accounts):
+    raw = signed_kinds(dev_accounts[4])["1559 with data"]
+    good = PragueTransactionBuilder.decode(raw)
+    for changes in ({"y_parity": 2}, {"r": SECP256K1_N}, {"s": SECP256K1_N + 1}, {"r": 0}):
+        bad_raw = good.copy(**changes).encode()
+        tx = PragueTransactionBuilder.decode(bad_raw)
+        prime_transaction(tx, bad_raw)
+        assert "sender" not in tx.__dict__, changes
+        with pytest.raises(Exception) as raised:
+            tx.sender
+        with pytest.raises(type(raised.value)):
+            PragueTransactionBuilder.decode(bad_raw).sender
+
+
+def test_a_tampered_transaction_recovers_another_sender_as_in_py_evm(dev_accounts):
+    raw = signed_kinds(dev_accounts[4])["short 1559"]
+    tampered = PragueTransactionBuilder.decode(raw).copy(value=4).encode()
+    tx = PragueTransactionBuilder.decode(tampered)
+    prime_transaction(tx, tampered)
+    assert tx.sender == PragueTransactionBuilder.decode(tampered).sender
+    assert tx.sender != bytes.fromhex(dev_accounts[4].address[2:])
+
+
+def test_a_legacy_transaction_is_left_to_py_evm(dev_accounts):
+    raw = bytes(dev_accounts[4].sign_transaction({
+        "chainId": CHAIN_ID, "nonce": 0, "to": "0x" + "33" * 20, "value": 1, "gas": 21_000,
+        "gasPrice": 10**10}).raw_transaction)
+    tx = PragueTransactionBuilder.decode(raw)
+    prime_transaction(tx, raw)
+    assert "sender" not in tx.__dict__
+    assert tx.sender == bytes.fromhex(dev_accounts[4].address[2:])
