@@ -12,6 +12,9 @@ One run prints:
       block holding the receipt (as seen on validator0), and the ratios to (a) and to the
       machine's bound for four validators that each execute every block, (a) x cores / 4; and
       the heights of the live network that needed more than round 0 (validator0's log);
+      and where the CPU went while the one-endpoint load ran: per validator, its event loop
+      (the process's main thread), its other threads (execution, validation, storage) and
+      its child processes (the RPC gateway, the decoder workers), per finalized transfer;
   (c) range sync: a new full node syncs the whole chain (a prebuilt part with ERC-20 transfers
       in every block, then the live part), blocks/s and tx/s from its log, beside
       ``azora export`` + ``azora import``'s code (node.chainio.import_chain) on the same blocks
@@ -37,6 +40,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable
 
+import psutil
 import requests
 from eth_utils import keccak
 
@@ -109,12 +113,14 @@ class BlockWatcher:
 
 
 def run_load(net: Testnet, watcher: BlockWatcher, senders: list[Any], token: str, count: int,
-             rate: float | None, spread: bool = True, client: str = "requests") -> LoadResult:
+             rate: float | None, spread: bool = True, client: str = "requests",
+             on_start: Callable[[], None] | None = None) -> LoadResult:
     """Send ``count`` ERC-20 transfers (one RPC call each, over ``client``: see
     bench.common.json_poster), unpaced or at ``rate`` per second overall; wait until every one
     is in a block. ``spread``: each sender uses one validator's endpoint (sender i the i-th,
     round-robin), as users of different wallets do; otherwise all send to validator0's, as a
-    dApp's users behind one RPC provider do."""
+    dApp's users behind one RPC provider do. ``on_start`` is called once the transfers are
+    signed, just before the first is sent."""
     nonces = [int(net.rpc("validator0", "eth_getTransactionCount", [a.address, "latest"]), 16) for a in senders]
     per_sender = throughput.workload("erc20", senders, nonces, count, token)
     sent_at: dict[str, float] = {}
@@ -136,6 +142,8 @@ def run_load(net: Testnet, watcher: BlockWatcher, senders: list[Any], token: str
                 errors.append(str(reply["error"]))
 
     threads = [threading.Thread(target=send, args=(i, txs)) for i, txs in enumerate(per_sender)]
+    if on_start is not None:
+        on_start()
     started = time.perf_counter()
     for thread in threads:
         thread.start()
@@ -148,6 +156,12 @@ def run_load(net: Testnet, watcher: BlockWatcher, senders: list[Any], token: str
     finished = max(watcher.seen[h] for h in hashes)
     latencies = [watcher.seen[h] - sent_at[h] for h in hashes]
     return LoadResult(len(hashes), len(hashes) / (finished - started), latencies)
+
+
+def _pid(net: Testnet, name: str) -> int:
+    process = net.nodes[name].proc
+    assert process is not None, f"{name} is not running"
+    return process.pid
 
 
 def committed_log(path: Path) -> list[tuple[float, int, int]]:
@@ -238,6 +252,34 @@ def chain_transactions(datadir: Path, up_to: int) -> int:
         chain.db.close()
 
 
+@dataclass(frozen=True)
+class ProcessCpu:
+    """CPU-seconds a validator process used, split by where they went."""
+    loop: float       # its main thread: the trio event loop (RPC answers, gossip, consensus)
+    threads: float    # its other threads: block execution and validation, storage
+    children: float   # its child processes: the RPC gateway, the transaction decoder workers
+
+    def __sub__(self, earlier: "ProcessCpu") -> "ProcessCpu":
+        return ProcessCpu(self.loop - earlier.loop, self.threads - earlier.threads,
+                          self.children - earlier.children)
+
+
+def process_cpu(pid: int) -> ProcessCpu:
+    """The CPU process ``pid`` and its living children have used so far."""
+    process = psutil.Process(pid)
+    with process.oneshot():
+        times = process.cpu_times()
+        main = sum(t.user_time + t.system_time for t in process.threads() if t.id == pid)
+    children = 0.0
+    for child in process.children(recursive=True):
+        try:
+            child_times = child.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        children += child_times.user + child_times.system
+    return ProcessCpu(main, times.user + times.system - main, children)
+
+
 # Two in-process measurements (before the network starts and after it stops) further apart
 # than this say the machine's speed changed during the run: a shared host's CPU was seen to
 # take 1.3 to 2.1 s for the same pure-Python loop from one minute to the next, idle otherwise.
@@ -255,6 +297,8 @@ class Report:
     imported: SyncResult
     # heights of the live network decided after round 0, and how many heights it decided
     later_rounds: tuple[list[int], int] = ([], 0)
+    # per validator, the CPU it used while the one-endpoint load ran (sent to finalized)
+    cpu_one_endpoint: dict[str, ProcessCpu] = field(default_factory=dict)
 
     @property
     def in_process(self) -> float:
@@ -290,6 +334,7 @@ class Report:
         later, live = self.later_rounds
         out.append(f"(b) heights decided after round 0: {len(later)} of {live}"
                    + (f" (#{', #'.join(map(str, later[:10]))}{', ...' if len(later) > 10 else ''})" if later else ""))
+        out += self.cpu_lines()
         out += ["", f"{'':44}{'blocks':>8}{'txs':>8}{'blocks/s':>10}{'tx/s':>10}"]
         for name, result in (("(c) range sync of a new full node, whole chain", self.sync),
                              ("(c) range sync, the blocks import took", self.sync_same_blocks),
@@ -299,6 +344,24 @@ class Report:
         out.append(f"{'(c) ratio sync / import, same blocks':44}{'':16}"
                    f"{self.sync_same_blocks.blocks_per_second / self.imported.blocks_per_second:>10.2f}"
                    f"{self.sync_same_blocks.txs_per_second / max(1e-9, self.imported.txs_per_second):>10.2f}")
+        return out
+
+
+    def cpu_lines(self) -> list[str]:
+        """Where the CPU went during the one-endpoint load, in µs per finalized transfer."""
+        if not self.cpu_one_endpoint:
+            return []
+        sent = self.saturated_one.sent
+        out = ["", "(b) CPU per finalized transfer while the one-endpoint load ran, µs",
+               f"    {'':20}{'event loop':>12}{'threads':>10}{'children':>10}"]
+        for name, cpu in self.cpu_one_endpoint.items():
+            out.append(f"    {name:20}{cpu.loop / sent * 1e6:>12.0f}{cpu.threads / sent * 1e6:>10.0f}"
+                       f"{cpu.children / sent * 1e6:>10.0f}")
+        threads = sum(cpu.threads for cpu in self.cpu_one_endpoint.values())
+        rest = sum(cpu.loop + cpu.children for cpu in self.cpu_one_endpoint.values())
+        out.append(f"    all validators: {threads / sent * 1e3:.2f} ms in threads (execution; "
+                   f"(a) alone costs {1e3 / self.in_process:.2f} ms per execution), "
+                   f"{rest / sent * 1e3:.2f} ms in loops and children")
         return out
 
 
@@ -345,8 +408,15 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> R
         time.sleep(args.settle)
         watcher = BlockWatcher(net.nodes["validator0"].rpc, args.client)
         try:
+            pids = {name: _pid(net, name) for name in VALIDATORS}
+            cpu_before: dict[str, ProcessCpu] = {}
+
+            def take_cpu_before() -> None:
+                cpu_before.update({name: process_cpu(pid) for name, pid in pids.items()})
+
             saturated_one = run_load(net, watcher, senders, token, args.count, None, spread=False,
-                                     client=args.client)
+                                     client=args.client, on_start=take_cpu_before)
+            cpu_one = {name: process_cpu(pid) - cpu_before[name] for name, pid in pids.items()}
             out(f"saturated, one endpoint: {saturated_one.finalized_per_second:.1f} tx/s")
             saturated = run_load(net, watcher, senders, token, args.count, None, client=args.client)
             out(f"saturated, spread: {saturated.finalized_per_second:.1f} tx/s")
@@ -364,7 +434,8 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> R
             shutil.rmtree(workdir, ignore_errors=True)
     after = throughput.in_process_rates(args.in_process_count)["erc20"]
     out(f"in-process limit measured again: {after:.1f} ERC-20 transfers/s")
-    report = Report((in_process, after), saturated_one, saturated, paced, sync, sync_same, imported, rounds)
+    report = Report((in_process, after), saturated_one, saturated, paced, sync, sync_same, imported, rounds,
+                    cpu_one)
     for line in report.lines():
         out(line)
     return report

@@ -1,6 +1,10 @@
 """bench/network.py runs end to end on a real 4-validator testnet with tiny counts."""
 from __future__ import annotations
 
+import os
+import signal
+import time
+
 import pytest
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
@@ -25,6 +29,9 @@ def test_network_benchmark_prints_rates_latencies_and_sync_rows(load_bench):
     later, live = report.later_rounds   # the live network's heights, each decided in some round
     assert live >= 3 and all(height >= 14 for height in later)
     assert "(b) heights decided after round 0: " in text
+    assert set(report.cpu_one_endpoint) == {"validator0", "validator1", "validator2", "validator3"}
+    assert all(cpu.threads > 0 and cpu.loop > 0 for cpu in report.cpu_one_endpoint.values())
+    assert "(b) CPU per finalized transfer while the one-endpoint load ran" in text
 
 
 def test_a_drift_of_the_machine_speed_is_flagged(load_bench):
@@ -46,3 +53,49 @@ def test_later_rounds_are_read_from_the_committed_lines(load_bench, tmp_path):
         f"2026-12-03 12:00:0{i},000 INFO  azora.consensus: committed #{height} 0xabcdef123456 round={r} txs=3"
         for i, (height, r) in enumerate([(4, 0), (5, 1), (6, 0), (7, 2)])) + "\n")
     assert load_bench("network").later_rounds(log, 5) == ([5, 7], 3)
+
+
+def test_the_cpu_of_the_one_endpoint_load_is_split_by_where_it_went(load_bench):
+    network = load_bench("network")
+    load, sync = network.LoadResult(1000, 100.0, [1.0] * 1000), network.SyncResult(10, 100, 1.0)
+    cpu = {"validator0": network.ProcessCpu(0.45, 1.1, 0.43), "validator1": network.ProcessCpu(0.15, 1.05, 0.13)}
+    text = "\n".join(network.Report((1000.0, 1000.0), load, load, load, sync, sync, sync, ([], 0), cpu).lines())
+    assert "(b) CPU per finalized transfer while the one-endpoint load ran" in text
+    row = next(line for line in text.splitlines() if line.strip().startswith("validator0"))
+    assert row.split()[1:] == ["450", "1100", "430"]
+    assert "all validators: 2.15 ms in threads" in text and "1.16 ms in loops and children" in text
+    assert "CPU per finalized" not in "\n".join(network.Report((1000.0, 1000.0), load, load, load, sync, sync,
+                                                              sync).lines())
+
+
+def test_a_process_cpu_is_split_between_its_main_thread_its_other_threads_and_children(load_bench):
+    import subprocess
+    import sys
+
+    network = load_bench("network")
+    script = """
+import subprocess, sys, threading, time
+def spin(seconds):
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+spin(0.4)
+thread = threading.Thread(target=spin, args=(0.4,))
+thread.start()
+thread.join()
+child = subprocess.Popen([sys.executable, "-c", "import time\\nend = time.process_time() + 0.4\\n"
+                          "while time.process_time() < end: pass\\ntime.sleep(60)"])
+print("spun", flush=True)
+time.sleep(60)
+"""
+    process = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, start_new_session=True)
+    try:
+        assert process.stdout is not None and process.stdout.readline() == b"spun\n"
+        time.sleep(2.0)   # the child's own 0.4 s
+        used = network.process_cpu(process.pid)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+    assert 0.35 <= used.loop < 1.5      # the spin, and the interpreter's start
+    assert 0.35 <= used.threads < 0.8   # the other thread's spin alone
+    assert used.children >= 0.35
