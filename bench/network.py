@@ -346,7 +346,6 @@ class Report:
                    f"{self.sync_same_blocks.txs_per_second / max(1e-9, self.imported.txs_per_second):>10.2f}")
         return out
 
-
     def cpu_lines(self) -> list[str]:
         """Where the CPU went during the one-endpoint load, in µs per finalized transfer."""
         if not self.cpu_one_endpoint:

@@ -33,6 +33,8 @@ import coincurve
 from eth_hash.auto import keccak
 from rlp.codec import consume_length_prefix
 
+from node.mempool import SECP256K1_N
+
 logger = logging.getLogger("azora.admission")
 
 MIN_BATCH = 16            # fewer raw transactions decode faster in the node than a round trip
@@ -156,9 +158,6 @@ class TxDecoder:
 
 
 # -- decoding one transaction ----------------------------------------------------------------
-
-SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
-
 
 def decode_transaction(builder: Any, raw: bytes) -> Any:
     """``raw`` decoded by ``builder`` (a py-evm transaction builder class), its hash and sender

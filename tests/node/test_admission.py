@@ -11,7 +11,8 @@ import requests
 from eth.vm.forks.prague.transactions import PragueTransactionBuilder
 from eth_utils import keccak
 
-from node.admission import MIN_BATCH, SECP256K1_N, TxDecoder, prime_transaction
+from node.admission import MIN_BATCH, TxDecoder, prime_transaction
+from node.mempool import SECP256K1_N
 
 CHAIN_ID = 1337
 
