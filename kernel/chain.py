@@ -13,7 +13,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar, cast
 
 import rlp
 from eth.abc import (
-    AtomicDatabaseAPI, BlockAPI, BlockHeaderAPI, ReceiptAPI, SignedTransactionAPI, StateAPI,
+    AtomicDatabaseAPI, BlockAPI, BlockHeaderAPI, ComputationAPI, ReceiptAPI, SignedTransactionAPI, StateAPI,
     VirtualMachineAPI,
 )
 from eth.consensus.context import ConsensusContext
@@ -45,6 +45,8 @@ ZERO_HASH = b"\0" * 32
 RECENT_TRANSACTIONS = 4096
 RECENT_BLOCKS = 64
 AnyVM = TypeVar("AnyVM", bound=VirtualMachineAPI)
+# (transaction, its top call's computation), after each transaction a block includes
+Observer = Callable[[SignedTransactionAPI, ComputationAPI], None]
 
 
 class ChainError(Exception):
@@ -180,6 +182,7 @@ class Chain:
         edit_state: Callable[[StateAPI], None] | None = None,
         parent_pending: "PendingBlock | None" = None,
         until: Callable[[], bool] | None = None,
+        observe: "Observer | None" = None,
     ) -> "PendingBlock":
         """Build a block from ``transactions`` in order, without writing it.
 
@@ -187,6 +190,9 @@ class Chain:
         ones that no longer fit the block's gas are deferred, with their senders' later
         nonces. ``until``, asked before each transaction, ends the block when it answers
         True: the rest are deferred (a proposer's time budget; the kernel reads no clock).
+        ``observe(tx, computation)`` is called after each included transaction with its top
+        call's computation (its error, output and child calls): what a dev node prints of a
+        transaction without executing it again.
         ``system_calls`` (to, data) run
         first, from the system address, as the consensus rules require for this block.
         A dev chain may set the block's ``base_fee_per_gas`` and ``edit_state`` before the
@@ -220,7 +226,7 @@ class Chain:
         vm.block_preprocessing(vm.get_block())
         if edit_state is not None:
             edit_state(vm.state)
-        included, receipts, rejected, deferred = self._apply(vm, header, transactions, until)
+        included, receipts, rejected, deferred = self._apply(vm, header, transactions, until, observe)
         filled = vm.set_block_transactions_and_withdrawals(
             vm.get_block(), vm.get_header(), included, receipts)
         if base_fee_per_gas is None:
@@ -245,7 +251,7 @@ class Chain:
                             pending.writes, pending.read_prevrandao)
 
     def _apply(self, vm: VM, header: BlockHeaderAPI, transactions: Sequence[SignedTransactionAPI],
-               until: Callable[[], bool] | None) -> tuple[list, list, list, list]:
+               until: Callable[[], bool] | None, observe: "Observer | None" = None) -> tuple[list, list, list, list]:
         included: list[SignedTransactionAPI] = []
         receipts: list[ReceiptAPI] = []
         rejected: list[tuple[SignedTransactionAPI, str]] = []
@@ -271,10 +277,12 @@ class Chain:
             try:
                 # py-evm validates a transaction (nonce, balance, gas) before it touches state,
                 # so a rejected one leaves nothing behind.
-                receipt, _ = vm.apply_transaction(current, tx)
+                receipt, computation = vm.apply_transaction(current, tx)
             except ValidationError as exc:
                 rejected.append((tx, str(exc)))
                 continue
+            if observe is not None:
+                observe(tx, computation)
             current = vm.add_receipt_to_header(current, receipt)
             if getattr(tx, "type_id", None) == BLOB_TX_TYPE:   # it copies the header, blobs or not
                 current = vm.increment_blob_gas_used(current, tx)

@@ -16,6 +16,7 @@ from eth.abc import BlockAPI, StateAPI
 from eth_typing import Address
 from eth_utils import to_checksum_address
 
+from kernel.chain import Observer
 from node.accounts import ManagedAccounts
 from node.backend import Backend
 from node.dev_log import TransactionLog
@@ -69,6 +70,7 @@ class DevPolicy:
         self._edit_only: set[int] = set()
         self._wake = trio.Event()
         self._next_block_at: float | None = None
+        self.observe: Observer | None = None     # the transaction log's, while it prints
 
     def wake(self) -> None:
         self._wake.set()
@@ -115,6 +117,9 @@ class DevPolicy:
         else:
             chosen = int(time.time()) + self.time_offset
         return max(chosen, parent_timestamp + 1)
+
+    def observer(self) -> Observer | None:
+        return self.observe
 
     def add_edit(self, height: int, edit: Callable[[StateAPI], None], *, edit_only: bool) -> None:
         self._edits.setdefault(height, []).append(edit)
@@ -164,7 +169,9 @@ class DevChain:
         self.base_number = int(backend.chain.genesis.header.get("block_number", 0))   # a fork's base
         backend.on_tx_added.append(self._on_tx_added)
         backend.on_new_block.append(self._on_new_block)
-        backend.on_new_block.append(TransactionLog(backend.view))
+        transaction_log = TransactionLog(backend.view)
+        policy.observe = transaction_log.observe
+        backend.on_new_block.append(transaction_log)
 
     async def run(
         self, *,

@@ -3,24 +3,31 @@ gas used, status and, for a failure, its reason (``Error(string)``, ``Panic(uint
 custom error's selector); and the messages the transaction logged to Hardhat's console
 (``console.log`` in Solidity, ``print(..., hardhat_compat=True)`` in Vyper).
 
-Neither a failure's output nor console calls are in a receipt: the block is replayed once with
-the ``callTracer``, on the producer's thread, when it has transactions and INFO is on.
+Neither a failure's output nor console calls are in a receipt: both are read from each
+transaction's computation as the block is built (:meth:`TransactionLog.observe`, the call tree
+py-evm keeps), as anvil's inspector reads them. Replaying the block with the ``callTracer`` for
+them (as this log did) executed every block twice: a test suite's automined transactions ran
+at ~0.78x of the rate with INFO on, and a block over 256 transactions went without them. A
+block whose transactions were not watched as they ran is still replayed, if small.
 """
 from __future__ import annotations
 
 import logging
+import threading
 import time
-from typing import Any, Sequence
+from collections import OrderedDict
+from typing import Any, NamedTuple, Sequence
 
 import itertools
 from functools import cache
 
-from eth.abc import BlockAPI, ReceiptAPI
+from eth.abc import BlockAPI, ComputationAPI, ReceiptAPI, SignedTransactionAPI
+from eth.exceptions import Revert
 from eth_abi import decode
 from eth_utils import keccak, to_checksum_address
 
 from kernel.execution import decode_revert_reason
-from kernel.tracing import TraceConfig
+from kernel.tracing import TraceConfig, error_text
 from kernel.view import ChainView
 from node.rpc.format import contract_address
 
@@ -35,6 +42,10 @@ CALLS = TraceConfig(tracer="callTracer")
 MAX_REPLAYED_TRANSACTIONS = 256
 # Hardhat's console contract: calls to it do nothing on chain; a dev node prints them.
 CONSOLE_ADDRESS = "0x000000000000000000636f6e736f6c652e6c6f67"
+CONSOLE = bytes.fromhex(CONSOLE_ADDRESS[2:])
+# Transactions watched as they ran whose block is not logged yet: a few blocks' worth (a block
+# built and then dropped, by a rewind, leaves its own behind until they age out).
+MAX_NOTES = 20_000
 # console.sol's overloads: one or two arguments of these types, three or four of the first four.
 CONSOLE_TYPES = ("string", "uint256", "bool", "address", "int256", "bytes32", "bytes")
 CONSOLE_TYPES_OF_LONG_CALLS = CONSOLE_TYPES[:4]
@@ -138,11 +149,64 @@ def gas_used_per_transaction(receipts: Sequence[ReceiptAPI]) -> list[int]:
     return used
 
 
+class Note(NamedTuple):
+    """What a transaction's execution showed that its receipt does not."""
+
+    failure: str | None      # the reason it failed, in words; None if it succeeded
+    console: list[str]       # its console.log messages, in call order
+
+
+def note_of(computation: ComputationAPI) -> Note:
+    """A transaction's :class:`Note`, from its top call's computation and the calls under it
+    (the same words as the callTracer replay gave: see :func:`describe_failure`)."""
+    failure = None
+    if computation.is_error:
+        error = computation.error
+        failure = describe_revert(computation.output) if isinstance(error, Revert) else error_text(error)
+    console: list[str] = []
+    calls = [computation]
+    while calls:     # depth first, in call order (a stack: calls nest up to 1,024 deep)
+        call = calls.pop()
+        if call.msg.code_address == CONSOLE:
+            message = decode_console_log(call.msg.data_as_bytes)
+            if message is not None:
+                console.append(message)
+        calls.extend(reversed(call.children))
+    return Note(failure, console)
+
+
 class TransactionLog:
-    """Logs each mined transaction of the dev chain (a ``Backend.on_new_block`` hook)."""
+    """Logs each mined transaction of the dev chain (a ``Backend.on_new_block`` hook); its
+    :meth:`observe` watches the transactions as the chain's blocks are built."""
 
     def __init__(self, view: ChainView) -> None:
         self.view = view
+        self._notes: OrderedDict[bytes, Note] = OrderedDict()
+        self._lock = threading.Lock()    # observe runs on the building thread, the log on the committing one
+
+    def observe(self, tx: SignedTransactionAPI, computation: ComputationAPI) -> None:
+        """A ``kernel.chain.Observer``: note what ``tx``'s execution showed."""
+        if not logger.isEnabledFor(logging.INFO):
+            return
+        note = note_of(computation)
+        with self._lock:
+            self._notes[tx.hash] = note
+            if len(self._notes) > MAX_NOTES:
+                self._notes.popitem(last=False)
+
+    def _take_notes(self, transactions: Sequence[SignedTransactionAPI]) -> list[Note] | None:
+        """The notes of ``transactions``, taken; None unless every one was watched."""
+        with self._lock:
+            notes = [self._notes.pop(tx.hash, None) for tx in transactions]
+        return None if any(note is None for note in notes) else notes  # type: ignore[return-value]
+
+    def _replayed_notes(self, block: BlockAPI) -> list[Note]:
+        """Notes from a callTracer replay of ``block``; a large one's go without."""
+        if len(block.transactions) > MAX_REPLAYED_TRANSACTIONS:
+            return [Note("failed", [])] * len(block.transactions)
+        frames = [trace.result for trace in self.view.trace_block(block.header, CALLS)]
+        return [Note(describe_failure(frame) if frame.get("error") else None, console_messages(frame))
+                for frame in frames]
 
     def __call__(self, block: BlockAPI) -> None:
         if not block.transactions or not logger.isEnabledFor(logging.INFO):
@@ -156,14 +220,12 @@ class TransactionLog:
         header = block.header
         receipts = self.view.receipts_of(header)
         senders = self.view.senders_of(header)
-        # Replaying a large block (a load test) would double its cost: its lines go without.
-        traces: list[dict[str, Any]] = [trace.result for trace in self.view.trace_block(header, CALLS)] \
-            if len(block.transactions) <= MAX_REPLAYED_TRANSACTIONS else [{}] * len(block.transactions)
-        for tx, receipt, sender, gas, frame in zip(
-                block.transactions, receipts, senders, gas_used_per_transaction(receipts), traces):
+        notes = self._take_notes(block.transactions) or self._replayed_notes(block)
+        for tx, receipt, sender, gas, note in zip(
+                block.transactions, receipts, senders, gas_used_per_transaction(receipts), notes):
             succeeded = receipt.state_root == b"\x01"
             created = contract_address(sender, tx.nonce) if not tx.to and succeeded else None
-            failure = None if succeeded else describe_failure(frame)
-            logger.info("\n%s", format_transaction_lines(tx.hash, created, gas, failure, console_messages(frame)))
+            failure = None if succeeded else note.failure or "failed"
+            logger.info("\n%s", format_transaction_lines(tx.hash, created, gas, failure, note.console))
         logger.info("\n    Block Number: %d\n    Block Hash: 0x%s\n    Block Time: %s", block.number,
                     block.hash.hex(), time.strftime("%a, %d %b %Y %H:%M:%S +0000", time.gmtime(header.timestamp)))

@@ -14,7 +14,7 @@ from consensus.block_rules import compute_mix_hash
 from consensus.config import TimeoutConfig, TimeoutKind
 from consensus.types import ValidatorSet
 from node.backend import Backend
-from kernel.chain import ChainError, PendingBlock
+from kernel.chain import ChainError, Observer, PendingBlock
 from node.rewards import block_extra_data, reward_system_calls, runs_system_calls
 from node.services.chain_writer import Candidate, ChainWriter
 from node.services.consensus_io import Offload
@@ -67,6 +67,9 @@ class BlockPolicy(Protocol):
     async def wait_for_next_height(self, backend: Backend) -> None: ...
     def timestamp(self, parent_timestamp: int) -> int: ...
     def overrides(self, height: int) -> BlockOverrides: ...
+    def observer(self) -> Observer | None:
+        """What watches each transaction this node's blocks include as it runs (a dev chain's
+        log of them); None for none."""
 
 
 class IntervalPolicy:
@@ -90,6 +93,9 @@ class IntervalPolicy:
 
     def overrides(self, height: int) -> BlockOverrides:
         return NO_OVERRIDES
+
+    def observer(self) -> Observer | None:
+        return None
 
 
 @dataclass
@@ -144,7 +150,7 @@ class BlockBuilder:
                 transactions, timestamp=self.policy.timestamp(head.timestamp), parent=head,
                 coinbase=overrides.coinbase or coinbase, mix_hash=mix_hash,
                 extra_data=extra_data, system_calls=system_calls, base_fee_per_gas=overrides.base_fee_per_gas,
-                edit_state=overrides.edit_state, until=_deadline(budget)))
+                edit_state=overrides.edit_state, until=_deadline(budget), observe=self.policy.observer()))
             self._timed("build", pending, time.perf_counter() - started)
         if pending.result.rejected:
             self.backend.pool.on_new_head((), self.backend.head_accounts(), [tx for tx, _ in pending.result.rejected])

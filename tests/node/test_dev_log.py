@@ -108,3 +108,65 @@ def test_vyper_print_with_hardhat_compat_is_printed(start_azora, tmp_path):
     w3.eth.wait_for_transaction_receipt(tx, timeout=30)
     log = wait_for_log(node, f"Transaction: {tx.to_0x_hex()}")
     assert f"console.log: total is 42\n    Transaction: {tx.to_0x_hex()}" in log
+
+
+def test_what_a_block_printed_comes_from_its_execution_not_a_replay_and_a_large_block_has_it_too(
+        tmp_path, dev_accounts, caplog):
+    """The log's console messages and failure reasons are read from each transaction's
+    computation as the block is built (TransactionLog.observe): the block is not executed a
+    second time (a replay here fails the test), and a block of over 256 transactions, which the
+    replay skipped, gets them too."""
+    import logging
+
+    from eth.vm.forks.prague.transactions import PragueTransactionBuilder
+    from eth_utils import keccak, to_checksum_address
+
+    from kernel.chain import Chain
+    from kernel.db import LevelDB
+    from kernel.genesis import Genesis
+    from kernel.view import ChainView
+    from node.dev_log import MAX_REPLAYED_TRANSACTIONS, TransactionLog
+    from node.rpc.format import contract_address
+
+    sender, other = dev_accounts[1], dev_accounts[2]
+    genesis = Genesis.from_json({"config": {"chainId": 1337}, "timestamp": "0x1",
+                                 "alloc": {a.address: {"balance": hex(10**24)} for a in dev_accounts}})
+    db = LevelDB(tmp_path / "db")
+    try:
+        chain = Chain(db, genesis)
+
+        def signed(account, nonce: int, to: str | None, data: str, gas: int = 200_000):
+            tx = {"chainId": 1337, "nonce": nonce, "value": 0, "gas": gas, "data": data, "type": 2,
+                  "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 1}
+            if to is not None:
+                tx["to"] = to
+            return PragueTransactionBuilder.decode(account.sign_transaction(tx).raw_transaction)
+
+        deployed = chain.build_block([signed(sender, 0, None, CONSOLE_INIT), signed(sender, 1, None, INIT)],
+                                     timestamp=2)
+        logger_address, reverter = (to_checksum_address(contract_address(bytes.fromhex(sender.address[2:]), n))
+                                    for n in (0, 1))
+        assert all(r.state_root == b"\x01" for r in deployed.receipts)
+        console_call = "0x" + (keccak(b"log(string,uint256)")[:4] + encode(["string", "uint256"], ["total is", 42])).hex()
+        revert_call = "0x08c379a0" + encode(["string"], ["not enough AZR"]).hex()
+        transfers = [signed(other, n, "0x" + "11" * 20, "0x", gas=21_000) for n in range(MAX_REPLAYED_TRANSACTIONS)]
+        txs = [*transfers, signed(sender, 2, logger_address, console_call), signed(sender, 3, reverter, revert_call)]
+
+        log = TransactionLog(ChainView(chain))
+        caplog.set_level(logging.INFO, logger="azora.dev")
+        pending = chain.execute_transactions(txs, timestamp=3, observe=log.observe)
+        chain.commit_block(pending)
+
+        def replay(*args, **kwargs):
+            raise AssertionError("the block was executed again")
+        log.view.trace_block = replay   # type: ignore[method-assign]
+        log(pending.block)
+    finally:
+        db.close()
+    printed = caplog.text
+    console_hash, revert_hash = (tx.hash.hex() for tx in txs[-2:])
+    assert f"console.log: total is 42\n    Transaction: 0x{console_hash}" in printed
+    assert f"Transaction: 0x{revert_hash}" in printed
+    after_revert = printed[printed.index(revert_hash):]
+    assert "Status: failed\n    Error: reverted with: not enough AZR" in after_revert
+    assert printed.count("Status: success") == len(txs) - 1
