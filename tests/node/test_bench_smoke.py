@@ -75,3 +75,15 @@ def test_the_raw_client_reads_chunked_and_sized_answers_on_one_connection(load_b
     thread.join(5)
     server.close()
     assert seen[0].startswith(b"POST / HTTP/1.1\r\n") and seen[0].endswith(b"Content-Length: 7\r\n\r\n{\"q\":1}")
+
+
+def test_the_node_can_run_at_info_as_azora_dev_does_by_default(load_bench):
+    import tempfile
+    from pathlib import Path
+
+    log = Path(tempfile.gettempdir()) / "azora-bench-automine-single.log"
+    report = load_bench("throughput").main(["--count", "16", "--modes", "automine", "--send", "single",
+                                            "--client", "raw", "--log-level", "INFO"], out=lambda line: None)
+    assert all(r > 0 for r in report.end_to_end["automine, single"].values())
+    printed = log.read_text(errors="replace")
+    assert printed.count("Status: success") >= 2 * 16    # every transfer of both kinds, as it was mined
