@@ -10,7 +10,7 @@ import heapq
 import threading
 from dataclasses import dataclass
 from enum import Enum
-from typing import Callable, ClassVar, Iterable, Iterator, Mapping, Protocol
+from typing import Callable, ClassVar, Collection, Iterable, Iterator, Mapping, Protocol
 
 from eth.abc import SignedTransactionAPI
 from eth_typing import Address
@@ -299,6 +299,12 @@ class TxPool:
     def get(self, tx_hash: bytes) -> SignedTransactionAPI | None:
         return self._by_hash.get(tx_hash)
 
+    def is_pending(self, tx_hash: bytes) -> bool:
+        """Whether the pool holds the transaction as executable now (not behind a nonce gap)."""
+        with self._lock:
+            tx = self._by_hash.get(tx_hash)
+            return tx is not None and self._pending.get(tx.sender, {}).get(tx.nonce) is tx
+
     def pending_nonce(self, sender: bytes, state_nonce: int) -> int:
         with self._lock:
             pending = self._pending.get(sender, {})
@@ -313,6 +319,11 @@ class TxPool:
     @property
     def pending_count(self) -> int:
         return sum(len(q) for q in self._pending.values())
+
+    def pending_count_besides(self, senders: Collection[bytes]) -> int:
+        """Executable transactions of senders other than ``senders``."""
+        with self._lock:
+            return sum(len(q) for sender, q in self._pending.items() if sender not in senders)
 
     @property
     def queued_count(self) -> int:

@@ -43,7 +43,7 @@ from node.rpc.eth import EthAPI
 from node.rpc.extra import EthExtraAPI
 from node.rpc.txpool import TxpoolAPI
 from node.rpc.misc import NetAPI, Web3API
-from node.rpc.server import Dispatcher, RateLimiter, build_app, is_loopback, serve
+from node.rpc.server import Dispatcher, RateLimiter, build_app, is_loopback, note_sent, serve
 
 logger = logging.getLogger("azora.node")
 GENESIS_FILE = "genesis.json"
@@ -175,6 +175,9 @@ async def run_services(backend: Backend, context: NodeContext, namespaces: dict[
     rpc_counters = RpcCounters()
     dispatcher.on_call = rpc_counters.count
     dispatcher.on_latency = backend.timings.observe_rpc
+    if isinstance(producer, DevChain):
+        dispatcher.after_sending = producer.settle_sent   # automine answers once mined
+        backend.on_local_tx.append(note_sent)
     hooks = [ns for group in namespaces.values() for ns in (group if isinstance(group, list) else [group])]
     on_disconnect = None
     for ns in hooks:

@@ -25,7 +25,7 @@ import json
 import logging
 import time
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any, AsyncIterator, Callable, Iterable, NamedTuple
+from typing import TYPE_CHECKING, Any, AsyncIterator, Awaitable, Callable, Iterable, NamedTuple
 
 import trio
 from starlette.applications import Starlette
@@ -66,6 +66,18 @@ current_client: ContextVar[str] = ContextVar("azora_rpc_client", default="-")
 # True while an @inline handler runs on the event loop (see leave_loop).
 _on_loop: ContextVar[bool] = ContextVar("azora_rpc_on_loop", default=False)
 
+# The hashes of the transactions the calls of the request being answered admitted, while the
+# dispatcher collects them (Dispatcher.after_sending); the list is shared with worker threads.
+_sent: ContextVar[list[bytes] | None] = ContextVar("azora_rpc_sent", default=None)
+
+
+def note_sent(tx: Any) -> None:
+    """A ``Backend.on_local_tx`` hook: ``tx``, admitted from a client, was sent by the request
+    being answered (outside a request, or with no one collecting, nothing happens)."""
+    sent = _sent.get()
+    if sent is not None:
+        sent.append(tx.hash)
+
 # JSON values (requests, params, results) stay Any: they are whatever the client sent.
 RpcResponse = dict[str, Any]   # a JSON-RPC response object
 
@@ -101,6 +113,9 @@ class Dispatcher:
         self.on_call: Callable[[str, str], None] | None = None
         # (method, seconds) of every call answered, for the latency histogram.
         self.on_latency: Callable[[str, float], None] | None = None
+        # Awaited with the hashes a request's calls admitted (see note_sent) before it is
+        # answered: a dev chain's automine answers once they are mined, as Hardhat's does.
+        self.after_sending: Callable[[list[bytes]], Awaitable[None]] | None = None
 
     async def handle_payload(
         self, raw: bytes | str, connection: WebSocketConnection | None = None,
@@ -111,6 +126,22 @@ class Dispatcher:
         ``admit(calls)``, given the number of calls in a batch, may refuse it: then
         :class:`RateLimited` is raised and nothing runs.
         """
+        if self.after_sending is None:
+            return await self._handle_payload(raw, connection, admit)
+        sent: list[bytes] = []
+        collecting = _sent.set(sent)
+        try:
+            response = await self._handle_payload(raw, connection, admit)
+        finally:
+            _sent.reset(collecting)
+        if sent:
+            await self.after_sending(sent)
+        return response
+
+    async def _handle_payload(
+        self, raw: bytes | str, connection: WebSocketConnection | None,
+        admit: Callable[[int], bool] | None,
+    ) -> RpcResponse | list[RpcResponse] | None:
         try:
             payload = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
