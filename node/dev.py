@@ -198,6 +198,10 @@ class DevChain:
     def _on_new_block(self, block: BlockAPI) -> None:
         self.policy.block_committed(block.number)
         self.backend.next_base_fee_override = None
+        self._release_answers()
+
+    def _release_answers(self) -> None:
+        """From any thread: the answers waiting in :meth:`settle_sent` look at the pool again."""
         if self._token is not None:
             self._token.run_sync_soon(self._tell_mined)
 
@@ -215,8 +219,8 @@ class DevChain:
 
         Unless other senders' transactions wait in the pool too: then the chain is loaded
         (concurrent senders), and the answer comes at once, as geth's does, so that their
-        transactions share blocks. Each waiting for a block of its own, four clients sending one transfer
-        per request got 175 a second instead of 450."""
+        transactions share blocks. Each waiting for a block of its own, four clients sending one
+        transfer per request got 175 a second instead of 450."""
         pool = self.backend.pool
         senders = {tx.sender for tx in map(pool.get, sent) if tx is not None}
         if pool.pending_count_besides(senders):
@@ -224,7 +228,7 @@ class DevChain:
         with trio.move_on_after(AUTOMINED_ANSWER_TIMEOUT):
             while self.policy.automine and not self.policy.block_time:
                 mined = self._mined      # taken before the pool is read: no block slips between
-                if not any(self.backend.pool.is_pending(tx_hash) for tx_hash in sent):
+                if not any(pool.is_pending(tx_hash) for tx_hash in sent):
                     return
                 await mined.wait()
 
@@ -273,14 +277,12 @@ class DevChain:
     def set_automine(self, enabled: bool) -> None:
         self.policy.automine = enabled
         self._wake()
-        if self._token is not None:
-            self._token.run_sync_soon(self._tell_mined)   # answers waiting for automine go
+        self._release_answers()   # answers waiting for automine go
 
     def set_interval_mining(self, seconds: float | None) -> None:
         self.policy.set_block_time(seconds)
         self._wake()
-        if self._token is not None:
-            self._token.run_sync_soon(self._tell_mined)
+        self._release_answers()
 
     def set_next_base_fee(self, base_fee: int) -> None:
         self.policy.next_base_fee = base_fee
