@@ -93,6 +93,14 @@ def test_invalid_high_s_and_raw_v_signatures_are_not_canonical() -> None:
     assert not is_canonical_signature(signed.signature[:64])
 
 
+def test_invalid_signature_whose_r_is_no_curve_point_recovers_nobody() -> None:
+    field = 2**256 - 2**32 - 977      # secp256k1's prime: r is an x with y^2 = x^3 + 7, or nothing
+    r = next(x for x in range(1, 100) if pow(x**3 + 7, (field - 1) // 2, field) != 1)
+    signature = r.to_bytes(32, "big") + (1).to_bytes(32, "big") + bytes([27])
+    assert is_canonical_signature(signature)
+    assert recover_signer(compute_vote_digest(DOMAIN, Vote(VoteType.PREVOTE, 1, 0, BLOCK)), signature) is None
+
+
 def test_signed_vote_rlp_round_trip_and_nil_encoding() -> None:
     for block_hash in (BLOCK, None):
         signed = SIGNERS[1].sign_vote(Vote(VoteType.PRECOMMIT, 5, 2, block_hash))
