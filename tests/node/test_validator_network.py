@@ -506,6 +506,9 @@ def test_after_its_jail_the_slashed_validator_bonds_up_unjails_and_signs_again_f
                        "validator0 back in the active set")
     network.wait_until(lambda: metrics(network, "validator0")["azora_validator_blocks_signed"] >= 2, 60,
                        "validator0 to sign again")
+    # the status is read on validator1, which may not have committed validator0's head yet (CI
+    # read epoch 17 there while validator0 signed the first blocks of epoch 18)
+    network.wait_for_height(network.height("validator0"), ["validator1"], timeout=30)
     status = operator.status(rpc)
     assert (status["state"], status["power"], status["jailedUntil"]) == ("active", "10000", None), status
     assert status["epoch"] >= unjailed["fromEpoch"], (status, unjailed)

@@ -32,9 +32,8 @@ from eth_account import Account
 from libp2p.crypto.secp256k1 import create_new_key_pair
 from libp2p.pubsub.pb import rpc_pb2
 
-from consensus.signing import SigningDomain, compute_vote_digest, sign_digest
-from consensus.types import SignedVote, Vote, VoteType
-from eth_keys import keys
+from consensus.signing import LocalSigner, SigningDomain
+from consensus.types import Vote, VoteType
 from node.txgossip import pack_transactions
 from p2p import P2PConfig, P2PService
 from p2p.codec import encode_frame, encode_uvarint
@@ -99,10 +98,7 @@ def flip_byte(rng: random.Random, payload: bytes) -> bytes:
 
 
 def signed_vote(key: bytes, domain: SigningDomain, height: int) -> bytes:
-    vote = Vote(VoteType.PREVOTE, height, 0, os.urandom(32))
-    private = keys.PrivateKey(key)
-    return SignedVote(vote, private.public_key.to_canonical_address(),
-                      sign_digest(private, compute_vote_digest(domain, vote))).encode()
+    return LocalSigner(key, domain).sign_vote(Vote(VoteType.PREVOTE, height, 0, os.urandom(32))).encode()
 
 
 def gossip_case(rng: random.Random, kind: TopicKind, captured: Captured, height: int) -> Case:
