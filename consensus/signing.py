@@ -93,6 +93,11 @@ def is_canonical_signature(signature: bytes) -> bool:
     return 0 < r < SECP256K1_N and 0 < s <= SECP256K1_N // 2
 
 
+def address_of(public_key: coincurve.PublicKey) -> bytes:
+    """The 20-byte account address of a secp256k1 public key."""
+    return keccak(public_key.format(compressed=False)[1:])[12:]
+
+
 @lru_cache(maxsize=1 << 12)
 def recover_signer(digest: bytes, signature: bytes) -> bytes | None:
     """The address that produced ``signature`` over ``digest``, or None if it is not canonical.
@@ -109,7 +114,7 @@ def recover_signer(digest: bytes, signature: bytes) -> bytes | None:
             signature[:64] + bytes((signature[64] - 27,)), digest, hasher=None)
     except Exception:  # noqa: BLE001 - coincurve's errors for a point that is not on the curve
         return None
-    return keccak(public_key.format(compressed=False)[1:])[12:]
+    return address_of(public_key)
 
 
 def is_valid_vote_signature(domain: SigningDomain, signed: SignedVote) -> bool:
@@ -138,7 +143,7 @@ class LocalSigner:
         # signature, more than half of what signing a vote cost
         self._key = coincurve.PrivateKey(private_key)
         self.domain = domain
-        self.address: bytes = keccak(self._key.public_key.format(compressed=False)[1:])[12:]
+        self.address: bytes = address_of(self._key.public_key)
 
     def sign_vote(self, vote: Vote) -> SignedVote:
         signature = sign_digest(self._key, compute_vote_digest(self.domain, vote))

@@ -33,6 +33,7 @@ import coincurve
 from eth_hash.auto import keccak
 from rlp.codec import consume_length_prefix
 
+from consensus.signing import address_of
 from node.mempool import SECP256K1_N
 
 logger = logging.getLogger("azora.admission")
@@ -216,7 +217,7 @@ def _typed_sender(raw: bytes, y_parity: int, r: int, s: int) -> bytes | None:
         public_key = coincurve.PublicKey.from_signature_and_message(signature, message_hash, hasher=None)
     except Exception:  # noqa: BLE001  (py-evm decides, and words the error)
         return None
-    return keccak(public_key.format(compressed=False)[1:])[12:]
+    return address_of(public_key)
 
 
 # -- in the worker process ------------------------------------------------------------------
