@@ -14,6 +14,11 @@ One run prints, for ETH transfers and ERC-20 transfers from 8 senders:
       /proc), its helper processes' (the RPC gateway, transaction decoder workers) and this
       client's, in ms, beside the in-process build's 1000/(a): where a shortfall goes when the
       machine's cores are shared by the node and its clients;
+  (f) what bounds the node: how busy its process was (its CPU seconds per second of the run;
+      its Python holds one GIL, so about 1.0 is all it can be) and the rate it would reach
+      busy all the time, 1000/(node CPU ms per transaction), over (a): a run whose (c) is
+      below that ceiling left the node idle (waiting for a tick, for requests); one at the
+      ceiling is bound by the node's work per transaction, execution and requests together;
   (e) with ``--compare URL``: the single mode's load sent to another node you started on
       this machine, e.g. Hardhat's with interval mining (``mining: {auto: false, interval:
       1000}``, ``chainId: 1337``), after Azora's runs, and Azora's single rows over it.
@@ -459,6 +464,15 @@ class Report:
             for side, which in (("node", 0), ("gateway+workers", 1), ("client", 2)):
                 out.append(f"{'(d) CPU ms/tx ' + side + ', ' + mode:34}{cpu['eth'][which]:>12.2f}"
                            f"{cpu['erc20'][which]:>22.2f}")
+        for mode, cpu in self.cpu.items():
+            rates = self.end_to_end.get(mode)
+            if rates is None:
+                continue
+            out.append(f"{'(f) node busy (CPU s/s), ' + mode:34}{rates['eth'] * cpu['eth'][0] / 1000:>12.2f}"
+                       f"{rates['erc20'] * cpu['erc20'][0] / 1000:>22.2f}")
+            ceiling = {kind: 1000 / cpu[kind][0] / self.in_process[kind] if cpu[kind][0] else 0.0
+                       for kind in ("eth", "erc20")}
+            out.append(f"{'(f) busy-node ceiling / (a), ' + mode:34}{ceiling['eth']:>12.2f}{ceiling['erc20']:>22.2f}")
         if self.compared is not None:
             url, rates = self.compared
             out.append(f"{'(e) ' + url + ', single':34}{rates['eth']:>12.1f}{rates['erc20']:>22.1f}")

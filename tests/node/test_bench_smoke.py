@@ -16,6 +16,21 @@ def test_benchmark_prints_in_process_end_to_end_and_ratio_rows(load_bench):
     node_ms, gateway_ms, client_ms = report.cpu["automine, single"]["erc20"]
     assert node_ms > 0 and gateway_ms > 0 and client_ms > 0
     assert "(d) CPU ms/tx in-process build" in text and "(d) CPU ms/tx node, automine, single" in text
+    assert "(f) node busy (CPU s/s), automine, single" in text
+    assert "(f) busy-node ceiling / (a), automine, single" in text
+
+
+def test_the_report_says_how_busy_the_node_was_and_its_ceiling(load_bench):
+    """(f): the node's CPU seconds per second of the run (rate x CPU per transaction), and the
+    rate a node busy all the time would reach (1000 / its CPU ms per transaction) over (a)."""
+    throughput = load_bench("throughput")
+    report = throughput.Report(
+        in_process={"eth": 2000.0, "erc20": 1000.0},
+        end_to_end={"block-time, single": {"eth": 1000.0, "erc20": 700.0}},
+        cpu={"block-time, single": {"eth": (0.5, 0.3, 0.1), "erc20": (1.25, 0.4, 0.1)}})
+    rows = {" ".join(line.split()[:-2]): line.split()[-2:] for line in report.lines()}
+    assert rows["(f) node busy (CPU s/s), block-time, single"] == ["0.50", "0.88"]
+    assert rows["(f) busy-node ceiling / (a), block-time, single"] == ["1.00", "0.80"]
 
 
 def test_the_single_mode_runs_with_the_lean_client_and_prints_the_block_gas_cap(load_bench):
