@@ -468,11 +468,10 @@ class Report:
             rates = self.end_to_end.get(mode)
             if rates is None:
                 continue
-            out.append(f"{'(f) node busy (CPU s/s), ' + mode:34}{rates['eth'] * cpu['eth'][0] / 1000:>12.2f}"
-                       f"{rates['erc20'] * cpu['erc20'][0] / 1000:>22.2f}")
-            ceiling = {kind: 1000 / cpu[kind][0] / self.in_process[kind] if cpu[kind][0] else 0.0
-                       for kind in ("eth", "erc20")}
-            out.append(f"{'(f) busy-node ceiling / (a), ' + mode:34}{ceiling['eth']:>12.2f}{ceiling['erc20']:>22.2f}")
+            busy = {kind: rates[kind] * cpu[kind][0] / 1000 for kind in rates}
+            ceiling = {kind: 1000 / cpu[kind][0] / self.in_process[kind] if cpu[kind][0] else 0.0 for kind in rates}
+            for label, figures in (("(f) node busy (CPU s/s), ", busy), ("(f) busy-node ceiling / (a), ", ceiling)):
+                out.append(f"{label + mode:34}{figures['eth']:>12.2f}{figures['erc20']:>22.2f}")
         if self.compared is not None:
             url, rates = self.compared
             out.append(f"{'(e) ' + url + ', single':34}{rates['eth']:>12.1f}{rates['erc20']:>22.1f}")
