@@ -9,7 +9,7 @@ import logging
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar, cast
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, TypeVar, cast
 
 import rlp
 from eth.abc import (
@@ -17,6 +17,7 @@ from eth.abc import (
     VirtualMachineAPI,
 )
 from eth.consensus.context import ConsensusContext
+from eth.constants import GAS_TX
 from eth.db.chain import ChainDB
 from eth.db.schema import SchemaV1
 from eth.exceptions import HeaderNotFound, TransactionNotFound
@@ -171,6 +172,20 @@ class Chain:
         self,
         transactions: Sequence[SignedTransactionAPI],
         *,
+        until: Callable[[], bool] | None = None,
+        observe: "Observer | None" = None,
+        **block_fields: Any,
+    ) -> "PendingBlock":
+        """Build a block from ``transactions`` in order, without writing it: an
+        :meth:`open_block` (``block_fields`` are its arguments) with the transactions added
+        (:meth:`OpenBlock.add`, ``until`` and ``observe`` are its) and sealed."""
+        block = self.open_block(**block_fields)
+        block.add(transactions, until=until, observe=observe)
+        return block.seal()
+
+    def open_block(
+        self,
+        *,
         timestamp: int,
         coinbase: bytes = b"\0" * 20,
         mix_hash: bytes = ZERO_HASH,
@@ -181,22 +196,14 @@ class Chain:
         base_fee_per_gas: int | None = None,
         edit_state: Callable[[StateAPI], None] | None = None,
         parent_pending: "PendingBlock | None" = None,
-        until: Callable[[], bool] | None = None,
-        observe: "Observer | None" = None,
-    ) -> "PendingBlock":
-        """Build a block from ``transactions`` in order, without writing it.
+    ) -> "OpenBlock":
+        """A block on ``parent`` (the head by default) that transactions are added to until it
+        is sealed (:class:`OpenBlock`), without writing anything.
 
-        Invalid transactions (bad nonce, no funds, ...) are left out with their reason, and
-        ones that no longer fit the block's gas are deferred, with their senders' later
-        nonces. ``until``, asked before each transaction, ends the block when it answers
-        True: the rest are deferred (a proposer's time budget; the kernel reads no clock).
-        ``observe(tx, computation)`` is called after each included transaction with its top
-        call's computation (its error, output and child calls): what a dev node prints of a
-        transaction without executing it again.
-        ``system_calls`` (to, data) run
-        first, from the system address, as the consensus rules require for this block.
-        A dev chain may set the block's ``base_fee_per_gas`` and ``edit_state`` before the
-        transactions run (anvil's helpers); such a block is not one another node re-executes.
+        ``system_calls`` (to, data) run first, from the system address, as the consensus
+        rules require for this block. A dev chain may set the block's ``base_fee_per_gas``
+        and ``edit_state`` before the transactions run (anvil's helpers); such a block is not
+        one another node re-executes.
 
         ``parent_pending``: build on that block, executed but not committed (a proposer
         preparing the next block while the current one is voted on). The result reads
@@ -226,17 +233,8 @@ class Chain:
         vm.block_preprocessing(vm.get_block())
         if edit_state is not None:
             edit_state(vm.state)
-        included, receipts, rejected, deferred = self._apply(vm, header, transactions, until, observe)
-        filled = vm.set_block_transactions_and_withdrawals(
-            vm.get_block(), vm.get_header(), included, receipts)
-        if base_fee_per_gas is None:
-            block = vm.mine_block(filled).block
-        else:   # py-evm's header validation would refuse the base fee the dev chain chose
-            block = vm.finalize_block(vm.pack_block(filled)).block
-        result = BuildResult(block, tuple(receipts), tuple(rejected), tuple(deferred))
-        if parent_pending is None:
-            return PendingBlock(result, pending)
-        return PendingBlock(result, pending, bool(getattr(vm.state, "read_prevrandao", True)))
+        return OpenBlock(vm, header, pending, chosen_base_fee=base_fee_per_gas is not None,
+                         records_prevrandao=parent_pending is not None)
 
     def restamp(self, pending: "PendingBlock", *, mix_hash: bytes, extra_data: bytes) -> "PendingBlock":
         """The block of ``pending`` under a header with another ``mix_hash`` and ``extra_data``,
@@ -249,47 +247,6 @@ class Chain:
         result = pending.result
         return PendingBlock(BuildResult(block, result.receipts, result.rejected, result.deferred),
                             pending.writes, pending.read_prevrandao)
-
-    def _apply(self, vm: VM, header: BlockHeaderAPI, transactions: Sequence[SignedTransactionAPI],
-               until: Callable[[], bool] | None, observe: "Observer | None" = None) -> tuple[list, list, list, list]:
-        included: list[SignedTransactionAPI] = []
-        receipts: list[ReceiptAPI] = []
-        rejected: list[tuple[SignedTransactionAPI, str]] = []
-        deferred: list[SignedTransactionAPI] = []
-        # Senders with a deferred transaction: their later nonces wait with it, as in geth's
-        # miner (run now, they would fail the nonce check and be dropped as invalid).
-        waiting: set[Address] = set()
-        current = header
-        blob_schedule = blob_schedule_of(type(vm))      # None before Cancun
-        for index, tx in enumerate(transactions):
-            if until is not None and until():
-                deferred.extend(transactions[index:])
-                break
-            if waiting and tx.sender in waiting:
-                deferred.append(tx)
-                continue
-            blob_gas = get_total_blob_gas(tx)
-            if tx.gas > current.gas_limit - current.gas_used or \
-                    blob_gas and blob_schedule and current.blob_gas_used + blob_gas > blob_schedule.max_blob_gas_per_block:
-                deferred.append(tx)     # as geth's miner: it may fit a later block
-                waiting.add(tx.sender)
-                continue
-            try:
-                # py-evm validates a transaction (nonce, balance, gas) before it touches state,
-                # so a rejected one leaves nothing behind.
-                receipt, computation = vm.apply_transaction(current, tx)
-            except ValidationError as exc:
-                rejected.append((tx, str(exc)))
-                continue
-            if observe is not None:
-                observe(tx, computation)
-            current = vm.add_receipt_to_header(current, receipt)
-            if getattr(tx, "type_id", None) == BLOB_TX_TYPE:   # it copies the header, blobs or not
-                current = vm.increment_blob_gas_used(current, tx)
-            included.append(tx)
-            receipts.append(receipt)
-        vm._block = vm.get_block().copy(header=current)  # the header carries gas used and bloom
-        return included, receipts, rejected, deferred
 
     def import_block(self, block: BlockAPI, *, commit: bytes | None = None,
                      system_calls: Sequence[tuple[bytes, bytes]] = ()) -> BlockAPI:
@@ -492,6 +449,134 @@ class Chain:
         for key, _ in self.db.iterate_prefix(prefix, start=first.to_bytes(8, "big"),
                                              stop=(last + 1).to_bytes(8, "big")):
             yield int.from_bytes(key[-8:], "big")
+
+
+class OpenBlock:
+    """A block being built: executed transactions, receipts and state writes in memory,
+    more transactions added (:meth:`add`) until it is sealed (:meth:`seal`).
+
+    One block may be added to several times (a dev chain fills the next block as
+    transactions arrive and seals it at its tick); each call runs in whatever thread the
+    caller chooses, one at a time.
+    """
+
+    def __init__(self, vm: VM, header: BlockHeaderAPI, writes: PendingWrites, *,
+                 chosen_base_fee: bool, records_prevrandao: bool) -> None:
+        self.parent_hash = header.parent_hash
+        self.timestamp = header.timestamp
+        self._vm = vm
+        self._header = header          # gas used and bloom so far
+        self._writes = writes
+        self._chosen_base_fee = chosen_base_fee
+        self._records_prevrandao = records_prevrandao
+        self.included: list[SignedTransactionAPI] = []
+        self._receipts: list[ReceiptAPI] = []
+        self._rejected: list[tuple[SignedTransactionAPI, str]] = []
+        # Deferred, by hash: ones that did not fit the gas left (for good), and the rest of the
+        # latest call after its ``until`` answered True (a later call may take them).
+        self._deferred: dict[bytes, SignedTransactionAPI] = {}
+        self._interrupted: list[SignedTransactionAPI] = []
+        # Senders with a deferred transaction: their later nonces wait with it, as in geth's
+        # miner (run now, they would fail the nonce check and be dropped as invalid).
+        self._waiting: set[Address] = set()
+        self._blob_schedule = blob_schedule_of(type(vm))      # None before Cancun
+        self._next_nonces: dict[Address, int] = {}
+        self.sealed = False
+
+    @property
+    def base_fee_per_gas(self) -> int:
+        return self._header.base_fee_per_gas or 0
+
+    @property
+    def gas_left(self) -> int:
+        return self._header.gas_limit - self._header.gas_used
+
+    @property
+    def full(self) -> bool:
+        """No transaction fits any more, or one did not (its sender's later ones wait with it)."""
+        return self.gas_left < GAS_TX or bool(self._waiting)
+
+    @property
+    def next_nonces(self) -> Mapping[Address, int]:
+        """Each sender's nonce after this block's transactions, for those it includes."""
+        return self._next_nonces
+
+    def add(self, transactions: Sequence[SignedTransactionAPI], *, until: Callable[[], bool] | None = None,
+            observe: "Observer | None" = None) -> list[tuple[SignedTransactionAPI, str]]:
+        """Execute ``transactions`` in order after those added before; returns the ones
+        rejected by this call, with their reasons.
+
+        Invalid transactions (bad nonce, no funds, ...) are left out with their reason, and
+        ones that no longer fit the block's gas are deferred, with their senders' later
+        nonces. ``until``, asked before each transaction, ends the call when it answers
+        True: the rest are deferred (a proposer's time budget; the kernel reads no clock).
+        ``observe(tx, computation)`` is called after each included transaction with its top
+        call's computation (its error, output and child calls): what a dev node prints of a
+        transaction without executing it again.
+        """
+        if self.sealed:
+            raise ChainError("the block is sealed")
+        vm, current, waiting, schedule = self._vm, self._header, self._waiting, self._blob_schedule
+        rejected: list[tuple[SignedTransactionAPI, str]] = []
+        self._interrupted = []
+        try:
+            for index, tx in enumerate(transactions):
+                if until is not None and until():
+                    self._interrupted = list(transactions[index:])
+                    break
+                if waiting and tx.sender in waiting:
+                    self._deferred[tx.hash] = tx
+                    continue
+                blob_gas = get_total_blob_gas(tx)
+                if tx.gas > current.gas_limit - current.gas_used or \
+                        blob_gas and schedule and current.blob_gas_used + blob_gas > schedule.max_blob_gas_per_block:
+                    self._deferred[tx.hash] = tx     # as geth's miner: it may fit a later block
+                    waiting.add(tx.sender)
+                    continue
+                try:
+                    # py-evm validates a transaction (nonce, balance, gas) before it touches
+                    # state, so a rejected one leaves nothing behind.
+                    receipt, computation = vm.apply_transaction(current, tx)
+                except ValidationError as exc:
+                    rejected.append((tx, str(exc)))
+                    continue
+                if observe is not None:
+                    observe(tx, computation)
+                current = vm.add_receipt_to_header(current, receipt)
+                if getattr(tx, "type_id", None) == BLOB_TX_TYPE:   # it copies the header, blobs or not
+                    current = vm.increment_blob_gas_used(current, tx)
+                self.included.append(tx)
+                self._receipts.append(receipt)
+                self._next_nonces[tx.sender] = tx.nonce + 1
+        finally:
+            self._header = current
+        self._rejected.extend(rejected)
+        return rejected
+
+    def seal(self) -> "PendingBlock":
+        """The block with the transactions added so far, its roots computed; nothing more
+        can be added."""
+        if self.sealed:
+            raise ChainError("the block is sealed")
+        self.sealed = True
+        vm = self._vm
+        vm._block = vm.get_block().copy(header=self._header)  # the header carries gas used and bloom
+        filled = vm.set_block_transactions_and_withdrawals(
+            vm.get_block(), vm.get_header(), self.included, self._receipts)
+        if not self._chosen_base_fee:
+            block = vm.mine_block(filled).block
+        else:   # py-evm's header validation would refuse the base fee the dev chain chose
+            block = vm.finalize_block(vm.pack_block(filled)).block
+        deferred = [*self._deferred.values(), *self._interrupted]
+        result = BuildResult(block, tuple(self._receipts), tuple(self._rejected), tuple(deferred))
+        if not self._records_prevrandao:
+            return PendingBlock(result, self._writes)
+        return PendingBlock(result, self._writes, bool(getattr(vm.state, "read_prevrandao", True)))
+
+    def discard(self) -> None:
+        """Drop what the block wrote (it will not be sealed)."""
+        self.sealed = True
+        self._writes.discard()
 
 
 def install_system_calls(vm: VM, calls: Sequence[tuple[bytes, bytes]]) -> None:

@@ -72,7 +72,12 @@ class DevPolicy:
         self._edits: dict[int, list[Callable[[StateAPI], None]]] = {}
         self._edit_only: set[int] = set()
         self._wake = trio.Event()
+        # Interval mining's next tick, on trio's clock and on the wall clock: an interval
+        # block is stamped with the time its tick was due (as a post-merge Ethereum slot is),
+        # so the next block's timestamp is known before its tick (``planned_timestamp``).
         self._next_block_at: float | None = None
+        self._next_block_wall = 0.0
+        self._tick_wall: float | None = None     # the due time of the tick being built
         self.observe: Observer | None = None     # the transaction log's, while it prints
 
     def wake(self) -> None:
@@ -85,6 +90,7 @@ class DevPolicy:
         """Interval mining on (seconds) or off (None); the next block comes a full period later."""
         self.block_time = block_time
         self._next_block_at = None
+        self._tick_wall = None
 
     async def wait_for_next_height(self, backend: Backend) -> None:
         while not self.forced:
@@ -92,9 +98,16 @@ class DevPolicy:
                 now = trio.current_time()
                 if self._next_block_at is None:
                     self._next_block_at = now + self.block_time
+                    self._next_block_wall = time.time() + self.block_time
                 if now >= self._next_block_at:
-                    # A fixed cadence: building time counts towards the period.
-                    self._next_block_at = max(self._next_block_at + self.block_time, now)
+                    self._tick_wall = self._next_block_wall
+                    # A fixed cadence: building time counts towards the period (a tick
+                    # more than a period late starts the next one now).
+                    if self._next_block_at + self.block_time >= now:
+                        self._next_block_at += self.block_time
+                        self._next_block_wall += self.block_time
+                    else:
+                        self._next_block_at, self._next_block_wall = now, time.time()
                     break
                 with trio.move_on_at(self._next_block_at):
                     await self._wait()
@@ -118,8 +131,21 @@ class DevPolicy:
             # evm_increaseTime counts from there instead of vanishing behind it
             self.time_offset = chosen - int(time.time())
         else:
-            chosen = int(time.time()) + self.time_offset
+            now = self._tick_wall if self._tick_wall is not None else time.time()
+            chosen = int(now) + self.time_offset
+        self._tick_wall = None
         return max(chosen, parent_timestamp + 1)
+
+    def planned_timestamp(self, parent_timestamp: int) -> int | None:
+        """The timestamp :meth:`timestamp` will give the next interval block, if the next
+        height is the next tick's; None if it is not known (no interval mining, a block asked
+        for, a timestamp chosen)."""
+        if not self.block_time or self.forced or self.next_timestamp is not None:
+            return None
+        if self._next_block_at is None:    # the cadence starts now (``wait_for_next_height``)
+            self._next_block_at = trio.current_time() + self.block_time
+            self._next_block_wall = time.time() + self.block_time
+        return max(int(self._next_block_wall) + self.time_offset, parent_timestamp + 1)
 
     def observer(self) -> Observer | None:
         return self.observe

@@ -144,10 +144,23 @@ class ConsensusHost:
             nursery.start_soon(self._halt_when_told)
             nursery.start_soon(self._report_slow_heights)
             await self._check_before_signing()
+            self.builder.attach(trio.lowlevel.current_trio_token())
             while True:
-                await self.policy.wait_for_next_height(self.backend)
+                await self._wait_for_next_height()
                 async with self._height_lock:
                     await self._run_height()
+
+    async def _wait_for_next_height(self) -> None:
+        """The policy's wait, while the next height's block fills if this node proposes it
+        and its timestamp is known (a dev chain's interval mining; ``BlockBuilder.fill``)."""
+        if self.signer is None or self.policy.planned_timestamp(self.chain.head.timestamp) is None:
+            await self.policy.wait_for_next_height(self.backend)
+            return
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self.builder.fill, self.address, self._height_lock)
+            await self.policy.wait_for_next_height(self.backend)
+            self.builder.stop_filling()
+            nursery.cancel_scope.cancel()
 
     async def _report_slow_heights(self) -> None:
         """Every few seconds a height stays undecided, say what it waits for: which round and

@@ -342,3 +342,40 @@ def test_until_ends_the_block_and_defers_the_rest(chain, dev_accounts):
     assert list(pending.block.transactions) == txs[:2]
     assert list(pending.result.deferred) == txs[2:] and not pending.result.rejected
     assert len(asked) == 3   # asked before each transaction, not after the block ended
+
+
+def test_an_open_block_filled_in_parts_is_the_block_of_all_its_transactions_at_once(chain, tmp_path, dev_accounts):
+    """A dev chain fills its next block as transactions arrive and seals it at its tick: the
+    block is the one built from all of them in one call, a rejected one reported by the call
+    that met it; a sealed block takes no more."""
+    alice, bob = dev_accounts[:2]
+    txs = transfers(alice, 4) + transfers(bob, 3)
+    stale = transfers(alice, 1)[0]       # nonce 0 again, after alice's nonce 0 ran
+    timestamp = chain.head.timestamp + 1
+    at_once = chain.execute_transactions(txs, timestamp=timestamp)
+    at_once.writes.discard()
+
+    block = chain.open_block(timestamp=timestamp)
+    assert block.add(txs[:3]) == [] and dict(block.next_nonces) == {bytes.fromhex(alice.address[2:]): 3}
+    rejected = block.add([stale, txs[3], *txs[4:]])
+    assert [tx for tx, _ in rejected] == [stale] and "nonce" in rejected[0][1].lower()
+    assert not block.full and block.gas_left == chain.head.gas_limit - 7 * 21_000
+    pending = block.seal()
+    assert pending.block.hash == at_once.block.hash
+    assert [tx for tx, _ in pending.result.rejected] == [stale]
+    with pytest.raises(ChainError, match="sealed"):
+        block.add(transfers(bob, 1, start_nonce=3))
+    chain.commit_block(pending)
+    assert chain.head.hash == at_once.block.hash
+
+
+def test_an_open_block_is_full_once_a_transaction_did_not_fit(chain, dev_accounts):
+    alice, bob = dev_accounts[:2]
+    big = PragueTransactionBuilder.decode(alice.sign_transaction({
+        "chainId": CHAIN_ID, "nonce": 0, "to": "0x" + "11" * 20, "value": 1, "gas": chain.head.gas_limit,
+        "maxFeePerGas": 2 * 10**9, "maxPriorityFeePerGas": 1, "type": 2}).raw_transaction)
+    block = chain.open_block(timestamp=chain.head.timestamp + 1)
+    block.add(transfers(bob, 1))
+    assert not block.full
+    block.add([big])
+    assert block.full and list(block.seal().result.deferred) == [big]

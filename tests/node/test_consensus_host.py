@@ -904,3 +904,69 @@ def test_only_the_next_proposer_validates_on_the_critical_path(four_validators):
         trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
     assert paths == {address: ["offload" if address == next_proposer else "aside"] for address in paths}
     assert next_proposer in paths and len(paths) == 3
+
+
+def _transfers(account: Any, count: int, start: int = 0) -> list[bytes]:
+    return [bytes(account.sign_transaction({
+        "chainId": 1337, "nonce": nonce, "to": "0x" + "22" * 20, "value": 1, "gas": 21_000,
+        "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9, "type": 2}).raw_transaction)
+        for nonce in range(start, start + count)]
+
+
+@pytest.mark.parametrize("change", [None, "drop", "replace", "coinbase", "time"])
+def test_interval_mining_fills_the_next_block_before_its_tick(chain, dev_accounts, change):
+    """``azora dev --block-time 1``: transactions are executed into the next block as they
+    arrive, and the tick only adds what came last and seals it (one block a second left the
+    node idle while it waited for the tick). The block is stamped with its tick's due time,
+    known in advance. If what the block was filled for changes before the tick (a transaction
+    dropped or replaced in the pool, another coinbase, the clock moved), it is built afresh:
+    either way it holds what the pool holds at the tick."""
+    policy = DevPolicy(1.0)
+    host = _host(chain, GuardedSigner(_signer(chain, dev_accounts), MemorySignRecordStore()), policy)
+    backend = host.backend
+    alice, bob = dev_accounts[1], dev_accounts[2]
+    early, late = _transfers(alice, 5), _transfers(bob, 2)
+
+    def send(raws: list[bytes]) -> None:
+        for raw in raws:
+            backend.submit(backend.decode_transaction(raw), len(raw))
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(host.run)
+            await trio.sleep(0.2)
+            send(early)
+            await trio.sleep(0.3)          # filled: the 5 executed before the tick
+            if change == "drop":
+                assert backend.pool.drop(backend.decode_transaction(early[4]).hash)
+            elif change == "replace":
+                send([bytes(alice.sign_transaction({
+                    "chainId": 1337, "nonce": 4, "to": "0x" + "33" * 20, "value": 2, "gas": 21_000,
+                    "maxFeePerGas": 2 * 10**11, "maxPriorityFeePerGas": 2 * 10**9, "type": 2}).raw_transaction)])
+            elif change == "coinbase":
+                policy.coinbase = b"\x44" * 20
+            elif change == "time":
+                policy.time_offset += 100
+            send(late)                     # after the last fill: added at the tick
+            await host.wait_for_height(1)
+            nursery.cancel_scope.cancel()
+
+    started = time.time()
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    block = chain.block_of(chain.head)
+    executions = _executions(backend)
+    if change is None:
+        assert executions == {"seal": 1}
+    else:
+        assert executions == {"build": 1}
+    hashes = [tx.hash for tx in block.transactions]
+    assert set(hashes) >= {backend.decode_transaction(raw).hash for raw in early[:4] + late}
+    assert len(hashes) == (6 if change == "drop" else 7)
+    if change is None:      # in the order they came
+        assert hashes == [backend.decode_transaction(raw).hash for raw in early + late]
+    if change == "replace":
+        assert [tx.to for tx in block.transactions if tx.nonce == 4] == [b"\x33" * 20]
+    assert block.header.coinbase == (b"\x44" * 20 if change == "coinbase" else host.address)
+    # the tick was due 1 s (virtual) after the cadence started, a few (real) ms after `started`
+    due = block.header.timestamp - (100 if change == "time" else 0)
+    assert due in (int(started + 1), int(started + 1) + 1)
