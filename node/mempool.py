@@ -233,8 +233,11 @@ class TxPool:
             if next_nonces is None:
                 queues = {s: [q[n] for n in sorted(q)] for s, q in self._pending.items() if q}
             else:
-                queues = {s: txs for s, txs in ((s, [q[n] for n in sorted(q) if n >= next_nonces.get(Address(s), 0)])
-                                                for s, q in self._pending.items()) if txs}
+                queues = {}
+                for s, q in self._pending.items():
+                    txs = self._pending_from(q, next_nonces.get(Address(s), 0))
+                    if txs:
+                        queues[s] = txs
         heads = [(-effective_tip(txs[0], base_fee), s, 0) for s, txs in queues.items()
                  if fee_cap(txs[0]) >= base_fee]
         heapq.heapify(heads)
@@ -246,6 +249,19 @@ class TxPool:
             if index + 1 < len(txs) and fee_cap(txs[index + 1]) >= base_fee:
                 heapq.heappush(heads, (-effective_tip(txs[index + 1], base_fee), sender, index + 1))
         return chosen
+
+    @staticmethod
+    def _pending_from(queue: dict[int, SignedTransactionAPI], nonce: int) -> list[SignedTransactionAPI]:
+        """A sender's pending transactions from ``nonce`` on. Pending nonces are contiguous:
+        walked from ``nonce``, O(taken) (a dev chain filling its next block as transactions
+        arrive asks many times a second, its block's first thousand nonces behind it)."""
+        if nonce in queue:
+            taken = []
+            while nonce in queue:
+                taken.append(queue[nonce])
+                nonce += 1
+            return taken
+        return [queue[n] for n in sorted(queue) if n >= nonce]
 
     def on_new_head(self, senders: Iterable[Address], accounts: AccountReader,
                     rejected: Iterable[SignedTransactionAPI] = ()) -> None:

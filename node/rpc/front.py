@@ -20,6 +20,7 @@ limits and logs see the real client.
 from __future__ import annotations
 
 import ipaddress
+import json
 import logging
 import math
 from typing import Any, Callable, Iterable
@@ -51,6 +52,14 @@ _FIELD_VALUE = bytes(range(0x20, 0x7F)) + bytes(range(0x80, 0x100)) + b"\t"
 # header not here, or with a value the full app treats differently, sends it to h11's path
 _NOT_PLAIN = frozenset({b"transfer-encoding", b"origin", b"upgrade", b"expect", b"connection",
                         b"content-length", b"host", CLIENT_HEADER})
+
+
+def encode_answer(response: Any) -> bytes:
+    """A JSON-RPC answer's HTTP body (the response object or list): empty for notifications
+    only. The node and its RPC gateway encode alike (node/rpc/gateway.py)."""
+    if response is None or response == []:
+        return b""
+    return json.dumps(response).encode()
 
 
 def host_allowed(host_header: str, vhosts: Iterable[str]) -> bool:

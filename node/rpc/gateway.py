@@ -57,20 +57,21 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Sequence
 import trio
 
 from node.admission import _decode_chunk, decoded_ahead
-from node.rpc.front import MAX_REQUEST_BYTES, serve_connection
+from node.rpc.front import MAX_REQUEST_BYTES, encode_answer, serve_connection
 
 logger = logging.getLogger("azora.rpc.gateway")
 
 READY_TIMEOUT = 30.0       # seconds for a started gateway to connect (imports on a loaded machine)
 RESTART_DELAY = 1.0        # seconds before a gateway that exited is started again
 STOP_TIMEOUT = 5.0         # seconds a stopping gateway is given before it is killed
-SEND_RAW = b"eth_sendRawTransaction"
 RECEIPT_METHOD = "eth_getTransactionReceipt"
 RECEIPT_BLOCKS = 64        # blocks whose receipts the gateway keeps (the node keeps as many formatted)
 SERVED_REPORT_SECONDS = 1.0   # how often the gateway tells the node what it answered itself
 PUSH_AFTER_POLL_SECONDS = 30.0   # new blocks' receipts are pushed this long after a receipt poll
 
 Answer = Callable[[str, int, Any], Awaitable[tuple[int, bytes]]]
+# (client, a call object the gateway parsed) -> (status, the body or the response object)
+AnswerParsed = Callable[[str, dict[str, Any]], Awaitable[tuple[int, Any]]]
 Record = Callable[[str, str, "float | None"], None]   # node.rpc.server.Dispatcher.record
 # (the rewind count before the request, ((block hash, [formatted receipts]), ...)): the blocks
 # whose receipts the calls of the request being answered formatted or read, in its context.
@@ -217,10 +218,11 @@ class Link:
 # -- in the node: answering the gateway's frames, and the gateway's process -------------------
 
 async def serve_link(stream: trio.abc.Stream, answer: Answer, node: NodeSide, record: Record, *,
-                     push_receipts: bool = True) -> None:
+                     push_receipts: bool = True, answer_parsed: AnswerParsed | None = None) -> None:
     """Answer the requests one gateway sends, each in its own task, until it closes; count the
     calls it reports having answered itself with ``record(method, "ok", seconds)``; push it new
-    blocks' receipts (:class:`NodeSide`) if ``push_receipts``."""
+    blocks' receipts (:class:`NodeSide`) if ``push_receipts``. A request is a body to
+    ``answer``, or one call object the gateway parsed, to ``answer_parsed``."""
     link = Link(stream)
     # (rewind count, block hash) of the blocks whose receipts went to this gateway
     sent_blocks: OrderedDict[tuple[int, bytes], None] = OrderedDict()
@@ -235,13 +237,13 @@ async def serve_link(stream: trio.abc.Stream, answer: Answer, node: NodeSide, re
                     for seconds in frame[2]:
                         record(frame[1], "ok", seconds)
                     continue
-                nursery.start_soon(_answer_frame, link, answer, node, sent_blocks, frame)
+                nursery.start_soon(_answer_frame, link, answer, answer_parsed, node, sent_blocks, frame)
             nursery.cancel_scope.cancel()
     finally:
         node.detach(link)
 
 
-async def _answer_frame(link: Link, answer: Answer, node: NodeSide,
+async def _answer_frame(link: Link, answer: Answer, answer_parsed: AnswerParsed | None, node: NodeSide,
                         sent_blocks: OrderedDict[tuple[int, bytes], None], frame: tuple) -> None:
     request_id, client, declared, body, ahead = frame
     if ahead:
@@ -253,7 +255,10 @@ async def _answer_frame(link: Link, answer: Answer, node: NodeSide,
         yield body
 
     try:
-        status, out = await answer(client, declared, chunks())
+        if isinstance(body, dict) and answer_parsed is not None:
+            status, out = await answer_parsed(client, body)
+        else:
+            status, out = await answer(client, declared, chunks())
     except Exception:  # noqa: BLE001 - one request's bug must not end the link
         logger.exception("RPC request from the gateway failed")
         status, out = 500, b""
@@ -288,12 +293,12 @@ class Gateway:
 
     def __init__(self, listeners: Sequence[trio.SocketListener], link_path: str, app_path: str,
                  vhosts: Sequence[str], answer: Answer, node: NodeSide, *,
-                 record: Record, answers_receipts: bool) -> None:
+                 record: Record, answers_receipts: bool, answer_parsed: AnswerParsed | None = None) -> None:
         """``record(method, outcome, seconds)`` counts a call the gateway answered itself;
         ``answers_receipts`` False keeps every receipt poll for the node (its rate limits)."""
         self.listeners, self.link_path, self.app_path = listeners, link_path, app_path
         self.vhosts, self.answer, self.node = tuple(vhosts), answer, node
-        self.record, self.answers_receipts = record, answers_receipts
+        self.record, self.answers_receipts, self.answer_parsed = record, answers_receipts, answer_parsed
         self._connected = trio.Event()
 
     async def run(self, *, task_status: trio.TaskStatus[bool] = trio.TASK_STATUS_IGNORED  # type: ignore[name-defined]
@@ -327,7 +332,8 @@ class Gateway:
 
     async def _on_link(self, stream: trio.SocketStream) -> None:
         self._connected.set()
-        await serve_link(stream, self.answer, self.node, self.record, push_receipts=self.answers_receipts)
+        await serve_link(stream, self.answer, self.node, self.record, push_receipts=self.answers_receipts,
+                         answer_parsed=self.answer_parsed)
 
     async def _start(self) -> trio.Process:
         root = logging.getLogger()
@@ -395,21 +401,26 @@ class NodeLink:
                 body += chunk
                 if len(body) > MAX_REQUEST_BYTES:
                     break
+        payload = _parsed(body) if declared <= MAX_REQUEST_BYTES and len(body) <= MAX_REQUEST_BYTES else None
         if self.receipts is not None:
-            held = self.receipts.answer(body)
+            held = self.receipts.answer(payload)
             if held is not None:
                 self._served.append(time.perf_counter() - started)
                 return 200, held
-        ahead = self._decoder.prepare(self.builder, body)
+        ahead = self._decoder.prepare(self.builder, payload)
         request_id = next(self._ids)
         slot: list[Any] = [trio.Event(), 502, b""]
         self._waiting[request_id] = slot
         try:
-            await self.link.send((request_id, client, declared, body, ahead))
+            # one call object goes parsed (the node answers it without JSON), anything else
+            # as the client sent it (a batch; a body the node must refuse, with its error)
+            request = payload if isinstance(payload, dict) else body
+            await self.link.send((request_id, client, declared, request, ahead))
             await slot[0].wait()
         finally:
             self._waiting.pop(request_id, None)
-        return slot[1], slot[2]
+        status, out = slot[1], slot[2]
+        return status, out if isinstance(out, bytes) else encode_answer(out)
 
     async def _report_served(self) -> None:
         while True:
@@ -439,15 +450,10 @@ class Receipts:
             for tx_hash in self._groups.popleft():
                 self._by_hash.pop(tx_hash, None)
 
-    def answer(self, body: bytes) -> bytes | None:
-        """The node's answer to ``body`` if it is one eth_getTransactionReceipt call, with an id,
-        for a transaction held here; None for anything else."""
-        if RECEIPT_METHOD.encode() not in body:
-            return None
-        try:
-            call = json.loads(body)
-        except ValueError:
-            return None
+    def answer(self, call: Any) -> bytes | None:
+        """The node's answer to ``call`` (a request body, parsed) if it is one
+        eth_getTransactionReceipt call, with an id, for a transaction held here; None for
+        anything else."""
         if not isinstance(call, dict) or call.keys() != {"jsonrpc", "id", "method", "params"}:
             return None
         request_id, params = call["id"], call["params"]
@@ -492,16 +498,14 @@ class _Decoder:
             self._import = threading.Thread(target=self._load, daemon=True)
             self._import.start()
 
-    def prepare(self, builder: tuple[str, str] | None, body: bytes) -> tuple[tuple[str, str], dict[bytes, bytes]] | None:
-        if builder is None or SEND_RAW not in body:
+    def prepare(self, builder: tuple[str, str] | None, payload: Any) -> tuple[tuple[str, str], dict[bytes, bytes]] | None:
+        """The raw transactions the eth_sendRawTransaction calls of ``payload`` (a request
+        body, parsed) send, decoded, for ``builder``; None for none."""
+        if builder is None or not _sends(payload):
             return None
         if not self._ready:
             self.start()
             return None   # the node decodes this one itself
-        try:
-            payload = json.loads(body)
-        except ValueError:
-            return None
         raws = []
         for call in payload if isinstance(payload, list) else [payload]:
             if isinstance(call, dict) and call.get("method") == "eth_sendRawTransaction":
@@ -519,6 +523,19 @@ class _Decoder:
     def _load(self) -> None:
         _decode_chunk(None, [])     # imports py-evm's forks
         self._ready = True
+
+
+def _parsed(body: bytes) -> Any:
+    """A request body as JSON, or None if it is not (the node answers the parse error)."""
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _sends(payload: Any) -> bool:
+    calls = payload if isinstance(payload, list) else [payload]
+    return any(isinstance(call, dict) and call.get("method") == "eth_sendRawTransaction" for call in calls)
 
 
 async def gateway_main(config: dict[str, Any]) -> None:

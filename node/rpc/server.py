@@ -42,7 +42,7 @@ from node.rpc.errors import (
     INTERNAL_ERROR, INVALID_REQUEST, LIMIT_EXCEEDED, PARSE_ERROR, RpcError, invalid_params,
     method_not_found,
 )
-from node.rpc.front import MAX_REQUEST_BYTES, host_allowed
+from node.rpc.front import MAX_REQUEST_BYTES, encode_answer, host_allowed
 from node.rpc.params import as_client_error, check_params
 
 if TYPE_CHECKING:
@@ -126,26 +126,33 @@ class Dispatcher:
         ``admit(calls)``, given the number of calls in a batch, may refuse it: then
         :class:`RateLimited` is raised and nothing runs.
         """
+        try:
+            payload = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as exc:
+            return _error_response(None, RpcError(PARSE_ERROR, f"parse error: {exc}"))
+        return await self.handle_parsed(payload, connection, admit)
+
+    async def handle_parsed(
+        self, payload: Any, connection: WebSocketConnection | None = None,
+        admit: Callable[[int], bool] | None = None,
+    ) -> RpcResponse | list[RpcResponse] | None:
+        """:meth:`handle_payload` for a body already parsed (the RPC gateway parses them)."""
         if self.after_sending is None:
-            return await self._handle_payload(raw, connection, admit)
+            return await self._handle_parsed(payload, connection, admit)
         sent: list[bytes] = []
         collecting = _sent.set(sent)
         try:
-            response = await self._handle_payload(raw, connection, admit)
+            response = await self._handle_parsed(payload, connection, admit)
         finally:
             _sent.reset(collecting)
         if sent:
             await self.after_sending(sent)
         return response
 
-    async def _handle_payload(
-        self, raw: bytes | str, connection: WebSocketConnection | None,
+    async def _handle_parsed(
+        self, payload: Any, connection: WebSocketConnection | None,
         admit: Callable[[int], bool] | None,
     ) -> RpcResponse | list[RpcResponse] | None:
-        try:
-            payload = json.loads(raw)
-        except (ValueError, UnicodeDecodeError) as exc:
-            return _error_response(None, RpcError(PARSE_ERROR, f"parse error: {exc}"))
         if admit is not None and isinstance(payload, list) and len(payload) > 1 and not admit(len(payload)):
             raise RateLimited()
         if isinstance(payload, list):
@@ -488,9 +495,18 @@ async def answer_post(dispatcher: Dispatcher, rate_limiter: RateLimiter | None, 
             body, admit=rate_limiter.batch_admission(client) if rate_limiter else None)
     except RateLimited:
         return 429, _compact_json(_limit_exceeded())
-    if response is None or response == []:
-        return 200, b""
-    return 200, json.dumps(response).encode()
+    return 200, encode_answer(response)
+
+
+async def answer_parsed_post(dispatcher: Dispatcher, rate_limiter: RateLimiter | None, client: str,
+                             call: dict[str, Any]) -> tuple[int, bytes | Any]:
+    """:func:`answer_post` for a body of one call object, parsed by the RPC gateway: (HTTP
+    status, the body, or the response object for :func:`encode_answer` to make it)."""
+    current_client.set(client)
+    if rate_limiter is not None and not rate_limiter.allow(client):
+        return 429, _compact_json(_limit_exceeded())
+    return 200, await dispatcher.handle_parsed(call)
+
 
 
 def _compact_json(value: Any) -> bytes:
@@ -514,6 +530,9 @@ class RpcApp:
 
     async def answer(self, client: str, declared_length: int, chunks: AsyncIterator[bytes]) -> tuple[int, bytes]:
         return await answer_post(self.dispatcher, self.rate_limiter, client, declared_length, chunks)
+
+    async def answer_parsed(self, client: str, call: dict[str, Any]) -> tuple[int, bytes | Any]:
+        return await answer_parsed_post(self.dispatcher, self.rate_limiter, client, call)
 
 
 def build_app(dispatcher: Dispatcher, *, cors_origins: Iterable[str] = ("localhost",),
@@ -673,7 +692,8 @@ async def serve(
             if gateway is not None:
                 in_gateway = await nursery.start(Gateway(
                     listeners, f"{private}/link.sock", socket_path, app.vhosts, app.answer, gateway,
-                    record=app.dispatcher.record, answers_receipts=app.rate_limiter is None).run)
+                    record=app.dispatcher.record, answers_receipts=app.rate_limiter is None,
+                    answer_parsed=app.answer_parsed).run)
             if not in_gateway:
                 handler = functools.partial(serve_connection, answer=app.answer, vhosts=app.vhosts,
                                             backend=functools.partial(trio.open_unix_socket, socket_path))

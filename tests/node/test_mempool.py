@@ -84,6 +84,22 @@ def test_selection_orders_senders_by_tip_and_keeps_nonce_order(accounts, dev_acc
     assert chosen == [(addr(bob), 0), (addr(alice), 0), (addr(alice), 1)]
 
 
+def test_selection_after_a_block_not_yet_committed_starts_at_its_senders_next_nonces(accounts, dev_accounts):
+    """``next_nonces``: what a block being built (or the one before it) already holds is left
+    out; a sender it does not hold starts at its first pending nonce, one whose next nonce
+    the pool lacks gives nothing."""
+    pool, alice, bob, carol = TxPool(CHAIN_ID), dev_accounts[0], dev_accounts[1], dev_accounts[2]
+    for nonce in range(5):
+        add(pool, accounts, sign(alice, nonce))
+    for nonce in range(2):
+        add(pool, accounts, sign(bob, nonce))
+    add(pool, accounts, sign(carol, 0))
+    chosen = pool.select(GWEI, next_nonces={addr(alice): 3, addr(carol): 1})
+    assert sorted((tx.sender, tx.nonce) for tx in chosen) == \
+        sorted([(addr(alice), 3), (addr(alice), 4), (addr(bob), 0), (addr(bob), 1)])
+    assert [tx.nonce for tx in pool.select(GWEI, 5, {addr(alice): 4, addr(bob): 2, addr(carol): 1})] == [4]
+
+
 def test_new_head_drops_mined_transactions_and_promotes_the_rest(chain, accounts, dev_accounts):
     pool, alice = TxPool(CHAIN_ID), dev_accounts[0]
     for nonce in (0, 1, 3):

@@ -136,9 +136,9 @@ def test_link_frames_arrive_whole_whatever_the_reads(tmp_path):
 def test_transactions_decoded_ahead_are_taken_for_their_builder_only(dev_accounts):
     raw_hex = signed(dev_accounts[2], 0)
     raw = bytes.fromhex(raw_hex[2:])
-    body = json.dumps([{"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction", "params": [raw_hex]},
-                       {"jsonrpc": "2.0", "id": 2, "method": "eth_sendRawTransaction", "params": ["0x02c0"]},
-                       {"jsonrpc": "2.0", "id": 3, "method": "eth_chainId", "params": []}]).encode()
+    body = [{"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction", "params": [raw_hex]},
+            {"jsonrpc": "2.0", "id": 2, "method": "eth_sendRawTransaction", "params": ["0x02c0"]},
+            {"jsonrpc": "2.0", "id": 3, "method": "eth_chainId", "params": []}]   # parsed by the gateway
     decoder = _Decoder()
     path = builder_path(PragueTransactionBuilder)
     assert decoder.prepare(path, body) is None   # py-evm not imported yet: the node decodes
@@ -147,7 +147,7 @@ def test_transactions_decoded_ahead_are_taken_for_their_builder_only(dev_account
         assert time.time() < deadline, "py-evm never loaded"
         time.sleep(0.05)
     assert ahead[0] == path and list(ahead[1]) == [raw]   # what does not decode is left to the node
-    assert decoder.prepare(path, b'{"method":"eth_chainId"}') is None
+    assert decoder.prepare(path, {"method": "eth_chainId"}) is None and decoder.prepare(path, None) is None
 
     def take(builder: type, prepared: tuple) -> object:
         decoded_ahead.set(prepared)
@@ -166,7 +166,7 @@ def test_the_gateway_imports_py_evm_when_it_starts_so_a_first_send_is_decoded_ah
     """Started with the gateway, not by the first send: that import held the gateway's GIL for
     a second or more just as a load began."""
     raw_hex = signed(dev_accounts[2], 0)
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction", "params": [raw_hex]}).encode()
+    body = {"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction", "params": [raw_hex]}
     decoder = _Decoder()
     decoder.start()
     deadline = time.time() + 60
@@ -270,7 +270,7 @@ def test_the_gateway_answers_lone_receipt_polls_with_an_id_only(tmp_path):
     receipts.add(0, [(tx_hash, held)])
 
     def ask(call) -> bytes | None:
-        return receipts.answer(json.dumps(call).encode())
+        return receipts.answer(json.loads(json.dumps(call)))
 
     call = {"jsonrpc": "2.0", "id": 3, "method": "eth_getTransactionReceipt", "params": [tx_hash]}
     assert ask(call) == b'{"jsonrpc": "2.0", "id": 3, "result": ' + held + b"}"
