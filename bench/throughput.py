@@ -44,6 +44,7 @@ profile shows where the CPU goes) during each end-to-end run, as raw collapsed s
 from __future__ import annotations
 
 import argparse
+import gc
 import itertools
 import json
 import os
@@ -124,14 +125,29 @@ def workload(kind: str, senders: list[Any], start_nonces: list[int], count: int,
 # -- (a) in process ------------------------------------------------------------------------
 
 def in_process_rates(count: int) -> dict[str, float]:
+    """Transfers a second ``Chain.build_block`` executes and commits, decoded transactions in,
+    in this process, its garbage collector set as the node sets its own."""
+    from node.runtime import GC_THRESHOLDS
+
+    accounts = dev_accounts(SENDERS + 1)
+    deployer, senders = accounts[0], accounts[1:]
+    thresholds = gc.get_threshold()
+    gc.set_threshold(*GC_THRESHOLDS)     # the engine as the node runs it (node.runtime.tune_gc)
+    gc.freeze()
+    try:
+        return _in_process_rates(count, accounts, deployer, senders)
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
+
+
+def _in_process_rates(count: int, accounts: list[Any], deployer: Any, senders: list[Any]) -> dict[str, float]:
     from eth.vm.forks.prague.transactions import PragueTransactionBuilder
 
     from kernel.chain import Chain
     from kernel.db import LevelDB
     from kernel.genesis import Genesis
 
-    accounts = dev_accounts(SENDERS + 1)
-    deployer, senders = accounts[0], accounts[1:]
     genesis = Genesis.from_json({
         "config": {"chainId": CHAIN_ID}, "timestamp": hex(int(time.time())),
         "gasLimit": hex(30_000_000), "baseFeePerGas": hex(GWEI),

@@ -43,6 +43,7 @@ from node.rpc.eth import EthAPI
 from node.rpc.extra import EthExtraAPI
 from node.rpc.txpool import TxpoolAPI
 from node.rpc.misc import NetAPI, Web3API
+from node.runtime import tune_gc
 from node.rpc.server import Dispatcher, RateLimiter, build_app, is_loopback, note_sent, serve
 
 logger = logging.getLogger("azora.node")
@@ -171,6 +172,7 @@ async def run_services(backend: Backend, context: NodeContext, namespaces: dict[
                        on_listening: Callable[[], None] | None = None) -> None:
     """Run until SIGTERM/SIGINT: JSON-RPC server, block producer (the dev chain or the
     networked node), subscription feeds."""
+    tune_gc()     # what was loaded to start is frozen out of later collections
     dispatcher = Dispatcher(namespaces, execution_timeout=backend.view.call_limits.timeout)
     rpc_counters = RpcCounters()
     dispatcher.on_call = rpc_counters.count

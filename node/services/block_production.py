@@ -277,14 +277,14 @@ class BlockBuilder:
         if opened.fields != fields or system_calls or overrides.base_fee_per_gas is not None \
                 or overrides.edit_state is not None or not overrides.include_transactions \
                 or any(pool.get(tx.hash) is None for tx in block.included):
-            logger.warning("block opened for #%d unused", self.chain.head.block_number + 1)
+            logger.debug("block opened for #%d unused", self.chain.head.block_number + 1)
             block.discard()
             return None
         room = MAX_TXS_PER_BLOCK - len(block.included)
         transactions = pool.select(block.base_fee_per_gas, room, block.next_nonces) \
             if room > 0 and not block.full else []
 
-        logger.warning("sealing #%d: %d transactions filled, %d more", self.chain.head.block_number + 1,
+        logger.debug("sealing #%d: %d transactions filled, %d more", self.chain.head.block_number + 1,
                      len(block.included), len(transactions))
 
         def add_and_seal() -> PendingBlock:
