@@ -247,6 +247,8 @@ class DevChain:
         (concurrent senders), and the answer comes at once, as geth's does, so that their
         transactions share blocks. Each waiting for a block of its own, four clients sending one
         transfer per request got 175 a second instead of 450."""
+        if not self.policy.automine or self.policy.block_time:
+            return
         pool = self.backend.pool
         senders = {tx.sender for tx in map(pool.get, sent) if tx is not None}
         if pool.pending_count_besides(senders):
