@@ -211,6 +211,17 @@ class BlockBuilder:
         :meth:`stop_filling` is called. The block is dropped, unused, if what it was built
         for changes before its height (``_seal_open``)."""
         self._stop_filling.clear()
+        if self.backend.pool.pending_count:
+            self._arrived.set()     # what the last block left (it was full)
+        try:
+            await self._fill(coinbase, lock)
+        except Exception as exc:  # noqa: BLE001 - an optimisation: the tick builds afresh, the node goes on
+            logger.warning("could not fill block #%d ahead of its tick: %r", self.chain.head.block_number + 1, exc)
+            if self._open is not None:
+                self._open.block.discard()
+                self._open = None
+
+    async def _fill(self, coinbase: bytes, lock: trio.Lock) -> None:
         pool = self.backend.pool
         while True:
             await self._arrived.wait()

@@ -970,3 +970,29 @@ def test_interval_mining_fills_the_next_block_before_its_tick(chain, dev_account
     # the tick was due 1 s (virtual) after the cadence started, a few (real) ms after `started`
     due = block.header.timestamp - (100 if change == "time" else 0)
     assert due in (int(started + 1), int(started + 1) + 1)
+
+
+def test_a_block_that_cannot_be_filled_ahead_is_built_at_its_tick(chain, dev_accounts, caplog):
+    """Filling ahead is an optimisation: if it fails, the node says so and the tick builds the
+    block from the pool as before (it must not take the producer down)."""
+    policy = DevPolicy(1.0)
+    host = _host(chain, GuardedSigner(_signer(chain, dev_accounts), MemorySignRecordStore()), policy)
+    backend = host.backend
+
+    def broken(_coinbase: bytes) -> Any:
+        raise RuntimeError("no block today")
+
+    host.builder._open_next = broken      # type: ignore[method-assign]
+
+    async def main() -> None:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(host.run)
+            await trio.sleep(0.2)
+            for raw in _transfers(dev_accounts[1], 3):
+                backend.submit(backend.decode_transaction(raw), len(raw))
+            await host.wait_for_height(1)
+            nursery.cancel_scope.cancel()
+
+    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    assert len(chain.block_of(chain.head).transactions) == 3 and _executions(backend) == {"build": 1}
+    assert "could not fill block #1 ahead of its tick" in caplog.text
