@@ -267,7 +267,12 @@ async def _answer_frame(link: Link, answer: Answer, answer_parsed: AnswerParsed 
         node.polled_at = time.monotonic()
         receipts = (shown[0], [item for block_hash, formatted in shown[1]
                                if _first_time(sent_blocks, shown[0], block_hash) for item in _encoded(formatted)])
-    await link.send((request_id, status, out, node.builder(), receipts))
+    try:
+        await link.send((request_id, status, out, node.builder(), receipts))
+    except (pickle.PicklingError, TypeError, AttributeError):
+        # a response object pickle cannot carry (what json can encode, it can, but a
+        # handler's value of a local class...): encoded here, as without the gateway
+        await link.send((request_id, status, encode_answer(out), node.builder(), receipts))
 
 
 def _first_time(sent_blocks: OrderedDict[tuple[int, bytes], None], count: int, block_hash: bytes) -> bool:

@@ -4,6 +4,7 @@ whose node dies goes with it, the transactions it decodes ahead are the node's o
 receipt polls it answers itself are answered as the node answers them, never after a rewind."""
 from __future__ import annotations
 
+import functools
 import json
 import pickle
 import re
@@ -308,3 +309,38 @@ def test_receipts_are_formatted_for_the_gateway_only_while_clients_poll():
             nursery.cancel_scope.cancel()
 
     trio.run(main)
+
+
+def test_a_parsed_call_comes_back_as_its_response_object_or_as_json_if_pickle_cannot_carry_it():
+    """The gateway sends one call object parsed and encodes the node's response object; a
+    value pickle cannot carry (a local class json encodes as its base type) is encoded by the
+    node instead, the same bytes either way, and the link goes on."""
+    class Local(dict):
+        pass
+
+    async def answer_parsed(client: str, call: dict) -> tuple[int, object]:
+        result = Local(a=1) if call["id"] == 2 else [1, "0x2"]
+        return 200, {"jsonrpc": "2.0", "id": call["id"], "result": result}
+
+    node = NodeSide(lambda: ("m", "B"), RewindCounter())
+    answers: dict[int, object] = {}
+
+    async def main() -> None:
+        ours, theirs = trio.testing.memory_stream_pair()
+        gateway = Link(theirs)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(functools.partial(serve_link, ours, None, node, None, push_receipts=False,
+                                                 answer_parsed=answer_parsed))
+            nursery.start_soon(gateway.write_loop)
+            for request_id in (1, 2, 3):
+                call = {"jsonrpc": "2.0", "id": request_id, "method": "x_y", "params": []}
+                await gateway.send((request_id, "127.0.0.1", 60, call, None))
+            async for frame in gateway.frames():
+                answers[frame[0]] = frame[2]
+                if len(answers) == 3:
+                    break
+            nursery.cancel_scope.cancel()
+
+    trio.run(main)
+    assert [answers[1], answers[3]] == [{"jsonrpc": "2.0", "id": n, "result": [1, "0x2"]} for n in (1, 3)]
+    assert answers[2] == b'{"jsonrpc": "2.0", "id": 2, "result": {"a": 1}}'
