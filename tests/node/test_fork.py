@@ -180,9 +180,11 @@ def test_invalid_azora_dev_fork_of_an_unreachable_url_exits_1_with_one_line(tmp_
     import os
     import subprocess
     import sys
+    from tests.helpers import free_port
+    # a free port: the check must not depend on 8545 being free on the machine running it
     proc = subprocess.run([sys.executable, "-m", "node.cli", "dev", "--fork-url", "http://127.0.0.1:9",
-                           "--datadir", str(tmp_path / "d")], capture_output=True, text=True, timeout=120,
-                          env={**os.environ})
+                           "--datadir", str(tmp_path / "d"), "--http.port", str(free_port())],
+                          capture_output=True, text=True, timeout=120, env={**os.environ})
     assert proc.returncode == 1
     assert proc.stderr.strip().splitlines()[-1] == \
         "error: cannot reach fork URL http://127.0.0.1:9: connection refused or host unknown"
