@@ -462,8 +462,6 @@ class OpenBlock:
 
     def __init__(self, vm: VM, header: BlockHeaderAPI, writes: PendingWrites, *,
                  chosen_base_fee: bool, records_prevrandao: bool) -> None:
-        self.parent_hash = header.parent_hash
-        self.timestamp = header.timestamp
         self._vm = vm
         self._header = header          # gas used and bloom so far
         self._writes = writes

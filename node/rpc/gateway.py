@@ -218,7 +218,7 @@ class Link:
 # -- in the node: answering the gateway's frames, and the gateway's process -------------------
 
 async def serve_link(stream: trio.abc.Stream, answer: Answer, node: NodeSide, record: Record, *,
-                     push_receipts: bool = True, answer_parsed: AnswerParsed | None = None) -> None:
+                     answer_parsed: AnswerParsed, push_receipts: bool = True) -> None:
     """Answer the requests one gateway sends, each in its own task, until it closes; count the
     calls it reports having answered itself with ``record(method, "ok", seconds)``; push it new
     blocks' receipts (:class:`NodeSide`) if ``push_receipts``. A request is a body to
@@ -243,7 +243,7 @@ async def serve_link(stream: trio.abc.Stream, answer: Answer, node: NodeSide, re
         node.detach(link)
 
 
-async def _answer_frame(link: Link, answer: Answer, answer_parsed: AnswerParsed | None, node: NodeSide,
+async def _answer_frame(link: Link, answer: Answer, answer_parsed: AnswerParsed, node: NodeSide,
                         sent_blocks: OrderedDict[tuple[int, bytes], None], frame: tuple) -> None:
     request_id, client, declared, body, ahead = frame
     if ahead:
@@ -255,7 +255,7 @@ async def _answer_frame(link: Link, answer: Answer, answer_parsed: AnswerParsed 
         yield body
 
     try:
-        if isinstance(body, dict) and answer_parsed is not None:
+        if isinstance(body, dict):
             status, out = await answer_parsed(client, body)
         else:
             status, out = await answer(client, declared, chunks())
@@ -298,7 +298,7 @@ class Gateway:
 
     def __init__(self, listeners: Sequence[trio.SocketListener], link_path: str, app_path: str,
                  vhosts: Sequence[str], answer: Answer, node: NodeSide, *,
-                 record: Record, answers_receipts: bool, answer_parsed: AnswerParsed | None = None) -> None:
+                 record: Record, answers_receipts: bool, answer_parsed: AnswerParsed) -> None:
         """``record(method, outcome, seconds)`` counts a call the gateway answered itself;
         ``answers_receipts`` False keeps every receipt poll for the node (its rate limits)."""
         self.listeners, self.link_path, self.app_path = listeners, link_path, app_path
@@ -506,11 +506,8 @@ class _Decoder:
     def prepare(self, builder: tuple[str, str] | None, payload: Any) -> tuple[tuple[str, str], dict[bytes, bytes]] | None:
         """The raw transactions the eth_sendRawTransaction calls of ``payload`` (a request
         body, parsed) send, decoded, for ``builder``; None for none."""
-        if builder is None or not _sends(payload):
+        if builder is None:
             return None
-        if not self._ready:
-            self.start()
-            return None   # the node decodes this one itself
         raws = []
         for call in payload if isinstance(payload, list) else [payload]:
             if isinstance(call, dict) and call.get("method") == "eth_sendRawTransaction":
@@ -522,6 +519,9 @@ class _Decoder:
                         pass
         if not raws:
             return None
+        if not self._ready:
+            self.start()
+            return None   # the node decodes these itself
         decoded = _decode_chunk(builder, raws)
         return builder, {raw: item for raw, item in zip(raws, decoded) if item is not None}
 
@@ -536,11 +536,6 @@ def _parsed(body: bytes) -> Any:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError):
         return None
-
-
-def _sends(payload: Any) -> bool:
-    calls = payload if isinstance(payload, list) else [payload]
-    return any(isinstance(call, dict) and call.get("method") == "eth_sendRawTransaction" for call in calls)
 
 
 async def gateway_main(config: dict[str, Any]) -> None:

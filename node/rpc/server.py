@@ -479,10 +479,10 @@ async def answer_post(dispatcher: Dispatcher, rate_limiter: RateLimiter | None, 
                       declared_length: int, chunks: AsyncIterator[bytes]) -> tuple[int, bytes]:
     """(HTTP status, body) for a JSON-RPC POST: rate limits, size limits, the answer (an empty
     body for notifications only). The front's plain posts and the app's endpoint both use it."""
-    current_client.set(client)
     # One token before reading the body, the rest of a batch's once it is parsed.
-    if rate_limiter is not None and not rate_limiter.allow(client):
-        return 429, _compact_json(_limit_exceeded())
+    refused = _refused(rate_limiter, client)
+    if refused is not None:
+        return refused
     if declared_length > MAX_REQUEST_BYTES:
         return 413, _compact_json({"error": f"content length too large ({declared_length}>{MAX_REQUEST_BYTES})"})
     body = b""
@@ -502,11 +502,18 @@ async def answer_parsed_post(dispatcher: Dispatcher, rate_limiter: RateLimiter |
                              call: dict[str, Any]) -> tuple[int, bytes | Any]:
     """:func:`answer_post` for a body of one call object, parsed by the RPC gateway: (HTTP
     status, the body, or the response object for :func:`encode_answer` to make it)."""
+    refused = _refused(rate_limiter, client)
+    if refused is not None:
+        return refused
+    return 200, await dispatcher.handle_parsed(call)
+
+
+def _refused(rate_limiter: RateLimiter | None, client: str) -> tuple[int, bytes] | None:
+    """The request's client noted (``current_client``); HTTP 429 if it is over its rate."""
     current_client.set(client)
     if rate_limiter is not None and not rate_limiter.allow(client):
         return 429, _compact_json(_limit_exceeded())
-    return 200, await dispatcher.handle_parsed(call)
-
+    return None
 
 
 def _compact_json(value: Any) -> bytes:

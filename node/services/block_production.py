@@ -155,6 +155,7 @@ class BlockBuilder:
         self._prepared: PreparedBlock | None = None
         self._open: _OpenBlock | None = None        # the next height's block, being filled
         self._stop_filling = threading.Event()
+        self._filling = False
         self._arrived = trio.Event()                # transactions came since ``fill`` last looked
         self._token: trio.lowlevel.TrioToken | None = None
         backend.on_tx_added.append(self._on_transaction)
@@ -211,8 +212,9 @@ class BlockBuilder:
         :meth:`stop_filling` is called. The block is dropped, unused, if what it was built
         for changes before its height (``_seal_open``)."""
         self._stop_filling.clear()
+        self._filling = True
         if self.backend.pool.pending_count:
-            self._arrived.set()     # what the last block left (it was full)
+            self._arrived.set()     # what came meanwhile, or what the last block left (it was full)
         try:
             await self._fill(coinbase, lock)
         except Exception as exc:  # noqa: BLE001 - an optimisation: the tick builds afresh, the node goes on
@@ -220,6 +222,8 @@ class BlockBuilder:
             if self._open is not None:
                 self._open.block.discard()
                 self._open = None
+        finally:
+            self._filling = False
 
     async def _fill(self, coinbase: bytes, lock: trio.Lock) -> None:
         pool = self.backend.pool
@@ -240,8 +244,6 @@ class BlockBuilder:
             if not transactions:
                 continue
             async with lock:
-                if block.sealed:
-                    return
                 rejected = await self.offload(lambda: block.add(
                     transactions, until=self._stop_filling.is_set, observe=self.policy.observer()))
             if rejected:
@@ -252,8 +254,9 @@ class BlockBuilder:
         self._stop_filling.set()
 
     def _on_transaction(self, _tx: Any) -> None:
-        # From an RPC thread, once per burst (is_set() is safe to read from any thread).
-        if self._token is not None and not self._arrived.is_set():
+        # From an RPC thread, while a fill runs (a network's builder never fills), once per
+        # burst (is_set() is safe to read from any thread).
+        if self._filling and self._token is not None and not self._arrived.is_set():
             self._token.run_sync_soon(self._arrived.set)
 
     def _open_next(self, coinbase: bytes) -> _OpenBlock | None:

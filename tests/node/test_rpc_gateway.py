@@ -299,7 +299,7 @@ def test_receipts_are_formatted_for_the_gateway_only_while_clients_poll():
     async def main() -> None:
         ours, _theirs = trio.testing.memory_stream_pair()
         async with trio.open_nursery() as nursery:
-            nursery.start_soon(serve_link, ours, None, node, None)
+            nursery.start_soon(functools.partial(serve_link, ours, None, node, None, answer_parsed=None))
             await trio.sleep(0.1)
             await trio.to_thread.run_sync(node.on_new_block, Block())   # nobody polled: no work
             assert formatted == []
