@@ -53,6 +53,8 @@ BatchImporter = Callable[[list[BlockAndCommit]], Awaitable[int]]
 class GossipOutbox:
     """The consensus host's outbox, published on the chain's gossip topics."""
 
+    listened = True
+
     def __init__(self, p2p: P2PService) -> None:
         self.p2p = p2p
 

@@ -237,7 +237,7 @@ class ConsensusHost:
             if signed is not None:
                 await self._carry_out(self.driver.apply(signed))
         elif isinstance(output, BroadcastProposal):
-            message = self.candidates.proposal_message(output.signed)
+            message = self.candidates.proposal_message(output.signed) if self.outbox.listened else None
             if message is not None:
                 await self.outbox.proposal(message)
         elif isinstance(output, BroadcastVote):
@@ -326,8 +326,9 @@ class ConsensusHost:
         self.round = certificate.round
         self._committed_at = trio.current_time()
         await self._precommit_decided_block(certificate)
-        await self.outbox.committed(CommittedBlockMessage(
-            rlp.encode(candidate.block), certificate.encode(), candidate.encoded_parent_certificate()))
+        if self.outbox.listened:
+            await self.outbox.committed(CommittedBlockMessage(
+                rlp.encode(candidate.block), certificate.encode(), candidate.encoded_parent_certificate()))
         await self._notify_committed()
 
     async def _precommit_decided_block(self, certificate: CommitCertificate) -> None:
