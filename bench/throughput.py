@@ -21,7 +21,11 @@ One run prints, for ETH transfers and ERC-20 transfers from 8 senders:
       ceiling is bound by the node's work per transaction, execution and requests together;
   (e) with ``--compare URL``: the single mode's load sent to another node you started on
       this machine, e.g. Hardhat's with interval mining (``mining: {auto: false, interval:
-      1000}``, ``chainId: 1337``), after Azora's runs, and Azora's single rows over it.
+      1000}``, ``chainId: 1337``), after Azora's runs, and Azora's single rows over it;
+  (g) with ``--block-time 1`` (and for the compared node): the rate of the run's full blocks,
+      the transactions of the blocks produced wholly under load over the time they took
+      (:class:`BlockClock`): (b) also counts the ramp to the first tick and the wait for the
+      last, which in a run of a few seconds cost 4-6% whatever the node does.
 
     python -m bench.throughput [--count 8000] [--modes automine,block-time] [--send batch,single]
                                [--clients 4] [--client requests|lean] [--profile DIR]
@@ -66,7 +70,7 @@ from eth_abi import encode
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
-from bench.common import CLIENTS, free_port, json_poster
+from bench.common import CLIENTS, free_port, json_poster, rpc
 
 REPO = Path(__file__).resolve().parents[1]
 CHAIN_ID = 1337
@@ -239,6 +243,67 @@ class Endpoint:
         raise RuntimeError("transactions not mined in time")
 
 
+class BlockClock:
+    """When each new block of a node first answered ``eth_blockNumber`` (polled every
+    ``POLL`` seconds from a thread while a run lasts), for the rate its full blocks hold.
+
+    A run from its first send to its last receipt also counts the ramp before the first
+    one-second tick and the wait for the last: in a 9-second run they cost the figure 4-6%
+    whatever the node does. The blocks produced wholly under load are the chain's own rate:
+    those after the first block holding the run's transactions and up to the one before its
+    last, over the time from that first block's arrival to the last full one's. Each end is
+    timed to one poll (50 ms: 20 calls a second, a load the node hardly notices), so over a
+    run of several blocks the figure is good to about 1%.
+    """
+
+    POLL = 0.05
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self._seen: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self) -> "BlockClock":
+        self._first = self._number(requests.Session())
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _number(self, session: requests.Session) -> int:
+        return int(rpc(session, self.url, "eth_blockNumber"), 16)
+
+    def _watch(self) -> None:
+        session = requests.Session()
+        while not self._stop.is_set():
+            number, now = self._number(session), time.perf_counter()
+            for missed in range(max(self._seen, default=self._first) + 1, number + 1):
+                self._seen.setdefault(missed, now)
+            self._stop.wait(self.POLL)
+
+    def full_block_rate(self) -> float | None:
+        """Transactions a second of the run's full blocks; None if it filled fewer than one
+        block between two others."""
+        session = requests.Session()
+        counts = {number: int(rpc(session, self.url, "eth_getBlockTransactionCountByNumber", hex(number)), 16)
+                  for number in self._seen}
+        return self.rate_of(self._seen, counts)
+
+    @staticmethod
+    def rate_of(seen: dict[int, float], counts: dict[int, int]) -> float | None:
+        """The full blocks' rate from when each block was seen and how many transactions it holds."""
+        numbers = sorted(seen)
+        holding = [i for i, number in enumerate(numbers) if counts[number]]
+        if len(holding) < 3:
+            return None
+        run = numbers[holding[0]:holding[-1] + 1]
+        span = seen[run[-2]] - seen[run[0]]
+        return sum(counts[number] for number in run[1:-1]) / span if span > 0 else None
+
+
 class DevNode(Endpoint):
     """An ``azora dev`` subprocess on a temporary datadir."""
 
@@ -346,13 +411,15 @@ def send_one_per_request(url: str, per_sender: list[list[bytes]], clients: int, 
 def end_to_end_rates(count: int, mode: str, profile_dir: Path | None, send: str = "batch",
                      clients: int = 4, client: str = "requests", node_args: list[str] | None = None,
                      log_level: str = "WARNING",
-                     ) -> tuple[dict[str, float], dict[str, tuple[float, float, float]], dict[str, float]]:
-    """(transfers/s, CPU ms per transfer of node, helpers and client, and the most transfers a
-    second of blocks can hold: the block gas limit over a transfer's gas), per kind."""
+                     ) -> tuple[dict[str, float], dict[str, tuple[float, float, float]], dict[str, float],
+                                dict[str, float]]:
+    """(transfers/s, CPU ms per transfer of node, helpers and client, the most transfers a
+    second of blocks can hold: the block gas limit over a transfer's gas, and the rate of the
+    run's full blocks (:class:`BlockClock`; with ``--block-time`` only)), per kind."""
     extra = (["--block-time", "1"] if mode == "block-time" else []) + list(node_args or [])
     log_path = Path(tempfile.gettempdir()) / f"azora-bench-{mode}-{send}.log"
     node = DevNode(extra, log_path, log_level)
-    rates, cpu, caps = {}, {}, {}
+    rates, cpu, caps, full = {}, {}, {}, {}
     try:
         senders, token = node.deploy_token()
         for kind in ("eth", "erc20"):
@@ -363,12 +430,13 @@ def end_to_end_rates(count: int, mode: str, profile_dir: Path | None, send: str 
             started = time.perf_counter()
             node_cpu, helpers_cpu = process_cpu_seconds(node.proc.pid), children_cpu_seconds(node.proc.pid)
             client_cpu = time.process_time()
-            if send == "single":
-                send_one_per_request(node.url, per_sender, clients, client)   # returns once every receipt is in
-            else:
-                send_concurrently(node.url, per_sender)
-                node.wait_nonces([a.address for a in senders], targets)
-            elapsed = time.perf_counter() - started
+            with BlockClock(node.url) as clock:
+                if send == "single":
+                    send_one_per_request(node.url, per_sender, clients, client)   # returns once every receipt is in
+                else:
+                    send_concurrently(node.url, per_sender)
+                    node.wait_nonces([a.address for a in senders], targets)
+                elapsed = time.perf_counter() - started
             node_cpu = process_cpu_seconds(node.proc.pid) - node_cpu
             helpers_cpu = children_cpu_seconds(node.proc.pid) - helpers_cpu
             client_cpu = time.process_time() - client_cpu
@@ -384,30 +452,37 @@ def end_to_end_rates(count: int, mode: str, profile_dir: Path | None, send: str 
             cpu[kind] = (1000 * node_cpu / mined, 1000 * helpers_cpu / mined, 1000 * client_cpu / mined)
             gas_limit = int(node.call("eth_getBlockByNumber", "latest", False)["gasLimit"], 16)
             caps[kind] = gas_limit / (sum(int(r["gasUsed"], 16) for r in receipts) / len(receipts))
+            sustained = clock.full_block_rate() if mode == "block-time" else None
+            if sustained is not None:
+                full[kind] = sustained
     finally:
         node.stop()
-    return rates, cpu, caps
+    return rates, cpu, caps, full
 
 
-def other_node_rates(url: str, count: int, clients: int, client: str) -> dict[str, float]:
+def other_node_rates(url: str, count: int, clients: int, client: str) -> tuple[dict[str, float], dict[str, float]]:
     """The single mode's load on another node's endpoint: what a dApp developer compares
     (Hardhat's ``npx hardhat node`` with interval mining, anvil ``--block-time 1``). The node
     must fund the test mnemonic's accounts and use chain id 1337, as both do by default or
-    with ``chainId: 1337``."""
+    with ``chainId: 1337``. Also the rate of its full blocks, as :class:`BlockClock` finds it."""
     node = Endpoint(url)
     chain_id = int(node.call("eth_chainId"), 16)
     if chain_id != CHAIN_ID:
         raise SystemExit(f"error: {url} has chain id {chain_id}; the benchmark signs for {CHAIN_ID}")
     senders, token = node.deploy_token()
-    rates = {}
+    rates, full = {}, {}
     for kind in ("eth", "erc20"):
         _, per_sender = node.next_workload(kind, senders, count, token)
         started = time.perf_counter()
-        send_one_per_request(url, per_sender, clients, client)   # returns once every receipt is in
-        rates[kind] = sum(len(txs) for txs in per_sender) / (time.perf_counter() - started)
+        with BlockClock(url) as clock:
+            send_one_per_request(url, per_sender, clients, client)   # returns once every receipt is in
+            rates[kind] = sum(len(txs) for txs in per_sender) / (time.perf_counter() - started)
         last = node.wait_receipt("0x" + keccak(per_sender[-1][-1]).hex())
         assert last["status"] in ("0x1", 1), last
-    return rates
+        sustained = clock.full_block_rate()
+        if sustained is not None:
+            full[kind] = sustained
+    return rates, full
 
 
 def process_cpu_seconds(pid: int) -> float:
@@ -453,6 +528,9 @@ class Report:
     compared: tuple[str, dict[str, float]] | None = None
     # per kind: transfers one second of full blocks holds (gas limit / a transfer's gas)
     caps: dict[str, float] = field(default_factory=dict)
+    # per block-time row, and for the compared endpoint: its full blocks' rate per kind (BlockClock)
+    full_blocks: dict[str, dict[str, float]] = field(default_factory=dict)
+    compared_full: dict[str, float] = field(default_factory=dict)
 
     def lines(self) -> list[str]:
         # rows are keyed "mode" (batch sends) or "mode, single" (one transaction per request)
@@ -495,11 +573,33 @@ class Report:
                 if mode.endswith("single"):
                     out.append(f"{'(e) ratio ' + mode + ' / (e)':34}{ours['eth'] / rates['eth']:>12.2f}"
                                f"{ours['erc20'] / rates['erc20']:>22.2f}")
+        out.extend(self._full_block_lines())
+        return out
+
+    def _full_block_lines(self) -> list[str]:
+        def row(label: str, figures: dict[str, float | None], digits: int) -> str:
+            cells = [f"{figures[kind]:.{digits}f}" if figures.get(kind) is not None else "-" for kind in ("eth", "erc20")]
+            return f"{label:34}{cells[0]:>12}{cells[1]:>22}"
+
+        def over(ours: dict[str, float], theirs: dict[str, float]) -> dict[str, float | None]:
+            return {kind: ours[kind] / theirs[kind] if kind in ours and theirs.get(kind) else None
+                    for kind in ("eth", "erc20")}
+
+        out = []
+        for mode, rates in self.full_blocks.items():
+            out.append(row("(g) full blocks, " + mode, dict(rates), 1))
+            out.append(row("(g) ratio full blocks / (a), " + mode, over(rates, self.in_process), 2))
+        if self.compared is not None and self.compared_full:
+            out.append(row("(g) full blocks, " + self.compared[0], dict(self.compared_full), 1))
+            for mode, rates in self.full_blocks.items():
+                if mode.endswith("single"):
+                    out.append(row(f"(g) ratio {mode} / its", over(rates, self.compared_full), 2))
         return out
 
     def as_json(self) -> str:
         return json.dumps({"in_process": self.in_process, "end_to_end": self.end_to_end, "cpu": self.cpu,
-                           "compared": dict([self.compared]) if self.compared else {}, "caps": self.caps})
+                           "compared": dict([self.compared]) if self.compared else {}, "caps": self.caps,
+                           "full_blocks": self.full_blocks, "compared_full_blocks": self.compared_full})
 
 
 def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> Report:
@@ -524,20 +624,23 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> R
     # The machine is shared: the in-process limit is measured before and after the end-to-end
     # runs and the better figure kept, so noise cannot flatter the ratio.
     first = in_process_rates(args.count)
-    end_to_end, cpu, caps = {}, {}, {}
+    end_to_end, cpu, caps, full_blocks = {}, {}, {}, {}
     for mode in (m for m in args.modes.split(",") if m):
         for send in (s for s in args.send.split(",") if s):
             name = mode if send == "batch" else f"{mode}, single"
-            end_to_end[name], cpu[name], run_caps = end_to_end_rates(
+            end_to_end[name], cpu[name], run_caps, full = end_to_end_rates(
                 args.count, mode, args.profile, send, args.clients, args.client, args.node_args.split(),
                 args.log_level)
             if mode == "block-time":
                 caps = run_caps
-    compared = (args.compare, other_node_rates(args.compare, args.count, args.clients, args.client)) \
-        if args.compare else None
+                full_blocks[name] = full
+    compared, compared_full = None, {}
+    if args.compare:
+        compared_rates, compared_full = other_node_rates(args.compare, args.count, args.clients, args.client)
+        compared = (args.compare, compared_rates)
     second = in_process_rates(args.count) if args.count >= 100 else first
     in_process = {kind: max(first[kind], second[kind]) for kind in first}
-    report = Report(in_process, end_to_end, cpu, compared, caps)
+    report = Report(in_process, end_to_end, cpu, compared, caps, full_blocks, compared_full)
     for line in report.lines():
         out(line)
     if args.json:

@@ -102,3 +102,30 @@ def test_the_node_can_run_at_info_as_azora_dev_does_by_default(load_bench):
     assert all(r > 0 for r in report.end_to_end["automine, single"].values())
     printed = log.read_text(errors="replace")
     assert printed.count("Status: success") >= 2 * 16    # every transfer of both kinds, as it was mined
+
+
+def test_the_full_blocks_rate_leaves_out_the_ramp_and_the_last_tick(load_bench):
+    """(g): blocks 11-13 were produced wholly under load, from block 10's arrival to block
+    13's; the first block holding transactions (a ramp) and the last (a tail) only bound
+    them, and empty blocks around the run do not count."""
+    clock = load_bench("throughput").BlockClock
+    seen = {9: 0.0, 10: 1.0, 11: 2.0, 12: 3.1, 13: 4.0, 14: 5.0, 15: 6.0}
+    counts = {9: 0, 10: 300, 11: 1000, 12: 1100, 13: 900, 14: 200, 15: 0}
+    assert clock.rate_of(seen, counts) == 3000 / 3.0
+    assert clock.rate_of(seen, {**counts, 11: 0, 12: 0, 13: 0}) is None      # one block between two: none full
+    assert clock.rate_of(seen, {**counts, 12: 0}) == 1900 / 3.0             # an empty block inside still counts
+
+
+def test_the_report_prints_the_full_blocks_rows_against_a_and_the_compared_node(load_bench):
+    throughput = load_bench("throughput")
+    report = throughput.Report(
+        in_process={"eth": 2000.0, "erc20": 1000.0},
+        end_to_end={"block-time, single": {"eth": 1000.0, "erc20": 700.0}},
+        compared=("http://other", {"eth": 1500.0, "erc20": 800.0}),
+        full_blocks={"block-time, single": {"erc20": 850.0}},
+        compared_full={"eth": 1600.0, "erc20": 850.0})
+    rows = {" ".join(line.split()[:-2]): line.split()[-2:] for line in report.lines()}
+    assert rows["(g) full blocks, block-time, single"] == ["-", "850.0"]
+    assert rows["(g) ratio full blocks / (a), block-time, single"] == ["-", "0.85"]
+    assert rows["(g) full blocks, http://other"] == ["1600.0", "850.0"]
+    assert rows["(g) ratio block-time, single / its"] == ["-", "1.00"]
