@@ -206,7 +206,7 @@ async def run_services(backend: Backend, context: NodeContext, namespaces: dict[
             if rpc.gateway:
                 eth = next((ns for ns in hooks if isinstance(ns, EthAPI)), None)
                 gateway = NodeSide(builder=lambda: builder_path(backend.transaction_builder()), rewinds=RewindCounter(),
-                                   receipts_of=eth.formatted_receipts if eth is not None else None)
+                                   facts_of=eth.receipt_facts if eth is not None else None)
                 backend.on_rewind.append(gateway.rewinds.bump)
                 backend.on_new_block.append(gateway.on_new_block)
             await nursery.start(functools.partial(serve, app, rpc.host, rpc.port, gateway=gateway))

@@ -18,7 +18,8 @@ from node.context import NodeContext
 from node.execution import CallArgs, parse_state_overrides, rpc_error
 from node.rpc.errors import RpcError, invalid_params, server_error
 from node.rpc.format import (
-    effective_gas_price, format_block, format_log, format_receipts, format_transaction,
+    BlockFacts, ReceiptFacts, effective_gas_price, format_block, format_log, format_transaction, receipt_facts,
+    shape_receipt,
 )
 from node.rpc.hexcodec import (
     data, parse_address, parse_bool, parse_data, parse_hash, parse_quantity, quantity,
@@ -226,15 +227,19 @@ class EthAPI:
                 cached = self._receipts_cache.get(header.hash)
             if cached is not None:
                 return cached
-            block = self._view.block_of(header)
-            receipts = format_receipts(block, self._view.receipts_of(header), self._view.senders_of(header),
-                                       self._view.blob_fees_of(header).base_fee_per_blob_gas)
+            shared, facts = self.receipt_facts(header)
+            receipts = [shape_receipt(shared, one) for one in facts]
             with self._receipts_lock:
                 self._receipts_cache[header.hash] = receipts
                 self._receipts_loading.pop(header.hash, None)
                 while len(self._receipts_cache) > RECEIPT_CACHE_BLOCKS:
                     self._receipts_cache.popitem(last=False)
         return receipts
+
+    def receipt_facts(self, header: BlockHeaderAPI) -> tuple[BlockFacts, list[ReceiptFacts]]:
+        """A block's receipts, unshaped (what the RPC gateway is handed for a new block)."""
+        return receipt_facts(self._view.block_of(header), self._view.receipts_of(header),
+                             self._view.senders_of(header), self._view.blob_fees_of(header).base_fee_per_blob_gas)
 
     def _warm_raw_transactions(self, batch: list[list[Any]]) -> None:
         raws = []

@@ -1,7 +1,7 @@
 """Chain objects shaped as geth answers them: hex quantities, lower-case hex data, nulls."""
 from __future__ import annotations
 
-from typing import Any, Sequence, cast
+from typing import Any, NamedTuple, Sequence, cast
 
 import rlp
 from eth.abc import (
@@ -134,50 +134,86 @@ def contract_address(sender: bytes, nonce: int) -> bytes:
     return keccak(rlp.encode([sender, nonce]))[12:]
 
 
-def format_receipts(block: BlockAPI, receipts: Sequence[ReceiptAPI],
-                    senders: Sequence[bytes], blob_gas_price: int | None = None) -> list[dict[str, Any]]:
-    """All receipts of a block (gas used per transaction is a difference of cumulative gas).
+class BlockFacts(NamedTuple):
+    """What every receipt of a block repeats."""
+    hash: bytes
+    number: int
+    timestamp: int
+    blob_gas_price: int | None
 
-    Before Byzantium a receipt holds the state root after its transaction, not a status: geth
-    then answers ``root`` and no ``status``. Blob transactions' receipts add their blob gas
-    and the block's ``blob_gas_price``.
-    """
+
+class ReceiptFacts(NamedTuple):
+    """A receipt's values before they are shaped: plain bytes and ints, cheap to read from the
+    executed objects and to pickle, so the node can hand a new block's receipts to its RPC
+    gateway and leave their formatting (~40 µs each with the JSON) to the gateway."""
+    tx_hash: bytes
+    tx_index: int
+    sender: bytes
+    to: bytes                  # empty: a contract creation
+    nonce: int
+    type: int
+    effective_gas_price: int
+    cumulative_gas: int
+    gas_used: int
+    state_root: bytes          # the status byte, or before Byzantium the state root after it
+    bloom: int
+    logs: tuple[tuple[bytes, tuple[int, ...], bytes], ...]   # (address, topics, data)
+    first_log_index: int
+    blob_gas: int | None       # blob transactions only
+
+
+def receipt_facts(block: BlockAPI, receipts: Sequence[ReceiptAPI], senders: Sequence[bytes],
+                  blob_gas_price: int | None = None) -> tuple[BlockFacts, list[ReceiptFacts]]:
+    """A block's receipts as :func:`shape_receipt` takes them (gas used per transaction is a
+    difference of cumulative gas)."""
     header = block.header
     base_fee = getattr(header, "base_fee_per_gas", None)
     out = []
     previous_gas = 0
     log_index = 0
     for index, (tx, receipt, sender) in enumerate(zip(block.transactions, receipts, senders)):
-        gas_used = receipt.gas_used - previous_gas
-        previous_gas = receipt.gas_used
-        logs = []
-        for log in receipt.logs:
-            logs.append(format_log(log, header, tx.hash, index, log_index))
-            log_index += 1
-        shaped = {
-            "blockHash": data(header.hash),
-            "blockNumber": quantity(header.block_number),
-            "contractAddress": data(contract_address(sender, tx.nonce)) if not tx.to else None,
-            "cumulativeGasUsed": quantity(receipt.gas_used),
-            "effectiveGasPrice": quantity(effective_gas_price(tx, base_fee)),
-            "from": data(sender),
-            "gasUsed": quantity(gas_used),
-            "logs": logs,
-            "logsBloom": data(receipt.bloom.to_bytes(256, "big")),
-            "to": data(tx.to) if tx.to else None,
-            "transactionHash": data(tx.hash),
-            "transactionIndex": quantity(index),
-            "type": quantity(tx_type(tx)),
-        }
-        if len(receipt.state_root) == 32:
-            shaped["root"] = data(receipt.state_root)
-        else:
-            shaped["status"] = quantity(1 if receipt.state_root == b"\x01" else 0)
-        if tx_type(tx) == BLOB_TX_TYPE:
-            shaped["blobGasUsed"] = quantity(len(tx.blob_versioned_hashes) * GAS_PER_BLOB)
-            shaped["blobGasPrice"] = quantity(blob_gas_price or 0)
-        out.append(dict(sorted(shaped.items())))
-    return out
+        cumulative = receipt.gas_used
+        kind = tx_type(tx)
+        logs = tuple((log.address, tuple(log.topics), log.data) for log in receipt.logs)
+        out.append(ReceiptFacts(
+            tx.hash, index, sender, tx.to, tx.nonce, kind, effective_gas_price(tx, base_fee), cumulative,
+            cumulative - previous_gas, receipt.state_root, receipt.bloom, logs, log_index,
+            len(tx.blob_versioned_hashes) * GAS_PER_BLOB if kind == BLOB_TX_TYPE else None))
+        previous_gas = cumulative
+        log_index += len(logs)
+    return BlockFacts(header.hash, header.block_number, header.timestamp, blob_gas_price), out
+
+
+def shape_receipt(block: BlockFacts, facts: ReceiptFacts) -> dict[str, Any]:
+    """A receipt as geth answers it. Before Byzantium a receipt holds the state root after its
+    transaction, not a status: geth then answers ``root`` and no ``status``. Blob transactions'
+    receipts add their blob gas and the block's ``blob_gas_price``."""
+    logs = [log_object(address, [t.to_bytes(32, "big") for t in topics], log_data, block.number, block.hash,
+                       block.timestamp, facts.tx_hash, facts.tx_index, facts.first_log_index + offset)
+            for offset, (address, topics, log_data) in enumerate(facts.logs)]
+    shaped = {
+        "blockHash": data(block.hash),
+        "blockNumber": quantity(block.number),
+        "contractAddress": data(contract_address(facts.sender, facts.nonce)) if not facts.to else None,
+        "cumulativeGasUsed": quantity(facts.cumulative_gas),
+        "effectiveGasPrice": quantity(facts.effective_gas_price),
+        "from": data(facts.sender),
+        "gasUsed": quantity(facts.gas_used),
+        "logs": logs,
+        "logsBloom": data(facts.bloom.to_bytes(256, "big")),
+        "to": data(facts.to) if facts.to else None,
+        "transactionHash": data(facts.tx_hash),
+        "transactionIndex": quantity(facts.tx_index),
+        "type": quantity(facts.type),
+    }
+    if len(facts.state_root) == 32:
+        shaped["root"] = data(facts.state_root)
+    else:
+        shaped["status"] = quantity(1 if facts.state_root == b"\x01" else 0)
+    if facts.blob_gas is not None:
+        shaped["blobGasUsed"] = quantity(facts.blob_gas)
+        shaped["blobGasPrice"] = quantity(block.blob_gas_price or 0)
+    return dict(sorted(shaped.items()))
 
 
 def format_log(log: LogAPI, header: BlockHeaderAPI, tx_hash: bytes, tx_index: int,

@@ -222,25 +222,39 @@ def test_receipt_polls_of_a_block_the_node_showed_are_answered_by_the_gateway_as
         time.sleep(0.2)
 
 
+# init code that logs one topic over 32 bytes of memory and deploys nothing
+LOGGING_INIT_CODE = "0x602a600052" + "7f" + "ab" * 32 + "60206000a100"
+
+
 def test_while_clients_poll_the_receipts_of_new_blocks_reach_the_gateway_unasked(
         start_azora, tmp_path, dev_accounts):
+    """Pushed unshaped (node.rpc.format.ReceiptFacts), shaped and encoded by the gateway when
+    polled: byte for byte what the node answers, for a transfer and for a contract creation
+    that logs (contractAddress, a log's fields and its index in the block)."""
     node = start_azora("dev", "--datadir", str(tmp_path / "data"))
     sender = dev_accounts[1]
     first = sent_in_one_block(node, sender, 1)[0]
     assert post(node.url, "eth_getTransactionReceipt", first)["result"]["status"] == "0x1"   # a client polls
     post(node.url, "evm_setAutomine", False)
-    hashes = [post(node.url, "eth_sendRawTransaction", signed(sender, n))["result"] for n in (1, 2)]
+    creation = "0x" + bytes(sender.sign_transaction({
+        "chainId": CHAIN_ID, "nonce": 3, "data": LOGGING_INIT_CODE, "value": 0, "gas": 100_000,
+        "maxFeePerGas": 10**11, "maxPriorityFeePerGas": 10**9, "type": 2}).raw_transaction).hex()
+    hashes = [post(node.url, "eth_sendRawTransaction", raw)["result"] for raw in (signed(sender, 1), signed(sender, 2),
+                                                                                  creation)]
     # evm_mine's answer comes over the gateway's link after the push the commit queued on it
     post(node.url, "evm_mine")
     node_process = psutil.Process(node.proc.pid)
     node_process.suspend()    # only the gateway can answer now; without the push it would wait for the node
     try:
-        answer = requests.post(node.url, json={"jsonrpc": "2.0", "id": 5, "method": "eth_getTransactionReceipt",
-                                               "params": [hashes[1]]}, timeout=5).json()
+        answers = [requests.post(node.url, json={"jsonrpc": "2.0", "id": 5, "method": "eth_getTransactionReceipt",
+                                                 "params": [tx_hash]}, timeout=5) for tx_hash in hashes[1:]]
     finally:
         node_process.resume()
-    assert answer["id"] == 5
-    assert answer["result"] == post(node.url, "eth_getBlockReceipts", answer["result"]["blockNumber"])["result"][1]
+    number = answers[0].json()["result"]["blockNumber"]
+    by_node = post(node.url, "eth_getBlockReceipts", number)["result"]
+    assert by_node[2]["contractAddress"] is not None and len(by_node[2]["logs"]) == 1
+    for answer, receipt in zip(answers, by_node[1:]):
+        assert answer.content == json.dumps({"jsonrpc": "2.0", "id": 5, "result": receipt}).encode()
 
 
 def test_a_rewind_asked_over_websocket_stops_the_gateway_answering_the_rewound_receipts(
@@ -288,13 +302,13 @@ def test_the_gateway_answers_lone_receipt_polls_with_an_id_only(tmp_path):
     assert ask(call) is not None
 
 
-def test_receipts_are_formatted_for_the_gateway_only_while_clients_poll():
+def test_receipts_are_read_for_the_gateway_only_while_clients_poll():
     formatted = []
 
     class Block:
         transactions, hash, number, header = ("tx",), b"\x01" * 32, 1, "header"
 
-    node = NodeSide(lambda: ("", ""), RewindCounter(), receipts_of=lambda header: formatted.append(header) or [])
+    node = NodeSide(lambda: ("", ""), RewindCounter(), facts_of=lambda header: formatted.append(header) or ((b"", 0, 0, None), []))
 
     async def main() -> None:
         ours, _theirs = trio.testing.memory_stream_pair()
