@@ -30,7 +30,7 @@ One run prints, for ETH transfers and ERC-20 transfers from 8 senders:
     python -m bench.throughput [--count 8000] [--modes automine,block-time] [--send batch,single]
                                [--clients 4] [--client requests|lean] [--profile DIR]
                                [--node-args "--rpc.gateway off"] [--compare http://127.0.0.1:8545]
-                               [--log-level WARNING|INFO]
+                               [--log-level WARNING|INFO] [--repeat N]
 
 The default count measures sustained throughput: with ``--block-time 1`` and a 30M-gas
 block (1,428 transfers at most), a few thousand transactions span only two or three blocks,
@@ -460,6 +460,25 @@ def end_to_end_rates(count: int, mode: str, profile_dir: Path | None, send: str 
     return rates, cpu, caps, full
 
 
+def median_run(runs: list[tuple[dict[str, float], dict[str, tuple[float, float, float]], dict[str, float],
+                                 dict[str, float]]]
+               ) -> tuple[dict[str, float], dict[str, tuple[float, float, float]], dict[str, float], dict[str, float]]:
+    """Of :func:`end_to_end_rates`' runs, per kind, the figures of the run whose rate is the
+    median (the lower middle one of an even count): the figures of one run stay together."""
+    rates, cpu, caps, full = {}, {}, {}, {}
+    for kind in runs[0][0]:
+        ordered = sorted(runs, key=lambda run: run[0][kind])
+        middle = ordered[(len(ordered) - 1) // 2]
+        rates[kind] = middle[0][kind]
+        if kind in middle[1]:
+            cpu[kind] = middle[1][kind]
+        if kind in middle[2]:
+            caps[kind] = middle[2][kind]
+        if kind in middle[3]:
+            full[kind] = middle[3][kind]
+    return rates, cpu, caps, full
+
+
 def other_node_rates(url: str, count: int, clients: int, client: str) -> tuple[dict[str, float], dict[str, float]]:
     """The single mode's load on another node's endpoint: what a dApp developer compares
     (Hardhat's ``npx hardhat node`` with interval mining, anvil ``--block-time 1``). The node
@@ -616,11 +635,15 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> R
     parser.add_argument("--log-level", default="WARNING", choices=("WARNING", "INFO"),
                         help="azora dev's log level: WARNING (the figures quoted so far) or INFO, its "
                              "default, which prints every mined transaction")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="end-to-end runs of each mode, each on a fresh node: (b)-(g) print the median "
+                             "run of each kind (on a shared machine one run's rate moves by 10%% or more)")
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     parser.add_argument("--compare", default=None, metavar="URL",
                         help="also send the single mode's load to another node's endpoint (e.g. Hardhat's)")
     args = parser.parse_args(argv)
-    out(f"{args.count} ETH + {args.count} ERC-20 transfers from {SENDERS} senders")
+    out(f"{args.count} ETH + {args.count} ERC-20 transfers from {SENDERS} senders"
+        + (f"; end-to-end figures from the median of {args.repeat} runs" if args.repeat > 1 else ""))
     # The machine is shared: the in-process limit is measured before and after the end-to-end
     # runs and the better figure kept, so noise cannot flatter the ratio.
     first = in_process_rates(args.count)
@@ -628,15 +651,16 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> R
     for mode in (m for m in args.modes.split(",") if m):
         for send in (s for s in args.send.split(",") if s):
             name = mode if send == "batch" else f"{mode}, single"
-            end_to_end[name], cpu[name], run_caps, full = end_to_end_rates(
-                args.count, mode, args.profile, send, args.clients, args.client, args.node_args.split(),
-                args.log_level)
+            runs = [end_to_end_rates(args.count, mode, args.profile, send, args.clients, args.client,
+                                     args.node_args.split(), args.log_level) for _ in range(args.repeat)]
+            end_to_end[name], cpu[name], run_caps, full = median_run(runs)
             if mode == "block-time":
                 caps = run_caps
                 full_blocks[name] = full
     compared, compared_full = None, {}
     if args.compare:
-        compared_rates, compared_full = other_node_rates(args.compare, args.count, args.clients, args.client)
+        runs = [other_node_rates(args.compare, args.count, args.clients, args.client) for _ in range(args.repeat)]
+        compared_rates, _, _, compared_full = median_run([(rates, {}, {}, full) for rates, full in runs])
         compared = (args.compare, compared_rates)
     second = in_process_rates(args.count) if args.count >= 100 else first
     in_process = {kind: max(first[kind], second[kind]) for kind in first}

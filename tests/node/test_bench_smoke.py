@@ -129,3 +129,15 @@ def test_the_report_prints_the_full_blocks_rows_against_a_and_the_compared_node(
     assert rows["(g) ratio full blocks / (a), block-time, single"] == ["-", "0.85"]
     assert rows["(g) full blocks, http://other"] == ["1600.0", "850.0"]
     assert rows["(g) ratio block-time, single / its"] == ["-", "1.00"]
+
+
+def test_repeated_runs_report_each_kinds_median_run_whole(load_bench):
+    """--repeat N: per kind, the run whose rate is the median, its CPU and full-block figures
+    with it (not medians taken figure by figure from different runs)."""
+    median_run = load_bench("throughput").median_run
+    runs = [({"eth": rate, "erc20": 1000 - rate}, {"eth": (rate, 0, 0), "erc20": (-rate, 0, 0)},
+             {"eth": 1.0, "erc20": 2.0}, {"eth": rate + 1} if rate != 300 else {}) for rate in (500, 100, 300, 700)]
+    rates, cpu, caps, full = median_run(runs)
+    assert rates == {"eth": 300, "erc20": 500} and cpu == {"eth": (300, 0, 0), "erc20": (-500, 0, 0)}
+    assert caps == {"eth": 1.0, "erc20": 2.0} and full == {}
+    assert median_run(runs[:1]) == (runs[0][0], runs[0][1], runs[0][2], runs[0][3])
