@@ -41,10 +41,10 @@ def _genesis(dev_accounts) -> Genesis:
 
 
 def _host(chain: Chain, guarded: GuardedSigner | None, policy, *, timeouts=DEV_TIMEOUTS,
-          offload=run_in_loop) -> ConsensusHost:
+          offload=run_in_loop, outbox=None) -> ConsensusHost:
     return build_consensus_host(Backend(chain), signer=guarded, domain=consensus_domain(chain),
                                 validator_sets=ValidatorSetStore(chain), timeouts=timeouts, policy=policy,
-                                offload=offload)
+                                offload=offload, outbox=outbox)
 
 
 @pytest.fixture
@@ -65,17 +65,21 @@ async def _mine(host: ConsensusHost, policy: DevPolicy, blocks: int) -> None:
     await host.wait_for_height(target)
 
 
-def test_lone_validator_commits_blocks_with_verifiable_certificates(chain, dev_accounts):
-    policy = DevPolicy(None)
-    host = _host(chain, GuardedSigner(_signer(chain, dev_accounts), MemorySignRecordStore()), policy)
-
+def _run_and_mine(host: ConsensusHost, policy: DevPolicy, blocks: int) -> None:
+    """Run ``host`` on virtual time until it has mined ``blocks`` more blocks."""
     async def main() -> None:
         async with trio.open_nursery() as nursery:
             await nursery.start(host.run)
-            await _mine(host, policy, 3)
+            await _mine(host, policy, blocks)
             nursery.cancel_scope.cancel()
 
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+
+
+def test_lone_validator_commits_blocks_with_verifiable_certificates(chain, dev_accounts):
+    policy = DevPolicy(None)
+    host = _host(chain, GuardedSigner(_signer(chain, dev_accounts), MemorySignRecordStore()), policy)
+    _run_and_mine(host, policy, 3)
     assert chain.head.block_number == 3
     for number in range(1, 4):
         certificate = CommitCertificate.decode(chain.commit_of(chain.header_by_number(number).hash))
@@ -103,17 +107,8 @@ def test_a_lone_validator_encodes_no_block_messages_no_one_hears(chain, dev_acco
     message for it cost ~5 ms of the node's one GIL per 1,000-transaction block."""
     policy = DevPolicy(None)
     outbox = _Ears(listened)
-    host = build_consensus_host(Backend(chain), signer=GuardedSigner(_signer(chain, dev_accounts), MemorySignRecordStore()),
-                                domain=consensus_domain(chain), validator_sets=ValidatorSetStore(chain),
-                                timeouts=DEV_TIMEOUTS, policy=policy, offload=run_in_loop, outbox=outbox)
-
-    async def main() -> None:
-        async with trio.open_nursery() as nursery:
-            await nursery.start(host.run)
-            await _mine(host, policy, 2)
-            nursery.cancel_scope.cancel()
-
-    trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+    host = _host(chain, GuardedSigner(_signer(chain, dev_accounts), MemorySignRecordStore()), policy, outbox=outbox)
+    _run_and_mine(host, policy, 2)
     assert chain.head.block_number == 2
     assert outbox.blocks == (["proposal", "committed"] * 2 if listened else [])
 
