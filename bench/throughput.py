@@ -251,9 +251,10 @@ class BlockClock:
     one-second tick and the wait for the last: in a 9-second run they cost the figure 4-6%
     whatever the node does. The blocks produced wholly under load are the chain's own rate:
     those after the first block holding the run's transactions and up to the one before its
-    last, over the time from that first block's arrival to the last full one's. Each end is
-    timed to one poll (50 ms: 20 calls a second, a load the node hardly notices), so over a
-    run of several blocks the figure is good to about 1%.
+    last, over the time from that first block's arrival to the last full one's, or the
+    difference of their timestamps if that is longer (:meth:`rate_of`). Each arrival is timed
+    to one poll (50 ms: 20 calls a second, a load the node hardly notices), so over a run of
+    several blocks the figure is good to about 1%.
     """
 
     POLL = 0.05
@@ -288,19 +289,22 @@ class BlockClock:
         """Transactions a second of the run's full blocks; None if it filled fewer than one
         block between two others."""
         session = requests.Session()
-        counts = {number: int(rpc(session, self.url, "eth_getBlockTransactionCountByNumber", hex(number)), 16)
-                  for number in self._seen}
-        return self.rate_of(self._seen, counts)
+        blocks = {number: rpc(session, self.url, "eth_getBlockByNumber", hex(number), False) for number in self._seen}
+        return self.rate_of(self._seen, {number: len(block["transactions"]) for number, block in blocks.items()},
+                            {number: int(block["timestamp"], 16) for number, block in blocks.items()})
 
     @staticmethod
-    def rate_of(seen: dict[int, float], counts: dict[int, int]) -> float | None:
-        """The full blocks' rate from when each block was seen and how many transactions it holds."""
+    def rate_of(seen: dict[int, float], counts: dict[int, int], stamps: dict[int, int]) -> float | None:
+        """The full blocks' rate from when each block was seen, how many transactions it
+        holds and its timestamp. The span is the longer of the two clocks': a first block
+        seen late (its tick kept waiting while a burst of sends was admitted) shortens the
+        seen span, and timestamps alone would hide a producer that falls behind its ticks."""
         numbers = sorted(seen)
         holding = [i for i, number in enumerate(numbers) if counts[number]]
         if len(holding) < 3:
             return None
         run = numbers[holding[0]:holding[-1] + 1]
-        span = seen[run[-2]] - seen[run[0]]
+        span = max(seen[run[-2]] - seen[run[0]], stamps[run[-2]] - stamps[run[0]])
         return sum(counts[number] for number in run[1:-1]) / span if span > 0 else None
 
 

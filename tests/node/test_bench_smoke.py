@@ -111,9 +111,14 @@ def test_the_full_blocks_rate_leaves_out_the_ramp_and_the_last_tick(load_bench):
     clock = load_bench("throughput").BlockClock
     seen = {9: 0.0, 10: 1.0, 11: 2.0, 12: 3.1, 13: 4.0, 14: 5.0, 15: 6.0}
     counts = {9: 0, 10: 300, 11: 1000, 12: 1100, 13: 900, 14: 200, 15: 0}
-    assert clock.rate_of(seen, counts) == 3000 / 3.0
-    assert clock.rate_of(seen, {**counts, 11: 0, 12: 0, 13: 0}) is None      # one block between two: none full
-    assert clock.rate_of(seen, {**counts, 12: 0}) == 1900 / 3.0             # an empty block inside still counts
+    stamps = {number: 100 + number for number in seen}
+    assert clock.rate_of(seen, counts, stamps) == 3000 / 3.0
+    assert clock.rate_of(seen, {**counts, 11: 0, 12: 0, 13: 0}, stamps) is None   # one block between two: none full
+    assert clock.rate_of(seen, {**counts, 12: 0}, stamps) == 1900 / 3.0          # an empty block inside still counts
+    # block 10 seen half a second late (its tick waited for a burst of sends): the stamps' span
+    assert clock.rate_of({**seen, 10: 1.5}, counts, stamps) == 3000 / 3.0
+    # a producer behind its ticks: the stamps say three seconds, the blocks took four
+    assert clock.rate_of({**seen, 13: 5.0}, counts, stamps) == 3000 / 4.0
 
 
 def test_the_report_prints_the_full_blocks_rows_against_a_and_the_compared_node(load_bench):
