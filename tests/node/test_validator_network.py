@@ -358,21 +358,25 @@ def equivocation(network: Testnet, tmp_path_factory: pytest.TempPathFactory, dev
     copy_rpc, sender = f"http://127.0.0.1:{http_port}", dev_accounts[6]
     try:
         assert original.proc is not None
-        # Empty blocks of one proposer at one second are identical whoever builds them: keep
-        # transactions arriving at the copy first, so the two copies' blocks (and votes) differ.
+        # Empty blocks of one proposer at one second are identical whoever builds them. Each
+        # nonce goes to the two copies as two transactions: each pool keeps its own and refuses
+        # the other's gossip (an underpriced replacement), so at the key's turn to propose the
+        # two copies' blocks (and votes) differ. Sent to the copy alone, gossip made the pools
+        # alike within milliseconds and the scenario took one to four minutes.
         network.wait_until(lambda: requests.post(copy_rpc, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId",
                                                                  "params": []}, timeout=2).ok, 90, "the copy's RPC")
         nonce = int(network.rpc("validator1", "eth_getTransactionCount", [sender.address, "pending"]), 16)
         deadline = time.time() + 300
         while original.proc.poll() is None and time.time() < deadline:
-            signed = sender.sign_transaction({"type": 2, "chainId": 31337, "nonce": nonce, "to": sender.address,
-                                              "value": 1, "gas": 21_000, "maxFeePerGas": 20 * 10**9,
-                                              "maxPriorityFeePerGas": 10**9})
-            try:
-                requests.post(copy_rpc, json={"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction",
-                                              "params": ["0x" + bytes(signed.raw_transaction).hex()]}, timeout=5)
-            except requests.RequestException:
-                pass      # the copy halted first
+            for url, value in ((copy_rpc, 1), (original.rpc, 2)):
+                signed = sender.sign_transaction({"type": 2, "chainId": 31337, "nonce": nonce, "to": sender.address,
+                                                  "value": value, "gas": 21_000, "maxFeePerGas": 20 * 10**9,
+                                                  "maxPriorityFeePerGas": 10**9})
+                try:
+                    requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction",
+                                             "params": ["0x" + bytes(signed.raw_transaction).hex()]}, timeout=5)
+                except requests.RequestException:
+                    pass      # that copy halted first
             nonce += 1
             time.sleep(0.3)
         code = original.proc.wait(10)
