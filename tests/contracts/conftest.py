@@ -6,6 +6,7 @@ each test still starts from the same state.
 
 from __future__ import annotations
 
+import os
 from typing import Iterator
 
 import boa
@@ -32,6 +33,22 @@ def _tolerant_storage_get(self, truncate_limit=None):
 
 
 vyper_contract.StorageVar.get = _tolerant_storage_get
+
+
+def _repr_without_storage(self) -> str:
+    # titanoboa renders a contract whenever a call into it reverts, before the revert, for the
+    # error message in case one is raised: with its whole storage decoded. Most reverts here
+    # are expected (`boa.reverts`, the fuzzers' `reverted`), and the rendering was 20-40 % of
+    # the invariant suites' time. The address and source name stay; AZORA_BOA_STORAGE=1 (for
+    # a failure being debugged) renders the storage again.
+    ret = f"<{self.compiler_data.contract_path} at {self.address}>"
+    if self.created_from is not None:
+        ret += f" (created by {self.created_from})"
+    return ret
+
+
+if not os.environ.get("AZORA_BOA_STORAGE"):
+    vyper_contract.VyperContract.__repr__ = _repr_without_storage
 
 
 @pytest.fixture(autouse=True)
