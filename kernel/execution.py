@@ -22,10 +22,9 @@ from eth.vm.forks.frontier.state import FrontierTransactionExecutor
 from eth.vm.spoof import SpoofTransaction
 from eth_typing import Address
 from eth_utils import ValidationError, keccak
+from kernel.limits import CALL_GAS_CAP, EVM_TIMEOUT, CallLimits
 from kernel.vm import with_state_mixin
 
-CALL_GAS_CAP = 50_000_000       # geth's RPCGasCap
-EVM_TIMEOUT = 5.0               # geth's RPCEVMTimeout, seconds
 MAX_ACCESS_LIST_ROUNDS = 16     # geth iterates until the list stops changing
 ERROR_STRING_SELECTOR = bytes.fromhex("08c379a0")   # Error(string)
 ZERO_ADDRESS = Address(b"\0" * 20)
@@ -103,21 +102,7 @@ def vm_error_message(error: Exception) -> str:
     return messages.get(name, str(error) or name)
 
 
-# -- limits: the EVM timeout and the gas cap -------------------------------------------------
-
-@dataclass(frozen=True)
-class CallLimits:
-    """What one RPC execution may take: geth's ``--rpc.evmtimeout`` and ``--rpc.gascap``.
-
-    0 turns either off, as in geth.
-    """
-
-    timeout: float = EVM_TIMEOUT
-    gas_cap: int = CALL_GAS_CAP
-
-    def cap(self, gas: int) -> int:
-        return min(gas, self.gas_cap) if self.gas_cap else gas
-
+# -- limits: the EVM timeout (CallLimits, in kernel.limits) -------------------------------
 
 # (instant, timeout) by which the executions of this context must end. A context variable, so
 # the RPC dispatcher can start the clock when a request arrives (trio copies the context into

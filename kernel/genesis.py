@@ -16,10 +16,10 @@ from eth_typing import Address
 from eth_utils import to_canonical_address
 
 from kernel.forks import ForkSchedule, compute_fork_schedule
+from kernel.limits import DEFAULT_GAS_LIMIT
 from kernel.quantities import parse_bytes, parse_quantity
 from kernel.system_contracts import deploy_system_contracts
 
-DEFAULT_GAS_LIMIT = 30_000_000
 DEFAULT_BASE_FEE = 1_000_000_000
 # Accounts written between two state roots while the alloc is built: the root's trie work is
 # most of a large genesis's time, so computing it per chunk is what lets progress be reported.

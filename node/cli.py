@@ -14,7 +14,7 @@ from typing import Any
 
 import trio
 
-from kernel.genesis import DEFAULT_GAS_LIMIT, Genesis
+from kernel.limits import DEFAULT_GAS_LIMIT
 from node.config import RpcLimits, parse_duration
 from node.log_setup import add_logging_flags, add_logging_flags_to_subcommands, configure_logging
 from oracle.cli import add_oracle_commands, cmd_courses, cmd_oracle
@@ -274,6 +274,7 @@ def open_dev_chain(args: argparse.Namespace, datadir: Path, stored: dict[str, An
                    validator: bytes, balance: int) -> tuple[Any, Any]:
     """The chain (new, stored or forked) and the function that builds its producer."""
     from kernel.chain import ChainError
+    from kernel.genesis import Genesis
     from node.service import build_dev_chain, dev_genesis, open_chain
 
     try:
@@ -424,6 +425,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
+    from kernel.genesis import Genesis
     from node.chainio import count_rlp_items, import_chain
     from node.progress import ProgressReporter
     from node.service import open_chain

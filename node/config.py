@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from kernel.execution import CALL_GAS_CAP, EVM_TIMEOUT, CallLimits
+from kernel.limits import CALL_GAS_CAP, EVM_TIMEOUT, CallLimits
 
 
 class ConfigError(Exception):
