@@ -102,7 +102,7 @@ def vm_error_message(error: Exception) -> str:
     return messages.get(name, str(error) or name)
 
 
-# -- limits: the EVM timeout (CallLimits, in kernel.limits) -------------------------------
+# -- the EVM timeout: each execution's deadline (the bounds themselves: kernel.limits) ---------
 
 # (instant, timeout) by which the executions of this context must end. A context variable, so
 # the RPC dispatcher can start the clock when a request arrives (trio copies the context into
