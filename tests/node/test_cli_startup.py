@@ -17,7 +17,7 @@ def test_building_the_command_line_does_not_load_the_evm() -> None:
     assert out.stdout.strip() == "[]", out.stdout[:500]
 
 
-def test_a_wallet_command_still_runs_without_it(tmp_path: Path) -> None:
+def test_a_wallet_command_still_runs_without_it() -> None:
     out = subprocess.run([sys.executable, "-m", "node.cli", "wallet", "new", "--help"], cwd=REPO,
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "usage:" in out.stdout
