@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 from eth.vm.forks.prague.transactions import PragueTransactionBuilder
+from eth_utils import to_checksum_address
 
 from kernel.chain import Chain, ChainError
 from kernel.db import LevelDB
@@ -379,3 +380,37 @@ def test_an_open_block_is_full_once_a_transaction_did_not_fit(chain, dev_account
     assert not block.full
     block.add([big])
     assert block.full and list(block.seal().result.deferred) == [big]
+
+
+# LOG1 of 32 bytes with the caller as its topic: each sender sets its own bits of the bloom
+LOGGER_CODE = bytes.fromhex("602a600052" "33" "6020" "6000" "a1" "00")
+LOGGER = to_checksum_address("0x" + "4c" * 20)
+
+
+def test_an_open_block_keeps_gas_used_and_bloom_as_py_evm_does_after_each_receipt(tmp_path, dev_accounts):
+    """``OpenBlock.add`` keeps a block's gas used and bloom itself and copies its header once a
+    call: the block, filled in parts with logging calls and transfers, is the one py-evm's own
+    import computes receipt by receipt."""
+    alloc = {a.address: {"balance": hex(10**24)} for a in dev_accounts}
+    genesis = Genesis.from_json({"config": {"chainId": CHAIN_ID}, "timestamp": "0x1", "alloc": {
+        **alloc, LOGGER: {"code": "0x" + LOGGER_CODE.hex(), "balance": "0x0"}}})
+    builder = Chain(LevelDB(tmp_path / "builder"), genesis)
+
+    def logging_call(account, nonce):
+        return PragueTransactionBuilder.decode(account.sign_transaction({
+            "chainId": CHAIN_ID, "nonce": nonce, "to": LOGGER, "value": 0, "gas": 60_000,
+            "maxFeePerGas": 2 * 10**9, "maxPriorityFeePerGas": 1, "type": 2}).raw_transaction)
+
+    alice, bob = dev_accounts[:2]
+    block = builder.open_block(timestamp=builder.head.timestamp + 1)
+    assert block.add([logging_call(alice, 0), *transfers(bob, 2)]) == []
+    assert block.add([]) == []
+    assert block.add([logging_call(bob, 2), logging_call(alice, 1)]) == []
+    pending = block.seal()
+    header = pending.block.header
+    assert header.bloom != 0 and header.gas_used == pending.result.receipts[-1].gas_used
+    assert [len(r.logs) for r in pending.result.receipts] == [1, 0, 0, 1, 1]
+    builder.commit_block(pending)
+    importer = Chain(LevelDB(tmp_path / "importer"), genesis)
+    importer.import_block(pending.block)         # py-evm validates gas used, bloom and roots
+    assert importer.head.hash == builder.head.hash
