@@ -23,7 +23,6 @@ from eth.db.schema import SchemaV1
 from eth.exceptions import HeaderNotFound, TransactionNotFound
 from eth.vm.base import VM
 from eth.vm.chain_context import ChainContext
-from eth.vm.forks.byzantium import ByzantiumVM
 from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
 from eth_typing import Address, BlockNumber, Hash32
 from eth_utils import ValidationError
@@ -35,7 +34,7 @@ from kernel.blobs import get_total_blob_gas
 from kernel.db import LevelDB, PendingWrites
 from kernel.forks import blob_schedule_of
 from kernel.genesis import Genesis
-from kernel.vm import AzoraPragueVM, prevrandao_recording_vm_class, replace_header
+from kernel.vm import AzoraPragueVM, RunningHeader, prevrandao_recording_vm_class, replace_header
 
 logger = logging.getLogger("azora.kernel")
 
@@ -520,8 +519,7 @@ class OpenBlock:
         # they are kept running here and the header copied once at the end of the call (a
         # header copy re-validates its twenty fields: 4% of a transfer). Earlier forks also
         # put the state root in the header after every transaction, and take py-evm's path.
-        running = _RunningHeader(self._header) \
-            if type(vm).add_receipt_to_header is ByzantiumVM.add_receipt_to_header else None
+        running = RunningHeader.for_vm(vm, self._header)
         current = self._header
         rejected: list[tuple[SignedTransactionAPI, str]] = []
         self._interrupted = []
@@ -557,7 +555,7 @@ class OpenBlock:
                 if getattr(tx, "type_id", None) == BLOB_TX_TYPE:   # it copies the header, blobs or not
                     current = vm.increment_blob_gas_used(current if running is None else running.header(), tx)
                     if running is not None:
-                        running = _RunningHeader(current)
+                        running = RunningHeader(current)
                 self.included.append(tx)
                 self._receipts.append(receipt)
                 self._next_nonces[tx.sender] = tx.nonce + 1
@@ -590,35 +588,6 @@ class OpenBlock:
         """Drop what the block wrote (it will not be sealed)."""
         self.sealed = True
         self._writes.discard()
-
-
-class _RunningHeader:
-    """A block's header while transactions are added (``OpenBlock.add``): its gas used and
-    bloom as Byzantium's ``add_receipt_to_header`` would leave them after each receipt, every
-    other field the header's. py-evm's ``apply_transaction`` reads only gas used and gas
-    limit of the header it is given (to check the gas left, and for the receipt's
-    cumulative gas)."""
-
-    __slots__ = ("_header", "gas_used", "bloom")
-
-    def __init__(self, header: BlockHeaderAPI) -> None:
-        self._header = header
-        self.gas_used = header.gas_used
-        self.bloom = header.bloom
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._header, name)
-
-    def add(self, receipt: ReceiptAPI) -> None:
-        self.gas_used = receipt.gas_used
-        self.bloom |= receipt.bloom
-
-    def header(self) -> BlockHeaderAPI:
-        """The header with the gas used and bloom so far (the one it was made from, if none
-        was added)."""
-        if self.gas_used == self._header.gas_used and self.bloom == self._header.bloom:
-            return self._header
-        return self._header.copy(gas_used=self.gas_used, bloom=self.bloom)
 
 
 def install_system_calls(vm: VM, calls: Sequence[tuple[bytes, bytes]]) -> None:

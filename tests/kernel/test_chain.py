@@ -1,8 +1,12 @@
 """The kernel on real LevelDB: genesis, block building, import, indexes, atomicity."""
 from __future__ import annotations
 
+import functools
+import operator
+
 import pytest
 from eth.vm.forks.prague.transactions import PragueTransactionBuilder
+from eth_bloom import BloomFilter
 from eth_utils import to_checksum_address
 
 from kernel.chain import Chain, ChainError
@@ -388,9 +392,9 @@ LOGGER = to_checksum_address("0x" + "4c" * 20)
 
 
 def test_an_open_block_keeps_gas_used_and_bloom_as_py_evm_does_after_each_receipt(tmp_path, dev_accounts):
-    """``OpenBlock.add`` keeps a block's gas used and bloom itself and copies its header once a
-    call: the block, filled in parts with logging calls and transfers, is the one py-evm's own
-    import computes receipt by receipt."""
+    """``OpenBlock.add`` and the import keep a block's gas used and bloom themselves and copy
+    its header once (``kernel.vm.RunningHeader``): the block, filled in parts with logging
+    calls and transfers, has the bloom of its receipts' logs and imports elsewhere."""
     alloc = {a.address: {"balance": hex(10**24)} for a in dev_accounts}
     genesis = Genesis.from_json({"config": {"chainId": CHAIN_ID}, "timestamp": "0x1", "alloc": {
         **alloc, LOGGER: {"code": "0x" + LOGGER_CODE.hex(), "balance": "0x0"}}})
@@ -408,7 +412,10 @@ def test_an_open_block_keeps_gas_used_and_bloom_as_py_evm_does_after_each_receip
     assert block.add([logging_call(bob, 2), logging_call(alice, 1)]) == []
     pending = block.seal()
     header = pending.block.header
-    assert header.bloom != 0 and header.gas_used == pending.result.receipts[-1].gas_used
+    receipts = pending.result.receipts
+    assert header.gas_used == receipts[-1].gas_used and header.bloom == functools.reduce(
+        operator.or_, (int(BloomFilter.from_iterable(b for log in r.logs for b in log.bloomables)) for r in receipts))
+    assert header.bloom != 0
     assert [len(r.logs) for r in pending.result.receipts] == [1, 0, 0, 1, 1]
     builder.commit_block(pending)
     importer = Chain(LevelDB(tmp_path / "importer"), genesis)
