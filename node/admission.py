@@ -223,6 +223,9 @@ def _typed_sender(raw: bytes, y_parity: int, r: int, s: int) -> bytes | None:
 # -- in the worker process ------------------------------------------------------------------
 
 def _worker_init(parent_pid: int) -> None:
+    from node.runtime import use_helper_cpus
+
+    use_helper_cpus()       # off the core of a node that pinned itself (--cpu.pin)
     # Ctrl-C reaches the whole process group: the node shuts its workers down itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     # A node killed with -9 cannot: a worker whose parent is gone exits on its own.

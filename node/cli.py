@@ -80,6 +80,27 @@ def _add_rpc_limit_flags(parser: argparse.ArgumentParser) -> None:
                              "sent transactions and recovers their senders (default on)")
 
 
+def _cpu_pin(value: str) -> str:
+    """``--cpu.pin``: auto, off, or a core this process may run on."""
+    if value in ("auto", "off"):
+        return value
+    try:
+        core = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not auto, off or a core number") from None
+    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+    if core not in allowed:
+        raise argparse.ArgumentTypeError(f"core {core} is not one this process may use ({sorted(allowed)})")
+    return value
+
+
+def _add_cpu_flag(parser: argparse.ArgumentParser, default: str) -> None:
+    parser.add_argument("--cpu.pin", dest="cpu_pin", type=_cpu_pin, default=default,
+                        help="run the node's threads on one core (a number, or auto: the core it starts on) "
+                             "and its RPC gateway and decoder workers on the others; off leaves placement "
+                             f"to the OS (default {default})")
+
+
 def _gas_limit(value: str) -> int:
     """A block gas limit: what py-evm accepts in a header (at least 5,000, below 2^63)."""
     try:
@@ -119,6 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "a --datadir keeps its own")
     dev.add_argument("--fork-url", help="run on a copy of this JSON-RPC node's state, read lazily and cached")
     dev.add_argument("--fork-block-number", type=int, help="the remote's block to fork at (default: its head)")
+    _add_cpu_flag(dev, "auto")
 
     imp = sub.add_parser("import", help="import an RLP chain file")
     imp.add_argument("--datadir", type=Path, required=True)
@@ -154,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--double-sign-check-height", dest="double_sign_check_height", type=int,
                      help="before signing, refuse to start if the validator key signed any of this many "
                           "latest commits that its last-sign record does not know (default 2; 0 = off)")
+    _add_cpu_flag(run, "off")
 
     testnet = sub.add_parser("testnet", help="a local multi-node network").add_subparsers(dest="testnet_command", required=True)
     init = testnet.add_parser("init", help="write genesis, keys and configs for a local network")
@@ -326,7 +349,7 @@ def serve_dev(args: argparse.Namespace, backend: Any, context: Any, namespaces: 
         rpc = RpcSettings(args.http_addr, args.http_port, _split(args.cors) or (), args.rate_limit,
                           _split(args.vhosts) or (), args.rpc_gateway == "on")
         trio.run(partial(run_services, backend, context, namespaces, rpc, producer=producer,
-                         on_listening=lambda: print(banner, flush=True)))
+                         on_listening=lambda: print(banner, flush=True), cpu_pin=args.cpu_pin))
     except* OSError as group:
         failure.extend(_leaves(group))
     finally:
@@ -507,7 +530,7 @@ def cmd_node(args: argparse.Namespace) -> int:
     try:
         trio.run(partial(run_services, backend, context, namespaces, rpc, producer=node, on_listening=lambda: print(
             f"Listening on {config.http_addr}:{config.http_port}; p2p {node.p2p.peer_id} "
-            f"on port {config.p2p_port}", flush=True)))
+            f"on port {config.p2p_port}", flush=True), cpu_pin=args.cpu_pin))
     except* ListenError as group:
         failure.extend(_leaves(group))
     except* ValidatorHalted as group:

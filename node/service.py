@@ -43,7 +43,7 @@ from node.rpc.eth import EthAPI
 from node.rpc.extra import EthExtraAPI
 from node.rpc.txpool import TxpoolAPI
 from node.rpc.misc import NetAPI, Web3API
-from node.runtime import tune_gc
+from node.runtime import pin_cpu, tune_gc
 from node.rpc.server import Dispatcher, RateLimiter, build_app, is_loopback, note_sent, serve
 
 logger = logging.getLogger("azora.node")
@@ -169,10 +169,14 @@ class NodeService(Protocol):
 
 async def run_services(backend: Backend, context: NodeContext, namespaces: dict[str, Any], rpc: RpcSettings, *,
                        producer: NodeService | None = None,
-                       on_listening: Callable[[], None] | None = None) -> None:
+                       on_listening: Callable[[], None] | None = None, cpu_pin: str = "off") -> None:
     """Run until SIGTERM/SIGINT: JSON-RPC server, block producer (the dev chain or the
-    networked node), subscription feeds."""
+    networked node), subscription feeds; the node's threads on one core if ``cpu_pin`` says
+    so (node.runtime.pin_cpu), before any helper process starts."""
     tune_gc()     # what was loaded to start is frozen out of later collections
+    pinned = pin_cpu(cpu_pin)
+    if pinned is not None:
+        logger.info("node threads on core %d", pinned)
     dispatcher = Dispatcher(namespaces, execution_timeout=backend.view.call_limits.timeout)
     rpc_counters = RpcCounters()
     dispatcher.on_call = rpc_counters.count

@@ -574,7 +574,10 @@ async def gateway_main(config: dict[str, Any]) -> None:
 def main(argv: list[str]) -> None:
     import signal
 
+    from node.runtime import use_helper_cpus
+
     config = json.loads(argv[0])
+    use_helper_cpus()       # off the core of a node that pinned itself (--cpu.pin)
     # Ctrl-C reaches the whole process group: the node stops its gateway itself.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     from node.log_setup import configure_logging

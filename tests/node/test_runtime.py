@@ -1,8 +1,13 @@
 """The node's interpreter settings (node/runtime.py)."""
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
+
+import psutil
+import pytest
 
 
 def test_the_node_collects_garbage_less_often_and_never_walks_what_it_loaded_to_start():
@@ -13,3 +18,60 @@ def test_the_node_collects_garbage_less_often_and_never_walks_what_it_loaded_to_
               "assert gc.get_freeze_count() > before == 0; print('ok')")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.stdout.strip() == "ok", done.stderr
+
+
+MULTI_CORE = pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="pinning needs two cores")
+
+
+def _pinned_in_a_process(choice: str, env: dict[str, str] | None = None) -> dict:
+    # in a process of its own: pinning is the process's, for good
+    script = ("import json, os, threading, time; from node.runtime import HELPER_CPUS_ENV, pin_cpu; "
+              "early = threading.Thread(target=time.sleep, args=(2,)); early.start(); "
+              f"core = pin_cpu({choice!r}); "
+              "tasks = {t: sorted(os.sched_getaffinity(int(t))) for t in os.listdir('/proc/self/task')}; "
+              "print(json.dumps({'core': core, 'tasks': tasks, 'helpers': os.environ.get(HELPER_CPUS_ENV)}))")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, **(env or {})})
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+@MULTI_CORE
+def test_auto_pins_every_thread_of_the_node_to_one_core_and_leaves_the_others_to_its_helpers():
+    allowed = os.sched_getaffinity(0)
+    out = _pinned_in_a_process("auto")
+    assert out["core"] in allowed
+    assert len(out["tasks"]) == 2 and all(cpus == [out["core"]] for cpus in out["tasks"].values())
+    assert out["helpers"] == ",".join(str(cpu) for cpu in sorted(allowed - {out["core"]}))
+
+
+@MULTI_CORE
+def test_a_core_named_is_the_core_taken_and_off_pins_nothing_nor_passes_on_a_parents_helpers():
+    core = max(os.sched_getaffinity(0))
+    assert _pinned_in_a_process(str(core))["core"] == core
+    out = _pinned_in_a_process("off", env={"AZORA_HELPER_CPUS": "0"})
+    assert out["core"] is None and out["helpers"] is None
+    assert all(set(cpus) == os.sched_getaffinity(0) for cpus in out["tasks"].values())
+
+
+def _cores(process: psutil.Process) -> set[int]:
+    return {cpu for thread in process.threads() for cpu in os.sched_getaffinity(thread.id)}
+
+
+@MULTI_CORE
+def test_a_dev_node_runs_on_one_core_and_its_rpc_gateway_on_the_others(start_azora):
+    node = start_azora("dev")
+    assert node.rpc("eth_chainId")["result"]
+    process = psutil.Process(node.proc.pid)
+    gateway, = [child for child in process.children() if "node.rpc.gateway" in " ".join(child.cmdline())]
+    core, = _cores(process)
+    assert _cores(gateway) == os.sched_getaffinity(0) - {core}
+
+
+@MULTI_CORE
+def test_cpu_pin_off_leaves_the_node_where_the_os_puts_it_and_a_core_it_cannot_use_is_refused(start_azora):
+    node = start_azora("dev", "--cpu.pin", "off")
+    assert _cores(psutil.Process(node.proc.pid)) == os.sched_getaffinity(0)
+    refused = subprocess.run([sys.executable, "-m", "node.cli", "dev", "--cpu.pin", "4096"],
+                             capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "core 4096 is not one this process may use" in refused.stderr
