@@ -12,11 +12,11 @@ from typing import Any, ClassVar, Mapping, MutableMapping, Protocol
 
 import rlp
 from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA3
-from eth.db.account import AccountDB
 from eth.rlp.accounts import Account
 from eth_typing import Address
 from eth_utils import keccak
 
+from kernel.account_db import AzoraAccountDB
 from kernel.forks import ForkSchedule
 from kernel.genesis import Account as GenesisAccount, Genesis
 
@@ -86,8 +86,9 @@ def _int(raw: bytes) -> int:
     return int.from_bytes(raw, "big")
 
 
-class ForkAccountDB(AccountDB):
-    """py-evm's AccountDB over a local state that falls back to the fork's remote state.
+class ForkAccountDB(AzoraAccountDB):
+    """py-evm's AccountDB (with Azora's cheaper writes) over a local state that falls back to the
+    fork's remote state.
 
     An account missing from the local trie is the remote's account at the fork block (its code
     is stored locally under its hash, its storage read slot by slot); a slot never written
