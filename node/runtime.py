@@ -41,6 +41,33 @@ def _thread_ids() -> list[int]:
         return [0]      # the calling thread
 
 
+def _cores_of_other_nodes() -> list[int]:
+    """The cores other pinned azora nodes on this machine run on (one entry per node)."""
+    taken: list[int] = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                args = cmdline.read().split(b"\0")
+            cores = os.sched_getaffinity(int(entry))
+        except OSError:
+            continue    # gone meanwhile, or not ours to read
+        if len(cores) == 1 and any(arg.endswith(b"azora") or arg == b"node.cli" for arg in args):
+            taken.extend(cores)
+    return taken
+
+
+def _free_core(allowed: set[int], preferred: int) -> int:
+    """``preferred`` unless another pinned azora node runs there and some allowed core has
+    fewer of them: two dev chains on one machine would otherwise share a core."""
+    try:
+        taken = _cores_of_other_nodes()
+    except OSError:
+        return preferred
+    return min(sorted(allowed), key=lambda core: (taken.count(core), core != preferred))
+
+
 def pin_cpu(choice: str) -> int | None:
     """Confine the node's threads to one core (``choice``: "auto", "off" or a core number);
     returns the core, or None if left unpinned. Threads started later inherit it, the
@@ -52,8 +79,9 @@ def pin_cpu(choice: str) -> int | None:
     gateway's and clients' processes, wherever a core is free: on a 2-core machine under a
     single-request load, runs where the two threads kept crossing cores cost 15-20% more CPU
     per transaction than runs where they did not. Confined to one core, the interpreter's
-    memory stays in that core's cache. "auto" takes the core the node runs on when it starts, and
-    pins nothing on a single core or where the platform cannot."""
+    memory stays in that core's cache. "auto" takes the core the node runs on when it starts,
+    or one fewer other pinned azora nodes run on, and pins nothing on a single core or where
+    the platform cannot."""
     os.environ.pop(HELPER_CPUS_ENV, None)    # a pinned node's, inherited: not this one's
     if choice == "off" or not hasattr(os, "sched_setaffinity"):
         return None
@@ -65,8 +93,7 @@ def pin_cpu(choice: str) -> int | None:
             core = _current_cpu()
         except (OSError, ValueError, IndexError):
             return None
-        if core not in allowed:
-            core = max(allowed)
+        core = _free_core(allowed, core if core in allowed else max(allowed))
     else:
         try:
             core = int(choice)

@@ -75,3 +75,23 @@ def test_cpu_pin_off_leaves_the_node_where_the_os_puts_it_and_a_core_it_cannot_u
     refused = subprocess.run([sys.executable, "-m", "node.cli", "dev", "--cpu.pin", "4096"],
                              capture_output=True, text=True, timeout=60)
     assert refused.returncode == 2 and "core 4096 is not one this process may use" in refused.stderr
+
+
+def test_auto_takes_the_core_fewest_other_pinned_nodes_run_on_preferring_its_own(monkeypatch):
+    from node import runtime
+
+    monkeypatch.setattr(runtime, "_cores_of_other_nodes", lambda: [1, 1, 0])
+    assert runtime._free_core({0, 1, 2}, 1) == 2
+    monkeypatch.setattr(runtime, "_cores_of_other_nodes", lambda: [1])
+    assert runtime._free_core({0, 1}, 1) == 0 and runtime._free_core({0, 1}, 0) == 0
+    monkeypatch.setattr(runtime, "_cores_of_other_nodes", lambda: [0, 1])
+    assert runtime._free_core({0, 1}, 1) == 1
+
+
+@MULTI_CORE
+def test_a_pinned_dev_node_is_seen_by_the_next_one_to_start(start_azora):
+    from node.runtime import _cores_of_other_nodes
+
+    node = start_azora("dev")
+    core, = _cores(psutil.Process(node.proc.pid))
+    assert core in _cores_of_other_nodes()
