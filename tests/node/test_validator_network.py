@@ -511,8 +511,12 @@ def test_after_its_jail_the_slashed_validator_bonds_up_unjails_and_signs_again_f
     network.wait_until(lambda: metrics(network, "validator0")["azora_validator_blocks_signed"] >= 2, 60,
                        "validator0 to sign again")
     # the status is read on validator1, which may not have committed validator0's head yet (CI
-    # read epoch 17 there while validator0 signed the first blocks of epoch 18)
+    # read epoch 17 there while validator0 signed the first blocks of epoch 18), and validator0
+    # counts the votes it signs for the first height of the new epoch before that height
+    # commits (CI read epoch 16 after it had signed twice, unjailed from 17)
     network.wait_for_height(network.height("validator0"), ["validator1"], timeout=30)
+    network.wait_until(lambda: operator.status(rpc)["epoch"] >= unjailed["fromEpoch"], 60,
+                       "validator1 to commit the epoch validator0 was unjailed from")
     status = operator.status(rpc)
     assert (status["state"], status["power"], status["jailedUntil"]) == ("active", "10000", None), status
     assert status["epoch"] >= unjailed["fromEpoch"], (status, unjailed)
