@@ -515,12 +515,7 @@ class OpenBlock:
         if self.sealed:
             raise ChainError("the block is sealed")
         vm, waiting, schedule = self._vm, self._waiting, self._blob_schedule
-        # Byzantium's add_receipt_to_header sets only gas used and bloom, from the receipt:
-        # they are kept running here and the header copied once at the end of the call (a
-        # header copy re-validates its twenty fields: 4% of a transfer). Earlier forks also
-        # put the state root in the header after every transaction, and take py-evm's path.
-        running = RunningHeader.for_vm(vm, self._header)
-        current = self._header
+        running = RunningHeader(vm, self._header)    # gas used and bloom, the header copied once
         rejected: list[tuple[SignedTransactionAPI, str]] = []
         self._interrupted = []
         try:
@@ -531,36 +526,29 @@ class OpenBlock:
                 if waiting and tx.sender in waiting:
                     self._deferred[tx.hash] = tx
                     continue
-                gas_used = current.gas_used if running is None else running.gas_used
                 blob_gas = get_total_blob_gas(tx)
-                if tx.gas > current.gas_limit - gas_used or \
-                        blob_gas and schedule and current.blob_gas_used + blob_gas > schedule.max_blob_gas_per_block:
+                if tx.gas > running.gas_limit - running.gas_used or \
+                        blob_gas and schedule and running.blob_gas_used + blob_gas > schedule.max_blob_gas_per_block:
                     self._deferred[tx.hash] = tx     # as geth's miner: it may fit a later block
                     waiting.add(tx.sender)
                     continue
                 try:
                     # py-evm validates a transaction (nonce, balance, gas) before it touches
                     # state, so a rejected one leaves nothing behind.
-                    receipt, computation = vm.apply_transaction(
-                        current if running is None else cast(BlockHeaderAPI, running), tx)
+                    receipt, computation = vm.apply_transaction(cast(BlockHeaderAPI, running), tx)
                 except ValidationError as exc:
                     rejected.append((tx, str(exc)))
                     continue
                 if observe is not None:
                     observe(tx, computation)
-                if running is None:
-                    current = vm.add_receipt_to_header(current, receipt)
-                else:
-                    running.add(receipt)
+                running.add(receipt)
                 if getattr(tx, "type_id", None) == BLOB_TX_TYPE:   # it copies the header, blobs or not
-                    current = vm.increment_blob_gas_used(current if running is None else running.header(), tx)
-                    if running is not None:
-                        running = RunningHeader(current)
+                    running.add_blob_gas(tx)
                 self.included.append(tx)
                 self._receipts.append(receipt)
                 self._next_nonces[tx.sender] = tx.nonce + 1
         finally:
-            self._header = current if running is None else running.header()
+            self._header = running.header()
         self._rejected.extend(rejected)
         return rejected
 

@@ -96,7 +96,7 @@ class AzoraPragueVM(PragueVM):
         if base_header.block_number != self.get_header().block_number:
             raise ValidationError(f"This VM instance must only work on block #{self.get_header().block_number}, "
                                   f"but the target header has block #{base_header.block_number}")
-        running = RunningHeader(base_header)
+        running = RunningHeader(self, base_header)
         receipts, computations = [], []
         for transaction in transactions:
             snapshot = self.state.snapshot()
@@ -107,7 +107,7 @@ class AzoraPragueVM(PragueVM):
                 raise
             running.add(receipt)
             if get_total_blob_gas(transaction):
-                running = RunningHeader(self.increment_blob_gas_used(running.header(), transaction))
+                running.add_blob_gas(transaction)
             receipts.append(receipt)
             computations.append(computation)
         self.applied_receipts = tuple(receipts)
@@ -172,21 +172,22 @@ class AzoraPragueVM(PragueVM):
 
 
 class RunningHeader:
-    """A block's header while transactions are added (``OpenBlock.add``): its gas used and
-    bloom as Byzantium's ``add_receipt_to_header`` would leave them after each receipt, every
-    other field the header's. py-evm's ``apply_transaction`` reads only gas used and gas
-    limit of the header it is given (to check the gas left, and for the receipt's
-    cumulative gas)."""
+    """A block's header while its transactions are applied (``OpenBlock.add``, an import): its
+    gas used and bloom as ``vm``'s ``add_receipt_to_header`` leaves them after each receipt,
+    every other field the header's. From Byzantium on that call sets only those two, so they
+    are kept here and the header copied once, when it is asked for (a copy re-validates the
+    header's twenty fields: 4% of a transfer); before Byzantium it also sets the state root
+    after every transaction, and is called. py-evm's ``apply_transaction`` reads only gas used
+    and gas limit of the header it is given (the gas left, the receipt's cumulative gas)."""
 
-    __slots__ = ("_header", "gas_used", "bloom")
+    __slots__ = ("_vm", "_header", "_per_receipt", "gas_used", "bloom")
 
-    @classmethod
-    def for_vm(cls, vm: VirtualMachineAPI, header: BlockHeaderAPI) -> "RunningHeader | None":
-        """One for ``vm``'s transactions after ``header``; None if its fork's receipts change
-        more of the header (before Byzantium, the state root after every transaction)."""
-        return cls(header) if type(vm).add_receipt_to_header is ByzantiumVM.add_receipt_to_header else None
+    def __init__(self, vm: VirtualMachineAPI, header: BlockHeaderAPI) -> None:
+        self._vm = vm
+        self._per_receipt = type(vm).add_receipt_to_header is not ByzantiumVM.add_receipt_to_header
+        self._reset(header)
 
-    def __init__(self, header: BlockHeaderAPI) -> None:
+    def _reset(self, header: BlockHeaderAPI) -> None:
         self._header = header
         self.gas_used = header.gas_used
         self.bloom = header.bloom
@@ -195,8 +196,15 @@ class RunningHeader:
         return getattr(self._header, name)
 
     def add(self, receipt: ReceiptAPI) -> None:
-        self.gas_used = receipt.gas_used
-        self.bloom |= receipt.bloom
+        if self._per_receipt:
+            self._reset(self._vm.add_receipt_to_header(self._header, receipt))
+        else:
+            self.gas_used = receipt.gas_used
+            self.bloom |= receipt.bloom
+
+    def add_blob_gas(self, transaction: TransactionFieldsAPI) -> None:
+        """``vm.increment_blob_gas_used`` for ``transaction``."""
+        self._reset(self._vm.increment_blob_gas_used(self.header(), transaction))
 
     def header(self) -> BlockHeaderAPI:
         """The header with the gas used and bloom so far (the one it was made from, if none

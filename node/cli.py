@@ -82,15 +82,13 @@ def _add_rpc_limit_flags(parser: argparse.ArgumentParser) -> None:
 
 def _cpu_pin(value: str) -> str:
     """``--cpu.pin``: auto, off, or a core this process may run on."""
-    if value in ("auto", "off"):
-        return value
-    try:
-        core = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{value!r} is not auto, off or a core number") from None
-    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
-    if core not in allowed:
-        raise argparse.ArgumentTypeError(f"core {core} is not one this process may use ({sorted(allowed)})")
+    from node.runtime import CpuPinError, named_core
+
+    if value not in ("auto", "off"):
+        try:
+            named_core(value)
+        except CpuPinError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
     return value
 
 

@@ -28,6 +28,18 @@ class CpuPinError(ValueError):
     """A --cpu.pin value this machine cannot honour; the message says why."""
 
 
+def named_core(choice: str) -> int:
+    """The core a --cpu.pin number names; CpuPinError unless this process may run on it."""
+    try:
+        core = int(choice)
+    except ValueError:
+        raise CpuPinError(f"{choice!r} is not auto, off or a core number") from None
+    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+    if core not in allowed:
+        raise CpuPinError(f"core {core} is not one this process may use ({sorted(allowed)})")
+    return core
+
+
 def _current_cpu() -> int:
     """The core the calling thread runs on now (/proc/thread-self/stat's 39th field)."""
     with open("/proc/thread-self/stat") as stat:
@@ -95,12 +107,7 @@ def pin_cpu(choice: str) -> int | None:
             return None
         core = _free_core(allowed, core if core in allowed else max(allowed))
     else:
-        try:
-            core = int(choice)
-        except ValueError:
-            raise CpuPinError(f"--cpu.pin: {choice!r} is not auto, off or a core number") from None
-        if core not in allowed:
-            raise CpuPinError(f"--cpu.pin: core {core} is not one this process may use ({sorted(allowed)})")
+        core = named_core(choice)
     for thread in _thread_ids():    # LevelDB's and the interpreter's threads started so far, too
         try:
             os.sched_setaffinity(thread, {core})
