@@ -17,32 +17,13 @@ from eth.rlp.accounts import Account
 from eth.validation import validate_canonical_address, validate_uint64, validate_uint256
 from eth_typing import Address
 
-
-def _minimal_bytes(value: int) -> bytes:
-    """An RLP integer's bytes: big-endian, no leading zeros, empty for 0."""
-    return value.to_bytes((value.bit_length() + 7) // 8, "big")
-
-
-def _string(item: bytes) -> bytes:
-    """An RLP string of at most 55 bytes (an account's integers and hashes all are)."""
-    if len(item) == 1 and item[0] < 0x80:
-        return item
-    return bytes((0x80 + len(item),)) + item
+from kernel.rlp_items import encode_item, int_bytes
 
 
 def encode_account(account: Account) -> bytes:
     """``rlp.encode(account, sedes=Account)``: the list [nonce, balance, storage root, code
-    hash], the two integers at most 32 bytes, the two hashes exactly 32."""
-    payload = b"".join((
-        _string(_minimal_bytes(account.nonce)),
-        _string(_minimal_bytes(account.balance)),
-        _string(account.storage_root),
-        _string(account.code_hash),
-    ))
-    if len(payload) <= 55:
-        return bytes((0xC0 + len(payload),)) + payload
-    length = _minimal_bytes(len(payload))
-    return bytes((0xF7 + len(length),)) + length + payload
+    hash]."""
+    return encode_item((int_bytes(account.nonce), int_bytes(account.balance), account.storage_root, account.code_hash))
 
 
 class AzoraAccountDB(AccountDB):

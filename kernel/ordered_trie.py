@@ -26,6 +26,8 @@ from eth.db.chain import ChainDB
 from eth_typing import Hash32
 from eth_utils import keccak
 
+from kernel.rlp_items import encode_item, int_bytes
+
 Node = list[Any]
 
 
@@ -33,9 +35,9 @@ def ordered_trie(items: Sequence[bytes]) -> tuple[bytes, dict[bytes, bytes]]:
     """(root hash, {hash: encoded node}) of the trie mapping ``rlp(i)`` to ``items[i]``."""
     if not items:
         return BLANK_ROOT_HASH, {}
-    pairs = sorted((_nibbles(rlp.encode(index)), item) for index, item in enumerate(items))
+    pairs = sorted((_nibbles(encode_item(int_bytes(index))), item) for index, item in enumerate(items))
     nodes: dict[bytes, bytes] = {}
-    encoded = rlp.encode(_node(pairs, 0, nodes))
+    encoded = encode_item(_node(pairs, 0, nodes))
     root = keccak(encoded)
     nodes[root] = encoded   # the root is stored by hash however short it is
     return root, nodes
@@ -150,7 +152,7 @@ def _node(pairs: list[tuple[bytes, bytes]], depth: int, nodes: dict[bytes, bytes
 
 def _reference(node: Node, nodes: dict[bytes, bytes]) -> Node | bytes:
     """How a parent points at ``node``: inline when its encoding is under 32 bytes, else by hash."""
-    encoded = rlp.encode(node)
+    encoded = encode_item(node)
     if len(encoded) < 32:
         return node
     digest = keccak(encoded)

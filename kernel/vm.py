@@ -13,20 +13,23 @@ import eth.precompiles.point_evaluation as point_evaluation
 from eth._utils.db import get_block_header_by_hash
 from eth.abc import (
     BlockAndMetaWitness, BlockAPI, BlockHeaderAPI, ComputationAPI, ReceiptAPI, SignedTransactionAPI,
-    TransactionFieldsAPI, VirtualMachineAPI,
+    StateAPI, TransactionFieldsAPI, VirtualMachineAPI,
 )
 from eth.constants import SYSTEM_ADDRESS
 from eth.vm.base import VM
 from eth.vm.forks.byzantium import ByzantiumVM
+from eth.vm.forks.byzantium.constants import EIP658_TRANSACTION_STATUS_CODE_FAILURE, EIP658_TRANSACTION_STATUS_CODE_SUCCESS
 from eth.vm.forks.prague import PragueVM
+from eth.vm.forks.prague.computation import PragueComputation
 from eth.vm.forks.prague.state import PragueState
+from eth.exceptions import OutOfGas
 from eth.vm.interrupt import EVMMissingData
 from eth.vm.state import BaseState
 from eth_typing import Address
 from eth_utils import ValidationError, keccak
 from eth_utils.logging import get_extended_debug_logger
 
-from kernel import ordered_trie
+from kernel import ordered_trie, receipts
 from kernel.account_db import AzoraAccountDB
 from kernel.blobs import (
     BlobSchedule, compute_base_fee_per_blob_gas, compute_excess_blob_gas, get_total_blob_gas,
@@ -47,6 +50,24 @@ ordered_trie.install()
 SYSTEM_CALL_GAS = 30_000_000
 
 
+class AzoraPragueComputation(PragueComputation):
+    """Prague's computation, charging gas in one call.
+
+    Every opcode charges its gas through ``consume_gas``, which py-evm hands on to the gas
+    meter, whose method also asks its logger whether gas tracing is on: two calls and a
+    property for each of the few hundred opcodes of a token transfer (2-3% of it). The same
+    checks, errors and messages, made here.
+    """
+
+    def consume_gas(self, amount: int, reason: str) -> None:
+        meter = self._gas_meter
+        if amount < 0:
+            raise ValidationError("Gas consumption amount must be positive")
+        if amount > meter.gas_remaining:
+            raise OutOfGas(f"Out of gas: Needed {amount} - Remaining {meter.gas_remaining} - Reason: {reason}")
+        meter.gas_remaining -= amount
+
+
 class AzoraPragueState(PragueState):
     """Prague state without py-evm's per-state "system contracts" step, which changes nothing.
 
@@ -63,6 +84,7 @@ class AzoraPragueState(PragueState):
     """
 
     account_db_class = AzoraAccountDB
+    computation_class = AzoraPragueComputation
     logger = get_extended_debug_logger("eth.vm.state.AzoraPragueState")
 
     def set_system_contracts(self) -> None:
@@ -112,6 +134,15 @@ class AzoraPragueVM(PragueVM):
             computations.append(computation)
         self.applied_receipts = tuple(receipts)
         return running.header(), self.applied_receipts, tuple(computations)
+
+    @classmethod
+    def make_receipt(cls, base_header: BlockHeaderAPI, transaction: SignedTransactionAPI,
+                     computation: ComputationAPI, state: StateAPI) -> ReceiptAPI:
+        """py-evm's (Byzantium on), the receipt's bloom and encoding made directly
+        (:mod:`kernel.receipts`)."""
+        gas_used = base_header.gas_used + cls.finalize_gas_used(transaction, computation)
+        status = EIP658_TRANSACTION_STATUS_CODE_FAILURE if computation.is_error else EIP658_TRANSACTION_STATUS_CODE_SUCCESS
+        return receipts.make_receipt(transaction, status, gas_used, computation.get_log_entries())
 
     @classmethod
     def validate_receipt(cls, receipt: ReceiptAPI) -> None:

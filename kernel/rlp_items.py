@@ -1,0 +1,42 @@
+"""RLP encoding of byte strings and nested lists of them, for the kernel's hot paths.
+
+``rlp.encode`` infers a serializer for every item and ``rlp.encode_raw`` asks an abstract
+base class of each (``isinstance(item, Atomic)``, ``Sequence``), which is most of what
+encoding an account, a receipt or a trie node costs. Where the kernel already holds the
+items as bytes it encodes them here: byte for byte rlp's encoding (the tests check it).
+"""
+from __future__ import annotations
+
+from typing import Sequence, Union
+
+Item = Union[bytes, Sequence["Item"]]
+
+
+def int_bytes(value: int) -> bytes:
+    """An RLP integer's bytes: big-endian, no leading zeros, empty for 0."""
+    return value.to_bytes((value.bit_length() + 7) // 8, "big")
+
+
+def _prefix(length: int, offset: int) -> bytes:
+    if length <= 55:
+        return bytes((offset + length,))
+    size = int_bytes(length)
+    return bytes((offset + 55 + len(size),)) + size
+
+
+def encode_item(item: Item) -> bytes:
+    """``rlp.encode_raw(item)`` for bytes and (nested) lists or tuples of them."""
+    if isinstance(item, bytes):
+        return _string(item)
+    payload = b"".join([_string(child) if isinstance(child, bytes) else encode_item(child) for child in item])
+    if len(payload) <= 55:
+        return bytes((0xC0 + len(payload),)) + payload
+    return _prefix(len(payload), 0xC0) + payload
+
+
+def _string(item: bytes) -> bytes:
+    if len(item) == 1 and item[0] < 0x80:
+        return item
+    if len(item) <= 55:
+        return bytes((0x80 + len(item),)) + item
+    return _prefix(len(item), 0x80) + item
