@@ -12,9 +12,10 @@ One run prints:
       block holding the receipt (as seen on validator0), and the ratios to (a) and to the
       machine's bound for four validators that each execute every block, (a) x cores / 4; and
       the heights of the live network that needed more than round 0 (validator0's log);
-      and where the CPU went while the one-endpoint load ran: per validator, its event loop
+      and where the CPU went while each saturated load ran: per validator, its event loop
       (the process's main thread), its other threads (execution, validation, storage) and
-      its child processes (the RPC gateway, the decoder workers), per finalized transfer;
+      its child processes (the RPC gateway, the decoder workers), per finalized transfer,
+      with the senders' own, and how many of the machine's cores all of it kept busy;
   (c) range sync: a new full node syncs the whole chain (a prebuilt part with ERC-20 transfers
       in every block, then the live part), blocks/s and tx/s from its log, beside
       ``azora export`` + ``azora import``'s code (node.chainio.import_chain) on the same blocks
@@ -280,6 +281,12 @@ def process_cpu(pid: int) -> ProcessCpu:
     return ProcessCpu(main, times.user + times.system - main, children)
 
 
+def own_cpu() -> float:
+    """CPU-seconds this process (the senders' threads, the block watcher) has used so far."""
+    times = psutil.Process().cpu_times()
+    return times.user + times.system
+
+
 # Two in-process measurements (before the network starts and after it stops) further apart
 # than this say the machine's speed changed during the run: a shared host's CPU was seen to
 # take 1.3 to 2.1 s for the same pure-Python loop from one minute to the next, idle otherwise.
@@ -297,8 +304,11 @@ class Report:
     imported: SyncResult
     # heights of the live network decided after round 0, and how many heights it decided
     later_rounds: tuple[list[int], int] = ([], 0)
-    # per validator, the CPU it used while the one-endpoint load ran (sent to finalized)
+    # per validator, the CPU it used while the one-endpoint load ran (sent to finalized),
+    # and while the spread one ran; the senders' (this process's) for each, in CPU-seconds
     cpu_one_endpoint: dict[str, ProcessCpu] = field(default_factory=dict)
+    cpu_spread: dict[str, ProcessCpu] = field(default_factory=dict)
+    senders_cpu: tuple[float, float] = (0.0, 0.0)
 
     @property
     def in_process(self) -> float:
@@ -347,20 +357,27 @@ class Report:
         return out
 
     def cpu_lines(self) -> list[str]:
-        """Where the CPU went during the one-endpoint load, in µs per finalized transfer."""
-        if not self.cpu_one_endpoint:
-            return []
-        sent = self.saturated_one.sent
-        out = ["", "(b) CPU per finalized transfer while the one-endpoint load ran, µs",
-               f"    {'':20}{'event loop':>12}{'threads':>10}{'children':>10}"]
-        for name, cpu in self.cpu_one_endpoint.items():
-            out.append(f"    {name:20}{cpu.loop / sent * 1e6:>12.0f}{cpu.threads / sent * 1e6:>10.0f}"
-                       f"{cpu.children / sent * 1e6:>10.0f}")
-        threads = sum(cpu.threads for cpu in self.cpu_one_endpoint.values())
-        rest = sum(cpu.loop + cpu.children for cpu in self.cpu_one_endpoint.values())
-        out.append(f"    all validators: {threads / sent * 1e3:.2f} ms in threads (execution; "
-                   f"(a) alone costs {1e3 / self.in_process:.2f} ms per execution), "
-                   f"{rest / sent * 1e3:.2f} ms in loops and children")
+        """Where the CPU went during the saturated loads, in µs per finalized transfer, and how
+        busy the machine's cores were."""
+        out: list[str] = []
+        for label, cpu, load, senders in (("one-endpoint", self.cpu_one_endpoint, self.saturated_one, self.senders_cpu[0]),
+                                          ("spread", self.cpu_spread, self.saturated, self.senders_cpu[1])):
+            if not cpu:
+                continue
+            sent = load.sent
+            out += ["", f"(b) CPU per finalized transfer while the {label} load ran, µs",
+                    f"    {'':20}{'event loop':>12}{'threads':>10}{'children':>10}"]
+            for name, used in cpu.items():
+                out.append(f"    {name:20}{used.loop / sent * 1e6:>12.0f}{used.threads / sent * 1e6:>10.0f}"
+                           f"{used.children / sent * 1e6:>10.0f}")
+            threads = sum(used.threads for used in cpu.values())
+            rest = sum(used.loop + used.children for used in cpu.values())
+            seconds = sent / load.finalized_per_second
+            out.append(f"    all validators: {threads / sent * 1e3:.2f} ms in threads (execution; "
+                       f"(a) alone costs {1e3 / self.in_process:.2f} ms per execution), "
+                       f"{rest / sent * 1e3:.2f} ms in loops and children; the senders {senders / sent * 1e3:.2f} ms")
+            out.append(f"    cores busy: {(threads + rest + senders) / seconds:.2f} of {os.cpu_count() or 1} "
+                       f"(validators {(threads + rest) / seconds:.2f}, senders {senders / seconds:.2f})")
         return out
 
 
@@ -408,16 +425,20 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> R
         watcher = BlockWatcher(net.nodes["validator0"].rpc, args.client)
         try:
             pids = {name: _pid(net, name) for name in VALIDATORS}
-            cpu_before: dict[str, ProcessCpu] = {}
+            cpu_before: dict[str, Any] = {}
 
             def take_cpu_before() -> None:
-                cpu_before.update({name: process_cpu(pid) for name, pid in pids.items()})
+                cpu_before.update({name: process_cpu(pid) for name, pid in pids.items()}, senders=own_cpu())
 
             saturated_one = run_load(net, watcher, senders, token, args.count, None, spread=False,
                                      client=args.client, on_start=take_cpu_before)
             cpu_one = {name: process_cpu(pid) - cpu_before[name] for name, pid in pids.items()}
+            senders_one = own_cpu() - cpu_before["senders"]
             out(f"saturated, one endpoint: {saturated_one.finalized_per_second:.1f} tx/s")
-            saturated = run_load(net, watcher, senders, token, args.count, None, client=args.client)
+            saturated = run_load(net, watcher, senders, token, args.count, None, client=args.client,
+                                 on_start=take_cpu_before)
+            cpu_spread = {name: process_cpu(pid) - cpu_before[name] for name, pid in pids.items()}
+            senders_spread = own_cpu() - cpu_before["senders"]
             out(f"saturated, spread: {saturated.finalized_per_second:.1f} tx/s")
             paced = run_load(net, watcher, senders, token, max(len(senders), args.count // 5),
                              max(1.0, saturated.finalized_per_second / 2), client=args.client)
@@ -434,7 +455,7 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> R
     after = throughput.in_process_rates(args.in_process_count)["erc20"]
     out(f"in-process limit measured again: {after:.1f} ERC-20 transfers/s")
     report = Report((in_process, after), saturated_one, saturated, paced, sync, sync_same, imported, rounds,
-                    cpu_one)
+                    cpu_one, cpu_spread, (senders_one, senders_spread))
     for line in report.lines():
         out(line)
     return report

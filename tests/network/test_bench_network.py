@@ -32,6 +32,10 @@ def test_network_benchmark_prints_rates_latencies_and_sync_rows(load_bench):
     assert set(report.cpu_one_endpoint) == {"validator0", "validator1", "validator2", "validator3"}
     assert all(cpu.threads > 0 and cpu.loop > 0 for cpu in report.cpu_one_endpoint.values())
     assert "(b) CPU per finalized transfer while the one-endpoint load ran" in text
+    assert set(report.cpu_spread) == set(report.cpu_one_endpoint)
+    assert all(cpu.threads > 0 and cpu.loop > 0 for cpu in report.cpu_spread.values())
+    assert "(b) CPU per finalized transfer while the spread load ran" in text and "cores busy: " in text
+    assert all(seconds > 0 for seconds in report.senders_cpu)
 
 
 def test_a_drift_of_the_machine_speed_is_flagged(load_bench):
@@ -61,6 +65,10 @@ def test_the_cpu_of_the_one_endpoint_load_is_split_by_where_it_went(load_bench):
     cpu = {"validator0": network.ProcessCpu(0.45, 1.1, 0.43), "validator1": network.ProcessCpu(0.15, 1.05, 0.13)}
     text = "\n".join(network.Report((1000.0, 1000.0), load, load, load, sync, sync, sync, ([], 0), cpu).lines())
     assert "(b) CPU per finalized transfer while the one-endpoint load ran" in text
+    assert set(report.cpu_spread) == set(report.cpu_one_endpoint)
+    assert all(cpu.threads > 0 and cpu.loop > 0 for cpu in report.cpu_spread.values())
+    assert "(b) CPU per finalized transfer while the spread load ran" in text and "cores busy: " in text
+    assert all(seconds > 0 for seconds in report.senders_cpu)
     row = next(line for line in text.splitlines() if line.strip().startswith("validator0"))
     assert row.split()[1:] == ["450", "1100", "430"]
     assert "all validators: 2.15 ms in threads" in text and "1.16 ms in loops and children" in text
