@@ -12,7 +12,7 @@ import rlp
 import eth.precompiles.point_evaluation as point_evaluation
 from eth._utils.db import get_block_header_by_hash
 from eth.abc import (
-    BlockAndMetaWitness, BlockAPI, BlockHeaderAPI, ComputationAPI, ReceiptAPI, SignedTransactionAPI,
+    BlockAndMetaWitness, BlockAPI, BlockHeaderAPI, ComputationAPI, OpcodeAPI, ReceiptAPI, SignedTransactionAPI,
     StateAPI, TransactionFieldsAPI, VirtualMachineAPI,
 )
 from eth.constants import SYSTEM_ADDRESS
@@ -21,6 +21,7 @@ from eth.vm.forks.byzantium import ByzantiumVM
 from eth.vm.forks.byzantium.constants import EIP658_TRANSACTION_STATUS_CODE_FAILURE, EIP658_TRANSACTION_STATUS_CODE_SUCCESS
 from eth.vm.forks.prague import PragueVM
 from eth.vm.forks.prague.computation import PragueComputation
+from eth.vm.opcode import _FastOpcode
 from eth.vm.forks.prague.state import PragueState
 from eth.exceptions import OutOfGas
 from eth.vm.interrupt import EVMMissingData
@@ -50,14 +51,34 @@ ordered_trie.install()
 SYSTEM_CALL_GAS = 30_000_000
 
 
-class AzoraPragueComputation(PragueComputation):
-    """Prague's computation, charging gas in one call.
+def _charging(opcode: _FastOpcode) -> OpcodeAPI:
+    """``opcode`` (a fixed-cost opcode of py-evm's) as one function that charges its gas and
+    runs it: py-evm's calls the computation's ``consume_gas``, which calls the gas meter's,
+    which also asks its logger whether gas tracing is on; three calls and a property for each
+    of the few hundred opcodes of a token transfer. The same checks, errors and messages.
+    It keeps the opcode's ``mnemonic`` and ``gas_cost``, which tracing and deadlines read."""
+    logic_fn, gas_cost, mnemonic = opcode.logic_fn, opcode.gas_cost, opcode.mnemonic
 
-    Every opcode charges its gas through ``consume_gas``, which py-evm hands on to the gas
-    meter, whose method also asks its logger whether gas tracing is on: two calls and a
-    property for each of the few hundred opcodes of a token transfer (2-3% of it). The same
-    checks, errors and messages, made here.
+    def charged(computation: ComputationAPI) -> Any:
+        meter = computation._gas_meter
+        if gas_cost > meter.gas_remaining:
+            raise OutOfGas(f"Out of gas: Needed {gas_cost} - Remaining {meter.gas_remaining} - Reason: {mnemonic}")
+        meter.gas_remaining -= gas_cost
+        return logic_fn(computation)
+
+    charged.mnemonic = mnemonic  # type: ignore[attr-defined]
+    charged.gas_cost = gas_cost  # type: ignore[attr-defined]
+    return cast(OpcodeAPI, charged)
+
+
+class AzoraPragueComputation(PragueComputation):
+    """Prague's computation, charging gas without py-evm's indirections: its fixed-cost
+    opcodes each one function (:func:`_charging`), and ``consume_gas`` (what the other
+    opcodes call with their dynamic costs) the gas meter's checks made in place, without
+    its question to the logger. The same arithmetic, errors and messages.
     """
+
+    opcodes = {code: _charging(fn) if type(fn) is _FastOpcode else fn for code, fn in PragueComputation.opcodes.items()}
 
     def consume_gas(self, amount: int, reason: str) -> None:
         meter = self._gas_meter

@@ -1,18 +1,62 @@
-"""Azora's computation charges gas as py-evm's gas meter does: the same arithmetic and errors."""
+"""Azora's computation charges gas as py-evm's does: the same gas left, errors and messages,
+run side by side on the same code with every gas limit around each opcode's."""
 from __future__ import annotations
 
 import pytest
+from eth.constants import BLANK_ROOT_HASH
+from eth.db.atomic import AtomicDB
 from eth.exceptions import OutOfGas
+from eth.vm.execution_context import ExecutionContext
+from eth.vm.forks.prague.computation import PragueComputation
+from eth.vm.forks.prague.state import PragueState
 from eth.vm.gas_meter import GasMeter
+from eth.vm.message import Message
+from eth.vm.opcode import _FastOpcode
 from eth_utils import ValidationError
 
 from kernel.vm import AzoraPragueComputation, AzoraPragueState
 
+CONTRACT, CALLER = b"\xc0" * 20, b"\xca" * 20
 
-def _charged(start_gas):
-    computation = object.__new__(AzoraPragueComputation)   # its gas meter is all consume_gas reads
-    computation._gas_meter = GasMeter(start_gas)
-    return computation
+# PUSH1 1 PUSH1 2 ADD PUSH1 0 MSTORE; PUSH1 32 PUSH1 0 SHA3; PUSH1 7 SSTORE; PUSH1 7 SLOAD POP;
+# PUSH1 0 CALLDATALOAD POP; GAS POP; PUSH1 30 JUMP; INVALID; JUMPDEST; PUSH1 9 PUSH1 32 PUSH1 0
+# LOG1; PUSH1 32 PUSH1 0 RETURN
+CODE = bytes.fromhex("6001600201600052" "60206000" "20" "600755" "60075450" "60003550" "5a50"
+                     "601e56" "fe" "5b" "6009" "60206000" "a1" "60206000f3")
+REVERTING = bytes.fromhex("60006000fd")          # PUSH1 0 PUSH1 0 REVERT
+BAD_JUMP = bytes.fromhex("600356")                # PUSH1 3 JUMP (no JUMPDEST)
+
+
+def _run(computation_class, state_class, code, gas):
+    context = ExecutionContext(coinbase=b"\x00" * 20, timestamp=1, block_number=1, difficulty=0, mix_hash=b"\x00" * 32,
+                               gas_limit=30_000_000, prev_hashes=[], chain_id=1337, base_fee_per_gas=1, excess_blob_gas=0)
+    state = state_class(AtomicDB(), context, BLANK_ROOT_HASH)
+    state.set_code(CONTRACT, code)
+    message = Message(gas=gas, to=CONTRACT, sender=CALLER, value=0, data=b"\x01" * 32, code=code)
+    transaction_context = state.get_transaction_context_class()(gas_price=1, origin=CALLER)
+    computation = computation_class.apply_message(state, message, transaction_context)
+    error = computation.error if computation.is_error else None
+    return (computation.get_gas_remaining(), type(error), str(error), computation.output,
+            computation.get_log_entries(), state.get_storage(CONTRACT, 7))
+
+
+@pytest.mark.parametrize("code", [CODE, REVERTING, BAD_JUMP], ids=["straight-line", "revert", "bad-jump"])
+def test_every_gas_limit_ends_as_in_py_evm(code):
+    needed = 30_000
+    for gas in [*range(0, 200), *range(200, needed, 97), needed]:
+        assert _run(AzoraPragueComputation, AzoraPragueState, code, gas) == \
+            _run(PragueComputation, PragueState, code, gas), gas
+    assert _run(AzoraPragueComputation, AzoraPragueState, CODE, needed)[1] is type(None)   # it completes
+
+
+def test_fixed_cost_opcodes_keep_their_names_and_costs():
+    ours, theirs = AzoraPragueComputation.opcodes, PragueComputation.opcodes
+    assert ours.keys() == theirs.keys()
+    for code, opcode in theirs.items():
+        if isinstance(opcode, _FastOpcode):
+            assert (ours[code].mnemonic, ours[code].gas_cost) == (opcode.mnemonic, opcode.gas_cost)
+        else:   # a call, a create (and what a test tool wrapped): py-evm's own
+            assert ours[code] is opcode
 
 
 def _outcome(charge, amount):
@@ -25,7 +69,8 @@ def _outcome(charge, amount):
 
 @pytest.mark.parametrize("start_gas, amounts", [(100, [40, 60, 0, 1]), (100, [101]), (5, [-1, 5]), (0, [0, 1])])
 def test_consume_gas_leaves_and_refuses_what_py_evms_gas_meter_does(start_gas, amounts):
-    ours, meter = _charged(start_gas), GasMeter(start_gas)
+    ours = object.__new__(AzoraPragueComputation)   # its gas meter is all consume_gas reads
+    ours._gas_meter, meter = GasMeter(start_gas), GasMeter(start_gas)
     for amount in amounts:
         assert _outcome(ours.consume_gas, amount) == _outcome(meter.consume_gas, amount)
         assert ours.get_gas_remaining() == meter.gas_remaining
