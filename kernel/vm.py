@@ -73,12 +73,21 @@ def _charging(opcode: _FastOpcode) -> OpcodeAPI:
 
 class AzoraPragueComputation(PragueComputation):
     """Prague's computation, charging gas without py-evm's indirections: its fixed-cost
-    opcodes each one function (:func:`_charging`), and ``consume_gas`` (what the other
-    opcodes call with their dynamic costs) the gas meter's checks made in place, without
-    its question to the logger. The same arithmetic, errors and messages.
+    opcodes each one function (:func:`_charging`), ``consume_gas`` (what the other opcodes
+    call with their dynamic costs) the gas meter's checks made in place, without its
+    question to the logger, and memory already paid for not priced again. The same
+    arithmetic, errors and messages.
     """
 
     opcodes = {code: _charging(fn) if type(fn) is _FastOpcode else fn for code, fn in PragueComputation.opcodes.items()}
+
+    def extend_memory(self, start_position: int, size: int) -> None:
+        """py-evm's, which validates both numbers and prices the memory before and after
+        every access (4% of a token transfer), after a check that the access lies within the
+        memory already paid for: then it costs nothing and changes nothing."""
+        if size > 0 and start_position >= 0 and start_position + size <= len(self._memory):
+            return
+        super().extend_memory(start_position, size)
 
     def consume_gas(self, amount: int, reason: str) -> None:
         meter = self._gas_meter
