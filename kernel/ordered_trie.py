@@ -24,7 +24,7 @@ from eth.abc import DatabaseAPI, ReceiptAPI, ReceiptDecoderAPI
 from eth.constants import BLANK_ROOT_HASH
 from eth.db.chain import ChainDB
 from eth_typing import Hash32
-from eth_utils import keccak
+from eth_hash.auto import keccak   # eth_utils' checks its argument's type on every call
 
 from kernel.rlp_items import encode_item, int_bytes
 

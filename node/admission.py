@@ -171,7 +171,7 @@ def decode_transaction(builder: Any, raw: bytes) -> Any:
 
 
 def prime_transaction(tx: Any, raw: bytes) -> None:
-    """Cache ``tx.hash`` and ``tx.sender`` where they can be had from ``raw``, the encoding
+    """Cache ``tx.hash`` and ``tx.sender`` (and its type byte) where they can be had from ``raw``, the encoding
     ``tx`` was decoded from, faster than py-evm finds them; never raises.
 
     For a typed transaction both come from ``raw`` itself: py-evm encodes the object again
@@ -184,6 +184,7 @@ def prime_transaction(tx: Any, raw: bytes) -> None:
     errors when the property is read.
     """
     if raw and raw[0] < 0x7F:
+        tx.__dict__["_type_byte"] = raw[:1]   # py-evm's goes through eth_utils' to_bytes (3 µs), at every encode
         tx.__dict__["hash"] = keccak(raw)
         sender = _typed_sender(raw, tx.y_parity, tx.r, tx.s)
         if sender is not None:

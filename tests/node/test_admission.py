@@ -195,7 +195,7 @@ def signed_kinds(account) -> dict[str, bytes]:
     return {name: bytes(account.sign_transaction(fields).raw_transaction) for name, fields in kinds.items()}
 
 
-def test_a_typed_transaction_gets_the_hash_and_sender_py_evm_finds(dev_accounts):
+def test_a_typed_transaction_gets_the_hash_sender_and_encoding_py_evm_finds(dev_accounts):
     from node.admission import decode_transaction
 
     for name, raw in signed_kinds(dev_accounts[4]).items():
@@ -205,6 +205,7 @@ def test_a_typed_transaction_gets_the_hash_and_sender_py_evm_finds(dev_accounts)
         reference = PragueTransactionBuilder.decode(raw)
         assert tx.sender == reference.sender == bytes.fromhex(dev_accounts[4].address[2:]), name
         assert tx.hash == reference.hash, name
+        assert "_type_byte" in tx.__dict__ and tx.encode() == reference.encode() == raw, name
         assert decode_transaction(PragueTransactionBuilder, raw).sender == reference.sender, name
 
 
