@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Sequence, Union
 
+import rlp
+from rlp.sedes import big_endian_int
+
 Item = Union[bytes, Sequence["Item"]]
 
 
@@ -40,3 +43,17 @@ def _string(item: bytes) -> bytes:
     if len(item) <= 55:
         return bytes((0x80 + len(item),)) + item
     return _prefix(len(item), 0x80) + item
+
+
+def decode_uint(encoded: bytes) -> int:
+    """``rlp.decode(encoded, sedes=big_endian_int)``: an integer's canonical encoding (a single
+    byte under 0x80, or a string of up to 32 bytes without leading zeros that is not such a
+    byte) read directly; anything else through rlp, which decodes it or raises its error."""
+    first = encoded[0] if encoded else 0
+    if len(encoded) == 1 and 0 < first < 0x80:
+        return first
+    length = first - 0x80
+    if 0 <= length <= 32 and len(encoded) == 1 + length and (
+            length == 0 or encoded[1] != 0 and (length > 1 or encoded[1] >= 0x80)):
+        return int.from_bytes(encoded[1:], "big")
+    return rlp.decode(encoded, sedes=big_endian_int)

@@ -5,6 +5,7 @@ import random
 
 import pytest
 import rlp
+from rlp.sedes import big_endian_int
 from eth.constants import BLANK_ROOT_HASH, EMPTY_SHA3
 from eth.db.account import AccountDB
 from eth.db.atomic import AtomicDB
@@ -12,6 +13,7 @@ from eth.rlp.accounts import Account
 from eth_utils import ValidationError
 
 from kernel.account_db import AzoraAccountDB, encode_account
+from kernel.rlp_items import decode_uint
 
 EDGES = [0, 1, 0x7F, 0x80, 0xFF, 0x100, 2**64 - 1, 2**255, 2**256 - 1]
 
@@ -60,3 +62,51 @@ def test_out_of_range_writes_are_refused_as_py_evm_refuses_them(write):
     for db in (AccountDB(AtomicDB()), AzoraAccountDB(AtomicDB())):
         with pytest.raises(ValidationError):
             write(db)
+
+
+def _storage(db):
+    """Slots written, overwritten, zeroed, reverted and read back from the journal and from
+    the committed state: (what each read gave, the state root)."""
+    bob = b"\x0b" * 20
+    reads = []
+    values = [1, 0x7F, 0x80, 0xFF, 0x100, 2**255, 2**256 - 1]
+    for slot, value in enumerate(values):
+        db.set_storage(bob, slot, value)
+    db.set_storage(bob, 2**256 - 1, 5)
+    checkpoint = db.record()
+    db.set_storage(bob, 0, 0)
+    db.set_storage(bob, 1, 9)
+    db.set_storage(bob, 40, 0)                    # zeroing a slot never set
+    reads.append([db.get_storage(bob, slot) for slot in (0, 1, 40)])
+    db.discard(checkpoint)
+    db.lock_changes()
+    db.set_storage(bob, 3, 0)
+    reads.append([db.get_storage(bob, slot) for slot in (*range(len(values)), 2**256 - 1, 99)])
+    reads.append([db.get_storage(bob, slot, from_journal=False) for slot in range(len(values))])
+    db.make_state_root()
+    db.persist()
+    return reads, db.state_root
+
+
+def test_storage_reads_and_writes_are_py_evms():
+    stock, azora = AccountDB(AtomicDB()), AzoraAccountDB(AtomicDB())
+    assert _storage(azora) == _storage(stock)
+    assert _storage(AzoraAccountDB(AtomicDB()))[0][1][:3] == [1, 0x7F, 0x80]
+
+
+def test_an_integer_decodes_as_rlp_decodes_it():
+    rng = random.Random(3)
+    values = EDGES + [rng.randrange(2**rng.randrange(1, 257)) for _ in range(500)]
+    for value in values:
+        assert decode_uint(rlp.encode(value)) == value
+    # non-canonical or foreign encodings: rlp's answer or rlp's error
+    odd = [b"\x00", b"\x81\x05", b"\x82\x00\x01", b"\x81\x80", b"\xa1" + b"\x01" * 33, b"\xc0", b"\x83\x01",
+           b"\x05\x05", b"\xb8\x38" + b"\x01" * 56, b""]
+    for encoded in odd:
+        try:
+            expected = rlp.decode(encoded, sedes=big_endian_int)
+        except Exception as exc:   # noqa: BLE001 - the type is what is compared
+            with pytest.raises(type(exc)):
+                decode_uint(encoded)
+        else:
+            assert decode_uint(encoded) == expected
