@@ -12,7 +12,7 @@ import rlp
 import eth.precompiles.point_evaluation as point_evaluation
 from eth._utils.db import get_block_header_by_hash
 from eth.abc import (
-    BlockAndMetaWitness, BlockAPI, BlockHeaderAPI, ComputationAPI, OpcodeAPI, ReceiptAPI, SignedTransactionAPI,
+    BlockAndMetaWitness, BlockAPI, BlockHeaderAPI, ComputationAPI, ReceiptAPI, SignedTransactionAPI,
     StateAPI, TransactionFieldsAPI, VirtualMachineAPI,
 )
 from eth.constants import SYSTEM_ADDRESS
@@ -20,10 +20,7 @@ from eth.vm.base import VM
 from eth.vm.forks.byzantium import ByzantiumVM
 from eth.vm.forks.byzantium.constants import EIP658_TRANSACTION_STATUS_CODE_FAILURE, EIP658_TRANSACTION_STATUS_CODE_SUCCESS
 from eth.vm.forks.prague import PragueVM
-from eth.vm.forks.prague.computation import PragueComputation
-from eth.vm.opcode import _FastOpcode
 from eth.vm.forks.prague.state import PragueState
-from eth.exceptions import OutOfGas
 from eth.vm.interrupt import EVMMissingData
 from eth.vm.state import BaseState
 from eth_typing import Address
@@ -32,6 +29,7 @@ from eth_utils.logging import get_extended_debug_logger
 
 from kernel import ordered_trie, receipts
 from kernel.account_db import AzoraAccountDB
+from kernel.interpreter import AzoraPragueComputation
 from kernel.blobs import (
     BlobSchedule, compute_base_fee_per_blob_gas, compute_excess_blob_gas, get_total_blob_gas,
     validate_block_blob_gas,
@@ -49,53 +47,6 @@ ordered_trie.install()
 
 
 SYSTEM_CALL_GAS = 30_000_000
-
-
-def _charging(opcode: _FastOpcode) -> OpcodeAPI:
-    """``opcode`` (a fixed-cost opcode of py-evm's) as one function that charges its gas and
-    runs it: py-evm's calls the computation's ``consume_gas``, which calls the gas meter's,
-    which also asks its logger whether gas tracing is on; three calls and a property for each
-    of the few hundred opcodes of a token transfer. The same checks, errors and messages.
-    It keeps the opcode's ``mnemonic`` and ``gas_cost``, which tracing and deadlines read."""
-    logic_fn, gas_cost, mnemonic = opcode.logic_fn, opcode.gas_cost, opcode.mnemonic
-
-    def charged(computation: ComputationAPI) -> Any:
-        meter = computation._gas_meter
-        if gas_cost > meter.gas_remaining:
-            raise OutOfGas(f"Out of gas: Needed {gas_cost} - Remaining {meter.gas_remaining} - Reason: {mnemonic}")
-        meter.gas_remaining -= gas_cost
-        return logic_fn(computation)
-
-    charged.mnemonic = mnemonic  # type: ignore[attr-defined]
-    charged.gas_cost = gas_cost  # type: ignore[attr-defined]
-    return cast(OpcodeAPI, charged)
-
-
-class AzoraPragueComputation(PragueComputation):
-    """Prague's computation, charging gas without py-evm's indirections: its fixed-cost
-    opcodes each one function (:func:`_charging`), ``consume_gas`` (what the other opcodes
-    call with their dynamic costs) the gas meter's checks made in place, without its
-    question to the logger, and memory already paid for not priced again. The same
-    arithmetic, errors and messages.
-    """
-
-    opcodes = {code: _charging(fn) if type(fn) is _FastOpcode else fn for code, fn in PragueComputation.opcodes.items()}
-
-    def extend_memory(self, start_position: int, size: int) -> None:
-        """py-evm's, which validates both numbers and prices the memory before and after
-        every access (4% of a token transfer), after a check that the access lies within the
-        memory already paid for: then it costs nothing and changes nothing."""
-        if size > 0 and start_position >= 0 and start_position + size <= len(self._memory):
-            return
-        super().extend_memory(start_position, size)
-
-    def consume_gas(self, amount: int, reason: str) -> None:
-        meter = self._gas_meter
-        if amount < 0:
-            raise ValidationError("Gas consumption amount must be positive")
-        if amount > meter.gas_remaining:
-            raise OutOfGas(f"Out of gas: Needed {amount} - Remaining {meter.gas_remaining} - Reason: {reason}")
-        meter.gas_remaining -= amount
 
 
 class AzoraPragueState(PragueState):
