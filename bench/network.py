@@ -259,10 +259,11 @@ class ProcessCpu:
     loop: float       # its main thread: the trio event loop (RPC answers, gossip, consensus)
     threads: float    # its other threads: block execution and validation, storage
     children: float   # its child processes: the RPC gateway, the transaction decoder workers
+    gateway: float = 0.0   # of which the RPC gateway's
 
     def __sub__(self, earlier: "ProcessCpu") -> "ProcessCpu":
         return ProcessCpu(self.loop - earlier.loop, self.threads - earlier.threads,
-                          self.children - earlier.children)
+                          self.children - earlier.children, self.gateway - earlier.gateway)
 
 
 def process_cpu(pid: int) -> ProcessCpu:
@@ -271,14 +272,17 @@ def process_cpu(pid: int) -> ProcessCpu:
     with process.oneshot():
         times = process.cpu_times()
         main = sum(t.user_time + t.system_time for t in process.threads() if t.id == pid)
-    children = 0.0
+    children = gateway = 0.0
     for child in process.children(recursive=True):
         try:
             child_times = child.cpu_times()
+            is_gateway = "node.rpc.gateway" in " ".join(child.cmdline())
         except psutil.NoSuchProcess:
             continue
         children += child_times.user + child_times.system
-    return ProcessCpu(main, times.user + times.system - main, children)
+        if is_gateway:
+            gateway += child_times.user + child_times.system
+    return ProcessCpu(main, times.user + times.system - main, children, gateway)
 
 
 def own_cpu() -> float:
@@ -366,10 +370,10 @@ class Report:
                 continue
             sent = load.sent
             out += ["", f"(b) CPU per finalized transfer while the {label} load ran, µs",
-                    f"    {'':20}{'event loop':>12}{'threads':>10}{'children':>10}"]
+                    f"    {'':20}{'event loop':>12}{'threads':>10}{'children':>10}   (gateway)"]
             for name, used in cpu.items():
                 out.append(f"    {name:20}{used.loop / sent * 1e6:>12.0f}{used.threads / sent * 1e6:>10.0f}"
-                           f"{used.children / sent * 1e6:>10.0f}")
+                           f"{used.children / sent * 1e6:>10.0f}{used.gateway / sent * 1e6:>11.0f}")
             threads = sum(used.threads for used in cpu.values())
             rest = sum(used.loop + used.children for used in cpu.values())
             seconds = sent / load.finalized_per_second

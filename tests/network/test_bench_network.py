@@ -77,12 +77,12 @@ def test_later_rounds_are_read_from_the_committed_lines(load_bench, tmp_path):
 def test_the_cpu_of_the_one_endpoint_load_is_split_by_where_it_went(load_bench):
     network = load_bench("network")
     load, sync = network.LoadResult(1000, 100.0, [1.0] * 1000), network.SyncResult(10, 100, 1.0)
-    cpu = {"validator0": network.ProcessCpu(0.45, 1.1, 0.43), "validator1": network.ProcessCpu(0.15, 1.05, 0.13)}
+    cpu = {"validator0": network.ProcessCpu(0.45, 1.1, 0.43, 0.3), "validator1": network.ProcessCpu(0.15, 1.05, 0.13)}
     text = "\n".join(network.Report((1000.0, 1000.0), load, load, load, sync, sync, sync, ([], 0), cpu).lines())
     assert "(b) CPU per finalized transfer while the one-endpoint load ran" in text
     assert "while the spread load ran" not in text      # not measured: not printed
     row = next(line for line in text.splitlines() if line.strip().startswith("validator0"))
-    assert row.split()[1:] == ["450", "1100", "430"]
+    assert row.split()[1:] == ["450", "1100", "430", "300"]   # the gateway's part of the children's
     assert "all validators: 2.15 ms in threads" in text and "1.16 ms in loops and children" in text
     assert "CPU per finalized" not in "\n".join(network.Report((1000.0, 1000.0), load, load, load, sync, sync,
                                                               sync).lines())
@@ -119,3 +119,4 @@ time.sleep(60)
     assert 0.35 <= used.loop < 1.5      # the spin, and the interpreter's start
     assert 0.35 <= used.threads < 0.8   # the other thread's spin alone
     assert used.children >= 0.35
+    assert used.gateway == 0.0          # a child that is not an RPC gateway
