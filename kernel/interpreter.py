@@ -27,7 +27,8 @@ from eth.vm.opcode import _FastOpcode
 from eth.vm.stack import Stack, to_int
 from eth_utils import ValidationError
 
-JUMP_CACHE_CODES = 1024   # contracts whose jump destinations found so far are kept
+# Contracts whose jump destinations found so far are kept (with their code: at most 24 KB each)
+JUMP_CACHE_CODES = 256
 
 
 def _charging(opcode: _FastOpcode) -> OpcodeAPI:

@@ -29,11 +29,11 @@ from eth_utils.logging import get_extended_debug_logger
 
 from kernel import ordered_trie, receipts
 from kernel.account_db import AzoraAccountDB
-from kernel.interpreter import AzoraPragueComputation
 from kernel.blobs import (
     BlobSchedule, compute_base_fee_per_blob_gas, compute_excess_blob_gas, get_total_blob_gas,
     validate_block_blob_gas,
 )
+from kernel.interpreter import AzoraPragueComputation
 
 logger = logging.getLogger("azora.kernel.vm")
 

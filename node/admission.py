@@ -171,8 +171,8 @@ def decode_transaction(builder: Any, raw: bytes) -> Any:
 
 
 def prime_transaction(tx: Any, raw: bytes) -> None:
-    """Cache ``tx.hash`` and ``tx.sender`` (and its type byte) where they can be had from ``raw``, the encoding
-    ``tx`` was decoded from, faster than py-evm finds them; never raises.
+    """Cache ``tx.hash`` and ``tx.sender`` (and its type byte) where they can be had from
+    ``raw``, the encoding ``tx`` was decoded from, faster than py-evm finds them; never raises.
 
     For a typed transaction both come from ``raw`` itself: py-evm encodes the object again
     to hash it (15-20 µs), and builds an unsigned copy and encodes that (25-35 µs) to find
