@@ -23,7 +23,6 @@ from eth.db.schema import SchemaV1
 from eth.exceptions import HeaderNotFound, TransactionNotFound
 from eth.vm.base import VM
 from eth.vm.chain_context import ChainContext
-from eth.vm.forks.cancun.constants import BLOB_TX_TYPE
 from eth_typing import Address, BlockNumber, Hash32
 from eth_utils import ValidationError
 from eth.chains.base import validate_imported_block_unchanged
@@ -542,7 +541,7 @@ class OpenBlock:
                 if observe is not None:
                     observe(tx, computation)
                 running.add(receipt)
-                if getattr(tx, "type_id", None) == BLOB_TX_TYPE:   # it copies the header, blobs or not
+                if blob_gas:    # as the import decides it (AzoraPragueVM.apply_all_transactions)
                     running.add_blob_gas(tx)
                 self.included.append(tx)
                 self._receipts.append(receipt)
