@@ -17,6 +17,7 @@ from consensus.types import ValidatorSet
 from node.backend import Backend
 from kernel.chain import ChainError, Observer, OpenBlock, PendingBlock
 from node.rewards import block_extra_data, reward_system_calls, runs_system_calls
+from node.runtime import yielding
 from node.services.chain_writer import Candidate, ChainWriter
 from node.services.consensus_io import Offload
 from node.validators import ValidatorSetStore
@@ -191,7 +192,7 @@ class BlockBuilder:
                 transactions, timestamp=timestamp, parent=head,
                 coinbase=fields.coinbase, mix_hash=mix_hash,
                 extra_data=extra_data, system_calls=system_calls, base_fee_per_gas=overrides.base_fee_per_gas,
-                edit_state=overrides.edit_state, until=_deadline(budget), observe=self.policy.observer()))
+                edit_state=overrides.edit_state, until=yielding(_deadline(budget)), observe=self.policy.observer()))
             self._timed("build", pending, time.perf_counter() - started)
         if pending.result.rejected:
             self.backend.pool.on_new_head((), self.backend.head_accounts(), [tx for tx, _ in pending.result.rejected])
@@ -245,7 +246,7 @@ class BlockBuilder:
                 continue
             async with lock:
                 rejected = await self.offload(lambda: block.add(
-                    transactions, until=self._stop_filling.is_set, observe=self.policy.observer()))
+                    transactions, until=yielding(self._stop_filling.is_set), observe=self.policy.observer()))
             if rejected:
                 pool.on_new_head((), self.backend.head_accounts(), [tx for tx, _ in rejected])
 
@@ -302,7 +303,7 @@ class BlockBuilder:
                      len(block.included), len(transactions))
 
         def add_and_seal() -> PendingBlock:
-            block.add(transactions, observe=self.policy.observer())
+            block.add(transactions, until=yielding(None), observe=self.policy.observer())
             return block.seal()
         return await self.offload(add_and_seal)
 
@@ -336,7 +337,7 @@ class BlockBuilder:
         try:
             prepared.pending = await self.offload(lambda: self.chain.execute_transactions(
                 transactions, timestamp=self.policy.timestamp(header.timestamp), coinbase=coinbase,
-                parent_pending=parent.pending, until=_deadline(budget)))
+                parent_pending=parent.pending, until=yielding(_deadline(budget))))
             self._timed("prepare", prepared.pending, time.perf_counter() - started)
         except Exception as exc:  # noqa: BLE001 - an optimisation: `build` builds afresh, the node goes on
             logger.warning("could not prepare #%d: %r", height, exc)

@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 
 import psutil
 import pytest
@@ -95,3 +96,41 @@ def test_a_pinned_dev_node_is_seen_by_the_next_one_to_start(start_azora):
     node = start_azora("dev")
     core, = _cores(psutil.Process(node.proc.pid))
     assert core in _cores_of_other_nodes()
+
+
+def test_a_worker_thread_confined_to_one_core_yields_it_between_transactions_once_a_period(monkeypatch):
+    from node import runtime
+
+    yields = []
+    system_yield = os.sched_yield
+    monkeypatch.setattr(runtime.os, "sched_yield", lambda: (yields.append(1), system_yield())[1])
+    seen: dict[str, object] = {}
+
+    def on_one_core() -> None:   # affinity is per thread: this one only, as pin_cpu pins a node's
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+        answers = iter([False, False, True])
+        monkeypatch.setattr(runtime, "YIELD_EVERY_SECONDS", 0.0)
+        until = runtime.yielding(lambda: next(answers))
+        seen["answers"] = [until(), until(), until()]
+        seen["no until"] = runtime.yielding(None)()
+        seen["yields"] = len(yields)
+        monkeypatch.setattr(runtime, "YIELD_EVERY_SECONDS", 3600.0)
+        until = runtime.yielding(None)
+        seen["within a period"] = [until() for _ in range(5)]
+
+    thread = threading.Thread(target=on_one_core)
+    thread.start()
+    thread.join()
+    assert seen == {"answers": [False, False, True], "no until": False, "yields": 4,
+                    "within a period": [False] * 5}
+    assert len(yields) == 4
+
+
+@MULTI_CORE
+def test_a_thread_free_to_use_other_cores_is_given_its_until_unchanged(monkeypatch):
+    from node import runtime
+
+    def until() -> bool:
+        return False
+
+    assert runtime.yielding(until) is until and runtime.yielding(None) is None
