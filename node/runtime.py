@@ -134,10 +134,11 @@ def use_helper_cpus() -> None:
 
 
 # How often a worker thread executing a block on the node's one core hands it to the event
-# loop (:func:`yielding`). 8 single-request senders on `azora dev --block-time 1`, ERC-20
-# transfers, alternated runs: every transaction 1,478-1,511/s (the loop, woken for a request or
-# two each time, spent 0.62 ms of CPU per transfer), every millisecond 1,731-1,765/s (0.54 ms),
-# every 2 ms 1,469-1,557/s; no yield 1,455-1,506/s. ETH transfers alike at every setting.
+# loop (:func:`yielding`). 8 single-request senders on `azora dev --block-time 1` (100M gas),
+# ERC-20 transfers, alternated runs: every transaction 1,330-1,543/s (the loop, woken for a
+# request or two each time, spent 0.61-0.71 ms of CPU per transfer), every millisecond
+# 1,731-1,765/s (0.54 ms), every 2 ms 1,469-1,557/s, no yield 1,355-1,506/s (0.56-0.63 ms).
+# ETH transfers, bound by the machine's two cores, alike at every setting.
 YIELD_EVERY_SECONDS = 0.001
 
 
