@@ -127,7 +127,7 @@ def test_a_worker_thread_confined_to_one_core_yields_it_between_transactions_onc
 
 
 @MULTI_CORE
-def test_a_thread_free_to_use_other_cores_is_given_its_until_unchanged(monkeypatch):
+def test_a_thread_free_to_use_other_cores_is_given_its_until_unchanged():
     from node import runtime
 
     def until() -> bool:
