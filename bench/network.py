@@ -23,7 +23,7 @@ One run prints:
       ``measure_import``, and the sync rate is then also given over the same blocks).
 
     python -m bench.network [--prebuilt 300] [--per-block 10] [--count 1500] [--client requests|lean]
-                            [--settle 10]
+                            [--settle 10] [--node-args "--rpc.gateway off"]
 """
 from __future__ import annotations
 
@@ -398,6 +398,8 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> R
                         help="seconds the started network runs before the load: users reach a running "
                              "network, not one whose processes are still importing py-evm")
     parser.add_argument("--keep", type=Path, default=None, help="keep the testnet directory here")
+    parser.add_argument("--node-args", default="", help="more flags for each validator's azora node run, "
+                        "e.g. '--rpc.gateway off'")
     args = parser.parse_args(argv)
 
     from eth.vm.forks.prague.transactions import PragueTransactionBuilder
@@ -423,6 +425,8 @@ def main(argv: list[str] | None = None, out: Callable[[str], None] = print) -> R
         backdate_genesis(net, args.prebuilt + 60)
         prebuild_chain(net, args.prebuilt + 1, transactions_for)
         out(f"prebuilt {args.prebuilt + 1} blocks; starting 4 validators")
+        for name in VALIDATORS:
+            net.nodes[name].extra_args += args.node_args.split()
         net.start(*VALIDATORS)
         net.wait_for_height(args.prebuilt + 3, VALIDATORS, timeout=120)
         time.sleep(args.settle)

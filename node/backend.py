@@ -23,7 +23,7 @@ from kernel.chain import Chain
 from kernel.forks import max_blobs_per_block
 from kernel.view import ChainView
 from node.chainio import system_calls_for_chain as system_calls_of
-from node.admission import TxDecoder, builder_path, decoded_ahead, prime_transaction, take_decoded_ahead
+from node.admission import TxDecoder, builder_path, decode_signed, decoded_ahead, take_decoded_ahead
 from node.execution import Executor
 from node.config import RpcLimits
 from node.timings import NodeTimings
@@ -200,12 +200,8 @@ class Backend:
         try:
             split = split_network_form(raw)
             if split is not None:
-                tx = builder.decode(split[0])
-                prime_transaction(tx, split[0])
-                return self._with_sidecar(tx, split[1])
-            tx = builder.decode(raw)
-            prime_transaction(tx, raw)
-            return tx
+                return self._with_sidecar(decode_signed(builder, split[0]), split[1])
+            return decode_signed(builder, raw)
         except BlobSidecarError as exc:
             raise InvalidTransaction(str(exc)) from None
         except (rlp.DecodingError, rlp.DeserializationError, ValueError, TypeError) as exc:

@@ -17,7 +17,7 @@ from eth.abc import BlockAPI, SignedTransactionAPI
 from eth_utils import keccak
 
 from kernel.chain import Chain
-from node.admission import prime_transaction
+from node.admission import decode_dynamic_fee, prime_transaction
 
 HEADER_NUMBER_INDEX = 8
 HEADER_TIMESTAMP_INDEX = 11
@@ -133,9 +133,11 @@ class _ForkBlock:
             # a typed transaction is its encoding (type byte first), a legacy one a list of fields
             tx = self.known(keccak(item if isinstance(item, bytes) else rlp.encode(item)))
             if type(tx) not in own_types:
-                tx = builder.deserialize(item)
-                if isinstance(item, bytes):
-                    prime_transaction(tx, item)   # its sender, recovered faster than py-evm would
+                tx = decode_dynamic_fee(builder, item) if isinstance(item, bytes) else None
+                if tx is None:
+                    tx = builder.deserialize(item)
+                    if isinstance(item, bytes):
+                        prime_transaction(tx, item)   # its sender, recovered faster than py-evm would
             transactions.append(tx)
         return block_class.deserialize([fields[0], [], *fields[2:]]).copy(transactions=transactions)
 
