@@ -357,3 +357,15 @@ def test_mangled_transactions_decode_as_py_evm_decodes_them_or_not_at_all(dev_ac
         else:
             assert tx.sender == expected
     assert taken > 100   # most single-byte changes to a value still decode
+
+
+def test_a_decoder_worker_hashes_with_the_c_keccak():
+    """A spawned worker imports node.admission and py-evm, never kernel by itself: eth-hash's
+    keccak there was pycryptodome's, 5 µs a call against safe-pysha3's 1."""
+    import subprocess
+    import sys
+
+    script = ("import node.admission; from node.admission import _decode_chunk; _decode_chunk(None, []); "
+              "from eth_hash.auto import keccak; print(keccak.hasher.__module__)")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "eth_hash.backends.pysha3"
