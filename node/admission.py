@@ -190,10 +190,13 @@ def prime_transaction(tx: Any, raw: bytes) -> None:
     to hash it (15-20 µs), and builds an unsigned copy and encodes that (25-35 µs) to find
     the message its sender signed, which is ``raw``'s own fields but the last three (y, r,
     s) under a new list header. RLP decoding is strict, so ``raw`` is the canonical encoding
-    and the hash is the same. The sender is recovered by coincurve, as eth-keys does with
-    that backend, after the same range checks. Anything else (a legacy transaction, a
-    signature out of range, one coincurve refuses) is left to py-evm, which raises its own
-    errors when the property is read.
+    and the hash is the same, with one exception: pyrlp reads an empty list (0xC0) where a
+    number belongs as 0, and py-evm signs over 0's own encoding (0x80), so such a
+    transaction is left to py-evm (priming it recovered another sender than py-evm's). The
+    sender is recovered by coincurve, as eth-keys does with that backend, after the same
+    range checks. Anything else (a legacy transaction, a signature out of range, one
+    coincurve refuses) is left to py-evm, which raises its own errors when the property is
+    read.
     """
     if raw and raw[0] < 0x7F:
         try:
@@ -203,6 +206,8 @@ def prime_transaction(tx: Any, raw: bytes) -> None:
             ends = []
             position = start
             while position < len(raw):
+                if raw[position] == 0xC0 and not isinstance(tx._inner[len(ends)], tuple):
+                    return   # an empty list read as a number: see below
                 _, _, length, first = consume_length_prefix(raw, position)
                 position = first + length
                 ends.append(position)
@@ -270,12 +275,14 @@ def decode_dynamic_fee(builder: Any, raw: bytes) -> Any | None:
     if items is None or len(items[0]) != 12:
         return None
     values, starts = items
-    if values[8] != () or values[5] is None or len(values[5]) not in (0, 20) or values[7] is None:
+    # the access list empty; ``to`` 20 bytes or none (a creation); ``data`` a string
+    if values[8] != () or not isinstance(values[5], bytes) or len(values[5]) not in (0, 20) \
+            or not isinstance(values[7], bytes):
         return None
     fields: list[Any] = list(values)
     for index in _DYNAMIC_FEE_INTEGERS:
         value = values[index]
-        if value is None or value[:1] == b"\x00":   # a list, or not minimal: py-evm refuses it
+        if not isinstance(value, bytes) or value[:1] == b"\x00":   # a list, or not minimal: py-evm refuses it
             return None
         fields[index] = int.from_bytes(value, "big")
     inner = inner_class.__new__(inner_class)
@@ -288,8 +295,9 @@ def decode_dynamic_fee(builder: Any, raw: bytes) -> Any | None:
 
 def _flat_list(raw: bytes, offset: int) -> tuple[list[Any], list[int]] | None:
     """The items of the RLP list that is all of ``raw[offset:]``, each a byte string or ``()``
-    for an empty list, with where each starts; None if an item is a list with items, or the
-    encoding is not canonical or not whole (what strict RLP decoding refuses)."""
+    for an empty list (callers check which they got), with where each starts; None if an item
+    is a list with items, or the encoding is not canonical or not whole (what strict RLP
+    decoding refuses)."""
     end = len(raw)
     first = raw[offset]
     if first < 0xC0:

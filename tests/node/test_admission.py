@@ -291,6 +291,8 @@ def test_what_strict_rlp_refuses_is_left_to_py_evm(dev_accounts):
         "a zero byte for zero": encode([items[0], b"\x00", *items[2:]]),
         "a short address": encode([*items[:5], b"\x33" * 19, *items[6:]]),
         "a list for a number": encode([[items[0]], *items[1:]]),
+        "an empty list for the address": encode([*items[:5], [], *items[6:]]),
+        "an empty list for the data": encode([*items[:7], [], *items[8:]]),
         "a long list header for a short list": bytes((2, 0xF8, len(payload))) + payload if len(payload) < 56 else None,
         "a list header with a leading zero": bytes((2, 0xF9, 0, len(payload))) + payload,
         "trailing bytes": raw + b"\x00",
@@ -369,3 +371,27 @@ def test_a_decoder_worker_hashes_with_the_c_keccak():
               "from eth_hash.auto import keccak; print(keccak.hasher.__module__)")
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "eth_hash.backends.pysha3"
+
+
+def test_an_empty_list_read_as_zero_recovers_py_evms_sender(dev_accounts):
+    """pyrlp reads an empty list where a number belongs as 0 (geth refuses it), and py-evm
+    recovers the sender over 0's canonical encoding. Priming hashed the encoding as sent, and
+    cached another sender than py-evm's: a node importing the block without priming (range
+    sync's fallback) would have executed it from another account."""
+    import rlp
+
+    account = dev_accounts[4]
+    canonical = bytes(account.sign_transaction({
+        "chainId": CHAIN_ID, "nonce": 0, "to": "0x" + "33" * 20, "value": 1, "gas": 21_000,
+        "maxFeePerGas": 10**10, "maxPriorityFeePerGas": 1, "type": 2}).raw_transaction)
+    items = rlp.decode(canonical[1:])
+    assert items[1] == b""   # the nonce, 0
+    quirky = bytes((2,)) + rlp.encode([items[0], [], *items[2:]])
+    reference = PragueTransactionBuilder.decode(quirky)
+    assert reference.nonce == 0 and reference.sender == bytes.fromhex(account.address[2:])
+    assert decode_dynamic_fee(PragueTransactionBuilder, quirky) is None
+    tx = decode_signed(PragueTransactionBuilder, quirky)
+    assert tx.sender == reference.sender
+    primed = PragueTransactionBuilder.decode(quirky)
+    prime_transaction(primed, quirky)
+    assert primed.sender == reference.sender
