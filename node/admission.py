@@ -203,7 +203,7 @@ def prime_transaction(tx: Any, raw: bytes) -> None:
             _, kind, length, start = consume_length_prefix(raw, 1)
             if kind is not list or start + length != len(raw):
                 return
-            ends = []
+            ends: list[int] = []
             position = start
             while position < len(raw):
                 if raw[position] == 0xC0 and not isinstance(tx._inner[len(ends)], tuple):
