@@ -29,7 +29,7 @@ import threading
 import time
 from concurrent.futures.process import BrokenProcessPool
 from contextvars import ContextVar
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import coincurve
 from eth_hash.auto import keccak
@@ -174,11 +174,16 @@ def decode_transaction(builder: Any, raw: bytes) -> Any:
 
 def decode_signed(builder: Any, raw: bytes) -> Any:
     """``builder.decode(raw)``, with the hash and sender cached where :func:`prime_transaction`
-    can; raises what py-evm raises."""
+    can; raises what py-evm raises, and ValueError for a typed transaction with an empty list
+    where a number belongs, which py-evm reads as 0 and geth refuses (a block may hold one:
+    py-evm's rules accept it; what a node is sent it refuses, as geth does)."""
     tx = decode_dynamic_fee(builder, raw)
     if tx is None:
         tx = builder.decode(raw)
-        prime_transaction(tx, raw)
+        fields = _typed_fields(tx, raw)
+        if fields is not None and fields.empty_list_for_a_number:
+            raise ValueError("expected input string or bytes for a number, got an empty list")
+        _prime_fields(tx, raw, fields)
     return tx
 
 
@@ -198,23 +203,40 @@ def prime_transaction(tx: Any, raw: bytes) -> None:
     coincurve refuses) is left to py-evm, which raises its own errors when the property is
     read.
     """
-    if raw and raw[0] < 0x7F:
-        try:
-            _, kind, length, start = consume_length_prefix(raw, 1)
-            if kind is not list or start + length != len(raw):
-                return
-            ends: list[int] = []
-            position = start
-            while position < len(raw):
-                if raw[position] == 0xC0 and not isinstance(tx._inner[len(ends)], tuple):
-                    return   # an empty list read as a number: see below
-                _, _, length, first = consume_length_prefix(raw, position)
-                position = first + length
-                ends.append(position)
-        except Exception:  # noqa: BLE001  (py-evm decides, and words the error)
-            return
-        if len(ends) >= 4:
-            _prime(tx, raw, start, ends[-4], tx.y_parity, tx.r, tx.s)
+    _prime_fields(tx, raw, _typed_fields(tx, raw))
+
+
+def _prime_fields(tx: Any, raw: bytes, fields: "_Fields | None") -> None:
+    if fields is not None and not fields.empty_list_for_a_number and len(fields.ends) >= 4:
+        _prime(tx, raw, fields.start, fields.ends[-4], tx.y_parity, tx.r, tx.s)
+
+
+class _Fields(NamedTuple):
+    start: int              # where the first field of the payload starts
+    ends: list[int]         # where each field ends
+    empty_list_for_a_number: bool   # one is 0xC0 where the transaction has a number (pyrlp: 0)
+
+
+def _typed_fields(tx: Any, raw: bytes) -> _Fields | None:
+    """Where the fields of ``raw``, the encoding of ``tx`` (a typed transaction py-evm
+    decoded), start and end; None for a legacy transaction."""
+    if not raw or raw[0] >= 0x7F:
+        return None
+    try:
+        _, kind, length, start = consume_length_prefix(raw, 1)
+        if kind is not list or start + length != len(raw):
+            return None
+        ends: list[int] = []
+        quirk = False
+        position = start
+        while position < len(raw):
+            quirk = quirk or (raw[position] == 0xC0 and not isinstance(tx._inner[len(ends)], tuple))
+            _, _, length, first = consume_length_prefix(raw, position)
+            position = first + length
+            ends.append(position)
+    except Exception:  # noqa: BLE001  (py-evm decides, and words the error)
+        return None
+    return _Fields(start, ends, quirk)
 
 
 def _prime(tx: Any, raw: bytes, start: int, signed_end: int, y_parity: int, r: int, s: int) -> None:

@@ -390,8 +390,27 @@ def test_an_empty_list_read_as_zero_recovers_py_evms_sender(dev_accounts):
     reference = PragueTransactionBuilder.decode(quirky)
     assert reference.nonce == 0 and reference.sender == bytes.fromhex(account.address[2:])
     assert decode_dynamic_fee(PragueTransactionBuilder, quirky) is None
-    tx = decode_signed(PragueTransactionBuilder, quirky)
-    assert tx.sender == reference.sender
-    primed = PragueTransactionBuilder.decode(quirky)
+    with pytest.raises(ValueError, match="empty list"):   # sent to a node: refused, as geth does
+        decode_signed(PragueTransactionBuilder, quirky)
+    primed = PragueTransactionBuilder.decode(quirky)   # in a block (py-evm's rules accept it)
     prime_transaction(primed, quirky)
     assert primed.sender == reference.sender
+
+
+def test_a_node_refuses_a_number_sent_as_an_empty_list_alone_and_in_a_batch(start_azora, dev_accounts):
+    """geth refuses it (rlp: expected input string or byte); so does the node, whichever
+    process decodes it: the gateway ahead of a request, or the node itself."""
+    import rlp
+
+    node = start_azora("dev")
+    account = dev_accounts[6]
+    canonical = raw_transfers(account, 1)[0]
+    items = rlp.decode(canonical[1:])
+    quirky = bytes((2,)) + rlp.encode([items[0], [], *items[2:]])
+    alone = requests.post(node.url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_sendRawTransaction",
+                                          "params": ["0x" + quirky.hex()]}, timeout=30).json()
+    assert alone["error"]["code"] == -32602
+    assert alone["error"]["message"].startswith("rlp: invalid transaction: expected input string or bytes")
+    answers = send_batch(node, [quirky] + raw_transfers(account, MIN_BATCH))
+    assert answers[0]["error"]["code"] == -32602 and "empty list" in answers[0]["error"]["message"]
+    assert all("result" in answer for answer in answers[1:])
