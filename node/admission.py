@@ -289,9 +289,9 @@ def decode_dynamic_fee(builder: Any, raw: bytes) -> Any | None:
     for field, its encoding cached as py-evm caches it."""
     if len(raw) < 2 or raw[0] != DYNAMIC_FEE_TRANSACTION_TYPE:
         return None
-    typed = builder.typed_transaction
+    typed = getattr(builder, "typed_transaction", None)   # none before Berlin
     decoder, inner_class, attrs = _dynamic_fee_classes()
-    if typed.decoders.get(DYNAMIC_FEE_TRANSACTION_TYPE) is not decoder:
+    if typed is None or typed.decoders.get(DYNAMIC_FEE_TRANSACTION_TYPE) is not decoder:
         return None
     items = _flat_list(raw, 1)
     if items is None or len(items[0]) != 12:

@@ -414,3 +414,19 @@ def test_a_node_refuses_a_number_sent_as_an_empty_list_alone_and_in_a_batch(star
     answers = send_batch(node, [quirky] + raw_transfers(account, MIN_BATCH))
     assert answers[0]["error"]["code"] == -32602 and "empty list" in answers[0]["error"]["message"]
     assert all("result" in answer for answer in answers[1:])
+
+
+def test_a_fork_without_eip_1559_decodes_as_py_evm_does(dev_accounts):
+    """Before London (a fork mode's or an old genesis's blocks) the builder has no such type:
+    py-evm's answer stands."""
+    from eth.vm.forks.berlin import BerlinVM
+    from eth.vm.forks.istanbul import IstanbulVM
+
+    raw = raw_transfers(dev_accounts[4], 1)[0]
+    for vm in (IstanbulVM, BerlinVM):
+        builder = vm.get_transaction_builder()
+        assert decode_dynamic_fee(builder, raw) is None, vm
+        with pytest.raises(Exception) as raised:
+            builder.decode(raw)
+        with pytest.raises(type(raised.value)):
+            decode_signed(builder, raw)
