@@ -23,7 +23,8 @@ from kernel.chain import Chain
 from kernel.forks import max_blobs_per_block
 from kernel.view import ChainView
 from node.chainio import system_calls_for_chain as system_calls_of
-from node.admission import TxDecoder, builder_path, decode_signed, decoded_ahead, take_decoded_ahead
+from node.admission import TxDecoder, builder_path, decoded_ahead, take_decoded_ahead
+from node.txdecode import decode_signed
 from node.execution import Executor
 from node.config import RpcLimits
 from node.timings import NodeTimings

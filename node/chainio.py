@@ -17,7 +17,7 @@ from eth.abc import BlockAPI, SignedTransactionAPI
 from eth_utils import keccak
 
 from kernel.chain import Chain
-from node.admission import decode_dynamic_fee, prime_transaction
+from node.txdecode import decode_dynamic_fee, prime_transaction
 
 HEADER_NUMBER_INDEX = 8
 HEADER_TIMESTAMP_INDEX = 11
